@@ -1,0 +1,68 @@
+import { isUtf8 } from 'node:buffer';
+import { Args, Flags } from '@oclif/core';
+import { addrFlags, KvCommand } from '../src/cli/base-command.js';
+import { type BatchSummary, runBatch } from '../src/cli/batch.js';
+import { batchExit, batchFlags } from '../src/cli/batch-flags.js';
+import { ExitStatus, KvError } from '../src/errors.js';
+
+export default class Get extends KvCommand {
+  static override summary = 'Print the value of a key.';
+  static override description = `Prints the value's bytes to stdout exactly, nothing else. Exit 1 (and nothing on stdout) when the key is missing or deleted.
+When concurrent writes left several values (siblings), each is printed after a header line "--- sibling I of N ---" and a note goes
+to stderr; --json gives {values:[…], context}, and "kvctl put --context" with that context resolves them.
+--stdin reads NDJSON requests ({"key":…}) and writes one NDJSON result per line, in order.`;
+  static override examples = [
+    '<%= config.bin %> get user:1',
+    '<%= config.bin %> get user:1 --json',
+    'printf \'{"key":"a"}\\n{"key":"b"}\\n\' | <%= config.bin %> get --stdin',
+  ];
+
+  static override args = { key: Args.string({ description: 'The key (UTF-8)' }) };
+
+  static override flags = {
+    ...addrFlags,
+    ...batchFlags,
+    r: Flags.integer({ description: 'Replicas that must answer (1..N)', min: 1 }),
+  };
+
+  async run(): Promise<Record<string, unknown> | BatchSummary> {
+    const { args, flags } = await this.parse(Get);
+    const client = await this.connect(flags);
+    if (flags.stdin) {
+      if (args.key !== undefined) throw new KvError('KV_USAGE', '--stdin takes no KEY argument: keys come from the NDJSON lines');
+      const summary = await runBatch(client, 'get', process.stdin, process.stdout, {
+        maxInFlight: flags['max-in-flight'],
+        maxLineBytes: flags['max-line-bytes'],
+        defaults: flags.r ? { r: flags.r } : {},
+      });
+      await client.close();
+      return batchExit(this, summary);
+    }
+    if (args.key === undefined) throw new KvError('KV_USAGE', 'missing KEY (or use --stdin)');
+    const result = await client.get(args.key, { r: flags.r });
+    await client.close();
+    if (!result.found) {
+      if (!this.jsonEnabled()) this.note(`key not found: ${args.key}`);
+      this.setExit(ExitStatus.notFound);
+      return { key: args.key, found: false, context: result.context };
+    }
+    if (!this.jsonEnabled()) this.print(args.key, result.values);
+    const encoding = result.values.every((v) => isUtf8(v)) ? 'utf8' : 'base64';
+    return { key: args.key, found: true, values: result.values.map((v) => v.toString(encoding)), encoding, context: result.context };
+  }
+
+  private print(key: string, values: Buffer[]): void {
+    if (values.length === 1) {
+      const [value] = values as [Buffer];
+      process.stdout.write(value);
+      if (process.stdout.isTTY && value.at(-1) !== 0x0a) process.stdout.write('\n');
+      return;
+    }
+    this.note(`"${key}" holds ${values.length} concurrent values (siblings); resolve with kvctl put --context`);
+    values.forEach((value, i) => {
+      process.stdout.write(`--- sibling ${i + 1} of ${values.length} ---\n`);
+      process.stdout.write(value);
+      if (value.at(-1) !== 0x0a) process.stdout.write('\n');
+    });
+  }
+}

@@ -1,0 +1,63 @@
+import { Args, Flags } from '@oclif/core';
+import { addrFlags, KvCommand } from '../src/cli/base-command.js';
+import { type BatchSummary, runBatch } from '../src/cli/batch.js';
+import { batchExit, batchFlags } from '../src/cli/batch-flags.js';
+import { readStdin } from '../src/cli/read-stdin.js';
+import { KvError } from '../src/errors.js';
+
+const STDIN_VALUE_LIMIT = 64 * 1024 * 1024;
+
+export default class Put extends KvCommand {
+  static override summary = 'Store a value under a key.';
+  static override description = `The value comes from the VALUE argument, or from stdin when VALUE is "-" or left out with stdin piped (binary-safe).
+Without --context the write supersedes nothing: if the key already holds a value, both are kept as siblings (as Riak does), and a note
+on stderr says so. To replace, pass the context that "kvctl get --json" returned; the write then supersedes exactly what that read saw.
+--stdin reads NDJSON requests ({"key":…,"value":…[,"context":…][,"encoding":"base64"]}) and writes one NDJSON result per line, in order.`;
+  static override examples = [
+    '<%= config.bin %> put user:1 \'{"name":"Ada"}\'',
+    'cat photo.jpg | <%= config.bin %> put photo:1',
+    '<%= config.bin %> put user:1 Ada --context "$(<%= config.bin %> get user:1 --json | jq -r .context)"',
+    'seq 1000 | jq -c \'{key: "k\\(.)", value: "v\\(.)"}\' | <%= config.bin %> put --stdin',
+  ];
+
+  static override args = {
+    key: Args.string({ description: 'The key (UTF-8)' }),
+    value: Args.string({ description: 'The value; "-" or omitted: read stdin' }),
+  };
+
+  static override flags = {
+    ...addrFlags,
+    ...batchFlags,
+    context: Flags.string({ description: 'Causal context from a get: supersede the versions it saw' }),
+    w: Flags.integer({ description: 'Replicas that must acknowledge (1..N)', min: 1 }),
+  };
+
+  async run(): Promise<Record<string, unknown> | BatchSummary> {
+    const { args, flags } = await this.parse(Put);
+    if (flags.stdin) {
+      if (args.key !== undefined) throw new KvError('KV_USAGE', '--stdin takes no KEY argument: keys come from the NDJSON lines');
+      const client = await this.connect(flags);
+      const summary = await runBatch(client, 'put', process.stdin, process.stdout, {
+        maxInFlight: flags['max-in-flight'],
+        maxLineBytes: flags['max-line-bytes'],
+        defaults: flags.w ? { w: flags.w } : {},
+      });
+      await client.close();
+      return batchExit(this, summary);
+    }
+    if (args.key === undefined) throw new KvError('KV_USAGE', 'missing KEY (or use --stdin)');
+    let value: Buffer | string;
+    if (args.value !== undefined && args.value !== '-') value = args.value;
+    else if (args.value === '-' || !process.stdin.isTTY) value = await readStdin(STDIN_VALUE_LIMIT);
+    else throw new KvError('KV_USAGE', 'missing VALUE: give it as an argument or pipe it on stdin');
+
+    const client = await this.connect(flags);
+    const result = await client.put(args.key, value, { context: flags.context, w: flags.w });
+    await client.close();
+    if (result.siblings > 1) {
+      this.note(`"${args.key}" now holds ${result.siblings} concurrent values (siblings); resolve with: kvctl get ${args.key} --json, then put --context`);
+    }
+    if (process.stdout.isTTY) this.say('OK');
+    return { key: args.key, ok: true, context: result.context, siblings: result.siblings };
+  }
+}

@@ -1,0 +1,55 @@
+import { Flags } from '@oclif/core';
+import { addrFlags, KvCommand } from '../src/cli/base-command.js';
+import { KvClient } from '../src/client/client.js';
+import { envVars } from '../src/config.js';
+import { readPidFile } from '../src/daemon/control.js';
+import { ExitStatus, type KvError } from '../src/errors.js';
+
+export default class Status extends KvCommand {
+  static override summary = 'Say whether a daemon runs, and show its stats.';
+  static override description = `Asks the daemon at --addr (or the one whose pid file is in --data-dir) for its stats: uptime, operation counts,
+cache entries/bytes/hit ratio, compression, disk bytes, connections and limits. Exit 0 when it runs, 3 when it does not.`;
+  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json | jq .cache.hitRatio'];
+
+  static override flags = {
+    ...addrFlags,
+    'data-dir': Flags.string({ description: 'Find the daemon through the pid file in this data dir', env: envVars.dataDir }),
+  };
+
+  async run(): Promise<Record<string, unknown>> {
+    const { flags } = await this.parse(Status);
+    const holder = flags['data-dir'] && !flags.addr ? readPidFile(flags['data-dir']) : undefined;
+    const addr = holder ? `${holder.host}:${holder.port}` : this.resolveAddr(flags.addr);
+    let stats: Record<string, unknown>;
+    try {
+      const client = await KvClient.connect(addr, { timeoutMs: flags.timeout });
+      stats = await client.stats();
+      await client.close();
+    } catch (err) {
+      this.say(`not running: no daemon answers at ${addr} (${(err as KvError).message})`);
+      this.setExit(ExitStatus.unreachable);
+      return { running: false, addr };
+    }
+    this.say(describe(stats));
+    return { running: true, ...stats };
+  }
+}
+
+function describe(s: Record<string, unknown>): string {
+  const ops = s.ops as Record<string, number>;
+  const cache = s.cache as Record<string, number>;
+  const store = s.store as Record<string, number>;
+  const codec = s.codec as Record<string, unknown>;
+  const server = s.server as Record<string, number>;
+  const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return [
+    `running: "${s.node}" at ${s.addr} (pid ${s.pid}, up ${Math.round(Number(s.uptimeMs) / 1000)} s)`,
+    `  data dir:    ${s.dataDir}${s.sync ? ' (fsync per commit)' : ''}`,
+    `  log:         ${s.logFile}`,
+    `  ops:         ${ops.gets} gets, ${ops.puts} puts, ${ops.deletes} deletes, ${ops.errors} errors`,
+    `  cache:       ${cache.entries} entries, ${mib(cache.bytes ?? 0)} of ${mib(cache.budgetBytes ?? 0)}, hit ratio ${((cache.hitRatio ?? 0) * 100).toFixed(1)}%`,
+    `  codec:       ${codec.name}: ${codec.compressedValues} values compressed, ${codec.rawValues} stored raw`,
+    `  disk:        ${mib(store.diskBytes ?? 0)} (approximate), ${store.batches} group commits of ${store.batchedOps} writes`,
+    `  connections: ${server.connections} open, ${server.refusedConnections} refused`,
+  ].join('\n');
+}

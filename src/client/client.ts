@@ -1,0 +1,194 @@
+/**
+ * The NDJSON client that commands, tests and benchmarks use: one TCP connection, many requests in
+ * flight (ids match replies that may come out of order), a timeout per request, and wire errors
+ * turned back into KvErrors with their stable codes. Requests written in one tick share one write.
+ */
+import { connect, type Socket } from 'node:net';
+import { parseAddr } from '../config.js';
+import { KvError, type WireError } from '../errors.js';
+import { LineFramer } from '../net/line-framer.js';
+
+/** Replies can hold many siblings of the largest value; the client trusts its daemon up to this. */
+const MAX_REPLY_LINE_BYTES = 256 * 1024 * 1024;
+
+export interface ClientOptions {
+  /** Per-request deadline in ms; also bounds the connect. */
+  timeoutMs?: number;
+}
+
+interface Pending {
+  resolve: (reply: Record<string, unknown>) => void;
+  reject: (err: KvError) => void;
+  timer: NodeJS.Timeout;
+}
+
+export type Encoding = 'utf8' | 'base64';
+
+export interface GetResult {
+  found: boolean;
+  /** Raw bytes of each concurrent value (one unless there are siblings). */
+  values: Buffer[];
+  context: string | undefined;
+}
+
+export interface WriteOptions {
+  context?: string;
+  w?: number;
+}
+
+export class KvClient {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private outbox: string[] = [];
+  private flushScheduled = false;
+  private closedError: KvError | undefined;
+
+  private constructor(
+    private readonly socket: Socket,
+    readonly addr: string,
+    private readonly timeoutMs: number,
+  ) {
+    const framer = new LineFramer(
+      MAX_REPLY_LINE_BYTES,
+      (line) => this.onReply(line),
+      () => this.fail(new KvError('KV_INTERNAL', 'reply line from daemon exceeds the client limit')),
+    );
+    socket.on('data', (chunk: Buffer) => framer.push(chunk));
+    socket.on('error', (err) => this.fail(new KvError('KV_UNREACHABLE', `connection to ${addr} failed: ${err.message}`, { addr })));
+    socket.on('close', () => this.fail(new KvError('KV_UNREACHABLE', `connection to ${addr} closed`, { addr })));
+  }
+
+  /** Connects; unreachable daemons fail with KV_UNREACHABLE (refused, or no answer in time). */
+  static connect(addr: string, options: ClientOptions = {}): Promise<KvClient> {
+    const { host, port } = parseAddr(addr);
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host, port, noDelay: true });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new KvError('KV_UNREACHABLE', `no daemon answered at ${addr} within ${timeoutMs} ms`, { addr }));
+      }, timeoutMs);
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(new KvError('KV_UNREACHABLE', `no daemon at ${addr} (${err.code ?? err.message})`, { addr, cause: err.code }));
+      });
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        resolve(new KvClient(socket, addr, timeoutMs));
+      });
+    });
+  }
+
+  /** Sends any request object (an id is added); resolves the reply or rejects its error. */
+  request(body: Record<string, unknown>): Promise<Record<string, unknown>> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new KvError('KV_TIMEOUT', `no reply from ${this.addr} within ${this.timeoutMs} ms`, { addr: this.addr }));
+      }, this.timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      this.outbox.push(JSON.stringify({ id, ...body }));
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        queueMicrotask(() => this.flush());
+      }
+    });
+  }
+
+  /** Writes a raw line (tests use it to send malformed input); returns nothing. */
+  sendRaw(text: string | Buffer): void {
+    this.socket.write(text);
+  }
+
+  async ping(): Promise<string> {
+    return String((await this.request({ op: 'ping' })).node);
+  }
+
+  async stats(): Promise<Record<string, unknown>> {
+    const { id: _id, ok: _ok, ...rest } = await this.request({ op: 'stats' });
+    return rest;
+  }
+
+  async put(key: Buffer | string, value: Buffer | string, options: WriteOptions = {}): Promise<{ context: string; siblings: number }> {
+    const reply = await this.request({ op: 'put', ...wireBytes(key, value), ...writeFields(options) });
+    return { context: String(reply.context), siblings: Number(reply.siblings ?? 1) };
+  }
+
+  async get(key: Buffer | string, options: { r?: number } = {}): Promise<GetResult> {
+    const reply = await this.request({ op: 'get', ...wireBytes(key), ...(options.r ? { r: options.r } : {}) });
+    const encoding = (reply.encoding as Encoding | undefined) ?? 'utf8';
+    const values = reply.found ? (reply.values as string[]).map((v) => Buffer.from(v, encoding)) : [];
+    return { found: reply.found === true, values, context: typeof reply.context === 'string' ? reply.context : undefined };
+  }
+
+  async delete(key: Buffer | string, options: WriteOptions = {}): Promise<{ existed: boolean; context: string }> {
+    const reply = await this.request({ op: 'delete', ...wireBytes(key), ...writeFields(options) });
+    return { existed: reply.existed === true, context: String(reply.context) };
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.socket.destroyed) return resolve();
+      this.socket.once('close', () => resolve());
+      this.socket.end();
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outbox.length === 0) return;
+    this.socket.write(`${this.outbox.join('\n')}\n`);
+    this.outbox = [];
+  }
+
+  private onReply(line: Buffer): void {
+    let reply: Record<string, unknown>;
+    try {
+      reply = JSON.parse(line.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      this.fail(new KvError('KV_INTERNAL', 'daemon sent a line that is not JSON'));
+      return;
+    }
+    const id = reply.id;
+    if (typeof id !== 'number') {
+      // Connection-level errors (line too long, too many connections) carry no id: fail everything.
+      if (reply.ok === false) this.fail(KvError.fromWire(reply.error as WireError));
+      return;
+    }
+    const waiter = this.pending.get(id);
+    if (!waiter) return;
+    this.pending.delete(id);
+    clearTimeout(waiter.timer);
+    if (reply.ok === true) waiter.resolve(reply);
+    else waiter.reject(KvError.fromWire(reply.error as WireError));
+  }
+
+  private fail(err: KvError): void {
+    this.closedError ??= err;
+    for (const [id, waiter] of this.pending) {
+      clearTimeout(waiter.timer);
+      waiter.reject(err);
+      this.pending.delete(id);
+    }
+    if (!this.socket.destroyed) this.socket.destroy();
+  }
+}
+
+/** Strings travel as UTF-8; any Buffer makes the whole request base64, which is binary-safe. */
+function wireBytes(key: Buffer | string, value?: Buffer | string): Record<string, string> {
+  if (typeof key === 'string' && (value === undefined || typeof value === 'string')) {
+    return value === undefined ? { key } : { key, value };
+  }
+  const b64 = (x: Buffer | string) => (typeof x === 'string' ? Buffer.from(x, 'utf8') : x).toString('base64');
+  return value === undefined ? { key: b64(key), encoding: 'base64' } : { key: b64(key), value: b64(value), encoding: 'base64' };
+}
+
+function writeFields(options: WriteOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (options.context !== undefined) out.context = options.context;
+  if (options.w !== undefined) out.w = options.w;
+  return out;
+}

@@ -1,0 +1,34 @@
+/**
+ * The causal context handed to clients: an opaque, URL-safe token that encodes a version vector.
+ * Clients must echo it unchanged; anything else is rejected with KV_BAD_CONTEXT.
+ */
+import { KvError } from '../errors.js';
+import { emptyVector, type VersionVector, vectorEntries } from './version-vector.js';
+
+const MAX_CONTEXT_ENTRIES = 256;
+
+export function encodeContext(vv: VersionVector): string {
+  if (vv.size === 0) return '';
+  return Buffer.from(JSON.stringify(vectorEntries(vv))).toString('base64url');
+}
+
+export function decodeContext(token: string): VersionVector {
+  if (token === '') return emptyVector;
+  let entries: unknown;
+  try {
+    entries = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    throw new KvError('KV_BAD_CONTEXT', 'context is not a token this store issued');
+  }
+  if (!Array.isArray(entries) || entries.length > MAX_CONTEXT_ENTRIES) {
+    throw new KvError('KV_BAD_CONTEXT', 'context is not a token this store issued');
+  }
+  const vv = new Map<string, number>();
+  for (const entry of entries) {
+    if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string' || !Number.isSafeInteger(entry[1]) || entry[1] < 1) {
+      throw new KvError('KV_BAD_CONTEXT', 'context is not a token this store issued');
+    }
+    vv.set(entry[0], entry[1]);
+  }
+  return vv;
+}

@@ -1,0 +1,3 @@
+export * from './causal-record.js';
+export * from './context.js';
+export * from './version-vector.js';

@@ -1,0 +1,59 @@
+/**
+ * Version vectors (Parker et al. 1983; Dynamo §4.4): a map from replica id to the count of
+ * events that replica coordinated. Entries are keyed by replica, never by client, so a key's
+ * clock has at most N entries plus a few left by handoffs. Pure functions; values are immutable.
+ */
+
+export type VersionVector = ReadonlyMap<string, number>;
+
+export type Ordering = 'equal' | 'before' | 'after' | 'concurrent';
+
+export const emptyVector: VersionVector = new Map();
+
+/** One event: the `counter`-th write coordinated by replica `actor`. */
+export type Dot = readonly [actor: string, counter: number];
+
+export function counterOf(vv: VersionVector, actor: string): number {
+  return vv.get(actor) ?? 0;
+}
+
+/** True when the vector has seen the event. */
+export function coversDot(vv: VersionVector, dot: Dot): boolean {
+  return counterOf(vv, dot[0]) >= dot[1];
+}
+
+/** Pointwise maximum: everything either side has seen. */
+export function mergeVectors(a: VersionVector, b: VersionVector): VersionVector {
+  if (b.size === 0) return a;
+  if (a.size === 0) return b;
+  const out = new Map(a);
+  for (const [actor, n] of b) if (n > (out.get(actor) ?? 0)) out.set(actor, n);
+  return out;
+}
+
+/** How `a` relates to `b`: 'before' means a happened before b (b descends from a). */
+export function compareVectors(a: VersionVector, b: VersionVector): Ordering {
+  let aAhead = false;
+  let bAhead = false;
+  for (const [actor, n] of a) {
+    const m = b.get(actor) ?? 0;
+    if (n > m) aAhead = true;
+    else if (n < m) bAhead = true;
+  }
+  for (const [actor, m] of b) if (!a.has(actor) && m > 0) bAhead = true;
+  if (aAhead && bAhead) return 'concurrent';
+  if (aAhead) return 'after';
+  if (bAhead) return 'before';
+  return 'equal';
+}
+
+/** True when `a` has seen everything `b` has. */
+export function descends(a: VersionVector, b: VersionVector): boolean {
+  const order = compareVectors(a, b);
+  return order === 'equal' || order === 'after';
+}
+
+/** Entries sorted by actor: the canonical order for encoding and hashing. */
+export function vectorEntries(vv: VersionVector): [string, number][] {
+  return [...vv].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+}

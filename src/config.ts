@@ -1,0 +1,88 @@
+/**
+ * Node settings: the embedded defaults, their environment variables, and their limits.
+ * Every limit is explicit here, documented in `kvctl start --help` and the man page, and tested.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 7070;
+
+export interface Limits {
+  /** Longest request or reply line on a socket, in bytes, newline excluded. */
+  maxLineBytes: number;
+  /** Longest key, in bytes after decoding (UTF-8 or base64). */
+  maxKeyBytes: number;
+  /** Longest value, in bytes after decoding. */
+  maxValueBytes: number;
+  /** Open client connections accepted at once; further ones get KV_TOO_MANY_CONNECTIONS. */
+  maxConnections: number;
+  /** Requests read from one connection and not yet answered; reading pauses above this. */
+  maxInFlightPerConnection: number;
+  /** Concurrent values one key may hold before writes without a context are refused. */
+  maxSiblings: number;
+}
+
+export const defaultLimits: Limits = {
+  maxLineBytes: 2 * 1024 * 1024,
+  maxKeyBytes: 4096,
+  maxValueBytes: 1024 * 1024,
+  maxConnections: 1024,
+  maxInFlightPerConnection: 1024,
+  maxSiblings: 64,
+};
+
+export type CodecName = 'zlib' | 'brotli-wasm';
+
+export interface NodeConfig {
+  name: string;
+  host: string;
+  port: number;
+  dataDir: string;
+  cacheBytes: number;
+  /** fsync every group commit before acknowledging (survives an OS crash, not only a process crash). */
+  sync: boolean;
+  codec: CodecName;
+  /** Values shorter than this are stored raw: brotli saves too little on them for its fixed cost. */
+  compressMinBytes: number;
+  /** Brotli quality 0..11; 4 is the measured sweet spot of speed and ratio for JSON documents. */
+  compressQuality: number;
+  limits: Limits;
+}
+
+/** The user's data home per the XDG base directory spec. */
+export function dataHome(env: NodeJS.ProcessEnv = process.env): string {
+  return env.XDG_DATA_HOME && env.XDG_DATA_HOME.length > 0 ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share');
+}
+
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(dataHome(env), 'kvctl', 'default');
+}
+
+/** `host:port` -> parts; throws RangeError on anything else (the CLI turns it into KV_USAGE). */
+export function parseAddr(addr: string): { host: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(addr.trim());
+  const port = match ? Number(match[2]) : Number.NaN;
+  if (!match?.[1] || port < 1 || port > 65535) {
+    throw new RangeError(`address must be host:port with a port 1-65535, got "${addr}"`);
+  }
+  return { host: match[1].replace(/^\[|\]$/g, ''), port };
+}
+
+/** Environment variables, one per setting a user may want to fix for a shell session. */
+export const envVars = {
+  addr: 'KVCTL_ADDR',
+  host: 'KVCTL_HOST',
+  port: 'KVCTL_PORT',
+  dataDir: 'KVCTL_DATA_DIR',
+  name: 'KVCTL_NAME',
+  cacheMb: 'KVCTL_CACHE_MB',
+} as const;
+
+export function defaultAddr(env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env[envVars.addr];
+  if (fromEnv) return fromEnv;
+  const host = env[envVars.host] || DEFAULT_HOST;
+  const port = env[envVars.port] || String(DEFAULT_PORT);
+  return `${host}:${port}`;
+}

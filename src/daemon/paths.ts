@@ -1,0 +1,19 @@
+/** Where a daemon keeps its files inside its data dir. */
+import { join } from 'node:path';
+
+export function daemonPaths(dataDir: string) {
+  return {
+    db: join(dataDir, 'db'),
+    pidFile: join(dataDir, 'kvctl.pid'),
+    logFile: join(dataDir, 'kvctl.log'),
+  };
+}
+
+/** What the pid file holds: enough to find and verify the daemon. */
+export interface PidFileContents {
+  pid: number;
+  host: string;
+  port: number;
+  name: string;
+  startedAt: string;
+}

@@ -1,0 +1,69 @@
+/**
+ * Time as an injected dependency, so engines run on real time in the daemon and on virtual time
+ * in the simulator (memberlist's tests sleep because its clock is not injected; ours need not).
+ */
+
+export interface Timer {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Milliseconds since the epoch (wall clock, for timestamps shown to people). */
+  now(): number;
+  /** Runs `fn` once after `delayMs`; the returned timer cancels it. */
+  setTimer(delayMs: number, fn: () => void): Timer;
+}
+
+export class SystemClock implements Clock {
+  now(): number {
+    return Date.now();
+  }
+
+  setTimer(delayMs: number, fn: () => void): Timer {
+    const handle = setTimeout(fn, delayMs);
+    handle.unref();
+    return { cancel: () => clearTimeout(handle) };
+  }
+}
+
+/** A clock that moves only when told to; timers fire in time order, ties in creation order. */
+export class VirtualClock implements Clock {
+  private current: number;
+  private seq = 0;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+
+  constructor(startMs = 0) {
+    this.current = startMs;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  setTimer(delayMs: number, fn: () => void): Timer {
+    const id = this.seq++;
+    this.timers.set(id, { at: this.current + Math.max(0, delayMs), fn });
+    return { cancel: () => this.timers.delete(id) };
+  }
+
+  /** Advances to `now() + ms`, firing every timer that falls due on the way (including new ones). */
+  advance(ms: number): void {
+    const target = this.current + ms;
+    for (;;) {
+      let nextId = -1;
+      let nextAt = Number.POSITIVE_INFINITY;
+      for (const [id, timer] of this.timers) {
+        if (timer.at < nextAt || (timer.at === nextAt && id < nextId)) {
+          nextAt = timer.at;
+          nextId = id;
+        }
+      }
+      if (nextId < 0 || nextAt > target) break;
+      const timer = this.timers.get(nextId);
+      this.timers.delete(nextId);
+      this.current = nextAt;
+      timer?.fn();
+    }
+    this.current = target;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The one registry of error codes (fastify/undici style): every failure that crosses a process
+ * boundary carries a stable `code`; messages may change, codes never do. The CLI maps codes to
+ * exit statuses here and nowhere else; `man/kvctl.1` is generated from this table.
+ */
+
+/** Exit statuses a script can trust. Distinct per class of failure. */
+export const ExitStatus = {
+  ok: 0,
+  notFound: 1,
+  usage: 2,
+  unreachable: 3,
+  rejected: 4,
+  quorum: 5,
+  startFailed: 6,
+  internal: 70,
+} as const;
+export type ExitStatusValue = (typeof ExitStatus)[keyof typeof ExitStatus];
+
+interface ErrorSpec {
+  exit: ExitStatusValue;
+  summary: string;
+  /** True when the same request may succeed if simply sent again later. */
+  retryable: boolean;
+}
+
+export const errorCodes = {
+  KV_NOT_FOUND: { exit: ExitStatus.notFound, summary: 'The key has no value (never written, or deleted).', retryable: false },
+  KV_USAGE: { exit: ExitStatus.usage, summary: 'The command line is wrong: unknown flag, missing argument, value out of range.', retryable: false },
+  KV_UNREACHABLE: { exit: ExitStatus.unreachable, summary: 'No daemon answered at the address (refused, reset or timed out).', retryable: true },
+  KV_TIMEOUT: { exit: ExitStatus.unreachable, summary: 'The daemon accepted the request but did not reply in time.', retryable: true },
+  KV_BAD_JSON: { exit: ExitStatus.rejected, summary: 'A request line is not valid JSON or not a JSON object.', retryable: false },
+  KV_BAD_ENCODING: { exit: ExitStatus.rejected, summary: 'A request line is not valid UTF-8, or a base64 field is malformed.', retryable: false },
+  KV_BAD_REQUEST: { exit: ExitStatus.rejected, summary: 'A field is missing, has the wrong type, or is not allowed (e.g. __proto__).', retryable: false },
+  KV_UNKNOWN_OP: { exit: ExitStatus.rejected, summary: 'The op is not one this daemon serves.', retryable: false },
+  KV_BAD_CONTEXT: { exit: ExitStatus.rejected, summary: 'The causal context is not one this store issued.', retryable: false },
+  KV_EMPTY_KEY: { exit: ExitStatus.rejected, summary: 'Keys must be at least one byte long.', retryable: false },
+  KV_KEY_TOO_LARGE: { exit: ExitStatus.rejected, summary: 'The key is longer than the maximum key size (--max-key-bytes).', retryable: false },
+  KV_VALUE_TOO_LARGE: { exit: ExitStatus.rejected, summary: 'The value is longer than the maximum value size (--max-value-bytes).', retryable: false },
+  KV_LINE_TOO_LONG: {
+    exit: ExitStatus.rejected,
+    summary: 'A request line exceeds the maximum line size (--max-line-bytes); the connection is closed.',
+    retryable: false,
+  },
+  KV_TOO_MANY_SIBLINGS: {
+    exit: ExitStatus.rejected,
+    summary: 'The key already holds the maximum number of concurrent values; write with a context to resolve them.',
+    retryable: false,
+  },
+  KV_TOO_MANY_CONNECTIONS: { exit: ExitStatus.unreachable, summary: 'The daemon is at its connection limit (--max-connections).', retryable: true },
+  KV_SHUTTING_DOWN: { exit: ExitStatus.unreachable, summary: 'The daemon is stopping and takes no new requests.', retryable: true },
+  KV_QUORUM_NOT_MET: { exit: ExitStatus.quorum, summary: 'Fewer replicas than W (or R) answered before the timeout.', retryable: true },
+  KV_PORT_IN_USE: { exit: ExitStatus.startFailed, summary: 'Another process already listens on the address.', retryable: false },
+  KV_DATA_DIR_LOCKED: { exit: ExitStatus.startFailed, summary: 'Another daemon already uses the data dir (LevelDB lock).', retryable: false },
+  KV_START_FAILED: { exit: ExitStatus.startFailed, summary: 'The daemon could not start; its log says why.', retryable: false },
+  KV_NOT_RUNNING: { exit: ExitStatus.unreachable, summary: 'No daemon runs for this data dir or address.', retryable: false },
+  KV_STORAGE: { exit: ExitStatus.internal, summary: 'The storage engine failed (disk full, I/O error); nothing was acknowledged.', retryable: true },
+  KV_INTERNAL: { exit: ExitStatus.internal, summary: 'A bug: the daemon or the CLI hit an unexpected condition.', retryable: false },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(errorCodes, code);
+}
+
+/** A failure with a stable code; `details` is plain JSON that travels on the wire. */
+export class KvError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'KvError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get exitStatus(): ExitStatusValue {
+    return errorCodes[this.code].exit;
+  }
+
+  toWire(): WireError {
+    return this.details === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, details: this.details };
+  }
+
+  /** Rebuilds an error received on the wire; unknown codes become KV_INTERNAL (keeping the original). */
+  static fromWire(error: WireError): KvError {
+    if (isErrorCode(error.code)) return new KvError(error.code, error.message, error.details);
+    return new KvError('KV_INTERNAL', `${error.code}: ${error.message}`, error.details);
+  }
+}
+
+export interface WireError {
+  code: string;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+/** Any thrown value as a KvError; anything unexpected is KV_INTERNAL with the original as cause. */
+export function toKvError(err: unknown): KvError {
+  if (err instanceof KvError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new KvError('KV_INTERNAL', message, undefined, { cause: err });
+}

@@ -1,0 +1,145 @@
+/**
+ * The client wire protocol (DESIGN §2): one JSON object per line, validated here into typed
+ * requests before any engine sees it. Field names are checked against a per-op allow-list, so
+ * `__proto__`, `constructor` and `prototype` never reach code that could touch a prototype.
+ * As *data* (key or value contents) those words are ordinary bytes.
+ */
+import { isUtf8 } from 'node:buffer';
+import { decodeContext, type VersionVector } from '../clock/index.js';
+import type { Limits } from '../config.js';
+import { KvError, type WireError } from '../errors.js';
+
+export type Encoding = 'utf8' | 'base64';
+export type RequestId = number | string | null;
+
+export type Request =
+  | { id: RequestId; op: 'ping' }
+  | { id: RequestId; op: 'stats' }
+  | { id: RequestId; op: 'put'; key: Buffer; value: Buffer; context: VersionVector | undefined; w: number | undefined; encoding: Encoding }
+  | { id: RequestId; op: 'get'; key: Buffer; r: number | undefined; encoding: Encoding }
+  | { id: RequestId; op: 'delete'; key: Buffer; context: VersionVector | undefined; w: number | undefined; encoding: Encoding };
+
+export type Op = Request['op'];
+
+export type Reply = { id: RequestId; ok: true; [field: string]: unknown } | { id: RequestId; ok: false; error: WireError };
+
+const COMMON_FIELDS = ['id', 'op'];
+const allowedFields: Record<Op, ReadonlySet<string>> = {
+  ping: new Set(COMMON_FIELDS),
+  stats: new Set(COMMON_FIELDS),
+  put: new Set([...COMMON_FIELDS, 'key', 'value', 'context', 'w', 'encoding']),
+  get: new Set([...COMMON_FIELDS, 'key', 'r', 'encoding']),
+  delete: new Set([...COMMON_FIELDS, 'key', 'context', 'w', 'encoding']),
+};
+const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+export function isOp(op: unknown): op is Op {
+  return typeof op === 'string' && Object.hasOwn(allowedFields, op);
+}
+
+/** Parses and validates one request line; throws KvError with `id` in details when known. */
+export function parseRequest(line: Buffer, limits: Limits): Request {
+  if (!isUtf8(line)) throw new KvError('KV_BAD_ENCODING', 'request line is not valid UTF-8');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line.toString('utf8'));
+  } catch (err) {
+    throw new KvError('KV_BAD_JSON', `request line is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new KvError('KV_BAD_JSON', 'request must be a JSON object');
+  }
+  const fields = parsed as Record<string, unknown>;
+  const id = Object.hasOwn(fields, 'id') ? fields.id : null;
+  if (id !== null && typeof id !== 'number' && typeof id !== 'string') {
+    throw new KvError('KV_BAD_REQUEST', 'id must be a number or a string');
+  }
+  try {
+    return validate(fields, id, limits);
+  } catch (err) {
+    if (err instanceof KvError) (err as { requestId?: RequestId }).requestId = id;
+    throw err;
+  }
+}
+
+/** The request id a failed parse could still recover, so the error reply can be matched. */
+export function requestIdOf(err: unknown): RequestId {
+  return (err as { requestId?: RequestId }).requestId ?? null;
+}
+
+function validate(fields: Record<string, unknown>, id: RequestId, limits: Limits): Request {
+  for (const name of Object.keys(fields)) {
+    if (FORBIDDEN_NAMES.has(name)) throw new KvError('KV_BAD_REQUEST', `field name "${name}" is not allowed`, { field: name });
+  }
+  const op = fields.op;
+  if (typeof op !== 'string') throw new KvError('KV_BAD_REQUEST', 'op must be a string');
+  if (!isOp(op)) throw new KvError('KV_UNKNOWN_OP', `unknown op "${op.slice(0, 64)}"`, { op: op.slice(0, 64) });
+  const allowed = allowedFields[op];
+  for (const name of Object.keys(fields)) {
+    if (!allowed.has(name)) throw new KvError('KV_BAD_REQUEST', `unknown field "${name.slice(0, 64)}" for op ${op}`, { field: name.slice(0, 64) });
+  }
+  if (op === 'ping' || op === 'stats') return { id, op };
+
+  const encoding = parseEncoding(fields.encoding);
+  const key = parseBytes(fields.key, 'key', encoding);
+  if (key.length === 0) throw new KvError('KV_EMPTY_KEY', 'key must not be empty');
+  if (key.length > limits.maxKeyBytes) {
+    throw new KvError('KV_KEY_TOO_LARGE', `key is ${key.length} bytes; the limit is ${limits.maxKeyBytes}`, { bytes: key.length, limit: limits.maxKeyBytes });
+  }
+  if (op === 'get') return { id, op, key, r: parseQuorum(fields.r, 'r'), encoding };
+
+  const context = fields.context === undefined ? undefined : parseContext(fields.context);
+  const w = parseQuorum(fields.w, 'w');
+  if (op === 'delete') return { id, op, key, context, w, encoding };
+
+  const value = parseBytes(fields.value, 'value', encoding);
+  if (value.length > limits.maxValueBytes) {
+    throw new KvError('KV_VALUE_TOO_LARGE', `value is ${value.length} bytes; the limit is ${limits.maxValueBytes}`, {
+      bytes: value.length,
+      limit: limits.maxValueBytes,
+    });
+  }
+  return { id, op, key, value, context, w, encoding };
+}
+
+function parseEncoding(raw: unknown): Encoding {
+  if (raw === undefined || raw === 'utf8') return 'utf8';
+  if (raw === 'base64') return 'base64';
+  throw new KvError('KV_BAD_REQUEST', 'encoding must be "utf8" or "base64"');
+}
+
+function parseBytes(raw: unknown, field: string, encoding: Encoding): Buffer {
+  if (typeof raw !== 'string') throw new KvError('KV_BAD_REQUEST', `${field} must be a string`, { field });
+  if (encoding === 'base64') {
+    if (!BASE64.test(raw)) throw new KvError('KV_BAD_ENCODING', `${field} is not valid base64`, { field });
+    return Buffer.from(raw, 'base64');
+  }
+  // JSON escapes can smuggle lone surrogates past the UTF-8 check of the line.
+  if (!raw.isWellFormed()) throw new KvError('KV_BAD_ENCODING', `${field} holds a lone UTF-16 surrogate; send bytes as base64`, { field });
+  return Buffer.from(raw, 'utf8');
+}
+
+function parseContext(raw: unknown): VersionVector {
+  if (typeof raw !== 'string') throw new KvError('KV_BAD_REQUEST', 'context must be a string');
+  return decodeContext(raw);
+}
+
+function parseQuorum(raw: unknown, field: string): number | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 1) {
+    throw new KvError('KV_BAD_REQUEST', `${field} must be a whole number of at least 1`, { field });
+  }
+  return raw;
+}
+
+/** Bytes as a wire string in the given encoding. */
+export function encodeBytes(bytes: Buffer, encoding: Encoding): string {
+  return bytes.toString(encoding);
+}
+
+/** The encoding a reply must use for `values`: utf8 only when every value is valid UTF-8. */
+export function replyEncoding(values: readonly Buffer[], requested: Encoding): Encoding {
+  if (requested === 'base64') return 'base64';
+  return values.every((v) => isUtf8(v)) ? 'utf8' : 'base64';
+}

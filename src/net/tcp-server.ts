@@ -1,0 +1,206 @@
+/**
+ * The NDJSON/TCP server adapter. Per connection: lines are framed with a byte limit, handled
+ * concurrently (many requests in flight, replies as soon as ready, matched by id), and the
+ * replies finished within one event-loop turn are joined into one socket write (measured: one
+ * write per message tops out near 150k msg/s on loopback; coalesced, 336k on one connection).
+ *
+ * Backpressure: reading from a connection pauses while its unanswered requests exceed
+ * `maxInFlightPerConnection` or while its socket buffer is full (the client is not reading its
+ * replies), so nothing buffered grows without bound. An over-long line gets an error reply and
+ * the connection is closed; other connections are unaffected.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Limits } from '../config.js';
+import { KvError } from '../errors.js';
+import { LineFramer } from './line-framer.js';
+import type { Reply } from './protocol.js';
+
+export type LineHandler = (line: Buffer) => Promise<Reply>;
+
+export interface ServerStats {
+  connections: number;
+  acceptedConnections: number;
+  refusedConnections: number;
+}
+
+export class TcpServer {
+  private readonly server: Server;
+  private readonly connections = new Set<Connection>();
+  private stopping = false;
+  private accepted = 0;
+  private refused = 0;
+
+  constructor(
+    private readonly handler: LineHandler,
+    private readonly limits: Limits,
+  ) {
+    this.server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
+  }
+
+  /** Listens; rejects with KV_PORT_IN_USE when the address is taken. Resolves the bound port. */
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EADDRINUSE') reject(new KvError('KV_PORT_IN_USE', `${host}:${port} is already in use`, { host, port }));
+        else reject(new KvError('KV_START_FAILED', `cannot listen on ${host}:${port}: ${err.message}`, { host, port }, { cause: err }));
+      };
+      this.server.once('error', onError);
+      this.server.listen({ host, port, exclusive: true }, () => {
+        this.server.off('error', onError);
+        const address = this.server.address();
+        resolve(typeof address === 'object' && address ? address.port : port);
+      });
+    });
+  }
+
+  stats(): ServerStats {
+    return { connections: this.connections.size, acceptedConnections: this.accepted, refusedConnections: this.refused };
+  }
+
+  /** Stops accepting, lets every connection finish its in-flight requests, then closes them. */
+  async close(graceMs = 10_000): Promise<void> {
+    this.stopping = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await Promise.all([...this.connections].map((c) => c.drainAndClose(graceMs)));
+    await closed;
+  }
+
+  private accept(socket: Socket): void {
+    if (this.stopping || this.connections.size >= this.limits.maxConnections) {
+      this.refused++;
+      const error = this.stopping
+        ? new KvError('KV_SHUTTING_DOWN', 'daemon is stopping')
+        : new KvError('KV_TOO_MANY_CONNECTIONS', `connection limit of ${this.limits.maxConnections} reached`, { limit: this.limits.maxConnections });
+      socket.on('error', () => {});
+      socket.end(`${JSON.stringify({ id: null, ok: false, error: error.toWire() })}\n`);
+      return;
+    }
+    this.accepted++;
+    const connection = new Connection(socket, this.handler, this.limits, () => this.connections.delete(connection));
+    this.connections.add(connection);
+  }
+}
+
+class Connection {
+  private readonly framer: LineFramer;
+  private inFlight = 0;
+  private outbox: string[] = [];
+  private flushScheduled = false;
+  private waitingForDrain = false;
+  private closing = false;
+  private idle: (() => void) | undefined;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly handler: LineHandler,
+    private readonly limits: Limits,
+    onClose: () => void,
+  ) {
+    this.framer = new LineFramer(
+      limits.maxLineBytes,
+      (line) => this.onLine(line),
+      (bytes) => this.onOverflow(bytes),
+    );
+    socket.on('data', (chunk: Buffer) => this.framer.push(chunk));
+    socket.on('end', () => {
+      this.framer.end();
+      this.closing = true;
+      this.maybeFinish();
+    });
+    socket.on('drain', () => {
+      this.waitingForDrain = false;
+      this.updateFlow();
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      this.closing = true;
+      onClose();
+      this.idle?.();
+    });
+  }
+
+  private onLine(line: Buffer): void {
+    if (this.closing) {
+      const error = new KvError('KV_SHUTTING_DOWN', 'daemon is stopping; request not run');
+      this.enqueue(JSON.stringify({ id: idOf(line), ok: false, error: error.toWire() }));
+      return;
+    }
+    this.inFlight++;
+    this.updateFlow();
+    void this.handler(line).then((reply) => this.send(reply));
+  }
+
+  private send(reply: Reply): void {
+    this.inFlight--;
+    this.enqueue(JSON.stringify(reply));
+    this.updateFlow();
+    this.maybeFinish();
+  }
+
+  private enqueue(line: string): void {
+    if (this.socket.destroyed) return;
+    this.outbox.push(line);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outbox.length === 0 || this.socket.destroyed) return;
+    const text = `${this.outbox.join('\n')}\n`;
+    this.outbox = [];
+    if (!this.socket.write(text)) this.waitingForDrain = true;
+    this.updateFlow();
+    this.maybeFinish();
+  }
+
+  private onOverflow(bytes: number): void {
+    this.closing = true;
+    const error = new KvError('KV_LINE_TOO_LONG', `request line exceeds ${this.limits.maxLineBytes} bytes; closing connection`, {
+      limit: this.limits.maxLineBytes,
+      bytesSeen: bytes,
+    });
+    this.enqueue(JSON.stringify({ id: null, ok: false, error: error.toWire() }));
+    this.socket.pause();
+    this.maybeFinish();
+  }
+
+  /** Pauses reading while too much is unanswered or the client is not reading replies. */
+  private updateFlow(): void {
+    if (this.closing) return;
+    const shouldPause = this.waitingForDrain || this.inFlight >= this.limits.maxInFlightPerConnection;
+    if (shouldPause && !this.socket.isPaused()) this.socket.pause();
+    else if (!shouldPause && this.socket.isPaused()) this.socket.resume();
+  }
+
+  /** Once closing and every reply is written, end the socket. */
+  private maybeFinish(): void {
+    if (!this.closing || this.inFlight > 0 || this.flushScheduled || this.outbox.length > 0) return;
+    if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.end();
+  }
+
+  drainAndClose(graceMs: number): Promise<void> {
+    if (this.socket.destroyed) return Promise.resolve();
+    this.closing = true;
+    this.socket.pause();
+    return new Promise((resolve) => {
+      this.idle = resolve;
+      const timer = setTimeout(() => this.socket.destroy(), graceMs);
+      timer.unref();
+      this.socket.once('close', () => clearTimeout(timer));
+      this.maybeFinish();
+    });
+  }
+}
+
+/** Best-effort id of a line we will not run, so the client can still match the refusal. */
+function idOf(line: Buffer): unknown {
+  try {
+    const id = (JSON.parse(line.toString('utf8')) as { id?: unknown }).id;
+    return typeof id === 'number' || typeof id === 'string' ? id : null;
+  } catch {
+    return null;
+  }
+}
