@@ -1,0 +1,106 @@
+/**
+ * Integration-test helpers: run the real CLI (bin/kvctl, built into dist/) as a child process,
+ * start daemons on OS-chosen free loopback ports (--port 0), and kill them by pid at teardown.
+ * Waiting is by polling with a deadline, never by fixed sleeps.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const KVCTL = fileURLToPath(new URL('../../bin/kvctl', import.meta.url));
+
+export interface RunResult {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+  /** stdout as UTF-8 text. */
+  out: string;
+}
+
+export interface RunOptions {
+  input?: string | Buffer;
+  env?: Record<string, string | undefined>;
+  timeoutMs?: number;
+}
+
+/** A scratch dir removed at the end of the test. */
+export function tempDir(t: { teardown: (fn: () => void) => void }, prefix = 'kvctl-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Runs `kvctl ...args`; stdin is the given input (closed right away when none). */
+export function kvctl(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, KVCTL_ADDR: undefined, ...options.env };
+    for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+    const child = spawn(process.execPath, [KVCTL, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const stdout = Buffer.concat(out);
+      resolve({ code: code ?? -1, stdout, stderr: err, out: stdout.toString('utf8') });
+    });
+    child.stdin.on('error', () => {}); // the CLI may exit before reading all input
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+export interface Daemon {
+  pid: number;
+  addr: string;
+  port: number;
+  dataDir: string;
+  logFile: string;
+  name: string;
+}
+
+/** Starts a daemon through the CLI on a free port; kills it (SIGKILL) at teardown if still alive. */
+export async function startDaemon(
+  t: { teardown: (fn: () => void | Promise<void>) => void },
+  options: { dataDir?: string; args?: string[] } = {},
+): Promise<Daemon> {
+  const dataDir = options.dataDir ?? join(tempDir(t), 'data');
+  const result = await kvctl(['start', '--port', '0', '--data-dir', dataDir, '--json', ...(options.args ?? [])]);
+  if (result.code !== 0) throw new Error(`kvctl start failed (${result.code}): ${result.out} ${result.stderr}`);
+  const daemon = JSON.parse(result.out) as Daemon;
+  t.teardown(() => killHard(daemon.pid));
+  return daemon;
+}
+
+export function killHard(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `condition` until it holds or the deadline passes (then throws with `what`). */
+export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, deadlineMs = 15_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
