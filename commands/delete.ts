@@ -11,7 +11,7 @@ Deleting a missing key succeeds (exit 0); the result says whether a value existe
 --stdin reads NDJSON requests ({"key":…}) and writes one NDJSON result per line, in order.`;
   static override examples = ['<%= config.bin %> delete user:1', '<%= config.bin %> delete user:1 --json'];
 
-  static override args = { key: Args.string({ description: 'The key (UTF-8)' }) };
+  static override args = { key: Args.string({ description: 'The key (UTF-8)', ignoreStdin: true }) };
 
   static override flags = {
     ...addrFlags,

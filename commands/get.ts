@@ -17,7 +17,7 @@ to stderr; --json gives {values:[…], context}, and "kvctl put --context" with 
     'printf \'{"key":"a"}\\n{"key":"b"}\\n\' | <%= config.bin %> get --stdin',
   ];
 
-  static override args = { key: Args.string({ description: 'The key (UTF-8)' }) };
+  static override args = { key: Args.string({ description: 'The key (UTF-8)', ignoreStdin: true }) };
 
   static override flags = {
     ...addrFlags,

@@ -21,8 +21,8 @@ on stderr says so. To replace, pass the context that "kvctl get --json" returned
   ];
 
   static override args = {
-    key: Args.string({ description: 'The key (UTF-8)' }),
-    value: Args.string({ description: 'The value; "-" or omitted: read stdin' }),
+    key: Args.string({ description: 'The key (UTF-8)', ignoreStdin: true }),
+    value: Args.string({ description: 'The value; "-" or omitted: read stdin', ignoreStdin: true }),
   };
 
   static override flags = {

@@ -35,7 +35,8 @@ export function tempDir(t: { teardown: (fn: () => void) => void }, prefix = 'kvc
 /** Runs `kvctl ...args`; stdin is the given input (closed right away when none). */
 export function kvctl(args: string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, KVCTL_ADDR: undefined, ...options.env };
+    // tap's TypeScript loader lives in NODE_OPTIONS; the CLI under test must run as users run it.
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: undefined, KVCTL_ADDR: undefined, ...options.env };
     for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
     const child = spawn(process.execPath, [KVCTL, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -86,14 +87,8 @@ export function killHard(pid: number): void {
   }
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Zombie-aware: a daemon that exited but was not reaped yet counts as gone. */
+export { isAlive } from '../../src/daemon/control.js';
 
 /** Polls `condition` until it holds or the deadline passes (then throws with `what`). */
 export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, deadlineMs = 15_000): Promise<void> {
