@@ -15,6 +15,9 @@ import { KvError } from '../errors.js';
 import { LineFramer } from './line-framer.js';
 import type { Reply } from './protocol.js';
 
+/** How long a closed connection waits for the client to close its side before it is destroyed. */
+const HALF_CLOSE_GRACE_MS = 5_000;
+
 export type LineHandler = (line: Buffer) => Promise<Reply>;
 
 export interface ServerStats {
@@ -120,6 +123,7 @@ class Connection {
   }
 
   private onLine(line: Buffer): void {
+    if (this.socket.writableEnded) return;
     if (this.closing) {
       const error = new KvError('KV_SHUTTING_DOWN', 'daemon is stopping; request not run');
       this.enqueue(JSON.stringify({ id: idOf(line), ok: false, error: error.toWire() }));
@@ -138,7 +142,7 @@ class Connection {
   }
 
   private enqueue(line: string): void {
-    if (this.socket.destroyed) return;
+    if (this.socket.destroyed || this.socket.writableEnded) return;
     this.outbox.push(line);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -148,7 +152,7 @@ class Connection {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.outbox.length === 0 || this.socket.destroyed) return;
+    if (this.outbox.length === 0 || this.socket.destroyed || this.socket.writableEnded) return;
     const text = `${this.outbox.join('\n')}\n`;
     this.outbox = [];
     if (!this.socket.write(text)) this.waitingForDrain = true;
@@ -175,10 +179,16 @@ class Connection {
     else if (!shouldPause && this.socket.isPaused()) this.socket.resume();
   }
 
-  /** Once closing and every reply is written, end the socket. */
+  /**
+   * Once closing and every reply is written, end our side, keep reading (and discarding) until the
+   * client ends its side, and destroy the socket if it never does.
+   */
   private maybeFinish(): void {
     if (!this.closing || this.inFlight > 0 || this.flushScheduled || this.outbox.length > 0) return;
-    if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.end();
+    if (this.socket.destroyed || this.socket.writableEnded) return;
+    this.socket.end();
+    this.socket.resume();
+    setTimeout(() => this.socket.destroy(), HALF_CLOSE_GRACE_MS).unref();
   }
 
   drainAndClose(graceMs: number): Promise<void> {

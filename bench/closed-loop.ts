@@ -1,0 +1,47 @@
+/**
+ * A closed-loop load driver: exactly `inFlight` requests outstanding until `ops` have been issued
+ * (each of `inFlight` workers issues its next request when its previous one answers). Bounded: the
+ * loop ends after `ops` requests, and the first failure stops every worker and is rethrown.
+ */
+import { LatencyRecorder } from './latency-recorder.js';
+
+export interface LoopResult {
+  ops: number;
+  elapsedMs: number;
+  opsPerSec: number;
+  p50Us: number;
+  p99Us: number;
+}
+
+/** One request: `i` is the request's index (0..ops-1), `worker` its worker (0..inFlight-1). */
+export type Operation = (i: number, worker: number) => Promise<void>;
+
+export async function runClosedLoop(ops: number, inFlight: number, op: Operation): Promise<LoopResult> {
+  const recorder = new LatencyRecorder(ops);
+  let next = 0;
+  let failed = false;
+  const worker = async (w: number): Promise<void> => {
+    while (!failed && next < ops) {
+      const i = next++;
+      const start = process.hrtime.bigint();
+      try {
+        await op(i, w);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+      recorder.recordSince(start);
+    }
+  };
+  const started = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: Math.min(inFlight, ops) }, (_, w) => worker(w)));
+  const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+  const [p50Us = Number.NaN, p99Us = Number.NaN] = recorder.percentilesUs(50, 99);
+  return { ops, elapsedMs, opsPerSec: (ops / elapsedMs) * 1000, p50Us, p99Us };
+}
+
+/** A short unmeasured run first (JIT, connections, LevelDB caches), then the measured one. */
+export async function warmThenRun(warmOps: number, ops: number, inFlight: number, warmOp: Operation, op: Operation): Promise<LoopResult> {
+  if (warmOps > 0) await runClosedLoop(warmOps, inFlight, warmOp);
+  return runClosedLoop(ops, inFlight, op);
+}

@@ -1,0 +1,110 @@
+/**
+ * Everything a bench run creates outside its own process: temp dirs and kvctl daemons. Each is
+ * registered when created, so `release()` (called in a finally, and on SIGINT/SIGTERM) stops every
+ * daemon by pid (SIGTERM, then SIGKILL after a deadline) and removes every temp dir, even after a
+ * failure half-way through.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+/** The CLI entry, from dist/bench/ up to the package root. */
+export const KVCTL_BIN = fileURLToPath(new URL('../../bin/kvctl', import.meta.url));
+
+export interface BenchDaemon {
+  pid: number;
+  addr: string;
+  dataDir: string;
+}
+
+export class Resources {
+  private readonly dirs = new Set<string>();
+  private readonly daemons = new Map<number, BenchDaemon>();
+
+  /** A fresh temp dir, removed by `release()`. */
+  tempDir(label: string): string {
+    const dir = mkdtempSync(join(tmpdir(), `kvctl-bench-${label}-`));
+    this.dirs.add(dir);
+    return dir;
+  }
+
+  /**
+   * Starts a detached daemon with `kvctl start --port 0 --json` (127.0.0.1, any free port).
+   * `env` is added to the environment of the start command, which the daemon inherits
+   * (e.g. NODE_OPTIONS=--cpu-prof for profiling).
+   */
+  async startDaemon(dataDir: string, flags: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<BenchDaemon> {
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      [KVCTL_BIN, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--json', ...flags],
+      { env: { ...process.env, ...env }, timeout: 60_000 },
+    );
+    const started = JSON.parse(stdout) as { pid: number; addr: string };
+    const daemon = { pid: started.pid, addr: started.addr, dataDir };
+    this.daemons.set(daemon.pid, daemon);
+    return daemon;
+  }
+
+  /** SIGTERM, then waits (polling, with a deadline) until the pid is gone; SIGKILL past the deadline. */
+  async stopDaemon(daemon: BenchDaemon, timeoutMs = 20_000): Promise<void> {
+    this.daemons.delete(daemon.pid);
+    if (!signal(daemon.pid, 'SIGTERM')) return;
+    const deadline = Date.now() + timeoutMs;
+    while (isAlive(daemon.pid)) {
+      if (Date.now() > deadline) {
+        signal(daemon.pid, 'SIGKILL');
+        throw new Error(`daemon pid ${daemon.pid} did not exit within ${timeoutMs} ms of SIGTERM; killed`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Stops every daemon still registered and removes every temp dir; never throws. */
+  async release(): Promise<void> {
+    for (const daemon of [...this.daemons.values()]) {
+      await this.stopDaemon(daemon).catch((err: Error) => process.stderr.write(`bench: ${err.message}\n`));
+    }
+    for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
+    this.dirs.clear();
+  }
+}
+
+function signal(pid: number, name: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, name);
+    return true;
+  } catch {
+    return false; // already gone
+  }
+}
+
+/** True while the process exists and is not a zombie. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Sum of the sizes of the regular files under `dir`, recursively, in bytes. */
+export function dirBytes(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) total += dirBytes(path);
+    else if (entry.isFile()) total += statSync(path).size;
+  }
+  return total;
+}
