@@ -1,0 +1,198 @@
+import t from 'tap';
+import type { CodecName } from '../../src/config.js';
+import {
+  CODEC_BROTLI,
+  CODEC_RAW,
+  type Codec,
+  createCodec,
+  sampleEntropy,
+  ValueCodec,
+  WasmBrotliCodec,
+  ZlibBrotliCodec,
+} from '../../src/storage/codec.js';
+
+/** mulberry32: a tiny seeded PRNG. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function seededBytes(seed: number, n: number): Buffer {
+  const rand = mulberry32(seed);
+  const out = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) out[i] = Math.floor(rand() * 256);
+  return out;
+}
+
+/** JSON documents of the kind the store holds: repetitive keys, varied values. */
+function jsonDoc(seed: number, records: number): Buffer {
+  const rand = mulberry32(seed);
+  const rows = Array.from({ length: records }, (_, i) => ({
+    id: i,
+    user: `user-${Math.floor(rand() * 1000)}`,
+    email: `person${Math.floor(rand() * 10000)}@example.com`,
+    active: rand() < 0.5,
+    score: Math.round(rand() * 10000) / 100,
+    tags: ['alpha', 'beta', 'gamma'].filter(() => rand() < 0.5),
+    note: 'Lorem ipsum dolor sit amet, consectetur adipiscing elit — ünïcödé ✓',
+  }));
+  return Buffer.from(JSON.stringify({ version: 1, rows }));
+}
+
+/** A Codec that counts calls and delegates to the real one. */
+class CountingCodec implements Codec {
+  readonly name = 'zlib' as const;
+  compressCalls = 0;
+  decompressCalls = 0;
+  private readonly inner = new ZlibBrotliCodec();
+  compress(raw: Buffer, quality: number): Promise<Buffer> {
+    this.compressCalls++;
+    return this.inner.compress(raw, quality);
+  }
+  decompress(data: Buffer): Promise<Buffer> {
+    this.decompressCalls++;
+    return this.inner.decompress(data);
+  }
+}
+
+t.test('sampleEntropy orders zeros < text < random', async (t) => {
+  const zeros = Buffer.alloc(4096);
+  const text = Buffer.from('the quick brown fox jumps over the lazy dog. '.repeat(100));
+  const random = seededBytes(1, 4096);
+  const ez = sampleEntropy(zeros);
+  const et = sampleEntropy(text);
+  const er = sampleEntropy(random);
+  t.equal(ez, 0, 'a single repeated byte carries no information');
+  t.equal(sampleEntropy(Buffer.alloc(0)), 0, 'empty is 0');
+  t.ok(ez < et && et < er, `zeros ${ez} < text ${et} < random ${er}`);
+  t.ok(et < 5, `English text is under 5 bits/byte (${et})`);
+  t.ok(er > 7, `random is over 7 bits/byte (${er})`);
+  t.ok(er <= 8, 'never above 8 bits/byte');
+  t.equal(sampleEntropy(Buffer.from([0, 1, 0, 1, 0, 1, 0, 1])), 1, 'two equally likely symbols: 1 bit');
+  t.equal(sampleEntropy(Buffer.from([0, 1, 2, 3])), 2, 'four equally likely symbols: 2 bits');
+  // Only a prefix is sampled: random data behind 512 zero bytes is not seen.
+  t.equal(sampleEntropy(Buffer.concat([Buffer.alloc(512), random])), 0, 'samples a 512-byte prefix');
+});
+
+t.test('ValueCodec decides per value', async (t) => {
+  t.test('short values are stored raw without calling the codec', async (t) => {
+    const codec = new CountingCodec();
+    const vc = new ValueCodec(codec, { minBytes: 512, quality: 4 });
+    for (const raw of [Buffer.alloc(0), Buffer.from('x'), Buffer.alloc(511, 'a')]) {
+      const v = await vc.encode(raw);
+      t.equal(v.codec, CODEC_RAW, `${raw.length} bytes stored raw`);
+      t.ok(v.stored.equals(raw));
+      t.ok(v.raw?.equals(raw));
+      t.ok((await vc.decode(v)).equals(raw), 'decodes');
+    }
+    t.equal(codec.compressCalls, 0, 'compress never called');
+    t.equal(codec.decompressCalls, 0, 'decompress never called');
+    t.equal(vc.storedRaw, 3);
+    t.equal(vc.compressed, 0);
+  });
+
+  t.test('random bytes are stored raw without calling the codec', async (t) => {
+    const codec = new CountingCodec();
+    const vc = new ValueCodec(codec, { minBytes: 64, quality: 4 });
+    for (const [i, size] of [600, 4096, 100_000].entries()) {
+      const raw = seededBytes(100 + i, size);
+      const v = await vc.encode(raw);
+      t.equal(v.codec, CODEC_RAW, `${size} random bytes stored raw`);
+      t.ok((await vc.decode(v)).equals(raw), `${size} random bytes decode`);
+      t.equal(codec.compressCalls, 0, `no compress call after ${i + 1} values`);
+    }
+    t.equal(vc.storedRaw, 3);
+  });
+
+  t.test('compressible JSON is compressed, smaller, and round trips', async (t) => {
+    const codec = new CountingCodec();
+    const vc = new ValueCodec(codec, { minBytes: 512, quality: 4 });
+    for (const records of [5, 50, 2000]) {
+      const raw = jsonDoc(records, records);
+      t.ok(raw.length >= 512, `doc of ${raw.length} bytes is over minBytes`);
+      const v = await vc.encode(raw);
+      t.equal(v.codec, CODEC_BROTLI, `${raw.length} bytes of JSON compressed`);
+      t.ok(v.stored.length <= raw.length * 0.875, `saved at least 1/8 (${v.stored.length} of ${raw.length})`);
+      t.ok(v.raw?.equals(raw), 'raw kept on write');
+      // As read back from disk: only the stored form is known.
+      const fromDisk = { codec: v.codec, stored: Buffer.from(v.stored), raw: undefined };
+      const decoded = await vc.decode(fromDisk);
+      t.ok(decoded.equals(raw), 'decodes to the original bytes');
+      t.ok(fromDisk.raw !== undefined && decoded.equals(fromDisk.raw), 'decoded form is remembered');
+      const calls = codec.decompressCalls;
+      await vc.decode(fromDisk);
+      t.equal(codec.decompressCalls, calls, 'a second decode does not decompress again');
+    }
+    t.equal(vc.compressed, 3);
+    t.equal(codec.compressCalls, 3);
+  });
+
+  t.test('a value that compresses too little is stored raw', async (t) => {
+    // Low entropy in the sampled prefix (so brotli is tried), random after it (so it barely shrinks).
+    const raw = Buffer.concat([Buffer.from('a'.repeat(512)), seededBytes(7, 20_000)]);
+    const codec = new CountingCodec();
+    const vc = new ValueCodec(codec, { minBytes: 64, quality: 4 });
+    const v = await vc.encode(raw);
+    t.equal(codec.compressCalls, 1, 'brotli was tried');
+    t.equal(v.codec, CODEC_RAW, 'but the raw form was kept');
+    t.ok(v.stored.equals(raw));
+    t.equal(vc.storedRaw, 1);
+  });
+});
+
+t.test('zlib and brotli-wasm decode each other', async (t) => {
+  const zlib = new ZlibBrotliCodec();
+  const wasm = new WasmBrotliCodec();
+  t.equal(zlib.name, 'zlib');
+  t.equal(wasm.name, 'brotli-wasm');
+  const corpus: [string, Buffer][] = [
+    ['empty', Buffer.alloc(0)],
+    ['one byte', Buffer.from('x')],
+    ['small JSON', jsonDoc(1, 3)],
+    ['medium JSON', jsonDoc(2, 200)],
+    ['large JSON', jsonDoc(3, 5000)],
+    ['random 1 KiB', seededBytes(11, 1024)],
+    ['random 100 KiB', seededBytes(12, 100 * 1024)],
+    ['zeros 64 KiB', Buffer.alloc(64 * 1024)],
+  ];
+  const pairs: [Codec, Codec][] = [
+    [zlib, wasm],
+    [wasm, zlib],
+  ];
+  for (const [name, raw] of corpus) {
+    for (const quality of [0, 4, 11]) {
+      for (const [enc, dec] of pairs) {
+        const packed = await enc.compress(raw, quality);
+        const out = await dec.decompress(packed);
+        t.ok(out.equals(raw), `${name} q${quality}: ${enc.name} -> ${dec.name}`);
+      }
+    }
+  }
+});
+
+t.test('each codec rejects data that is not brotli', async (t) => {
+  const garbage = Buffer.from('this is definitely not a brotli stream, just plain text....');
+  for (const codec of [new ZlibBrotliCodec(), new WasmBrotliCodec()]) {
+    await t.rejects(codec.decompress(garbage), `${codec.name} rejects garbage`);
+  }
+});
+
+t.test('createCodec picks by name', async (t) => {
+  const cases: [CodecName, string][] = [
+    ['zlib', 'zlib'],
+    ['brotli-wasm', 'brotli-wasm'],
+  ];
+  for (const [name, want] of cases) t.equal(createCodec(name).name, want);
+  const vc = new ValueCodec(createCodec('brotli-wasm'), { minBytes: 16, quality: 4 });
+  const raw = jsonDoc(9, 100);
+  const v = await vc.encode(raw);
+  t.equal(v.codec, CODEC_BROTLI);
+  const viaZlib = new ValueCodec(createCodec('zlib'), { minBytes: 16, quality: 4 });
+  t.ok((await viaZlib.decode({ codec: v.codec, stored: v.stored, raw: undefined })).equals(raw), 'a value written with wasm reads with zlib');
+});
