@@ -80,3 +80,11 @@ function compareSiblings(x: Sibling<unknown>, y: Sibling<unknown>): number {
   if (x.dot[0] !== y.dot[0]) return x.dot[0] < y.dot[0] ? -1 : 1;
   return x.dot[1] - y.dot[1];
 }
+
+/** True when both records hold the same versions (same clock, same sibling dots). */
+export function sameVersions<V>(a: CausalRecord<V>, b: CausalRecord<V>): boolean {
+  if (a.clock.size !== b.clock.size || a.siblings.length !== b.siblings.length) return false;
+  for (const [actor, n] of a.clock) if (b.clock.get(actor) !== n) return false;
+  const dots = new Set(a.siblings.map(dotKey));
+  return b.siblings.every((s) => dots.has(dotKey(s)));
+}

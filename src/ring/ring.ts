@@ -1,0 +1,131 @@
+/**
+ * Consistent hashing with weighted virtual nodes (Karger et al. 1997; Dynamo §4.2). Each physical
+ * node owns `round(vnodesPerWeight × weight)` tokens on a 32-bit ring; a key's preference list is
+ * the first N *distinct physical* nodes clockwise from the key's hash (primaries), followed by
+ * every other node in ring order (fallbacks, for sloppy quorums).
+ *
+ * The ring is a pure function of the membership (name, weight), so every node computes the same
+ * ring from the same members. Adding or removing one node of n moves about 1/n of the key space,
+ * and only to or from that node (tokens of other nodes do not move).
+ *
+ *            0 ──── a#3 ──── b#1 ──── a#0 ──── c#2 ──── 2³²
+ *   key k ─────────────┘ hash(k) falls here: preference list b, a, c
+ */
+import { hashString, murmur3 } from './hash.js';
+
+export interface RingMember {
+  name: string;
+  /** Relative capacity; a node of weight 2 gets twice the vnodes of a node of weight 1. */
+  weight: number;
+}
+
+export interface PreferenceEntry {
+  name: string;
+  role: 'primary' | 'fallback';
+}
+
+export const DEFAULT_VNODES_PER_WEIGHT = 64;
+
+export class Ring {
+  /** Token positions, ascending, and the owner of each (parallel arrays). */
+  private readonly tokens: Uint32Array;
+  private readonly owners: string[];
+  readonly members: readonly RingMember[];
+  readonly vnodeCounts: ReadonlyMap<string, number>;
+
+  constructor(
+    members: readonly RingMember[],
+    readonly vnodesPerWeight = DEFAULT_VNODES_PER_WEIGHT,
+  ) {
+    const sorted = [...members].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const entries: [number, string][] = [];
+    const counts = new Map<string, number>();
+    for (const m of sorted) {
+      if (!(m.weight > 0)) throw new RangeError(`weight of ${m.name} must be positive`);
+      const count = Math.max(1, Math.round(vnodesPerWeight * m.weight));
+      counts.set(m.name, count);
+      for (let i = 0; i < count; i++) entries.push([hashString(`${m.name}#${i}`), m.name]);
+    }
+    // Ties (astronomically rare) break by name, so the order is still the same everywhere.
+    entries.sort((x, y) => x[0] - y[0] || (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0));
+    this.tokens = Uint32Array.from(entries.map((e) => e[0]));
+    this.owners = entries.map((e) => e[1]);
+    this.members = sorted;
+    this.vnodeCounts = counts;
+  }
+
+  get size(): number {
+    return this.members.length;
+  }
+
+  /** A fingerprint of the ring: equal for equal memberships. */
+  get id(): string {
+    return this.members.map((m) => `${m.name}:${m.weight}`).join(',');
+  }
+
+  static keyHash(key: Uint8Array): number {
+    return murmur3(key);
+  }
+
+  /** Index of the first token at or after `position` (wrapping to 0). */
+  private successor(position: number): number {
+    let lo = 0;
+    let hi = this.tokens.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.tokens[mid] as number) < position) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === this.tokens.length ? 0 : lo;
+  }
+
+  /**
+   * Distinct physical nodes clockwise from `position`: the first `n` primaries, then fallbacks,
+   * `limit` nodes at most (default: all).
+   */
+  walk(position: number, n: number, limit = this.members.length): PreferenceEntry[] {
+    const out: PreferenceEntry[] = [];
+    if (this.tokens.length === 0) return out;
+    const seen = new Set<string>();
+    const start = this.successor(position);
+    const wanted = Math.min(limit, this.members.length);
+    for (let i = 0; i < this.tokens.length && seen.size < wanted; i++) {
+      const owner = this.owners[(start + i) % this.tokens.length] as string;
+      if (seen.has(owner)) continue;
+      seen.add(owner);
+      out.push({ name: owner, role: out.length < n ? 'primary' : 'fallback' });
+    }
+    return out;
+  }
+
+  /** The key's preference list: N primaries (fewer if the ring is smaller), then fallbacks. */
+  preferenceList(key: Uint8Array, n: number): PreferenceEntry[] {
+    return this.walk(Ring.keyHash(key), n);
+  }
+
+  /** The primaries only. */
+  primaries(key: Uint8Array, n: number): string[] {
+    return this.preferenceList(key, n)
+      .filter((e) => e.role === 'primary')
+      .map((e) => e.name);
+  }
+
+  /**
+   * Fraction of the key space each node holds as a replica (the ranges for which it is one of
+   * the first n distinct nodes). Sums to min(n, size).
+   */
+  ownership(n: number): Map<string, number> {
+    const share = new Map<string, number>(this.members.map((m) => [m.name, 0]));
+    const total = 2 ** 32;
+    for (let i = 0; i < this.tokens.length; i++) {
+      const start = i === 0 ? (this.tokens[this.tokens.length - 1] as number) : (this.tokens[i - 1] as number);
+      const end = this.tokens[i] as number;
+      const width = i === 0 ? total - start + end : end - start;
+      // Keys in (start, end] map to token i; its walk gives the range's replicas.
+      for (const entry of this.walk(end, n, n)) {
+        share.set(entry.name, (share.get(entry.name) ?? 0) + width / total);
+      }
+    }
+    return share;
+  }
+}
