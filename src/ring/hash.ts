@@ -15,20 +15,16 @@ export function murmur3(data: Uint8Array, seed = 0): number {
     h = (h << 13) | (h >>> 19);
     h = (Math.imul(h, 5) + 0xe6546b64) | 0;
   }
-  let k = 0;
-  switch (n & 3) {
-    case 3:
-      k ^= (data[blocks + 2] as number) << 16;
-    // falls through
-    case 2:
-      k ^= (data[blocks + 1] as number) << 8;
-    // falls through
-    case 1:
-      k ^= data[blocks] as number;
-      k = Math.imul(k, 0xcc9e2d51);
-      k = (k << 15) | (k >>> 17);
-      k = Math.imul(k, 0x1b873593);
-      h ^= k;
+  const tail = n & 3;
+  if (tail > 0) {
+    let k = 0;
+    if (tail === 3) k ^= (data[blocks + 2] as number) << 16;
+    if (tail >= 2) k ^= (data[blocks + 1] as number) << 8;
+    k ^= data[blocks] as number;
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
   }
   h ^= n;
   h ^= h >>> 16;
