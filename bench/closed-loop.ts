@@ -39,9 +39,3 @@ export async function runClosedLoop(ops: number, inFlight: number, op: Operation
   const [p50Us = Number.NaN, p99Us = Number.NaN] = recorder.percentilesUs(50, 99);
   return { ops, elapsedMs, opsPerSec: (ops / elapsedMs) * 1000, p50Us, p99Us };
 }
-
-/** A short unmeasured run first (JIT, connections, LevelDB caches), then the measured one. */
-export async function warmThenRun(warmOps: number, ops: number, inFlight: number, warmOp: Operation, op: Operation): Promise<LoopResult> {
-  if (warmOps > 0) await runClosedLoop(warmOps, inFlight, warmOp);
-  return runClosedLoop(ops, inFlight, op);
-}

@@ -4,8 +4,22 @@
  * call, awaited one at a time (and, for the async zlib codec, with several calls in flight, since
  * the daemon compresses concurrent puts concurrently on the libuv pool). Every round trip is checked.
  */
-import { runClosedLoop } from './closed-loop.js';
+import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } from 'node:zlib';
 import type { Codec } from '../src/storage/codec.js';
+import { runClosedLoop } from './closed-loop.js';
+
+/** What the measurement needs of a codec. */
+export type Compressor = Pick<Codec, 'compress' | 'decompress'>;
+
+/**
+ * Not a kvctl codec: Node's synchronous brotli with ZlibBrotliCodec's parameters, on the event
+ * loop, as a reference for what the async (thread pool) path costs per call.
+ */
+export const syncZlibReference: Compressor = {
+  compress: async (raw, quality) =>
+    brotliCompressSync(raw, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: quality, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: raw.length } }),
+  decompress: async (data) => brotliDecompressSync(data),
+};
 
 export interface CodecFigures {
   label: string;
@@ -14,7 +28,7 @@ export interface CodecFigures {
   decompressMBps: number;
 }
 
-export async function measureCodec(label: string, codec: Codec, docs: readonly Buffer[], quality: number, inFlight = 1): Promise<CodecFigures> {
+export async function measureCodec(label: string, codec: Compressor, docs: readonly Buffer[], quality: number, inFlight = 1): Promise<CodecFigures> {
   const rawBytes = docs.reduce((sum, d) => sum + d.length, 0);
   const packed: Buffer[] = new Array(docs.length);
   // Warm-up: JIT, wasm instantiation, thread pool start.

@@ -57,9 +57,20 @@ export function jsonDocument(rng: Rng, id: number, targetBytes: number): string 
     ['email', () => `${first.toLowerCase()}.${last.toLowerCase()}@example.com`],
     ['name', () => ({ first, last })],
     ['active', () => rng() < 0.8],
-    ['address', () => ({ street: `${int(rng, 1, 200)} ${pick(rng, STREETS)}`, city: pick(rng, CITIES), country: pick(rng, COUNTRIES), postcode: String(int(rng, 10000, 99999)) })],
+    [
+      'address',
+      () => ({
+        street: `${int(rng, 1, 200)} ${pick(rng, STREETS)}`,
+        city: pick(rng, CITIES),
+        country: pick(rng, COUNTRIES),
+        postcode: String(int(rng, 10000, 99999)),
+      }),
+    ],
     ['tags', () => Array.from({ length: int(rng, 1, 4) }, () => pick(rng, TAGS))],
-    ['preferences', () => ({ theme: rng() < 0.5 ? 'dark' : 'light', language: pick(rng, ['en', 'pt', 'de', 'ja']), notifications: { email: rng() < 0.7, sms: rng() < 0.2 } })],
+    [
+      'preferences',
+      () => ({ theme: rng() < 0.5 ? 'dark' : 'light', language: pick(rng, ['en', 'pt', 'de', 'ja']), notifications: { email: rng() < 0.7, sms: rng() < 0.2 } }),
+    ],
     ['lastLoginAt', () => isoDate(rng)],
   ];
   const fits = () => JSON.stringify(doc).length <= targetBytes - 12; // leave room for `,"note":"x"`
@@ -73,7 +84,14 @@ export function jsonDocument(rng: Rng, id: number, targetBytes: number): string 
   const orders: unknown[] = [];
   doc.orders = orders;
   for (let n = 0; n < 1000; n++) {
-    orders.push({ orderId: `ord-${id}-${n}`, sku: `SKU-${int(rng, 1000, 9999)}`, qty: int(rng, 1, 5), priceCents: int(rng, 199, 99999), status: pick(rng, STATUSES), at: isoDate(rng) });
+    orders.push({
+      orderId: `ord-${id}-${n}`,
+      sku: `SKU-${int(rng, 1000, 9999)}`,
+      qty: int(rng, 1, 5),
+      priceCents: int(rng, 199, 99999),
+      status: pick(rng, STATUSES),
+      at: isoDate(rng),
+    });
     if (!fits()) {
       orders.pop();
       break;

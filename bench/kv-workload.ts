@@ -5,31 +5,58 @@
  * order, and check every value byte for byte. The workload remembers what it wrote, so the same
  * data can be loaded into a raw LevelDB for the bytes-on-disk comparison.
  */
+import { readFileSync } from 'node:fs';
 import { KvClient } from '../src/client/client.js';
-import { type LoopResult, runClosedLoop, warmThenRun } from './closed-loop.js';
+import { type LoopResult, runClosedLoop } from './closed-loop.js';
 import type { Rng } from './json-documents.js';
 
 export const IN_FLIGHT = 64;
 
-/** One connection with 64 in flight, or 4 connections with 16 each. */
+/** One connection with 64 in flight, or 4 connections with 16 each, to the daemon `daemonPid`. */
 export interface Lanes {
   label: string;
   clients: KvClient[];
+  daemonPid: number;
 }
 
-export async function openLanes(addr: string, connections: number): Promise<Lanes> {
+export async function openLanes(addr: string, daemonPid: number, connections: number): Promise<Lanes> {
   const clients: KvClient[] = [];
   for (let c = 0; c < connections; c++) clients.push(await KvClient.connect(addr, { timeoutMs: 30_000 }));
-  return { label: `${connections}x${IN_FLIGHT / connections}`, clients };
+  return { label: `${connections}x${IN_FLIGHT / connections}`, clients, daemonPid };
 }
 
 export async function closeLanes(lanes: Lanes[]): Promise<void> {
   for (const { clients } of lanes) await Promise.all(clients.map((c) => c.close()));
 }
 
-/** Measured phase result plus, for gets, the daemon's cache hit ratio during the phase. */
+/** A measured phase: the loop's figures, CPU per request on each side, and daemon counters. */
 export interface PhaseResult extends LoopResult {
+  /** Daemon process CPU (user + system) per request, µs, at clock-tick (10 ms) resolution. */
+  daemonCpuUsPerOp: number;
+  /** This (client) process's CPU per request, µs. */
+  clientCpuUsPerOp: number;
+  /** Gets: the daemon's cache hits over lookups during the phase. */
   cacheHitRatio?: number;
+  /** Puts: writes per LevelDB group commit during the phase. */
+  opsPerBatch?: number;
+}
+
+/** Runs `measured` and adds the CPU both processes spent and the change in daemon stats. */
+async function measure(lanes: Lanes, measured: () => Promise<LoopResult>): Promise<PhaseResult & { stats: [Counters, Counters] }> {
+  const client = lanes.clients[0] as KvClient;
+  const statsBefore = await counters(client);
+  const daemonBefore = processCpuUs(lanes.daemonPid);
+  const clientBefore = process.cpuUsage();
+  const result = await measured();
+  const clientCpu = process.cpuUsage(clientBefore);
+  const daemonCpu = processCpuUs(lanes.daemonPid) - daemonBefore;
+  const statsAfter = await counters(client);
+  return {
+    ...result,
+    daemonCpuUsPerOp: daemonCpu / result.ops,
+    clientCpuUsPerOp: (clientCpu.user + clientCpu.system) / result.ops,
+    stats: [statsBefore, statsAfter],
+  };
 }
 
 export function keyOf(prefix: string, i: number): string {
@@ -56,9 +83,11 @@ export class KvWorkload {
     const putOp = (p: string) => async (i: number, worker: number) => {
       await (clients[worker % clients.length] as KvClient).put(keyOf(p, i), this.values[i % this.values.length] as Buffer | string);
     };
-    const result = await warmThenRun(warmOps, ops, IN_FLIGHT, putOp(`${prefix}-warm`), putOp(prefix));
+    if (warmOps > 0) await runClosedLoop(warmOps, IN_FLIGHT, putOp(`${prefix}-warm`));
+    const { stats, ...result } = await measure(lanes, () => runClosedLoop(ops, IN_FLIGHT, putOp(prefix)));
     this.written.push({ prefix: `${prefix}-warm`, count: warmOps }, { prefix, count: ops });
-    return result;
+    const batches = stats[1].batches - stats[0].batches;
+    return { ...result, opsPerBatch: batches > 0 ? (stats[1].batchedOps - stats[0].batchedOps) / batches : 0 };
   }
 
   /** Reads `ops` keys drawn from `prefix:0..keyCount-1` in a shuffled order; each value is checked. */
@@ -73,11 +102,9 @@ export class KvWorkload {
         throw new Error(`get ${keyOf(prefix, k)}: expected one ${this.valueAt(k).length}-byte value, got found=${result.found} x${result.values.length}`);
       }
     };
-    const first = clients[0] as KvClient;
     if (warmOps > 0) await runClosedLoop(warmOps, IN_FLIGHT, getOp(0));
-    const before = await cacheCounts(first);
-    const result = await runClosedLoop(ops, IN_FLIGHT, getOp(warmOps));
-    const after = await cacheCounts(first);
+    const { stats, ...result } = await measure(lanes, () => runClosedLoop(ops, IN_FLIGHT, getOp(warmOps)));
+    const [before, after] = stats;
     const hits = after.hits - before.hits;
     const lookups = hits + after.misses - before.misses;
     return { ...result, cacheHitRatio: lookups > 0 ? hits / lookups : 0 };
@@ -89,9 +116,39 @@ export class KvWorkload {
   }
 }
 
-async function cacheCounts(client: KvClient): Promise<{ hits: number; misses: number }> {
-  const cache = (await client.stats()).cache as { hits?: number; misses?: number } | undefined;
-  return { hits: Number(cache?.hits ?? 0), misses: Number(cache?.misses ?? 0) };
+interface Counters {
+  hits: number;
+  misses: number;
+  batches: number;
+  batchedOps: number;
+}
+
+/** The daemon's cache and group-commit counters, from its `stats` reply. */
+async function counters(client: KvClient): Promise<Counters> {
+  const stats = await client.stats();
+  const cache = stats.cache as { hits?: number; misses?: number } | undefined;
+  const store = stats.store as { batches?: number; batchedOps?: number } | undefined;
+  return {
+    hits: Number(cache?.hits ?? 0),
+    misses: Number(cache?.misses ?? 0),
+    batches: Number(store?.batches ?? 0),
+    batchedOps: Number(store?.batchedOps ?? 0),
+  };
+}
+
+/** Linux USER_HZ: /proc reports CPU time in ticks of 1/100 s. */
+const TICKS_PER_SECOND = 100;
+
+/** User + system CPU of another process so far, µs (from /proc; 0 where there is none). */
+export function processCpuUs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // After the command: state is field 3 of stat(5), so utime (14) and stime (15) are at 11 and 12.
+    return ((Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND) * 1e6;
+  } catch {
+    return 0;
+  }
 }
 
 /** 0..n-1 in a seeded random order (Fisher-Yates). */

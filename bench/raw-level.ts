@@ -4,7 +4,7 @@
  * raw LevelDB and to compact a LevelDB directory for a fair bytes-on-disk comparison.
  */
 import { ClassicLevel } from 'classic-level';
-import { type LoopResult, runClosedLoop, warmThenRun } from './closed-loop.js';
+import { type LoopResult, runClosedLoop } from './closed-loop.js';
 import type { Rng } from './json-documents.js';
 import { IN_FLIGHT, keyOf, shuffled } from './kv-workload.js';
 
@@ -18,7 +18,19 @@ export async function openRaw(location: string): Promise<ClassicLevel<Buffer, Bu
   return db;
 }
 
-/** Puts `prefix:0..ops-1`, then gets `ops * getPasses` of them in a shuffled order. */
+/** A raw phase: the loop's figures and this process's CPU per operation (µs). */
+export interface RawResult extends LoopResult {
+  cpuUsPerOp: number;
+}
+
+async function withCpu(run: () => Promise<LoopResult>): Promise<RawResult> {
+  const before = process.cpuUsage();
+  const result = await run();
+  const cpu = process.cpuUsage(before);
+  return { ...result, cpuUsPerOp: (cpu.user + cpu.system) / result.ops };
+}
+
+/** Puts keys `raw:0..ops-1`, then `getOps` gets of them in a shuffled order (values checked). */
 export async function rawPutGet(
   db: ClassicLevel<Buffer, Buffer>,
   values: readonly Buffer[],
@@ -26,10 +38,11 @@ export async function rawPutGet(
   getOps: number,
   warmOps: number,
   rng: Rng,
-): Promise<{ put: LoopResult; get: LoopResult }> {
+): Promise<{ put: RawResult; get: RawResult }> {
   const valueAt = (i: number) => values[i % values.length] as Buffer;
   const putOp = (prefix: string) => (i: number) => db.put(Buffer.from(keyOf(prefix, i)), valueAt(i));
-  const put = await warmThenRun(warmOps, ops, IN_FLIGHT, putOp('raw-warm'), putOp('raw'));
+  if (warmOps > 0) await runClosedLoop(warmOps, IN_FLIGHT, putOp('raw-warm'));
+  const put = await withCpu(() => runClosedLoop(ops, IN_FLIGHT, putOp('raw')));
   const order = shuffled(ops, rng);
   const getOp = (offset: number) => async (i: number) => {
     const k = order[(i + offset) % ops] as number;
@@ -37,7 +50,7 @@ export async function rawPutGet(
     if (!value?.equals(valueAt(k))) throw new Error(`raw get ${keyOf('raw', k)}: wrong or missing value`);
   };
   if (warmOps > 0) await runClosedLoop(warmOps, IN_FLIGHT, getOp(0));
-  const get = await runClosedLoop(getOps, IN_FLIGHT, getOp(warmOps));
+  const get = await withCpu(() => runClosedLoop(getOps, IN_FLIGHT, getOp(warmOps)));
   return { put, get };
 }
 

@@ -34,6 +34,43 @@ export const defaultLimits: Limits = {
 
 export type CodecName = 'zlib' | 'brotli-wasm';
 
+/** Chosen when the first node starts, gossiped, and checked when a node joins. */
+export interface ClusterSettings {
+  /** Replicas per key. */
+  n: number;
+  /** Default acknowledgements a write waits for. */
+  w: number;
+  /** Default replies a read waits for. */
+  r: number;
+  /** strict: only a key's own N replicas count; sloppy: fallbacks stand in, with hints. */
+  consistency: 'strict' | 'sloppy';
+}
+
+/** A standalone node is a cluster of one; `kvctl start --nodes K` picks N = min(3, K) and majorities. */
+export const standaloneClusterSettings: ClusterSettings = { n: 1, w: 1, r: 1, consistency: 'strict' };
+
+export function clusterSettingsFor(nodes: number): ClusterSettings {
+  const n = Math.min(3, Math.max(1, nodes));
+  const majority = Math.floor(n / 2) + 1;
+  return { n, w: majority, r: majority, consistency: 'strict' };
+}
+
+/** Gossip and failure detection; the defaults detect a dead node within about 3 s on loopback. */
+export interface MembershipSettings {
+  gossipIntervalMs: number;
+  /** Peers each round's gossip goes to. */
+  fanout: number;
+  suspectAfterMs: number;
+  downAfterMs: number;
+}
+
+export const defaultMembershipSettings: MembershipSettings = {
+  gossipIntervalMs: 200,
+  fanout: 3,
+  suspectAfterMs: 1500,
+  downAfterMs: 3000,
+};
+
 export interface NodeConfig {
   name: string;
   host: string;
@@ -48,6 +85,18 @@ export interface NodeConfig {
   /** Brotli quality 0..11; 4 is the measured sweet spot of speed and ratio for JSON documents. */
   compressQuality: number;
   limits: Limits;
+  /** Settings for a new cluster (ignored when joining, unless given explicitly: then checked). */
+  cluster: ClusterSettings;
+  /** Which cluster settings the operator gave explicitly (a join refuses to contradict them). */
+  explicitClusterSettings: Partial<ClusterSettings>;
+  /** Seeds to join through, host:port. */
+  join: string[];
+  weight: number;
+  membership: MembershipSettings;
+  /** How long a coordinator waits for replicas before answering KV_QUORUM_NOT_MET. */
+  requestTimeoutMs: number;
+  /** Address other nodes reach this one at (defaults to host:port). */
+  advertise: string | undefined;
 }
 
 /** The user's data home per the XDG base directory spec. */

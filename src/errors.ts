@@ -49,6 +49,18 @@ export const errorCodes = {
   },
   KV_TOO_MANY_CONNECTIONS: { exit: ExitStatus.unreachable, summary: 'The daemon is at its connection limit (--max-connections).', retryable: true },
   KV_SHUTTING_DOWN: { exit: ExitStatus.unreachable, summary: 'The daemon is stopping and takes no new requests.', retryable: true },
+  KV_INVALID_QUORUM: { exit: ExitStatus.usage, summary: 'W or R is below 1 or above N, the number of replicas per key.', retryable: false },
+  KV_QUORUM_UNAVAILABLE: {
+    exit: ExitStatus.quorum,
+    summary: "Strict mode: fewer of the key's own replicas are reachable than W (or R) needs; nothing was written.",
+    retryable: true,
+  },
+  KV_CLUSTER_MISMATCH: {
+    exit: ExitStatus.startFailed,
+    summary: 'The node belongs to another cluster, or its settings (N, W, R, consistency) conflict with the cluster it joins.',
+    retryable: false,
+  },
+  KV_NOT_MEMBER: { exit: ExitStatus.rejected, summary: 'The node is leaving or has left the cluster and takes no more requests.', retryable: true },
   KV_QUORUM_NOT_MET: { exit: ExitStatus.quorum, summary: 'Fewer replicas than W (or R) answered before the timeout.', retryable: true },
   KV_PORT_IN_USE: { exit: ExitStatus.startFailed, summary: 'Another process already listens on the address.', retryable: false },
   KV_DATA_DIR_LOCKED: { exit: ExitStatus.startFailed, summary: 'Another daemon already uses the data dir (LevelDB lock).', retryable: false },

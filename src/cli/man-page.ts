@@ -42,10 +42,9 @@ function esc(text: string): string {
 
 function flagLine(flag: ManifestFlag): string {
   const names = `${flag.char ? `\\fB\\-${flag.char}\\fR, ` : ''}\\fB\\-\\-${esc(flag.name)}\\fR${flag.type === 'option' ? ` \\fI${flag.options ? flag.options.join('|') : 'VALUE'}\\fR` : ''}`;
-  const extras = [
-    flag.default !== undefined && flag.default !== false ? `default: ${String(flag.default)}` : '',
-    flag.env ? `env: ${flag.env}` : '',
-  ].filter(Boolean);
+  const extras = [flag.default !== undefined && flag.default !== false ? `default: ${String(flag.default)}` : '', flag.env ? `env: ${flag.env}` : ''].filter(
+    Boolean,
+  );
   return `.TP\n${names}\n${esc(flag.description ?? '')}${extras.length ? ` (${esc(extras.join('; '))})` : ''}`;
 }
 

@@ -81,14 +81,14 @@ export class KvClient {
   }
 
   /** Sends any request object (an id is added); resolves the reply or rejects its error. */
-  request(body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  request(body: Record<string, unknown>, timeoutMs = this.timeoutMs): Promise<Record<string, unknown>> {
     if (this.closedError) return Promise.reject(this.closedError);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new KvError('KV_TIMEOUT', `no reply from ${this.addr} within ${this.timeoutMs} ms`, { addr: this.addr }));
-      }, this.timeoutMs);
+        reject(new KvError('KV_TIMEOUT', `no reply from ${this.addr} within ${timeoutMs} ms`, { addr: this.addr }));
+      }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
       this.outbox.push(JSON.stringify({ id, ...body }));
       if (!this.flushScheduled) {

@@ -42,7 +42,9 @@ export function applyWrite<V>(record: CausalRecord<V>, context: VersionVector, a
   const counter = Math.max(counterOf(record.clock, actor), counterOf(context, actor)) + 1;
   const clock = new Map(mergeVectors(record.clock, context));
   clock.set(actor, counter);
-  return { clock, siblings: [...survivors, { dot: [actor, counter], ts, value }] };
+  const siblings = [...survivors, { dot: [actor, counter] as Dot, ts, value }];
+  siblings.sort(compareSiblings);
+  return { clock, siblings };
 }
 
 /**

@@ -12,12 +12,14 @@ import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { NodeConfig } from '../config.js';
 import { KvError, type WireError } from '../errors.js';
+import type { ClusterIdentity } from '../membership/cluster-state.js';
 import type { DaemonMessage } from './main.js';
 import { daemonPaths, type PidFileContents } from './paths.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
 export interface StartedDaemon {
+  cluster: ClusterIdentity;
   pid: number;
   addr: string;
   host: string;
@@ -57,8 +59,8 @@ export function startDaemon(config: NodeConfig & { nameGiven: boolean }, timeout
     child.on('message', (message: DaemonMessage) => {
       finish();
       if (message.type === 'ready') {
-        const { pid, host, port, name, dataDir } = message;
-        resolve({ pid, host, port, name, dataDir, logFile: message.logFile, addr: `${host}:${port}` });
+        const { pid, host, port, name, dataDir, cluster } = message;
+        resolve({ pid, host, port, name, dataDir, logFile: message.logFile, addr: `${host}:${port}`, cluster });
       } else {
         reject(withHolder(KvError.fromWire(message.error as WireError), config.dataDir));
       }

@@ -1,7 +1,8 @@
 /**
- * The daemon's composition root: builds the real parts (LevelStore, TcpServer, system clock, file
- * logger), reports readiness (or a coded failure) to the parent over IPC, and shuts down
- * gracefully on SIGTERM/SIGINT: stop accepting, finish in-flight requests, close LevelDB.
+ * The daemon's composition root: builds the real parts (LevelStore, TcpServer, TcpTransport,
+ * system clock, OS-seeded random, file logger), joins or creates the cluster, reports readiness
+ * (or a coded failure) to the parent over IPC, and shuts down gracefully on SIGTERM/SIGINT: stop
+ * accepting, finish in-flight requests, close LevelDB.
  *
  * Run by `kvctl start` (src/daemon/control.ts) with its settings as JSON in KVCTL_DAEMON_CONFIG.
  */
@@ -10,20 +11,25 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { NodeConfig } from '../config.js';
 import { SystemClock } from '../env/clock.js';
 import { FileLogger } from '../env/logger.js';
+import { SeededRandom } from '../env/random.js';
 import { KvError, toKvError } from '../errors.js';
+import type { ClusterIdentity } from '../membership/cluster-state.js';
+import { joinCluster } from '../membership/join.js';
+import type { MemberInfo } from '../membership/member-table.js';
 import { TcpServer } from '../net/tcp-server.js';
-import { actorOf, loadIdentity } from '../node/identity.js';
-import { KvNode } from '../node/kv-node.js';
-import { LocalReplica } from '../node/local-replica.js';
+import { TcpTransport } from '../net/transport.js';
+import { buildNode } from '../node/build-node.js';
+import { loadIdentity } from '../node/identity.js';
+import { NodeMeta } from '../node/node-meta.js';
 import { createCodec, ValueCodec } from '../storage/codec.js';
 import { LevelStore } from '../storage/level-store.js';
-import { LruCache } from '../storage/lru-cache.js';
-import type { StoredRecord } from '../storage/record-format.js';
 import { daemonPaths, type PidFileContents } from './paths.js';
 
 export type DaemonMessage =
-  | { type: 'ready'; pid: number; host: string; port: number; name: string; dataDir: string; logFile: string }
+  | { type: 'ready'; pid: number; host: string; port: number; name: string; dataDir: string; logFile: string; cluster: ClusterIdentity }
   | { type: 'error'; error: { code: string; message: string; details?: Record<string, unknown> } };
+
+export type DaemonConfig = NodeConfig & { nameGiven: boolean };
 
 /** Sends a message to the parent and lets go of the IPC channel once it is written. */
 function report(message: DaemonMessage): Promise<void> {
@@ -36,61 +42,127 @@ function report(message: DaemonMessage): Promise<void> {
   });
 }
 
+/** Refuses explicit settings that contradict what the data dir's cluster runs with. */
+function checkExplicit(cluster: ClusterIdentity, explicit: NodeConfig['explicitClusterSettings']): void {
+  const conflicts = (Object.keys(explicit) as (keyof typeof explicit)[]).filter((k) => explicit[k] !== cluster.settings[k]);
+  if (conflicts.length > 0) {
+    throw new KvError(
+      'KV_CLUSTER_MISMATCH',
+      `this data dir belongs to cluster ${cluster.id} with N=${cluster.settings.n} W=${cluster.settings.w} R=${cluster.settings.r} consistency=${cluster.settings.consistency}; conflicting: ${conflicts.join(', ')}`,
+      { conflicts },
+    );
+  }
+}
+
 async function main(): Promise<void> {
-  const config = JSON.parse(process.env.KVCTL_DAEMON_CONFIG ?? '{}') as NodeConfig & { nameGiven: boolean };
+  const config = JSON.parse(process.env.KVCTL_DAEMON_CONFIG ?? '{}') as DaemonConfig;
   const paths = daemonPaths(config.dataDir);
   mkdirSync(config.dataDir, { recursive: true });
   const logger = new FileLogger(paths.logFile);
   const clock = new SystemClock();
+  const generation = clock.now();
   let store: LevelStore | undefined;
+  const transport = new TcpTransport();
   try {
     store = await LevelStore.open(paths.db, { sync: config.sync });
-    const identity = await loadIdentity(store, config.nameGiven ? config.name : undefined, config.name, () => randomBytes(4).toString('hex'), clock.now());
-    const codec = new ValueCodec(createCodec(config.codec), { minBytes: config.compressMinBytes, quality: config.compressQuality });
-    const cache = new LruCache<string, StoredRecord>(config.cacheBytes);
-    const replica = new LocalReplica(store, codec, cache, clock, { actor: actorOf(identity), maxSiblings: config.limits.maxSiblings });
     const levelStore = store;
-    let server: TcpServer | undefined;
-    let port = config.port;
-    const node = new KvNode(replica, {
-      name: identity.name,
+    const identity = await loadIdentity(store, config.nameGiven ? config.name : undefined, config.name, () => randomBytes(4).toString('hex'), clock.now());
+    const meta = new NodeMeta(store);
+
+    // Listen first: the port is part of our identity in the cluster (port 0 picks a free one).
+    let built: ReturnType<typeof buildNode> | undefined;
+    const server = new TcpServer(async (line) => {
+      if (!built) return { id: null, ok: false, error: new KvError('KV_SHUTTING_DOWN', 'node is starting').toWire() };
+      return built.node.handleLine(line);
+    }, config.limits);
+    const port = await server.listen(config.host, config.port);
+    const addr = config.advertise ?? `${config.host}:${port}`;
+
+    const peers = await meta.loadPeers();
+    let cluster = await meta.loadCluster();
+    let members: MemberInfo[] = [];
+    if (cluster) {
+      checkExplicit(cluster, config.explicitClusterSettings);
+    } else if (config.join.length > 0) {
+      const self: MemberInfo = {
+        name: identity.name,
+        addr,
+        incarnation: identity.incarnation,
+        generation,
+        heartbeat: 0,
+        weight: config.weight,
+        status: 'up',
+        keys: 0,
+        handoffPending: 0,
+        hintBacklog: 0,
+        handoffRing: undefined,
+      };
+      ({ cluster, members } = await joinCluster(transport, config.join, self, config.explicitClusterSettings, 5000));
+      if (members.some((m) => m.name === identity.name && m.incarnation !== identity.incarnation && m.status === 'up')) {
+        logger.log('warn', 'joining under a name the cluster knows with another incarnation (a wiped data dir?)', { name: identity.name });
+      }
+    } else {
+      cluster = { id: randomBytes(8).toString('hex'), settings: config.cluster };
+    }
+    await meta.saveCluster(cluster);
+
+    let stopping = false;
+    const shutdown = async (reason: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.log('info', 'stopping', { reason });
+      built?.stop();
+      await server.close();
+      await transport.close();
+      await levelStore.close();
+      rmSync(paths.pidFile, { force: true });
+      logger.log('info', 'stopped', { reason });
+      await logger.close();
+      process.exit(0);
+    };
+
+    const codec = new ValueCodec(createCodec(config.codec), { minBytes: config.compressMinBytes, quality: config.compressQuality });
+    built = buildNode({
+      identity,
+      addr,
+      weight: config.weight,
+      generation,
+      store,
+      meta,
+      transport,
       clock,
+      random: new SeededRandom(randomBytes(4).readUInt32LE(0)),
+      logger,
+      codec,
+      cacheBytes: config.cacheBytes,
       limits: config.limits,
-      replicas: 1,
+      membership: config.membership,
+      requestTimeoutMs: config.requestTimeoutMs,
+      cluster,
+      members,
+      seeds: [...new Set([...config.join, ...peers])],
       processStats: async () => ({
         pid: process.pid,
-        addr: `${config.host}:${port}`,
+        addr,
         dataDir: config.dataDir,
         logFile: paths.logFile,
         incarnation: identity.incarnation,
         sync: config.sync,
         memory: { rssBytes: process.memoryUsage().rss },
         store: { diskBytes: await levelStore.diskBytes(), batches: levelStore.batches, batchedOps: levelStore.batchedOps },
-        server: server?.stats(),
+        server: server.stats(),
       }),
+      onLeft: () => void shutdown('left the cluster'),
     });
-    server = new TcpServer((line) => node.handleLine(line), config.limits);
-    port = await server.listen(config.host, config.port);
+    await built.start();
 
     const pidFile: PidFileContents = { pid: process.pid, host: config.host, port, name: identity.name, startedAt: new Date().toISOString() };
     writeFileSync(paths.pidFile, `${JSON.stringify(pidFile)}\n`);
-    logger.log('info', 'listening', { host: config.host, port, name: identity.name, incarnation: identity.incarnation, dataDir: config.dataDir });
+    logger.log('info', 'listening', { addr, name: identity.name, incarnation: identity.incarnation, cluster: cluster.id, dataDir: config.dataDir });
 
-    let stopping = false;
-    const shutdown = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.log('info', 'stopping', { signal });
-      await server?.close();
-      await levelStore.close();
-      rmSync(paths.pidFile, { force: true });
-      logger.log('info', 'stopped', { signal });
-      await logger.close();
-      process.exit(0);
-    };
     process.on('SIGTERM', () => void shutdown('SIGTERM'));
     process.on('SIGINT', () => void shutdown('SIGINT'));
-    await report({ type: 'ready', pid: process.pid, host: config.host, port, name: identity.name, dataDir: config.dataDir, logFile: paths.logFile });
+    await report({ type: 'ready', pid: process.pid, host: config.host, port, name: identity.name, dataDir: config.dataDir, logFile: paths.logFile, cluster });
   } catch (err) {
     const error = toKvError(err);
     logger.log('error', 'start failed', { code: error.code, message: error.message });

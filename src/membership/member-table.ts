@@ -28,6 +28,8 @@ export interface MemberInfo {
   keys: number;
   handoffPending: number;
   hintBacklog: number;
+  /** Fingerprint of the last ring this node finished handing off for. */
+  handoffRing: string | undefined;
 }
 
 export interface MemberView extends MemberInfo {
@@ -72,7 +74,7 @@ export class MemberTable {
   }
 
   /** Starts a new gossip round: bumps our heartbeat, applying any change to what we say of ourselves. */
-  tick(now: number, update: Partial<Pick<MemberInfo, 'status' | 'keys' | 'handoffPending' | 'hintBacklog' | 'weight'>> = {}): MemberInfo {
+  tick(now: number, update: Partial<Pick<MemberInfo, 'status' | 'keys' | 'handoffPending' | 'hintBacklog' | 'weight' | 'handoffRing'>> = {}): MemberInfo {
     this.self = { ...this.self, ...update, heartbeat: this.self.heartbeat + 1 };
     this.entries.set(this.self.name, { info: this.self, heardAt: now });
     return this.self;

@@ -12,12 +12,42 @@ import { KvError, type WireError } from '../errors.js';
 export type Encoding = 'utf8' | 'base64';
 export type RequestId = number | string | null;
 
+export type Consistency = 'strict' | 'sloppy';
+
 export type Request =
   | { id: RequestId; op: 'ping' }
   | { id: RequestId; op: 'stats' }
-  | { id: RequestId; op: 'put'; key: Buffer; value: Buffer; context: VersionVector | undefined; w: number | undefined; encoding: Encoding }
-  | { id: RequestId; op: 'get'; key: Buffer; r: number | undefined; encoding: Encoding }
-  | { id: RequestId; op: 'delete'; key: Buffer; context: VersionVector | undefined; w: number | undefined; encoding: Encoding };
+  | { id: RequestId; op: 'members' }
+  | { id: RequestId; op: 'ring'; key: Buffer | undefined; encoding: Encoding }
+  | { id: RequestId; op: 'leave' }
+  | PeerRequest
+  | {
+      id: RequestId;
+      op: 'put';
+      key: Buffer;
+      value: Buffer;
+      context: VersionVector | undefined;
+      w: number | undefined;
+      consistency: Consistency | undefined;
+      encoding: Encoding;
+    }
+  | { id: RequestId; op: 'get'; key: Buffer; r: number | undefined; consistency: Consistency | undefined; encoding: Encoding }
+  | {
+      id: RequestId;
+      op: 'delete';
+      key: Buffer;
+      context: VersionVector | undefined;
+      w: number | undefined;
+      consistency: Consistency | undefined;
+      encoding: Encoding;
+    };
+
+/** Node-to-node ops: same framing and port, dotted names. Bodies beyond the key are checked by their engines. */
+export type PeerRequest =
+  | { id: RequestId; op: 'gossip.push'; body: Record<string, unknown> }
+  | { id: RequestId; op: 'kv.read'; key: Buffer }
+  | { id: RequestId; op: 'kv.replicate'; key: Buffer; record: unknown }
+  | { id: RequestId; op: 'kv.coordinate'; key: Buffer; value: Buffer | null; context: VersionVector | undefined; w: number | undefined };
 
 export type Op = Request['op'];
 
@@ -27,9 +57,16 @@ const COMMON_FIELDS = ['id', 'op'];
 const allowedFields: Record<Op, ReadonlySet<string>> = {
   ping: new Set(COMMON_FIELDS),
   stats: new Set(COMMON_FIELDS),
-  put: new Set([...COMMON_FIELDS, 'key', 'value', 'context', 'w', 'encoding']),
-  get: new Set([...COMMON_FIELDS, 'key', 'r', 'encoding']),
-  delete: new Set([...COMMON_FIELDS, 'key', 'context', 'w', 'encoding']),
+  members: new Set(COMMON_FIELDS),
+  ring: new Set([...COMMON_FIELDS, 'key', 'encoding']),
+  leave: new Set(COMMON_FIELDS),
+  'gossip.push': new Set([...COMMON_FIELDS, 'cluster', 'members', 'join']),
+  'kv.read': new Set([...COMMON_FIELDS, 'key']),
+  'kv.replicate': new Set([...COMMON_FIELDS, 'key', 'record']),
+  'kv.coordinate': new Set([...COMMON_FIELDS, 'key', 'value', 'delete', 'context', 'w']),
+  put: new Set([...COMMON_FIELDS, 'key', 'value', 'context', 'w', 'consistency', 'encoding']),
+  get: new Set([...COMMON_FIELDS, 'key', 'r', 'consistency', 'encoding']),
+  delete: new Set([...COMMON_FIELDS, 'key', 'context', 'w', 'consistency', 'encoding']),
 };
 const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -79,7 +116,13 @@ function validate(fields: Record<string, unknown>, id: RequestId, limits: Limits
   for (const name of Object.keys(fields)) {
     if (!allowed.has(name)) throw new KvError('KV_BAD_REQUEST', `unknown field "${name.slice(0, 64)}" for op ${op}`, { field: name.slice(0, 64) });
   }
-  if (op === 'ping' || op === 'stats') return { id, op };
+  if (op === 'ping' || op === 'stats' || op === 'members' || op === 'leave') return { id, op };
+  if (op === 'gossip.push') return { id, op, body: fields };
+  if (op === 'ring') {
+    const encoding = parseEncoding(fields.encoding);
+    return { id, op, key: fields.key === undefined ? undefined : parseBytes(fields.key, 'key', encoding), encoding };
+  }
+  if (op === 'kv.read' || op === 'kv.replicate' || op === 'kv.coordinate') return parsePeer(op, fields, id, limits);
 
   const encoding = parseEncoding(fields.encoding);
   const key = parseBytes(fields.key, 'key', encoding);
@@ -87,11 +130,12 @@ function validate(fields: Record<string, unknown>, id: RequestId, limits: Limits
   if (key.length > limits.maxKeyBytes) {
     throw new KvError('KV_KEY_TOO_LARGE', `key is ${key.length} bytes; the limit is ${limits.maxKeyBytes}`, { bytes: key.length, limit: limits.maxKeyBytes });
   }
-  if (op === 'get') return { id, op, key, r: parseQuorum(fields.r, 'r'), encoding };
+  const consistency = parseConsistency(fields.consistency);
+  if (op === 'get') return { id, op, key, r: parseQuorum(fields.r, 'r'), consistency, encoding };
 
   const context = fields.context === undefined ? undefined : parseContext(fields.context);
   const w = parseQuorum(fields.w, 'w');
-  if (op === 'delete') return { id, op, key, context, w, encoding };
+  if (op === 'delete') return { id, op, key, context, w, consistency, encoding };
 
   const value = parseBytes(fields.value, 'value', encoding);
   if (value.length > limits.maxValueBytes) {
@@ -100,7 +144,25 @@ function validate(fields: Record<string, unknown>, id: RequestId, limits: Limits
       limit: limits.maxValueBytes,
     });
   }
-  return { id, op, key, value, context, w, encoding };
+  return { id, op, key, value, context, w, consistency, encoding };
+}
+
+function parseConsistency(raw: unknown): Consistency | undefined {
+  if (raw === undefined || raw === 'strict' || raw === 'sloppy') return raw;
+  throw new KvError('KV_BAD_REQUEST', 'consistency must be "strict" or "sloppy"');
+}
+
+/** Peer ops carry keys in base64 always (binary-safe without a per-message encoding). */
+function parsePeer(op: 'kv.read' | 'kv.replicate' | 'kv.coordinate', fields: Record<string, unknown>, id: RequestId, limits: Limits): PeerRequest {
+  const key = parseBytes(fields.key, 'key', 'base64');
+  if (key.length === 0 || key.length > limits.maxKeyBytes) throw new KvError('KV_BAD_REQUEST', 'peer key size out of range');
+  if (op === 'kv.read') return { id, op, key };
+  if (op === 'kv.replicate') return { id, op, key, record: fields.record };
+  const value = fields.delete === true ? null : parseBytes(fields.value, 'value', 'base64');
+  if (value && value.length > limits.maxValueBytes)
+    throw new KvError('KV_VALUE_TOO_LARGE', `value is ${value.length} bytes; the limit is ${limits.maxValueBytes}`);
+  const context = fields.context === undefined ? undefined : parseContext(fields.context);
+  return { id, op, key, value, context, w: parseQuorum(fields.w, 'w') };
 }
 
 function parseEncoding(raw: unknown): Encoding {

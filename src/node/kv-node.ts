@@ -1,106 +1,177 @@
 /**
- * A node's request handler: validates each wire request and runs it against the local replica.
- * The same KvNode serves the daemon (over TCP) and tests (in-process). In a single-node store
- * N = 1, so a `w` or `r` above 1 is refused rather than silently weakened.
+ * A node: validates each request line and runs it. Client ops (put/get/delete) go through the
+ * quorum coordinator; node-to-node ops (gossip.push, kv.*) go to their engines; views (members,
+ * ring, stats) are answered from local state. The same KvNode serves the daemon (over TCP) and the
+ * simulator (over SimNetwork): everything it touches comes in through `NodeParts`.
  */
 import { encodeContext, isTombstone, liveSiblings } from '../clock/index.js';
 import type { Limits } from '../config.js';
+import type { Coordinator } from '../coordinator/coordinator.js';
 import type { Clock } from '../env/clock.js';
+import type { Logger } from '../env/logger.js';
 import { KvError, toKvError } from '../errors.js';
+import type { OwnershipTransfer } from '../handoff/ownership-transfer.js';
+import type { ClusterState } from '../membership/cluster-state.js';
+import type { Gossiper } from '../membership/gossiper.js';
 import { encodeBytes, parseRequest, type Reply, type Request, replyEncoding, requestIdOf } from '../net/protocol.js';
 import type { LocalReplica } from './local-replica.js';
 
-export interface KvNodeOptions {
+export interface NodeParts {
   name: string;
   clock: Clock;
+  logger: Logger;
   limits: Limits;
-  /** Replicas per key; 1 until the node joins a cluster. */
-  replicas: number;
+  replica: LocalReplica;
+  state: ClusterState;
+  coordinator: Coordinator;
+  gossiper: Gossiper;
+  transfer: OwnershipTransfer;
   /** Extra figures for `stats` from the process around the node (connections, pid, addresses). */
   processStats?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
+  /** Called once the node has left the cluster (after a leave). */
+  onLeft?: () => void;
 }
+
+/** Gossip rounds a departing node keeps running after handing off, so everyone hears it left. */
+const FAREWELL_ROUNDS = 5;
 
 export class KvNode {
   private readonly startedAt: number;
   errors = 0;
 
-  constructor(
-    private readonly replica: LocalReplica,
-    private readonly options: KvNodeOptions,
-  ) {
-    this.startedAt = options.clock.now();
+  constructor(private readonly parts: NodeParts) {
+    this.startedAt = parts.clock.now();
   }
 
   /** Answers one request line; never throws (errors become error replies). */
   async handleLine(line: Buffer): Promise<Reply> {
     let request: Request;
     try {
-      request = parseRequest(line, this.options.limits);
+      request = parseRequest(line, this.parts.limits);
     } catch (err) {
       this.errors++;
       return { id: requestIdOf(err), ok: false, error: toKvError(err).toWire() };
     }
     try {
-      return await this.handle(request);
+      return { id: request.id, ok: true, ...(await this.handle(request)) };
     } catch (err) {
       this.errors++;
       return { id: request.id, ok: false, error: toKvError(err).toWire() };
     }
   }
 
-  async handle(request: Request): Promise<Reply> {
-    const { id } = request;
+  async handle(request: Request): Promise<Record<string, unknown>> {
+    const { coordinator } = this.parts;
     switch (request.op) {
       case 'ping':
-        return { id, ok: true, node: this.options.name };
+        return { node: this.parts.name };
       case 'stats':
-        return { id, ok: true, ...(await this.stats()) };
+        return this.stats();
+      case 'members':
+        return this.members();
+      case 'ring':
+        return this.ring(request.key);
+      case 'leave':
+        return this.leave();
       case 'put': {
-        this.checkQuorum('w', request.w);
-        const { record } = await this.replica.write(request.key, request.value, request.context);
-        return { id, ok: true, context: encodeContext(record.clock), siblings: liveSiblings(record).length };
+        this.checkServing();
+        const { record } = await coordinator.write(request.key, request.value, request.context, { w: request.w });
+        return { context: encodeContext(record.clock), siblings: liveSiblings(record).length };
       }
       case 'delete': {
-        this.checkQuorum('w', request.w);
-        const { record, existed } = await this.replica.write(request.key, null, request.context);
-        return { id, ok: true, context: encodeContext(record.clock), existed };
+        this.checkServing();
+        const { record, existed } = await coordinator.write(request.key, null, request.context, { w: request.w });
+        return { context: encodeContext(record.clock), existed };
       }
       case 'get': {
-        this.checkQuorum('r', request.r);
-        const record = await this.replica.read(request.key);
-        if (!record || isTombstone(record)) {
-          return record ? { id, ok: true, found: false, context: encodeContext(record.clock) } : { id, ok: true, found: false };
-        }
-        const values = await this.replica.values(record);
+        this.checkServing();
+        const { record, quorum } = await coordinator.read(request.key, { r: request.r });
+        if (!record || isTombstone(record)) return record ? { found: false, context: encodeContext(record.clock) } : { found: false };
+        const values = await this.parts.replica.values(record);
         const encoding = replyEncoding(values, request.encoding);
-        return {
-          id,
-          ok: true,
-          found: true,
-          values: values.map((v) => encodeBytes(v, encoding)),
-          encoding,
-          context: encodeContext(record.clock),
-        };
+        return { found: true, values: values.map((v) => encodeBytes(v, encoding)), encoding, context: encodeContext(record.clock), replicas: quorum.answered };
       }
+      case 'gossip.push':
+        return this.parts.gossiper.handlePush(request.body);
+      case 'kv.read':
+        return coordinator.handleRead(request.key);
+      case 'kv.replicate':
+        return coordinator.handleReplicate(request.key, request.record);
+      case 'kv.coordinate':
+        return coordinator.handleCoordinate(request.key, request.value, request.context, request.w);
     }
   }
 
-  private checkQuorum(field: 'w' | 'r', value: number | undefined): void {
-    if (value !== undefined && value > this.options.replicas) {
-      throw new KvError('KV_BAD_REQUEST', `${field}=${value} exceeds N=${this.options.replicas} replicas`, { field, value, n: this.options.replicas });
-    }
+  private checkServing(): void {
+    if (this.parts.state.table.me.status === 'left') throw new KvError('KV_NOT_MEMBER', 'this node has left the cluster');
+  }
+
+  /** Starts a graceful decommission: hand every key to its new owners, then say we left. */
+  private leave(): Record<string, unknown> {
+    const { state, transfer, gossiper, clock, logger } = this.parts;
+    if (state.table.me.status !== 'up') return { status: state.table.me.status };
+    state.table.tick(clock.now(), { status: 'leaving' });
+    state.refreshRing();
+    logger.log('info', 'leaving: handing off all keys');
+    transfer.schedule(0);
+    void transfer.whenDone().then(() => {
+      state.table.tick(clock.now(), { status: 'left' });
+      logger.log('info', 'left the cluster', { sentKeys: transfer.sentKeys });
+      let rounds = 0;
+      const farewell = () => {
+        gossiper.round();
+        if (++rounds < FAREWELL_ROUNDS) clock.setTimer(100, farewell);
+        else this.parts.onLeft?.();
+      };
+      farewell();
+    });
+    return { status: 'leaving', keys: this.parts.replica.keys };
+  }
+
+  private members(): Record<string, unknown> {
+    const { state, clock } = this.parts;
+    return {
+      self: this.parts.name,
+      cluster: { id: state.cluster.id, ...state.settings },
+      members: state.table.view(clock.now()),
+    };
+  }
+
+  private ring(key: Buffer | undefined): Record<string, unknown> {
+    const { state } = this.parts;
+    const n = state.settings.n;
+    const ownership = state.ring.ownership(n);
+    const previous = state.previousRing?.ownership(n);
+    const nodes = state.table.infos().map((m) => ({
+      name: m.name,
+      addr: m.addr,
+      status: m.status,
+      weight: m.weight,
+      vnodes: state.ring.vnodeCounts.get(m.name) ?? 0,
+      ownership: ownership.get(m.name) ?? 0,
+      ...(previous ? { previousOwnership: previous.get(m.name) ?? 0 } : {}),
+      handoffPending: m.handoffPending,
+    }));
+    nodes.sort((a, b) => (a.name < b.name ? -1 : 1));
+    const out: Record<string, unknown> = { n, vnodesPerWeight: state.ring.vnodesPerWeight, transferring: state.previousRing !== undefined, nodes };
+    if (key) out.preferenceList = state.ring.preferenceList(key, n);
+    return out;
   }
 
   private async stats(): Promise<Record<string, unknown>> {
-    const { cache, codec, counters } = this.replica;
+    const { replica, coordinator, transfer, state, clock } = this.parts;
+    const { cache, codec, counters } = replica;
     return {
-      node: this.options.name,
-      uptimeMs: this.options.clock.now() - this.startedAt,
-      ops: { ...counters, errors: this.errors },
+      node: this.parts.name,
+      uptimeMs: clock.now() - this.startedAt,
+      keys: replica.keys,
+      ops: { ...counters, errors: this.errors, ...coordinator.counters },
       cache: { entries: cache.size, bytes: cache.bytes, budgetBytes: cache.budgetBytes, hits: cache.hits, misses: cache.misses, hitRatio: cache.hitRatio },
       codec: { name: codec.codec.name, compressedValues: codec.compressed, rawValues: codec.storedRaw },
-      limits: this.options.limits,
-      ...(await this.options.processStats?.()),
+      cluster: { id: state.cluster.id, ...state.settings, members: state.table.infos().length, status: state.table.me.status },
+      handoff: { pending: transfer.pending, sentKeys: transfer.sentKeys, forgottenKeys: transfer.forgottenKeys, done: transfer.done },
+      limits: this.parts.limits,
+      ...(await this.parts.processStats?.()),
     };
   }
 }

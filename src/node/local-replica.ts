@@ -7,7 +7,7 @@
  * The cache only ever holds what is committed: a write publishes after its batch resolves, and a
  * read miss fills the cache under the key's lock, so a slow read cannot overwrite a newer write.
  */
-import { applyWrite, type CausalRecord, emptyRecord, emptyVector, mergeRecords, type VersionVector } from '../clock/index.js';
+import { applyWrite, type CausalRecord, emptyRecord, emptyVector, mergeRecords, sameVersions, type VersionVector } from '../clock/index.js';
 import type { Clock } from '../env/clock.js';
 import { KvError } from '../errors.js';
 import type { StoredValue, ValueCodec } from '../storage/codec.js';
@@ -17,6 +17,7 @@ import type { Store } from '../storage/store.js';
 
 /** Data keys live under this prefix; other prefixes hold node metadata (identity, later hints). */
 const DATA_PREFIX = Buffer.from('d');
+const DATA_END = Buffer.from('e');
 
 export interface LocalReplicaOptions {
   /** This replica's clock id: name plus incarnation, never reused after a wipe. */
@@ -32,7 +33,9 @@ export interface WriteResult {
 
 export class LocalReplica {
   private readonly locks = new Map<string, Promise<void>>();
-  readonly counters = { gets: 0, puts: 0, deletes: 0 };
+  readonly counters = { gets: 0, puts: 0, deletes: 0, merges: 0 };
+  /** Keys held (tombstones included); counted once at start by `countKeys`, then kept up to date. */
+  keys = 0;
 
   constructor(
     private readonly store: Store,
@@ -61,7 +64,7 @@ export class LocalReplica {
           { siblings: current.siblings.length, limit: this.options.maxSiblings },
         );
       }
-      await this.commit(key, cacheKey, next);
+      await this.commit(key, cacheKey, next, current.siblings.length === 0);
       if (value === null) this.counters.deletes++;
       else this.counters.puts++;
       return { record: next, existed: current.siblings.some((s) => s.value !== null) };
@@ -73,15 +76,17 @@ export class LocalReplica {
     const cacheKey = key.toString('latin1');
     return this.withKeyLock(cacheKey, async () => {
       const current = await this.readLocked(key, cacheKey);
+      if (current && sameVersions(current, incoming)) return current;
       const next = current ? mergeRecords(current, incoming) : incoming;
-      await this.commit(key, cacheKey, next);
+      await this.commit(key, cacheKey, next, !current);
+      this.counters.merges++;
       return next;
     });
   }
 
   /** The record with every live value decoded, or undefined if the key was never written. */
-  async read(key: Buffer): Promise<StoredRecord | undefined> {
-    this.counters.gets++;
+  async read(key: Buffer, countAsGet = true): Promise<StoredRecord | undefined> {
+    if (countAsGet) this.counters.gets++;
     const cacheKey = key.toString('latin1');
     const cached = this.cache.get(cacheKey);
     if (cached) return cached;
@@ -106,9 +111,42 @@ export class LocalReplica {
     return record;
   }
 
-  private async commit(key: Buffer, cacheKey: string, record: StoredRecord): Promise<void> {
+  private async commit(key: Buffer, cacheKey: string, record: StoredRecord, isNew: boolean): Promise<void> {
     await this.store.write([{ type: 'put', key: Buffer.concat([DATA_PREFIX, key]), value: encodeRecord(record) }]);
+    await this.values(record); // merged records arrive compressed: decode once, so cache hits never pay for brotli
     this.cache.set(cacheKey, record, recordMemoryBytes(record) + cacheKey.length);
+    if (isNew) this.keys++;
+  }
+
+  /**
+   * Drops our copy of a key we no longer replicate, but only if it still holds exactly the
+   * versions that were handed off (a write that arrived since keeps it). Returns true if dropped.
+   */
+  async forget(key: Buffer, handedOff: StoredRecord): Promise<boolean> {
+    const cacheKey = key.toString('latin1');
+    return this.withKeyLock(cacheKey, async () => {
+      const current = await this.readLocked(key, cacheKey);
+      if (!current || !sameVersions(current, handedOff)) return false;
+      await this.store.write([{ type: 'del', key: Buffer.concat([DATA_PREFIX, key]) }]);
+      this.cache.delete(cacheKey);
+      this.keys--;
+      return true;
+    });
+  }
+
+  /** Every key and record held, in key order (for transfers and anti-entropy). */
+  async *scan(): AsyncIterable<[Buffer, StoredRecord]> {
+    for await (const [storeKey, data] of this.store.entries(DATA_PREFIX, DATA_END)) {
+      yield [storeKey.subarray(DATA_PREFIX.length), decodeRecord(data)];
+    }
+  }
+
+  /** Counts the keys held; run once at start. */
+  async countKeys(): Promise<number> {
+    let n = 0;
+    for await (const _ of this.store.entries(DATA_PREFIX, DATA_END)) n++;
+    this.keys = n;
+    return n;
   }
 
   private async withKeyLock<T>(cacheKey: string, fn: () => Promise<T>): Promise<T> {

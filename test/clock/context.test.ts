@@ -70,7 +70,14 @@ t.test('anything but an issued token is KV_BAD_CONTEXT', async (t) => {
     ['fractional counter', token([['a', 1.5]])],
     ['unsafe integer counter', token([['a', 2 ** 53]])],
     ['huge counter', Buffer.from('[["a",1e400]]').toString('base64url')],
-    ['one bad entry among good ones', token([['a', 1], ['b', 0.5], ['c', 2]])],
+    [
+      'one bad entry among good ones',
+      token([
+        ['a', 1],
+        ['b', 0.5],
+        ['c', 2],
+      ]),
+    ],
     ['too many entries (257)', token(tooMany)],
   ];
   for (const [name, tok] of cases) {

@@ -94,8 +94,8 @@ t.test('usage errors exit 2; unreachable daemons exit 3; rejected input exits 4'
   t.equal((await kvctl(['get', 'k', '--addr', 'not-an-address'])).code, 2);
   t.equal((await kvctl(at('put', 'k', 'v', '--w', '0'))).code, 2);
   const tooHigh = await kvctl(at('put', 'k', 'v', '--w', '2', '--json'));
-  t.equal(tooHigh.code, 4, 'w above N is refused by the daemon');
-  t.equal(JSON.parse(tooHigh.out).error.code, 'KV_BAD_REQUEST');
+  t.equal(tooHigh.code, 2, 'w above N is a usage error, found by the daemon');
+  t.equal(JSON.parse(tooHigh.out).error.code, 'KV_INVALID_QUORUM');
   const unreachable = await kvctl(['get', 'k', '--addr', '127.0.0.1:1', '--json']);
   t.equal(unreachable.code, 3);
   t.equal(JSON.parse(unreachable.out).error.code, 'KV_UNREACHABLE');

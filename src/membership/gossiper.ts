@@ -1,0 +1,122 @@
+/**
+ * The gossip engine: every `gossipIntervalMs` it bumps our heartbeat and pushes our member table
+ * to `fanout` random peers, which merge it and answer with theirs (push-pull, so a new node
+ * learns the whole cluster in one round). Seeds are only a way in: after joining, any member will
+ * do. Time, randomness and transport are injected; the same engine runs in the simulator.
+ */
+import type { MembershipSettings } from '../config.js';
+import type { Clock, Timer } from '../env/clock.js';
+import type { Logger } from '../env/logger.js';
+import { type Random, sample } from '../env/random.js';
+import { KvError } from '../errors.js';
+import type { Transport } from '../net/transport.js';
+import type { ClusterIdentity } from './cluster-state.js';
+import type { MemberInfo, MemberTable, MergeResult } from './member-table.js';
+import { parseMembers } from './member-wire.js';
+
+export interface GossiperDeps {
+  table: MemberTable;
+  cluster: ClusterIdentity;
+  transport: Transport;
+  clock: Clock;
+  random: Random;
+  settings: MembershipSettings;
+  logger: Logger;
+  /** What we say of ourselves this round (status, counters). */
+  selfUpdate: () => Partial<MemberInfo>;
+  /** Called after each merge that learned something. */
+  onMerge: (result: MergeResult) => void;
+  /** Addresses to try when we know no live peer (seeds, remembered peers). */
+  seeds: () => string[];
+}
+
+export class Gossiper {
+  private timer: Timer | undefined;
+  private running = false;
+  rounds = 0;
+
+  constructor(private readonly deps: GossiperDeps) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.schedule();
+  }
+
+  stop(): void {
+    this.running = false;
+    this.timer?.cancel();
+  }
+
+  private schedule(): void {
+    if (!this.running) return;
+    this.timer = this.deps.clock.setTimer(this.deps.settings.gossipIntervalMs, () => {
+      this.round();
+      this.schedule();
+    });
+  }
+
+  /** One gossip round; replies are merged as they arrive. */
+  round(): void {
+    const { table, clock, random, settings } = this.deps;
+    const now = clock.now();
+    table.tick(now, this.deps.selfUpdate());
+    this.rounds++;
+    const peers = table.gossipTargets();
+    const addrs = sample(peers, settings.fanout, random).map((m) => m.addr);
+    if (!peers.some((m) => table.isUp(m.name, now))) {
+      for (const seed of this.deps.seeds()) if (!addrs.includes(seed) && seed !== table.me.addr) addrs.push(seed);
+    }
+    for (const addr of addrs) void this.push(addr).catch(() => {});
+  }
+
+  /** Pushes our table to `addr` and merges its answer. */
+  async push(addr: string, join = false): Promise<void> {
+    const { table, transport, settings, clock } = this.deps;
+    const reply = await transport.request(addr, this.message(join), Math.max(settings.gossipIntervalMs * 2, 500));
+    this.merge(parseMembers(reply.members), clock.now());
+  }
+
+  message(join = false): Record<string, unknown> {
+    return {
+      op: 'gossip.push',
+      cluster: { id: this.deps.cluster.id, ...this.deps.cluster.settings },
+      members: this.deps.table.infos(),
+      ...(join ? { join: true } : {}),
+    };
+  }
+
+  /**
+   * Handles a peer's push: refuses other clusters and joiners whose explicit settings contradict
+   * ours, merges, answers with our cluster and table (a joiner adopts both).
+   */
+  handlePush(body: Record<string, unknown>): Record<string, unknown> {
+    const { cluster } = this.deps;
+    const theirs = (body.cluster ?? {}) as Record<string, unknown>;
+    if (body.join === true) {
+      const conflicts = (['n', 'w', 'r', 'consistency'] as const).filter((k) => theirs[k] !== undefined && theirs[k] !== cluster.settings[k]);
+      if (conflicts.length > 0) {
+        const ours = `N=${cluster.settings.n} W=${cluster.settings.w} R=${cluster.settings.r} consistency=${cluster.settings.consistency}`;
+        const asked = conflicts.map((k) => `${k.length === 1 ? k.toUpperCase() : k}=${String(theirs[k])}`).join(' ');
+        throw new KvError('KV_CLUSTER_MISMATCH', `the cluster runs with ${ours}; this node was started with ${asked}`, {
+          cluster: { ...cluster.settings },
+          conflicts,
+        });
+      }
+    }
+    if (theirs.id !== undefined && theirs.id !== cluster.id) {
+      throw new KvError('KV_CLUSTER_MISMATCH', `this node belongs to cluster ${cluster.id}, not ${String(theirs.id)}`, { cluster: cluster.id });
+    }
+    if (theirs.id === undefined && body.join !== true) throw new KvError('KV_BAD_REQUEST', 'gossip without a cluster id');
+    this.merge(parseMembers(body.members), this.deps.clock.now());
+    return { cluster: { id: cluster.id, ...cluster.settings }, members: this.deps.table.infos() };
+  }
+
+  private merge(members: MemberInfo[], now: number): void {
+    const result = this.deps.table.merge(members, now);
+    if (result.ringChanged || result.recovered.length > 0) {
+      this.deps.logger.log('info', 'membership changed', { recovered: result.recovered, ringChanged: result.ringChanged });
+    }
+    this.deps.onMerge(result);
+  }
+}

@@ -1,0 +1,4 @@
+export * from './cluster-state.js';
+export * from './gossiper.js';
+export * from './member-table.js';
+export * from './member-wire.js';

@@ -1,0 +1,34 @@
+/**
+ * Joining a cluster through any seed: push our own entry with `join: true` and the settings the
+ * operator gave explicitly; the seed refuses a contradiction (KV_CLUSTER_MISMATCH) or answers with
+ * the cluster's id, settings and member table, which the joiner adopts.
+ */
+import type { ClusterSettings } from '../config.js';
+import { KvError } from '../errors.js';
+import type { Transport } from '../net/transport.js';
+import type { ClusterIdentity } from './cluster-state.js';
+import type { MemberInfo } from './member-table.js';
+import { parseMembers } from './member-wire.js';
+
+export async function joinCluster(
+  transport: Transport,
+  seeds: string[],
+  self: MemberInfo,
+  explicit: Partial<ClusterSettings>,
+  timeoutMs: number,
+): Promise<{ cluster: ClusterIdentity; members: MemberInfo[] }> {
+  const failures: string[] = [];
+  for (const seed of seeds) {
+    try {
+      const reply = await transport.request(seed, { op: 'gossip.push', join: true, cluster: explicit, members: [self] }, timeoutMs);
+      const c = reply.cluster as Record<string, unknown>;
+      const settings = { n: c.n, w: c.w, r: c.r, consistency: c.consistency } as ClusterSettings;
+      if (typeof c.id !== 'string' || !Number.isInteger(settings.n)) throw new KvError('KV_BAD_REQUEST', 'seed sent a malformed cluster');
+      return { cluster: { id: c.id, settings }, members: parseMembers(reply.members) };
+    } catch (err) {
+      if (err instanceof KvError && err.code === 'KV_CLUSTER_MISMATCH') throw err;
+      failures.push(`${seed}: ${(err as Error).message}`);
+    }
+  }
+  throw new KvError('KV_START_FAILED', `could not join through any seed (${failures.join('; ')})`, { seeds });
+}

@@ -1,0 +1,153 @@
+/**
+ * Assembles a node from its parts. Both composition roots call this: the daemon with LevelStore,
+ * TcpTransport and the system clock; the simulator with MemoryStore, SimNetwork and a virtual
+ * clock. Nothing here opens sockets, files or timers of its own.
+ */
+import type { Limits, MembershipSettings } from '../config.js';
+import { Coordinator } from '../coordinator/coordinator.js';
+import type { Clock } from '../env/clock.js';
+import type { Logger } from '../env/logger.js';
+import type { Random } from '../env/random.js';
+import { OwnershipTransfer } from '../handoff/ownership-transfer.js';
+import { type ClusterIdentity, ClusterState } from '../membership/cluster-state.js';
+import { Gossiper } from '../membership/gossiper.js';
+import { type MemberInfo, MemberTable } from '../membership/member-table.js';
+import type { Transport } from '../net/transport.js';
+import type { ValueCodec } from '../storage/codec.js';
+import { LruCache } from '../storage/lru-cache.js';
+import type { StoredRecord } from '../storage/record-format.js';
+import type { Store } from '../storage/store.js';
+import { actorOf, type NodeIdentity } from './identity.js';
+import { KvNode } from './kv-node.js';
+import { LocalReplica } from './local-replica.js';
+import type { NodeMeta } from './node-meta.js';
+
+export interface BuildNodeOptions {
+  identity: NodeIdentity;
+  addr: string;
+  weight: number;
+  /** Process start time: orders this run's heartbeats after any earlier run's. */
+  generation: number;
+  store: Store;
+  meta: NodeMeta;
+  transport: Transport;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  codec: ValueCodec;
+  cacheBytes: number;
+  limits: Limits;
+  membership: MembershipSettings;
+  requestTimeoutMs: number;
+  cluster: ClusterIdentity;
+  /** Members learned when joining (empty for a new cluster or a restart). */
+  members: MemberInfo[];
+  /** Addresses to reach the cluster through when no member is known to be up. */
+  seeds: string[];
+  vnodesPerWeight?: number;
+  processStats?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
+  onLeft?: () => void;
+}
+
+export interface BuiltNode {
+  node: KvNode;
+  replica: LocalReplica;
+  state: ClusterState;
+  gossiper: Gossiper;
+  transfer: OwnershipTransfer;
+  start(): Promise<void>;
+  stop(): void;
+}
+
+export function buildNode(o: BuildNodeOptions): BuiltNode {
+  const self = o.identity.name;
+  const cache = new LruCache<string, StoredRecord>(o.cacheBytes);
+  const replica = new LocalReplica(o.store, o.codec, cache, o.clock, { actor: actorOf(o.identity), maxSiblings: o.limits.maxSiblings });
+  const me: MemberInfo = {
+    name: self,
+    addr: o.addr,
+    incarnation: o.identity.incarnation,
+    generation: o.generation,
+    heartbeat: 0,
+    weight: o.weight,
+    status: 'up',
+    keys: 0,
+    handoffPending: 0,
+    hintBacklog: 0,
+    handoffRing: undefined,
+  };
+  const table = new MemberTable(me, { suspectAfterMs: o.membership.suspectAfterMs, downAfterMs: o.membership.downAfterMs }, o.clock.now());
+  table.merge(o.members, o.clock.now());
+  const state = new ClusterState(o.cluster, table, o.vnodesPerWeight);
+  const coordinator = new Coordinator({ self, replica, state, transport: o.transport, clock: o.clock, logger: o.logger, requestTimeoutMs: o.requestTimeoutMs });
+  const transfer = new OwnershipTransfer({
+    self,
+    replica,
+    state,
+    transport: o.transport,
+    clock: o.clock,
+    logger: o.logger,
+    requestTimeoutMs: o.requestTimeoutMs,
+    retryDelayMs: 1000,
+    loadHandedOff: () => o.meta.loadHandedOff(),
+    saveHandedOff: (members) => o.meta.saveHandedOff(members),
+  });
+  let savedPeers = '';
+  const gossiper = new Gossiper({
+    table,
+    cluster: o.cluster,
+    transport: o.transport,
+    clock: o.clock,
+    random: o.random,
+    settings: o.membership,
+    logger: o.logger,
+    selfUpdate: () => ({ keys: replica.keys, handoffPending: transfer.pending, handoffRing: transfer.handoffRing }),
+    onMerge: (result) => {
+      if (result.ringChanged && state.refreshRing()) transfer.schedule();
+      state.settleTransfers((name) => table.get(name)?.handoffRing);
+      const peers = JSON.stringify(
+        table
+          .gossipTargets()
+          .map((m) => m.addr)
+          .sort(),
+      );
+      if (peers !== savedPeers) {
+        savedPeers = peers;
+        void o.meta.savePeers(JSON.parse(peers) as string[]).catch(() => {});
+      }
+    },
+    seeds: () => o.seeds,
+  });
+  const node = new KvNode({
+    name: self,
+    clock: o.clock,
+    logger: o.logger,
+    limits: o.limits,
+    replica,
+    state,
+    coordinator,
+    gossiper,
+    transfer,
+    processStats: o.processStats,
+    onLeft: o.onLeft,
+  });
+  return {
+    node,
+    replica,
+    state,
+    gossiper,
+    transfer,
+    async start() {
+      await replica.countKeys();
+      await transfer.init();
+      gossiper.start();
+      transfer.schedule(0);
+      // Tell the cluster we are here at once, rather than after the first interval.
+      gossiper.round();
+    },
+    stop() {
+      gossiper.stop();
+      transfer.stop();
+    },
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * A node's persistent metadata, in its own store beside the data: which cluster it belongs to
+ * (id and settings), the addresses of the peers it knew (seeds for a restart), and the ring it
+ * last finished handing off for (so an interrupted transfer resumes).
+ */
+import type { ClusterIdentity } from '../membership/cluster-state.js';
+import type { RingMember } from '../ring/index.js';
+import type { Store } from '../storage/store.js';
+
+const CLUSTER_KEY = Buffer.from('m:cluster');
+const PEERS_KEY = Buffer.from('m:peers');
+const HANDOFF_KEY = Buffer.from('m:handoff-ring');
+
+async function readJson<T>(store: Store, key: Buffer): Promise<T | undefined> {
+  const data = await store.get(key);
+  return data ? (JSON.parse(data.toString('utf8')) as T) : undefined;
+}
+
+function writeJson(store: Store, key: Buffer, value: unknown): Promise<void> {
+  return store.write([{ type: 'put', key, value: Buffer.from(JSON.stringify(value)) }]);
+}
+
+export class NodeMeta {
+  constructor(private readonly store: Store) {}
+
+  loadCluster(): Promise<ClusterIdentity | undefined> {
+    return readJson(this.store, CLUSTER_KEY);
+  }
+
+  saveCluster(cluster: ClusterIdentity): Promise<void> {
+    return writeJson(this.store, CLUSTER_KEY, cluster);
+  }
+
+  async loadPeers(): Promise<string[]> {
+    return (await readJson<string[]>(this.store, PEERS_KEY)) ?? [];
+  }
+
+  savePeers(addrs: string[]): Promise<void> {
+    return writeJson(this.store, PEERS_KEY, addrs);
+  }
+
+  loadHandedOff(): Promise<RingMember[] | undefined> {
+    return readJson(this.store, HANDOFF_KEY);
+  }
+
+  saveHandedOff(members: RingMember[]): Promise<void> {
+    return writeJson(this.store, HANDOFF_KEY, members);
+  }
+}

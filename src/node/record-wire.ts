@@ -1,0 +1,45 @@
+/**
+ * Causal records as JSON between nodes: values travel in their stored form (codec flag + bytes,
+ * base64), so a replica stores exactly what the coordinator compressed, without recompressing.
+ *   {"clock":[["a~1f",3]],"siblings":[["a~1f",3,1732550000000,1,"<base64>"],["b~9c",1,1732550000001,-1,null]]}
+ * (codec -1 and null bytes: a tombstone). Input from peers is validated like client input.
+ */
+
+import { vectorEntries } from '../clock/index.js';
+import { KvError } from '../errors.js';
+import { CODEC_BROTLI, CODEC_RAW, type CodecFlag, type StoredValue } from '../storage/codec.js';
+import type { StoredRecord } from '../storage/record-format.js';
+
+export type WireRecord = { clock: [string, number][]; siblings: [string, number, number, number, string | null][] };
+
+export function recordToWire(record: StoredRecord): WireRecord {
+  return {
+    clock: vectorEntries(record.clock),
+    siblings: record.siblings.map((s) => [s.dot[0], s.dot[1], s.ts, s.value ? s.value.codec : -1, s.value ? s.value.stored.toString('base64') : null]),
+  };
+}
+
+export function recordFromWire(raw: unknown): StoredRecord {
+  const bad = (why: string) => new KvError('KV_BAD_REQUEST', `malformed record: ${why}`);
+  if (typeof raw !== 'object' || raw === null) throw bad('not an object');
+  const { clock, siblings } = raw as Record<string, unknown>;
+  if (!Array.isArray(clock) || !Array.isArray(siblings)) throw bad('clock and siblings must be arrays');
+  const vv = new Map<string, number>();
+  for (const entry of clock) {
+    if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !Number.isSafeInteger(entry[1]) || entry[1] < 1) throw bad('clock entry');
+    vv.set(entry[0], entry[1]);
+  }
+  const out: StoredRecord['siblings'][number][] = [];
+  for (const s of siblings) {
+    if (!Array.isArray(s) || s.length !== 5 || typeof s[0] !== 'string' || !Number.isSafeInteger(s[1]) || !Number.isSafeInteger(s[2])) throw bad('sibling');
+    const codec = s[3];
+    let value: StoredValue | null = null;
+    if (codec !== -1) {
+      if ((codec !== CODEC_RAW && codec !== CODEC_BROTLI) || typeof s[4] !== 'string') throw bad('sibling value');
+      const stored = Buffer.from(s[4], 'base64');
+      value = { codec: codec as CodecFlag, stored, raw: codec === CODEC_RAW ? stored : undefined };
+    }
+    out.push({ dot: [s[0], s[1]], ts: s[2], value });
+  }
+  return { clock: vv, siblings: out };
+}

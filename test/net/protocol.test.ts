@@ -1,0 +1,240 @@
+import t from 'tap';
+import { encodeContext, vectorEntries } from '../../src/clock/index.js';
+import { defaultLimits, type Limits } from '../../src/config.js';
+import { KvError } from '../../src/errors.js';
+import { encodeBytes, isOp, parseRequest, replyEncoding, requestIdOf } from '../../src/net/protocol.js';
+
+const line = (x: unknown): Buffer => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x), 'utf8');
+const parse = (x: unknown, limits: Limits = defaultLimits) => parseRequest(line(x), limits);
+
+/** The error a parse throws, or undefined when it parses. */
+function errorOf(input: Buffer, limits: Limits = defaultLimits): KvError | undefined {
+  try {
+    parseRequest(input, limits);
+  } catch (err) {
+    return err as KvError;
+  }
+  return undefined;
+}
+
+const ctx = encodeContext(
+  new Map([
+    ['n1', 3],
+    ['n2', 1],
+  ]),
+);
+
+t.test('valid requests', async (t) => {
+  t.same(parse({ id: 1, op: 'ping' }), { id: 1, op: 'ping' });
+  t.same(parse({ op: 'stats', id: 'abc' }), { id: 'abc', op: 'stats' });
+  t.same(parse({ op: 'ping' }), { id: null, op: 'ping' }, 'id defaults to null');
+  t.same(parse({ op: 'ping', id: null }), { id: null, op: 'ping' });
+  t.same(parse({ op: 'ping', id: 0 }), { id: 0, op: 'ping' });
+
+  const put = parse({ id: 7, op: 'put', key: 'user:1', value: 'héllo', context: ctx, w: 2 });
+  t.equal(put.op, 'put');
+  if (put.op === 'put') {
+    t.equal(put.key.toString('utf8'), 'user:1');
+    t.ok(put.value.equals(Buffer.from('héllo', 'utf8')), 'value as UTF-8 bytes');
+    t.same(vectorEntries(put.context!), [
+      ['n1', 3],
+      ['n2', 1],
+    ]);
+    t.equal(put.w, 2);
+    t.equal(put.encoding, 'utf8');
+  }
+  const bare = parse({ op: 'put', key: 'k', value: '' });
+  if (bare.op === 'put') {
+    t.equal(bare.context, undefined, 'no context');
+    t.equal(bare.w, undefined, 'no w');
+    t.equal(bare.value.length, 0, 'an empty value is allowed');
+  }
+  const emptyCtx = parse({ op: 'put', key: 'k', value: 'v', context: '' });
+  if (emptyCtx.op === 'put') t.equal(emptyCtx.context?.size, 0, "'' is the empty context");
+
+  const get = parse({ id: 'g', op: 'get', key: 'k', r: 3 });
+  t.same(get, { id: 'g', op: 'get', key: Buffer.from('k'), r: 3, encoding: 'utf8' });
+
+  const del = parse({ op: 'delete', key: 'k', context: ctx });
+  t.equal(del.op, 'delete');
+  if (del.op === 'delete') {
+    t.equal(del.key.toString(), 'k');
+    t.equal(del.context?.get('n1'), 3);
+    t.equal(del.w, undefined);
+  }
+
+  const bin = parse({ op: 'put', key: 'AAH/', value: '3q2+7w==', encoding: 'base64' });
+  if (bin.op === 'put') {
+    t.same([...bin.key], [0x00, 0x01, 0xff]);
+    t.same([...bin.value], [0xde, 0xad, 0xbe, 0xef]);
+    t.equal(bin.encoding, 'base64');
+  }
+  t.same(parse({ op: 'get', key: 'k', encoding: 'utf8' }), { id: null, op: 'get', key: Buffer.from('k'), r: undefined, encoding: 'utf8' });
+  t.ok(parse('  {"op":"ping"}  '), 'surrounding whitespace is fine');
+});
+
+t.test('each bad input yields its code', async (t) => {
+  const cases: [string, Buffer, string][] = [
+    ['invalid UTF-8 byte', Buffer.concat([line('{"op":"get","key":"'), Buffer.from([0xff]), line('"}')]), 'KV_BAD_ENCODING'],
+    ['overlong UTF-8', Buffer.concat([line('{"op":"get","key":"'), Buffer.from([0xc0, 0xaf]), line('"}')]), 'KV_BAD_ENCODING'],
+    ['UTF-8-encoded surrogate', Buffer.concat([line('{"op":"get","key":"'), Buffer.from([0xed, 0xa0, 0x80]), line('"}')]), 'KV_BAD_ENCODING'],
+    ['truncated UTF-8 sequence', Buffer.concat([line('{"op":"ping"}'), Buffer.from([0xe2, 0x82])]), 'KV_BAD_ENCODING'],
+    ['malformed JSON', line('{"op":"ping"'), 'KV_BAD_JSON'],
+    ['not JSON at all', line('ping'), 'KV_BAD_JSON'],
+    ['trailing garbage', line('{"op":"ping"} x'), 'KV_BAD_JSON'],
+    ['JSON array', line('[{"op":"ping"}]'), 'KV_BAD_JSON'],
+    ['JSON string', line('"ping"'), 'KV_BAD_JSON'],
+    ['JSON number', line('42'), 'KV_BAD_JSON'],
+    ['JSON null', line('null'), 'KV_BAD_JSON'],
+    ['JSON true', line('true'), 'KV_BAD_JSON'],
+    ['unknown op', line({ op: 'explode' }), 'KV_UNKNOWN_OP'],
+    ['op in the wrong case', line({ op: 'PUT', key: 'k', value: 'v' }), 'KV_UNKNOWN_OP'],
+    ['op named like an Object.prototype member', line({ op: 'toString' }), 'KV_UNKNOWN_OP'],
+    ['op named hasOwnProperty', line({ op: 'hasOwnProperty' }), 'KV_UNKNOWN_OP'],
+    ['missing op', line({ id: 1 }), 'KV_BAD_REQUEST'],
+    ['op not a string', line({ op: 1 }), 'KV_BAD_REQUEST'],
+    ['id an object', line({ op: 'ping', id: {} }), 'KV_BAD_REQUEST'],
+    ['id a boolean', line({ op: 'ping', id: true }), 'KV_BAD_REQUEST'],
+    ['key a number', line({ op: 'get', key: 1 }), 'KV_BAD_REQUEST'],
+    ['key missing', line({ op: 'get' }), 'KV_BAD_REQUEST'],
+    ['key null', line({ op: 'get', key: null }), 'KV_BAD_REQUEST'],
+    ['value missing on put', line({ op: 'put', key: 'k' }), 'KV_BAD_REQUEST'],
+    ['value an object', line({ op: 'put', key: 'k', value: { a: 1 } }), 'KV_BAD_REQUEST'],
+    ['value null', line({ op: 'put', key: 'k', value: null }), 'KV_BAD_REQUEST'],
+    ['context a number', line({ op: 'put', key: 'k', value: 'v', context: 5 }), 'KV_BAD_REQUEST'],
+    ['encoding unknown', line({ op: 'get', key: 'k', encoding: 'hex' }), 'KV_BAD_REQUEST'],
+    ['encoding null', line({ op: 'get', key: 'k', encoding: null }), 'KV_BAD_REQUEST'],
+    ['unknown field on ping', line({ op: 'ping', extra: 1 }), 'KV_BAD_REQUEST'],
+    ['value on get', line({ op: 'get', key: 'k', value: 'v' }), 'KV_BAD_REQUEST'],
+    ['w on get', line({ op: 'get', key: 'k', w: 1 }), 'KV_BAD_REQUEST'],
+    ['r on put', line({ op: 'put', key: 'k', value: 'v', r: 1 }), 'KV_BAD_REQUEST'],
+    ['value on delete', line({ op: 'delete', key: 'k', value: 'v' }), 'KV_BAD_REQUEST'],
+    ['field __proto__', line('{"op":"ping","__proto__":{"polluted":true}}'), 'KV_BAD_REQUEST'],
+    ['field __proto__ on put', line('{"op":"put","key":"k","value":"v","__proto__":{"w":1}}'), 'KV_BAD_REQUEST'],
+    ['field constructor', line({ op: 'get', key: 'k', constructor: { prototype: { polluted: true } } }), 'KV_BAD_REQUEST'],
+    ['field prototype', line({ op: 'get', key: 'k', prototype: { polluted: true } }), 'KV_BAD_REQUEST'],
+    ['only __proto__', line('{"__proto__":{"op":"ping"}}'), 'KV_BAD_REQUEST'],
+    ['empty key', line({ op: 'get', key: '' }), 'KV_EMPTY_KEY'],
+    ['empty key in base64', line({ op: 'delete', key: '', encoding: 'base64' }), 'KV_EMPTY_KEY'],
+    ['key one byte over', line({ op: 'get', key: 'k'.repeat(defaultLimits.maxKeyBytes + 1) }), 'KV_KEY_TOO_LARGE'],
+    ['key over in bytes, not characters', line({ op: 'get', key: 'é'.repeat(defaultLimits.maxKeyBytes / 2 + 1) }), 'KV_KEY_TOO_LARGE'],
+    ['value one byte over', line({ op: 'put', key: 'k', value: 'v'.repeat(defaultLimits.maxValueBytes + 1) }), 'KV_VALUE_TOO_LARGE'],
+    [
+      'base64 value one byte over after decoding',
+      line({ op: 'put', key: 'aw==', value: Buffer.alloc(defaultLimits.maxValueBytes + 1).toString('base64'), encoding: 'base64' }),
+      'KV_VALUE_TOO_LARGE',
+    ],
+    ['bad base64 character', line({ op: 'get', key: 'ab!d', encoding: 'base64' }), 'KV_BAD_ENCODING'],
+    ['base64 missing padding', line({ op: 'get', key: 'YWI', encoding: 'base64' }), 'KV_BAD_ENCODING'],
+    ['base64url alphabet', line({ op: 'get', key: 'a-_b', encoding: 'base64' }), 'KV_BAD_ENCODING'],
+    ['base64 with whitespace', line({ op: 'get', key: 'YW Jj', encoding: 'base64' }), 'KV_BAD_ENCODING'],
+    ['base64 padding in the middle', line({ op: 'get', key: 'YQ==YQ==', encoding: 'base64' }), 'KV_BAD_ENCODING'],
+    ['bad base64 value', line({ op: 'put', key: 'aw==', value: '%%%%', encoding: 'base64' }), 'KV_BAD_ENCODING'],
+    ['lone high surrogate in key', line('{"op":"get","key":"a\\ud800b"}'), 'KV_BAD_ENCODING'],
+    ['lone low surrogate in value', line('{"op":"put","key":"k","value":"\\udc00"}'), 'KV_BAD_ENCODING'],
+    ['surrogates in the wrong order', line('{"op":"put","key":"k","value":"\\ude00\\ud83d"}'), 'KV_BAD_ENCODING'],
+    ['bad context', line({ op: 'put', key: 'k', value: 'v', context: 'garbage!!' }), 'KV_BAD_CONTEXT'],
+    ['bad context on delete', line({ op: 'delete', key: 'k', context: Buffer.from('[["a",0]]').toString('base64url') }), 'KV_BAD_CONTEXT'],
+    ['w of 0', line({ op: 'put', key: 'k', value: 'v', w: 0 }), 'KV_BAD_REQUEST'],
+    ['w negative', line({ op: 'put', key: 'k', value: 'v', w: -1 }), 'KV_BAD_REQUEST'],
+    ['w fractional', line({ op: 'put', key: 'k', value: 'v', w: 1.5 }), 'KV_BAD_REQUEST'],
+    ['w a string', line({ op: 'put', key: 'k', value: 'v', w: '2' }), 'KV_BAD_REQUEST'],
+    ['w null', line({ op: 'delete', key: 'k', w: null }), 'KV_BAD_REQUEST'],
+    ['w huge exponent', line('{"op":"put","key":"k","value":"v","w":1e400}'), 'KV_BAD_REQUEST'],
+    ['r of 0', line({ op: 'get', key: 'k', r: 0 }), 'KV_BAD_REQUEST'],
+    ['r negative', line({ op: 'get', key: 'k', r: -3 }), 'KV_BAD_REQUEST'],
+    ['r fractional', line({ op: 'get', key: 'k', r: 2.5 }), 'KV_BAD_REQUEST'],
+  ];
+  for (const [name, input, code] of cases) {
+    const err = errorOf(input);
+    t.ok(err instanceof KvError, `${name}: throws a KvError`);
+    t.equal(err?.code, code, `${name}: ${code}`);
+  }
+});
+
+t.test('field-name attacks do not pollute Object.prototype', async (t) => {
+  const probes = [
+    '{"op":"ping","__proto__":{"polluted":"yes"}}',
+    '{"__proto__":{"polluted":"yes"},"op":"put","key":"k","value":"v"}',
+    '{"op":"get","key":"k","constructor":{"prototype":{"polluted":"yes"}}}',
+    '{"op":"get","key":"k","prototype":{"polluted":"yes"}}',
+  ];
+  for (const p of probes) t.equal(errorOf(line(p))?.code, 'KV_BAD_REQUEST', p);
+  t.equal(({} as Record<string, unknown>).polluted, undefined, 'no property leaked onto Object.prototype');
+  t.equal(Object.hasOwn(Object.prototype, 'polluted'), false);
+  // And no field smuggled through __proto__ reaches the request.
+  const err = errorOf(line('{"op":"get","key":"k","__proto__":{"r":0}}'));
+  t.equal(err?.code, 'KV_BAD_REQUEST');
+  t.match(err?.message, /__proto__/);
+});
+
+t.test('__proto__ and friends as data are ordinary bytes', async (t) => {
+  for (const word of ['__proto__', 'constructor', 'prototype']) {
+    const put = parse({ id: 1, op: 'put', key: word, value: word });
+    t.equal(put.op, 'put');
+    if (put.op === 'put') {
+      t.equal(put.key.toString('utf8'), word, `${word} as a key round-trips`);
+      t.equal(put.value.toString('utf8'), word, `${word} as a value round-trips`);
+      t.ok(Buffer.isBuffer(put.key), 'as bytes');
+    }
+    const get = parse({ op: 'get', key: word });
+    if (get.op === 'get') t.ok(get.key.equals(Buffer.from(word)));
+  }
+  t.same(parse({ op: 'ping', id: '__proto__' }), { id: '__proto__', op: 'ping' }, '__proto__ as an id');
+});
+
+t.test('limits: exactly at the limit passes', async (t) => {
+  const atKey = parse({ op: 'get', key: 'k'.repeat(defaultLimits.maxKeyBytes) });
+  if (atKey.op === 'get') t.equal(atKey.key.length, defaultLimits.maxKeyBytes);
+  const multibyte = parse({ op: 'get', key: 'é'.repeat(defaultLimits.maxKeyBytes / 2) });
+  if (multibyte.op === 'get') t.equal(multibyte.key.length, defaultLimits.maxKeyBytes, 'é is two bytes');
+  const atValue = parse({ op: 'put', key: 'k', value: 'v'.repeat(defaultLimits.maxValueBytes) });
+  if (atValue.op === 'put') t.equal(atValue.value.length, defaultLimits.maxValueBytes);
+  const small: Limits = { ...defaultLimits, maxKeyBytes: 3, maxValueBytes: 4 };
+  t.equal(errorOf(line({ op: 'put', key: 'abcd', value: 'v' }), small)?.code, 'KV_KEY_TOO_LARGE', 'limits come from the argument');
+  t.equal(errorOf(line({ op: 'put', key: 'abc', value: 'vvvvv' }), small)?.code, 'KV_VALUE_TOO_LARGE');
+  t.ok(parse({ op: 'put', key: 'abc', value: 'vvvv' }, small));
+  const err = errorOf(line({ op: 'put', key: 'abcd', value: 'v' }), small);
+  t.same(err?.details, { bytes: 4, limit: 3 }, 'details carry bytes and limit');
+});
+
+t.test('requestIdOf recovers the id when it was parseable', async (t) => {
+  const cases: [string, Buffer, string | number | null][] = [
+    ['numeric id, unknown op', line({ id: 7, op: 'nope' }), 7],
+    ['string id, bad field', line({ id: 'req-1', op: 'ping', extra: true }), 'req-1'],
+    ['id 0', line({ id: 0, op: 'get', key: '' }), 0],
+    ['empty string id', line({ id: '', op: 'get', key: '' }), ''],
+    ['id with bad context', line({ id: 9, op: 'put', key: 'k', value: 'v', context: 'xx' }), 9],
+    ['id with a too-large value', line({ id: 10, op: 'put', key: 'k', value: 'v'.repeat(defaultLimits.maxValueBytes + 1) }), 10],
+    ['id with __proto__ field', line('{"id":11,"op":"ping","__proto__":{}}'), 11],
+    ['id with a lone surrogate', line('{"id":12,"op":"get","key":"\\ud800"}'), 12],
+    ['no id', line({ op: 'nope' }), null],
+    ['malformed JSON', line('{"id":5,'), null],
+    ['not UTF-8', Buffer.concat([line('{"id":5,"op":"'), Buffer.from([0xff]), line('"}')]), null],
+    ['id of the wrong type', line({ id: [1], op: 'ping' }), null],
+  ];
+  for (const [name, input, want] of cases) {
+    const err = errorOf(input);
+    t.ok(err, `${name}: throws`);
+    t.equal(requestIdOf(err), want, name);
+  }
+  t.equal(requestIdOf(new Error('x')), null, 'a plain error has no id');
+});
+
+t.test('isOp', async (t) => {
+  for (const op of ['ping', 'stats', 'put', 'get', 'delete']) t.ok(isOp(op), op);
+  for (const op of ['toString', '__proto__', 'constructor', 'PING', '', 1, null, undefined]) t.notOk(isOp(op), String(op));
+});
+
+t.test('encodeBytes and replyEncoding', async (t) => {
+  const bytes = Buffer.from([0xde, 0xad, 0xbe, 0xef]);
+  t.equal(encodeBytes(bytes, 'base64'), '3q2+7w==');
+  t.equal(encodeBytes(Buffer.from('héllo'), 'utf8'), 'héllo');
+  t.equal(replyEncoding([Buffer.from('a'), Buffer.from('é')], 'utf8'), 'utf8');
+  t.equal(replyEncoding([Buffer.from('a'), bytes], 'utf8'), 'base64', 'one non-UTF-8 value switches all to base64');
+  t.equal(replyEncoding([Buffer.from('a')], 'base64'), 'base64', 'base64 when asked');
+  t.equal(replyEncoding([], 'utf8'), 'utf8');
+  // A base64 round trip through the parser.
+  const req = parse({ op: 'put', key: encodeBytes(bytes, 'base64'), value: encodeBytes(bytes, 'base64'), encoding: 'base64' });
+  if (req.op === 'put') t.ok(req.key.equals(bytes) && req.value.equals(bytes));
+});

@@ -1,0 +1,416 @@
+import t from 'tap';
+import { applyWrite, emptyRecord, isTombstone, liveSiblings, vectorEntries } from '../../src/clock/index.js';
+import { VirtualClock } from '../../src/env/clock.js';
+import { KvError } from '../../src/errors.js';
+import { LocalReplica } from '../../src/node/local-replica.js';
+import { CODEC_BROTLI, CODEC_RAW, type StoredValue, ValueCodec, ZlibBrotliCodec } from '../../src/storage/codec.js';
+import { LruCache } from '../../src/storage/lru-cache.js';
+import { MemoryStore } from '../../src/storage/memory-store.js';
+import { decodeRecord, recordMemoryBytes, type StoredRecord } from '../../src/storage/record-format.js';
+import type { Store, StoreOp } from '../../src/storage/store.js';
+
+/** mulberry32: a tiny seeded PRNG. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Setup {
+  replica: LocalReplica;
+  store: Store;
+  clock: VirtualClock;
+  codec: ValueCodec;
+  cache: LruCache<string, StoredRecord>;
+}
+
+function setup(options: { store?: Store; maxSiblings?: number; cacheBytes?: number; actor?: string; minBytes?: number } = {}): Setup {
+  const store = options.store ?? new MemoryStore();
+  const clock = new VirtualClock(1_700_000_000_000);
+  const codec = new ValueCodec(new ZlibBrotliCodec(), { minBytes: options.minBytes ?? 512, quality: 4 });
+  const cache = new LruCache<string, StoredRecord>(options.cacheBytes ?? 1 << 20);
+  const replica = new LocalReplica(store, codec, cache, clock, { actor: options.actor ?? 'n1#1', maxSiblings: options.maxSiblings ?? 64 });
+  return { replica, store, clock, codec, cache };
+}
+
+/** Another replica object over the same store, with a cold cache: reads what is committed. */
+const coldView = (s: Setup): LocalReplica => setup({ store: s.store, actor: 'observer' }).replica;
+
+const k = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+async function liveStrings(replica: LocalReplica, record: StoredRecord | undefined): Promise<string[]> {
+  if (!record) return [];
+  return (await replica.values(record)).map((b) => b.toString('utf8'));
+}
+
+/** Canonical form of a record: clock and siblings with decoded values. */
+async function canon(replica: LocalReplica, record: StoredRecord | undefined) {
+  if (!record) return undefined;
+  const sibs = [];
+  for (const s of record.siblings) sibs.push([`${s.dot[1]}@${s.dot[0]}`, s.ts, s.value ? (await replica.codec.decode(s.value)).toString('hex') : null]);
+  return { clock: vectorEntries(record.clock), siblings: sibs };
+}
+
+/** A store whose operations can be held until released (to force interleavings without timers). */
+class GatedStore implements Store {
+  readonly inner = new MemoryStore();
+  holdGets = false;
+  holdWrites = false;
+  failNextWrite = false;
+  private waiting: (() => void)[] = [];
+  pendingCount = 0;
+
+  private gate(hold: boolean): Promise<void> {
+    if (!hold) return Promise.resolve();
+    this.pendingCount++;
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const w = this.waiting;
+    this.waiting = [];
+    this.pendingCount = 0;
+    for (const r of w) r();
+  }
+
+  async get(key: Buffer): Promise<Buffer | undefined> {
+    await this.gate(this.holdGets);
+    return this.inner.get(key);
+  }
+
+  async write(ops: StoreOp[]): Promise<void> {
+    await this.gate(this.holdWrites);
+    if (this.failNextWrite) {
+      this.failNextWrite = false;
+      throw new KvError('KV_STORAGE', 'disk on fire');
+    }
+    return this.inner.write(ops);
+  }
+
+  entries(gte: Buffer, lt: Buffer): AsyncIterable<[Buffer, Buffer]> {
+    return this.inner.entries(gte, lt);
+  }
+
+  diskBytes(): Promise<number> {
+    return this.inner.diskBytes();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/** Lets pending promise callbacks and I/O run, without waiting a fixed time. */
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+t.test('put then get round trips', async (t) => {
+  const s = setup();
+  t.equal(await s.replica.read(k('missing')), undefined, 'never written: undefined');
+  const res = await s.replica.write(k('user:1'), k('hello'), undefined);
+  t.equal(res.existed, false);
+  t.equal(res.record.siblings.length, 1);
+  t.equal(res.record.siblings[0]!.ts, s.clock.now(), 'timestamp from the injected clock');
+  const rec = await s.replica.read(k('user:1'));
+  t.same(await liveStrings(s.replica, rec), ['hello']);
+  t.same(await liveStrings(s.replica, await coldView(s).read(k('user:1'))), ['hello'], 'committed to the store');
+  t.match(s.replica.counters, { gets: 2, puts: 1, deletes: 0 });
+  // Keys are bytes: these two are different keys.
+  await s.replica.write(Buffer.from([0xc3, 0xa9]), k('utf8'), undefined);
+  await s.replica.write(Buffer.from([0xe9]), k('latin1'), undefined);
+  t.same(await liveStrings(s.replica, await s.replica.read(Buffer.from([0xc3, 0xa9]))), ['utf8']);
+  t.same(await liveStrings(s.replica, await s.replica.read(Buffer.from([0xe9]))), ['latin1']);
+  // An empty value is a value.
+  await s.replica.write(k('empty'), Buffer.alloc(0), undefined);
+  const empty = await coldView(s).read(k('empty'));
+  t.equal(isTombstone(empty!), false);
+  t.same(await liveStrings(s.replica, empty), ['']);
+});
+
+t.test('concurrent writes without context all survive as siblings', async (t) => {
+  const s = setup();
+  const n = 40;
+  const values = Array.from({ length: n }, (_, i) => `v${i}`);
+  const results = await Promise.all(values.map((v) => s.replica.write(k('hot'), k(v), undefined)));
+  t.equal(results.length, n);
+  for (const rec of [await s.replica.read(k('hot')), await coldView(s).read(k('hot'))]) {
+    t.same((await liveStrings(s.replica, rec)).sort(), [...values].sort(), 'every write is a sibling');
+    t.equal(new Set(rec!.siblings.map((x) => `${x.dot[1]}@${x.dot[0]}`)).size, n, 'distinct dots');
+    t.same(vectorEntries(rec!.clock), [['n1#1', n]]);
+  }
+  t.equal(s.replica.counters.puts, n);
+});
+
+t.test('a write with context supersedes what the context saw', async (t) => {
+  const s = setup();
+  await s.replica.write(k('x'), k('a'), undefined);
+  await s.replica.write(k('x'), k('b'), undefined);
+  const seen = await s.replica.read(k('x'));
+  await s.replica.write(k('x'), k('c'), undefined); // not seen by the next writer
+  const res = await s.replica.write(k('x'), k('ab'), seen!.clock);
+  t.same(await liveStrings(s.replica, res.record), ['c', 'ab']);
+  t.same(await liveStrings(s.replica, await coldView(s).read(k('x'))), ['c', 'ab']);
+  const all = await s.replica.read(k('x'));
+  await s.replica.write(k('x'), k('final'), all!.clock);
+  t.same(await liveStrings(s.replica, await s.replica.read(k('x'))), ['final']);
+
+  // Two clients with the same context, concurrently: both survive, the old value does not.
+  const ctx = (await s.replica.read(k('x')))!.clock;
+  await Promise.all([s.replica.write(k('x'), k('p'), ctx), s.replica.write(k('x'), k('q'), ctx)]);
+  t.same((await liveStrings(s.replica, await coldView(s).read(k('x')))).sort(), ['p', 'q']);
+});
+
+t.test('delete without context hides everything', async (t) => {
+  const s = setup();
+  await Promise.all(['a', 'b', 'c'].map((v) => s.replica.write(k('d'), k(v), undefined)));
+  const res = await s.replica.write(k('d'), null, undefined);
+  t.equal(res.existed, true, 'reports that live values existed');
+  for (const rec of [await s.replica.read(k('d')), await coldView(s).read(k('d'))]) {
+    t.ok(rec, 'a record remains (the tombstone replicates)');
+    t.equal(isTombstone(rec!), true);
+    t.same(liveSiblings(rec!), []);
+    t.same(await s.replica.values(rec!), []);
+  }
+  t.equal(s.replica.counters.deletes, 1);
+  const again = await s.replica.write(k('d'), null, undefined);
+  t.equal(again.existed, false, 'deleting a deleted key: nothing existed');
+  t.equal(again.record.siblings.length, 1, 'tombstones do not pile up');
+  const never = await s.replica.write(k('never'), null, undefined);
+  t.equal(never.existed, false);
+  t.equal(isTombstone(never.record), true);
+  // A put after the delete brings the key back.
+  await s.replica.write(k('d'), k('back'), undefined);
+  t.same(await liveStrings(s.replica, await s.replica.read(k('d'))), ['back']);
+});
+
+t.test('delete with a stale context keeps values it did not see', async (t) => {
+  const s = setup();
+  await s.replica.write(k('d'), k('seen'), undefined);
+  const ctx = (await s.replica.read(k('d')))!.clock;
+  await s.replica.write(k('d'), k('unseen'), undefined);
+  await s.replica.write(k('d'), null, ctx);
+  const rec = await coldView(s).read(k('d'));
+  t.equal(isTombstone(rec!), false);
+  t.same(await liveStrings(s.replica, rec), ['unseen']);
+});
+
+t.test('maxSiblings caps concurrent values', async (t) => {
+  const s = setup({ maxSiblings: 3 });
+  for (const v of ['a', 'b', 'c']) await s.replica.write(k('m'), k(v), undefined);
+  const before = await coldView(s).read(k('m'));
+  await t.rejects(s.replica.write(k('m'), k('d'), undefined), { code: 'KV_TOO_MANY_SIBLINGS', details: { siblings: 3, limit: 3 } });
+  const after = await coldView(s).read(k('m'));
+  t.same(await canon(s.replica, after), await canon(s.replica, before), 'the refused write changed nothing in the store');
+  t.same(await liveStrings(s.replica, await s.replica.read(k('m'))), ['a', 'b', 'c'], 'nor in the cache');
+  t.equal(s.replica.counters.puts, 3, 'not counted');
+  // Concurrent overflow: of 5 racing writes to a key with 3 siblings, all are refused.
+  const outcomes = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => s.replica.write(k('m'), k(`r${i}`), undefined)));
+  t.ok(
+    outcomes.every((o) => o.status === 'rejected' && (o.reason as KvError).code === 'KV_TOO_MANY_SIBLINGS'),
+    'all refused',
+  );
+  // A write with the context resolves them.
+  const ctx = (await s.replica.read(k('m')))!.clock;
+  await s.replica.write(k('m'), k('merged'), ctx);
+  t.same(await liveStrings(s.replica, await s.replica.read(k('m'))), ['merged']);
+  // Concurrent writes on a fresh key: exactly maxSiblings succeed.
+  const race = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => s.replica.write(k('race'), k(`v${i}`), undefined)));
+  t.equal(race.filter((o) => o.status === 'fulfilled').length, 3);
+  t.equal((await coldView(s).read(k('race')))!.siblings.length, 3);
+});
+
+t.test('cache hits are counted and served', async (t) => {
+  const writer = setup();
+  await writer.replica.write(k('a'), k('1'), undefined);
+  const reader = setup({ store: writer.store });
+  t.equal(reader.cache.hits + reader.cache.misses, 0);
+  await reader.replica.read(k('a'));
+  t.equal(reader.cache.misses, 1, 'first read misses');
+  t.equal(reader.cache.hits, 0);
+  await reader.replica.read(k('a'));
+  await reader.replica.read(k('a'));
+  t.equal(reader.cache.hits, 2, 'later reads hit');
+  t.equal(reader.cache.misses, 1);
+  await reader.replica.read(k('nothing'));
+  t.equal(reader.cache.misses, 2, 'a missing key is a miss');
+  t.equal(reader.cache.hitRatio, 0.5);
+  // Writes publish to the cache without counting lookups.
+  await writer.replica.write(k('b'), k('2'), undefined);
+  const { hits, misses } = writer.cache;
+  t.same(await liveStrings(writer.replica, await writer.replica.read(k('b'))), ['2']);
+  t.equal(writer.cache.hits, hits + 1, 'the read after a write is a hit');
+  t.equal(writer.cache.misses, misses);
+});
+
+t.test('the cache never serves a stale value after a write', async (t) => {
+  t.test('reads interleaved with writes', async (t) => {
+    const s = setup();
+    for (let round = 0; round < 30; round++) {
+      const ctx = (await s.replica.read(k('key')))?.clock;
+      const ops: Promise<unknown>[] = [];
+      ops.push(s.replica.read(k('key')));
+      ops.push(s.replica.write(k('key'), k(`r${round}`), ctx));
+      ops.push(s.replica.read(k('key')));
+      ops.push(s.replica.read(k('other')));
+      ops.push(s.replica.write(k('other'), k(`o${round}`), undefined));
+      ops.push(s.replica.read(k('key')));
+      await Promise.all(ops);
+      const cached = await s.replica.read(k('key'));
+      t.same(await liveStrings(s.replica, cached), [`r${round}`], `round ${round}: sees the acknowledged write`);
+      t.same(await canon(s.replica, cached), await canon(s.replica, await coldView(s).read(k('key'))), `round ${round}: cache equals store`);
+    }
+  });
+
+  t.test('a slow read miss cannot overwrite a newer write', async (t) => {
+    const store = new GatedStore();
+    const s = setup({ store });
+    await s.replica.write(k('key'), k('v1'), undefined);
+    const ctx = (await s.replica.read(k('key')))!.clock;
+    s.cache.delete('key'); // evicted: the next read goes to the store
+    store.holdGets = true;
+    const slowRead = s.replica.read(k('key'));
+    await tick();
+    t.equal(store.pendingCount, 1, 'the read is waiting on the store');
+    const write = s.replica.write(k('key'), k('v2'), ctx);
+    await tick();
+    store.holdGets = false;
+    store.release();
+    t.same(await liveStrings(s.replica, await slowRead), ['v1'], 'the slow read saw what was committed when it started');
+    await write;
+    t.same(await liveStrings(s.replica, await s.replica.read(k('key'))), ['v2'], 'after the write resolved, reads see it');
+  });
+
+  t.test('an in-flight write is not served, a committed one is', async (t) => {
+    const store = new GatedStore();
+    const s = setup({ store });
+    await s.replica.write(k('key'), k('v1'), undefined);
+    store.holdWrites = true;
+    const ctx = (await s.replica.read(k('key')))!.clock;
+    const write = s.replica.write(k('key'), k('v2'), ctx);
+    await tick();
+    t.equal(store.pendingCount, 1, 'the write is waiting on the store');
+    t.same(await liveStrings(s.replica, await s.replica.read(k('key'))), ['v1'], 'not acknowledged, not visible');
+    store.holdWrites = false;
+    store.release();
+    await write;
+    t.same(await liveStrings(s.replica, await s.replica.read(k('key'))), ['v2']);
+  });
+
+  t.test('a failed commit leaves the cache as it was', async (t) => {
+    const store = new GatedStore();
+    const s = setup({ store });
+    await s.replica.write(k('key'), k('v1'), undefined);
+    store.failNextWrite = true;
+    await t.rejects(s.replica.write(k('key'), k('lost'), undefined), { code: 'KV_STORAGE' });
+    t.same(await liveStrings(s.replica, await s.replica.read(k('key'))), ['v1'], 'the failed write is not served');
+    await s.replica.write(k('key'), k('v2'), undefined);
+    t.same(await liveStrings(s.replica, await s.replica.read(k('key'))), ['v1', 'v2'], 'the key lock was released');
+  });
+
+  t.test('property: random concurrent ops under cache pressure match the store', async (t) => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const rand = mulberry32(seed);
+      const s = setup({ cacheBytes: 200 + Math.floor(rand() * 2000), maxSiblings: 1000 });
+      const keys = ['a', 'b', 'c', 'd', 'e'];
+      const problems: string[] = [];
+      for (let round = 0; round < 20; round++) {
+        const ops: Promise<unknown>[] = [];
+        const lastWrite = new Map<string, string>();
+        for (let i = 0; i < 8; i++) {
+          const key = keys[Math.floor(rand() * keys.length)]!;
+          const roll = rand();
+          if (roll < 0.4) ops.push(s.replica.read(k(key)));
+          else if (roll < 0.9) {
+            const v = `s${seed}r${round}i${i}`;
+            lastWrite.set(key, v);
+            ops.push(s.replica.write(k(key), k(v), undefined));
+          } else ops.push(s.replica.write(k(key), null, undefined));
+        }
+        await Promise.all(ops);
+        for (const key of keys) {
+          const got = await canon(s.replica, await s.replica.read(k(key)));
+          const want = await canon(s.replica, await coldView(s).read(k(key)));
+          if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`round ${round} key ${key}: cache differs from store`);
+        }
+      }
+      t.same(problems, [], `seed=${seed}`);
+    }
+  });
+});
+
+t.test('compressed values decode correctly', async (t) => {
+  const s = setup({ minBytes: 512 });
+  const doc = (n: number) => Buffer.from(JSON.stringify({ n, items: Array.from({ length: 60 }, (_, i) => ({ i, name: `item-${i}`, ok: i % 2 === 0 })) }));
+  const big = doc(1);
+  t.ok(big.length > 512, `value of ${big.length} bytes`);
+  await s.replica.write(k('doc'), big, undefined);
+  await s.replica.write(k('doc'), k('small'), undefined);
+  await s.replica.write(k('doc'), doc(2), undefined);
+  t.equal(s.codec.compressed, 2, 'the two large JSON values were compressed');
+  t.equal(s.codec.storedRaw, 1, 'the small one was not');
+
+  const onDisk = decodeRecord((await s.store.get(Buffer.concat([k('d'), k('doc')])))!);
+  t.same(
+    onDisk.siblings.map((x) => (x.value as StoredValue).codec),
+    [CODEC_BROTLI, CODEC_RAW, CODEC_BROTLI],
+    'stored compressed on disk',
+  );
+  t.ok((onDisk.siblings[0]!.value as StoredValue).stored.length < big.length, 'and smaller');
+
+  const want = [big.toString(), 'small', doc(2).toString()];
+  t.same(await liveStrings(s.replica, await s.replica.read(k('doc'))), want, 'from the writer cache');
+  const cold = coldView(s);
+  const rec = await cold.read(k('doc'));
+  t.same(await liveStrings(cold, rec), want, 'from a cold cache (decoded from disk)');
+  t.ok(
+    rec!.siblings.every((x) => x.value?.raw !== undefined),
+    'a read miss decodes every value once, so cache hits never decompress',
+  );
+  // Delete with context and rewrite: compressed values still correct.
+  await s.replica.write(k('doc'), doc(3), rec!.clock);
+  t.same(await liveStrings(cold, await coldView(s).read(k('doc'))), [doc(3).toString()]);
+});
+
+t.test('merge joins a record from another replica', async (t) => {
+  const s = setup({ actor: 'n1#1' });
+  await s.replica.write(k('m'), k('local'), undefined);
+  const raw = (v: string): StoredValue => ({ codec: CODEC_RAW, stored: k(v), raw: k(v) });
+  const remote = applyWrite(emptyRecord<StoredValue>(), new Map(), 'n2#1', raw('remote'), 5);
+  const merged = await s.replica.merge(k('m'), remote);
+  t.same((await liveStrings(s.replica, merged)).sort(), ['local', 'remote']);
+  t.same((await liveStrings(s.replica, await coldView(s).read(k('m')))).sort(), ['local', 'remote'], 'committed');
+  t.same((await liveStrings(s.replica, await s.replica.read(k('m')))).sort(), ['local', 'remote'], 'cached');
+  const fresh = await s.replica.merge(k('new'), remote);
+  t.same(await liveStrings(s.replica, fresh), ['remote'], 'merging into a missing key stores the incoming record');
+  // A later local write with the merged context supersedes both.
+  const ctx = (await s.replica.read(k('m')))!.clock;
+  const res = await s.replica.write(k('m'), k('resolved'), ctx);
+  t.same(await liveStrings(s.replica, res.record), ['resolved']);
+  t.same(vectorEntries(res.record.clock), [
+    ['n1#1', 2],
+    ['n2#1', 1],
+  ]);
+});
+
+t.test('a merged compressed record is cached decoded and weighed in full', async (t) => {
+  // Replication delivers records as stored (compressed, raw unknown), like decodeRecord does.
+  const s = setup({ minBytes: 512 });
+  const json = Buffer.from(JSON.stringify(Array.from({ length: 500 }, (_, i) => ({ i, name: 'item', ok: true }))));
+  const encoded = await s.codec.encode(json);
+  t.equal(encoded.codec, CODEC_BROTLI);
+  const incoming = applyWrite(emptyRecord<StoredValue>(), new Map(), 'n2#1', { codec: encoded.codec, stored: encoded.stored, raw: undefined }, 5);
+  await s.replica.merge(k('doc'), incoming);
+  const hit = await s.replica.read(k('doc'));
+  t.equal(s.cache.hits, 1, 'served from the cache');
+  t.ok(
+    hit!.siblings.every((x) => x.value?.raw !== undefined),
+    'a cache hit never pays for brotli (readLocked decodes before caching; merge does not)',
+  );
+  t.same(await liveStrings(s.replica, hit), [json.toString()], 'and decodes to the value');
+  const weight = recordMemoryBytes(hit!) + 'doc'.length;
+  t.ok(s.cache.bytes >= weight, `the cache counts what the record holds once decoded (counts ${s.cache.bytes} bytes, holds ${weight})`);
+});
