@@ -1,0 +1,41 @@
+import { Flags } from '@oclif/core';
+import { addrFlags, KvCommand } from '../src/cli/base-command.js';
+import { showSnapshot } from '../src/cli/snapshot-view.js';
+import { type MembersSnapshot, memberColumns, memberRows, membersTitle } from '../src/views/tables.js';
+
+export default class Members extends KvCommand {
+  static override summary = 'Show the cluster members as one node sees them.';
+  static override description = `For each member: its state (up, suspect, down, leaving, left), address, the age of its last heartbeat, its incarnation,
+weight, keys held, keys still to hand off, and hints held for others. Health is each node's own judgement from gossip: ask another
+node (--addr) to see its view. An ink table at a terminal, plain stable text otherwise; --watch refreshes in place; --json gives the data.`;
+  static override examples = [
+    '<%= config.bin %> members',
+    '<%= config.bin %> members --watch',
+    '<%= config.bin %> members --json | jq ".members[] | {name, health}"',
+  ];
+
+  static override flags = {
+    ...addrFlags,
+    watch: Flags.boolean({ description: 'Refresh until interrupted (with --json: one snapshot per line)', default: false }),
+    'interval-ms': Flags.integer({ description: 'Refresh period with --watch', default: 1000, min: 100 }),
+  };
+
+  async run(): Promise<MembersSnapshot> {
+    const { flags } = await this.parse(Members);
+    const client = await this.connect(flags);
+    try {
+      return await showSnapshot({
+        json: this.jsonEnabled(),
+        watch: flags.watch,
+        intervalMs: flags['interval-ms'],
+        fetch: async () => {
+          const { id: _id, ok: _ok, ...snapshot } = await client.request({ op: 'members' });
+          return snapshot as unknown as MembersSnapshot;
+        },
+        table: (s) => ({ title: membersTitle(s), columns: memberColumns, rows: memberRows(s), stateColumn: 1 }),
+      });
+    } finally {
+      await client.close();
+    }
+  }
+}

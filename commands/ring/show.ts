@@ -1,0 +1,41 @@
+import { Flags } from '@oclif/core';
+import { addrFlags, KvCommand } from '../../src/cli/base-command.js';
+import { showSnapshot } from '../../src/cli/snapshot-view.js';
+import { preferenceLine, type RingSnapshot, ringColumns, ringRows, ringTitle } from '../../src/views/tables.js';
+
+export default class RingShow extends KvCommand {
+  static override summary = 'Show the consistent-hash ring: nodes, vnodes, weights, ownership.';
+  static override description = `OWNS is each node's share of the key space as a replica (sums to N x 100%); while keys are being handed off after a
+join or leave, OWNS is the share under the old ring and OWNS AFTER HANDOFF the share once it completes.
+--key K adds the key's preference list: its N primary replicas, then the fallbacks in ring order.`;
+  static override examples = ['<%= config.bin %> ring show', '<%= config.bin %> ring show --key user:1', '<%= config.bin %> ring show --json'];
+
+  static override flags = {
+    ...addrFlags,
+    key: Flags.string({ description: "Show this key's preference list" }),
+    watch: Flags.boolean({ description: 'Refresh until interrupted', default: false }),
+    'interval-ms': Flags.integer({ description: 'Refresh period with --watch', default: 1000, min: 100 }),
+  };
+
+  async run(): Promise<RingSnapshot> {
+    const { flags } = await this.parse(RingShow);
+    const client = await this.connect(flags);
+    try {
+      return await showSnapshot({
+        json: this.jsonEnabled(),
+        watch: flags.watch,
+        intervalMs: flags['interval-ms'],
+        fetch: async () => {
+          const { id: _id, ok: _ok, ...snapshot } = await client.request({ op: 'ring', ...(flags.key ? { key: flags.key } : {}) });
+          return snapshot as unknown as RingSnapshot;
+        },
+        table: (s) => {
+          const line = flags.key ? preferenceLine(s, flags.key) : undefined;
+          return { title: ringTitle(s), columns: ringColumns, rows: ringRows(s), footer: line ? [line] : [] };
+        },
+      });
+    } finally {
+      await client.close();
+    }
+  }
+}

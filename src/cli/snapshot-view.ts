@@ -1,0 +1,54 @@
+/**
+ * Shows a snapshot the way its reader wants it: `--json` data (one object, or NDJSON with
+ * --watch), an ink view when stdout is a terminal, plain stable text otherwise. With --watch it
+ * refreshes every interval until interrupted (ink redraws in place; plain text prints a new block).
+ * ink is imported only here, lazily, so commands that never render stay fast to start.
+ */
+import type { TableViewProps } from '../views/table-view.js';
+import { plainTable } from '../views/tables.js';
+
+export interface SnapshotViewOptions<T> {
+  json: boolean;
+  watch: boolean;
+  intervalMs: number;
+  fetch: () => Promise<T>;
+  table: (snapshot: T) => TableViewProps;
+}
+
+export async function showSnapshot<T>(o: SnapshotViewOptions<T>): Promise<T> {
+  let snapshot = await o.fetch();
+  const tty = process.stdout.isTTY === true && !o.json;
+  const plain = (s: T) => {
+    const t = o.table(s);
+    return [t.title, plainTable(t.columns, t.rows), ...(t.footer ?? [])].join('\n');
+  };
+  if (!o.watch) {
+    if (tty) {
+      const [{ renderToString }, { createElement }, { TableView }] = await Promise.all([import('ink'), import('react'), import('../views/table-view.js')]);
+      process.stdout.write(`${renderToString(createElement(TableView, o.table(snapshot)), { columns: process.stdout.columns })}\n`);
+    } else if (!o.json) process.stdout.write(`${plain(snapshot)}\n`);
+    return snapshot;
+  }
+  let stop = false;
+  process.once('SIGINT', () => {
+    stop = true;
+  });
+  const pause = () => new Promise((r) => setTimeout(r, o.intervalMs));
+  if (tty) {
+    const [{ render }, { createElement }, { TableView }] = await Promise.all([import('ink'), import('react'), import('../views/table-view.js')]);
+    const app = render(createElement(TableView, o.table(snapshot)), { exitOnCtrlC: false });
+    while (!stop) {
+      await pause();
+      snapshot = await o.fetch().catch(() => snapshot);
+      app.rerender(createElement(TableView, o.table(snapshot)));
+    }
+    app.unmount();
+    return snapshot;
+  }
+  for (;;) {
+    process.stdout.write(o.json ? `${JSON.stringify(snapshot)}\n` : `${plain(snapshot)}\n\n`);
+    await pause();
+    if (stop) return snapshot;
+    snapshot = await o.fetch();
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The ink view of a titled table (members, ring): header in bold, a state column coloured by
+ * meaning. Props are plain snapshots; the view holds no state and does no I/O.
+ */
+import { Box, Text } from 'ink';
+
+const STATE_COLOURS: Record<string, string> = { up: 'green', suspect: 'yellow', down: 'red', leaving: 'cyan', left: 'gray' };
+
+export interface TableViewProps {
+  title: string;
+  columns: string[];
+  rows: string[][];
+  /** Index of the column whose value picks the row's colour (members: STATE). */
+  stateColumn?: number;
+  footer?: string[];
+}
+
+export function TableView({ title, columns, rows, stateColumn, footer = [] }: TableViewProps) {
+  const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => (r[i] ?? '').length)) + 2);
+  return (
+    <Box flexDirection="column">
+      <Text bold>{title}</Text>
+      <Box>
+        {columns.map((c, i) => (
+          <Box key={c} width={widths[i]}>
+            <Text bold underline>
+              {c}
+            </Text>
+          </Box>
+        ))}
+      </Box>
+      {rows.map((row) => (
+        <Box key={row[0]}>
+          {row.map((cell, i) => (
+            <Box key={columns[i]} width={widths[i]}>
+              <Text color={i === stateColumn ? STATE_COLOURS[cell] : undefined}>{cell}</Text>
+            </Box>
+          ))}
+        </Box>
+      ))}
+      {footer.map((line) => (
+        <Text key={line} dimColor>
+          {line}
+        </Text>
+      ))}
+    </Box>
+  );
+}

@@ -1,0 +1,117 @@
+/**
+ * The rows of `kvctl members` and `kvctl ring show`, computed once from a plain snapshot (the
+ * daemon's JSON) and drawn two ways: as stable plain text (pipes, scripts) and as an ink view
+ * (a person at a terminal). Pure functions; the views only lay them out.
+ */
+
+export interface MemberRow {
+  name: string;
+  addr: string;
+  status: 'up' | 'leaving' | 'left';
+  health: 'alive' | 'suspect' | 'down' | 'left';
+  heartbeatAgeMs: number;
+  incarnation: string;
+  generation: number;
+  keys: number;
+  handoffPending: number;
+  hintBacklog: number;
+  weight: number;
+}
+
+export interface MembersSnapshot {
+  self: string;
+  cluster: { id: string; n: number; w: number; r: number; consistency: string };
+  members: MemberRow[];
+}
+
+export interface RingNode {
+  name: string;
+  addr: string;
+  status: string;
+  weight: number;
+  vnodes: number;
+  ownership: number;
+  previousOwnership?: number;
+  handoffPending: number;
+}
+
+export interface RingSnapshot {
+  n: number;
+  vnodesPerWeight: number;
+  transferring: boolean;
+  nodes: RingNode[];
+  preferenceList?: { name: string; role: 'primary' | 'fallback' }[];
+}
+
+/** One word per node, as operators read it: up, suspect, down, leaving, left. */
+export function memberState(m: Pick<MemberRow, 'status' | 'health'>): string {
+  if (m.status !== 'up') return m.status;
+  return m.health === 'alive' ? 'up' : m.health;
+}
+
+function age(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+export const memberColumns = ['NODE', 'STATE', 'ADDRESS', 'HEARTBEAT AGE', 'INCARNATION', 'WEIGHT', 'KEYS', 'HANDOFF', 'HINTS'];
+
+export function memberRows(s: MembersSnapshot): string[][] {
+  return s.members.map((m) => [
+    m.name === s.self ? `${m.name}*` : m.name,
+    memberState(m),
+    m.addr,
+    m.name === s.self ? '-' : age(m.heartbeatAgeMs),
+    m.incarnation,
+    String(m.weight),
+    String(m.keys),
+    String(m.handoffPending),
+    String(m.hintBacklog),
+  ]);
+}
+
+export function membersTitle(s: MembersSnapshot): string {
+  const c = s.cluster;
+  return `cluster ${c.id}  N=${c.n} W=${c.w} R=${c.r} ${c.consistency}  (as seen by ${s.self}, marked *)`;
+}
+
+export const ringColumns = ['NODE', 'STATUS', 'WEIGHT', 'VNODES', 'OWNS', 'OWNS AFTER HANDOFF', 'HANDOFF'];
+
+/**
+ * OWNS is each node's share of the key space as a replica (sums to N × 100% once the ring has
+ * N nodes, like Cassandra's "Owns (effective)"); while keys are being handed off it is the share
+ * under the old ring, and OWNS AFTER HANDOFF the share once the handoff completes.
+ */
+export function ringRows(s: RingSnapshot): string[][] {
+  return s.nodes.map((n) => [
+    n.name,
+    n.status,
+    String(n.weight),
+    String(n.vnodes),
+    pct(n.previousOwnership ?? n.ownership),
+    s.transferring ? pct(n.ownership) : '-',
+    String(n.handoffPending),
+  ]);
+}
+
+export function ringTitle(s: RingSnapshot): string {
+  return `ring: ${s.nodes.filter((n) => n.vnodes > 0).length} nodes, N=${s.n}, ${s.vnodesPerWeight} vnodes per unit of weight${s.transferring ? ', handoff in progress' : ''}`;
+}
+
+export function preferenceLine(s: RingSnapshot, key: string): string | undefined {
+  if (!s.preferenceList) return undefined;
+  const list = s.preferenceList.map((e) => `${e.name} (${e.role})`).join(', ');
+  return `preference list of "${key}": ${list}`;
+}
+
+/** Plain, stable text: columns padded with spaces, no colour. */
+export function plainTable(columns: string[], rows: string[][]): string {
+  const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(columns), ...rows.map(line)].join('\n');
+}
