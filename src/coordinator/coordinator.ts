@@ -198,8 +198,10 @@ export class Coordinator {
         timer.cancel();
         resolve(state);
       };
+      // Success answers at once; failure waits for the stragglers (or the deadline), so the error
+      // says truthfully how many replicas took the write.
       const check = (state: QuorumState) => {
-        if (state !== 'pending') finish(state);
+        if (state === 'met' || (state === 'failed' && remaining === 0)) finish(state);
       };
       check(current());
       if (tasks.length === 0) onSettled?.();
@@ -212,7 +214,10 @@ export class Coordinator {
           )
           .finally(() => {
             remaining--;
-            if (remaining === 0) onSettled?.();
+            if (remaining === 0) {
+              check(current());
+              onSettled?.();
+            }
           });
       }
     });
