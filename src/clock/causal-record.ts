@@ -90,3 +90,21 @@ export function sameVersions<V>(a: CausalRecord<V>, b: CausalRecord<V>): boolean
   const dots = new Set(a.siblings.map(dotKey));
   return b.siblings.every((s) => dots.has(dotKey(s)));
 }
+
+/**
+ * Bounds the clock: when it holds more than `maxEntries` entries, drops entries of actors that will
+ * never write again (`isRetired`: a departed node, or a node's incarnation before its data dir was
+ * wiped) and that no sibling's dot names. Retired actors never mint new dots, so no dot is ever
+ * reused; a dropped entry can only make an old, superseded version look concurrent again (a false
+ * sibling), never hide a true one.
+ */
+export function pruneClock<V>(record: CausalRecord<V>, maxEntries: number, isRetired: (actor: string) => boolean): CausalRecord<V> {
+  if (record.clock.size <= maxEntries) return record;
+  const named = new Set(record.siblings.map((s) => s.dot[0]));
+  const clock = new Map(record.clock);
+  for (const actor of [...clock.keys()].sort()) {
+    if (clock.size <= maxEntries) break;
+    if (!named.has(actor) && isRetired(actor)) clock.delete(actor);
+  }
+  return { clock, siblings: record.siblings };
+}

@@ -59,10 +59,24 @@ export interface BuiltNode {
   stop(): void;
 }
 
+/** An actor is retired when its node left, or runs now under another incarnation (a wiped data dir). */
+function isRetired(table: MemberTable | undefined, actor: string): boolean {
+  const [name, incarnation] = actor.split('~');
+  const member = table?.get(name ?? '');
+  if (!member) return false; // unknown: keep, to be safe
+  return member.status === 'left' || member.incarnation !== incarnation;
+}
+
 export function buildNode(o: BuildNodeOptions): BuiltNode {
   const self = o.identity.name;
   const cache = new LruCache<string, StoredRecord>(o.cacheBytes);
-  const replica = new LocalReplica(o.store, o.codec, cache, o.clock, { actor: actorOf(o.identity), maxSiblings: o.limits.maxSiblings });
+  // Assigned below: the replica asks the member table which clock actors are retired.
+  let table: MemberTable | undefined;
+  const replica = new LocalReplica(o.store, o.codec, cache, o.clock, {
+    actor: actorOf(o.identity),
+    maxSiblings: o.limits.maxSiblings,
+    isRetiredActor: (actor) => isRetired(table, actor),
+  });
   const me: MemberInfo = {
     name: self,
     addr: o.addr,
@@ -76,7 +90,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     hintBacklog: 0,
     handoffRing: undefined,
   };
-  const table = new MemberTable(me, { suspectAfterMs: o.membership.suspectAfterMs, downAfterMs: o.membership.downAfterMs }, o.clock.now());
+  table = new MemberTable(me, { suspectAfterMs: o.membership.suspectAfterMs, downAfterMs: o.membership.downAfterMs }, o.clock.now());
   table.merge(o.members, o.clock.now());
   const state = new ClusterState(o.cluster, table, o.vnodesPerWeight);
   const coordinator = new Coordinator({ self, replica, state, transport: o.transport, clock: o.clock, logger: o.logger, requestTimeoutMs: o.requestTimeoutMs });

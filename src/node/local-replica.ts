@@ -7,7 +7,7 @@
  * The cache only ever holds what is committed: a write publishes after its batch resolves, and a
  * read miss fills the cache under the key's lock, so a slow read cannot overwrite a newer write.
  */
-import { applyWrite, type CausalRecord, emptyRecord, emptyVector, mergeRecords, sameVersions, type VersionVector } from '../clock/index.js';
+import { applyWrite, type CausalRecord, emptyRecord, emptyVector, mergeRecords, pruneClock, sameVersions, type VersionVector } from '../clock/index.js';
 import type { Clock } from '../env/clock.js';
 import { KvError } from '../errors.js';
 import type { StoredValue, ValueCodec } from '../storage/codec.js';
@@ -23,7 +23,14 @@ export interface LocalReplicaOptions {
   /** This replica's clock id: name plus incarnation, never reused after a wipe. */
   actor: string;
   maxSiblings: number;
+  /** Clock entries kept per key before retired actors' entries are pruned. */
+  maxClockEntries?: number;
+  /** True for clock actors that will never write again (see pruneClock). */
+  isRetiredActor?: (actor: string) => boolean;
 }
+
+/** N replicas plus room for a few handoffs and wiped incarnations. */
+const DEFAULT_MAX_CLOCK_ENTRIES = 10;
 
 export interface WriteResult {
   record: StoredRecord;
@@ -56,7 +63,8 @@ export class LocalReplica {
     return this.withKeyLock(cacheKey, async () => {
       const current = (await this.readLocked(key, cacheKey)) ?? emptyRecord<StoredValue>();
       const seen = context ?? (value === null ? current.clock : emptyVector);
-      const next = applyWrite(current, seen, this.options.actor, stored, this.clock.now());
+      const written = applyWrite(current, seen, this.options.actor, stored, this.clock.now());
+      const next = pruneClock(written, this.options.maxClockEntries ?? DEFAULT_MAX_CLOCK_ENTRIES, this.options.isRetiredActor ?? (() => false));
       if (next.siblings.length > this.options.maxSiblings) {
         throw new KvError(
           'KV_TOO_MANY_SIBLINGS',
