@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { addrFlags, KvCommand } from '../src/cli/base-command.js';
 import { type BatchSummary, runBatch } from '../src/cli/batch.js';
 import { batchExit, batchFlags } from '../src/cli/batch-flags.js';
+import type { Consistency } from '../src/client/client.js';
 import { KvError } from '../src/errors.js';
 
 export default class Delete extends KvCommand {
@@ -17,6 +18,7 @@ Deleting a missing key succeeds (exit 0); the result says whether a value existe
     ...addrFlags,
     ...batchFlags,
     context: Flags.string({ description: 'Causal context from a get: delete exactly the versions it saw' }),
+    consistency: Flags.string({ description: "Override the cluster's mode for this request: strict or sloppy", options: ['strict', 'sloppy'] }),
     w: Flags.integer({ description: 'Replicas that must acknowledge (1..N)', min: 1 }),
   };
 
@@ -28,13 +30,13 @@ Deleting a missing key succeeds (exit 0); the result says whether a value existe
       const summary = await runBatch(client, 'delete', process.stdin, process.stdout, {
         maxInFlight: flags['max-in-flight'],
         maxLineBytes: flags['max-line-bytes'],
-        defaults: flags.w ? { w: flags.w } : {},
+        defaults: { ...(flags.w ? { w: flags.w } : {}), ...(flags.consistency ? { consistency: flags.consistency } : {}) },
       });
       await client.close();
       return batchExit(this, summary);
     }
     if (args.key === undefined) throw new KvError('KV_USAGE', 'missing KEY (or use --stdin)');
-    const result = await client.delete(args.key, { context: flags.context, w: flags.w });
+    const result = await client.delete(args.key, { context: flags.context, w: flags.w, consistency: flags.consistency as Consistency | undefined });
     await client.close();
     if (process.stdout.isTTY) this.say(result.existed ? 'deleted' : 'not found (nothing to delete)');
     return { key: args.key, deleted: true, existed: result.existed, context: result.context };

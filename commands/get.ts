@@ -3,6 +3,7 @@ import { Args, Flags } from '@oclif/core';
 import { addrFlags, KvCommand } from '../src/cli/base-command.js';
 import { type BatchSummary, runBatch } from '../src/cli/batch.js';
 import { batchExit, batchFlags } from '../src/cli/batch-flags.js';
+import type { Consistency } from '../src/client/client.js';
 import { ExitStatus, KvError } from '../src/errors.js';
 
 export default class Get extends KvCommand {
@@ -22,6 +23,7 @@ to stderr; --json gives {values:[…], context}, and "kvctl put --context" with 
   static override flags = {
     ...addrFlags,
     ...batchFlags,
+    consistency: Flags.string({ description: "Override the cluster's mode for this request: strict or sloppy", options: ['strict', 'sloppy'] }),
     r: Flags.integer({ description: 'Replicas that must answer (1..N)', min: 1 }),
   };
 
@@ -33,22 +35,32 @@ to stderr; --json gives {values:[…], context}, and "kvctl put --context" with 
       const summary = await runBatch(client, 'get', process.stdin, process.stdout, {
         maxInFlight: flags['max-in-flight'],
         maxLineBytes: flags['max-line-bytes'],
-        defaults: flags.r ? { r: flags.r } : {},
+        defaults: { ...(flags.r ? { r: flags.r } : {}), ...(flags.consistency ? { consistency: flags.consistency } : {}) },
       });
       await client.close();
       return batchExit(this, summary);
     }
     if (args.key === undefined) throw new KvError('KV_USAGE', 'missing KEY (or use --stdin)');
-    const result = await client.get(args.key, { r: flags.r });
+    const result = await client.get(args.key, { r: flags.r, consistency: flags.consistency as Consistency | undefined });
+    if (result.maybeStale && !this.jsonEnabled())
+      this.note(`sloppy read: fallbacks answered for down replicas (${result.replicas.join(', ')}); the value may be stale`);
     await client.close();
     if (!result.found) {
       if (!this.jsonEnabled()) this.note(`key not found: ${args.key}`);
       this.setExit(ExitStatus.notFound);
-      return { key: args.key, found: false, context: result.context };
+      return { key: args.key, found: false, context: result.context, replicas: result.replicas, ...(result.maybeStale ? { maybeStale: true } : {}) };
     }
     if (!this.jsonEnabled()) this.print(args.key, result.values);
     const encoding = result.values.every((v) => isUtf8(v)) ? 'utf8' : 'base64';
-    return { key: args.key, found: true, values: result.values.map((v) => v.toString(encoding)), encoding, context: result.context };
+    return {
+      key: args.key,
+      found: true,
+      values: result.values.map((v) => v.toString(encoding)),
+      encoding,
+      context: result.context,
+      replicas: result.replicas,
+      ...(result.maybeStale ? { maybeStale: true } : {}),
+    };
   }
 
   private print(key: string, values: Buffer[]): void {

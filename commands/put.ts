@@ -3,6 +3,7 @@ import { addrFlags, KvCommand } from '../src/cli/base-command.js';
 import { type BatchSummary, runBatch } from '../src/cli/batch.js';
 import { batchExit, batchFlags } from '../src/cli/batch-flags.js';
 import { readStdin } from '../src/cli/read-stdin.js';
+import type { Consistency } from '../src/client/client.js';
 import { KvError } from '../src/errors.js';
 
 const STDIN_VALUE_LIMIT = 64 * 1024 * 1024;
@@ -29,6 +30,7 @@ on stderr says so. To replace, pass the context that "kvctl get --json" returned
     ...addrFlags,
     ...batchFlags,
     context: Flags.string({ description: 'Causal context from a get: supersede the versions it saw' }),
+    consistency: Flags.string({ description: "Override the cluster's mode for this request: strict or sloppy", options: ['strict', 'sloppy'] }),
     w: Flags.integer({ description: 'Replicas that must acknowledge (1..N)', min: 1 }),
   };
 
@@ -40,7 +42,7 @@ on stderr says so. To replace, pass the context that "kvctl get --json" returned
       const summary = await runBatch(client, 'put', process.stdin, process.stdout, {
         maxInFlight: flags['max-in-flight'],
         maxLineBytes: flags['max-line-bytes'],
-        defaults: flags.w ? { w: flags.w } : {},
+        defaults: { ...(flags.w ? { w: flags.w } : {}), ...(flags.consistency ? { consistency: flags.consistency } : {}) },
       });
       await client.close();
       return batchExit(this, summary);
@@ -52,12 +54,12 @@ on stderr says so. To replace, pass the context that "kvctl get --json" returned
     else throw new KvError('KV_USAGE', 'missing VALUE: give it as an argument or pipe it on stdin');
 
     const client = await this.connect(flags);
-    const result = await client.put(args.key, value, { context: flags.context, w: flags.w });
+    const result = await client.put(args.key, value, { context: flags.context, w: flags.w, consistency: flags.consistency as Consistency | undefined });
     await client.close();
     if (result.siblings > 1) {
       this.note(`"${args.key}" now holds ${result.siblings} concurrent values (siblings); resolve with: kvctl get ${args.key} --json, then put --context`);
     }
     if (process.stdout.isTTY) this.say('OK');
-    return { key: args.key, ok: true, context: result.context, siblings: result.siblings };
+    return { key: args.key, ok: true, context: result.context, siblings: result.siblings, ...(result.hinted.length > 0 ? { hinted: result.hinted } : {}) };
   }
 }

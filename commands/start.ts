@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { KvCommand } from '../src/cli/base-command.js';
 import { type StartFlags, startNodes } from '../src/cli/start-nodes.js';
-import { DEFAULT_HOST, DEFAULT_PORT, defaultLimits, defaultMembershipSettings, envVars } from '../src/config.js';
+import { DEFAULT_HOST, DEFAULT_PORT, defaultAntiEntropy, defaultHints, defaultLimits, defaultMembershipSettings, envVars } from '../src/config.js';
 
 export default class Start extends KvCommand {
   static override summary = 'Start a daemon (or a local cluster) in the background.';
@@ -55,6 +55,41 @@ Writes are acknowledged once LevelDB has them in the OS page cache (they survive
       helpGroup: 'CLUSTER',
     }),
     'request-timeout-ms': Flags.integer({ description: 'How long a coordinator waits for replicas', default: 2000, min: 10, helpGroup: 'CLUSTER' }),
+    'hint-max-mb': Flags.integer({
+      description: 'Hints kept per down node, MiB; beyond it writes are not hinted (anti-entropy repairs later)',
+      default: 64,
+      min: 1,
+      helpGroup: 'FAILURE HANDLING',
+    }),
+    'hint-max-age-ms': Flags.integer({
+      description: 'Hints older than this are dropped and left to anti-entropy',
+      default: defaultHints.maxAgeMs,
+      min: 1,
+      helpGroup: 'FAILURE HANDLING',
+    }),
+    'anti-entropy-interval-ms': Flags.integer({
+      description: 'Background Merkle exchange with a random peer every this often (0: off)',
+      default: defaultAntiEntropy.intervalMs,
+      min: 0,
+      helpGroup: 'FAILURE HANDLING',
+    }),
+    'anti-entropy-keys-per-sec': Flags.integer({
+      description: 'Rate limit of the background exchange, keys transferred per second',
+      default: defaultAntiEntropy.maxKeysPerSecond,
+      min: 1,
+      helpGroup: 'FAILURE HANDLING',
+    }),
+    'tombstone-grace-ms': Flags.integer({
+      description: 'Tombstones are reaped once this old and held by every replica',
+      default: defaultAntiEntropy.tombstoneGraceMs,
+      min: 0,
+      helpGroup: 'FAILURE HANDLING',
+    }),
+    'testing-faults': Flags.boolean({
+      description: 'Enable the per-link fault switch (test.fault op) for partition tests; never in production',
+      default: false,
+      helpGroup: 'FAILURE HANDLING',
+    }),
     'cache-mb': Flags.integer({ description: 'Memory budget of the hot-value cache, MiB (0: no cache)', env: envVars.cacheMb, default: 64, min: 0 }),
     sync: Flags.boolean({ description: 'fsync each group commit before acknowledging writes', default: false }),
     codec: Flags.string({ description: 'Brotli implementation for values', options: ['zlib', 'brotli-wasm'], default: 'zlib' }),

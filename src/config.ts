@@ -97,7 +97,23 @@ export interface NodeConfig {
   requestTimeoutMs: number;
   /** Address other nodes reach this one at (defaults to host:port). */
   advertise: string | undefined;
+  hints: { maxBytesPerTarget: number; maxAgeMs: number; deliveryIntervalMs: number };
+  antiEntropy: AntiEntropySettings;
+  /** Enables the per-link fault switch (test.fault op). Never in production. */
+  testingFaults: boolean;
 }
+
+export interface AntiEntropySettings {
+  /** Period of the background Merkle exchange with one random peer; 0 turns it off. */
+  intervalMs: number;
+  /** Keys transferred per second at most by the background exchange (kvctl repair is not limited). */
+  maxKeysPerSecond: number;
+  /** Tombstones older than this, held identically by every replica, are reaped. */
+  tombstoneGraceMs: number;
+}
+
+export const defaultAntiEntropy: AntiEntropySettings = { intervalMs: 10_000, maxKeysPerSecond: 1000, tombstoneGraceMs: 24 * 60 * 60 * 1000 };
+export const defaultHints = { maxBytesPerTarget: 64 * 1024 * 1024, maxAgeMs: 60 * 60 * 1000, deliveryIntervalMs: 1000 };
 
 /** The user's data home per the XDG base directory spec. */
 export function dataHome(env: NodeJS.ProcessEnv = process.env): string {

@@ -22,9 +22,9 @@ export interface BatchSummary {
 }
 
 const PASSED_FIELDS: Record<BatchOp, readonly string[]> = {
-  put: ['key', 'value', 'context', 'encoding', 'w'],
-  get: ['key', 'encoding', 'r'],
-  delete: ['key', 'context', 'encoding', 'w'],
+  put: ['key', 'value', 'context', 'encoding', 'w', 'consistency'],
+  get: ['key', 'encoding', 'r', 'consistency'],
+  delete: ['key', 'context', 'encoding', 'w', 'consistency'],
 };
 
 export async function runBatch(

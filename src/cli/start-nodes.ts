@@ -10,6 +10,7 @@ import {
   clusterSettingsFor,
   dataHome,
   defaultDataDir,
+  defaultHints,
   defaultLimits,
   defaultMembershipSettings,
   type NodeConfig,
@@ -43,6 +44,12 @@ export interface StartFlags {
   'max-value-bytes': number;
   'max-connections': number;
   'max-siblings': number;
+  'hint-max-mb': number;
+  'hint-max-age-ms': number;
+  'anti-entropy-interval-ms': number;
+  'anti-entropy-keys-per-sec': number;
+  'tombstone-grace-ms': number;
+  'testing-faults': boolean;
 }
 
 function explicitSettings(flags: StartFlags): Partial<ClusterSettings> {
@@ -86,6 +93,13 @@ function config(
     },
     requestTimeoutMs: flags['request-timeout-ms'],
     advertise: flags.advertise,
+    hints: { ...defaultHints, maxBytesPerTarget: flags['hint-max-mb'] * 1024 * 1024, maxAgeMs: flags['hint-max-age-ms'] },
+    antiEntropy: {
+      intervalMs: flags['anti-entropy-interval-ms'],
+      maxKeysPerSecond: flags['anti-entropy-keys-per-sec'],
+      tombstoneGraceMs: flags['tombstone-grace-ms'],
+    },
+    testingFaults: flags['testing-faults'],
   };
 }
 

@@ -29,11 +29,17 @@ export interface GetResult {
   /** Raw bytes of each concurrent value (one unless there are siblings). */
   values: Buffer[];
   context: string | undefined;
+  /** Nodes that answered; with fallbacks among them (sloppy), the value may be stale. */
+  replicas: string[];
+  maybeStale: boolean;
 }
+
+export type Consistency = 'strict' | 'sloppy';
 
 export interface WriteOptions {
   context?: string;
   w?: number;
+  consistency?: Consistency;
 }
 
 export class KvClient {
@@ -112,16 +118,27 @@ export class KvClient {
     return rest;
   }
 
-  async put(key: Buffer | string, value: Buffer | string, options: WriteOptions = {}): Promise<{ context: string; siblings: number }> {
+  async put(key: Buffer | string, value: Buffer | string, options: WriteOptions = {}): Promise<{ context: string; siblings: number; hinted: string[] }> {
     const reply = await this.request({ op: 'put', ...wireBytes(key, value), ...writeFields(options) });
-    return { context: String(reply.context), siblings: Number(reply.siblings ?? 1) };
+    return { context: String(reply.context), siblings: Number(reply.siblings ?? 1), hinted: (reply.hinted as string[] | undefined) ?? [] };
   }
 
-  async get(key: Buffer | string, options: { r?: number } = {}): Promise<GetResult> {
-    const reply = await this.request({ op: 'get', ...wireBytes(key), ...(options.r ? { r: options.r } : {}) });
+  async get(key: Buffer | string, options: { r?: number; consistency?: Consistency } = {}): Promise<GetResult> {
+    const reply = await this.request({
+      op: 'get',
+      ...wireBytes(key),
+      ...(options.r ? { r: options.r } : {}),
+      ...(options.consistency ? { consistency: options.consistency } : {}),
+    });
     const encoding = (reply.encoding as Encoding | undefined) ?? 'utf8';
     const values = reply.found ? (reply.values as string[]).map((v) => Buffer.from(v, encoding)) : [];
-    return { found: reply.found === true, values, context: typeof reply.context === 'string' ? reply.context : undefined };
+    return {
+      found: reply.found === true,
+      values,
+      context: typeof reply.context === 'string' ? reply.context : undefined,
+      replicas: (reply.replicas as string[] | undefined) ?? [],
+      maybeStale: reply.maybeStale === true,
+    };
   }
 
   async delete(key: Buffer | string, options: WriteOptions = {}): Promise<{ existed: boolean; context: string }> {
@@ -190,5 +207,6 @@ function writeFields(options: WriteOptions): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (options.context !== undefined) out.context = options.context;
   if (options.w !== undefined) out.w = options.w;
+  if (options.consistency !== undefined) out.consistency = options.consistency;
   return out;
 }

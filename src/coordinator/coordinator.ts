@@ -13,7 +13,9 @@ import { emptyVector, encodeContext, mergeRecords, type VersionVector } from '..
 import type { Clock } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
 import { KvError } from '../errors.js';
+import type { HintStore } from '../handoff/hint-store.js';
 import type { ClusterState } from '../membership/cluster-state.js';
+import type { Consistency } from '../net/protocol.js';
 import { isUnreachable, type Transport } from '../net/transport.js';
 import type { LocalReplica } from '../node/local-replica.js';
 import { recordFromWire, recordToWire } from '../node/record-wire.js';
@@ -24,6 +26,7 @@ import { type QuorumState, type QuorumSummary, ReadQuorum, WriteQuorum } from '.
 export interface CoordinatorDeps {
   self: string;
   replica: LocalReplica;
+  hints: HintStore;
   state: ClusterState;
   transport: Transport;
   clock: Clock;
@@ -35,11 +38,21 @@ export interface WriteOutcome {
   record: StoredRecord;
   existed: boolean;
   quorum: QuorumSummary;
+  /** Down replicas a fallback took the write for (sloppy quorum), each with a hint. */
+  hinted: string[];
 }
 
 export interface ReadOutcome {
   record: StoredRecord | undefined;
   quorum: QuorumSummary;
+  /** Fallbacks that answered for down replicas (sloppy): the result may be stale. */
+  fallbacks: string[];
+}
+
+/** Who takes a copy: a replica itself, or a fallback holding a hint for a down replica. */
+interface Slot {
+  holder: string;
+  hintFor: string | undefined;
 }
 
 export class Coordinator {
@@ -56,66 +69,112 @@ export class Coordinator {
     return value;
   }
 
-  private replicasOf(key: Buffer): string[] {
-    const replicas = this.deps.state.ring.primaries(key, this.deps.state.settings.n);
-    if (replicas.length === 0) throw new KvError('KV_NOT_MEMBER', 'this node has no ring to place keys on (it left the cluster)');
-    return replicas;
-  }
-
   private isUp(name: string): boolean {
     return this.deps.state.table.isUp(name, this.deps.clock.now());
   }
 
+  /** The replicas a request uses: the key's reachable primaries, and fallbacks standing in for down ones when sloppy. */
+  private plan(key: Buffer, mode: Consistency, needed: number, field: 'w' | 'r'): { primaries: string[]; slots: Slot[] } {
+    const { self, state } = this.deps;
+    const prefs = state.ring.preferenceList(key, state.settings.n);
+    if (prefs.length === 0) throw new KvError('KV_NOT_MEMBER', 'this node has no ring to place keys on (it left the cluster)');
+    const primaries = prefs.filter((p) => p.role === 'primary').map((p) => p.name);
+    const up = (name: string) => name === self || this.isUp(name);
+    const reachable = primaries.filter(up);
+    if (mode === 'strict' && reachable.length < needed) {
+      throw new KvError(
+        'KV_QUORUM_UNAVAILABLE',
+        `strict ${field.toUpperCase()}=${needed} needs ${needed} of the key's replicas; only ${reachable.length} of ${primaries.length} are reachable (down: ${primaries.filter((p) => !up(p)).join(', ')})`,
+        { needed, reachable: reachable.length, replicas: primaries, down: primaries.filter((p) => !up(p)) },
+      );
+    }
+    const slots: Slot[] = reachable.map((name) => ({ holder: name, hintFor: undefined }));
+    if (mode === 'sloppy') {
+      const spare = prefs.filter((p) => p.role === 'fallback' && up(p.name)).map((p) => p.name);
+      for (const down of primaries.filter((p) => !up(p))) {
+        const holder = spare.shift();
+        if (holder) slots.push({ holder, hintFor: down });
+      }
+    }
+    return { primaries, slots };
+  }
+
   /** Writes (value null: delete). `forwarded` marks a write another node sent us to coordinate. */
-  async write(key: Buffer, value: Buffer | null, context: VersionVector | undefined, options: { w?: number; forwarded?: boolean } = {}): Promise<WriteOutcome> {
+  async write(
+    key: Buffer,
+    value: Buffer | null,
+    context: VersionVector | undefined,
+    options: { w?: number; consistency?: Consistency; forwarded?: boolean } = {},
+  ): Promise<WriteOutcome> {
     const w = this.quorumSize('w', options.w);
-    const replicas = this.replicasOf(key);
+    const mode = options.consistency ?? this.deps.state.settings.consistency;
+    const { primaries, slots } = this.plan(key, mode, w, 'w');
     const { self } = this.deps;
-    if (!replicas.includes(self) && !options.forwarded) {
-      const forwarded = await this.forward(key, value, context, options.w, replicas);
+    if (!primaries.includes(self) && !options.forwarded) {
+      const forwarded = await this.forward(key, value, context, options, primaries);
       if (forwarded) return forwarded;
     }
     // A delete without a context removes what a read quorum sees now (as Riak's delete does).
-    const seen = value === null && context === undefined ? ((await this.read(key, {})).record?.clock ?? emptyVector) : context;
+    const seen = value === null && context === undefined ? ((await this.read(key, { consistency: mode })).record?.clock ?? emptyVector) : context;
     const local = await this.deps.replica.write(key, value, seen);
-    const quorum = new WriteQuorum(replicas, w);
-    if (replicas.includes(self)) quorum.ack(self);
+    const quorum = new WriteQuorum(
+      slots.map((s) => s.holder),
+      w,
+    );
+    if (slots.some((s) => s.holder === self && !s.hintFor)) quorum.ack(self);
     const wire = recordToWire(local.record);
-    const sends = replicas
-      .filter((name) => name !== self)
-      .map((name) => () => this.send(name, { op: 'kv.replicate', key: key.toString('base64'), record: wire }));
+    const tasks = slots
+      .filter((s) => !(s.holder === self && !s.hintFor))
+      .map((slot) => ({
+        name: slot.holder,
+        run: () =>
+          slot.holder === self
+            ? this.deps.hints.add(slot.hintFor as string, key, local.record, this.deps.clock.now())
+            : this.send(slot.holder, { op: 'kv.replicate', key: key.toString('base64'), record: wire, ...(slot.hintFor ? { hintFor: slot.hintFor } : {}) }),
+      }));
     const state = await this.decide(
-      sends.map((send, i) => ({ name: replicas.filter((r) => r !== self)[i] as string, run: send })),
+      tasks,
       (name, ok, reason) => (ok ? quorum.ack(name) : quorum.fail(name, reason)),
       () => quorum.state(),
     );
-    if (state !== 'met') throw this.quorumError('w', quorum.summary());
-    return { record: local.record, existed: local.existed, quorum: quorum.summary() };
+    if (state !== 'met') throw this.quorumError('w', quorum.summary(), primaries.length);
+    return { record: local.record, existed: local.existed, quorum: quorum.summary(), hinted: slots.filter((s) => s.hintFor).map((s) => s.hintFor as string) };
   }
 
-  /** Reads at R, then repairs stale replicas in the background. */
-  async read(key: Buffer, options: { r?: number }): Promise<ReadOutcome> {
+  /** Reads at R, then repairs stale primaries in the background. */
+  async read(key: Buffer, options: { r?: number; consistency?: Consistency }): Promise<ReadOutcome> {
     const r = this.quorumSize('r', options.r);
-    const replicas = this.replicasOf(key);
-    const quorum = new ReadQuorum<StoredValue>(replicas, r);
-    const asks = replicas.map((name) => ({
-      name,
-      run: async () => (name === this.deps.self ? this.deps.replica.read(key, false) : this.fetch(name, key)),
+    const mode = options.consistency ?? this.deps.state.settings.consistency;
+    const { primaries, slots } = this.plan(key, mode, r, 'r');
+    const quorum = new ReadQuorum<StoredValue>(
+      slots.map((s) => s.holder),
+      r,
+    );
+    const asks = slots.map((slot) => ({
+      name: slot.holder,
+      run: async () => (slot.holder === this.deps.self ? this.localRecord(key) : this.fetch(slot.holder, key)),
     }));
     const state = await this.decide(
       asks,
       (name, ok, reason, record) => (ok ? quorum.reply(name, record as StoredRecord | undefined) : quorum.fail(name, reason)),
       () => quorum.state(),
       () => {
-        // Every replica answered (or the deadline passed): write the merge back where it was missing.
+        // Every replica answered (or the deadline passed): write the merge back to stale primaries.
         const merged = quorum.result();
-        if (merged) for (const name of quorum.repairTargets()) void this.repair(name, key, merged);
+        if (merged) for (const name of quorum.repairTargets()) if (primaries.includes(name)) void this.repair(name, key, merged);
       },
     );
-    if (state !== 'met') throw this.quorumError('r', quorum.summary());
+    if (state !== 'met') throw this.quorumError('r', quorum.summary(), primaries.length);
     let record = quorum.result();
-    if (!record && this.deps.state.previousRing) record = await this.readFormerOwners(key, replicas);
-    return { record, quorum: quorum.summary() };
+    if (!record && this.deps.state.previousRing) record = await this.readFormerOwners(key, primaries);
+    return { record, quorum: quorum.summary(), fallbacks: slots.filter((s) => s.hintFor).map((s) => s.holder) };
+  }
+
+  /** Our data for the key merged with any hints we hold for it. */
+  private async localRecord(key: Buffer): Promise<StoredRecord | undefined> {
+    const [data, hinted] = await Promise.all([this.deps.replica.read(key, false), this.deps.hints.forKey(key)]);
+    if (data && hinted) return mergeRecords(data, hinted);
+    return data ?? hinted;
   }
 
   /** During an ownership transfer, a key may still be only at its former owners. */
@@ -149,7 +208,7 @@ export class Coordinator {
     key: Buffer,
     value: Buffer | null,
     context: VersionVector | undefined,
-    w: number | undefined,
+    options: { w?: number; consistency?: Consistency },
     replicas: string[],
   ): Promise<WriteOutcome | undefined> {
     for (const name of replicas) {
@@ -160,10 +219,16 @@ export class Coordinator {
           key: key.toString('base64'),
           ...(value === null ? { delete: true } : { value: value.toString('base64') }),
           ...(context ? { context: encodeContext(context) } : {}),
-          ...(w ? { w } : {}),
+          ...(options.w ? { w: options.w } : {}),
+          ...(options.consistency ? { consistency: options.consistency } : {}),
         });
         this.counters.forwarded++;
-        return { record: recordFromWire(reply.record), existed: reply.existed === true, quorum: reply.quorum as QuorumSummary };
+        return {
+          record: recordFromWire(reply.record),
+          existed: reply.existed === true,
+          quorum: reply.quorum as QuorumSummary,
+          hinted: (reply.hinted as string[]) ?? [],
+        };
       } catch (err) {
         if (!isUnreachable(err)) throw err; // the replica's own answer (quorum not met, bad request) stands
       }
@@ -223,33 +288,37 @@ export class Coordinator {
     });
   }
 
-  private quorumError(field: 'w' | 'r', summary: QuorumSummary): KvError {
+  private quorumError(field: 'w' | 'r', summary: QuorumSummary, replicas: number): KvError {
     this.counters.quorumFailures++;
     const verb = field === 'w' ? 'acknowledged the write' : 'answered the read';
-    return new KvError(
-      'KV_QUORUM_NOT_MET',
-      `only ${summary.replied} of ${summary.replicas} replicas ${verb}; ${field.toUpperCase()}=${summary.needed} needed`,
-      {
-        ...summary,
-      },
-    );
+    return new KvError('KV_QUORUM_NOT_MET', `only ${summary.replied} of ${replicas} replicas ${verb}; ${field.toUpperCase()}=${summary.needed} needed`, {
+      ...summary,
+      replicas,
+    });
   }
 
-  /** Peer op kv.read: our record for the key, in wire form. */
+  /** Peer op kv.read: our record for the key (hints we hold for it included), in wire form. */
   async handleRead(key: Buffer): Promise<Record<string, unknown>> {
-    const record = await this.deps.replica.read(key, false);
+    const record = await this.localRecord(key);
     return { record: record ? recordToWire(record) : null };
   }
 
-  /** Peer op kv.replicate: merge the record into ours. */
-  async handleReplicate(key: Buffer, wire: unknown): Promise<Record<string, unknown>> {
-    await this.deps.replica.merge(key, recordFromWire(wire));
+  /** Peer op kv.replicate: merge the record into ours, or keep it as a hint for `hintFor`. */
+  async handleReplicate(key: Buffer, wire: unknown, hintFor: string | undefined): Promise<Record<string, unknown>> {
+    const record = recordFromWire(wire);
+    if (hintFor && hintFor !== this.deps.self) await this.deps.hints.add(hintFor, key, record, this.deps.clock.now());
+    else await this.deps.replica.merge(key, record);
     return {};
   }
 
   /** Peer op kv.coordinate: another node asks us, a replica, to coordinate a write. */
-  async handleCoordinate(key: Buffer, value: Buffer | null, context: VersionVector | undefined, w: number | undefined): Promise<Record<string, unknown>> {
-    const outcome = await this.write(key, value, context, { w, forwarded: true });
-    return { record: recordToWire(outcome.record), existed: outcome.existed, quorum: outcome.quorum };
+  async handleCoordinate(
+    key: Buffer,
+    value: Buffer | null,
+    context: VersionVector | undefined,
+    options: { w?: number; consistency?: Consistency },
+  ): Promise<Record<string, unknown>> {
+    const outcome = await this.write(key, value, context, { ...options, forwarded: true });
+    return { record: recordToWire(outcome.record), existed: outcome.existed, quorum: outcome.quorum, hinted: outcome.hinted };
   }
 }

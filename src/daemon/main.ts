@@ -141,6 +141,10 @@ async function main(): Promise<void> {
       cluster,
       members,
       seeds: [...new Set([...config.join, ...peers])],
+      hintCaps: { maxBytesPerTarget: config.hints.maxBytesPerTarget, maxAgeMs: config.hints.maxAgeMs },
+      hintDeliveryIntervalMs: config.hints.deliveryIntervalMs,
+      antiEntropy: config.antiEntropy,
+      testingFaults: config.testingFaults,
       processStats: async () => ({
         pid: process.pid,
         addr,

@@ -20,6 +20,9 @@ export type Request =
   | { id: RequestId; op: 'members' }
   | { id: RequestId; op: 'ring'; key: Buffer | undefined; encoding: Encoding }
   | { id: RequestId; op: 'leave' }
+  | { id: RequestId; op: 'test.fault'; peer: string | undefined; mode: string }
+  | { id: RequestId; op: 'repair'; peer: string | undefined; dryRun: boolean; range: [number, number] | undefined }
+  | { id: RequestId; op: 'ae.hashes' | 'ae.leaves' | 'ae.fetch' | 'ae.store'; body: Record<string, unknown> }
   | PeerRequest
   | {
       id: RequestId;
@@ -46,8 +49,16 @@ export type Request =
 export type PeerRequest =
   | { id: RequestId; op: 'gossip.push'; body: Record<string, unknown> }
   | { id: RequestId; op: 'kv.read'; key: Buffer }
-  | { id: RequestId; op: 'kv.replicate'; key: Buffer; record: unknown }
-  | { id: RequestId; op: 'kv.coordinate'; key: Buffer; value: Buffer | null; context: VersionVector | undefined; w: number | undefined };
+  | { id: RequestId; op: 'kv.replicate'; key: Buffer; record: unknown; hintFor: string | undefined }
+  | {
+      id: RequestId;
+      op: 'kv.coordinate';
+      key: Buffer;
+      value: Buffer | null;
+      context: VersionVector | undefined;
+      w: number | undefined;
+      consistency: Consistency | undefined;
+    };
 
 export type Op = Request['op'];
 
@@ -60,10 +71,16 @@ const allowedFields: Record<Op, ReadonlySet<string>> = {
   members: new Set(COMMON_FIELDS),
   ring: new Set([...COMMON_FIELDS, 'key', 'encoding']),
   leave: new Set(COMMON_FIELDS),
+  'test.fault': new Set([...COMMON_FIELDS, 'peer', 'mode']),
+  repair: new Set([...COMMON_FIELDS, 'peer', 'dryRun', 'range']),
+  'ae.hashes': new Set([...COMMON_FIELDS, 'peer', 'level', 'segments']),
+  'ae.leaves': new Set([...COMMON_FIELDS, 'peer', 'leaves']),
+  'ae.fetch': new Set([...COMMON_FIELDS, 'peer', 'keys']),
+  'ae.store': new Set([...COMMON_FIELDS, 'peer', 'items']),
   'gossip.push': new Set([...COMMON_FIELDS, 'cluster', 'members', 'join']),
   'kv.read': new Set([...COMMON_FIELDS, 'key']),
-  'kv.replicate': new Set([...COMMON_FIELDS, 'key', 'record']),
-  'kv.coordinate': new Set([...COMMON_FIELDS, 'key', 'value', 'delete', 'context', 'w']),
+  'kv.replicate': new Set([...COMMON_FIELDS, 'key', 'record', 'hintFor']),
+  'kv.coordinate': new Set([...COMMON_FIELDS, 'key', 'value', 'delete', 'context', 'w', 'consistency']),
   put: new Set([...COMMON_FIELDS, 'key', 'value', 'context', 'w', 'consistency', 'encoding']),
   get: new Set([...COMMON_FIELDS, 'key', 'r', 'consistency', 'encoding']),
   delete: new Set([...COMMON_FIELDS, 'key', 'context', 'w', 'consistency', 'encoding']),
@@ -117,7 +134,26 @@ function validate(fields: Record<string, unknown>, id: RequestId, limits: Limits
     if (!allowed.has(name)) throw new KvError('KV_BAD_REQUEST', `unknown field "${name.slice(0, 64)}" for op ${op}`, { field: name.slice(0, 64) });
   }
   if (op === 'ping' || op === 'stats' || op === 'members' || op === 'leave') return { id, op };
-  if (op === 'gossip.push') return { id, op, body: fields };
+  if (op === 'gossip.push' || op === 'ae.hashes' || op === 'ae.leaves' || op === 'ae.fetch' || op === 'ae.store') return { id, op, body: fields };
+  if (op === 'repair') {
+    const range = fields.range;
+    const validRange =
+      range === undefined ||
+      (Array.isArray(range) &&
+        range.length === 2 &&
+        range.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32) &&
+        (range[0] as number) <= (range[1] as number));
+    if ((fields.peer !== undefined && typeof fields.peer !== 'string') || (fields.dryRun !== undefined && typeof fields.dryRun !== 'boolean') || !validRange) {
+      throw new KvError('KV_BAD_REQUEST', 'repair takes peer (a node name), dryRun (boolean) and range ([lo, hi] ring positions)');
+    }
+    return { id, op, peer: fields.peer as string | undefined, dryRun: fields.dryRun === true, range: range as [number, number] | undefined };
+  }
+  if (op === 'test.fault') {
+    if ((fields.peer !== undefined && typeof fields.peer !== 'string') || typeof fields.mode !== 'string') {
+      throw new KvError('KV_BAD_REQUEST', 'test.fault takes a peer (name or host:port; omitted: every peer) and a mode');
+    }
+    return { id, op, peer: fields.peer as string | undefined, mode: fields.mode };
+  }
   if (op === 'ring') {
     const encoding = parseEncoding(fields.encoding);
     return { id, op, key: fields.key === undefined ? undefined : parseBytes(fields.key, 'key', encoding), encoding };
@@ -157,12 +193,15 @@ function parsePeer(op: 'kv.read' | 'kv.replicate' | 'kv.coordinate', fields: Rec
   const key = parseBytes(fields.key, 'key', 'base64');
   if (key.length === 0 || key.length > limits.maxKeyBytes) throw new KvError('KV_BAD_REQUEST', 'peer key size out of range');
   if (op === 'kv.read') return { id, op, key };
-  if (op === 'kv.replicate') return { id, op, key, record: fields.record };
+  if (op === 'kv.replicate') {
+    if (fields.hintFor !== undefined && typeof fields.hintFor !== 'string') throw new KvError('KV_BAD_REQUEST', 'hintFor must be a node name');
+    return { id, op, key, record: fields.record, hintFor: fields.hintFor as string | undefined };
+  }
   const value = fields.delete === true ? null : parseBytes(fields.value, 'value', 'base64');
   if (value && value.length > limits.maxValueBytes)
     throw new KvError('KV_VALUE_TOO_LARGE', `value is ${value.length} bytes; the limit is ${limits.maxValueBytes}`);
   const context = fields.context === undefined ? undefined : parseContext(fields.context);
-  return { id, op, key, value, context, w: parseQuorum(fields.w, 'w') };
+  return { id, op, key, value, context, w: parseQuorum(fields.w, 'w'), consistency: parseConsistency(fields.consistency) };
 }
 
 function parseEncoding(raw: unknown): Encoding {

@@ -3,15 +3,21 @@
  * TcpTransport and the system clock; the simulator with MemoryStore, SimNetwork and a virtual
  * clock. Nothing here opens sockets, files or timers of its own.
  */
-import type { Limits, MembershipSettings } from '../config.js';
+
+import { AntiEntropy } from '../antientropy/exchange.js';
+import { TreeSet } from '../antientropy/tree-set.js';
+import type { AntiEntropySettings, Limits, MembershipSettings } from '../config.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import type { Clock } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
 import type { Random } from '../env/random.js';
+import { type HintCaps, HintStore } from '../handoff/hint-store.js';
+import { HintedHandoff } from '../handoff/hinted-handoff.js';
 import { OwnershipTransfer } from '../handoff/ownership-transfer.js';
 import { type ClusterIdentity, ClusterState } from '../membership/cluster-state.js';
 import { Gossiper } from '../membership/gossiper.js';
 import { type MemberInfo, MemberTable } from '../membership/member-table.js';
+import { FaultSwitch } from '../net/fault-switch.js';
 import type { Transport } from '../net/transport.js';
 import type { ValueCodec } from '../storage/codec.js';
 import { LruCache } from '../storage/lru-cache.js';
@@ -45,12 +51,22 @@ export interface BuildNodeOptions {
   /** Addresses to reach the cluster through when no member is known to be up. */
   seeds: string[];
   vnodesPerWeight?: number;
+  hintCaps: HintCaps;
+  /** How often hints for nodes that are up are delivered (also at once when a node comes back). */
+  hintDeliveryIntervalMs: number;
+  antiEntropy: AntiEntropySettings;
+  /** Wraps the transport in a per-link fault switch (tests only: --testing-faults). */
+  testingFaults: boolean;
   processStats?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
   onLeft?: () => void;
 }
 
 export interface BuiltNode {
   node: KvNode;
+  trees: TreeSet;
+  antiEntropy: AntiEntropy;
+  hints: HintStore;
+  handoff: HintedHandoff;
   replica: LocalReplica;
   state: ClusterState;
   gossiper: Gossiper;
@@ -69,6 +85,9 @@ function isRetired(table: MemberTable | undefined, actor: string): boolean {
 
 export function buildNode(o: BuildNodeOptions): BuiltNode {
   const self = o.identity.name;
+  const faults = o.testingFaults ? new FaultSwitch(o.transport, o.clock) : undefined;
+  const transport = faults ?? o.transport;
+  const hints = new HintStore(o.store, o.hintCaps);
   const cache = new LruCache<string, StoredRecord>(o.cacheBytes);
   // Assigned below: the replica asks the member table which clock actors are retired.
   let table: MemberTable | undefined;
@@ -93,12 +112,43 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
   table = new MemberTable(me, { suspectAfterMs: o.membership.suspectAfterMs, downAfterMs: o.membership.downAfterMs }, o.clock.now());
   table.merge(o.members, o.clock.now());
   const state = new ClusterState(o.cluster, table, o.vnodesPerWeight);
-  const coordinator = new Coordinator({ self, replica, state, transport: o.transport, clock: o.clock, logger: o.logger, requestTimeoutMs: o.requestTimeoutMs });
+  const coordinator = new Coordinator({ self, replica, hints, state, transport, clock: o.clock, logger: o.logger, requestTimeoutMs: o.requestTimeoutMs });
+  const trees = new TreeSet(self, state, replica);
+  replica.onChange = (key, record) => trees.onChange(key, record);
+  const antiEntropy = new AntiEntropy({
+    self,
+    trees,
+    replica,
+    state,
+    transport,
+    clock: o.clock,
+    random: o.random.fork(),
+    logger: o.logger,
+    settings: o.antiEntropy,
+    requestTimeoutMs: o.requestTimeoutMs,
+  });
+  // Trees follow the ring: rebuilt (one at a time) whenever it changes.
+  let rebuild: Promise<void> = Promise.resolve();
+  const treesReady = async (): Promise<void> => {
+    while (!trees.ready) {
+      rebuild = rebuild.then(() => (trees.ready ? undefined : trees.rebuild()));
+      await rebuild;
+    }
+  };
+  const handoff = new HintedHandoff({
+    hints,
+    state,
+    transport,
+    clock: o.clock,
+    logger: o.logger,
+    intervalMs: o.hintDeliveryIntervalMs,
+    requestTimeoutMs: o.requestTimeoutMs,
+  });
   const transfer = new OwnershipTransfer({
     self,
     replica,
     state,
-    transport: o.transport,
+    transport,
     clock: o.clock,
     logger: o.logger,
     requestTimeoutMs: o.requestTimeoutMs,
@@ -110,14 +160,18 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
   const gossiper = new Gossiper({
     table,
     cluster: o.cluster,
-    transport: o.transport,
+    transport,
     clock: o.clock,
     random: o.random,
     settings: o.membership,
     logger: o.logger,
-    selfUpdate: () => ({ keys: replica.keys, handoffPending: transfer.pending, handoffRing: transfer.handoffRing }),
+    selfUpdate: () => ({ keys: replica.keys, handoffPending: transfer.pending, handoffRing: transfer.handoffRing, hintBacklog: hints.total() }),
     onMerge: (result) => {
-      if (result.ringChanged && state.refreshRing()) transfer.schedule();
+      if (result.recovered.length > 0) void handoff.deliverAll();
+      if (result.ringChanged && state.refreshRing()) {
+        transfer.schedule();
+        void treesReady();
+      }
       state.settleTransfers((name) => table.get(name)?.handoffRing);
       const peers = JSON.stringify(
         table
@@ -142,6 +196,10 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     coordinator,
     gossiper,
     transfer,
+    hints,
+    antiEntropy,
+    treesReady,
+    faults,
     processStats: o.processStats,
     onLeft: o.onLeft,
   });
@@ -151,10 +209,17 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     state,
     gossiper,
     transfer,
+    hints,
+    handoff,
+    trees,
+    antiEntropy,
     async start() {
       await replica.countKeys();
+      await hints.load();
       await transfer.init();
       gossiper.start();
+      handoff.start();
+      void treesReady().then(() => antiEntropy.start());
       transfer.schedule(0);
       // Tell the cluster we are here at once, rather than after the first interval.
       gossiper.round();
@@ -162,6 +227,8 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     stop() {
       gossiper.stop();
       transfer.stop();
+      handoff.stop();
+      antiEntropy.stop();
     },
   };
 }

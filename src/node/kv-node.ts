@@ -4,15 +4,19 @@
  * ring, stats) are answered from local state. The same KvNode serves the daemon (over TCP) and the
  * simulator (over SimNetwork): everything it touches comes in through `NodeParts`.
  */
+
+import { type AntiEntropy, validLeaves, validSegments } from '../antientropy/exchange.js';
 import { encodeContext, isTombstone, liveSiblings } from '../clock/index.js';
 import type { Limits } from '../config.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { Clock } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
 import { KvError, toKvError } from '../errors.js';
+import type { HintStore } from '../handoff/hint-store.js';
 import type { OwnershipTransfer } from '../handoff/ownership-transfer.js';
 import type { ClusterState } from '../membership/cluster-state.js';
 import type { Gossiper } from '../membership/gossiper.js';
+import { FAULT_MODES, type FaultMode, type FaultSwitch } from '../net/fault-switch.js';
 import { encodeBytes, parseRequest, type Reply, type Request, replyEncoding, requestIdOf } from '../net/protocol.js';
 import type { LocalReplica } from './local-replica.js';
 
@@ -26,10 +30,26 @@ export interface NodeParts {
   coordinator: Coordinator;
   gossiper: Gossiper;
   transfer: OwnershipTransfer;
+  hints: HintStore;
+  antiEntropy: AntiEntropy;
+  /** Resolves once the Merkle trees match the current ring. */
+  treesReady: () => Promise<void>;
+  /** Present only when the daemon runs with --testing-faults. */
+  faults?: FaultSwitch;
   /** Extra figures for `stats` from the process around the node (connections, pid, addresses). */
   processStats?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
   /** Called once the node has left the cluster (after a leave). */
   onLeft?: () => void;
+}
+
+function peerOf(body: Record<string, unknown>): string {
+  if (typeof body.peer !== 'string') throw new KvError('KV_BAD_REQUEST', 'peer must be a node name');
+  return body.peer;
+}
+
+function validKeys(raw: unknown): string[] {
+  if (!Array.isArray(raw) || raw.length > 1024 || !raw.every((k) => typeof k === 'string')) throw new KvError('KV_BAD_REQUEST', 'keys must be base64 strings');
+  return raw as string[];
 }
 
 /** Gossip rounds a departing node keeps running after handing off, so everyone hears it left. */
@@ -73,33 +93,80 @@ export class KvNode {
         return this.ring(request.key);
       case 'leave':
         return this.leave();
+      case 'test.fault':
+        return this.fault(request.peer, request.mode);
+      case 'repair':
+        return this.repair(request.peer, request.dryRun, request.range);
+      case 'ae.hashes': {
+        const level = request.body.level;
+        if (level !== 0 && level !== 1 && level !== 2) throw new KvError('KV_BAD_REQUEST', 'level must be 0, 1 or 2');
+        return this.parts.antiEntropy.handleHashes(peerOf(request.body), level, level === 2 ? validSegments(request.body.segments) : undefined);
+      }
+      case 'ae.leaves':
+        return this.parts.antiEntropy.handleLeaves(peerOf(request.body), validLeaves(request.body.leaves));
+      case 'ae.fetch':
+        return this.parts.antiEntropy.handleFetch(validKeys(request.body.keys));
+      case 'ae.store': {
+        const items = request.body.items;
+        if (!Array.isArray(items) || items.length > 1024 || !items.every((i) => typeof i?.key === 'string'))
+          throw new KvError('KV_BAD_REQUEST', 'items must be {key, record} pairs');
+        return this.parts.antiEntropy.handleStore(items as { key: string; record: unknown }[]);
+      }
       case 'put': {
         this.checkServing();
-        const { record } = await coordinator.write(request.key, request.value, request.context, { w: request.w });
-        return { context: encodeContext(record.clock), siblings: liveSiblings(record).length };
+        const { record, hinted } = await coordinator.write(request.key, request.value, request.context, { w: request.w, consistency: request.consistency });
+        return { context: encodeContext(record.clock), siblings: liveSiblings(record).length, ...(hinted.length > 0 ? { hinted } : {}) };
       }
       case 'delete': {
         this.checkServing();
-        const { record, existed } = await coordinator.write(request.key, null, request.context, { w: request.w });
+        const { record, existed } = await coordinator.write(request.key, null, request.context, { w: request.w, consistency: request.consistency });
         return { context: encodeContext(record.clock), existed };
       }
       case 'get': {
         this.checkServing();
-        const { record, quorum } = await coordinator.read(request.key, { r: request.r });
-        if (!record || isTombstone(record)) return record ? { found: false, context: encodeContext(record.clock) } : { found: false };
+        const { record, quorum, fallbacks } = await coordinator.read(request.key, { r: request.r, consistency: request.consistency });
+        // Which replicas answered, and whether fallbacks stood in (then the value may be stale).
+        const answered = { replicas: quorum.answered, ...(fallbacks.length > 0 ? { fallbacks, maybeStale: true } : {}) };
+        if (!record || isTombstone(record)) return record ? { found: false, context: encodeContext(record.clock), ...answered } : { found: false, ...answered };
         const values = await this.parts.replica.values(record);
         const encoding = replyEncoding(values, request.encoding);
-        return { found: true, values: values.map((v) => encodeBytes(v, encoding)), encoding, context: encodeContext(record.clock), replicas: quorum.answered };
+        return { found: true, values: values.map((v) => encodeBytes(v, encoding)), encoding, context: encodeContext(record.clock), ...answered };
       }
       case 'gossip.push':
         return this.parts.gossiper.handlePush(request.body);
       case 'kv.read':
         return coordinator.handleRead(request.key);
       case 'kv.replicate':
-        return coordinator.handleReplicate(request.key, request.record);
+        return coordinator.handleReplicate(request.key, request.record, request.hintFor);
       case 'kv.coordinate':
-        return coordinator.handleCoordinate(request.key, request.value, request.context, request.w);
+        return coordinator.handleCoordinate(request.key, request.value, request.context, { w: request.w, consistency: request.consistency });
     }
+  }
+
+  /** repair: anti-entropy now between this node and one peer (or every peer it shares keys with). */
+  private async repair(peer: string | undefined, dryRun: boolean, range: [number, number] | undefined): Promise<Record<string, unknown>> {
+    const { antiEntropy, state, clock } = this.parts;
+    const peers = peer ? [peer] : antiEntropy.sharingPeers();
+    for (const p of peers) {
+      if (!state.table.get(p)) throw new KvError('KV_BAD_REQUEST', `unknown node ${p}`);
+      if (!state.table.isUp(p, clock.now())) throw new KvError('KV_UNREACHABLE', `${p} is down; repair it once it is back`, { peer: p });
+    }
+    await this.parts.treesReady();
+    const exchanges = [];
+    for (const p of peers) exchanges.push(await antiEntropy.exchange(p, { dryRun, range }));
+    return { node: this.parts.name, dryRun, exchanges };
+  }
+
+  /** test.fault: sets the per-link fault switch (only with --testing-faults). */
+  private fault(peer: string | undefined, mode: string): Record<string, unknown> {
+    const { faults, state } = this.parts;
+    if (!faults) throw new KvError('KV_UNKNOWN_OP', 'the fault switch is off: start the daemon with --testing-faults');
+    if (!FAULT_MODES.includes(mode as FaultMode)) throw new KvError('KV_BAD_REQUEST', `mode must be one of ${FAULT_MODES.join(', ')}`);
+    if (peer === undefined) {
+      if (mode !== 'none') for (const m of state.table.gossipTargets()) faults.set(m.addr, mode as FaultMode);
+      else faults.clear();
+    } else faults.set(state.addrOf(peer) ?? peer, mode as FaultMode);
+    return { faults: faults.snapshot() };
   }
 
   private checkServing(): void {
@@ -170,6 +237,8 @@ export class KvNode {
       codec: { name: codec.codec.name, compressedValues: codec.compressed, rawValues: codec.storedRaw },
       cluster: { id: state.cluster.id, ...state.settings, members: state.table.infos().length, status: state.table.me.status },
       handoff: { pending: transfer.pending, sentKeys: transfer.sentKeys, forgottenKeys: transfer.forgottenKeys, done: transfer.done },
+      hints: { held: this.parts.hints.total(), ...this.parts.hints.counters, caps: this.parts.hints.caps },
+      antiEntropy: { ...this.parts.antiEntropy.counters, roots: this.parts.antiEntropy.roots() },
       limits: this.parts.limits,
       ...(await this.parts.processStats?.()),
     };

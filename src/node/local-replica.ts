@@ -43,6 +43,8 @@ export class LocalReplica {
   readonly counters = { gets: 0, puts: 0, deletes: 0, merges: 0 };
   /** Keys held (tombstones included); counted once at start by `countKeys`, then kept up to date. */
   keys = 0;
+  /** Told of every committed change (Merkle trees follow the data this way); undefined: key dropped. */
+  onChange: ((key: Buffer, record: StoredRecord | undefined) => void) | undefined;
 
   constructor(
     private readonly store: Store,
@@ -124,6 +126,7 @@ export class LocalReplica {
     await this.values(record); // merged records arrive compressed: decode once, so cache hits never pay for brotli
     this.cache.set(cacheKey, record, recordMemoryBytes(record) + cacheKey.length);
     if (isNew) this.keys++;
+    this.onChange?.(key, record);
   }
 
   /**
@@ -138,6 +141,7 @@ export class LocalReplica {
       await this.store.write([{ type: 'del', key: Buffer.concat([DATA_PREFIX, key]) }]);
       this.cache.delete(cacheKey);
       this.keys--;
+      this.onChange?.(key, undefined);
       return true;
     });
   }

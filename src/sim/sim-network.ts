@@ -14,8 +14,9 @@
  *   a reset (the OS refusing the connection), which travels back like a reply (latency, loss,
  *   cuts) and rejects the request with KV_UNREACHABLE. A crashed node's own outstanding requests
  *   never settle: the process that awaited them is gone, and a restart does not revive them.
- * - the wire: bodies and replies are copied through JSON, so nothing is shared by reference and
- *   `undefined` fields vanish as they would on TCP; a handler's KvError travels as its wire form.
+ * - the wire: bodies and replies are copied through JSON (unless `wire: 'shared'`), so nothing is
+ *   shared by reference and `undefined` fields vanish as on TCP; a handler's KvError travels as
+ *   its wire form.
  * - timeouts: a lost or cut message surfaces as KV_TIMEOUT when the caller's `timeoutMs` passes.
  *
  * What it does not model: bandwidth, queueing, reordering beyond what random latency gives,
@@ -38,6 +39,12 @@ export interface SimNetworkOptions {
   latencyMs: [number, number];
   /** Probability in [0, 1] that one message (one direction) is lost. */
   lossRate: number;
+  /**
+   * 'json' (default): bodies and replies are copied through JSON, as on the real wire. 'shared':
+   * passed by reference, several times faster for big clusters; only for engines that never
+   * mutate what they send or receive.
+   */
+  wire?: 'json' | 'shared';
 }
 
 /** Counts of what happened to messages, for reports. */
@@ -75,6 +82,8 @@ export class SimNetwork {
   private readonly lives = new Map<string, number>();
   private readonly pending = new Set<Pending>();
   private lossRate: number;
+  private readonly encode: (body: Record<string, unknown>) => unknown;
+  private readonly decode: (wire: unknown) => Record<string, unknown>;
   readonly stats: SimNetworkStats = { requests: 0, lost: 0, cut: 0, refused: 0, timeouts: 0, replies: 0 };
 
   constructor(
@@ -85,6 +94,9 @@ export class SimNetwork {
     const [min, max] = options.latencyMs;
     if (!(min >= 0 && max >= min)) throw new RangeError(`latencyMs must be [min, max] with 0 <= min <= max, got [${min}, ${max}]`);
     this.lossRate = checkRate(options.lossRate);
+    const json = (options.wire ?? 'json') === 'json';
+    this.encode = json ? (body) => JSON.stringify(body) : (body) => body;
+    this.decode = json ? (wire) => JSON.parse(wire as string) as Record<string, unknown> : (wire) => wire as Record<string, unknown>;
   }
 
   /** Serves `addr` with `handler` (replacing any previous one, e.g. after a restart). */
@@ -144,7 +156,7 @@ export class SimNetwork {
   private request(from: string, to: string, body: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
     if (this.crashed.has(from)) return Promise.reject(new KvError('KV_UNREACHABLE', `${from} is crashed and cannot send`));
     this.stats.requests++;
-    const wire = JSON.stringify(body);
+    const wire = this.encode(body);
     return new Promise((resolve, reject) => {
       const p: Pending = {
         from,
@@ -187,7 +199,7 @@ export class SimNetwork {
   }
 
   /** The request arrives at `to`: run its handler (or refuse), then send the outcome back. */
-  private deliver(p: Pending, from: string, to: string, wire: string): void {
+  private deliver(p: Pending, from: string, to: string, wire: unknown): void {
     const handler = this.handlers.get(to);
     if (!handler || this.crashed.has(to)) {
       this.stats.refused++;
@@ -197,7 +209,7 @@ export class SimNetwork {
     const life = this.lifeOf(to);
     let result: ReturnType<SimHandler>;
     try {
-      result = handler(JSON.parse(wire) as Record<string, unknown>);
+      result = handler(this.decode(wire));
     } catch (err) {
       this.reply(p, to, from, { error: toKvError(err).toWire() });
       return;
@@ -218,14 +230,14 @@ export class SimNetwork {
   }
 
   private reply(p: Pending, to: string, from: string, outcome: Outcome): void {
-    const wire = 'reply' in outcome ? JSON.stringify(outcome.reply) : undefined;
+    const wire = 'reply' in outcome ? this.encode(outcome.reply) : undefined;
     const life = this.lifeOf(from);
     this.send(to, from, () => {
       if (p.settled || this.crashed.has(from) || this.lifeOf(from) !== life) return;
       this.settle(p);
       if (wire !== undefined) {
         this.stats.replies++;
-        p.resolve(JSON.parse(wire) as Record<string, unknown>);
+        p.resolve(this.decode(wire));
       } else if ('error' in outcome) {
         p.reject(KvError.fromWire(outcome.error));
       } else {

@@ -15,6 +15,7 @@ import type { Store, StoreOp } from './store.js';
 
 interface Pending {
   ops: StoreOp[];
+  sync: boolean;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -52,9 +53,10 @@ export class LevelStore implements Store {
     return this.db.get(key);
   }
 
-  write(ops: StoreOp[]): Promise<void> {
+  /** `sync` fsyncs this write's batch (hints use it) even when the store is not in sync mode. */
+  write(ops: StoreOp[], options: { sync?: boolean } = {}): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ ops, resolve, reject });
+      this.queue.push({ ops, sync: options.sync === true, resolve, reject });
       if (!this.committing) void this.commitLoop();
     });
   }
@@ -68,7 +70,7 @@ export class LevelStore implements Store {
       this.queue = [];
       const ops = group.length === 1 ? (group[0] as Pending).ops : group.flatMap((p) => p.ops);
       try {
-        await this.db.batch(ops, { sync: this.sync });
+        await this.db.batch(ops, { sync: this.sync || group.some((p) => p.sync) });
         this.batches++;
         this.batchedOps += ops.length;
         for (const p of group) p.resolve();

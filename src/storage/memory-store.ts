@@ -8,7 +8,7 @@ export class MemoryStore implements Store {
     return this.data.get(key.toString('latin1'));
   }
 
-  async write(ops: StoreOp[]): Promise<void> {
+  async write(ops: StoreOp[], _options?: { sync?: boolean }): Promise<void> {
     for (const op of ops) {
       if (op.type === 'put') this.data.set(op.key.toString('latin1'), Buffer.from(op.value));
       else this.data.delete(op.key.toString('latin1'));

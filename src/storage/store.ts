@@ -10,9 +10,10 @@ export interface Store {
   get(key: Buffer): Promise<Buffer | undefined>;
   /**
    * Applies `ops` atomically. Resolves once the store's durability policy is met (for LevelStore:
-   * handed to the OS, or fsynced with `sync`); concurrent calls may be committed together.
+   * handed to the OS, or fsynced with the store's `sync` or this call's `sync`); concurrent calls
+   * may be committed together.
    */
-  write(ops: StoreOp[]): Promise<void>;
+  write(ops: StoreOp[], options?: { sync?: boolean }): Promise<void>;
   /** Entries with keys in [gte, lt), in key order. */
   entries(gte: Buffer, lt: Buffer): AsyncIterable<[Buffer, Buffer]>;
   /** Bytes the store occupies on disk (approximate), 0 for memory stores. */

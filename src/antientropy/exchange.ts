@@ -1,0 +1,240 @@
+/**
+ * Merkle anti-entropy between two replicas (Dynamo §4.7): compare roots; where they differ, compare
+ * the 32 segment hashes, then the leaf hashes of differing segments, then the (key, digest) lists
+ * of differing leaves; transfer only the keys that differ, with their clocks, both ways, merging on
+ * arrival (so siblings and tombstones come out right). Runs in the background on an interval
+ * against one random peer, with a rate limit, and on demand (`kvctl repair`).
+ */
+import type { AntiEntropySettings } from '../config.js';
+import type { Clock, Timer } from '../env/clock.js';
+import type { Logger } from '../env/logger.js';
+import { type Random, sample } from '../env/random.js';
+import { KvError } from '../errors.js';
+import type { ClusterState } from '../membership/cluster-state.js';
+import type { Transport } from '../net/transport.js';
+import type { LocalReplica } from '../node/local-replica.js';
+import { recordFromWire, recordToWire } from '../node/record-wire.js';
+import { diffEntries, FANOUT, LEAVES } from './merkle-tree.js';
+import type { TreeSet } from './tree-set.js';
+
+export interface ExchangeOptions {
+  dryRun?: boolean;
+  /** Ring positions [lo, hi] to compare; omitted: the whole shared key space. */
+  range?: [number, number];
+  /** Keys transferred per second at most (background runs). */
+  maxKeysPerSecond?: number;
+}
+
+export interface ExchangeSummary {
+  peer: string;
+  /** Tree nodes compared (root, segments, leaves). */
+  rangesCompared: number;
+  keysDiffering: number;
+  keysTransferred: number;
+  bytesTransferred: number;
+  rootsEqualAfter: boolean;
+  ms: number;
+  /** The differing keys (base64), so a cluster-wide repair can count each key once. */
+  keys: string[];
+}
+
+export interface AntiEntropyDeps {
+  self: string;
+  trees: TreeSet;
+  replica: LocalReplica;
+  state: ClusterState;
+  transport: Transport;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  settings: AntiEntropySettings;
+  requestTimeoutMs: number;
+}
+
+const FETCH_BATCH = 128;
+
+export class AntiEntropy {
+  private timer: Timer | undefined;
+  private running = false;
+  readonly counters = { exchanges: 0, keysTransferred: 0, bytesTransferred: 0 };
+
+  constructor(private readonly deps: AntiEntropyDeps) {}
+
+  start(): void {
+    if (this.deps.settings.intervalMs <= 0) return;
+    this.running = true;
+    this.schedule();
+  }
+
+  stop(): void {
+    this.running = false;
+    this.timer?.cancel();
+  }
+
+  private schedule(): void {
+    if (!this.running) return;
+    this.timer = this.deps.clock.setTimer(this.deps.settings.intervalMs, () => {
+      void this.backgroundRound().finally(() => this.schedule());
+    });
+  }
+
+  private async backgroundRound(): Promise<void> {
+    const now = this.deps.clock.now();
+    const peers = this.sharingPeers().filter((p) => this.deps.state.table.isUp(p, now));
+    const [peer] = sample(peers, 1, this.deps.random);
+    if (!peer || !this.deps.trees.ready) return;
+    try {
+      const summary = await this.exchange(peer, { maxKeysPerSecond: this.deps.settings.maxKeysPerSecond });
+      if (summary.keysTransferred > 0) this.deps.logger.log('info', 'anti-entropy repaired keys', { ...summary });
+    } catch (err) {
+      this.deps.logger.log('debug', 'anti-entropy exchange failed', { peer, code: (err as KvError).code });
+    }
+  }
+
+  /** Root hash of our tree for each peer (equal on both sides once a pair is repaired). */
+  roots(): Record<string, string> {
+    return this.deps.trees.roots();
+  }
+
+  /** Peers this node shares keys with on the current ring. */
+  sharingPeers(): string[] {
+    return this.deps.state.ring.members.map((m) => m.name).filter((name) => name !== this.deps.self);
+  }
+
+  private async ask(peer: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const addr = this.deps.state.addrOf(peer);
+    if (!addr) throw new KvError('KV_UNREACHABLE', `no address known for ${peer}`);
+    return this.deps.transport.request(addr, { ...body, peer: this.deps.self }, this.deps.requestTimeoutMs);
+  }
+
+  /** Compares our tree for `peer` with its tree for us and repairs the differences. */
+  async exchange(peer: string, options: ExchangeOptions = {}): Promise<ExchangeSummary> {
+    const started = this.deps.clock.now();
+    const tree = this.deps.trees.tree(peer);
+    const summary: ExchangeSummary = {
+      peer,
+      rangesCompared: 0,
+      keysDiffering: 0,
+      keysTransferred: 0,
+      bytesTransferred: 0,
+      rootsEqualAfter: false,
+      ms: 0,
+      keys: [],
+    };
+    const inRange = (leaf: number) => !options.range || (leaf * 2 ** 22 <= options.range[1] && (leaf + 1) * 2 ** 22 - 1 >= options.range[0]);
+
+    let segments: number[] = [];
+    if (!options.range) {
+      const { root } = await this.ask(peer, { op: 'ae.hashes', level: 0 });
+      summary.rangesCompared++;
+      if (root !== tree.root()) {
+        const theirs = (await this.ask(peer, { op: 'ae.hashes', level: 1 })).hashes as string[];
+        const ours = tree.segments();
+        summary.rangesCompared += FANOUT;
+        segments = ours.map((h, s) => (h !== theirs[s] ? s : -1)).filter((s) => s >= 0);
+      }
+    } else {
+      for (let s = 0; s < FANOUT; s++) if (Array.from({ length: FANOUT }, (_, i) => s * FANOUT + i).some(inRange)) segments.push(s);
+    }
+    const leaves: number[] = [];
+    if (segments.length > 0) {
+      const theirs = (await this.ask(peer, { op: 'ae.hashes', level: 2, segments })).hashes as string[][];
+      segments.forEach((s, i) => {
+        const ours = tree.leavesOf(s);
+        summary.rangesCompared += FANOUT;
+        ours.forEach((h, j) => {
+          const leaf = s * FANOUT + j;
+          if (inRange(leaf) && h !== theirs[i]?.[j]) leaves.push(leaf);
+        });
+      });
+    }
+    const differing: string[] = [];
+    for (let i = 0; i < leaves.length; i += FANOUT) {
+      const chunk = leaves.slice(i, i + FANOUT);
+      const theirs = (await this.ask(peer, { op: 'ae.leaves', leaves: chunk })).entries as [string, string][][];
+      chunk.forEach((leaf, j) => {
+        differing.push(...diffEntries(tree.entries(leaf), theirs[j] ?? []));
+      });
+    }
+    summary.keysDiffering = differing.length;
+    summary.keys = differing;
+    if (!options.dryRun) {
+      for (let i = 0; i < differing.length; i += FETCH_BATCH) {
+        const batch = differing.slice(i, i + FETCH_BATCH);
+        await this.transfer(peer, batch, summary);
+        if (options.maxKeysPerSecond) await this.pause((batch.length / options.maxKeysPerSecond) * 1000);
+      }
+      summary.rootsEqualAfter = differing.length === 0 || (await this.ask(peer, { op: 'ae.hashes', level: 0 })).root === tree.root();
+    } else {
+      summary.rootsEqualAfter = differing.length === 0;
+    }
+    summary.ms = this.deps.clock.now() - started;
+    this.counters.exchanges++;
+    this.counters.keysTransferred += summary.keysTransferred;
+    this.counters.bytesTransferred += summary.bytesTransferred;
+    return summary;
+  }
+
+  /** Fetches the peer's records for these keys, merges them here, and sends the merge back. */
+  private async transfer(peer: string, keys: string[], summary: ExchangeSummary): Promise<void> {
+    const reply = await this.ask(peer, { op: 'ae.fetch', keys });
+    const theirs = reply.records as (unknown | null)[];
+    const back: { key: string; record: unknown }[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const key = Buffer.from(keys[i] as string, 'base64');
+      const wire = theirs[i];
+      if (wire) summary.bytesTransferred += JSON.stringify(wire).length;
+      const merged = wire ? await this.deps.replica.merge(key, recordFromWire(wire)) : await this.deps.replica.read(key, false);
+      if (merged) back.push({ key: keys[i] as string, record: recordToWire(merged) });
+      summary.keysTransferred++;
+    }
+    if (back.length > 0) {
+      summary.bytesTransferred += JSON.stringify(back).length;
+      await this.ask(peer, { op: 'ae.store', items: back });
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => this.deps.clock.setTimer(ms, resolve));
+  }
+
+  /** ae.hashes: our tree for the asking peer, at a level. */
+  handleHashes(peer: string, level: number, segments: number[] | undefined): Record<string, unknown> {
+    const tree = this.deps.trees.tree(peer);
+    if (level === 0) return { root: tree.root() };
+    if (level === 1) return { hashes: tree.segments() };
+    return { hashes: (segments ?? []).map((s) => tree.leavesOf(s)) };
+  }
+
+  /** ae.leaves: the (key, digest) lists of some leaves. */
+  handleLeaves(peer: string, leaves: number[]): Record<string, unknown> {
+    const tree = this.deps.trees.tree(peer);
+    return { entries: leaves.map((leaf) => tree.entries(leaf)) };
+  }
+
+  /** ae.fetch: our records for keys (null where we hold none). */
+  async handleFetch(keys: string[]): Promise<Record<string, unknown>> {
+    const records = await Promise.all(keys.map((k) => this.deps.replica.read(Buffer.from(k, 'base64'), false)));
+    return { records: records.map((r) => (r ? recordToWire(r) : null)) };
+  }
+
+  /** ae.store: merge records the peer sends back. */
+  async handleStore(items: { key: string; record: unknown }[]): Promise<Record<string, unknown>> {
+    await Promise.all(items.map((item) => this.deps.replica.merge(Buffer.from(item.key, 'base64'), recordFromWire(item.record))));
+    return { stored: items.length };
+  }
+}
+
+export function validLeaves(raw: unknown): number[] {
+  if (!Array.isArray(raw) || raw.length > LEAVES || !raw.every((x) => Number.isInteger(x) && x >= 0 && x < LEAVES)) {
+    throw new KvError('KV_BAD_REQUEST', 'leaves must be an array of leaf indices');
+  }
+  return raw as number[];
+}
+
+export function validSegments(raw: unknown): number[] {
+  if (!Array.isArray(raw) || raw.length > FANOUT || !raw.every((x) => Number.isInteger(x) && x >= 0 && x < FANOUT)) {
+    throw new KvError('KV_BAD_REQUEST', 'segments must be an array of segment indices');
+  }
+  return raw as number[];
+}

@@ -1,0 +1,142 @@
+/**
+ * Durable hints (Dynamo §4.6): a write taken by a fallback on behalf of a down replica, kept under
+ * `h<target>\0<key>` in the node's store and fsynced before the write is acknowledged. Several
+ * hints for one (target, key) merge into one record. An in-memory index (built at start) gives the
+ * backlog per target and the hints per key (a fallback answers sloppy reads from them).
+ *
+ * Caps per target: bytes (a hint that would exceed it is refused, so the write is not counted
+ * toward W) and age (older hints are dropped at delivery time and left to anti-entropy).
+ */
+import { mergeRecords } from '../clock/index.js';
+import { KvError } from '../errors.js';
+import { decodeRecord, encodeRecord, type StoredRecord } from '../storage/record-format.js';
+import type { Store } from '../storage/store.js';
+
+const PREFIX = 'h';
+const SEP = 0;
+
+export interface HintCaps {
+  maxBytesPerTarget: number;
+  maxAgeMs: number;
+}
+
+export const defaultHintCaps: HintCaps = { maxBytesPerTarget: 64 * 1024 * 1024, maxAgeMs: 60 * 60 * 1000 };
+
+interface HintMeta {
+  bytes: number;
+  storedAt: number;
+}
+
+function storeKey(target: string, key: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(PREFIX + target), Buffer.from([SEP]), key]);
+}
+
+/** Hint value: u48 storedAt ms, then the encoded record. */
+function encodeHint(record: StoredRecord, storedAt: number): Buffer {
+  const head = Buffer.alloc(6);
+  head.writeUIntBE(storedAt, 0, 6);
+  return Buffer.concat([head, encodeRecord(record)]);
+}
+
+function decodeHint(data: Buffer): { record: StoredRecord; storedAt: number } {
+  return { storedAt: data.readUIntBE(0, 6), record: decodeRecord(data.subarray(6)) };
+}
+
+export class HintStore {
+  /** target -> key (latin1) -> meta */
+  private readonly index = new Map<string, Map<string, HintMeta>>();
+  readonly counters = { stored: 0, delivered: 0, droppedOverBytes: 0, droppedOverAge: 0 };
+
+  constructor(
+    private readonly store: Store,
+    readonly caps: HintCaps,
+  ) {}
+
+  /** Rebuilds the index from the store (at start: hints survive restarts). */
+  async load(): Promise<void> {
+    this.index.clear();
+    for await (const [k, v] of this.store.entries(Buffer.from(PREFIX), Buffer.from(String.fromCharCode(PREFIX.charCodeAt(0) + 1)))) {
+      const sep = k.indexOf(SEP, 1);
+      const target = k.toString('utf8', 1, sep);
+      const key = k.subarray(sep + 1).toString('latin1');
+      this.indexFor(target).set(key, { bytes: v.length, storedAt: v.readUIntBE(0, 6) });
+    }
+  }
+
+  private indexFor(target: string): Map<string, HintMeta> {
+    let m = this.index.get(target);
+    if (!m) {
+      m = new Map();
+      this.index.set(target, m);
+    }
+    return m;
+  }
+
+  backlog(target: string): { hints: number; bytes: number } {
+    const m = this.index.get(target);
+    let bytes = 0;
+    for (const meta of m?.values() ?? []) bytes += meta.bytes;
+    return { hints: m?.size ?? 0, bytes };
+  }
+
+  /** Hints held for every target. */
+  total(): number {
+    let n = 0;
+    for (const m of this.index.values()) n += m.size;
+    return n;
+  }
+
+  targets(): string[] {
+    return [...this.index].filter(([, m]) => m.size > 0).map(([t]) => t);
+  }
+
+  /** Stores (merging with an existing hint), fsynced before it resolves; refuses beyond the byte cap. */
+  async add(target: string, key: Buffer, record: StoredRecord, now: number): Promise<void> {
+    const k = storeKey(target, key);
+    const existing = await this.store.get(k);
+    const merged = existing ? mergeRecords(decodeHint(existing).record, record) : record;
+    const value = encodeHint(merged, now);
+    const index = this.indexFor(target);
+    const previous = index.get(key.toString('latin1'))?.bytes ?? 0;
+    if (this.backlog(target).bytes - previous + value.length > this.caps.maxBytesPerTarget) {
+      this.counters.droppedOverBytes++;
+      throw new KvError('KV_STORAGE', `hint backlog for ${target} would exceed ${this.caps.maxBytesPerTarget} bytes`, { target });
+    }
+    await this.store.write([{ type: 'put', key: k, value }], { sync: true });
+    index.set(key.toString('latin1'), { bytes: value.length, storedAt: now });
+    this.counters.stored++;
+  }
+
+  /** Hints held for this key (for any target), merged; undefined when none. */
+  async forKey(key: Buffer): Promise<StoredRecord | undefined> {
+    let merged: StoredRecord | undefined;
+    const latin = key.toString('latin1');
+    for (const [target, m] of this.index) {
+      if (!m.has(latin)) continue;
+      const data = await this.store.get(storeKey(target, key));
+      if (data) merged = merged ? mergeRecords(merged, decodeHint(data).record) : decodeHint(data).record;
+    }
+    return merged;
+  }
+
+  /** The hints for a target, oldest first is not guaranteed; each with its age. */
+  async *forTarget(target: string): AsyncIterable<{ key: Buffer; record: StoredRecord; storedAt: number }> {
+    const keys = [...(this.index.get(target)?.keys() ?? [])];
+    for (const latin of keys) {
+      const key = Buffer.from(latin, 'latin1');
+      const data = await this.store.get(storeKey(target, key));
+      if (data) yield { key, ...decodeHint(data) };
+    }
+  }
+
+  /** Removes a hint once delivered (only if it was not merged with a newer one meanwhile). */
+  async remove(target: string, key: Buffer, storedAt: number, reason: 'delivered' | 'expired'): Promise<void> {
+    const index = this.index.get(target);
+    const latin = key.toString('latin1');
+    if (index?.get(latin)?.storedAt !== storedAt) return;
+    await this.store.write([{ type: 'del', key: storeKey(target, key) }]);
+    index.delete(latin);
+    if (reason === 'delivered') this.counters.delivered++;
+    else this.counters.droppedOverAge++;
+  }
+}
