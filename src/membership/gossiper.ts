@@ -51,7 +51,11 @@ export class Gossiper {
   private schedule(): void {
     if (!this.running) return;
     this.timer = this.deps.clock.setTimer(this.deps.settings.gossipIntervalMs, () => {
-      this.round();
+      try {
+        this.round();
+      } catch (err) {
+        this.deps.logger.log('error', 'gossip round failed', { message: (err as Error).message });
+      }
       this.schedule();
     });
   }

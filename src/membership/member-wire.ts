@@ -3,6 +3,8 @@ import { KvError } from '../errors.js';
 import type { MemberInfo } from './member-table.js';
 
 const STATUSES = new Set(['up', 'leaving', 'left']);
+/** Same bound as `kvctl start --weight`: a peer cannot make every node build a huge ring. */
+export const MAX_WEIGHT = 64;
 const MAX_MEMBERS = 10_000;
 
 export function parseMembers(raw: unknown): MemberInfo[] {
@@ -22,6 +24,7 @@ function parseMember(raw: unknown): MemberInfo {
     Number.isSafeInteger(m.heartbeat) &&
     typeof m.weight === 'number' &&
     (m.weight as number) > 0 &&
+    (m.weight as number) <= MAX_WEIGHT &&
     STATUSES.has(m.status as string) &&
     Number.isSafeInteger(m.keys) &&
     Number.isSafeInteger(m.handoffPending) &&

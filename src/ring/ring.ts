@@ -41,7 +41,7 @@ export class Ring {
     const entries: [number, string][] = [];
     const counts = new Map<string, number>();
     for (const m of sorted) {
-      if (!(m.weight > 0)) throw new RangeError(`weight of ${m.name} must be positive`);
+      if (!(m.weight > 0) || !Number.isFinite(m.weight)) throw new RangeError(`weight of ${m.name} must be a positive finite number`);
       const count = Math.max(1, Math.round(vnodesPerWeight * m.weight));
       counts.set(m.name, count);
       for (let i = 0; i < count; i++) entries.push([hashString(`${m.name}#${i}`), m.name]);
@@ -103,11 +103,9 @@ export class Ring {
     return this.walk(Ring.keyHash(key), n);
   }
 
-  /** The primaries only. */
+  /** The primaries only (the walk stops after N distinct nodes). */
   primaries(key: Uint8Array, n: number): string[] {
-    return this.preferenceList(key, n)
-      .filter((e) => e.role === 'primary')
-      .map((e) => e.name);
+    return this.walk(Ring.keyHash(key), n, n).map((e) => e.name);
   }
 
   /**

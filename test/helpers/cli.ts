@@ -69,10 +69,10 @@ export interface Daemon {
 /** Starts a daemon through the CLI on a free port; kills it (SIGKILL) at teardown if still alive. */
 export async function startDaemon(
   t: { teardown: (fn: () => void | Promise<void>) => void },
-  options: { dataDir?: string; args?: string[] } = {},
+  options: { dataDir?: string; args?: string[]; port?: number } = {},
 ): Promise<Daemon> {
   const dataDir = options.dataDir ?? join(tempDir(t), 'data');
-  const result = await kvctl(['start', '--port', '0', '--data-dir', dataDir, '--json', ...(options.args ?? [])]);
+  const result = await kvctl(['start', '--port', String(options.port ?? 0), '--data-dir', dataDir, '--json', ...(options.args ?? [])]);
   if (result.code !== 0) throw new Error(`kvctl start failed (${result.code}): ${result.out} ${result.stderr}`);
   const daemon = JSON.parse(result.out) as Daemon;
   t.teardown(() => killHard(daemon.pid));

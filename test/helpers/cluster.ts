@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { KvClient } from '../../src/client/client.js';
 import { type Daemon, killHard, kvctl, tempDir, waitFor } from './cli.js';
 
+export type { Daemon };
+
 export async function startCluster(t: { teardown: (fn: () => void | Promise<void>) => void }, nodes: number, args: string[] = []): Promise<Daemon[]> {
   const dir = join(tempDir(t), 'cluster');
   const result = await kvctl(['start', '--nodes', String(nodes), '--port', '0', '--data-dir', dir, '--json', ...args]);
@@ -51,5 +53,48 @@ export async function waitForHandoff(daemons: Daemon[], deadlineMs = 30_000): Pr
     } finally {
       await client.close();
     }
+  }
+}
+
+/** Sets a daemon's per-link fault switch (daemons started with --testing-faults). */
+export async function fault(daemon: Daemon, peer: string | undefined, mode: 'drop' | 'hang' | 'reset' | 'none'): Promise<void> {
+  const client = await KvClient.connect(daemon.addr);
+  try {
+    await client.request({ op: 'test.fault', ...(peer ? { peer } : {}), mode });
+  } finally {
+    await client.close();
+  }
+}
+
+/** Cuts `victim` off from every other node, both directions (fault switch). */
+export async function isolate(nodes: Daemon[], victim: Daemon): Promise<void> {
+  await fault(victim, undefined, 'drop');
+  for (const d of nodes) if (d !== victim) await fault(d, victim.name, 'drop');
+}
+
+export async function heal(nodes: Daemon[]): Promise<void> {
+  for (const d of nodes) await fault(d, undefined, 'none');
+}
+
+export async function stats(daemon: Daemon): Promise<Record<string, unknown>> {
+  const client = await KvClient.connect(daemon.addr);
+  try {
+    return await client.stats();
+  } finally {
+    await client.close();
+  }
+}
+
+/** Waits until `observer` sees `name` in the given health. */
+export async function waitForHealth(observer: Daemon, name: string, health: string, deadlineMs = 20_000): Promise<void> {
+  const client = await KvClient.connect(observer.addr);
+  try {
+    await waitFor(
+      async () => ((await client.request({ op: 'members' })).members as { name: string; health: string }[]).find((m) => m.name === name)?.health === health,
+      `${observer.name} to see ${name} ${health}`,
+      deadlineMs,
+    );
+  } finally {
+    await client.close();
   }
 }

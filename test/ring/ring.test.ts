@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { SeededRandom } from '../../src/env/random.js';
-import { Ring, type RingMember } from '../../src/ring/index.js';
+import { hashString, Ring, type RingMember } from '../../src/ring/index.js';
 
 const members = (count: number, weight = 1): RingMember[] => Array.from({ length: count }, (_, i) => ({ name: `node-${String(i).padStart(3, '0')}`, weight }));
 
@@ -27,7 +27,8 @@ function shuffled<T>(xs: readonly T[], seed: number): T[] {
   return out;
 }
 
-const primaryOf = (ring: Ring, key: Uint8Array) => ring.primaries(key, 1)[0];
+/** The key's first primary (walk with limit 1: preferenceList() would walk every node). */
+const primaryOf = (ring: Ring, key: Uint8Array) => ring.walk(Ring.keyHash(key), 1, 1)[0]?.name;
 
 t.test('preference lists: N distinct primaries first, then fallbacks covering every node', async (t) => {
   for (const size of [1, 2, 3, 5, 10]) {
@@ -52,17 +53,23 @@ t.test('preference lists: N distinct primaries first, then fallbacks covering ev
   t.same(new Ring([]).ownership(3), new Map(), 'and owns nothing');
 });
 
-t.test('the first primary owns the token at or after the key hash', async (t) => {
-  const ring = new Ring(members(5), 4);
-  // walk(position) for a token's own position starts at that token: keys hashing onto a token belong to it.
-  const list = ring.walk(0, 1, 1);
-  t.equal(list.length, 1);
-  t.same(
-    ring.walk(2 ** 32 - 1, 5).map((e) => e.name),
-    ring.walk(0, 5).map((e) => e.name),
-    'positions past the last token wrap to the first',
-  );
+t.test('the first primary owns the first token at or after the key hash (reference model)', async (t) => {
+  const ring = new Ring(members(5), 8);
+  // Tokens computed independently: hash of "name#i", sorted.
+  const tokens = members(5)
+    .flatMap((m) => Array.from({ length: 8 }, (_, i) => ({ at: hashString(`${m.name}#${i}`), name: m.name })))
+    .sort((a, b) => a.at - b.at);
+  const expected = (position: number) => (tokens.find((tk) => tk.at >= position) ?? tokens[0])?.name;
+  const random = new SeededRandom(9);
+  const positions = [0, 2 ** 32 - 1, ...tokens.map((tk) => tk.at), ...tokens.map((tk) => tk.at + 1), ...Array.from({ length: 500 }, () => random.int(2 ** 32))];
+  const wrong = positions.filter((p) => ring.walk(p, 1, 1)[0]?.name !== expected(p));
+  t.same(wrong, [], `${positions.length} positions, including every token and the wrap-around`);
   t.equal(ring.walk(123, 2, 1).length, 1, 'limit caps the walk');
+  t.same(
+    FEW_KEYS.filter((k) => ring.primaries(k, 1)[0] !== expected(Ring.keyHash(k))),
+    [],
+    'keys are placed by murmur3 of their bytes',
+  );
 });
 
 t.test('the ring is the same whatever order the members come in', async (t) => {
@@ -106,7 +113,7 @@ t.test('ownership(n) sums to min(n, size) and matches hashed keys', async (t) =>
   }
   const ring = new Ring(members(10));
   const counts = new Map<string, number>();
-  for (const key of KEYS) for (const name of ring.primaries(key, 3)) counts.set(name, (counts.get(name) ?? 0) + 1);
+  for (const key of KEYS) for (const { name } of ring.walk(Ring.keyHash(key), 3, 3)) counts.set(name, (counts.get(name) ?? 0) + 1);
   const worst = Math.max(...[...ring.ownership(3)].map(([name, share]) => Math.abs(share - (counts.get(name) ?? 0) / KEYS.length)));
   t.ok(worst < 0.01, `10 nodes, N=3: ownership(3) and the replica share of 100k keys differ by at most ${worst.toFixed(4)}`);
 });
@@ -127,7 +134,9 @@ t.test('balance: max/mean primary load by vnodes per node and node count', async
       }
       const measured = (Math.max(...counts.values()) / KEYS.length) * size;
       ratios.set(`${vnodes}/${size}`, maxRatio);
-      rows.push(`${String(vnodes).padStart(6)}  ${String(size).padStart(5)}  ${maxRatio.toFixed(3).padStart(8)}  ${minRatio.toFixed(3).padStart(8)}  ${measured.toFixed(3).padStart(20)}`);
+      rows.push(
+        `${String(vnodes).padStart(6)}  ${String(size).padStart(5)}  ${maxRatio.toFixed(3).padStart(8)}  ${minRatio.toFixed(3).padStart(8)}  ${measured.toFixed(3).padStart(20)}`,
+      );
     }
   }
   t.comment(`primary load relative to a fair share (ownership(1); last column from hashing 100k random keys):\n${rows.join('\n')}`);
@@ -185,6 +194,7 @@ t.test('removing one node of ten moves exactly the keys it owned', async (t) => 
 
 t.test('replica sets (N=3): a join changes only sets that gain the new node; a leave only sets that held the leaver', async (t) => {
   const n = 3;
+  const replicas = (ring: Ring, key: Uint8Array) => ring.walk(Ring.keyHash(key), n, n).map((e) => e.name);
   const base = members(10);
   const ring10 = new Ring(base);
   const ring11 = new Ring([...base, { name: 'newcomer', weight: 1 }]);
@@ -194,8 +204,8 @@ t.test('replica sets (N=3): a join changes only sets that gain the new node; a l
   const joinProblems: string[] = [];
   const leaveProblems: string[] = [];
   for (const key of KEYS) {
-    const old = ring10.primaries(key, n);
-    const joined = ring11.primaries(key, n);
+    const old = replicas(ring10, key);
+    const joined = replicas(ring11, key);
     if (old.join() !== joined.join()) {
       joinChanged++;
       const lost = old.filter((x) => !joined.includes(x));
@@ -204,7 +214,7 @@ t.test('replica sets (N=3): a join changes only sets that gain the new node; a l
       // The others keep their relative order: the new node is inserted, one node drops off the end.
       if (joined.filter((x) => x !== 'newcomer').join() !== old.filter((x) => !lost.includes(x)).join()) joinProblems.push(`order ${old} -> ${joined}`);
     }
-    const left = ring9.primaries(key, n);
+    const left = replicas(ring9, key);
     if (old.join() !== left.join()) {
       leaveChanged++;
       if (!old.includes('node-007') || left.includes('node-007')) leaveProblems.push(`${old} -> ${left}`);
@@ -214,6 +224,11 @@ t.test('replica sets (N=3): a join changes only sets that gain the new node; a l
   t.same(leaveProblems.slice(0, 5), [], 'on leave, exactly the replica sets holding the leaver changed');
   const joinFraction = joinChanged / KEYS.length;
   const leaveFraction = leaveChanged / KEYS.length;
-  t.ok(joinFraction > (0.5 * n) / 11 && joinFraction < (1.5 * n) / 11, `join changed ${joinFraction.toFixed(4)} of replica sets; N/(n+1) = ${(n / 11).toFixed(4)}`);
-  t.comment(`N=3: join 10 -> 11 changed ${(joinFraction * 100).toFixed(2)}% of replica sets (3/11 = 27.27%); leave 10 -> 9 changed ${(leaveFraction * 100).toFixed(2)}% (3/10 = 30%)`);
+  t.ok(
+    joinFraction > (0.5 * n) / 11 && joinFraction < (1.5 * n) / 11,
+    `join changed ${joinFraction.toFixed(4)} of replica sets; N/(n+1) = ${(n / 11).toFixed(4)}`,
+  );
+  t.comment(
+    `N=3: join 10 -> 11 changed ${(joinFraction * 100).toFixed(2)}% of replica sets (3/11 = 27.27%); leave 10 -> 9 changed ${(leaveFraction * 100).toFixed(2)}% (3/10 = 30%)`,
+  );
 });

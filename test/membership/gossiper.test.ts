@@ -1,0 +1,201 @@
+import t from 'tap';
+import type { ClusterSettings, MembershipSettings } from '../../src/config.js';
+import { VirtualClock } from '../../src/env/clock.js';
+import { nullLogger } from '../../src/env/logger.js';
+import { SeededRandom } from '../../src/env/random.js';
+import { KvError } from '../../src/errors.js';
+import { Gossiper, type MemberInfo, MemberTable, type MergeResult } from '../../src/membership/index.js';
+import type { Transport } from '../../src/net/transport.js';
+
+const settings: ClusterSettings = { n: 3, w: 2, r: 2, consistency: 'strict' };
+const membership: MembershipSettings = { gossipIntervalMs: 200, fanout: 2, suspectAfterMs: 1500, downAfterMs: 3000 };
+
+function info(name: string, over: Partial<MemberInfo> = {}): MemberInfo {
+  return {
+    name,
+    addr: `${name}:7070`,
+    incarnation: `inc-${name}`,
+    generation: 1000,
+    heartbeat: 1,
+    weight: 1,
+    status: 'up',
+    keys: 0,
+    handoffPending: 0,
+    hintBacklog: 0,
+    handoffRing: undefined,
+    ...over,
+  };
+}
+
+interface Sent {
+  addr: string;
+  body: Record<string, unknown>;
+}
+
+/** A transport that records requests and answers with `reply` (or throws it). */
+function recordingTransport(reply: (addr: string, body: Record<string, unknown>) => Record<string, unknown> = () => ({ members: [] })) {
+  const sent: Sent[] = [];
+  const transport: Transport = {
+    async request(addr, body) {
+      sent.push({ addr, body });
+      return reply(addr, body);
+    },
+    async close() {},
+  };
+  return { sent, transport };
+}
+
+function build(options: { transport?: Transport; seeds?: string[]; peers?: MemberInfo[]; selfUpdate?: () => Partial<MemberInfo> } = {}) {
+  const clock = new VirtualClock(10_000);
+  const table = new MemberTable(info('me'), membership, clock.now());
+  if (options.peers) table.merge(options.peers, clock.now());
+  const merges: MergeResult[] = [];
+  const gossiper = new Gossiper({
+    table,
+    cluster: { id: 'c1', settings },
+    transport: options.transport ?? recordingTransport().transport,
+    clock,
+    random: new SeededRandom(1),
+    settings: membership,
+    logger: nullLogger,
+    selfUpdate: options.selfUpdate ?? (() => ({})),
+    onMerge: (r) => merges.push(r),
+    seeds: () => options.seeds ?? [],
+  });
+  return { clock, table, gossiper, merges };
+}
+
+const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+t.test('handlePush refuses another cluster', async (t) => {
+  const { gossiper } = build();
+  t.throws(() => gossiper.handlePush({ op: 'gossip.push', cluster: { id: 'c2', ...settings }, members: [info('x')] }), {
+    code: 'KV_CLUSTER_MISMATCH',
+    message: /c1.*c2|c2.*c1/,
+  });
+  t.throws(
+    () => gossiper.handlePush({ op: 'gossip.push', join: true, cluster: { id: 'c2' }, members: [info('x')] }),
+    { code: 'KV_CLUSTER_MISMATCH' },
+    'a join too',
+  );
+  t.throws(() => gossiper.handlePush({ op: 'gossip.push', members: [info('x')] }), { code: 'KV_BAD_REQUEST' }, 'gossip must name its cluster');
+});
+
+t.test('handlePush refuses a join whose explicit settings conflict, naming the conflict', async (t) => {
+  const { gossiper, table } = build();
+  const cases: [Partial<ClusterSettings>, RegExp, string[]][] = [
+    [{ n: 5 }, /N=5/, ['n']],
+    [{ w: 3, r: 1 }, /W=3 R=1/, ['w', 'r']],
+    [{ consistency: 'sloppy' }, /consistency=sloppy/, ['consistency']],
+    [{ n: 3, w: 1 }, /W=1/, ['w']],
+  ];
+  for (const [explicit, message, conflicts] of cases) {
+    let error: unknown;
+    try {
+      gossiper.handlePush({ op: 'gossip.push', join: true, cluster: explicit, members: [info('joiner')] });
+    } catch (err) {
+      error = err;
+    }
+    t.ok(error instanceof KvError, JSON.stringify(explicit));
+    t.equal((error as KvError).code, 'KV_CLUSTER_MISMATCH');
+    t.match((error as KvError).message, message);
+    t.match((error as KvError).message, /the cluster runs with N=3 W=2 R=2 consistency=strict/);
+    t.same((error as KvError).details?.conflicts, conflicts);
+  }
+  t.equal(table.get('joiner'), undefined, 'a refused joiner is not merged');
+});
+
+t.test('handlePush accepts a join without settings (or with agreeing ones) and answers with cluster and members', async (t) => {
+  const { gossiper, table, merges } = build({ peers: [info('a')] });
+  const reply = gossiper.handlePush({ op: 'gossip.push', join: true, cluster: {}, members: [info('joiner')] });
+  t.same(reply.cluster, { id: 'c1', ...settings });
+  t.same((reply.members as MemberInfo[]).map((m) => m.name).sort(), ['a', 'joiner', 'me'], 'the answer holds the joiner too');
+  t.ok(table.get('joiner'));
+  t.same(merges.at(-1), { ringChanged: true, recovered: ['joiner'] });
+  const agreeing = gossiper.handlePush({ op: 'gossip.push', join: true, cluster: { n: 3, consistency: 'strict' }, members: [info('j2')] });
+  t.same(agreeing.cluster, { id: 'c1', ...settings });
+  const noCluster = gossiper.handlePush({ op: 'gossip.push', join: true, members: [info('j3')] });
+  t.same(noCluster.cluster, { id: 'c1', ...settings }, 'a join may omit the cluster field');
+});
+
+t.test('handlePush merges ordinary gossip and rejects malformed members', async (t) => {
+  const { gossiper, table } = build({ peers: [info('a', { heartbeat: 1 })] });
+  gossiper.handlePush({ op: 'gossip.push', cluster: { id: 'c1', ...settings }, members: [info('a', { heartbeat: 9 }), info('b')] });
+  t.equal(table.get('a')?.heartbeat, 9);
+  t.ok(table.get('b'));
+  t.throws(() => gossiper.handlePush({ op: 'gossip.push', cluster: { id: 'c1' }, members: [{ name: 'x' }] }), { code: 'KV_BAD_REQUEST' });
+  t.throws(() => gossiper.handlePush({ op: 'gossip.push', cluster: { id: 'c1' } }), { code: 'KV_BAD_REQUEST' }, 'members are required');
+});
+
+t.test('message() carries the cluster, our table, and join only when joining', async (t) => {
+  const { gossiper } = build({ peers: [info('a')] });
+  const msg = gossiper.message();
+  t.same(msg.op, 'gossip.push');
+  t.same(msg.cluster, { id: 'c1', ...settings });
+  t.equal((msg.members as MemberInfo[]).length, 2);
+  t.notOk('join' in msg);
+  t.equal(gossiper.message(true).join, true);
+});
+
+t.test('a round bumps our heartbeat and pushes to `fanout` peers', async (t) => {
+  const { sent, transport } = recordingTransport((_addr, _body) => ({ members: [info('learned')] }));
+  const { gossiper, table, merges } = build({ transport, peers: [info('a'), info('b'), info('c'), info('d')], seeds: ['seed:1'] });
+  gossiper.round();
+  await flush();
+  t.equal(table.me.heartbeat, 2);
+  t.equal(sent.length, membership.fanout);
+  t.equal(new Set(sent.map((s) => s.addr)).size, membership.fanout, 'distinct peers');
+  t.notOk(
+    sent.some((s) => s.addr === 'seed:1' || s.addr === 'me:7070'),
+    'no seeds while peers are up, never ourselves',
+  );
+  t.ok(table.get('learned'), 'the reply is merged');
+  t.equal(merges.length, membership.fanout);
+});
+
+t.test('a round falls back to the seeds when no peer is up (not to our own address)', async (t) => {
+  const { sent, transport } = recordingTransport();
+  const { gossiper, clock, table } = build({ transport, seeds: ['seed:1', 'me:7070'] });
+  gossiper.round();
+  t.same(
+    sent.map((s) => s.addr),
+    ['seed:1'],
+  );
+  table.merge([info('a')], clock.now() - 5000);
+  t.equal(table.health('a', clock.now()), 'down');
+  sent.length = 0;
+  gossiper.round();
+  t.same(sent.map((s) => s.addr).sort(), ['a:7070', 'seed:1'], 'a down peer is tried, and the seeds too');
+});
+
+t.test('a failed push is swallowed; the round goes on', async (t) => {
+  const transport: Transport = {
+    request: async () => {
+      throw new KvError('KV_TIMEOUT', 'lost');
+    },
+    close: async () => {},
+  };
+  const { gossiper, table } = build({ transport, peers: [info('a')] });
+  gossiper.round();
+  await flush();
+  t.equal(table.me.heartbeat, 2);
+  await t.rejects(gossiper.push('a:7070'), { code: 'KV_TIMEOUT' }, 'push itself reports the failure');
+});
+
+t.test('start/stop drive rounds from the injected clock', async (t) => {
+  const { sent, transport } = recordingTransport();
+  const { gossiper, clock, table } = build({ transport, peers: [info('a')], selfUpdate: () => ({ keys: 7 }) });
+  gossiper.start();
+  gossiper.start();
+  clock.advance(membership.gossipIntervalMs - 1);
+  t.equal(gossiper.rounds, 0, 'nothing before the first interval');
+  clock.advance(1);
+  t.equal(gossiper.rounds, 1);
+  t.equal(table.me.keys, 7, 'selfUpdate is applied each round');
+  clock.advance(membership.gossipIntervalMs * 4);
+  t.equal(gossiper.rounds, 5, 'one round per interval, even when started twice');
+  gossiper.stop();
+  clock.advance(membership.gossipIntervalMs * 10);
+  t.equal(gossiper.rounds, 5, 'stop() stops');
+  t.equal(sent.length, 5);
+});
