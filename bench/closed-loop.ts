@@ -39,3 +39,14 @@ export async function runClosedLoop(ops: number, inFlight: number, op: Operation
   const [p50Us = Number.NaN, p99Us = Number.NaN] = recorder.percentilesUs(50, 99);
   return { ops, elapsedMs, opsPerSec: (ops / elapsedMs) * 1000, p50Us, p99Us };
 }
+
+/** A run picked as the median of several, with the throughput of the slowest and fastest. */
+export type Median<T extends LoopResult> = T & { rounds: number; minOpsPerSec: number; maxOpsPerSec: number };
+
+/** The run with the median throughput (the upper one of an even count), figures and all. */
+export function medianRun<T extends LoopResult>(runs: readonly T[]): Median<T> {
+  if (runs.length === 0) throw new RangeError('medianRun needs at least one run');
+  const sorted = [...runs].sort((a, b) => a.opsPerSec - b.opsPerSec);
+  const median = sorted[Math.floor(sorted.length / 2)] as T;
+  return { ...median, rounds: runs.length, minOpsPerSec: (sorted[0] as T).opsPerSec, maxOpsPerSec: (sorted.at(-1) as T).opsPerSec };
+}

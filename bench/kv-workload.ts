@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { KvClient } from '../src/client/client.js';
-import { type LoopResult, runClosedLoop } from './closed-loop.js';
+import { type LoopResult, type Median, medianRun, runClosedLoop } from './closed-loop.js';
 import type { Rng } from './json-documents.js';
 
 export const IN_FLIGHT = 64;
@@ -59,6 +59,11 @@ async function measure(lanes: Lanes, measured: () => Promise<LoopResult>): Promi
   };
 }
 
+/** The key prefix of the last measured put round. */
+export function lastRound(prefix: string, rounds: number): string {
+  return `${prefix}.${rounds - 1}`;
+}
+
 export function keyOf(prefix: string, i: number): string {
   return `${prefix}:${String(i).padStart(8, '0')}`;
 }
@@ -77,21 +82,33 @@ export class KvWorkload {
     return this.valueBytes[i % this.valueBytes.length] as Buffer;
   }
 
-  /** Writes keys `prefix:0..ops-1` (after `warmOps` writes to `prefix-warm:…`). */
-  async put(lanes: Lanes, prefix: string, ops: number, warmOps: number): Promise<PhaseResult> {
+  /**
+   * After `warmOps` writes to `prefix-warm:…`, `rounds` measured rounds each write fresh keys
+   * `prefix.R:0..ops-1`; returns the median round. Gets then read `lastRound(prefix, rounds)`.
+   */
+  async put(lanes: Lanes, prefix: string, ops: number, warmOps: number, rounds: number): Promise<Median<PhaseResult>> {
     const { clients } = lanes;
     const putOp = (p: string) => async (i: number, worker: number) => {
       await (clients[worker % clients.length] as KvClient).put(keyOf(p, i), this.values[i % this.values.length] as Buffer | string);
     };
     if (warmOps > 0) await runClosedLoop(warmOps, IN_FLIGHT, putOp(`${prefix}-warm`));
-    const { stats, ...result } = await measure(lanes, () => runClosedLoop(ops, IN_FLIGHT, putOp(prefix)));
-    this.written.push({ prefix: `${prefix}-warm`, count: warmOps }, { prefix, count: ops });
-    const batches = stats[1].batches - stats[0].batches;
-    return { ...result, opsPerBatch: batches > 0 ? (stats[1].batchedOps - stats[0].batchedOps) / batches : 0 };
+    this.written.push({ prefix: `${prefix}-warm`, count: warmOps });
+    const runs: PhaseResult[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const roundPrefix = `${prefix}.${r}`;
+      const { stats, ...result } = await measure(lanes, () => runClosedLoop(ops, IN_FLIGHT, putOp(roundPrefix)));
+      this.written.push({ prefix: roundPrefix, count: ops });
+      const batches = stats[1].batches - stats[0].batches;
+      runs.push({ ...result, opsPerBatch: batches > 0 ? (stats[1].batchedOps - stats[0].batchedOps) / batches : 0 });
+    }
+    return medianRun(runs);
   }
 
-  /** Reads `ops` keys drawn from `prefix:0..keyCount-1` in a shuffled order; each value is checked. */
-  async get(lanes: Lanes, prefix: string, keyCount: number, ops: number, warmOps: number, rng: Rng): Promise<PhaseResult> {
+  /**
+   * `rounds` measured rounds of `ops` reads each (after `warmOps` unmeasured) of keys drawn from
+   * `prefix:0..keyCount-1` in a seeded shuffled order, every value checked; the median round.
+   */
+  async get(lanes: Lanes, prefix: string, keyCount: number, ops: number, warmOps: number, rounds: number, rng: Rng): Promise<Median<PhaseResult>> {
     const { clients } = lanes;
     const order = shuffled(keyCount, rng);
     const getOp = (offset: number) => async (i: number, worker: number) => {
@@ -103,11 +120,15 @@ export class KvWorkload {
       }
     };
     if (warmOps > 0) await runClosedLoop(warmOps, IN_FLIGHT, getOp(0));
-    const { stats, ...result } = await measure(lanes, () => runClosedLoop(ops, IN_FLIGHT, getOp(warmOps)));
-    const [before, after] = stats;
-    const hits = after.hits - before.hits;
-    const lookups = hits + after.misses - before.misses;
-    return { ...result, cacheHitRatio: lookups > 0 ? hits / lookups : 0 };
+    const runs: PhaseResult[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const { stats, ...result } = await measure(lanes, () => runClosedLoop(ops, IN_FLIGHT, getOp(warmOps + r * ops)));
+      const [before, after] = stats;
+      const hits = after.hits - before.hits;
+      const lookups = hits + after.misses - before.misses;
+      runs.push({ ...result, cacheHitRatio: lookups > 0 ? hits / lookups : 0 });
+    }
+    return medianRun(runs);
   }
 
   /** Every key and value written, in write order. */

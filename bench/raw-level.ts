@@ -4,9 +4,9 @@
  * raw LevelDB and to compact a LevelDB directory for a fair bytes-on-disk comparison.
  */
 import { ClassicLevel } from 'classic-level';
-import { type LoopResult, runClosedLoop } from './closed-loop.js';
+import { type LoopResult, type Median, medianRun, runClosedLoop } from './closed-loop.js';
 import type { Rng } from './json-documents.js';
-import { IN_FLIGHT, keyOf, shuffled } from './kv-workload.js';
+import { IN_FLIGHT, keyOf, lastRound, shuffled } from './kv-workload.js';
 
 /** Bounds that hold every key the bench writes (kvctl prefixes data keys with one byte). */
 const LOWEST_KEY = Buffer.from([0x00]);
@@ -30,28 +30,35 @@ async function withCpu(run: () => Promise<LoopResult>): Promise<RawResult> {
   return { ...result, cpuUsPerOp: (cpu.user + cpu.system) / result.ops };
 }
 
-/** Puts keys `raw:0..ops-1`, then `getOps` gets of them in a shuffled order (values checked). */
+/**
+ * `rounds` rounds of puts of fresh keys `raw.R:0..ops-1`, then `rounds` rounds of `getOps` gets of
+ * the last round's keys in a shuffled order (values checked); the median round of each.
+ */
 export async function rawPutGet(
   db: ClassicLevel<Buffer, Buffer>,
   values: readonly Buffer[],
   ops: number,
   getOps: number,
   warmOps: number,
+  rounds: number,
   rng: Rng,
-): Promise<{ put: RawResult; get: RawResult }> {
+): Promise<{ put: Median<RawResult>; get: Median<RawResult> }> {
   const valueAt = (i: number) => values[i % values.length] as Buffer;
   const putOp = (prefix: string) => (i: number) => db.put(Buffer.from(keyOf(prefix, i)), valueAt(i));
   if (warmOps > 0) await runClosedLoop(warmOps, IN_FLIGHT, putOp('raw-warm'));
-  const put = await withCpu(() => runClosedLoop(ops, IN_FLIGHT, putOp('raw')));
+  const puts: RawResult[] = [];
+  for (let r = 0; r < rounds; r++) puts.push(await withCpu(() => runClosedLoop(ops, IN_FLIGHT, putOp(`raw.${r}`))));
+  const prefix = lastRound('raw', rounds);
   const order = shuffled(ops, rng);
   const getOp = (offset: number) => async (i: number) => {
     const k = order[(i + offset) % ops] as number;
-    const value = await db.get(Buffer.from(keyOf('raw', k)));
-    if (!value?.equals(valueAt(k))) throw new Error(`raw get ${keyOf('raw', k)}: wrong or missing value`);
+    const value = await db.get(Buffer.from(keyOf(prefix, k)));
+    if (!value?.equals(valueAt(k))) throw new Error(`raw get ${keyOf(prefix, k)}: wrong or missing value`);
   };
   if (warmOps > 0) await runClosedLoop(warmOps, IN_FLIGHT, getOp(0));
-  const get = await withCpu(() => runClosedLoop(getOps, IN_FLIGHT, getOp(warmOps)));
-  return { put, get };
+  const gets: RawResult[] = [];
+  for (let r = 0; r < rounds; r++) gets.push(await withCpu(() => runClosedLoop(getOps, IN_FLIGHT, getOp(warmOps + r * getOps))));
+  return { put: medianRun(puts), get: medianRun(gets) };
 }
 
 /** Writes `entries` into a new LevelDB at `location` in batches of 1,000 and closes it. */

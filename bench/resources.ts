@@ -72,6 +72,14 @@ export class Resources {
     for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
     this.dirs.clear();
   }
+
+  /** Last resort for the 'exit' event, which cannot wait: SIGTERM what is left, remove the dirs. */
+  releaseNow(): void {
+    for (const pid of this.daemons.keys()) signal(pid, 'SIGTERM');
+    this.daemons.clear();
+    for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
+    this.dirs.clear();
+  }
 }
 
 function signal(pid: number, name: NodeJS.Signals): boolean {

@@ -1,0 +1,29 @@
+/** What every bench section gets: the run's settings, the report, and the resource registry. */
+import type { Report } from './report.js';
+import type { Resources } from './resources.js';
+
+export interface BenchConfig {
+  /** Keys written per put phase (each a fresh key). */
+  keys: number;
+  /** Requests per measured get phase. */
+  getOps: number;
+  /** Unmeasured requests before each measured phase. */
+  warmOps: number;
+  /** Measured rounds per phase; tables show the median round and the spread. */
+  rounds: number;
+  startupRuns: number;
+  codecDocs: number;
+  /** Added to the environment of `kvctl start` (and so of the daemon), e.g. for profiling. */
+  daemonEnv: NodeJS.ProcessEnv;
+}
+
+export interface BenchContext {
+  config: BenchConfig;
+  report: Report;
+  resources: Resources;
+}
+
+/** Value size of the put/get sections, bytes. */
+export const VALUE_BYTES = 1024;
+/** Brotli quality the daemon uses (src/config.ts) and the codec section measures. */
+export const QUALITY = 4;

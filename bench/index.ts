@@ -1,0 +1,136 @@
+/**
+ * kvctl benchmarks (`npm run bench`; `--quick` or BENCH_OPS=N to shrink). Prints figures, never
+ * fails on them: each target is reported as "meets" or "MISSES".
+ *
+ *   1. one daemon, 1 KiB random values over NDJSON/TCP, 64 in flight, cache on vs --cache-mb 0
+ *   2. raw classic-level in this process, same load; kvctl/raw ratios
+ *   3. 1 KiB JSON values: put/get, and bytes on disk against raw LevelDB
+ *   4. brotli codecs on a JSON corpus: ratio, MB/s
+ *   5. CLI start-up: `node bin/kvctl get` against `node -e 0`
+ *
+ * The bench process is the client; daemons are separate processes started with `kvctl start
+ * --port 0` on 127.0.0.1. BENCH_CPU_PROF=DIR profiles the daemons' CPU (cpu-prof-preload.ts;
+ * profiles land in DIR when they stop; summarize with `node dist/bench/cpu-profile-summary.js FILE`).
+ * Every daemon and temp dir is released at the end, on error, and on SIGINT/SIGTERM.
+ */
+import { constants, cpus, loadavg, totalmem } from 'node:os';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WasmBrotliCodec, ZlibBrotliCodec } from '../src/storage/codec.js';
+import { type BenchConfig, type BenchContext, QUALITY, VALUE_BYTES } from './bench-context.js';
+import { measureCodec, syncZlibReference } from './codec-bench.js';
+import { jsonCorpus, jsonDocument, seededRng } from './json-documents.js';
+import { type DaemonUnderTest, jsonSection, randomValuesSection, rawLevelSection } from './kv-sections.js';
+import { fmt, mib, Report } from './report.js';
+import { Resources } from './resources.js';
+import { measureStartup } from './startup-bench.js';
+
+const PROFILER_PRELOAD = fileURLToPath(new URL('./cpu-prof-preload.js', import.meta.url));
+
+function configFrom(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
+  const quick = argv.includes('--quick');
+  const keys = env.BENCH_OPS ? Math.max(100, Number.parseInt(env.BENCH_OPS, 10)) : quick ? 5_000 : 25_000;
+  if (!Number.isFinite(keys)) throw new RangeError(`BENCH_OPS must be a whole number, got "${env.BENCH_OPS}"`);
+  const profDir = env.BENCH_CPU_PROF;
+  return {
+    keys,
+    getOps: keys * 2,
+    warmOps: Math.min(2_000, Math.ceil(keys / 10)),
+    rounds: quick ? 1 : 3,
+    startupRuns: quick ? 5 : 10,
+    codecDocs: quick ? 500 : 2_000,
+    // Node 20 refuses --cpu-prof in NODE_OPTIONS; the preload starts the profiler in daemons only.
+    daemonEnv: profDir ? { NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} --import=${PROFILER_PRELOAD}`.trim(), BENCH_CPU_PROF: resolve(profDir) } : {},
+  };
+}
+
+/** Section 4. */
+async function codecSection({ report, config }: BenchContext): Promise<void> {
+  report.heading(`4. Codecs on a JSON corpus (${fmt(config.codecDocs)} documents, 200 B – 8 KiB, log-uniform sizes), brotli quality ${QUALITY}`);
+  const corpus = jsonCorpus(seededRng(4), config.codecDocs, 200, 8192).map((d) => Buffer.from(d, 'utf8'));
+  report.note(`corpus ${mib(corpus.reduce((s, d) => s + d.length, 0))}; MB/s counts raw JSON bytes (10^6), one document per call`);
+  const codecs = [
+    await measureCodec('ZlibBrotliCodec, 1 call at a time', new ZlibBrotliCodec(), corpus, QUALITY),
+    await measureCodec('ZlibBrotliCodec, 4 calls in flight', new ZlibBrotliCodec(), corpus, QUALITY, 4),
+    await measureCodec('WasmBrotliCodec, 1 call at a time', new WasmBrotliCodec(), corpus, QUALITY),
+    await measureCodec('(reference) node:zlib brotli*Sync', syncZlibReference, corpus, QUALITY),
+  ];
+  report.table(
+    ['codec', 'ratio', 'compress MB/s', 'decompress MB/s'],
+    codecs.map((c) => [c.label, fmt(c.ratio, 2), fmt(c.compressMBps, 1), fmt(c.decompressMBps, 1)]),
+  );
+}
+
+/** Section 5, against a daemon that is still running. */
+async function startupSection({ report, config }: BenchContext, d: DaemonUnderTest): Promise<void> {
+  report.heading('5. CLI start-up, whole process wall time');
+  const value = Buffer.from(jsonDocument(seededRng(5), 0, VALUE_BYTES), 'utf8');
+  await d.client.put('bench:startup', value);
+  const startup = measureStartup(d.daemon.addr, 'bench:startup', value, config.startupRuns);
+  report.table(
+    ['command', 'median ms', 'runs (ms)'],
+    [
+      ['node bin/kvctl get bench:startup', fmt(startup.kvctlGetMs, 1), startup.kvctlSamplesMs.map((ms) => fmt(ms)).join(' ')],
+      ['node -e 0', fmt(startup.nodeEmptyMs, 1), startup.nodeSamplesMs.map((ms) => fmt(ms)).join(' ')],
+    ],
+  );
+  report.target('kvctl get / node -e 0', startup.kvctlGetMs / startup.nodeEmptyMs, '≤', 3);
+}
+
+async function run(ctx: BenchContext): Promise<void> {
+  const { config } = ctx;
+  const cpu = cpus();
+  process.stdout.write(
+    `kvctl bench — ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, ${mib(totalmem())} RAM\n` +
+      `${fmt(config.keys)} keys per put phase, ${fmt(config.getOps)} requests per get phase, ${fmt(config.warmOps)} warm-up requests before each, ` +
+      `${VALUE_BYTES} B values, 64 in flight; each phase is the median of ${config.rounds} round(s)\n`,
+  );
+  warnIfBusy('before the run');
+  const { on, off, values } = await randomValuesSection(ctx);
+  await rawLevelSection(ctx, values, on, off);
+  await jsonSection(ctx);
+  await codecSection(ctx);
+  await startupSection(ctx, on);
+  warnIfBusy('after the run (this includes the bench itself)');
+  ctx.report.summary();
+}
+
+/**
+ * Figures are only comparable on an otherwise idle machine: prints the load averages, with a
+ * warning when other work was running (the bench itself keeps the load near 1-2).
+ */
+function warnIfBusy(when: string): void {
+  const [one = 0, five = 0] = loadavg();
+  const busy = when.startsWith('before') ? one > 0.7 : one > 2.5;
+  process.stdout.write(
+    `\nload average ${when}: ${fmt(one, 2)} (1 min), ${fmt(five, 2)} (5 min)${busy ? ' — WARNING: other work is running; figures are skewed' : ''}\n`,
+  );
+}
+
+async function main(): Promise<void> {
+  const ctx: BenchContext = { config: configFrom(process.argv.slice(2), process.env), report: new Report(), resources: new Resources() };
+  let releasing = false;
+  const abandon = (why: string, status: number) => {
+    if (releasing) return;
+    releasing = true;
+    process.stderr.write(`bench: ${why}; stopping daemons and removing temp dirs\n`);
+    void ctx.resources.release().finally(() => process.exit(status));
+  };
+  process.once('SIGINT', () => abandon('SIGINT', 128 + constants.signals.SIGINT));
+  process.once('SIGTERM', () => abandon('SIGTERM', 128 + constants.signals.SIGTERM));
+  // A closed stdout (e.g. piped into `head`) would otherwise crash the run past its cleanup.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => abandon(`stdout: ${err.code ?? err.message}`, 1));
+  process.on('exit', () => ctx.resources.releaseNow());
+  const startedAt = Date.now();
+  try {
+    await run(ctx);
+    process.stdout.write(`\ntotal ${fmt((Date.now() - startedAt) / 1000, 1)} s\n`);
+  } finally {
+    await ctx.resources.release();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
