@@ -1,1 +1,2 @@
+export * from './sim-cluster.js';
 export * from './sim-network.js';
