@@ -42,6 +42,7 @@ export class TreeSet {
 
   private apply(key: Buffer, record: StoredRecord | undefined): void {
     const replicas = this.state.ring.primaries(key, this.state.settings.n);
+    if (replicas.length < 2 && this.trees.size === 0) return; // a single node shares nothing
     const mine = replicas.includes(this.self);
     const digest = record && mine ? versionDigest(record) : undefined;
     for (const peer of replicas) if (peer !== this.self) this.tree(peer).update(key, digest);

@@ -122,7 +122,7 @@ export class Coordinator {
       w,
     );
     if (slots.some((s) => s.holder === self && !s.hintFor)) quorum.ack(self);
-    const wire = recordToWire(local.record);
+    let wire: ReturnType<typeof recordToWire> | undefined; // encoded once, only if some replica needs it
     const tasks = slots
       .filter((s) => !(s.holder === self && !s.hintFor))
       .map((slot) => ({
@@ -130,7 +130,12 @@ export class Coordinator {
         run: () =>
           slot.holder === self
             ? this.deps.hints.add(slot.hintFor as string, key, local.record, this.deps.clock.now())
-            : this.send(slot.holder, { op: 'kv.replicate', key: key.toString('base64'), record: wire, ...(slot.hintFor ? { hintFor: slot.hintFor } : {}) }),
+            : this.send(slot.holder, {
+                op: 'kv.replicate',
+                key: key.toString('base64'),
+                record: (wire ??= recordToWire(local.record)),
+                ...(slot.hintFor ? { hintFor: slot.hintFor } : {}),
+              }),
       }));
     const state = await this.decide(
       tasks,
@@ -253,6 +258,10 @@ export class Coordinator {
     current: () => QuorumState,
     onSettled?: () => void,
   ): Promise<QuorumState> {
+    if (tasks.length === 0) {
+      onSettled?.();
+      return Promise.resolve(current()); // a single node: decided without a timer
+    }
     return new Promise((resolve) => {
       let decided = false;
       let remaining = tasks.length;
@@ -269,7 +278,6 @@ export class Coordinator {
         if (state === 'met' || (state === 'failed' && remaining === 0)) finish(state);
       };
       check(current());
-      if (tasks.length === 0) onSettled?.();
       for (const task of tasks) {
         task
           .run()

@@ -25,6 +25,8 @@ export const defaultHintCaps: HintCaps = { maxBytesPerTarget: 64 * 1024 * 1024, 
 interface HintMeta {
   bytes: number;
   storedAt: number;
+  /** Bumped on every add: a delivery removes the hint only if nothing merged into it since. */
+  seq: number;
 }
 
 function storeKey(target: string, key: Buffer): Buffer {
@@ -46,6 +48,7 @@ export class HintStore {
   /** target -> key (latin1) -> meta */
   private readonly index = new Map<string, Map<string, HintMeta>>();
   readonly counters = { stored: 0, delivered: 0, droppedOverBytes: 0, droppedOverAge: 0 };
+  private seq = 0;
 
   constructor(
     private readonly store: Store,
@@ -59,7 +62,7 @@ export class HintStore {
       const sep = k.indexOf(SEP, 1);
       const target = k.toString('utf8', 1, sep);
       const key = k.subarray(sep + 1).toString('latin1');
-      this.indexFor(target).set(key, { bytes: v.length, storedAt: v.readUIntBE(0, 6) });
+      this.indexFor(target).set(key, { bytes: v.length, storedAt: v.readUIntBE(0, 6), seq: ++this.seq });
     }
   }
 
@@ -90,8 +93,31 @@ export class HintStore {
     return [...this.index].filter(([, m]) => m.size > 0).map(([t]) => t);
   }
 
+  /** Serializes read-merge-write per hint, so two hints for one key arriving together both count. */
+  private readonly locks = new Map<string, Promise<void>>();
+
+  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(id);
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.locks.set(id, mine);
+    try {
+      if (previous) await previous;
+      return await fn();
+    } finally {
+      release();
+      if (this.locks.get(id) === mine) this.locks.delete(id);
+    }
+  }
+
   /** Stores (merging with an existing hint), fsynced before it resolves; refuses beyond the byte cap. */
-  async add(target: string, key: Buffer, record: StoredRecord, now: number): Promise<void> {
+  add(target: string, key: Buffer, record: StoredRecord, now: number): Promise<void> {
+    return this.locked(`${target}\u0000${key.toString('latin1')}`, () => this.addLocked(target, key, record, now));
+  }
+
+  private async addLocked(target: string, key: Buffer, record: StoredRecord, now: number): Promise<void> {
     const k = storeKey(target, key);
     const existing = await this.store.get(k);
     const merged = existing ? mergeRecords(decodeHint(existing).record, record) : record;
@@ -103,7 +129,7 @@ export class HintStore {
       throw new KvError('KV_STORAGE', `hint backlog for ${target} would exceed ${this.caps.maxBytesPerTarget} bytes`, { target });
     }
     await this.store.write([{ type: 'put', key: k, value }], { sync: true });
-    index.set(key.toString('latin1'), { bytes: value.length, storedAt: now });
+    index.set(key.toString('latin1'), { bytes: value.length, storedAt: now, seq: ++this.seq });
     this.counters.stored++;
   }
 
@@ -120,23 +146,26 @@ export class HintStore {
   }
 
   /** The hints for a target, oldest first is not guaranteed; each with its age. */
-  async *forTarget(target: string): AsyncIterable<{ key: Buffer; record: StoredRecord; storedAt: number }> {
-    const keys = [...(this.index.get(target)?.keys() ?? [])];
-    for (const latin of keys) {
+  async *forTarget(target: string): AsyncIterable<{ key: Buffer; record: StoredRecord; storedAt: number; seq: number }> {
+    const index = this.index.get(target);
+    for (const latin of [...(index?.keys() ?? [])]) {
       const key = Buffer.from(latin, 'latin1');
+      const seq = index?.get(latin)?.seq ?? -1;
       const data = await this.store.get(storeKey(target, key));
-      if (data) yield { key, ...decodeHint(data) };
+      if (data) yield { key, seq, ...decodeHint(data) };
     }
   }
 
-  /** Removes a hint once delivered (only if it was not merged with a newer one meanwhile). */
-  async remove(target: string, key: Buffer, storedAt: number, reason: 'delivered' | 'expired'): Promise<void> {
-    const index = this.index.get(target);
-    const latin = key.toString('latin1');
-    if (index?.get(latin)?.storedAt !== storedAt) return;
-    await this.store.write([{ type: 'del', key: storeKey(target, key) }]);
-    index.delete(latin);
-    if (reason === 'delivered') this.counters.delivered++;
-    else this.counters.droppedOverAge++;
+  /** Removes a hint once delivered (only if nothing was merged into it since it was read). */
+  remove(target: string, key: Buffer, seq: number, reason: 'delivered' | 'expired'): Promise<void> {
+    return this.locked(`${target}\u0000${key.toString('latin1')}`, async () => {
+      const index = this.index.get(target);
+      const latin = key.toString('latin1');
+      if (index?.get(latin)?.seq !== seq) return;
+      await this.store.write([{ type: 'del', key: storeKey(target, key) }]);
+      index.delete(latin);
+      if (reason === 'delivered') this.counters.delivered++;
+      else this.counters.droppedOverAge++;
+    });
   }
 }

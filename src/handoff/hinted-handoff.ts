@@ -55,7 +55,7 @@ export class HintedHandoff {
         const up = this.deps.state.table.isUp(target, now);
         for await (const hint of this.deps.hints.forTarget(target)) {
           if (now - hint.storedAt > this.deps.hints.caps.maxAgeMs) {
-            await this.deps.hints.remove(target, hint.key, hint.storedAt, 'expired');
+            await this.deps.hints.remove(target, hint.key, hint.seq, 'expired');
             continue;
           }
           if (!up || !addr) break;
@@ -65,7 +65,7 @@ export class HintedHandoff {
               { op: 'kv.replicate', key: hint.key.toString('base64'), record: recordToWire(hint.record) },
               this.deps.requestTimeoutMs,
             );
-            await this.deps.hints.remove(target, hint.key, hint.storedAt, 'delivered');
+            await this.deps.hints.remove(target, hint.key, hint.seq, 'delivered');
           } catch {
             break; // target unreachable after all: try again next round
           }

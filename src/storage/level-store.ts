@@ -1,8 +1,7 @@
 /**
- * The LevelDB store (classic-level) with group commit: writes that arrive while a batch is being
- * committed are joined into the next `db.batch`, one batch in flight at a time (which also keeps
- * LevelDB's apply order equal to arrival order). Measured here: ~33k awaited single puts/s versus
- * ~300k/s in batches of 100.
+ * The LevelDB store (classic-level) with group commit: the writes of one event-loop turn are
+ * joined into one `db.batch`, a few batches in flight at once. Measured here: ~33k awaited single
+ * puts/s versus ~300k/s in batches of 100.
  *
  * Durability: without `sync`, a write is acknowledged once LevelDB has appended it to its log in
  * the OS page cache: it survives a crash of the daemon (kill -9), not of the OS. With `sync`, each
@@ -12,6 +11,8 @@ import { dirname } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { KvError } from '../errors.js';
 import type { Store, StoreOp } from './store.js';
+
+const MAX_BATCHES_IN_FLIGHT = 2;
 
 interface Pending {
   ops: StoreOp[];
@@ -23,7 +24,9 @@ interface Pending {
 export class LevelStore implements Store {
   private readonly db: ClassicLevel<Buffer, Buffer>;
   private queue: Pending[] = [];
-  private committing = false;
+  private scheduled = false;
+  private inFlight = 0;
+  private readonly idle: (() => void)[] = [];
   batches = 0;
   batchedOps = 0;
 
@@ -49,37 +52,62 @@ export class LevelStore implements Store {
     return store;
   }
 
+  /**
+   * Point reads use LevelDB's synchronous get: measured here, an awaited async get of a missing
+   * key costs ~35 µs (a thread-pool round trip) against ~0.6 µs sync, and reads are served from
+   * LevelDB's memtable, block cache or the OS page cache far faster than that round trip.
+   */
   get(key: Buffer): Promise<Buffer | undefined> {
-    return this.db.get(key);
+    try {
+      return Promise.resolve(this.db.getSync(key));
+    } catch (err) {
+      return Promise.reject(new KvError('KV_STORAGE', `read failed: ${(err as Error).message}`, undefined, { cause: err }));
+    }
   }
 
   /** `sync` fsyncs this write's batch (hints use it) even when the store is not in sync mode. */
   write(ops: StoreOp[], options: { sync?: boolean } = {}): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ ops, sync: options.sync === true, resolve, reject });
-      if (!this.committing) void this.commitLoop();
+      if (!this.scheduled) {
+        this.scheduled = true;
+        // Let the rest of this tick's writes join the batch.
+        setImmediate(() => this.commit());
+      }
     });
   }
 
-  private async commitLoop(): Promise<void> {
-    this.committing = true;
-    // Let the rest of this tick's writes join the first batch.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.queue.length > 0) {
-      const group = this.queue;
-      this.queue = [];
-      const ops = group.length === 1 ? (group[0] as Pending).ops : group.flatMap((p) => p.ops);
-      try {
-        await this.db.batch(ops, { sync: this.sync || group.some((p) => p.sync) });
-        this.batches++;
-        this.batchedOps += ops.length;
-        for (const p of group) p.resolve();
-      } catch (err) {
-        const error = new KvError('KV_STORAGE', `write failed: ${(err as Error).message}`, undefined, { cause: err });
-        for (const p of group) p.reject(error);
-      }
-    }
-    this.committing = false;
+  /**
+   * Commits what is queued as one batch. Up to MAX_BATCHES_IN_FLIGHT batches run at once (LevelDB
+   * joins concurrent writers into one log write itself); the engines never have two writes to one
+   * key in flight together (per-key locks), so batches need no order between them.
+   */
+  private commit(): void {
+    this.scheduled = false;
+    if (this.queue.length === 0) return;
+    if (this.inFlight >= MAX_BATCHES_IN_FLIGHT) return; // the next completion picks the queue up
+    const group = this.queue;
+    this.queue = [];
+    const ops = group.length === 1 ? (group[0] as Pending).ops : group.flatMap((p) => p.ops);
+    this.inFlight++;
+    this.db
+      .batch(ops, { sync: this.sync || group.some((p) => p.sync) })
+      .then(
+        () => {
+          this.batches++;
+          this.batchedOps += ops.length;
+          for (const p of group) p.resolve();
+        },
+        (err: unknown) => {
+          const error = new KvError('KV_STORAGE', `write failed: ${(err as Error).message}`, undefined, { cause: err });
+          for (const p of group) p.reject(error);
+        },
+      )
+      .finally(() => {
+        this.inFlight--;
+        if (this.queue.length > 0 && !this.scheduled) this.commit();
+        if (this.inFlight === 0 && this.queue.length === 0) for (const resolve of this.idle.splice(0)) resolve();
+      });
   }
 
   async *entries(gte: Buffer, lt: Buffer): AsyncIterable<[Buffer, Buffer]> {
@@ -101,7 +129,7 @@ export class LevelStore implements Store {
 
   /** Waits for queued writes, then closes LevelDB (flushing its log). */
   async close(): Promise<void> {
-    while (this.committing || this.queue.length > 0) await new Promise<void>((r) => setImmediate(r));
+    if (this.inFlight > 0 || this.queue.length > 0 || this.scheduled) await new Promise<void>((resolve) => this.idle.push(resolve));
     await this.db.close();
   }
 }
