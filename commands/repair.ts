@@ -47,7 +47,7 @@ Exit 0 when every pair was repaired, 3 when a pair could not be reached.`;
     );
     view?.finish();
     this.say(
-      `${title}: ${summary.pairs} pairs, ${summary.rangesCompared} ranges compared, ${summary.keysDiffering} keys differing, ${summary.keysTransferred} keys / ${summary.bytesTransferred} bytes transferred, ${summary.ms} ms${summary.pairsFailed ? `; ${summary.pairsFailed} pairs failed` : ''}`,
+      `${title}: ${summary.pairs} pairs, ${summary.rangesCompared} ranges compared, ${summary.keysDiffering} keys differing, ${summary.keysTransferred} keys / ${summary.bytesTransferred} bytes transferred, ${summary.tombstonesReaped} tombstones reaped, ${summary.ms} ms${summary.pairsFailed ? `; ${summary.pairsFailed} pairs failed` : ''}`,
     );
     if (summary.pairsFailed > 0) this.setExit(ExitStatus.unreachable);
     return json ? ({ event: 'summary', ...summary } as RepairSummary) : summary;

@@ -57,6 +57,8 @@ export class AntiEntropy {
   private timer: Timer | undefined;
   private running = false;
   readonly counters = { exchanges: 0, keysTransferred: 0, bytesTransferred: 0 };
+  /** Runs after each background exchange (the tombstone reaper). */
+  afterRound: (() => Promise<unknown>) | undefined;
 
   constructor(private readonly deps: AntiEntropyDeps) {}
 
@@ -85,7 +87,8 @@ export class AntiEntropy {
     if (!peer || !this.deps.trees.ready) return;
     try {
       const summary = await this.exchange(peer, { maxKeysPerSecond: this.deps.settings.maxKeysPerSecond });
-      if (summary.keysTransferred > 0) this.deps.logger.log('info', 'anti-entropy repaired keys', { ...summary });
+      if (summary.keysTransferred > 0) this.deps.logger.log('info', 'anti-entropy repaired keys', { ...summary, keys: summary.keys.length });
+      await this.afterRound?.();
     } catch (err) {
       this.deps.logger.log('debug', 'anti-entropy exchange failed', { peer, code: (err as KvError).code });
     }

@@ -34,6 +34,8 @@ export interface RepairSummary {
   keysDiffering: number;
   keysTransferred: number;
   bytesTransferred: number;
+  /** Tombstones dropped because every replica held them (not in a dry run, nor when a pair failed). */
+  tombstonesReaped: number;
   ms: number;
 }
 
@@ -62,6 +64,7 @@ export async function runRepair(o: RepairOptions, onProgress: (done: number, tot
     dryRun: o.dryRun,
     pairs: pairs.length,
     pairsFailed: 0,
+    tombstonesReaped: 0,
     rangesCompared: 0,
     keysDiffering: 0,
     keysTransferred: 0,
@@ -109,6 +112,17 @@ export async function runRepair(o: RepairOptions, onProgress: (done: number, tot
     summary.rangesCompared += result.rangesCompared;
     summary.bytesTransferred += result.bytesTransferred;
     onProgress(++done, pairs.length, result);
+  }
+  // Once the replicas agree, each node reaps the tombstones it leads that every replica now holds.
+  if (!o.dryRun && summary.pairsFailed === 0) {
+    for (const m of members) {
+      const client = await KvClient.connect(m.addr, { timeoutMs: o.timeoutMs });
+      try {
+        summary.tombstonesReaped += Number((await client.request({ op: 'reap' }, 10 * 60_000)).reaped);
+      } finally {
+        await client.close();
+      }
+    }
   }
   summary.keysDiffering = differing.size;
   summary.keysTransferred = transferred.size;

@@ -67,6 +67,10 @@ function config(
 ): NodeConfig & { nameGiven: boolean } {
   const { n, w, r } = over.cluster;
   if (w > n || r > n) throw new KvError('KV_USAGE', `W (${w}) and R (${r}) must not exceed N (${n})`);
+  if (flags['tombstone-grace-ms'] < flags['hint-max-age-ms']) {
+    // Otherwise a hint written before a delete could arrive after its tombstone was reaped.
+    throw new KvError('KV_USAGE', `--tombstone-grace-ms (${flags['tombstone-grace-ms']}) must be at least --hint-max-age-ms (${flags['hint-max-age-ms']})`);
+  }
   return {
     ...over,
     host: flags.host,

@@ -20,6 +20,7 @@ export type Request =
   | { id: RequestId; op: 'members' }
   | { id: RequestId; op: 'ring'; key: Buffer | undefined; encoding: Encoding }
   | { id: RequestId; op: 'leave' }
+  | { id: RequestId; op: 'reap' }
   | { id: RequestId; op: 'test.fault'; peer: string | undefined; mode: string }
   | { id: RequestId; op: 'repair'; peer: string | undefined; dryRun: boolean; range: [number, number] | undefined }
   | { id: RequestId; op: 'ae.hashes' | 'ae.leaves' | 'ae.fetch' | 'ae.store'; body: Record<string, unknown> }
@@ -50,6 +51,7 @@ export type PeerRequest =
   | { id: RequestId; op: 'gossip.push'; body: Record<string, unknown> }
   | { id: RequestId; op: 'kv.read'; key: Buffer }
   | { id: RequestId; op: 'kv.replicate'; key: Buffer; record: unknown; hintFor: string | undefined }
+  | { id: RequestId; op: 'kv.reap'; key: Buffer; record: unknown }
   | {
       id: RequestId;
       op: 'kv.coordinate';
@@ -71,6 +73,7 @@ const allowedFields: Record<Op, ReadonlySet<string>> = {
   members: new Set(COMMON_FIELDS),
   ring: new Set([...COMMON_FIELDS, 'key', 'encoding']),
   leave: new Set(COMMON_FIELDS),
+  reap: new Set(COMMON_FIELDS),
   'test.fault': new Set([...COMMON_FIELDS, 'peer', 'mode']),
   repair: new Set([...COMMON_FIELDS, 'peer', 'dryRun', 'range']),
   'ae.hashes': new Set([...COMMON_FIELDS, 'peer', 'level', 'segments']),
@@ -80,6 +83,7 @@ const allowedFields: Record<Op, ReadonlySet<string>> = {
   'gossip.push': new Set([...COMMON_FIELDS, 'cluster', 'members', 'join']),
   'kv.read': new Set([...COMMON_FIELDS, 'key']),
   'kv.replicate': new Set([...COMMON_FIELDS, 'key', 'record', 'hintFor']),
+  'kv.reap': new Set([...COMMON_FIELDS, 'key', 'record']),
   'kv.coordinate': new Set([...COMMON_FIELDS, 'key', 'value', 'delete', 'context', 'w', 'consistency']),
   put: new Set([...COMMON_FIELDS, 'key', 'value', 'context', 'w', 'consistency', 'encoding']),
   get: new Set([...COMMON_FIELDS, 'key', 'r', 'consistency', 'encoding']),
@@ -146,7 +150,7 @@ function validate(fields: Record<string, unknown>, id: RequestId, limits: Limits
   for (const name of Object.keys(fields)) {
     if (!allowed.has(name)) throw new KvError('KV_BAD_REQUEST', `unknown field "${name.slice(0, 64)}" for op ${op}`, { field: name.slice(0, 64) });
   }
-  if (op === 'ping' || op === 'stats' || op === 'members' || op === 'leave') return { id, op };
+  if (op === 'ping' || op === 'stats' || op === 'members' || op === 'leave' || op === 'reap') return { id, op };
   if (op === 'gossip.push' || op === 'ae.hashes' || op === 'ae.leaves' || op === 'ae.fetch' || op === 'ae.store') return { id, op, body: fields };
   if (op === 'repair') {
     const range = fields.range;
@@ -171,7 +175,7 @@ function validate(fields: Record<string, unknown>, id: RequestId, limits: Limits
     const encoding = parseEncoding(fields.encoding);
     return { id, op, key: fields.key === undefined ? undefined : parseBytes(fields.key, 'key', encoding), encoding };
   }
-  if (op === 'kv.read' || op === 'kv.replicate' || op === 'kv.coordinate') return parsePeer(op, fields, id, limits);
+  if (op === 'kv.read' || op === 'kv.replicate' || op === 'kv.coordinate' || op === 'kv.reap') return parsePeer(op, fields, id, limits);
 
   const encoding = parseEncoding(fields.encoding);
   const key = parseBytes(fields.key, 'key', encoding);
@@ -202,10 +206,11 @@ function parseConsistency(raw: unknown): Consistency | undefined {
 }
 
 /** Peer ops carry keys in base64 always (binary-safe without a per-message encoding). */
-function parsePeer(op: 'kv.read' | 'kv.replicate' | 'kv.coordinate', fields: Record<string, unknown>, id: RequestId, limits: Limits): PeerRequest {
+function parsePeer(op: 'kv.read' | 'kv.replicate' | 'kv.coordinate' | 'kv.reap', fields: Record<string, unknown>, id: RequestId, limits: Limits): PeerRequest {
   const key = parseBytes(fields.key, 'key', 'base64');
   if (key.length === 0 || key.length > limits.maxKeyBytes) throw new KvError('KV_BAD_REQUEST', 'peer key size out of range');
   if (op === 'kv.read') return { id, op, key };
+  if (op === 'kv.reap') return { id, op, key, record: fields.record };
   if (op === 'kv.replicate') {
     if (fields.hintFor !== undefined && typeof fields.hintFor !== 'string') throw new KvError('KV_BAD_REQUEST', 'hintFor must be a node name');
     return { id, op, key, record: fields.record, hintFor: fields.hintFor as string | undefined };

@@ -5,6 +5,7 @@
  */
 
 import { AntiEntropy } from '../antientropy/exchange.js';
+import { TombstoneReaper } from '../antientropy/reaper.js';
 import { TreeSet } from '../antientropy/tree-set.js';
 import type { AntiEntropySettings, Limits, MembershipSettings } from '../config.js';
 import { Coordinator } from '../coordinator/coordinator.js';
@@ -127,6 +128,17 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     settings: o.antiEntropy,
     requestTimeoutMs: o.requestTimeoutMs,
   });
+  const reaper = new TombstoneReaper({
+    self,
+    replica,
+    state,
+    transport,
+    clock: o.clock,
+    logger: o.logger,
+    graceMs: o.antiEntropy.tombstoneGraceMs,
+    requestTimeoutMs: o.requestTimeoutMs,
+  });
+  antiEntropy.afterRound = () => reaper.run();
   // Trees follow the ring: rebuilt (one at a time) whenever it changes.
   let rebuild: Promise<void> = Promise.resolve();
   const treesReady = async (): Promise<void> => {
@@ -198,6 +210,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     transfer,
     hints,
     antiEntropy,
+    reaper,
     treesReady,
     faults,
     processStats: o.processStats,

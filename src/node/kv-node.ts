@@ -6,6 +6,7 @@
  */
 
 import { type AntiEntropy, validLeaves, validSegments } from '../antientropy/exchange.js';
+import type { TombstoneReaper } from '../antientropy/reaper.js';
 import { encodeContext, isTombstone, liveSiblings } from '../clock/index.js';
 import type { Limits } from '../config.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
@@ -32,6 +33,7 @@ export interface NodeParts {
   transfer: OwnershipTransfer;
   hints: HintStore;
   antiEntropy: AntiEntropy;
+  reaper: TombstoneReaper;
   /** Resolves once the Merkle trees match the current ring. */
   treesReady: () => Promise<void>;
   /** Present only when the daemon runs with --testing-faults. */
@@ -138,6 +140,10 @@ export class KvNode {
         return coordinator.handleRead(request.key);
       case 'kv.replicate':
         return coordinator.handleReplicate(request.key, request.record, request.hintFor);
+      case 'reap':
+        return { reaped: await this.parts.reaper.run() };
+      case 'kv.reap':
+        return this.parts.reaper.handleReap(request.key, request.record);
       case 'kv.coordinate':
         return coordinator.handleCoordinate(request.key, request.value, request.context, { w: request.w, consistency: request.consistency });
     }
@@ -238,7 +244,7 @@ export class KvNode {
       cluster: { id: state.cluster.id, ...state.settings, members: state.table.infos().length, status: state.table.me.status },
       handoff: { pending: transfer.pending, sentKeys: transfer.sentKeys, forgottenKeys: transfer.forgottenKeys, done: transfer.done },
       hints: { held: this.parts.hints.total(), ...this.parts.hints.counters, caps: this.parts.hints.caps },
-      antiEntropy: { ...this.parts.antiEntropy.counters, roots: this.parts.antiEntropy.roots() },
+      antiEntropy: { ...this.parts.antiEntropy.counters, tombstonesReaped: this.parts.reaper.reaped, roots: this.parts.antiEntropy.roots() },
       limits: this.parts.limits,
       ...(await this.parts.processStats?.()),
     };

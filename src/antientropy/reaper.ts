@@ -1,0 +1,90 @@
+/**
+ * Tombstone reaping. A delete is a tombstone that replicates, hints and repairs like a value; it
+ * can be dropped only once every replica holds it, or a replica that missed the delete would bring
+ * the old value back through anti-entropy. For each tombstone older than the grace period, the
+ * key's first replica asks all N replicas for their record and, only if every one answers with the
+ * very same tombstone, tells each to drop it (each drops it only if it still holds exactly that).
+ *
+ * The grace period must exceed the hint age cap (a hint older than the cap is dropped, so no hint
+ * written before the delete can arrive after the reap). A replica that was away for longer than
+ * the grace period and comes back with the old value is the classic limit of this scheme
+ * (Cassandra's gc_grace_seconds): repair it before the grace period runs out.
+ */
+import { isTombstone, sameVersions } from '../clock/index.js';
+import type { Clock } from '../env/clock.js';
+import type { Logger } from '../env/logger.js';
+import type { ClusterState } from '../membership/cluster-state.js';
+import type { Transport } from '../net/transport.js';
+import type { LocalReplica } from '../node/local-replica.js';
+import { recordFromWire, recordToWire } from '../node/record-wire.js';
+import type { StoredRecord } from '../storage/record-format.js';
+
+export interface ReaperDeps {
+  self: string;
+  replica: LocalReplica;
+  state: ClusterState;
+  transport: Transport;
+  clock: Clock;
+  logger: Logger;
+  graceMs: number;
+  requestTimeoutMs: number;
+}
+
+export class TombstoneReaper {
+  reaped = 0;
+
+  constructor(private readonly deps: ReaperDeps) {}
+
+  /** One pass over the local data; returns how many tombstones were reaped cluster-wide. */
+  async run(): Promise<number> {
+    const { self, state, clock, replica } = this.deps;
+    const now = clock.now();
+    let count = 0;
+    const candidates: [Buffer, StoredRecord][] = [];
+    for await (const [key, record] of replica.scan()) {
+      if (!isTombstone(record)) continue;
+      const newest = Math.max(...record.siblings.map((s) => s.ts));
+      if (now - newest < this.deps.graceMs) continue;
+      // One replica drives each key: the first one that is up.
+      const replicas = state.ring.primaries(key, state.settings.n);
+      if (replicas.find((name) => name === self || state.table.isUp(name, now)) === self) candidates.push([key, record]);
+    }
+    for (const [key, record] of candidates) if (await this.reap(key, record)) count++;
+    this.reaped += count;
+    return count;
+  }
+
+  private async reap(key: Buffer, record: StoredRecord): Promise<boolean> {
+    const { self, state, clock } = this.deps;
+    const replicas = state.ring.primaries(key, state.settings.n);
+    if (!replicas.every((name) => name === self || state.table.isUp(name, clock.now()))) return false;
+    const others = replicas.filter((name) => name !== self);
+    try {
+      const records = await Promise.all(others.map((name) => this.ask(name, { op: 'kv.read', key: key.toString('base64') })));
+      const identical = records.every((r) => r.record && sameVersions(recordFromWire(r.record), record) && isTombstone(recordFromWire(r.record)));
+      if (!identical) {
+        this.deps.logger.log('debug', 'tombstone kept: not every replica holds it yet', { key: key.toString('base64') });
+        return false;
+      }
+      const wire = recordToWire(record);
+      await Promise.all(others.map((name) => this.ask(name, { op: 'kv.reap', key: key.toString('base64'), record: wire })));
+      await this.deps.replica.forget(key, record);
+      return true;
+    } catch (err) {
+      this.deps.logger.log('debug', 'tombstone reap skipped', { message: (err as Error).message });
+      return false;
+    }
+  }
+
+  private ask(name: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const addr = this.deps.state.addrOf(name) ?? '';
+    return this.deps.transport.request(addr, body, this.deps.requestTimeoutMs);
+  }
+
+  /** kv.reap: drop our tombstone if we still hold exactly that one. */
+  async handleReap(key: Buffer, wire: unknown): Promise<Record<string, unknown>> {
+    const record = recordFromWire(wire);
+    const dropped = isTombstone(record) && (await this.deps.replica.forget(key, record));
+    return { dropped };
+  }
+}
