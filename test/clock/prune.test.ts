@@ -20,7 +20,7 @@ t.test('pruning keeps every true sibling (seeded histories)', async (t) => {
     let full: CausalRecord<string>[] = Array.from({ length: replicas }, () => emptyRecord<string>());
     let problems = 0;
     for (let step = 0; step < 400; step++) {
-      if (step === 150) ['d', 'e', 'f', 'g'].forEach((a) => retired.add(a));
+      if (step === 150) for (const a of ['d', 'e', 'f', 'g']) retired.add(a);
       const live = actors.filter((a) => !retired.has(a));
       const actor = live[random.int(live.length)] as string;
       const i = random.int(replicas);
