@@ -52,6 +52,7 @@ export interface AntiEntropyDeps {
 }
 
 const FETCH_BATCH = 128;
+const BULK_TIMEOUT_MS = 30_000;
 
 export class AntiEntropy {
   private timer: Timer | undefined;
@@ -107,7 +108,8 @@ export class AntiEntropy {
   private async ask(peer: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
     const addr = this.deps.state.addrOf(peer);
     if (!addr) throw new KvError('KV_UNREACHABLE', `no address known for ${peer}`);
-    return this.deps.transport.request(addr, { ...body, peer: this.deps.self }, this.deps.requestTimeoutMs);
+    // Bulk steps (a leaf list, 128 records) may take longer than a client request under load.
+    return this.deps.transport.request(addr, { ...body, peer: this.deps.self }, Math.max(this.deps.requestTimeoutMs, BULK_TIMEOUT_MS));
   }
 
   /** Compares our tree for `peer` with its tree for us and repairs the differences. */

@@ -158,7 +158,14 @@ t.test('kill -9 a replica under W=2 load, restart, repair: 0 acknowledged writes
   const restarted = await startDaemon(t, { dataDir: victim.dataDir, port: victim.port, args: FAULTS });
   await waitForMembers([...nodes.slice(0, 2), restarted], 3);
   const repair = await kvctl(['repair', '--addr', (nodes[0] as Daemon).addr, '--json']);
-  t.equal(repair.code, 0, repair.stderr);
+  t.equal(
+    repair.code,
+    0,
+    `repair: ${repair.stderr} ${repair.out
+      .split('\n')
+      .filter((l) => l.includes('"error"'))
+      .join(' ')}`,
+  );
   const summary = JSON.parse(repair.out.trim().split('\n').at(-1) as string);
   t.ok(summary.keysTransferred >= 1500, `repair transferred ${summary.keysTransferred} keys to the restarted replica`);
   let lost = 0;

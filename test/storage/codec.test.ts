@@ -1,6 +1,15 @@
 import t from 'tap';
 import type { CodecName } from '../../src/config.js';
-import { CODEC_BROTLI, CODEC_RAW, type Codec, createCodec, sampleEntropy, ValueCodec, WasmBrotliCodec, ZlibBrotliCodec } from '../../src/storage/codec.js';
+import {
+  CODEC_BROTLI,
+  CODEC_RAW,
+  type Codec,
+  createCodec,
+  distinctSampleBytes,
+  ValueCodec,
+  WasmBrotliCodec,
+  ZlibBrotliCodec,
+} from '../../src/storage/codec.js';
 
 /** mulberry32: a tiny seeded PRNG. */
 function mulberry32(seed: number): () => number {
@@ -52,23 +61,23 @@ class CountingCodec implements Codec {
   }
 }
 
-t.test('sampleEntropy orders zeros < text < random', async (t) => {
+t.test('distinctSampleBytes orders zeros < text < JSON < random', async (t) => {
   const zeros = Buffer.alloc(4096);
   const text = Buffer.from('the quick brown fox jumps over the lazy dog. '.repeat(100));
+  const json = Buffer.from(
+    JSON.stringify(Array.from({ length: 40 }, (_, i) => ({ id: i, name: `user ${i}`, email: `u${i}@example.com`, active: i % 2 === 0 }))),
+  );
   const random = seededBytes(1, 4096);
-  const ez = sampleEntropy(zeros);
-  const et = sampleEntropy(text);
-  const er = sampleEntropy(random);
-  t.equal(ez, 0, 'a single repeated byte carries no information');
-  t.equal(sampleEntropy(Buffer.alloc(0)), 0, 'empty is 0');
-  t.ok(ez < et && et < er, `zeros ${ez} < text ${et} < random ${er}`);
-  t.ok(et < 5, `English text is under 5 bits/byte (${et})`);
-  t.ok(er > 7, `random is over 7 bits/byte (${er})`);
-  t.ok(er <= 8, 'never above 8 bits/byte');
-  t.equal(sampleEntropy(Buffer.from([0, 1, 0, 1, 0, 1, 0, 1])), 1, 'two equally likely symbols: 1 bit');
-  t.equal(sampleEntropy(Buffer.from([0, 1, 2, 3])), 2, 'four equally likely symbols: 2 bits');
-  // Only a prefix is sampled: random data behind 512 zero bytes is not seen.
-  t.equal(sampleEntropy(Buffer.concat([Buffer.alloc(512), random])), 0, 'samples a 512-byte prefix');
+  const [dz, dt, dj, dr] = [zeros, text, json, random].map(distinctSampleBytes) as [number, number, number, number];
+  t.equal(dz, 1, 'one repeated byte');
+  t.equal(distinctSampleBytes(Buffer.alloc(0)), 0, 'empty is 0');
+  t.ok(dz < dt && dt <= dj && dj < dr, `zeros ${dz} < text ${dt} <= JSON ${dj} < random ${dr}`);
+  t.ok(dj <= 80 && dr > 80, 'JSON is tried, random is not (threshold 80 of 128)');
+  t.equal(distinctSampleBytes(Buffer.from([0, 1, 2, 3, 3, 2])), 4, 'counts distinct values');
+  // Repeated calls do not leak state between samples (the mark wraps every 255 calls).
+  for (let i = 0; i < 600; i++) t.equal(distinctSampleBytes(Buffer.from([i % 256, (i + 1) % 256])), 2);
+  // The sample spans the whole value: random data behind 512 zero bytes is seen.
+  t.ok(distinctSampleBytes(Buffer.concat([Buffer.alloc(512), random])) > 60, 'samples across the value, not only a prefix');
 });
 
 t.test('ValueCodec decides per value', async (t) => {
@@ -125,8 +134,10 @@ t.test('ValueCodec decides per value', async (t) => {
   });
 
   t.test('a value that compresses too little is stored raw', async (t) => {
-    // Low entropy in the sampled prefix (so brotli is tried), random after it (so it barely shrinks).
-    const raw = Buffer.concat([Buffer.from('a'.repeat(512)), seededBytes(7, 20_000)]);
+    // Random bytes (so brotli barely shrinks them) except at the sampled positions (so it is tried).
+    const raw = seededBytes(7, 20_000);
+    const stride = Math.floor(raw.length / 128);
+    for (let i = 0; i < 128; i++) raw[i * stride] = 0x61;
     const codec = new CountingCodec();
     const vc = new ValueCodec(codec, { minBytes: 64, quality: 4 });
     const v = await vc.encode(raw);
