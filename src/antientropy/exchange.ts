@@ -6,7 +6,7 @@
  * against one random peer, with a rate limit, and on demand (`kvctl repair`).
  */
 import type { AntiEntropySettings } from '../config.js';
-import type { Clock, Timer } from '../env/clock.js';
+import { type Clock, every, type Periodic } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
 import { type Random, sample } from '../env/random.js';
 import { KvError } from '../errors.js';
@@ -55,8 +55,7 @@ const FETCH_BATCH = 128;
 const BULK_TIMEOUT_MS = 30_000;
 
 export class AntiEntropy {
-  private timer: Timer | undefined;
-  private running = false;
+  private periodic: Periodic | undefined;
   readonly counters = { exchanges: 0, keysTransferred: 0, bytesTransferred: 0 };
   /** Runs after each background exchange (the tombstone reaper). */
   afterRound: (() => Promise<unknown>) | undefined;
@@ -64,21 +63,18 @@ export class AntiEntropy {
   constructor(private readonly deps: AntiEntropyDeps) {}
 
   start(): void {
-    if (this.deps.settings.intervalMs <= 0) return;
-    this.running = true;
-    this.schedule();
+    if (this.deps.settings.intervalMs <= 0 || this.periodic) return;
+    this.periodic = every(
+      this.deps.clock,
+      this.deps.settings.intervalMs,
+      () => this.backgroundRound(),
+      (err) => this.deps.logger.log('warn', 'anti-entropy round failed', { message: (err as Error).message }),
+    );
   }
 
   stop(): void {
-    this.running = false;
-    this.timer?.cancel();
-  }
-
-  private schedule(): void {
-    if (!this.running) return;
-    this.timer = this.deps.clock.setTimer(this.deps.settings.intervalMs, () => {
-      void this.backgroundRound().finally(() => this.schedule());
-    });
+    this.periodic?.stop();
+    this.periodic = undefined;
   }
 
   private async backgroundRound(): Promise<void> {

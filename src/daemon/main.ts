@@ -15,7 +15,7 @@ import { SeededRandom } from '../env/random.js';
 import { KvError, toKvError } from '../errors.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
 import { joinCluster } from '../membership/join.js';
-import type { MemberInfo } from '../membership/member-table.js';
+import { type MemberInfo, newMember } from '../membership/member-table.js';
 import { TcpServer } from '../net/tcp-server.js';
 import { TcpTransport } from '../net/transport.js';
 import { buildNode } from '../node/build-node.js';
@@ -84,19 +84,7 @@ async function main(): Promise<void> {
     if (cluster) {
       checkExplicit(cluster, config.explicitClusterSettings);
     } else if (config.join.length > 0) {
-      const self: MemberInfo = {
-        name: identity.name,
-        addr,
-        incarnation: identity.incarnation,
-        generation,
-        heartbeat: 0,
-        weight: config.weight,
-        status: 'up',
-        keys: 0,
-        handoffPending: 0,
-        hintBacklog: 0,
-        handoffRing: undefined,
-      };
+      const self = newMember({ name: identity.name, addr, incarnation: identity.incarnation, generation, weight: config.weight });
       ({ cluster, members } = await joinCluster(transport, config.join, self, config.explicitClusterSettings, 5000));
       if (members.some((m) => m.name === identity.name && m.incarnation !== identity.incarnation && m.status === 'up')) {
         logger.log('warn', 'joining under a name the cluster knows with another incarnation (a wiped data dir?)', { name: identity.name });

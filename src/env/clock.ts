@@ -67,3 +67,38 @@ export class VirtualClock implements Clock {
     this.current = target;
   }
 }
+
+export interface Periodic {
+  stop(): void;
+}
+
+/**
+ * Runs `task` every `intervalMs` on `clock`, the next run scheduled only once the previous one has
+ * settled (so a slow run never overlaps the next). A throwing or rejecting run is reported to
+ * `onError` and does not stop the schedule.
+ */
+export function every(clock: Clock, intervalMs: number, task: () => unknown, onError: (err: unknown) => void): Periodic {
+  let timer: Timer | undefined;
+  let stopped = false;
+  const schedule = () => {
+    if (stopped) return;
+    timer = clock.setTimer(intervalMs, () => {
+      let run: unknown;
+      try {
+        run = task();
+      } catch (err) {
+        onError(err);
+      }
+      // A synchronous task is rescheduled at once (virtual time can advance through many rounds).
+      if (run instanceof Promise) void run.catch(onError).finally(schedule);
+      else schedule();
+    });
+  };
+  schedule();
+  return {
+    stop() {
+      stopped = true;
+      timer?.cancel();
+    },
+  };
+}

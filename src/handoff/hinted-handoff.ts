@@ -3,7 +3,7 @@
  * each hint for a node that is up is sent to it (kv.replicate) and deleted once it acknowledged.
  * Hints older than the age cap are dropped with a counter and left to anti-entropy.
  */
-import type { Clock, Timer } from '../env/clock.js';
+import { type Clock, every, type Periodic } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
 import type { ClusterState } from '../membership/cluster-state.js';
 import type { Transport } from '../net/transport.js';
@@ -21,27 +21,23 @@ export interface HintedHandoffDeps {
 }
 
 export class HintedHandoff {
-  private timer: Timer | undefined;
-  private running = false;
+  private periodic: Periodic | undefined;
   private delivering = false;
 
   constructor(private readonly deps: HintedHandoffDeps) {}
 
   start(): void {
-    this.running = true;
-    this.schedule();
+    this.periodic ??= every(
+      this.deps.clock,
+      this.deps.intervalMs,
+      () => this.deliverAll(),
+      (err) => this.deps.logger.log('warn', 'hint delivery failed', { message: (err as Error).message }),
+    );
   }
 
   stop(): void {
-    this.running = false;
-    this.timer?.cancel();
-  }
-
-  private schedule(): void {
-    if (!this.running) return;
-    this.timer = this.deps.clock.setTimer(this.deps.intervalMs, () => {
-      void this.deliverAll().finally(() => this.schedule());
-    });
+    this.periodic?.stop();
+    this.periodic = undefined;
   }
 
   /** Delivers what can be delivered now; safe to call at any time (one pass runs at once). */

@@ -5,7 +5,7 @@
  * do. Time, randomness and transport are injected; the same engine runs in the simulator.
  */
 import type { MembershipSettings } from '../config.js';
-import type { Clock, Timer } from '../env/clock.js';
+import { type Clock, every, type Periodic } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
 import { type Random, sample } from '../env/random.js';
 import { KvError } from '../errors.js';
@@ -31,33 +31,24 @@ export interface GossiperDeps {
 }
 
 export class Gossiper {
-  private timer: Timer | undefined;
-  private running = false;
+  private periodic: Periodic | undefined;
   rounds = 0;
 
   constructor(private readonly deps: GossiperDeps) {}
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.schedule();
+    if (this.periodic) return;
+    this.periodic = every(
+      this.deps.clock,
+      this.deps.settings.gossipIntervalMs,
+      () => this.round(),
+      (err) => this.deps.logger.log('error', 'gossip round failed', { message: (err as Error).message }),
+    );
   }
 
   stop(): void {
-    this.running = false;
-    this.timer?.cancel();
-  }
-
-  private schedule(): void {
-    if (!this.running) return;
-    this.timer = this.deps.clock.setTimer(this.deps.settings.gossipIntervalMs, () => {
-      try {
-        this.round();
-      } catch (err) {
-        this.deps.logger.log('error', 'gossip round failed', { message: (err as Error).message });
-      }
-      this.schedule();
-    });
+    this.periodic?.stop();
+    this.periodic = undefined;
   }
 
   /** One gossip round; replies are merged as they arrive. */

@@ -32,6 +32,11 @@ export interface MemberInfo {
   handoffRing: string | undefined;
 }
 
+/** A member as it announces itself on start: up, heartbeat 0, nothing held yet. */
+export function newMember(fields: Pick<MemberInfo, 'name' | 'addr' | 'incarnation' | 'generation' | 'weight'>): MemberInfo {
+  return { ...fields, heartbeat: 0, status: 'up', keys: 0, handoffPending: 0, hintBacklog: 0, handoffRing: undefined };
+}
+
 export interface MemberView extends MemberInfo {
   health: Health;
   /** Ms since this node last saw the member's heartbeat advance (0 for itself). */

@@ -17,7 +17,7 @@ import { HintedHandoff } from '../handoff/hinted-handoff.js';
 import { OwnershipTransfer } from '../handoff/ownership-transfer.js';
 import { type ClusterIdentity, ClusterState } from '../membership/cluster-state.js';
 import { Gossiper } from '../membership/gossiper.js';
-import { type MemberInfo, MemberTable } from '../membership/member-table.js';
+import { type MemberInfo, MemberTable, newMember } from '../membership/member-table.js';
 import { FaultSwitch } from '../net/fault-switch.js';
 import type { Transport } from '../net/transport.js';
 import type { ValueCodec } from '../storage/codec.js';
@@ -97,19 +97,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     maxSiblings: o.limits.maxSiblings,
     isRetiredActor: (actor) => isRetired(table, actor),
   });
-  const me: MemberInfo = {
-    name: self,
-    addr: o.addr,
-    incarnation: o.identity.incarnation,
-    generation: o.generation,
-    heartbeat: 0,
-    weight: o.weight,
-    status: 'up',
-    keys: 0,
-    handoffPending: 0,
-    hintBacklog: 0,
-    handoffRing: undefined,
-  };
+  const me = newMember({ name: self, addr: o.addr, incarnation: o.identity.incarnation, generation: o.generation, weight: o.weight });
   table = new MemberTable(me, { suspectAfterMs: o.membership.suspectAfterMs, downAfterMs: o.membership.downAfterMs }, o.clock.now());
   table.merge(o.members, o.clock.now());
   const state = new ClusterState(o.cluster, table, o.vnodesPerWeight);

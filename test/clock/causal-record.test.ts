@@ -12,18 +12,7 @@ import {
   type VersionVector,
   vectorEntries,
 } from '../../src/clock/index.js';
-
-/** mulberry32: a tiny seeded PRNG, so every failing run names the seed that reproduces it. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/random.js';
 
 const pick = <T>(rand: () => number, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
 
@@ -167,7 +156,7 @@ function simulate(
   steps: number,
   check?: (step: number, replica: number, rec: Rec, expectedLive: Set<string>, expectedClock: [string, number][], idOfDot: ReadonlyMap<string, string>) => void,
 ) {
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const actors = ['a', 'b', 'c'];
   const skew = actors.map(() => Math.floor(rand() * 50));
   const recs: Rec[] = actors.map(() => emptyRecord<string>());
@@ -256,7 +245,7 @@ t.test('property: matches a causal-history model over 3 replicas', async (t) => 
 t.test('property: mergeRecords is commutative, associative and idempotent', async (t) => {
   for (let seed = 1; seed <= 200; seed++) {
     const { pool } = simulate(seed, 60);
-    const rand = mulberry32(seed ^ 0x9e3779b9);
+    const rand = seededRandom(seed ^ 0x9e3779b9);
     const problems: string[] = [];
     for (let k = 0; k < 40 && problems.length === 0; k++) {
       const a = pick(rand, pool);

@@ -4,27 +4,14 @@ import { VirtualClock } from '../../src/env/clock.js';
 import { nullLogger } from '../../src/env/logger.js';
 import { SeededRandom } from '../../src/env/random.js';
 import { KvError } from '../../src/errors.js';
-import { Gossiper, type MemberInfo, MemberTable, type MergeResult } from '../../src/membership/index.js';
+import { Gossiper, type MemberInfo, MemberTable, type MergeResult, newMember } from '../../src/membership/index.js';
 import type { Transport } from '../../src/net/transport.js';
 
 const settings: ClusterSettings = { n: 3, w: 2, r: 2, consistency: 'strict' };
 const membership: MembershipSettings = { gossipIntervalMs: 200, fanout: 2, suspectAfterMs: 1500, downAfterMs: 3000 };
 
 function info(name: string, over: Partial<MemberInfo> = {}): MemberInfo {
-  return {
-    name,
-    addr: `${name}:7070`,
-    incarnation: `inc-${name}`,
-    generation: 1000,
-    heartbeat: 1,
-    weight: 1,
-    status: 'up',
-    keys: 0,
-    handoffPending: 0,
-    hintBacklog: 0,
-    handoffRing: undefined,
-    ...over,
-  };
+  return { ...newMember({ name, addr: `${name}:7070`, incarnation: `inc-${name}`, generation: 1000, weight: 1 }), heartbeat: 1, ...over };
 }
 
 interface Sent {

@@ -1,23 +1,10 @@
 import t from 'tap';
-import { type MemberInfo, MemberTable, parseMembers } from '../../src/membership/index.js';
+import { type MemberInfo, MemberTable, newMember, parseMembers } from '../../src/membership/index.js';
 
 const detector = { suspectAfterMs: 1500, downAfterMs: 3000 };
 
 function info(name: string, over: Partial<MemberInfo> = {}): MemberInfo {
-  return {
-    name,
-    addr: `${name}:7070`,
-    incarnation: `inc-${name}`,
-    generation: 1000,
-    heartbeat: 1,
-    weight: 1,
-    status: 'up',
-    keys: 0,
-    handoffPending: 0,
-    hintBacklog: 0,
-    handoffRing: undefined,
-    ...over,
-  };
+  return { ...newMember({ name, addr: `${name}:7070`, incarnation: `inc-${name}`, generation: 1000, weight: 1 }), heartbeat: 1, ...over };
 }
 
 const tableAt = (now = 0) => new MemberTable(info('me'), detector, now);

@@ -1,17 +1,6 @@
 import t from 'tap';
 import { LineFramer } from '../../src/net/line-framer.js';
-
-/** mulberry32: a tiny seeded PRNG. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/random.js';
 
 interface Framed {
   lines: string[];
@@ -107,7 +96,7 @@ t.test('onOverflow reports the bytes seen of the offending line', async (t) => {
 
 t.test('property: any chunking yields the same lines', async (t) => {
   for (let seed = 1; seed <= 200; seed++) {
-    const rand = mulberry32(seed);
+    const rand = seededRandom(seed);
     const alphabet = ['a', 'b', 'é', '😀', '\r', ' ', '{', '"'];
     const lines = Array.from({ length: 1 + Math.floor(rand() * 20) }, () =>
       Array.from({ length: Math.floor(rand() * 12) }, () => alphabet[Math.floor(rand() * alphabet.length)]).join(''),

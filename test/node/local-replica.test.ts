@@ -8,18 +8,7 @@ import { LruCache } from '../../src/storage/lru-cache.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
 import { decodeRecord, recordMemoryBytes, type StoredRecord } from '../../src/storage/record-format.js';
 import type { Store, StoreOp } from '../../src/storage/store.js';
-
-/** mulberry32: a tiny seeded PRNG. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/random.js';
 
 interface Setup {
   replica: LocalReplica;
@@ -313,7 +302,7 @@ t.test('the cache never serves a stale value after a write', async (t) => {
 
   t.test('property: random concurrent ops under cache pressure match the store', async (t) => {
     for (let seed = 1; seed <= 30; seed++) {
-      const rand = mulberry32(seed);
+      const rand = seededRandom(seed);
       const s = setup({ cacheBytes: 200 + Math.floor(rand() * 2000), maxSiblings: 1000 });
       const keys = ['a', 'b', 'c', 'd', 'e'];
       const problems: string[] = [];

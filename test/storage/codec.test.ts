@@ -10,21 +10,10 @@ import {
   WasmBrotliCodec,
   ZlibBrotliCodec,
 } from '../../src/storage/codec.js';
-
-/** mulberry32: a tiny seeded PRNG. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/random.js';
 
 function seededBytes(seed: number, n: number): Buffer {
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const out = Buffer.alloc(n);
   for (let i = 0; i < n; i++) out[i] = Math.floor(rand() * 256);
   return out;
@@ -32,7 +21,7 @@ function seededBytes(seed: number, n: number): Buffer {
 
 /** JSON documents of the kind the store holds: repetitive keys, varied values. */
 function jsonDoc(seed: number, records: number): Buffer {
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const rows = Array.from({ length: records }, (_, i) => ({
     id: i,
     user: `user-${Math.floor(rand() * 1000)}`,

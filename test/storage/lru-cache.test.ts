@@ -1,17 +1,6 @@
 import t from 'tap';
 import { LruCache } from '../../src/storage/lru-cache.js';
-
-/** mulberry32: a tiny seeded PRNG. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/random.js';
 
 const keysOf = (c: LruCache<string, unknown>, candidates: string[]): string[] => candidates.filter((k) => c.has(k));
 
@@ -104,7 +93,7 @@ t.test('zero-byte entries and zero budget', async (t) => {
 
 t.test('property: matches a reference model under random operations', async (t) => {
   for (let seed = 1; seed <= 100; seed++) {
-    const rand = mulberry32(seed);
+    const rand = seededRandom(seed);
     const budget = 1 + Math.floor(rand() * 200);
     const c = new LruCache<number, number>(budget);
     const model: { key: number; value: number; bytes: number }[] = []; // oldest first

@@ -4,22 +4,11 @@
  */
 import t from 'tap';
 import { MemoryStore } from '../../src/storage/memory-store.js';
-
-/** mulberry32: a tiny seeded PRNG. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/random.js';
 
 t.test('entries order equals Buffer.compare order for random binary keys', async (t) => {
   for (let seed = 1; seed <= 50; seed++) {
-    const rand = mulberry32(seed);
+    const rand = seededRandom(seed);
     const s = new MemoryStore();
     const keys = new Map<string, Buffer>();
     for (let i = 0; i < 100; i++) {

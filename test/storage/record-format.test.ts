@@ -3,18 +3,7 @@ import type { Sibling } from '../../src/clock/index.js';
 import { KvError } from '../../src/errors.js';
 import { CODEC_BROTLI, CODEC_RAW, type StoredValue, ZlibBrotliCodec } from '../../src/storage/codec.js';
 import { decodeRecord, encodeRecord, recordMemoryBytes, type StoredRecord } from '../../src/storage/record-format.js';
-
-/** mulberry32: a tiny seeded PRNG. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/random.js';
 
 const rawValue = (s: string | Buffer): StoredValue => {
   const b = Buffer.isBuffer(s) ? s : Buffer.from(s);
@@ -163,7 +152,7 @@ t.test('specific corruptions throw KV_STORAGE', async (t) => {
 t.test('random garbage and bit flips: KV_STORAGE or a record, never another error', async (t) => {
   const records = await sampleRecords();
   for (let seed = 1; seed <= 300; seed++) {
-    const rand = mulberry32(seed);
+    const rand = seededRandom(seed);
     let input: Buffer;
     if (seed % 2 === 0) {
       input = Buffer.alloc(Math.floor(rand() * 200));
