@@ -71,9 +71,15 @@ async function main(): Promise<void> {
 
     // Listen first: the port is part of our identity in the cluster (port 0 picks a free one).
     let built: ReturnType<typeof buildNode> | undefined;
+    // Requests that arrive while the node is still being built (a peer's gossip during our join)
+    // wait for it rather than being refused.
+    let markBuilt!: () => void;
+    const whenBuilt = new Promise<void>((resolve) => {
+      markBuilt = resolve;
+    });
     const server = new TcpServer(async (line) => {
-      if (!built) return { id: null, ok: false, error: new KvError('KV_SHUTTING_DOWN', 'node is starting').toWire() };
-      return built.node.handleLine(line);
+      if (!built) await whenBuilt;
+      return (built as NonNullable<typeof built>).node.handleLine(line);
     }, config.limits);
     const port = await server.listen(config.host, config.port);
     const addr = config.advertise ?? `${config.host}:${port}`;
@@ -147,6 +153,7 @@ async function main(): Promise<void> {
       onLeft: () => void shutdown('left the cluster'),
     });
     await built.start();
+    markBuilt();
 
     const pidFile: PidFileContents = { pid: process.pid, host: config.host, port, name: identity.name, startedAt: new Date().toISOString() };
     writeFileSync(paths.pidFile, `${JSON.stringify(pidFile)}\n`);
