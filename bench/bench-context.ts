@@ -13,6 +13,10 @@ export interface BenchConfig {
   rounds: number;
   startupRuns: number;
   codecDocs: number;
+  /** Keys loaded into the repair section's cluster (section 7). */
+  repairKeys: number;
+  /** Keys changed while node3 is cut off, one repair per entry (section 7). */
+  repairDiffs: number[];
   /** Added to the environment of `kvctl start` (and so of the daemon), e.g. for profiling. */
   daemonEnv: NodeJS.ProcessEnv;
 }

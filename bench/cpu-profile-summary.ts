@@ -1,7 +1,8 @@
 /**
- * Summarizes a V8 `.cpuprofile` (from `node --cpu-prof`, e.g. daemons run with BENCH_CPU_PROF):
+ * Summarizes V8 `.cpuprofile`s (from `node --cpu-prof`, e.g. daemons run with BENCH_CPU_PROF):
  * self time per function and per source file, highest first, so a missed target can be traced to
- * its hot functions. Usage: `node dist/bench/cpu-profile-summary.js FILE.cpuprofile [TOP]`.
+ * its hot functions. Several files (e.g. the three daemons of a cluster) are summed into one listing.
+ * Usage: `node dist/bench/cpu-profile-summary.js FILE.cpuprofile... [TOP]`.
  */
 import { readFileSync } from 'node:fs';
 import { fmt } from './report.js';
@@ -33,19 +34,22 @@ function shortUrl(url: string): string {
   return at >= 0 ? url.slice(at + 1) : url.replace(/^file:\/\//, '');
 }
 
-export function summarize(profile: CpuProfile, top: number): string {
-  const self = selfTimeUs(profile);
-  const total = [...self.values()].reduce((a, b) => a + b, 0);
+export function summarize(profiles: CpuProfile | readonly CpuProfile[], top: number): string {
   const byFunction = new Map<string, number>();
   const byFile = new Map<string, number>();
-  for (const node of profile.nodes) {
-    const us = self.get(node.id) ?? 0;
-    if (us === 0) continue;
-    const { functionName, url, lineNumber } = node.callFrame;
-    const file = url ? shortUrl(url) : '(native/vm)';
-    const fn = `${functionName || '(anonymous)'} ${url ? `${file}:${lineNumber + 1}` : ''}`.trim();
-    byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
-    byFile.set(file, (byFile.get(file) ?? 0) + us);
+  let total = 0;
+  for (const profile of Array.isArray(profiles) ? profiles : [profiles]) {
+    const self = selfTimeUs(profile);
+    for (const node of profile.nodes) {
+      const us = self.get(node.id) ?? 0;
+      if (us === 0) continue;
+      total += us;
+      const { functionName, url, lineNumber } = node.callFrame;
+      const file = url ? shortUrl(url) : '(native/vm)';
+      const fn = `${functionName || '(anonymous)'} ${url ? `${file}:${lineNumber + 1}` : ''}`.trim();
+      byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
+      byFile.set(file, (byFile.get(file) ?? 0) + us);
+    }
   }
   const lines = [`profile: ${fmt(total / 1000, 0)} ms sampled`];
   const listing = (title: string, map: Map<string, number>) => {
@@ -59,10 +63,13 @@ export function summarize(profile: CpuProfile, top: number): string {
   return lines.join('\n');
 }
 
-const [file, topArg] = process.argv.slice(2);
-if (!file) {
-  process.stderr.write('usage: node dist/bench/cpu-profile-summary.js FILE.cpuprofile [TOP]\n');
+const args = process.argv.slice(2);
+const files = args.filter((a) => !/^\d+$/.test(a));
+const topArg = args.find((a) => /^\d+$/.test(a));
+if (files.length === 0) {
+  process.stderr.write('usage: node dist/bench/cpu-profile-summary.js FILE.cpuprofile... [TOP]\n');
   process.exitCode = 2;
 } else {
-  process.stdout.write(`${summarize(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, Number(topArg ?? 25))}\n`);
+  const profiles = files.map((file) => JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
+  process.stdout.write(`${summarize(profiles, Number(topArg ?? 25))}\n`);
 }

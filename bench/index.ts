@@ -7,10 +7,14 @@
  *   3. 1 KiB JSON values: put/get, and bytes on disk against raw LevelDB
  *   4. brotli codecs on a JSON corpus: ratio, MB/s
  *   5. CLI start-up: `node bin/kvctl get` against `node -e 0`
+ *   6. 3-node cluster (N=3 W=2 R=2), section 1's load, next to the single node of section 1
+ *   7. repair cost: `kvctl repair` after d of 100,000 keys changed on two of three replicas,
+ *      against a full copy of the data set
  *
  * The bench process is the client; daemons are separate processes started with `kvctl start
  * --port 0` on 127.0.0.1. BENCH_CPU_PROF=DIR profiles the daemons' CPU (cpu-prof-preload.ts;
- * profiles land in DIR when they stop; summarize with `node dist/bench/cpu-profile-summary.js FILE`).
+ * profiles land in DIR when they stop; summarize with `node dist/bench/cpu-profile-summary.js FILE... [TOP]`,
+ * which sums several files, e.g. the three daemons of a cluster).
  * Every daemon and temp dir is released at the end, on error, and on SIGINT/SIGTERM.
  */
 import { constants, cpus, loadavg, totalmem } from 'node:os';
@@ -18,9 +22,11 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WasmBrotliCodec, ZlibBrotliCodec } from '../src/storage/codec.js';
 import { type BenchConfig, type BenchContext, QUALITY, VALUE_BYTES } from './bench-context.js';
+import { clusterSection } from './cluster-section.js';
 import { measureCodec, syncZlibReference } from './codec-bench.js';
 import { jsonCorpus, jsonDocument, seededRng } from './json-documents.js';
-import { type DaemonUnderTest, jsonSection, randomValuesSection, rawLevelSection } from './kv-sections.js';
+import { type DaemonUnderTest, jsonSection, randomValuesSection, rawLevelSection, stop } from './kv-sections.js';
+import { repairSection } from './repair-section.js';
 import { fmt, mib, Report } from './report.js';
 import { Resources } from './resources.js';
 import { measureStartup } from './startup-bench.js';
@@ -39,6 +45,8 @@ function configFrom(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
     rounds: quick ? 1 : 3,
     startupRuns: quick ? 5 : 10,
     codecDocs: quick ? 500 : 2_000,
+    repairKeys: quick ? 20_000 : 100_000,
+    repairDiffs: quick ? [0, 100, 2_000] : [0, 100, 10_000],
     // Node 20 refuses --cpu-prof in NODE_OPTIONS; the preload starts the profiler in daemons only.
     daemonEnv: profDir ? { NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} --import=${PROFILER_PRELOAD}`.trim(), BENCH_CPU_PROF: resolve(profDir) } : {},
   };
@@ -91,6 +99,9 @@ async function run(ctx: BenchContext): Promise<void> {
   await jsonSection(ctx);
   await codecSection(ctx);
   await startupSection(ctx, on);
+  await stop(ctx, on);
+  await clusterSection(ctx, values, on);
+  await repairSection(ctx);
   warnIfBusy('after the run (this includes the bench itself)');
   ctx.report.summary();
 }

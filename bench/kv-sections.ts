@@ -24,7 +24,7 @@ export interface DaemonUnderTest {
   gets: Median<PhaseResult>[];
 }
 
-const ROW_HEADERS = [
+export const ROW_HEADERS = [
   'phase',
   'daemon',
   'conns',
@@ -43,7 +43,8 @@ export function spread(r: Median<LoopResult>): string {
   return `${fmt(r.minOpsPerSec / 1000, 1)}k–${fmt(r.maxOpsPerSec / 1000, 1)}k`;
 }
 
-function row(phase: string, daemon: string, lanes: Lanes, r: Median<PhaseResult>): Cell[] {
+/** One table row (ROW_HEADERS) of a measured phase. */
+export function row(phase: string, daemon: string, lanes: Lanes, r: Median<PhaseResult>): Cell[] {
   const counters =
     r.cacheHitRatio !== undefined ? `cache hits ${fmt(r.cacheHitRatio * 100, 1)}%` : r.opsPerBatch !== undefined ? `${fmt(r.opsPerBatch, 1)} puts/batch` : '';
   const cpu = [fmt(r.daemonCpuUsPerOp, 1), fmt(r.clientCpuUsPerOp, 1)];
@@ -57,7 +58,7 @@ async function underTest(ctx: BenchContext, label: string, flags: string[]): Pro
   return { label, daemon, lanes: [single, quad], client: single.clients[0] as KvClient, puts: [], gets: [] };
 }
 
-async function stop(ctx: BenchContext, d: DaemonUnderTest): Promise<void> {
+export async function stop(ctx: BenchContext, d: DaemonUnderTest): Promise<void> {
   await closeLanes(d.lanes);
   await ctx.resources.stopDaemon(d.daemon);
 }

@@ -9,29 +9,55 @@ import { readFileSync } from 'node:fs';
 import { KvClient } from '../src/client/client.js';
 import { type LoopResult, type Median, medianRun, runClosedLoop } from './closed-loop.js';
 import type { Rng } from './json-documents.js';
+import type { BenchDaemon } from './resources.js';
 
 export const IN_FLIGHT = 64;
 
-/** One connection with 64 in flight, or 4 connections with 16 each, to the daemon `daemonPid`. */
+/**
+ * The connections a phase spreads its 64 requests over (worker w uses client w mod count): e.g. one
+ * connection with 64 in flight or 4 with 16 each to one daemon, or one connection to each node of a
+ * cluster. CPU and counters are taken over `daemonPids` and `statsClients` (one per daemon).
+ */
 export interface Lanes {
   label: string;
   clients: KvClient[];
-  daemonPid: number;
+  daemonPids: number[];
+  statsClients: KvClient[];
 }
 
+function connectClient(addr: string): Promise<KvClient> {
+  return KvClient.connect(addr, { timeoutMs: 30_000 });
+}
+
+/** `connections` connections to one daemon. */
 export async function openLanes(addr: string, daemonPid: number, connections: number): Promise<Lanes> {
   const clients: KvClient[] = [];
-  for (let c = 0; c < connections; c++) clients.push(await KvClient.connect(addr, { timeoutMs: 30_000 }));
-  return { label: `${connections}x${IN_FLIGHT / connections}`, clients, daemonPid };
+  for (let c = 0; c < connections; c++) clients.push(await connectClient(addr));
+  return { label: `${connections}x${IN_FLIGHT / connections}`, clients, daemonPids: [daemonPid], statsClients: [clients[0] as KvClient] };
+}
+
+/**
+ * Requests go to `targets` (one connection each, the 64 in flight spread evenly), while CPU and
+ * counters cover every daemon in `daemons` (e.g. the whole cluster when only one node is sent to).
+ */
+export async function openClusterLanes(label: string, targets: readonly BenchDaemon[], daemons: readonly BenchDaemon[]): Promise<Lanes> {
+  const clients: KvClient[] = [];
+  for (const t of targets) clients.push(await connectClient(t.addr));
+  const statsClients: KvClient[] = [];
+  for (const d of daemons) {
+    const i = targets.indexOf(d);
+    statsClients.push(i >= 0 ? (clients[i] as KvClient) : await connectClient(d.addr));
+  }
+  return { label, clients, daemonPids: daemons.map((d) => d.pid), statsClients };
 }
 
 export async function closeLanes(lanes: Lanes[]): Promise<void> {
-  for (const { clients } of lanes) await Promise.all(clients.map((c) => c.close()));
+  for (const { clients, statsClients } of lanes) await Promise.all([...new Set([...clients, ...statsClients])].map((c) => c.close()));
 }
 
 /** A measured phase: the loop's figures, CPU per request on each side, and daemon counters. */
 export interface PhaseResult extends LoopResult {
-  /** Daemon process CPU (user + system) per request, µs, at clock-tick (10 ms) resolution. */
+  /** Daemon process CPU (user + system, summed over the lanes' daemons) per request, µs, at clock-tick (10 ms) resolution. */
   daemonCpuUsPerOp: number;
   /** This (client) process's CPU per request, µs. */
   clientCpuUsPerOp: number;
@@ -43,14 +69,13 @@ export interface PhaseResult extends LoopResult {
 
 /** Runs `measured` and adds the CPU both processes spent and the change in daemon stats. */
 async function measure(lanes: Lanes, measured: () => Promise<LoopResult>): Promise<PhaseResult & { stats: [Counters, Counters] }> {
-  const client = lanes.clients[0] as KvClient;
-  const statsBefore = await counters(client);
-  const daemonBefore = processCpuUs(lanes.daemonPid);
+  const statsBefore = await counters(lanes.statsClients);
+  const daemonBefore = daemonsCpuUs(lanes.daemonPids);
   const clientBefore = process.cpuUsage();
   const result = await measured();
   const clientCpu = process.cpuUsage(clientBefore);
-  const daemonCpu = processCpuUs(lanes.daemonPid) - daemonBefore;
-  const statsAfter = await counters(client);
+  const daemonCpu = daemonsCpuUs(lanes.daemonPids) - daemonBefore;
+  const statsAfter = await counters(lanes.statsClients);
   return {
     ...result,
     daemonCpuUsPerOp: daemonCpu / result.ops,
@@ -144,17 +169,22 @@ interface Counters {
   batchedOps: number;
 }
 
-/** The daemon's cache and group-commit counters, from its `stats` reply. */
-async function counters(client: KvClient): Promise<Counters> {
-  const stats = await client.stats();
-  const cache = stats.cache as { hits?: number; misses?: number } | undefined;
-  const store = stats.store as { batches?: number; batchedOps?: number } | undefined;
-  return {
-    hits: Number(cache?.hits ?? 0),
-    misses: Number(cache?.misses ?? 0),
-    batches: Number(store?.batches ?? 0),
-    batchedOps: Number(store?.batchedOps ?? 0),
-  };
+/** The daemons' cache and group-commit counters, from their `stats` replies, summed. */
+async function counters(clients: readonly KvClient[]): Promise<Counters> {
+  const sum: Counters = { hits: 0, misses: 0, batches: 0, batchedOps: 0 };
+  for (const stats of await Promise.all(clients.map((c) => c.stats()))) {
+    const cache = stats.cache as { hits?: number; misses?: number } | undefined;
+    const store = stats.store as { batches?: number; batchedOps?: number } | undefined;
+    sum.hits += Number(cache?.hits ?? 0);
+    sum.misses += Number(cache?.misses ?? 0);
+    sum.batches += Number(store?.batches ?? 0);
+    sum.batchedOps += Number(store?.batchedOps ?? 0);
+  }
+  return sum;
+}
+
+function daemonsCpuUs(pids: readonly number[]): number {
+  return pids.reduce((sum, pid) => sum + processCpuUs(pid), 0);
 }
 
 /** Linux USER_HZ: /proc reports CPU time in ticks of 1/100 s. */

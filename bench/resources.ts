@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { daemonPaths, type PidFileContents } from '../src/daemon/paths.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -20,6 +21,15 @@ export interface BenchDaemon {
   pid: number;
   addr: string;
   dataDir: string;
+  /** The node name (node1..K for a cluster started with --nodes K). */
+  name?: string;
+}
+
+interface StartedJson {
+  pid: number;
+  addr: string;
+  name?: string;
+  dataDir?: string;
 }
 
 export class Resources {
@@ -39,15 +49,51 @@ export class Resources {
    * (e.g. NODE_OPTIONS=--cpu-prof for profiling).
    */
   async startDaemon(dataDir: string, flags: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<BenchDaemon> {
+    const [daemon] = await this.start(dataDir, flags, env);
+    return daemon as BenchDaemon;
+  }
+
+  /**
+   * Starts a local cluster with `kvctl start --nodes K` (127.0.0.1, free ports, data dirs
+   * `dataDir/node1..K`); every daemon is registered, also those started before a failure.
+   */
+  async startCluster(dataDir: string, nodes: number, flags: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<BenchDaemon[]> {
+    return this.start(dataDir, ['--nodes', String(nodes), ...flags], env);
+  }
+
+  private async start(dataDir: string, flags: string[], env: NodeJS.ProcessEnv): Promise<BenchDaemon[]> {
     const { stdout } = await execFileAsync(
       process.execPath,
       [KVCTL_BIN, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--json', ...flags],
       { env: { ...process.env, ...env }, timeout: 60_000 },
-    );
-    const started = JSON.parse(stdout) as { pid: number; addr: string };
-    const daemon = { pid: started.pid, addr: started.addr, dataDir };
-    this.daemons.set(daemon.pid, daemon);
-    return daemon;
+    ).catch((err: unknown) => {
+      // A cluster start that failed part-way has daemons running: register them before rethrowing.
+      this.registerPidFiles(dataDir);
+      throw err;
+    });
+    // One daemon prints itself; --nodes prints {"nodes": [...]}.
+    const parsed = JSON.parse(stdout) as StartedJson | { nodes: StartedJson[] };
+    const started = 'nodes' in parsed ? parsed.nodes : [parsed];
+    return started.map((d) => {
+      const daemon: BenchDaemon = { pid: d.pid, addr: d.addr, dataDir: d.dataDir ?? dataDir, ...(d.name ? { name: d.name } : {}) };
+      this.daemons.set(daemon.pid, daemon);
+      return daemon;
+    });
+  }
+
+  /** Registers daemons found by their pid files under `dir` (depth 1), so `release()` stops them. */
+  private registerPidFiles(dir: string): void {
+    for (const sub of ['', ...safeReaddir(dir)]) {
+      let pid = 0;
+      try {
+        pid = (JSON.parse(safeRead(daemonPaths(join(dir, sub)).pidFile)) as PidFileContents).pid;
+      } catch {
+        continue; // no pid file (or not yet complete): nothing started there
+      }
+      // Only a live kvctl daemon: a pid left by one that crashed may since belong to another process.
+      const isDaemon = Number.isInteger(pid) && pid > 0 && /daemon[/\\]main\.js/.test(safeRead(`/proc/${pid}/cmdline`));
+      if (isDaemon && !this.daemons.has(pid)) this.daemons.set(pid, { pid, addr: '', dataDir: join(dir, sub) });
+    }
   }
 
   /** SIGTERM, then waits (polling, with a deadline) until the pid is gone; SIGKILL past the deadline. */
@@ -62,6 +108,13 @@ export class Resources {
       }
       await new Promise((r) => setTimeout(r, 20));
     }
+  }
+
+  /** Stops these daemons at the same time (each: SIGTERM, wait, SIGKILL past the deadline). */
+  async stopDaemons(daemons: readonly BenchDaemon[]): Promise<void> {
+    const results = await Promise.allSettled(daemons.map((d) => this.stopDaemon(d)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Stops every daemon still registered and removes every temp dir; never throws. */
@@ -79,6 +132,22 @@ export class Resources {
     this.daemons.clear();
     for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
     this.dirs.clear();
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function safeRead(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
   }
 }
 
