@@ -49,7 +49,7 @@ export type Request =
 /** Node-to-node ops: same framing and port, dotted names. Bodies beyond the key are checked by their engines. */
 export type PeerRequest =
   | { id: RequestId; op: 'gossip.push'; body: Record<string, unknown> }
-  | { id: RequestId; op: 'kv.read'; key: Buffer }
+  | { id: RequestId; op: 'kv.read'; key: Buffer; digest: boolean }
   | { id: RequestId; op: 'kv.replicate'; key: Buffer; record: unknown; hintFor: string | undefined }
   | { id: RequestId; op: 'kv.reap'; key: Buffer; record: unknown }
   | {
@@ -81,7 +81,7 @@ const allowedFields: Record<Op, ReadonlySet<string>> = {
   'ae.fetch': new Set([...COMMON_FIELDS, 'peer', 'keys']),
   'ae.store': new Set([...COMMON_FIELDS, 'peer', 'items']),
   'gossip.push': new Set([...COMMON_FIELDS, 'cluster', 'members', 'join']),
-  'kv.read': new Set([...COMMON_FIELDS, 'key']),
+  'kv.read': new Set([...COMMON_FIELDS, 'key', 'digest']),
   'kv.replicate': new Set([...COMMON_FIELDS, 'key', 'record', 'hintFor']),
   'kv.reap': new Set([...COMMON_FIELDS, 'key', 'record']),
   'kv.coordinate': new Set([...COMMON_FIELDS, 'key', 'value', 'delete', 'context', 'w', 'consistency']),
@@ -209,7 +209,7 @@ function parseConsistency(raw: unknown): Consistency | undefined {
 function parsePeer(op: 'kv.read' | 'kv.replicate' | 'kv.coordinate' | 'kv.reap', fields: Record<string, unknown>, id: RequestId, limits: Limits): PeerRequest {
   const key = parseBytes(fields.key, 'key', 'base64');
   if (key.length === 0 || key.length > limits.maxKeyBytes) throw new KvError('KV_BAD_REQUEST', 'peer key size out of range');
-  if (op === 'kv.read') return { id, op, key };
+  if (op === 'kv.read') return { id, op, key, digest: fields.digest === true };
   if (op === 'kv.reap') return { id, op, key, record: fields.record };
   if (op === 'kv.replicate') {
     if (fields.hintFor !== undefined && typeof fields.hintFor !== 'string') throw new KvError('KV_BAD_REQUEST', 'hintFor must be a node name');

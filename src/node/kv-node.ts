@@ -137,7 +137,7 @@ export class KvNode {
       case 'gossip.push':
         return this.parts.gossiper.handlePush(request.body);
       case 'kv.read':
-        return coordinator.handleRead(request.key);
+        return coordinator.handleRead(request.key, request.digest);
       case 'kv.replicate':
         return coordinator.handleReplicate(request.key, request.record, request.hintFor);
       case 'reap':

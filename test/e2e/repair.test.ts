@@ -109,3 +109,24 @@ t.test("a node whose data dir was wiped restarts as a new incarnation and loses 
   }
   t.equal(lost, 0, 'both the old and the new writes survive (as siblings): nothing lost to a reused clock entry');
 });
+
+t.test('read repair: a read brings a replica that missed writes up to date (digest or full read)', async (t) => {
+  const nodes = await startCluster(t, 3, FAULTS);
+  const [a, , c] = nodes as [Daemon, Daemon, Daemon];
+  await isolate(nodes, c);
+  const client = await KvClient.connect(a.addr);
+  t.teardown(() => client.close());
+  for (let i = 0; i < 20; i++) await client.put(`rr:${i}`, `v${i}`, { w: 2 });
+  await heal(nodes);
+  const cClient = await KvClient.connect(c.addr);
+  t.teardown(() => cClient.close());
+  const held = async (i: number) => (await cClient.request({ op: 'kv.read', key: Buffer.from(`rr:${i}`).toString('base64') })).record !== null;
+  t.notOk(await held(0), 'node3 missed the writes');
+  for (let i = 0; i < 20; i++) t.same((await client.get(`rr:${i}`, { r: 2 })).values.map(String), [`v${i}`]);
+  await waitFor(async () => {
+    for (let i = 0; i < 20; i++) if (!(await held(i))) return false;
+    return true;
+  }, 'read repair to reach node3');
+  t.pass('every key read was repaired on node3');
+  t.ok(((await stats(a)).ops as { readRepairs: number }).readRepairs >= 20, 'the coordinator counted its read repairs');
+});
