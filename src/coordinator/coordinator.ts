@@ -149,69 +149,53 @@ export class Coordinator {
   }
 
   /**
-   * Reads at R, then repairs stale primaries in the background. R replicas (this node first when it
-   * is one) send their record; the others send only a digest of their versions, which is enough to
-   * tell whether they need read repair, at a fraction of the bytes (Dynamo's and Cassandra's digest
-   * reads). If a full read fails, the request falls back to full reads from every replica.
+   * Reads at R, then repairs stale primaries in the background. One replica (this node when it is
+   * one) sends its record and the others only a digest of their versions (Cassandra's digest
+   * reads): a replica whose digest matches the record holds exactly those versions and counts
+   * toward R without sending them. A mismatch, or a failed record read, fetches that replica's full
+   * record instead. Replicas left behind are sent the merge once everyone answered.
    */
   async read(key: Buffer, options: { r?: number; consistency?: Consistency }): Promise<ReadOutcome> {
     const r = this.quorumSize('r', options.r);
     const mode = options.consistency ?? this.deps.state.settings.consistency;
     const { primaries, slots } = this.plan(key, mode, r, 'r');
-    const ordered = [...slots].sort((a, b) => Number(b.holder === this.deps.self) - Number(a.holder === this.deps.self));
-    const fullHolders = ordered.slice(0, r).map((s) => s.holder);
-    const digestHolders = ordered.slice(r).map((s) => s.holder);
+    const holders = [...slots].sort((a, b) => Number(b.holder === this.deps.self) - Number(a.holder === this.deps.self)).map((s) => s.holder);
+    const outcome = await new DigestRead(this, key, holders, r).run(this.deps.clock, this.deps.requestTimeoutMs);
+    const merged = outcome.record;
+    if (merged) {
+      const want = versionDigest(merged);
+      for (const [name, digest] of outcome.digests) if (digest !== want && primaries.includes(name)) void this.repair(name, key, merged);
+    }
+    if (outcome.answered.length < r) {
+      throw this.quorumError(
+        'r',
+        { needed: r, replied: outcome.answered.length, failed: outcome.failed, replicas: holders.length, answered: outcome.answered },
+        primaries.length,
+      );
+    }
+    let record = merged;
+    if (!record && this.deps.state.previousRing) record = await this.readFormerOwners(key, primaries);
     const fallbacks = slots.filter((s) => s.hintFor).map((s) => s.holder);
-    const first = await this.readFrom(key, fullHolders, digestHolders, r, primaries);
-    if (first) return { ...first, fallbacks };
-    const all = await this.readFrom(
-      key,
-      ordered.map((s) => s.holder),
-      [],
-      r,
-      primaries,
-    );
-    if (all) return { ...all, fallbacks };
-    throw this.quorumError('r', { needed: r, replied: 0, failed: ordered.length, replicas: ordered.length, answered: [] }, primaries.length);
+    return {
+      record,
+      quorum: { needed: r, replied: outcome.answered.length, failed: outcome.failed, replicas: holders.length, answered: outcome.answered },
+      fallbacks,
+    };
   }
 
-  /** Full reads from `full` (R of them must answer), digests from `digest`; undefined when R was not met. */
-  private async readFrom(key: Buffer, full: string[], digest: string[], r: number, primaries: string[]): Promise<Omit<ReadOutcome, 'fallbacks'> | undefined> {
-    const quorum = new ReadQuorum<StoredValue>(full, r);
-    const digests = new Map<string, string | null>();
-    const tasks = [
-      ...full.map((name) => ({
-        name,
-        run: async () => (name === this.deps.self ? this.localRecord(key) : this.fetch(name, key)),
-      })),
-      ...digest.map((name) => ({
-        name: `digest:${name}`,
-        run: async () => {
-          const reply = await this.send(name, { op: 'kv.read', key: key.toString('base64'), digest: true });
-          digests.set(name, typeof reply.digest === 'string' ? reply.digest : null);
-        },
-      })),
-    ];
-    const state = await this.decide(
-      tasks,
-      (name, ok, reason, record) => {
-        if (name.startsWith('digest:')) return quorum.state();
-        return ok ? quorum.reply(name, record as StoredRecord | undefined) : quorum.fail(name, reason);
-      },
-      () => quorum.state(),
-      () => {
-        // Everyone answered (or the deadline passed): write the merge back to stale primaries.
-        const merged = quorum.result();
-        if (!merged) return;
-        for (const name of quorum.repairTargets()) if (primaries.includes(name)) void this.repair(name, key, merged);
-        const want = versionDigest(merged);
-        for (const [name, d] of digests) if (d !== want && primaries.includes(name)) void this.repair(name, key, merged);
-      },
-    );
-    if (state !== 'met') return undefined;
-    let record = quorum.result();
-    if (!record && this.deps.state.previousRing) record = await this.readFormerOwners(key, primaries);
-    return { record, quorum: quorum.summary() };
+  /** A replica's full record (this node: local data and hints). */
+  fetchRecord(name: string, key: Buffer): Promise<StoredRecord | undefined> {
+    return name === this.deps.self ? this.localRecord(key) : this.fetch(name, key);
+  }
+
+  /** A replica's version digest (null: it holds nothing for the key). */
+  async fetchDigest(name: string, key: Buffer): Promise<string | null> {
+    if (name === this.deps.self) {
+      const record = await this.localRecord(key);
+      return record ? versionDigest(record) : null;
+    }
+    const reply = await this.send(name, { op: 'kv.read', key: key.toString('base64'), digest: true });
+    return typeof reply.digest === 'string' ? reply.digest : null;
   }
 
   /** Our data for the key merged with any hints we hold for it. */
@@ -368,5 +352,97 @@ export class Coordinator {
   ): Promise<Record<string, unknown>> {
     const outcome = await this.write(key, value, context, { ...options, forwarded: true });
     return { record: recordToWire(outcome.record), existed: outcome.existed, quorum: outcome.quorum, hinted: outcome.hinted };
+  }
+}
+
+/**
+ * One digest read (see Coordinator.read). Each replica is in one state: waiting for its digest or
+ * its record, holding a digest not yet compared, answered (its versions are in the result), or
+ * failed. Resolves as soon as a record arrived and R replicas are answered, when nothing is left to
+ * wait for, or at the deadline.
+ */
+type ReplicaState = 'digest?' | 'record?' | 'digest' | 'answered' | 'failed';
+
+class DigestRead {
+  private merged: StoredRecord | undefined;
+  private haveRecord = false;
+  private readonly state = new Map<string, ReplicaState>();
+  /** Digest each replica reported, or of the record it sent (for read repair). */
+  readonly digests = new Map<string, string | null>();
+  private finish: (() => void) | undefined;
+
+  constructor(
+    private readonly coordinator: Coordinator,
+    private readonly key: Buffer,
+    private readonly holders: string[],
+    private readonly r: number,
+  ) {}
+
+  run(clock: Clock, timeoutMs: number): Promise<{ record: StoredRecord | undefined; answered: string[]; failed: number; digests: Map<string, string | null> }> {
+    return new Promise((resolve) => {
+      const timer = clock.setTimer(timeoutMs, () => this.finish?.());
+      this.finish = () => {
+        this.finish = undefined;
+        timer.cancel();
+        const names = (s: ReplicaState) => [...this.state].filter(([, x]) => x === s).map(([n]) => n);
+        resolve({ record: this.merged, answered: names('answered'), failed: names('failed').length, digests: this.digests });
+      };
+      const [first, ...rest] = this.holders;
+      if (!first) return this.finish();
+      this.askRecord(first);
+      for (const name of rest) this.askDigest(name);
+    });
+  }
+
+  private askRecord(name: string): void {
+    this.state.set(name, 'record?');
+    this.coordinator.fetchRecord(name, this.key).then(
+      (record) => {
+        this.haveRecord = true;
+        if (record) this.merged = this.merged ? mergeRecords(this.merged, record) : record;
+        this.digests.set(name, record ? versionDigest(record) : null);
+        this.state.set(name, 'answered');
+        this.compare();
+      },
+      () => {
+        this.state.set(name, 'failed');
+        this.compare();
+      },
+    );
+  }
+
+  private askDigest(name: string): void {
+    this.state.set(name, 'digest?');
+    this.coordinator.fetchDigest(name, this.key).then(
+      (digest) => {
+        this.digests.set(name, digest);
+        if (this.state.get(name) === 'digest?') this.state.set(name, 'digest');
+        this.compare();
+      },
+      () => {
+        if (this.state.get(name) === 'digest?') this.state.set(name, 'failed');
+        this.compare();
+      },
+    );
+  }
+
+  /** Digests equal to the result's count as answers; others (or, with no record yet, one of them) send their record. */
+  private compare(): void {
+    const waiting = [...this.state.values()].includes('record?');
+    if (!this.haveRecord) {
+      const next = [...this.state].find(([, s]) => s === 'digest')?.[0];
+      if (!waiting && next) this.askRecord(next);
+    } else {
+      const want = this.merged ? versionDigest(this.merged) : null;
+      for (const [name, s] of this.state) {
+        if (s !== 'digest') continue;
+        if (this.digests.get(name) === want) this.state.set(name, 'answered');
+        else this.askRecord(name);
+      }
+    }
+    const states = [...this.state.values()];
+    const answered = states.filter((s) => s === 'answered').length;
+    const pending = states.some((s) => s === 'record?' || s === 'digest?' || (s === 'digest' && this.haveRecord));
+    if ((this.haveRecord && answered >= this.r) || !pending) this.finish?.();
   }
 }
