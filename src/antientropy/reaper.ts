@@ -35,14 +35,13 @@ export class TombstoneReaper {
 
   constructor(private readonly deps: ReaperDeps) {}
 
-  /** One pass over the local data; returns how many tombstones were reaped cluster-wide. */
+  /** One pass over the local tombstones (kept in an index, no scan); returns how many were reaped. */
   async run(): Promise<number> {
     const { self, state, clock, replica } = this.deps;
     const now = clock.now();
     let count = 0;
     const candidates: [Buffer, StoredRecord][] = [];
-    for await (const [key, record] of replica.scan()) {
-      if (!isTombstone(record)) continue;
+    for await (const [key, record] of replica.tombstones()) {
       const newest = Math.max(...record.siblings.map((s) => s.ts));
       if (now - newest < this.deps.graceMs) continue;
       // One replica drives each key: the first one that is up.

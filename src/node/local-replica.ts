@@ -7,7 +7,17 @@
  * The cache only ever holds what is committed: a write publishes after its batch resolves, and a
  * read miss fills the cache under the key's lock, so a slow read cannot overwrite a newer write.
  */
-import { applyWrite, type CausalRecord, emptyRecord, emptyVector, mergeRecords, pruneClock, sameVersions, type VersionVector } from '../clock/index.js';
+import {
+  applyWrite,
+  type CausalRecord,
+  emptyRecord,
+  emptyVector,
+  isTombstone,
+  mergeRecords,
+  pruneClock,
+  sameVersions,
+  type VersionVector,
+} from '../clock/index.js';
 import type { Clock } from '../env/clock.js';
 import { KvError } from '../errors.js';
 import type { StoredValue, ValueCodec } from '../storage/codec.js';
@@ -43,6 +53,8 @@ export class LocalReplica {
   readonly counters = { gets: 0, puts: 0, deletes: 0, merges: 0 };
   /** Keys held (tombstones included); counted once at start by `countKeys`, then kept up to date. */
   keys = 0;
+  /** Keys whose record is only tombstones: what the reaper looks at, without scanning everything. */
+  private readonly tombstoneKeys = new Set<string>();
   /** Told of every committed change (Merkle trees follow the data this way); undefined: key dropped. */
   onChange: ((key: Buffer, record: StoredRecord | undefined) => void) | undefined;
 
@@ -126,6 +138,8 @@ export class LocalReplica {
     await this.values(record); // merged records arrive compressed: decode once, so cache hits never pay for brotli
     this.cache.set(cacheKey, record, recordMemoryBytes(record) + cacheKey.length);
     if (isNew) this.keys++;
+    if (isTombstone(record)) this.tombstoneKeys.add(cacheKey);
+    else this.tombstoneKeys.delete(cacheKey);
     this.onChange?.(key, record);
   }
 
@@ -140,6 +154,7 @@ export class LocalReplica {
       if (!current || !sameVersions(current, handedOff)) return false;
       await this.store.write([{ type: 'del', key: Buffer.concat([DATA_PREFIX, key]) }]);
       this.cache.delete(cacheKey);
+      this.tombstoneKeys.delete(cacheKey);
       this.keys--;
       this.onChange?.(key, undefined);
       return true;
@@ -153,12 +168,24 @@ export class LocalReplica {
     }
   }
 
-  /** Counts the keys held; run once at start. */
+  /** Counts the keys held and notes which hold only tombstones; run once at start. */
   async countKeys(): Promise<number> {
     let n = 0;
-    for await (const _ of this.store.entries(DATA_PREFIX, DATA_END)) n++;
+    for await (const [k, data] of this.store.entries(DATA_PREFIX, DATA_END)) {
+      n++;
+      if (isTombstone(decodeRecord(data))) this.tombstoneKeys.add(k.subarray(DATA_PREFIX.length).toString('latin1'));
+    }
     this.keys = n;
     return n;
+  }
+
+  /** Keys whose record holds only tombstones, with their records. */
+  async *tombstones(): AsyncIterable<[Buffer, StoredRecord]> {
+    for (const latin of [...this.tombstoneKeys]) {
+      const key = Buffer.from(latin, 'latin1');
+      const record = await this.read(key, false);
+      if (record && isTombstone(record)) yield [key, record];
+    }
   }
 
   private async withKeyLock<T>(cacheKey: string, fn: () => Promise<T>): Promise<T> {
