@@ -160,11 +160,16 @@ export class Coordinator {
     const mode = options.consistency ?? this.deps.state.settings.consistency;
     const { primaries, slots } = this.plan(key, mode, r, 'r');
     const holders = [...slots].sort((a, b) => Number(b.holder === this.deps.self) - Number(a.holder === this.deps.self)).map((s) => s.holder);
-    const outcome = await new DigestRead(this, key, holders, r).run(this.deps.clock, this.deps.requestTimeoutMs);
+    const digestRead = new DigestRead(this, key, holders, r);
+    const outcome = await digestRead.run(this.deps.clock, this.deps.requestTimeoutMs);
     const merged = outcome.record;
     if (merged) {
       const want = versionDigest(merged);
-      for (const [name, digest] of outcome.digests) if (digest !== want && primaries.includes(name)) void this.repair(name, key, merged);
+      const repairIfStale = (name: string, digest: string | null) => {
+        if (digest !== want && primaries.includes(name)) void this.repair(name, key, merged);
+      };
+      for (const [name, digest] of outcome.digests) repairIfStale(name, digest);
+      digestRead.onLateDigest = repairIfStale; // replicas that answer after the reply still get repaired
     }
     if (outcome.answered.length < r) {
       throw this.quorumError(
@@ -370,6 +375,8 @@ class DigestRead {
   /** Digest each replica reported, or of the record it sent (for read repair). */
   readonly digests = new Map<string, string | null>();
   private finish: (() => void) | undefined;
+  /** Called for digests that arrive after the read was answered. */
+  onLateDigest: ((name: string, digest: string | null) => void) | undefined;
 
   constructor(
     private readonly coordinator: Coordinator,
@@ -415,6 +422,10 @@ class DigestRead {
     this.state.set(name, 'digest?');
     this.coordinator.fetchDigest(name, this.key).then(
       (digest) => {
+        if (!this.finish) {
+          this.onLateDigest?.(name, digest);
+          return;
+        }
         this.digests.set(name, digest);
         if (this.state.get(name) === 'digest?') this.state.set(name, 'digest');
         this.compare();

@@ -126,6 +126,7 @@ export class KvNode {
       }
       case 'get': {
         this.checkServing();
+        this.parts.replica.counters.gets++;
         const { record, quorum, fallbacks } = await coordinator.read(request.key, { r: request.r, consistency: request.consistency });
         // Which replicas answered, and whether fallbacks stood in (then the value may be stale).
         const answered = { replicas: quorum.answered, ...(fallbacks.length > 0 ? { fallbacks, maybeStale: true } : {}) };
