@@ -8,6 +8,7 @@
  * toward W) and age (older hints are dropped at delivery time and left to anti-entropy).
  */
 import { mergeRecords } from '../clock/index.js';
+import { KeyedLock } from '../env/keyed-lock.js';
 import { KvError } from '../errors.js';
 import { decodeRecord, encodeRecord, type StoredRecord } from '../storage/record-format.js';
 import type { Store } from '../storage/store.js';
@@ -94,27 +95,11 @@ export class HintStore {
   }
 
   /** Serializes read-merge-write per hint, so two hints for one key arriving together both count. */
-  private readonly locks = new Map<string, Promise<void>>();
-
-  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(id);
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    this.locks.set(id, mine);
-    try {
-      if (previous) await previous;
-      return await fn();
-    } finally {
-      release();
-      if (this.locks.get(id) === mine) this.locks.delete(id);
-    }
-  }
+  private readonly lock = new KeyedLock();
 
   /** Stores (merging with an existing hint), fsynced before it resolves; refuses beyond the byte cap. */
   add(target: string, key: Buffer, record: StoredRecord, now: number): Promise<void> {
-    return this.locked(`${target}\u0000${key.toString('latin1')}`, () => this.addLocked(target, key, record, now));
+    return this.lock.run(`${target}\u0000${key.toString('latin1')}`, () => this.addLocked(target, key, record, now));
   }
 
   private async addLocked(target: string, key: Buffer, record: StoredRecord, now: number): Promise<void> {
@@ -158,7 +143,7 @@ export class HintStore {
 
   /** Removes a hint once delivered (only if nothing was merged into it since it was read). */
   remove(target: string, key: Buffer, seq: number, reason: 'delivered' | 'expired'): Promise<void> {
-    return this.locked(`${target}\u0000${key.toString('latin1')}`, async () => {
+    return this.lock.run(`${target}\u0000${key.toString('latin1')}`, async () => {
       const index = this.index.get(target);
       const latin = key.toString('latin1');
       if (index?.get(latin)?.seq !== seq) return;

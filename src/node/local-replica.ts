@@ -19,6 +19,7 @@ import {
   type VersionVector,
 } from '../clock/index.js';
 import type { Clock } from '../env/clock.js';
+import { KeyedLock } from '../env/keyed-lock.js';
 import { KvError } from '../errors.js';
 import type { StoredValue, ValueCodec } from '../storage/codec.js';
 import type { LruCache } from '../storage/lru-cache.js';
@@ -49,7 +50,7 @@ export interface WriteResult {
 }
 
 export class LocalReplica {
-  private readonly locks = new Map<string, Promise<void>>();
+  private readonly locks = new KeyedLock();
   readonly counters = { gets: 0, puts: 0, deletes: 0, merges: 0 };
   /** Keys held (tombstones included); counted once at start by `countKeys`, then kept up to date. */
   keys = 0;
@@ -193,19 +194,7 @@ export class LocalReplica {
     }
   }
 
-  private async withKeyLock<T>(cacheKey: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(cacheKey);
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    this.locks.set(cacheKey, mine);
-    try {
-      if (previous) await previous;
-      return await fn();
-    } finally {
-      release();
-      if (this.locks.get(cacheKey) === mine) this.locks.delete(cacheKey);
-    }
+  private withKeyLock<T>(cacheKey: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(cacheKey, fn);
   }
 }
