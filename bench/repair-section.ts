@@ -10,6 +10,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import type { RepairSummary } from '../src/cli/repair-run.js';
 import { KvClient } from '../src/client/client.js';
 import type { BenchContext } from './bench-context.js';
 import { runClosedLoop } from './closed-loop.js';
@@ -26,18 +27,6 @@ export const REPAIR_VALUE_BYTES = 100;
 const PREFIX = 'rep';
 /** The node cut off while keys change (index into the cluster). */
 const CUT = 2;
-
-interface RepairSummary {
-  pairs: number;
-  pairsFailed: number;
-  rangesCompared: number;
-  keysDiffering: number;
-  keysTransferred: number;
-  bytesTransferred: number;
-  /** Present since kvctl repair also reaps tombstones. */
-  tombstonesReaped?: number;
-  ms: number;
-}
 
 interface RepairRun {
   changed: number;

@@ -4,6 +4,7 @@
  * other, and reports progress after each pair and a summary at the end. Keys are counted once
  * however many pairs touched them.
  */
+import type { ExchangeSummary } from '../antientropy/exchange.js';
 import { KvClient } from '../client/client.js';
 import { KvError } from '../errors.js';
 
@@ -15,16 +16,11 @@ export interface RepairOptions {
   timeoutMs: number;
 }
 
-export interface PairResult {
+/** One pair's exchange as the CLI reports it: the exchange's figures, without the key list. */
+export type PairResult = Omit<ExchangeSummary, 'peer' | 'keys'> & {
   pair: [string, string];
-  rangesCompared: number;
-  keysDiffering: number;
-  keysTransferred: number;
-  bytesTransferred: number;
-  rootsEqualAfter: boolean;
-  ms: number;
   error?: { code: string; message: string };
-}
+};
 
 export interface RepairSummary {
   dryRun: boolean;
