@@ -30,6 +30,17 @@ export class LevelStore implements Store {
   batches = 0;
   batchedOps = 0;
 
+  /**
+   * The store's ops are already what LevelDB's binding takes (buffer keys and values, 'put'/'del'),
+   * so batches go to classic-level's `_batch` implementation hook (abstract-level's documented
+   * private API for implementations) and skip the public `batch()`'s per-op copy and validation.
+   * Writes only happen while the store is open: close() waits for them.
+   */
+  private batchImpl(ops: StoreOp[], options: { sync: boolean }): Promise<void> {
+    const db = this.db as unknown as { _batch?: (ops: StoreOp[], options: { sync: boolean }) => Promise<void> };
+    return typeof db._batch === 'function' ? db._batch(ops, options) : this.db.batch(ops, options);
+  }
+
   private constructor(
     readonly location: string,
     private readonly sync: boolean,
@@ -90,8 +101,7 @@ export class LevelStore implements Store {
     this.queue = [];
     const ops = group.length === 1 ? (group[0] as Pending).ops : group.flatMap((p) => p.ops);
     this.inFlight++;
-    this.db
-      .batch(ops, { sync: this.sync || group.some((p) => p.sync) })
+    this.batchImpl(ops, { sync: this.sync || group.some((p) => p.sync) })
       .then(
         () => {
           this.batches++;
