@@ -1,6 +1,5 @@
-import { Flags } from '@oclif/core';
 import { addrFlags, KvCommand } from '../src/cli/base-command.js';
-import { showSnapshot } from '../src/cli/snapshot-view.js';
+import { requestSnapshot, showSnapshot, watchFlags } from '../src/cli/snapshot-view.js';
 import { type MembersSnapshot, memberColumns, memberRows, membersTitle } from '../src/views/tables.js';
 
 export default class Members extends KvCommand {
@@ -16,8 +15,7 @@ node (--addr) to see its view. An ink table at a terminal, plain stable text oth
 
   static override flags = {
     ...addrFlags,
-    watch: Flags.boolean({ description: 'Refresh until interrupted (with --json: one snapshot per line)', default: false }),
-    'interval-ms': Flags.integer({ description: 'Refresh period with --watch', default: 1000, min: 100 }),
+    ...watchFlags,
   };
 
   async run(): Promise<MembersSnapshot> {
@@ -28,10 +26,7 @@ node (--addr) to see its view. An ink table at a terminal, plain stable text oth
         json: this.jsonEnabled(),
         watch: flags.watch,
         intervalMs: flags['interval-ms'],
-        fetch: async () => {
-          const { id: _id, ok: _ok, ...snapshot } = await client.request({ op: 'members' });
-          return snapshot as unknown as MembersSnapshot;
-        },
+        fetch: () => requestSnapshot<MembersSnapshot>(client, { op: 'members' }),
         table: (s) => ({ title: membersTitle(s), columns: memberColumns, rows: memberRows(s), stateColumn: 1 }),
       });
     } finally {

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { addrFlags, KvCommand } from '../../src/cli/base-command.js';
-import { showSnapshot } from '../../src/cli/snapshot-view.js';
+import { requestSnapshot, showSnapshot, watchFlags } from '../../src/cli/snapshot-view.js';
 import { preferenceLine, type RingSnapshot, ringColumns, ringRows, ringTitle } from '../../src/views/tables.js';
 
 export default class RingShow extends KvCommand {
@@ -13,8 +13,7 @@ join or leave, OWNS is the share under the old ring and OWNS AFTER HANDOFF the s
   static override flags = {
     ...addrFlags,
     key: Flags.string({ description: "Show this key's preference list" }),
-    watch: Flags.boolean({ description: 'Refresh until interrupted', default: false }),
-    'interval-ms': Flags.integer({ description: 'Refresh period with --watch', default: 1000, min: 100 }),
+    ...watchFlags,
   };
 
   async run(): Promise<RingSnapshot> {
@@ -25,10 +24,7 @@ join or leave, OWNS is the share under the old ring and OWNS AFTER HANDOFF the s
         json: this.jsonEnabled(),
         watch: flags.watch,
         intervalMs: flags['interval-ms'],
-        fetch: async () => {
-          const { id: _id, ok: _ok, ...snapshot } = await client.request({ op: 'ring', ...(flags.key ? { key: flags.key } : {}) });
-          return snapshot as unknown as RingSnapshot;
-        },
+        fetch: () => requestSnapshot<RingSnapshot>(client, { op: 'ring', ...(flags.key ? { key: flags.key } : {}) }),
         table: (s) => {
           const line = flags.key ? preferenceLine(s, flags.key) : undefined;
           return { title: ringTitle(s), columns: ringColumns, rows: ringRows(s), footer: line ? [line] : [] };

@@ -38,6 +38,11 @@ export interface ExchangeSummary {
   keys: string[];
 }
 
+/** The figures of an exchange that compared and moved nothing (yet). */
+export function emptyExchangeFigures(): Omit<ExchangeSummary, 'peer' | 'keys'> {
+  return { rangesCompared: 0, keysDiffering: 0, keysTransferred: 0, bytesTransferred: 0, rootsEqualAfter: false, ms: 0 };
+}
+
 export interface AntiEntropyDeps {
   self: string;
   trees: TreeSet;
@@ -112,16 +117,7 @@ export class AntiEntropy {
   async exchange(peer: string, options: ExchangeOptions = {}): Promise<ExchangeSummary> {
     const started = this.deps.clock.now();
     const tree = this.deps.trees.tree(peer);
-    const summary: ExchangeSummary = {
-      peer,
-      rangesCompared: 0,
-      keysDiffering: 0,
-      keysTransferred: 0,
-      bytesTransferred: 0,
-      rootsEqualAfter: false,
-      ms: 0,
-      keys: [],
-    };
+    const summary: ExchangeSummary = { peer, ...emptyExchangeFigures(), keys: [] };
     const inRange = (leaf: number) => !options.range || (leaf * 2 ** 22 <= options.range[1] && (leaf + 1) * 2 ** 22 - 1 >= options.range[0]);
 
     let segments: number[] = [];

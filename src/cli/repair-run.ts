@@ -4,7 +4,7 @@
  * other, and reports progress after each pair and a summary at the end. Keys are counted once
  * however many pairs touched them.
  */
-import type { ExchangeSummary } from '../antientropy/exchange.js';
+import { type ExchangeSummary, emptyExchangeFigures } from '../antientropy/exchange.js';
 import { KvClient } from '../client/client.js';
 import { KvError } from '../errors.js';
 
@@ -94,16 +94,7 @@ export async function runRepair(o: RepairOptions, onProgress: (done: number, tot
     } catch (err) {
       const e = err as KvError;
       summary.pairsFailed++;
-      result = {
-        pair: [a.name, b.name],
-        rangesCompared: 0,
-        keysDiffering: 0,
-        keysTransferred: 0,
-        bytesTransferred: 0,
-        rootsEqualAfter: false,
-        ms: 0,
-        error: { code: e.code ?? 'KV_INTERNAL', message: e.message },
-      };
+      result = { pair: [a.name, b.name], ...emptyExchangeFigures(), error: { code: e.code ?? 'KV_INTERNAL', message: e.message } };
     }
     summary.rangesCompared += result.rangesCompared;
     summary.bytesTransferred += result.bytesTransferred;

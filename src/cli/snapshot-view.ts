@@ -4,8 +4,22 @@
  * refreshes every interval until interrupted (ink redraws in place; plain text prints a new block).
  * ink is imported only here, lazily, so commands that never render stay fast to start.
  */
+import { Flags } from '@oclif/core';
+import type { KvClient } from '../client/client.js';
 import type { TableViewProps } from '../views/table-view.js';
 import { plainTable } from '../views/tables.js';
+
+/** --watch and --interval-ms, as every snapshot view takes them. */
+export const watchFlags = {
+  watch: Flags.boolean({ description: 'Refresh until interrupted (with --json: one snapshot per line)', default: false }),
+  'interval-ms': Flags.integer({ description: 'Refresh period with --watch', default: 1000, min: 100 }),
+};
+
+/** A view op's reply as a snapshot (without the envelope's id and ok). */
+export async function requestSnapshot<T>(client: KvClient, body: Record<string, unknown>): Promise<T> {
+  const { id: _id, ok: _ok, ...snapshot } = await client.request(body);
+  return snapshot as unknown as T;
+}
 
 export interface SnapshotViewOptions<T> {
   json: boolean;

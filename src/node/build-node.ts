@@ -101,31 +101,13 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
   table = new MemberTable(me, { suspectAfterMs: o.membership.suspectAfterMs, downAfterMs: o.membership.downAfterMs }, o.clock.now());
   table.merge(o.members, o.clock.now());
   const state = new ClusterState(o.cluster, table, o.vnodesPerWeight);
-  const coordinator = new Coordinator({ self, replica, hints, state, transport, clock: o.clock, logger: o.logger, requestTimeoutMs: o.requestTimeoutMs });
+  // What every engine on this node shares (each takes the fields it needs).
+  const engine = { self, replica, state, transport, clock: o.clock, logger: o.logger, requestTimeoutMs: o.requestTimeoutMs };
+  const coordinator = new Coordinator({ ...engine, hints });
   const trees = new TreeSet(self, state, replica);
   replica.onChange = (key, record) => trees.onChange(key, record);
-  const antiEntropy = new AntiEntropy({
-    self,
-    trees,
-    replica,
-    state,
-    transport,
-    clock: o.clock,
-    random: o.random.fork(),
-    logger: o.logger,
-    settings: o.antiEntropy,
-    requestTimeoutMs: o.requestTimeoutMs,
-  });
-  const reaper = new TombstoneReaper({
-    self,
-    replica,
-    state,
-    transport,
-    clock: o.clock,
-    logger: o.logger,
-    graceMs: o.antiEntropy.tombstoneGraceMs,
-    requestTimeoutMs: o.requestTimeoutMs,
-  });
+  const antiEntropy = new AntiEntropy({ ...engine, trees, random: o.random.fork(), settings: o.antiEntropy });
+  const reaper = new TombstoneReaper({ ...engine, graceMs: o.antiEntropy.tombstoneGraceMs });
   antiEntropy.afterRound = () => reaper.run();
   // Trees follow the ring: rebuilt (one at a time) whenever it changes.
   let rebuild: Promise<void> = Promise.resolve();
@@ -135,23 +117,9 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
       await rebuild;
     }
   };
-  const handoff = new HintedHandoff({
-    hints,
-    state,
-    transport,
-    clock: o.clock,
-    logger: o.logger,
-    intervalMs: o.hintDeliveryIntervalMs,
-    requestTimeoutMs: o.requestTimeoutMs,
-  });
+  const handoff = new HintedHandoff({ ...engine, hints, intervalMs: o.hintDeliveryIntervalMs });
   const transfer = new OwnershipTransfer({
-    self,
-    replica,
-    state,
-    transport,
-    clock: o.clock,
-    logger: o.logger,
-    requestTimeoutMs: o.requestTimeoutMs,
+    ...engine,
     retryDelayMs: 1000,
     loadHandedOff: () => o.meta.loadHandedOff(),
     saveHandedOff: (members) => o.meta.saveHandedOff(members),
