@@ -13,6 +13,7 @@ const core: string[] = [
   'clock/version-vector.ts',
   'clock/causal-record.ts',
   'clock/context.ts',
+  'clock/version-digest.ts',
   'membership/member-table.ts',
   'membership/cluster-state.ts',
   'coordinator/quorum.ts',

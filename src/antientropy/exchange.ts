@@ -149,9 +149,7 @@ export class AntiEntropy {
     for (let i = 0; i < leaves.length; i += FANOUT) {
       const chunk = leaves.slice(i, i + FANOUT);
       const theirs = (await this.ask(peer, { op: 'ae.leaves', leaves: chunk })).entries as [string, string][][];
-      chunk.forEach((leaf, j) => {
-        differing.push(...diffEntries(tree.entries(leaf), theirs[j] ?? []));
-      });
+      for (const [j, leaf] of chunk.entries()) differing.push(...diffEntries(await this.deps.trees.entries(peer, leaf), theirs[j] ?? []));
     }
     summary.keysDiffering = differing.length;
     summary.keys = differing;
@@ -204,9 +202,10 @@ export class AntiEntropy {
   }
 
   /** ae.leaves: the (key, digest) lists of some leaves. */
-  handleLeaves(peer: string, leaves: number[]): Record<string, unknown> {
-    const tree = this.deps.trees.tree(peer);
-    return { entries: leaves.map((leaf) => tree.entries(leaf)) };
+  async handleLeaves(peer: string, leaves: number[]): Promise<Record<string, unknown>> {
+    const entries = [];
+    for (const leaf of leaves) entries.push(await this.deps.trees.entries(peer, leaf));
+    return { entries };
   }
 
   /** ae.fetch: our records for keys (null where we hold none). */

@@ -7,20 +7,25 @@
  *            ┌──────────────┬─┴─ … ─┬──────────────┐
  *        segment 0      segment 1   …         segment 31        (level 1: 32)
  *      ┌───┴ … ─┐                                              (level 2: 32 leaves each)
- *   leaf 0 … leaf 31                               … leaf 1023
+ *   leaf 0 … leaf 1023
  *
  * A key lives in the leaf given by the top 10 bits of its ring hash, so a range of the ring is a
- * range of leaves. A leaf's hash is SHA-256 over its (key, version digest) pairs in key order; an
- * inner node's is SHA-256 over its children's hashes (never XOR: XOR cancels equal differences).
- * Hashes are recomputed lazily, only along dirty paths. Pure computation, no I/O.
+ * range of leaves. The tree holds no keys: a leaf is the XOR of its entries' hashes, each entry
+ * hash a SHA-256 of (key, version digest), plus an entry count, so an update is O(1) with no
+ * per-key memory (the (key, digest) lists behind a leaf live in the replica's version index, on
+ * disk, as riak_core keeps its hashtrees in LevelDB). XOR is safe here because every entry hash
+ * covers its key: two leaves agree only when their entry sets do, short of a 128-bit collision.
+ * A key's contribution is removed with the digest it was added with, so callers pass the before
+ * and after digests of every change. Inner nodes are SHA-256 over their children, computed
+ * lazily along dirty paths. Pure computation, no I/O.
  */
-import { createHash } from 'node:crypto';
-import { type CausalRecord, vectorEntries } from '../clock/index.js';
+import { hash } from 'node:crypto';
 import { Ring } from '../ring/index.js';
 
 export const LEAVES = 1024;
 export const FANOUT = 32;
-const EMPTY = createHash('sha256').digest();
+const ENTRY_BYTES = 16;
+const EMPTY = hash('sha256', '', 'hex');
 
 export function leafOf(key: Uint8Array): number {
   return Ring.keyHash(key) >>> 22;
@@ -31,103 +36,100 @@ export function leafRange(leaf: number): [number, number] {
   return [leaf * 2 ** 22, (leaf + 1) * 2 ** 22 - 1];
 }
 
-/** A digest of a record's versions: its clock and its siblings' dots (tombstones included). */
-export function versionDigest(record: CausalRecord<unknown>): string {
-  const h = createHash('sha256');
-  for (const [actor, n] of vectorEntries(record.clock)) h.update(`${actor}\u0000${n}\u0001`);
-  const dots = record.siblings.map((s) => `${s.dot[0]}\u0000${s.dot[1]}\u0000${s.value === null ? 't' : 'v'}`).sort();
-  for (const d of dots) h.update(`${d}\u0002`);
-  return h.digest('hex').slice(0, 32);
+/** The hash a (key, version digest) entry contributes to its leaf. */
+export function entryHash(key: Uint8Array, digest: string): Buffer {
+  return hash('sha256', Buffer.concat([key, Buffer.from(`\u0000${digest}`, 'latin1')]), 'buffer');
 }
 
 export class MerkleTree {
-  private readonly leaves: Map<string, string>[] = Array.from({ length: LEAVES }, () => new Map());
-  private readonly leafHashes: (Buffer | undefined)[] = new Array(LEAVES).fill(EMPTY);
-  private readonly segmentHashes: (Buffer | undefined)[] = new Array(FANOUT).fill(undefined);
-  private rootHash: Buffer | undefined;
+  private readonly accumulators = new Uint8Array(LEAVES * ENTRY_BYTES);
+  private readonly counts = new Uint32Array(LEAVES);
+  private readonly leafHashes: (string | undefined)[] = new Array(LEAVES).fill(EMPTY);
+  private readonly segmentHashes: (string | undefined)[] = new Array(FANOUT).fill(undefined);
+  private rootHash: string | undefined;
   private count = 0;
 
   get size(): number {
     return this.count;
   }
 
-  /** Sets a key's version digest (undefined removes the key). Keys are compared as latin1 strings. */
-  update(key: Buffer, digest: string | undefined): void {
+  /** Adds a key at a version (its digest). */
+  add(key: Uint8Array, digest: string): void {
+    this.toggle(key, digest, 1);
+  }
+
+  /** Removes a key's entry: `digest` must be the one it was added with. */
+  remove(key: Uint8Array, digest: string): void {
+    this.toggle(key, digest, -1);
+  }
+
+  private toggle(key: Uint8Array, digest: string, delta: 1 | -1): void {
     const leaf = leafOf(key);
-    const entries = this.leaves[leaf] as Map<string, string>;
-    const k = key.toString('latin1');
-    const before = entries.get(k);
-    if (before === digest) return;
-    if (digest === undefined) {
-      entries.delete(k);
-      this.count--;
-    } else {
-      if (before === undefined) this.count++;
-      entries.set(k, digest);
-    }
+    const entry = entryHash(key, digest);
+    const at = leaf * ENTRY_BYTES;
+    const acc = this.accumulators;
+    for (let i = 0; i < ENTRY_BYTES; i++) acc[at + i] = (acc[at + i] as number) ^ (entry[i] as number);
+    this.counts[leaf] = (this.counts[leaf] as number) + delta;
+    this.count += delta;
     this.leafHashes[leaf] = undefined;
     this.segmentHashes[Math.floor(leaf / FANOUT)] = undefined;
     this.rootHash = undefined;
   }
 
   clear(): void {
-    for (let i = 0; i < LEAVES; i++) {
-      (this.leaves[i] as Map<string, string>).clear();
-      this.leafHashes[i] = EMPTY;
-    }
+    this.accumulators.fill(0);
+    this.counts.fill(0);
+    this.leafHashes.fill(EMPTY);
     this.segmentHashes.fill(undefined);
     this.rootHash = undefined;
     this.count = 0;
   }
 
-  private leafHash(leaf: number): Buffer {
+  private leafHash(leaf: number): string {
     let h = this.leafHashes[leaf];
-    if (!h) {
-      const entries = [...(this.leaves[leaf] as Map<string, string>)].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-      if (entries.length === 0) h = EMPTY;
+    if (h === undefined) {
+      const count = this.counts[leaf] as number;
+      if (count === 0) h = EMPTY;
       else {
-        const hash = createHash('sha256');
-        for (const [k, d] of entries) hash.update(Buffer.from(k, 'latin1')).update('\u0000').update(d).update('\u0001');
-        h = hash.digest();
+        const at = leaf * ENTRY_BYTES;
+        const counted = Buffer.alloc(ENTRY_BYTES + 4);
+        counted.set(this.accumulators.subarray(at, at + ENTRY_BYTES));
+        counted.writeUInt32BE(count, ENTRY_BYTES);
+        h = hash('sha256', counted, 'hex');
       }
       this.leafHashes[leaf] = h;
     }
     return h;
   }
 
-  private segmentHash(segment: number): Buffer {
+  private segmentHash(segment: number): string {
     let h = this.segmentHashes[segment];
-    if (!h) {
-      const hash = createHash('sha256');
-      for (let i = 0; i < FANOUT; i++) hash.update(this.leafHash(segment * FANOUT + i));
-      h = hash.digest();
+    if (h === undefined) {
+      let children = '';
+      for (let i = 0; i < FANOUT; i++) children += this.leafHash(segment * FANOUT + i);
+      h = hash('sha256', children, 'hex');
       this.segmentHashes[segment] = h;
     }
     return h;
   }
 
   root(): string {
-    if (!this.rootHash) {
-      const hash = createHash('sha256');
-      for (let s = 0; s < FANOUT; s++) hash.update(this.segmentHash(s));
-      this.rootHash = hash.digest();
+    if (this.rootHash === undefined) {
+      let children = '';
+      for (let s = 0; s < FANOUT; s++) children += this.segmentHash(s);
+      this.rootHash = hash('sha256', children, 'hex');
     }
-    return this.rootHash.toString('hex');
+    return this.rootHash;
   }
 
   /** Level 1: the 32 segment hashes. */
   segments(): string[] {
-    return Array.from({ length: FANOUT }, (_, s) => this.segmentHash(s).toString('hex'));
+    return Array.from({ length: FANOUT }, (_, s) => this.segmentHash(s));
   }
 
   /** Level 2: the 32 leaf hashes of a segment. */
   leavesOf(segment: number): string[] {
-    return Array.from({ length: FANOUT }, (_, i) => this.leafHash(segment * FANOUT + i).toString('hex'));
-  }
-
-  /** A leaf's (key, digest) pairs; keys as base64. */
-  entries(leaf: number): [string, string][] {
-    return [...(this.leaves[leaf] as Map<string, string>)].map(([k, d]) => [Buffer.from(k, 'latin1').toString('base64'), d]);
+    return Array.from({ length: FANOUT }, (_, i) => this.leafHash(segment * FANOUT + i));
   }
 }
 

@@ -1,17 +1,19 @@
 /**
  * One Merkle tree per peer this node shares keys with: the tree for peer P covers exactly the keys
  * whose N replicas include both this node and P, so P's tree for us covers the same keys, and two
- * replicas compare like with like. Every change to a local record updates the trees it belongs to;
- * a ring change rebuilds them from a scan (writes during the scan are replayed after it).
+ * replicas compare like with like. Every committed change to a local record updates the trees it
+ * belongs to (removing the old version's entry, adding the new one). A ring change rebuilds them
+ * from a snapshot of the replica's version index, then replays the changes committed after it.
+ * The (key, digest) lists behind a leaf are read from that index, not kept in memory.
  */
 import type { ClusterState } from '../membership/cluster-state.js';
-import type { LocalReplica } from '../node/local-replica.js';
-import type { StoredRecord } from '../storage/record-format.js';
-import { MerkleTree, versionDigest } from './merkle-tree.js';
+import type { LocalReplica, ReplicaChange } from '../node/local-replica.js';
+import { LEAVES, leafRange, MerkleTree } from './merkle-tree.js';
 
 export class TreeSet {
-  private readonly trees = new Map<string, MerkleTree>();
-  private rebuilding: Set<string> | undefined;
+  private trees = new Map<string, MerkleTree>();
+  /** Changes seen while a rebuild reads its snapshot; those newer than it are replayed after. */
+  private rebuilding: ReplicaChange[] | undefined;
   private builtFor: string | undefined;
 
   constructor(
@@ -22,49 +24,79 @@ export class TreeSet {
 
   /** The tree shared with `peer` (empty if none yet). */
   tree(peer: string): MerkleTree {
-    let t = this.trees.get(peer);
-    if (!t) {
-      t = new MerkleTree();
-      this.trees.set(peer, t);
-    }
-    return t;
+    return treeIn(this.trees, peer);
   }
 
   get ready(): boolean {
     return this.rebuilding === undefined && this.builtFor === this.state.ring.id;
   }
 
-  /** Called after every committed change of a local record (undefined: the key was dropped). */
-  onChange(key: Buffer, record: StoredRecord | undefined): void {
-    if (this.rebuilding) this.rebuilding.add(key.toString('latin1'));
-    this.apply(key, record);
+  /** Called after every committed change of a local record. */
+  onChange(change: ReplicaChange): void {
+    this.rebuilding?.push(change);
+    this.apply(this.trees, change);
   }
 
-  private apply(key: Buffer, record: StoredRecord | undefined): void {
+  /** The peers that share `key` with this node on the current ring (undefined: not our key). */
+  private sharers(key: Buffer): string[] | undefined {
     const replicas = this.state.ring.primaries(key, this.state.settings.n);
-    if (replicas.length < 2 && this.trees.size === 0) return; // a single node shares nothing
-    const mine = replicas.includes(this.self);
-    const digest = record && mine ? versionDigest(record) : undefined;
-    for (const peer of replicas) if (peer !== this.self) this.tree(peer).update(key, digest);
+    if (replicas.length < 2 || !replicas.includes(this.self)) return undefined;
+    return replicas.filter((name) => name !== this.self);
   }
 
-  /** Rebuilds every tree from the local data (at start and after the ring changes). */
+  private apply(trees: Map<string, MerkleTree>, change: Omit<ReplicaChange, 'seq'>): void {
+    const peers = this.sharers(change.key);
+    if (!peers) return;
+    for (const peer of peers) {
+      const tree = treeIn(trees, peer);
+      if (change.before) tree.remove(change.key, change.before);
+      if (change.after) tree.add(change.key, change.after);
+    }
+  }
+
+  /** Rebuilds every tree from the version index (at start and after the ring changes). */
   async rebuild(): Promise<void> {
     const ringId = this.state.ring.id;
-    this.rebuilding = new Set();
-    for (const t of this.trees.values()) t.clear();
-    for await (const [key, record] of this.replica.scan()) this.apply(key, record);
-    const touched = this.rebuilding;
-    this.rebuilding = undefined;
-    for (const latin of touched) {
-      const key = Buffer.from(latin, 'latin1');
-      this.apply(key, await this.replica.read(key, false));
+    const changes: ReplicaChange[] = [];
+    this.rebuilding = changes;
+    const fresh = new Map<string, MerkleTree>();
+    try {
+      const snapshot = await this.replica.versionSnapshot();
+      try {
+        for await (const [key, digest] of snapshot.entries) this.apply(fresh, { key, before: undefined, after: digest });
+      } finally {
+        await snapshot.close();
+      }
+      for (const change of changes) if (change.seq > snapshot.seq) this.apply(fresh, change);
+    } finally {
+      this.rebuilding = undefined;
     }
+    this.trees = fresh;
     this.builtFor = ringId;
+  }
+
+  /** A leaf's (key, digest) pairs shared with `peer`, keys in base64, from the version index. */
+  async entries(peer: string, leaf: number): Promise<[string, string][]> {
+    if (leaf < 0 || leaf >= LEAVES) return [];
+    const [lo, hi] = leafRange(leaf);
+    const out: [string, string][] = [];
+    for await (const [key, digest] of this.replica.versions(lo, hi)) {
+      if (this.sharers(key)?.includes(peer)) out.push([key.toString('base64'), digest]);
+    }
+    return out;
   }
 
   /** Roots per peer (for status and tests). */
   roots(): Record<string, string> {
     return Object.fromEntries([...this.trees].map(([peer, t]) => [peer, t.root()]));
   }
+}
+
+function treeIn(trees: Map<string, MerkleTree>, peer: string): MerkleTree {
+  let t = trees.get(peer);
+  if (!t) {
+    t = new MerkleTree();
+    trees.set(peer, t);
+  }
+  return t;
 }

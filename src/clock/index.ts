@@ -1,3 +1,4 @@
 export * from './causal-record.js';
 export * from './context.js';
+export * from './version-digest.js';
 export * from './version-vector.js';

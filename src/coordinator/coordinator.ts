@@ -10,8 +10,7 @@
  * Dynamo and Riak), and a later read may see it.
  */
 
-import { versionDigest } from '../antientropy/merkle-tree.js';
-import { emptyVector, encodeContext, mergeRecords, type VersionVector } from '../clock/index.js';
+import { emptyVector, encodeContext, mergeRecords, type VersionVector, versionDigest } from '../clock/index.js';
 import type { Clock } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
 import { KvError } from '../errors.js';
@@ -21,9 +20,8 @@ import type { Consistency } from '../net/protocol.js';
 import { isUnreachable, type Transport } from '../net/transport.js';
 import type { LocalReplica } from '../node/local-replica.js';
 import { recordFromWire, recordToWire } from '../node/record-wire.js';
-import type { StoredValue } from '../storage/codec.js';
 import type { StoredRecord } from '../storage/record-format.js';
-import { type QuorumState, type QuorumSummary, ReadQuorum, WriteQuorum } from './quorum.js';
+import { type QuorumState, type QuorumSummary, WriteQuorum } from './quorum.js';
 
 export interface CoordinatorDeps {
   self: string;

@@ -67,7 +67,7 @@ export class Gossiper {
 
   /** Pushes our table to `addr` and merges its answer. */
   async push(addr: string, join = false): Promise<void> {
-    const { table, transport, settings, clock } = this.deps;
+    const { transport, settings, clock } = this.deps;
     const reply = await transport.request(addr, this.message(join), Math.max(settings.gossipIntervalMs * 2, 500));
     this.merge(parseMembers(reply.members), clock.now());
   }

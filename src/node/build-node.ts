@@ -96,6 +96,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     actor: actorOf(o.identity),
     maxSiblings: o.limits.maxSiblings,
     isRetiredActor: (actor) => isRetired(table, actor),
+    versionIndex: o.cluster.settings.n > 1,
   });
   const me = newMember({ name: self, addr: o.addr, incarnation: o.identity.incarnation, generation: o.generation, weight: o.weight });
   table = new MemberTable(me, { suspectAfterMs: o.membership.suspectAfterMs, downAfterMs: o.membership.downAfterMs }, o.clock.now());
@@ -105,7 +106,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
   const engine = { self, replica, state, transport, clock: o.clock, logger: o.logger, requestTimeoutMs: o.requestTimeoutMs };
   const coordinator = new Coordinator({ ...engine, hints });
   const trees = new TreeSet(self, state, replica);
-  replica.onChange = (key, record) => trees.onChange(key, record);
+  replica.onChange = (change) => trees.onChange(change);
   const antiEntropy = new AntiEntropy({ ...engine, trees, random: o.random.fork(), settings: o.antiEntropy });
   const reaper = new TombstoneReaper({ ...engine, graceMs: o.antiEntropy.tombstoneGraceMs });
   antiEntropy.afterRound = () => reaper.run();

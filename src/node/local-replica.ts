@@ -17,18 +17,53 @@ import {
   pruneClock,
   sameVersions,
   type VersionVector,
+  versionDigest,
 } from '../clock/index.js';
 import type { Clock } from '../env/clock.js';
 import { KeyedLock } from '../env/keyed-lock.js';
 import { KvError } from '../errors.js';
+import { Ring } from '../ring/index.js';
 import type { StoredValue, ValueCodec } from '../storage/codec.js';
 import type { LruCache } from '../storage/lru-cache.js';
 import { decodeRecord, encodeRecord, recordMemoryBytes, type StoredRecord } from '../storage/record-format.js';
-import type { Store } from '../storage/store.js';
+import type { Store, StoreOp } from '../storage/store.js';
 
 /** Data keys live under this prefix; other prefixes hold node metadata (identity, later hints). */
 const DATA_PREFIX = Buffer.from('d');
 const DATA_END = Buffer.from('e');
+/**
+ * The version index: 'v' + the key's ring hash (u32 BE) + key -> the record's version digest (16
+ * bytes), written in the same batch as the record. Ordered by ring position, so anti-entropy lists
+ * the (key, digest) pairs of one Merkle leaf with a range read instead of holding every key in
+ * memory. The bare prefix key marks an index that covers every record.
+ */
+const INDEX_MARKER = Buffer.from('v');
+const INDEX_START = Buffer.from([0x76, 0, 0, 0, 0]);
+const INDEX_END = Buffer.from('w');
+const INDEX_BUILD_BATCH = 1000;
+
+function indexKey(key: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(5 + key.length);
+  out[0] = 0x76;
+  out.writeUInt32BE(Ring.keyHash(key), 1);
+  key.copy(out, 5);
+  return out;
+}
+
+/** A committed change of one key's versions (digests undefined: absent), numbered by its store commit. */
+export interface ReplicaChange {
+  key: Buffer;
+  before: string | undefined;
+  after: string | undefined;
+  seq: number;
+}
+
+/** (key, version digest) pairs of the version index, from one consistent view. */
+export interface VersionSnapshot {
+  seq: number;
+  entries: AsyncIterable<[Buffer, string]>;
+  close(): Promise<void>;
+}
 
 export interface LocalReplicaOptions {
   /** This replica's clock id: name plus incarnation, never reused after a wipe. */
@@ -38,6 +73,8 @@ export interface LocalReplicaOptions {
   maxClockEntries?: number;
   /** True for clock actors that will never write again (see pruneClock). */
   isRetiredActor?: (actor: string) => boolean;
+  /** Keep the version index and report changes (a cluster with N > 1, where replicas compare trees). */
+  versionIndex?: boolean;
 }
 
 /** N replicas plus room for a few handoffs and wiped incarnations. */
@@ -56,8 +93,8 @@ export class LocalReplica {
   keys = 0;
   /** Keys whose record is only tombstones: what the reaper looks at, without scanning everything. */
   private readonly tombstoneKeys = new Set<string>();
-  /** Told of every committed change (Merkle trees follow the data this way); undefined: key dropped. */
-  onChange: ((key: Buffer, record: StoredRecord | undefined) => void) | undefined;
+  /** Told of every committed change when the version index is kept (Merkle trees follow the data this way). */
+  onChange: ((change: ReplicaChange) => void) | undefined;
 
   constructor(
     private readonly store: Store,
@@ -76,7 +113,8 @@ export class LocalReplica {
     const stored = value === null ? null : await this.codec.encode(value);
     const cacheKey = key.toString('latin1');
     return this.withKeyLock(cacheKey, async () => {
-      const current = (await this.readLocked(key, cacheKey)) ?? emptyRecord<StoredValue>();
+      const existing = await this.readLocked(key, cacheKey);
+      const current = existing ?? emptyRecord<StoredValue>();
       const seen = context ?? (value === null ? current.clock : emptyVector);
       const written = applyWrite(current, seen, this.options.actor, stored, this.clock.now());
       const next = pruneClock(written, this.options.maxClockEntries ?? DEFAULT_MAX_CLOCK_ENTRIES, this.options.isRetiredActor ?? (() => false));
@@ -87,7 +125,7 @@ export class LocalReplica {
           { siblings: current.siblings.length, limit: this.options.maxSiblings },
         );
       }
-      await this.commit(key, cacheKey, next, current.siblings.length === 0);
+      await this.commit(key, cacheKey, existing, next);
       if (value === null) this.counters.deletes++;
       else this.counters.puts++;
       return { record: next, existed: current.siblings.some((s) => s.value !== null) };
@@ -101,7 +139,7 @@ export class LocalReplica {
       const current = await this.readLocked(key, cacheKey);
       if (current && sameVersions(current, incoming)) return current;
       const next = current ? mergeRecords(current, incoming) : incoming;
-      await this.commit(key, cacheKey, next, !current);
+      await this.commit(key, cacheKey, current, next);
       this.counters.merges++;
       return next;
     });
@@ -134,8 +172,12 @@ export class LocalReplica {
     return record;
   }
 
-  private async commit(key: Buffer, cacheKey: string, record: StoredRecord, isNew: boolean): Promise<void> {
-    await this.store.write([{ type: 'put', key: Buffer.concat([DATA_PREFIX, key]), value: encodeRecord(record) }]);
+  /** Stores `record` for the key (`before`: what was there, undefined if nothing). */
+  private async commit(key: Buffer, cacheKey: string, before: StoredRecord | undefined, record: StoredRecord): Promise<void> {
+    const ops: StoreOp[] = [{ type: 'put', key: Buffer.concat([DATA_PREFIX, key]), value: encodeRecord(record) }];
+    const after = this.options.versionIndex ? versionDigest(record) : undefined;
+    if (after) ops.push({ type: 'put', key: indexKey(key), value: Buffer.from(after, 'hex') });
+    const seq = await this.store.write(ops);
     // The cache is filled by reads and kept current by writes, but a write does not bring a key in:
     // measured, caching every put kept ~30 MB more live on the heap during a bulk load and cost
     // 15-45 % of put throughput in GC, for keys that may never be read.
@@ -143,10 +185,10 @@ export class LocalReplica {
       await this.values(record); // merged records arrive compressed: decode once, so cache hits never pay for brotli
       this.cache.set(cacheKey, record, recordMemoryBytes(record) + cacheKey.length);
     }
-    if (isNew) this.keys++;
+    if (!before) this.keys++;
     if (isTombstone(record)) this.tombstoneKeys.add(cacheKey);
     else this.tombstoneKeys.delete(cacheKey);
-    this.onChange?.(key, record);
+    if (after) this.onChange?.({ key, before: before && versionDigest(before), after, seq });
   }
 
   /**
@@ -158,11 +200,13 @@ export class LocalReplica {
     return this.withKeyLock(cacheKey, async () => {
       const current = await this.readLocked(key, cacheKey);
       if (!current || !sameVersions(current, handedOff)) return false;
-      await this.store.write([{ type: 'del', key: Buffer.concat([DATA_PREFIX, key]) }]);
+      const ops: StoreOp[] = [{ type: 'del', key: Buffer.concat([DATA_PREFIX, key]) }];
+      if (this.options.versionIndex) ops.push({ type: 'del', key: indexKey(key) });
+      const seq = await this.store.write(ops);
       this.cache.delete(cacheKey);
       this.tombstoneKeys.delete(cacheKey);
       this.keys--;
-      this.onChange?.(key, undefined);
+      if (this.options.versionIndex) this.onChange?.({ key, before: versionDigest(current), after: undefined, seq });
       return true;
     });
   }
@@ -174,15 +218,57 @@ export class LocalReplica {
     }
   }
 
-  /** Counts the keys held and notes which hold only tombstones; run once at start. */
+  /**
+   * Counts the keys held and notes which hold only tombstones; run once at start. Also builds the
+   * version index if it is kept but not marked complete (a data dir written without it): each
+   * entry is written under its key's lock from the record current then, so writes meanwhile agree.
+   */
   async countKeys(): Promise<number> {
+    const buildIndex = this.options.versionIndex === true && !(await this.store.get(INDEX_MARKER));
     let n = 0;
+    let batch: Buffer[] = [];
+    const indexBatch = async () => {
+      const keys = batch;
+      batch = [];
+      await Promise.all(
+        keys.map((key) =>
+          this.withKeyLock(key.toString('latin1'), async () => {
+            const data = await this.store.get(Buffer.concat([DATA_PREFIX, key]));
+            if (data) await this.store.write([{ type: 'put', key: indexKey(key), value: Buffer.from(versionDigest(decodeRecord(data)), 'hex') }]);
+          }),
+        ),
+      );
+    };
     for await (const [k, data] of this.store.entries(DATA_PREFIX, DATA_END)) {
       n++;
-      if (isTombstone(decodeRecord(data))) this.tombstoneKeys.add(k.subarray(DATA_PREFIX.length).toString('latin1'));
+      const key = k.subarray(DATA_PREFIX.length);
+      if (isTombstone(decodeRecord(data))) this.tombstoneKeys.add(key.toString('latin1'));
+      if (buildIndex) {
+        batch.push(key);
+        if (batch.length >= INDEX_BUILD_BATCH) await indexBatch();
+      }
+    }
+    if (buildIndex) {
+      await indexBatch();
+      await this.store.write([{ type: 'put', key: INDEX_MARKER, value: Buffer.from('1') }]);
     }
     this.keys = n;
     return n;
+  }
+
+  /** The whole version index from one snapshot, with the commit number it reflects. */
+  async versionSnapshot(): Promise<VersionSnapshot> {
+    const snapshot = await this.store.snapshot();
+    return { seq: snapshot.seq, entries: indexEntries(snapshot.entries(INDEX_START, INDEX_END)), close: () => snapshot.close() };
+  }
+
+  /** (key, version digest) pairs of keys whose ring hash is in [lo, hi], read live. */
+  versions(lo: number, hi: number): AsyncIterable<[Buffer, string]> {
+    const from = Buffer.from([0x76, 0, 0, 0, 0]);
+    from.writeUInt32BE(lo, 1);
+    const to = hi >= 0xffffffff ? INDEX_END : Buffer.from([0x76, 0, 0, 0, 0]);
+    if (hi < 0xffffffff) to.writeUInt32BE(hi + 1, 1);
+    return indexEntries(this.store.entries(from, to));
   }
 
   /** Keys whose record holds only tombstones, with their records. */
@@ -197,4 +283,8 @@ export class LocalReplica {
   private withKeyLock<T>(cacheKey: string, fn: () => Promise<T>): Promise<T> {
     return this.locks.run(cacheKey, fn);
   }
+}
+
+async function* indexEntries(raw: AsyncIterable<[Buffer, Buffer]>): AsyncIterable<[Buffer, string]> {
+  for await (const [k, digest] of raw) yield [k.subarray(5), digest.toString('hex')];
 }

@@ -1,0 +1,156 @@
+import t from 'tap';
+import { diffEntries, FANOUT, LEAVES, leafOf, MerkleTree } from '../../src/antientropy/merkle-tree.js';
+import { emptyRecord, versionDigest } from '../../src/clock/index.js';
+import { seededRandom } from '../helpers/random.js';
+
+const key = (i: number): Buffer => Buffer.from(`key:${i}`);
+const digest = (i: number, version: number): string => versionDigest({ clock: new Map([[`a${i}`, version]]), siblings: [] });
+
+function snapshot(tree: MerkleTree) {
+  return { root: tree.root(), segments: tree.segments(), leaves: Array.from({ length: FANOUT }, (_, s) => tree.leavesOf(s)), size: tree.size };
+}
+
+t.test('the same entries give the same tree whatever the order of adds', async (t) => {
+  const a = new MerkleTree();
+  const b = new MerkleTree();
+  for (let i = 0; i < 500; i++) a.add(key(i), digest(i, 1));
+  for (let i = 499; i >= 0; i--) b.add(key(i), digest(i, 1));
+  t.same(snapshot(a), snapshot(b));
+  t.equal(a.size, 500);
+  t.not(a.root(), new MerkleTree().root(), 'a tree with entries differs from an empty one');
+});
+
+t.test('one changed version changes the root, its segment and its leaf only', async (t) => {
+  const a = new MerkleTree();
+  const b = new MerkleTree();
+  for (let i = 0; i < 300; i++) {
+    a.add(key(i), digest(i, 1));
+    b.add(key(i), digest(i, 1));
+  }
+  b.remove(key(7), digest(7, 1));
+  b.add(key(7), digest(7, 2));
+  const leaf = leafOf(key(7));
+  const segment = Math.floor(leaf / FANOUT);
+  t.not(a.root(), b.root());
+  const segs = a
+    .segments()
+    .map((h, s) => (h === b.segments()[s] ? -1 : s))
+    .filter((s) => s >= 0);
+  t.same(segs, [segment]);
+  const leaves = a
+    .leavesOf(segment)
+    .map((h, j) => (h === b.leavesOf(segment)[j] ? -1 : segment * FANOUT + j))
+    .filter((l) => l >= 0);
+  t.same(leaves, [leaf]);
+});
+
+t.test('a missing key is a difference even when everything else matches', async (t) => {
+  const a = new MerkleTree();
+  const b = new MerkleTree();
+  for (let i = 0; i < 50; i++) a.add(key(i), digest(i, 1));
+  for (let i = 1; i < 50; i++) b.add(key(i), digest(i, 1));
+  t.not(a.root(), b.root());
+  b.add(key(0), digest(0, 1));
+  t.equal(a.root(), b.root());
+});
+
+t.test('removing what was added restores the earlier tree, down to an empty one', async (t) => {
+  const tree = new MerkleTree();
+  const empty = snapshot(new MerkleTree());
+  for (let i = 0; i < 100; i++) tree.add(key(i), digest(i, 1));
+  const before = snapshot(tree);
+  tree.add(key(1000), digest(1000, 3));
+  t.not(tree.root(), before.root);
+  tree.remove(key(1000), digest(1000, 3));
+  t.same(snapshot(tree), before);
+  for (let i = 0; i < 100; i++) tree.remove(key(i), digest(i, 1));
+  t.same(snapshot(tree), empty);
+  tree.add(key(5), digest(5, 1));
+  tree.clear();
+  t.same(snapshot(tree), empty, 'clear empties it');
+});
+
+t.test('incremental updates agree with a tree built from the final state (random operations against a model)', async (t) => {
+  for (const seed of [1, 2, 3]) {
+    const rng = seededRandom(seed);
+    const tree = new MerkleTree();
+    const model = new Map<number, string>();
+    for (let step = 0; step < 3000; step++) {
+      const i = Math.floor(rng() * 400);
+      const before = model.get(i);
+      if (before && rng() < 0.3) {
+        tree.remove(key(i), before);
+        model.delete(i);
+      } else {
+        const next = digest(i, step + 1);
+        if (before) tree.remove(key(i), before);
+        tree.add(key(i), next);
+        model.set(i, next);
+      }
+    }
+    const fresh = new MerkleTree();
+    for (const [i, d] of model) fresh.add(key(i), d);
+    t.same(snapshot(tree), snapshot(fresh), `seed ${seed}`);
+    t.equal(tree.size, model.size);
+  }
+});
+
+t.test('leaves split the ring hash space: 1024 leaves of 32 segments', async (t) => {
+  t.equal(LEAVES, FANOUT * FANOUT);
+  const seen = new Set<number>();
+  for (let i = 0; i < 20_000; i++) seen.add(leafOf(key(i)));
+  t.ok(seen.size > 1000, `20,000 keys fall in ${seen.size} of 1024 leaves`);
+  t.ok([...seen].every((l) => l >= 0 && l < LEAVES));
+});
+
+t.test('diffEntries lists keys whose digests differ or that one side lacks', async (t) => {
+  const ours: [string, string][] = [
+    ['a', '1'],
+    ['b', '2'],
+    ['c', '3'],
+  ];
+  const theirs: [string, string][] = [
+    ['b', '2'],
+    ['c', '4'],
+    ['d', '5'],
+  ];
+  t.same(diffEntries(ours, theirs).sort(), ['a', 'c', 'd']);
+  t.same(diffEntries(ours, ours), []);
+});
+
+t.test('versionDigest covers clock and dots, not sibling order or values', async (t) => {
+  const v = (bytes: string) => ({ codec: 0 as const, stored: Buffer.from(bytes), raw: Buffer.from(bytes) });
+  const base = emptyRecord<ReturnType<typeof v>>();
+  const one = {
+    clock: new Map([
+      ['a', 2],
+      ['b', 1],
+    ]),
+    siblings: [
+      { dot: ['a', 2] as [string, number], ts: 1, value: v('x') },
+      { dot: ['b', 1] as [string, number], ts: 2, value: v('y') },
+    ],
+  };
+  const swapped = {
+    clock: new Map([
+      ['b', 1],
+      ['a', 2],
+    ]),
+    siblings: [...one.siblings].reverse(),
+  };
+  const otherValues = { ...one, siblings: one.siblings.map((s) => ({ ...s, value: v('z') })) };
+  const newer = {
+    ...one,
+    clock: new Map([
+      ['a', 3],
+      ['b', 1],
+    ]),
+  };
+  const tombstone = { ...one, siblings: [one.siblings[0], { ...one.siblings[1], value: null }] };
+  t.equal(versionDigest(one), versionDigest(swapped), 'order does not matter');
+  t.equal(versionDigest(one), versionDigest(otherValues), 'values are not hashed (dots name them)');
+  t.not(versionDigest(one), versionDigest(newer), 'a clock change shows');
+  t.not(versionDigest(one), versionDigest(tombstone), 'a tombstone differs from a value');
+  t.not(versionDigest(one), versionDigest(base));
+  t.match(versionDigest(one), /^[0-9a-f]{32}$/);
+});
