@@ -1,0 +1,96 @@
+/**
+ * KvClient against a scripted server on a loopback port: request lines carry the id and the body's
+ * fields, replies match by id in any order, and each request times out on its own deadline
+ * (one timer per connection, armed for the earliest) while the others carry on.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import t from 'tap';
+import { KvClient } from '../../src/client/client.js';
+import type { KvError } from '../../src/errors.js';
+
+interface Scripted {
+  server: Server;
+  addr: string;
+  lines: Record<string, unknown>[];
+  sockets: Socket[];
+}
+
+/** Answers `{"op":"echo"}` at once with its fields, `{"op":"later","ms":N}` after N ms, anything else never. */
+async function scriptedServer(): Promise<Scripted> {
+  const lines: Record<string, unknown>[] = [];
+  const sockets: Socket[] = [];
+  const server = createServer((socket) => {
+    sockets.push(socket);
+    let buffered = '';
+    socket.on('data', (chunk) => {
+      buffered += chunk.toString('utf8');
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        const req = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
+        buffered = buffered.slice(nl + 1);
+        lines.push(req);
+        const reply = () => socket.write(`${JSON.stringify({ ...req, ok: true, answered: true })}\n`);
+        if (req.op === 'echo') reply();
+        else if (req.op === 'later') setTimeout(reply, Number(req.ms));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as { port: number };
+  return { server, addr: `127.0.0.1:${address.port}`, lines, sockets };
+}
+
+async function timed<T>(p: Promise<T>): Promise<{ ms: number; value?: T; error?: KvError }> {
+  const started = Date.now();
+  try {
+    const value = await p;
+    return { ms: Date.now() - started, value };
+  } catch (error) {
+    return { ms: Date.now() - started, error: error as KvError };
+  }
+}
+
+t.test('request lines carry the id first and the body fields; replies resolve by id', async (t) => {
+  const s = await scriptedServer();
+  t.teardown(() => new Promise<void>((resolve) => s.server.close(() => resolve())));
+  const client = await KvClient.connect(s.addr, { timeoutMs: 5000 });
+  const [a, b] = await Promise.all([client.request({ op: 'later', ms: 50, x: 'a' }), client.request({ op: 'echo', x: 'b' })]);
+  t.equal(a.x, 'a');
+  t.equal(b.x, 'b', 'an out-of-order reply still reaches its request');
+  const ids = s.lines.map((l) => l.id);
+  t.same(ids, [1, 2]);
+  t.same(s.lines[1], { id: 2, op: 'echo', x: 'b' });
+  await client.close();
+});
+
+t.test('each request times out on its own deadline; the rest of the connection carries on', async (t) => {
+  const s = await scriptedServer();
+  t.teardown(() => new Promise<void>((resolve) => s.server.close(() => resolve())));
+  const client = await KvClient.connect(s.addr, { timeoutMs: 5000 });
+  const long = timed(client.request({ op: 'never' }, 600));
+  const short = timed(client.request({ op: 'never' }, 150));
+  const answered = timed(client.request({ op: 'later', ms: 300 }, 2000));
+  const [l, sh, a] = await Promise.all([long, short, answered]);
+  t.equal(sh.error?.code, 'KV_TIMEOUT', 'the short request times out');
+  t.ok(sh.ms >= 140 && sh.ms < 550, `short one after ${sh.ms} ms, before the long one's deadline`);
+  t.equal(a.value?.answered, true, 'a request answered after another timed out still resolves');
+  t.equal(l.error?.code, 'KV_TIMEOUT');
+  t.ok(l.ms >= 590, `long one after ${l.ms} ms`);
+  t.match(l.error?.message ?? '', /within 600 ms/);
+  // Still usable after timeouts.
+  t.equal((await client.request({ op: 'echo', y: 1 })).y, 1);
+  await client.close();
+});
+
+t.test('a lost connection fails every pending request with KV_UNREACHABLE, and later ones at once', async (t) => {
+  const s = await scriptedServer();
+  t.teardown(() => new Promise<void>((resolve) => s.server.close(() => resolve())));
+  const client = await KvClient.connect(s.addr, { timeoutMs: 5000 });
+  const pending = timed(client.request({ op: 'never' }));
+  await client.request({ op: 'echo' });
+  for (const socket of s.sockets) socket.destroy();
+  const r = await pending;
+  t.equal(r.error?.code, 'KV_UNREACHABLE');
+  t.ok(r.ms < 2000, 'without waiting for the deadline');
+  const after = await timed(client.request({ op: 'echo' }));
+  t.equal(after.error?.code, 'KV_UNREACHABLE');
+});
