@@ -13,6 +13,13 @@ import { KvError } from '../errors.js';
 import type { Store, StoreOp, StoreSnapshot } from './store.js';
 
 const MAX_BATCHES_IN_FLIGHT = 2;
+/**
+ * LevelDB's memtable size (its default is 4 MiB). Measured on a 3-node cluster taking 1 KiB puts:
+ * 4 MiB -> 32 MiB cut the daemons' background-thread CPU (memtable flushes and compactions) from
+ * ~88 to ~53 µs per cluster put and raised puts from 9.3-10.5k to 12.2-12.3k/s. Memory grows only
+ * as data is written, up to twice this (the memtable being filled and the one being flushed).
+ */
+const WRITE_BUFFER_BYTES = 32 * 1024 * 1024;
 
 interface Pending {
   ops: StoreOp[];
@@ -49,7 +56,7 @@ export class LevelStore implements Store {
     readonly location: string,
     private readonly sync: boolean,
   ) {
-    this.db = new ClassicLevel<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    this.db = new ClassicLevel<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer', writeBufferSize: WRITE_BUFFER_BYTES });
   }
 
   /** Opens (creating if needed); a dir held by another process fails with KV_DATA_DIR_LOCKED. */
