@@ -36,9 +36,16 @@ export function leafRange(leaf: number): [number, number] {
   return [leaf * 2 ** 22, (leaf + 1) * 2 ** 22 - 1];
 }
 
-/** The hash a (key, version digest) entry contributes to its leaf. */
-export function entryHash(key: Uint8Array, digest: string): Buffer {
-  return hash('sha256', Buffer.concat([key, Buffer.from(`\u0000${digest}`, 'latin1')]), 'buffer');
+/** What a key at a version contributes to its leaf: the leaf and a hash of (key, version digest). */
+export interface TreeEntry {
+  leaf: number;
+  hash: Buffer;
+}
+
+export function treeEntry(key: Uint8Array, digest: string): TreeEntry {
+  // latin1 maps bytes to characters one to one, so the hashed text names the key exactly.
+  const keyText = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+  return { leaf: leafOf(key), hash: hash('sha256', `${keyText}\u0000${digest}`, 'buffer') };
 }
 
 export class MerkleTree {
@@ -53,19 +60,17 @@ export class MerkleTree {
     return this.count;
   }
 
-  /** Adds a key at a version (its digest). */
-  add(key: Uint8Array, digest: string): void {
-    this.toggle(key, digest, 1);
+  /** Adds a key's entry (one TreeEntry can be added to several trees). */
+  add(entry: TreeEntry): void {
+    this.toggle(entry, 1);
   }
 
-  /** Removes a key's entry: `digest` must be the one it was added with. */
-  remove(key: Uint8Array, digest: string): void {
-    this.toggle(key, digest, -1);
+  /** Removes a key's entry: it must be the one the key was added with. */
+  remove(entry: TreeEntry): void {
+    this.toggle(entry, -1);
   }
 
-  private toggle(key: Uint8Array, digest: string, delta: 1 | -1): void {
-    const leaf = leafOf(key);
-    const entry = entryHash(key, digest);
+  private toggle({ leaf, hash: entry }: TreeEntry, delta: 1 | -1): void {
     const at = leaf * ENTRY_BYTES;
     const acc = this.accumulators;
     for (let i = 0; i < ENTRY_BYTES; i++) acc[at + i] = (acc[at + i] as number) ^ (entry[i] as number);

@@ -8,7 +8,7 @@
  */
 import type { ClusterState } from '../membership/cluster-state.js';
 import type { LocalReplica, ReplicaChange } from '../node/local-replica.js';
-import { LEAVES, leafRange, MerkleTree } from './merkle-tree.js';
+import { LEAVES, leafRange, MerkleTree, treeEntry } from './merkle-tree.js';
 
 export class TreeSet {
   private trees = new Map<string, MerkleTree>();
@@ -47,10 +47,13 @@ export class TreeSet {
   private apply(trees: Map<string, MerkleTree>, change: Omit<ReplicaChange, 'seq'>): void {
     const peers = this.sharers(change.key);
     if (!peers) return;
+    // Hashed once per change, whatever the number of trees the key is in.
+    const before = change.before ? treeEntry(change.key, change.before) : undefined;
+    const after = change.after ? treeEntry(change.key, change.after) : undefined;
     for (const peer of peers) {
       const tree = treeIn(trees, peer);
-      if (change.before) tree.remove(change.key, change.before);
-      if (change.after) tree.add(change.key, change.after);
+      if (before) tree.remove(before);
+      if (after) tree.add(after);
     }
   }
 

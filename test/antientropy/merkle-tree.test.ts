@@ -1,5 +1,5 @@
 import t from 'tap';
-import { diffEntries, FANOUT, LEAVES, leafOf, MerkleTree } from '../../src/antientropy/merkle-tree.js';
+import { diffEntries, FANOUT, LEAVES, leafOf, MerkleTree, treeEntry } from '../../src/antientropy/merkle-tree.js';
 import { emptyRecord, versionDigest } from '../../src/clock/index.js';
 import { seededRandom } from '../helpers/random.js';
 
@@ -13,8 +13,8 @@ function snapshot(tree: MerkleTree) {
 t.test('the same entries give the same tree whatever the order of adds', async (t) => {
   const a = new MerkleTree();
   const b = new MerkleTree();
-  for (let i = 0; i < 500; i++) a.add(key(i), digest(i, 1));
-  for (let i = 499; i >= 0; i--) b.add(key(i), digest(i, 1));
+  for (let i = 0; i < 500; i++) a.add(treeEntry(key(i), digest(i, 1)));
+  for (let i = 499; i >= 0; i--) b.add(treeEntry(key(i), digest(i, 1)));
   t.same(snapshot(a), snapshot(b));
   t.equal(a.size, 500);
   t.not(a.root(), new MerkleTree().root(), 'a tree with entries differs from an empty one');
@@ -24,11 +24,11 @@ t.test('one changed version changes the root, its segment and its leaf only', as
   const a = new MerkleTree();
   const b = new MerkleTree();
   for (let i = 0; i < 300; i++) {
-    a.add(key(i), digest(i, 1));
-    b.add(key(i), digest(i, 1));
+    a.add(treeEntry(key(i), digest(i, 1)));
+    b.add(treeEntry(key(i), digest(i, 1)));
   }
-  b.remove(key(7), digest(7, 1));
-  b.add(key(7), digest(7, 2));
+  b.remove(treeEntry(key(7), digest(7, 1)));
+  b.add(treeEntry(key(7), digest(7, 2)));
   const leaf = leafOf(key(7));
   const segment = Math.floor(leaf / FANOUT);
   t.not(a.root(), b.root());
@@ -47,25 +47,25 @@ t.test('one changed version changes the root, its segment and its leaf only', as
 t.test('a missing key is a difference even when everything else matches', async (t) => {
   const a = new MerkleTree();
   const b = new MerkleTree();
-  for (let i = 0; i < 50; i++) a.add(key(i), digest(i, 1));
-  for (let i = 1; i < 50; i++) b.add(key(i), digest(i, 1));
+  for (let i = 0; i < 50; i++) a.add(treeEntry(key(i), digest(i, 1)));
+  for (let i = 1; i < 50; i++) b.add(treeEntry(key(i), digest(i, 1)));
   t.not(a.root(), b.root());
-  b.add(key(0), digest(0, 1));
+  b.add(treeEntry(key(0), digest(0, 1)));
   t.equal(a.root(), b.root());
 });
 
 t.test('removing what was added restores the earlier tree, down to an empty one', async (t) => {
   const tree = new MerkleTree();
   const empty = snapshot(new MerkleTree());
-  for (let i = 0; i < 100; i++) tree.add(key(i), digest(i, 1));
+  for (let i = 0; i < 100; i++) tree.add(treeEntry(key(i), digest(i, 1)));
   const before = snapshot(tree);
-  tree.add(key(1000), digest(1000, 3));
+  tree.add(treeEntry(key(1000), digest(1000, 3)));
   t.not(tree.root(), before.root);
-  tree.remove(key(1000), digest(1000, 3));
+  tree.remove(treeEntry(key(1000), digest(1000, 3)));
   t.same(snapshot(tree), before);
-  for (let i = 0; i < 100; i++) tree.remove(key(i), digest(i, 1));
+  for (let i = 0; i < 100; i++) tree.remove(treeEntry(key(i), digest(i, 1)));
   t.same(snapshot(tree), empty);
-  tree.add(key(5), digest(5, 1));
+  tree.add(treeEntry(key(5), digest(5, 1)));
   tree.clear();
   t.same(snapshot(tree), empty, 'clear empties it');
 });
@@ -79,17 +79,17 @@ t.test('incremental updates agree with a tree built from the final state (random
       const i = Math.floor(rng() * 400);
       const before = model.get(i);
       if (before && rng() < 0.3) {
-        tree.remove(key(i), before);
+        tree.remove(treeEntry(key(i), before));
         model.delete(i);
       } else {
         const next = digest(i, step + 1);
-        if (before) tree.remove(key(i), before);
-        tree.add(key(i), next);
+        if (before) tree.remove(treeEntry(key(i), before));
+        tree.add(treeEntry(key(i), next));
         model.set(i, next);
       }
     }
     const fresh = new MerkleTree();
-    for (const [i, d] of model) fresh.add(key(i), d);
+    for (const [i, d] of model) fresh.add(treeEntry(key(i), d));
     t.same(snapshot(tree), snapshot(fresh), `seed ${seed}`);
     t.equal(tree.size, model.size);
   }
