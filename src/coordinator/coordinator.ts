@@ -13,13 +13,13 @@
 import { emptyVector, encodeContext, mergeRecords, type VersionVector, versionDigest } from '../clock/index.js';
 import type { Clock } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
-import { KvError } from '../errors.js';
+import { KvError, toKvError, type WireError } from '../errors.js';
 import type { HintStore } from '../handoff/hint-store.js';
 import type { ClusterState } from '../membership/cluster-state.js';
-import type { Consistency } from '../net/protocol.js';
+import { type Consistency, MAX_REPLICA_ITEMS, type ReplicaItem } from '../net/protocol.js';
 import { isUnreachable, type Transport } from '../net/transport.js';
 import type { LocalReplica } from '../node/local-replica.js';
-import { recordFromWire, recordToWire } from '../node/record-wire.js';
+import { recordFromWire, recordToWire, type WireRecord, wireRecordBytes } from '../node/record-wire.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import { type QuorumState, type QuorumSummary, WriteQuorum } from './quorum.js';
 
@@ -32,6 +32,8 @@ export interface CoordinatorDeps {
   clock: Clock;
   logger: Logger;
   requestTimeoutMs: number;
+  /** Bytes of records one kv.replicate.many line carries at most (a single larger record goes alone). */
+  maxReplicaBatchBytes: number;
 }
 
 export interface WriteOutcome {
@@ -49,6 +51,14 @@ export interface ReadOutcome {
   fallbacks: string[];
 }
 
+/** A record waiting to go to one replica in the next kv.replicate.many line. */
+interface OutgoingReplica {
+  item: { key: string; record: WireRecord; hintFor?: string };
+  bytes: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 /** Who takes a copy: a replica itself, or a fallback holding a hint for a down replica. */
 interface Slot {
   holder: string;
@@ -56,7 +66,10 @@ interface Slot {
 }
 
 export class Coordinator {
-  readonly counters = { forwarded: 0, readRepairs: 0, quorumFailures: 0 };
+  readonly counters = { forwarded: 0, readRepairs: 0, quorumFailures: 0, replicaBatches: 0, replicaRecords: 0 };
+  /** Records for each replica, sent together once this turn's writes have queued theirs. */
+  private readonly outgoing = new Map<string, OutgoingReplica[]>();
+  private flushScheduled = false;
 
   constructor(private readonly deps: CoordinatorDeps) {}
 
@@ -142,12 +155,7 @@ export class Coordinator {
         run: () =>
           slot.holder === self
             ? this.deps.hints.add(slot.hintFor as string, key, local.record, this.deps.clock.now())
-            : this.send(slot.holder, {
-                op: 'kv.replicate',
-                key: key.toString('base64'),
-                record: (wire ??= recordToWire(local.record)),
-                ...(slot.hintFor ? { hintFor: slot.hintFor } : {}),
-              }),
+            : this.replicateTo(slot.holder, key, (wire ??= recordToWire(local.record)), slot.hintFor),
       }));
     const state = await this.decide(
       tasks,
@@ -196,6 +204,67 @@ export class Coordinator {
       quorum: { needed: r, replied: outcome.answered.length, failed: outcome.failed, replicas: holders.length, answered: outcome.answered },
       fallbacks,
     };
+  }
+
+  /**
+   * Sends a written record to a replica. The records of one event-loop turn (a group commit's worth
+   * of writes) go to each replica as one kv.replicate.many line with one reply, instead of a line,
+   * a reply, a pending request and an id each (Dynamo's per-request messages, batched per tick as
+   * the group commit batches disk writes).
+   */
+  private replicateTo(name: string, key: Buffer, record: WireRecord, hintFor: string | undefined): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const item = { key: key.toString('base64'), record, ...(hintFor ? { hintFor } : {}) };
+      let queue = this.outgoing.get(name);
+      if (!queue) {
+        queue = [];
+        this.outgoing.set(name, queue);
+      }
+      queue.push({ item, bytes: item.key.length + wireRecordBytes(record), resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        this.deps.clock.defer(() => this.flushReplicas());
+      }
+    });
+  }
+
+  private flushReplicas(): void {
+    this.flushScheduled = false;
+    const byReplica = [...this.outgoing];
+    this.outgoing.clear();
+    for (const [name, queue] of byReplica) {
+      let start = 0;
+      while (start < queue.length) {
+        let end = start;
+        let bytes = 0;
+        while (
+          end < queue.length &&
+          end - start < MAX_REPLICA_ITEMS &&
+          (end === start || bytes + (queue[end] as OutgoingReplica).bytes <= this.deps.maxReplicaBatchBytes)
+        ) {
+          bytes += (queue[end] as OutgoingReplica).bytes;
+          end++;
+        }
+        void this.sendReplicas(name, queue.slice(start, end));
+        start = end;
+      }
+    }
+  }
+
+  private async sendReplicas(name: string, batch: OutgoingReplica[]): Promise<void> {
+    this.counters.replicaBatches++;
+    this.counters.replicaRecords += batch.length;
+    try {
+      const reply = await this.send(name, { op: 'kv.replicate.many', items: batch.map((o) => o.item) });
+      const results = Array.isArray(reply.results) ? (reply.results as (WireError | null)[]) : [];
+      batch.forEach((o, i) => {
+        const error = results[i];
+        if (error === null) o.resolve();
+        else o.reject(error ? KvError.fromWire(error) : new KvError('KV_INTERNAL', `${name} sent no result for a replicated record`));
+      });
+    } catch (err) {
+      for (const o of batch) o.reject(err);
+    }
   }
 
   /** A replica's full record (this node: local data and hints). */
@@ -356,6 +425,19 @@ export class Coordinator {
     if (hintFor && hintFor !== this.deps.self) await this.deps.hints.add(hintFor, key, record, this.deps.clock.now());
     else await this.deps.replica.merge(key, record);
     return {};
+  }
+
+  /** Peer op kv.replicate.many: each item as kv.replicate, concurrently; a result per item (null: stored). */
+  async handleReplicateMany(items: ReplicaItem[]): Promise<Record<string, unknown>> {
+    const results = await Promise.all(
+      items.map((item) =>
+        this.handleReplicate(item.key, item.record, item.hintFor).then(
+          () => null,
+          (err: unknown) => toKvError(err).toWire(),
+        ),
+      ),
+    );
+    return { results };
   }
 
   /** Peer op kv.coordinate: another node asks us, a replica, to coordinate a write. */

@@ -12,6 +12,12 @@ export interface Clock {
   now(): number;
   /** Runs `fn` once after `delayMs`; the returned timer cancels it. */
   setTimer(delayMs: number, fn: () => void): Timer;
+  /**
+   * Runs `fn` once the work already under way has run (on real time: after this event-loop turn's
+   * promise continuations and I/O callbacks; on virtual time: at this instant, on the next advance).
+   * For batching what one turn produces, without a timer's delay.
+   */
+  defer(fn: () => void): void;
 }
 
 export class SystemClock implements Clock {
@@ -23,6 +29,10 @@ export class SystemClock implements Clock {
     const handle = setTimeout(fn, delayMs);
     handle.unref();
     return { cancel: () => clearTimeout(handle) };
+  }
+
+  defer(fn: () => void): void {
+    setImmediate(fn);
   }
 }
 
@@ -44,6 +54,10 @@ export class VirtualClock implements Clock {
     const id = this.seq++;
     this.timers.set(id, { at: this.current + Math.max(0, delayMs), fn });
     return { cancel: () => this.timers.delete(id) };
+  }
+
+  defer(fn: () => void): void {
+    this.setTimer(0, fn);
   }
 
   /** Advances to `now() + ms`, firing every timer that falls due on the way (including new ones). */

@@ -51,6 +51,7 @@ export type PeerRequest =
   | { id: RequestId; op: 'gossip.push'; body: Record<string, unknown> }
   | { id: RequestId; op: 'kv.read'; key: Buffer; digest: boolean }
   | { id: RequestId; op: 'kv.replicate'; key: Buffer; record: unknown; hintFor: string | undefined }
+  | { id: RequestId; op: 'kv.replicate.many'; items: ReplicaItem[] }
   | { id: RequestId; op: 'kv.reap'; key: Buffer; record: unknown }
   | {
       id: RequestId;
@@ -61,6 +62,16 @@ export type PeerRequest =
       w: number | undefined;
       consistency: Consistency | undefined;
     };
+
+/** One record for a replica (kv.replicate.many): its key, its wire form, and the down node it stands in for. */
+export interface ReplicaItem {
+  key: Buffer;
+  record: unknown;
+  hintFor: string | undefined;
+}
+
+/** Records one kv.replicate.many line carries at most. */
+export const MAX_REPLICA_ITEMS = 1024;
 
 export type Op = Request['op'];
 
@@ -83,6 +94,7 @@ const allowedFields: Record<Op, ReadonlySet<string>> = {
   'gossip.push': new Set([...COMMON_FIELDS, 'cluster', 'members', 'join']),
   'kv.read': new Set([...COMMON_FIELDS, 'key', 'digest']),
   'kv.replicate': new Set([...COMMON_FIELDS, 'key', 'record', 'hintFor']),
+  'kv.replicate.many': new Set([...COMMON_FIELDS, 'items']),
   'kv.reap': new Set([...COMMON_FIELDS, 'key', 'record']),
   'kv.coordinate': new Set([...COMMON_FIELDS, 'key', 'value', 'delete', 'context', 'w', 'consistency']),
   put: new Set([...COMMON_FIELDS, 'key', 'value', 'context', 'w', 'consistency', 'encoding']),
@@ -176,6 +188,7 @@ function validate(fields: Record<string, unknown>, id: RequestId, limits: Limits
     return { id, op, key: fields.key === undefined ? undefined : parseBytes(fields.key, 'key', encoding), encoding };
   }
   if (op === 'kv.read' || op === 'kv.replicate' || op === 'kv.coordinate' || op === 'kv.reap') return parsePeer(op, fields, id, limits);
+  if (op === 'kv.replicate.many') return { id, op, items: parseReplicaItems(fields.items, limits) };
 
   const encoding = parseEncoding(fields.encoding);
   const key = parseBytes(fields.key, 'key', encoding);
@@ -220,6 +233,25 @@ function parsePeer(op: 'kv.read' | 'kv.replicate' | 'kv.coordinate' | 'kv.reap',
     throw new KvError('KV_VALUE_TOO_LARGE', `value is ${value.length} bytes; the limit is ${limits.maxValueBytes}`);
   const context = fields.context === undefined ? undefined : parseContext(fields.context);
   return { id, op, key, value, context, w: parseQuorum(fields.w, 'w'), consistency: parseConsistency(fields.consistency) };
+}
+
+const REPLICA_ITEM_FIELDS = new Set(['key', 'record', 'hintFor']);
+
+function parseReplicaItems(raw: unknown, limits: Limits): ReplicaItem[] {
+  if (!Array.isArray(raw) || raw.length === 0 || raw.length > MAX_REPLICA_ITEMS) {
+    throw new KvError('KV_BAD_REQUEST', `items must be an array of 1 to ${MAX_REPLICA_ITEMS} records`);
+  }
+  return raw.map((item: unknown) => {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new KvError('KV_BAD_REQUEST', 'each item must be an object');
+    const fields = item as Record<string, unknown>;
+    for (const name of Object.keys(fields)) {
+      if (!REPLICA_ITEM_FIELDS.has(name)) throw new KvError('KV_BAD_REQUEST', `unknown item field "${name.slice(0, 64)}"`, { field: name.slice(0, 64) });
+    }
+    const key = parseBytes(fields.key, 'key', 'base64');
+    if (key.length === 0 || key.length > limits.maxKeyBytes) throw new KvError('KV_BAD_REQUEST', 'peer key size out of range');
+    if (fields.hintFor !== undefined && typeof fields.hintFor !== 'string') throw new KvError('KV_BAD_REQUEST', 'hintFor must be a node name');
+    return { key, record: fields.record, hintFor: fields.hintFor as string | undefined };
+  });
 }
 
 function parseEncoding(raw: unknown): Encoding {

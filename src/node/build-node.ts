@@ -104,7 +104,8 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
   const state = new ClusterState(o.cluster, table, o.vnodesPerWeight);
   // What every engine on this node shares (each takes the fields it needs).
   const engine = { self, replica, state, transport, clock: o.clock, logger: o.logger, requestTimeoutMs: o.requestTimeoutMs };
-  const coordinator = new Coordinator({ ...engine, hints });
+  // Half the line limit: a batch of records must fit in one line at a peer with the same limits.
+  const coordinator = new Coordinator({ ...engine, hints, maxReplicaBatchBytes: Math.floor(o.limits.maxLineBytes / 2) });
   const trees = new TreeSet(self, state, replica);
   replica.onChange = (change) => trees.onChange(change);
   const antiEntropy = new AntiEntropy({ ...engine, trees, random: o.random.fork(), settings: o.antiEntropy });

@@ -141,6 +141,8 @@ export class KvNode {
         return coordinator.handleRead(request.key, request.digest);
       case 'kv.replicate':
         return coordinator.handleReplicate(request.key, request.record, request.hintFor);
+      case 'kv.replicate.many':
+        return coordinator.handleReplicateMany(request.items);
       case 'reap':
         return { reaped: await this.parts.reaper.run() };
       case 'kv.reap':

@@ -238,3 +238,35 @@ t.test('encodeBytes and replyEncoding', async (t) => {
   const req = parse({ op: 'put', key: encodeBytes(bytes, 'base64'), value: encodeBytes(bytes, 'base64'), encoding: 'base64' });
   if (req.op === 'put') t.ok(req.key.equals(bytes) && req.value.equals(bytes));
 });
+
+t.test('kv.replicate.many: records for a replica, each key checked, fields allow-listed', async (t) => {
+  const k = (s: string) => Buffer.from(s).toString('base64');
+  const ok = parse({
+    id: 1,
+    op: 'kv.replicate.many',
+    items: [
+      { key: k('a'), record: { x: 1 } },
+      { key: k('b'), record: null, hintFor: 'n2' },
+    ],
+  });
+  t.same(ok, {
+    id: 1,
+    op: 'kv.replicate.many',
+    items: [
+      { key: Buffer.from('a'), record: { x: 1 }, hintFor: undefined },
+      { key: Buffer.from('b'), record: null, hintFor: 'n2' },
+    ],
+  });
+  const code = (x: unknown) => errorOf(line(x))?.code;
+  t.equal(code({ op: 'kv.replicate.many', items: [] }), 'KV_BAD_REQUEST', 'empty');
+  t.equal(code({ op: 'kv.replicate.many', items: 'x' }), 'KV_BAD_REQUEST', 'not an array');
+  t.equal(code({ op: 'kv.replicate.many', items: Array.from({ length: 1025 }, () => ({ key: k('a'), record: {} })) }), 'KV_BAD_REQUEST', 'over 1024');
+  t.equal(code({ op: 'kv.replicate.many', items: [{ key: k('a'), record: {}, extra: 1 }] }), 'KV_BAD_REQUEST', 'unknown item field');
+  t.equal(code('{"op":"kv.replicate.many","items":[{"key":"YQ==","record":{},"__proto__":{"polluted":1}}]}'), 'KV_BAD_REQUEST', '__proto__ in an item');
+  t.equal(({} as Record<string, unknown>).polluted, undefined);
+  t.equal(code({ op: 'kv.replicate.many', items: [{ key: '', record: {} }] }), 'KV_BAD_REQUEST', 'empty key');
+  t.equal(code({ op: 'kv.replicate.many', items: [{ key: 'not base64!', record: {} }] }), 'KV_BAD_ENCODING');
+  t.equal(code({ op: 'kv.replicate.many', items: [{ key: k('a'), record: {}, hintFor: 3 }] }), 'KV_BAD_REQUEST', 'hintFor type');
+  t.equal(code({ op: 'kv.replicate.many', items: [null] }), 'KV_BAD_REQUEST', 'null item');
+  t.equal(code({ op: 'kv.replicate.many', items: [{ key: k('a'), record: {} }], key: k('a') }), 'KV_BAD_REQUEST', 'single-record fields refused');
+});
