@@ -256,11 +256,12 @@ export class Coordinator {
     this.counters.replicaRecords += batch.length;
     try {
       const reply = await this.send(name, { op: 'kv.replicate.many', items: batch.map((o) => o.item) });
-      const results = Array.isArray(reply.results) ? (reply.results as (WireError | null)[]) : [];
+      const results: unknown[] = Array.isArray(reply.results) ? reply.results : [];
       batch.forEach((o, i) => {
         const error = results[i];
         if (error === null) o.resolve();
-        else o.reject(error ? KvError.fromWire(error) : new KvError('KV_INTERNAL', `${name} sent no result for a replicated record`));
+        else if (typeof error === 'object' && typeof (error as WireError | undefined)?.code === 'string') o.reject(KvError.fromWire(error as WireError));
+        else o.reject(new KvError('KV_INTERNAL', `${name} sent no result for a replicated record`));
       });
     } catch (err) {
       for (const o of batch) o.reject(err);
