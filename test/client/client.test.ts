@@ -94,3 +94,26 @@ t.test('a lost connection fails every pending request with KV_UNREACHABLE, and l
   const after = await timed(client.request({ op: 'echo' }));
   t.equal(after.error?.code, 'KV_UNREACHABLE');
 });
+
+t.test('put, get and delete lines: strings escaped as UTF-8 JSON, Buffers as base64, options as given', async (t) => {
+  const s = await scriptedServer();
+  t.teardown(() => new Promise<void>((resolve) => s.server.close(() => resolve())));
+  const client = await KvClient.connect(s.addr, { timeoutMs: 300 });
+  const tricky = 'a "quoted"\nline \\ with é and \u2028';
+  const sent = () => s.lines.at(-1);
+  await client.put(tricky, `${tricky}!`, { context: 'ctx-token_1', w: 2, consistency: 'sloppy' }).catch(() => {});
+  t.same(sent(), { id: 1, op: 'put', key: tricky, value: `${tricky}!`, context: 'ctx-token_1', w: 2, consistency: 'sloppy' });
+  await client.put(Buffer.from([0, 255, 10]), Buffer.from('\u0000bytes')).catch(() => {});
+  t.same(sent(), {
+    id: 2,
+    op: 'put',
+    key: Buffer.from([0, 255, 10]).toString('base64'),
+    value: Buffer.from('\u0000bytes').toString('base64'),
+    encoding: 'base64',
+  });
+  await client.get('k', { r: 3, consistency: 'strict' }).catch(() => {});
+  t.same(sent(), { id: 3, op: 'get', key: 'k', r: 3, consistency: 'strict' });
+  await client.delete(Buffer.from('k')).catch(() => {});
+  t.same(sent(), { id: 4, op: 'delete', key: Buffer.from('k').toString('base64'), encoding: 'base64' });
+  await client.close();
+});
