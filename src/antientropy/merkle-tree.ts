@@ -81,15 +81,6 @@ export class MerkleTree {
     this.rootHash = undefined;
   }
 
-  clear(): void {
-    this.accumulators.fill(0);
-    this.counts.fill(0);
-    this.leafHashes.fill(EMPTY);
-    this.segmentHashes.fill(undefined);
-    this.rootHash = undefined;
-    this.count = 0;
-  }
-
   private leafHash(leaf: number): string {
     let h = this.leafHashes[leaf];
     if (h === undefined) {
