@@ -187,7 +187,7 @@ export class Coordinator {
         if (digest !== want && primaries.includes(name)) void this.repair(name, key, merged);
       };
       for (const [name, digest] of outcome.digests) repairIfStale(name, digest);
-      digestRead.onLateDigest = repairIfStale; // replicas that answer after the reply still get repaired
+      digestRead.onLateDigest(repairIfStale); // replicas that answer after the reply still get repaired
     }
     if (outcome.answered.length < r) {
       throw this.quorumError(
@@ -469,7 +469,9 @@ class DigestRead {
   readonly digests = new Map<string, string | null>();
   private finish: (() => void) | undefined;
   /** Called for digests that arrive after the read was answered. */
-  onLateDigest: ((name: string, digest: string | null) => void) | undefined;
+  private lateHandler: ((name: string, digest: string | null) => void) | undefined;
+  /** Digests that arrived after the read was decided and before a handler was set. */
+  private readonly late: [string, string | null][] = [];
 
   constructor(
     private readonly coordinator: Coordinator,
@@ -477,6 +479,12 @@ class DigestRead {
     private readonly holders: string[],
     private readonly r: number,
   ) {}
+
+  /** Handles digests that arrive after the read was decided, including any that already did. */
+  onLateDigest(handler: (name: string, digest: string | null) => void): void {
+    this.lateHandler = handler;
+    for (const [name, digest] of this.late.splice(0)) handler(name, digest);
+  }
 
   run(clock: Clock, timeoutMs: number): Promise<{ record: StoredRecord | undefined; answered: string[]; failed: number; digests: Map<string, string | null> }> {
     return new Promise((resolve) => {
@@ -516,7 +524,8 @@ class DigestRead {
     this.coordinator.fetchDigest(name, this.key).then(
       (digest) => {
         if (!this.finish) {
-          this.onLateDigest?.(name, digest);
+          if (this.lateHandler) this.lateHandler(name, digest);
+          else this.late.push([name, digest]);
           return;
         }
         this.digests.set(name, digest);
