@@ -57,6 +57,8 @@ export interface AntiEntropyDeps {
 }
 
 const FETCH_BATCH = 128;
+/** Leaves listed per ae.leaves request: each listing is one pass over the data on both sides. */
+const LEAVES_PER_REQUEST = 256;
 const BULK_TIMEOUT_MS = 30_000;
 
 export class AntiEntropy {
@@ -146,10 +148,13 @@ export class AntiEntropy {
       });
     }
     const differing: string[] = [];
-    for (let i = 0; i < leaves.length; i += FANOUT) {
-      const chunk = leaves.slice(i, i + FANOUT);
+    for (let i = 0; i < leaves.length; i += LEAVES_PER_REQUEST) {
+      const chunk = leaves.slice(i, i + LEAVES_PER_REQUEST);
       const theirs = (await this.ask(peer, { op: 'ae.leaves', leaves: chunk })).entries as [string, string][][];
-      for (const [j, leaf] of chunk.entries()) differing.push(...diffEntries(await this.deps.trees.entries(peer, leaf), theirs[j] ?? []));
+      const ours = await this.deps.trees.entries(peer, chunk);
+      chunk.forEach((_, j) => {
+        differing.push(...diffEntries(ours[j] ?? [], theirs[j] ?? []));
+      });
     }
     summary.keysDiffering = differing.length;
     summary.keys = differing;
@@ -203,9 +208,7 @@ export class AntiEntropy {
 
   /** ae.leaves: the (key, digest) lists of some leaves. */
   async handleLeaves(peer: string, leaves: number[]): Promise<Record<string, unknown>> {
-    const entries = [];
-    for (const leaf of leaves) entries.push(await this.deps.trees.entries(peer, leaf));
-    return { entries };
+    return { entries: await this.deps.trees.entries(peer, leaves) };
   }
 
   /** ae.fetch: our records for keys (null where we hold none). */

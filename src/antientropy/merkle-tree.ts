@@ -12,8 +12,8 @@
  * A key lives in the leaf given by the top 10 bits of its ring hash, so a range of the ring is a
  * range of leaves. The tree holds no keys: a leaf is the XOR of its entries' hashes, each entry
  * hash a SHA-256 of (key, version digest), plus an entry count, so an update is O(1) with no
- * per-key memory (the (key, digest) lists behind a leaf live in the replica's version index, on
- * disk, as riak_core keeps its hashtrees in LevelDB). XOR is safe here because every entry hash
+ * per-key memory (the (key, digest) lists behind a differing leaf are read from the data when an
+ * exchange asks for them). XOR is safe here because every entry hash
  * covers its key: two leaves agree only when their entry sets do, short of a 128-bit collision.
  * A key's contribution is removed with the digest it was added with, so callers pass the before
  * and after digests of every change. Inner nodes are SHA-256 over their children, computed

@@ -96,7 +96,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     actor: actorOf(o.identity),
     maxSiblings: o.limits.maxSiblings,
     isRetiredActor: (actor) => isRetired(table, actor),
-    versionIndex: o.cluster.settings.n > 1,
+    reportChanges: o.cluster.settings.n > 1,
   });
   const me = newMember({ name: self, addr: o.addr, incarnation: o.identity.incarnation, generation: o.generation, weight: o.weight });
   table = new MemberTable(me, { suspectAfterMs: o.membership.suspectAfterMs, downAfterMs: o.membership.downAfterMs }, o.clock.now());

@@ -22,34 +22,14 @@ import {
 import type { Clock } from '../env/clock.js';
 import { KeyedLock } from '../env/keyed-lock.js';
 import { KvError } from '../errors.js';
-import { Ring } from '../ring/index.js';
 import type { StoredValue, ValueCodec } from '../storage/codec.js';
 import type { LruCache } from '../storage/lru-cache.js';
 import { decodeRecord, encodeRecord, recordMemoryBytes, type StoredRecord } from '../storage/record-format.js';
-import type { Store, StoreOp } from '../storage/store.js';
+import type { Store } from '../storage/store.js';
 
 /** Data keys live under this prefix; other prefixes hold node metadata (identity, later hints). */
 const DATA_PREFIX = Buffer.from('d');
 const DATA_END = Buffer.from('e');
-/**
- * The version index: 'v' + the key's ring hash (u32 BE) + key -> the record's version digest (16
- * bytes), written in the same batch as the record. Ordered by ring position, so anti-entropy lists
- * the (key, digest) pairs of one Merkle leaf with a range read instead of holding every key in
- * memory. The bare prefix key marks an index that covers every record.
- */
-const INDEX_MARKER = Buffer.from('v');
-const INDEX_START = Buffer.from([0x76, 0, 0, 0, 0]);
-const INDEX_END = Buffer.from('w');
-const INDEX_BUILD_BATCH = 1000;
-
-function indexKey(key: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(5 + key.length);
-  out[0] = 0x76;
-  out.writeUInt32BE(Ring.keyHash(key), 1);
-  key.copy(out, 5);
-  return out;
-}
-
 /** A committed change of one key's versions (digests undefined: absent), numbered by its store commit. */
 export interface ReplicaChange {
   key: Buffer;
@@ -58,10 +38,10 @@ export interface ReplicaChange {
   seq: number;
 }
 
-/** (key, version digest) pairs of the version index, from one consistent view. */
-export interface VersionSnapshot {
+/** Every record held, from one consistent view, with the commit number it reflects. */
+export interface RecordSnapshot {
   seq: number;
-  entries: AsyncIterable<[Buffer, string]>;
+  records: AsyncIterable<[Buffer, StoredRecord]>;
   close(): Promise<void>;
 }
 
@@ -73,8 +53,8 @@ export interface LocalReplicaOptions {
   maxClockEntries?: number;
   /** True for clock actors that will never write again (see pruneClock). */
   isRetiredActor?: (actor: string) => boolean;
-  /** Keep the version index and report changes (a cluster with N > 1, where replicas compare trees). */
-  versionIndex?: boolean;
+  /** Report every committed change with its version digests (a cluster with N > 1, where replicas compare trees). */
+  reportChanges?: boolean;
 }
 
 /** N replicas plus room for a few handoffs and wiped incarnations. */
@@ -93,7 +73,7 @@ export class LocalReplica {
   keys = 0;
   /** Keys whose record is only tombstones: what the reaper looks at, without scanning everything. */
   private readonly tombstoneKeys = new Set<string>();
-  /** Told of every committed change when the version index is kept (Merkle trees follow the data this way). */
+  /** Told of every committed change when changes are reported (Merkle trees follow the data this way). */
   onChange: ((change: ReplicaChange) => void) | undefined;
 
   constructor(
@@ -174,10 +154,8 @@ export class LocalReplica {
 
   /** Stores `record` for the key (`before`: what was there, undefined if nothing). */
   private async commit(key: Buffer, cacheKey: string, before: StoredRecord | undefined, record: StoredRecord): Promise<void> {
-    const ops: StoreOp[] = [{ type: 'put', key: Buffer.concat([DATA_PREFIX, key]), value: encodeRecord(record) }];
-    const after = this.options.versionIndex ? versionDigest(record) : undefined;
-    if (after) ops.push({ type: 'put', key: indexKey(key), value: Buffer.from(after, 'hex') });
-    const seq = await this.store.write(ops);
+    const seq = await this.store.write([{ type: 'put', key: Buffer.concat([DATA_PREFIX, key]), value: encodeRecord(record) }]);
+    const after = this.options.reportChanges ? versionDigest(record) : undefined;
     if (!before) this.keys++;
     if (isTombstone(record)) this.tombstoneKeys.add(cacheKey);
     else this.tombstoneKeys.delete(cacheKey);
@@ -206,75 +184,40 @@ export class LocalReplica {
     return this.withKeyLock(cacheKey, async () => {
       const current = await this.readLocked(key, cacheKey);
       if (!current || !sameVersions(current, handedOff)) return false;
-      const ops: StoreOp[] = [{ type: 'del', key: Buffer.concat([DATA_PREFIX, key]) }];
-      if (this.options.versionIndex) ops.push({ type: 'del', key: indexKey(key) });
-      const seq = await this.store.write(ops);
+      const seq = await this.store.write([{ type: 'del', key: Buffer.concat([DATA_PREFIX, key]) }]);
       this.cache.delete(cacheKey);
       this.tombstoneKeys.delete(cacheKey);
       this.keys--;
-      if (this.options.versionIndex) this.onChange?.({ key, before: versionDigest(current), after: undefined, seq });
+      if (this.options.reportChanges) this.onChange?.({ key, before: versionDigest(current), after: undefined, seq });
       return true;
     });
   }
 
   /** Every key and record held, in key order (for transfers and anti-entropy). */
-  async *scan(): AsyncIterable<[Buffer, StoredRecord]> {
-    for await (const [storeKey, data] of this.store.entries(DATA_PREFIX, DATA_END)) {
-      yield [storeKey.subarray(DATA_PREFIX.length), decodeRecord(data)];
-    }
+  scan(): AsyncIterable<[Buffer, StoredRecord]> {
+    return this.scanMatching(() => true);
   }
 
-  /**
-   * Counts the keys held and notes which hold only tombstones; run once at start. Also builds the
-   * version index if it is kept but not marked complete (a data dir written without it): each
-   * entry is written under its key's lock from the record current then, so writes meanwhile agree.
-   */
+  /** Counts the keys held and notes which hold only tombstones; run once at start. */
   async countKeys(): Promise<number> {
-    const buildIndex = this.options.versionIndex === true && !(await this.store.get(INDEX_MARKER));
     let n = 0;
-    let batch: Buffer[] = [];
-    const indexBatch = async () => {
-      const keys = batch;
-      batch = [];
-      await Promise.all(
-        keys.map((key) =>
-          this.withKeyLock(key.toString('latin1'), async () => {
-            const data = await this.store.get(Buffer.concat([DATA_PREFIX, key]));
-            if (data) await this.store.write([{ type: 'put', key: indexKey(key), value: Buffer.from(versionDigest(decodeRecord(data)), 'hex') }]);
-          }),
-        ),
-      );
-    };
     for await (const [k, data] of this.store.entries(DATA_PREFIX, DATA_END)) {
       n++;
-      const key = k.subarray(DATA_PREFIX.length);
-      if (isTombstone(decodeRecord(data))) this.tombstoneKeys.add(key.toString('latin1'));
-      if (buildIndex) {
-        batch.push(key);
-        if (batch.length >= INDEX_BUILD_BATCH) await indexBatch();
-      }
-    }
-    if (buildIndex) {
-      await indexBatch();
-      await this.store.write([{ type: 'put', key: INDEX_MARKER, value: Buffer.from('1') }]);
+      if (isTombstone(decodeRecord(data))) this.tombstoneKeys.add(k.subarray(DATA_PREFIX.length).toString('latin1'));
     }
     this.keys = n;
     return n;
   }
 
-  /** The whole version index from one snapshot, with the commit number it reflects. */
-  async versionSnapshot(): Promise<VersionSnapshot> {
+  /** Every record from one store snapshot, with the commit number it reflects (see Store.snapshot). */
+  async snapshot(): Promise<RecordSnapshot> {
     const snapshot = await this.store.snapshot();
-    return { seq: snapshot.seq, entries: indexEntries(snapshot.entries(INDEX_START, INDEX_END)), close: () => snapshot.close() };
+    return { seq: snapshot.seq, records: decodedMatching(snapshot.entries(DATA_PREFIX, DATA_END), () => true), close: () => snapshot.close() };
   }
 
-  /** (key, version digest) pairs of keys whose ring hash is in [lo, hi], read live. */
-  versions(lo: number, hi: number): AsyncIterable<[Buffer, string]> {
-    const from = Buffer.from([0x76, 0, 0, 0, 0]);
-    from.writeUInt32BE(lo, 1);
-    const to = hi >= 0xffffffff ? INDEX_END : Buffer.from([0x76, 0, 0, 0, 0]);
-    if (hi < 0xffffffff) to.writeUInt32BE(hi + 1, 1);
-    return indexEntries(this.store.entries(from, to));
+  /** The records whose key `match` accepts, in key order; the others are not decoded. */
+  scanMatching(match: (key: Buffer) => boolean): AsyncIterable<[Buffer, StoredRecord]> {
+    return decodedMatching(this.store.entries(DATA_PREFIX, DATA_END), match);
   }
 
   /** Keys whose record holds only tombstones, with their records. */
@@ -291,6 +234,10 @@ export class LocalReplica {
   }
 }
 
-async function* indexEntries(raw: AsyncIterable<[Buffer, Buffer]>): AsyncIterable<[Buffer, string]> {
-  for await (const [k, digest] of raw) yield [k.subarray(5), digest.toString('hex')];
+/** Data entries as (key, record), decoding only those whose key `match` accepts. */
+async function* decodedMatching(raw: AsyncIterable<[Buffer, Buffer]>, match: (key: Buffer) => boolean): AsyncIterable<[Buffer, StoredRecord]> {
+  for await (const [storeKey, data] of raw) {
+    const key = storeKey.subarray(DATA_PREFIX.length);
+    if (match(key)) yield [key, decodeRecord(data)];
+  }
 }
