@@ -162,6 +162,19 @@ export class LevelStore implements Store {
     return this.range(gte, lt, undefined);
   }
 
+  async *keys(gte: Buffer, lt: Buffer): AsyncIterable<Buffer> {
+    const iterator = this.db.keys({ gte, lt });
+    try {
+      for (;;) {
+        const chunk = await iterator.nextv(1000);
+        if (chunk.length === 0) break;
+        yield* chunk;
+      }
+    } finally {
+      await iterator.close();
+    }
+  }
+
   private async *range(gte: Buffer, lt: Buffer, snapshot: ReturnType<ClassicLevel<Buffer, Buffer>['snapshot']> | undefined): AsyncIterable<[Buffer, Buffer]> {
     const iterator = this.db.iterator(snapshot ? { gte, lt, snapshot } : { gte, lt });
     try {

@@ -21,6 +21,10 @@ export class MemoryStore implements Store {
     return rangeOf(this.data, gte, lt);
   }
 
+  async *keys(gte: Buffer, lt: Buffer): AsyncIterable<Buffer> {
+    for await (const [key] of rangeOf(this.data, gte, lt)) yield key;
+  }
+
   async snapshot(): Promise<StoreSnapshot> {
     const copy = new Map(this.data);
     return { seq: this.seq, entries: (gte, lt) => rangeOf(copy, gte, lt), close: async () => {} };

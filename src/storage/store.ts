@@ -16,6 +16,8 @@ export interface Store {
   write(ops: StoreOp[], options?: { sync?: boolean }): Promise<number>;
   /** Entries with keys in [gte, lt), in key order. */
   entries(gte: Buffer, lt: Buffer): AsyncIterable<[Buffer, Buffer]>;
+  /** Keys in [gte, lt), in key order, without reading their values. */
+  keys(gte: Buffer, lt: Buffer): AsyncIterable<Buffer>;
   /**
    * A consistent read view: it holds exactly the writes whose sequence number is at most `seq`.
    * Whoever keeps state derived from the store rebuilds it from a snapshot and then replays the

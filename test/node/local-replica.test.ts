@@ -7,7 +7,7 @@ import { CODEC_BROTLI, CODEC_RAW, type StoredValue, ValueCodec, ZlibBrotliCodec 
 import { LruCache } from '../../src/storage/lru-cache.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
 import { decodeRecord, recordMemoryBytes, type StoredRecord } from '../../src/storage/record-format.js';
-import type { Store, StoreOp } from '../../src/storage/store.js';
+import type { Store, StoreOp, StoreSnapshot } from '../../src/storage/store.js';
 import { seededRandom } from '../helpers/random.js';
 
 interface Setup {
@@ -72,7 +72,7 @@ class GatedStore implements Store {
     return this.inner.get(key);
   }
 
-  async write(ops: StoreOp[]): Promise<void> {
+  async write(ops: StoreOp[]): Promise<number> {
     await this.gate(this.holdWrites);
     if (this.failNextWrite) {
       this.failNextWrite = false;
@@ -83,6 +83,14 @@ class GatedStore implements Store {
 
   entries(gte: Buffer, lt: Buffer): AsyncIterable<[Buffer, Buffer]> {
     return this.inner.entries(gte, lt);
+  }
+
+  keys(gte: Buffer, lt: Buffer): AsyncIterable<Buffer> {
+    return this.inner.keys(gte, lt);
+  }
+
+  snapshot(): Promise<StoreSnapshot> {
+    return this.inner.snapshot();
   }
 
   diskBytes(): Promise<number> {

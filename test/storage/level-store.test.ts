@@ -30,6 +30,37 @@ async function collect(store: Store, gte: Buffer, lt: Buffer): Promise<[string, 
  */
 export function storeConformance(t: T, name: string, open: (t: T) => Promise<Store>): void {
   t.test(`${name}: conformance`, async (t) => {
+    t.test('keys lists the same keys as entries, in order, within the range', async (t) => {
+      const s = await open(t);
+      await s.write(['a', 'b1', 'b2', 'b3', 'c'].map((k) => ({ type: 'put' as const, key: b(k), value: b(`v${k}`) })));
+      const keys: string[] = [];
+      for await (const k of s.keys(b('b'), b('c'))) keys.push(k.toString('latin1'));
+      t.same(keys, ['b1', 'b2', 'b3']);
+      t.same(
+        keys.map((k) => Buffer.from(k, 'latin1').toString('hex')),
+        (await collect(s, b('b'), b('c'))).map(([k]) => k),
+      );
+      await s.close();
+    });
+
+    t.test('a snapshot holds the writes numbered up to its seq, and none after', async (t) => {
+      const s = await open(t);
+      const first = await s.write([{ type: 'put', key: b('k1'), value: b('one') }]);
+      const snap = await s.snapshot();
+      t.ok(snap.seq >= first, 'the snapshot covers the write before it');
+      const later = await s.write([
+        { type: 'put', key: b('k1'), value: b('changed') },
+        { type: 'put', key: b('k2'), value: b('two') },
+      ]);
+      t.ok(later > snap.seq, 'a later write is numbered after the snapshot');
+      const seen: [string, string][] = [];
+      for await (const [k, v] of snap.entries(b('k'), b('l'))) seen.push([k.toString('latin1'), v.toString('latin1')]);
+      t.same(seen, [['k1', 'one']], 'the snapshot still sees the old value and not the new key');
+      await snap.close();
+      t.equal((await s.get(b('k1')))?.toString(), 'changed', 'the store moved on');
+      await s.close();
+    });
+
     t.test('get of a missing key is undefined', async (t) => {
       const s = await open(t);
       t.equal(await s.get(b('nope')), undefined);
