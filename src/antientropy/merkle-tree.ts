@@ -10,21 +10,22 @@
  *   leaf 0 … leaf 1023
  *
  * A key lives in the leaf given by the top 10 bits of its ring hash, so a range of the ring is a
- * range of leaves. The tree holds no keys: a leaf is the XOR of its entries' hashes, each entry
- * hash a SHA-256 of (key, version digest), plus an entry count, so an update is O(1) with no
- * per-key memory (the (key, digest) lists behind a differing leaf are read from the data when an
- * exchange asks for them). XOR is safe here because every entry hash
- * covers its key: two leaves agree only when their entry sets do, short of a 128-bit collision.
- * A key's contribution is removed with the digest it was added with, so callers pass the before
- * and after digests of every change. Inner nodes are SHA-256 over their children, computed
- * lazily along dirty paths. Pure computation, no I/O.
+ * range of leaves. A leaf holds its keys as compact (64-bit key hash, 64-bit version digest)
+ * entries, sorted, in a typed array: 16 bytes a key and no objects for the garbage collector (the
+ * keys themselves stay in the data; an exchange lists a differing leaf's keys from there). A leaf's
+ * hash is SHA-256 over its sorted entries and an inner node's SHA-256 over its children: a real
+ * hash at every level, never XOR, which cancels equal differences. Hashes are recomputed lazily,
+ * only along dirty paths. Pure computation, no I/O.
  */
 import { hash } from 'node:crypto';
-import { Ring } from '../ring/index.js';
+import { murmur3, Ring } from '../ring/index.js';
 
 export const LEAVES = 1024;
 export const FANOUT = 32;
-const ENTRY_BYTES = 16;
+/** Words (u32) an entry takes: key hash high and low, digest high and low. */
+const WORDS = 4;
+/** Seed of the key hash's low half (the high half is the ring hash). */
+const KEY_LOW_SEED = 0x5bd1e995;
 const EMPTY = hash('sha256', '', 'hex');
 
 export function leafOf(key: Uint8Array): number {
@@ -36,21 +37,92 @@ export function leafRange(leaf: number): [number, number] {
   return [leaf * 2 ** 22, (leaf + 1) * 2 ** 22 - 1];
 }
 
-/** What a key at a version contributes to its leaf: the leaf and a hash of (key, version digest). */
-export interface TreeEntry {
+/** Where a key sits in a tree: its leaf and its 64-bit key hash. */
+export interface TreeKey {
   leaf: number;
-  hash: Buffer;
+  hi: number;
+  lo: number;
 }
 
+/** A key at a version: its place and the first 64 bits of its version digest. */
+export interface TreeEntry extends TreeKey {
+  digestHi: number;
+  digestLo: number;
+}
+
+export function treeKey(key: Uint8Array): TreeKey {
+  const hi = Ring.keyHash(key);
+  return { leaf: hi >>> 22, hi, lo: murmur3(key, KEY_LOW_SEED) };
+}
+
+/** `digest` is a version digest (hex, as versionDigest returns). */
 export function treeEntry(key: Uint8Array, digest: string): TreeEntry {
-  // latin1 maps bytes to characters one to one, so the hashed text names the key exactly.
-  const keyText = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
-  return { leaf: leafOf(key), hash: hash('sha256', `${keyText}\u0000${digest}`, 'buffer') };
+  return { ...treeKey(key), digestHi: Number.parseInt(digest.slice(0, 8), 16) >>> 0, digestLo: Number.parseInt(digest.slice(8, 16), 16) >>> 0 };
+}
+
+/** One leaf's entries, sorted by key hash, in a growable typed array. */
+class Leaf {
+  words = new Uint32Array(0);
+  size = 0;
+
+  /** Index of the entry with this key hash, or -(insertion point) - 1. */
+  find(hi: number, lo: number): number {
+    let low = 0;
+    let high = this.size - 1;
+    const w = this.words;
+    while (low <= high) {
+      const mid = (low + high) >>> 1;
+      const h = w[mid * WORDS] as number;
+      const l = w[mid * WORDS + 1] as number;
+      if (h < hi || (h === hi && l < lo)) low = mid + 1;
+      else if (h > hi || l > lo) high = mid - 1;
+      else return mid;
+    }
+    return -low - 1;
+  }
+
+  /** Sets the key's digest; returns true when the leaf changed. */
+  set(e: TreeEntry): boolean {
+    let i = this.find(e.hi, e.lo);
+    if (i >= 0) {
+      if (this.words[i * WORDS + 2] === e.digestHi && this.words[i * WORDS + 3] === e.digestLo) return false;
+    } else {
+      i = -i - 1;
+      if ((this.size + 1) * WORDS > this.words.length) {
+        const grown = new Uint32Array(Math.max(4 * WORDS, this.words.length * 2));
+        grown.set(this.words.subarray(0, this.size * WORDS));
+        this.words = grown;
+      }
+      this.words.copyWithin((i + 1) * WORDS, i * WORDS, this.size * WORDS);
+      this.words[i * WORDS] = e.hi;
+      this.words[i * WORDS + 1] = e.lo;
+      this.size++;
+    }
+    this.words[i * WORDS + 2] = e.digestHi;
+    this.words[i * WORDS + 3] = e.digestLo;
+    return true;
+  }
+
+  /** Removes the key; returns true when it was there. */
+  delete(k: TreeKey): boolean {
+    const i = this.find(k.hi, k.lo);
+    if (i < 0) return false;
+    this.words.copyWithin(i * WORDS, (i + 1) * WORDS, this.size * WORDS);
+    this.size--;
+    return true;
+  }
+
+  /** SHA-256 over the sorted entries, big-endian, so every platform computes the same hash. */
+  hash(): string {
+    if (this.size === 0) return EMPTY;
+    const bytes = Buffer.allocUnsafe(this.size * WORDS * 4);
+    for (let i = 0; i < this.size * WORDS; i++) bytes.writeUInt32BE(this.words[i] as number, i * 4);
+    return hash('sha256', bytes, 'hex');
+  }
 }
 
 export class MerkleTree {
-  private readonly accumulators = new Uint8Array(LEAVES * ENTRY_BYTES);
-  private readonly counts = new Uint32Array(LEAVES);
+  private readonly leaves: Leaf[] = Array.from({ length: LEAVES }, () => new Leaf());
   private readonly leafHashes: (string | undefined)[] = new Array(LEAVES).fill(EMPTY);
   private readonly segmentHashes: (string | undefined)[] = new Array(FANOUT).fill(undefined);
   private rootHash: string | undefined;
@@ -60,22 +132,23 @@ export class MerkleTree {
     return this.count;
   }
 
-  /** Adds a key's entry (one TreeEntry can be added to several trees). */
-  add(entry: TreeEntry): void {
-    this.toggle(entry, 1);
+  /** Records a key at a version (replacing the version it had). */
+  set(entry: TreeEntry): void {
+    const leaf = this.leaves[entry.leaf] as Leaf;
+    const before = leaf.size;
+    if (!leaf.set(entry)) return;
+    this.count += leaf.size - before;
+    this.dirty(entry.leaf);
   }
 
-  /** Removes a key's entry: it must be the one the key was added with. */
-  remove(entry: TreeEntry): void {
-    this.toggle(entry, -1);
+  /** Forgets a key. */
+  delete(key: TreeKey): void {
+    if (!(this.leaves[key.leaf] as Leaf).delete(key)) return;
+    this.count--;
+    this.dirty(key.leaf);
   }
 
-  private toggle({ leaf, hash: entry }: TreeEntry, delta: 1 | -1): void {
-    const at = leaf * ENTRY_BYTES;
-    const acc = this.accumulators;
-    for (let i = 0; i < ENTRY_BYTES; i++) acc[at + i] = (acc[at + i] as number) ^ (entry[i] as number);
-    this.counts[leaf] = (this.counts[leaf] as number) + delta;
-    this.count += delta;
+  private dirty(leaf: number): void {
     this.leafHashes[leaf] = undefined;
     this.segmentHashes[Math.floor(leaf / FANOUT)] = undefined;
     this.rootHash = undefined;
@@ -84,15 +157,7 @@ export class MerkleTree {
   private leafHash(leaf: number): string {
     let h = this.leafHashes[leaf];
     if (h === undefined) {
-      const count = this.counts[leaf] as number;
-      if (count === 0) h = EMPTY;
-      else {
-        const at = leaf * ENTRY_BYTES;
-        const counted = Buffer.alloc(ENTRY_BYTES + 4);
-        counted.set(this.accumulators.subarray(at, at + ENTRY_BYTES));
-        counted.writeUInt32BE(count, ENTRY_BYTES);
-        h = hash('sha256', counted, 'hex');
-      }
+      h = (this.leaves[leaf] as Leaf).hash();
       this.leafHashes[leaf] = h;
     }
     return h;

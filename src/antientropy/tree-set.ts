@@ -2,8 +2,8 @@
  * One Merkle tree per peer this node shares keys with: the tree for peer P covers exactly the keys
  * whose N replicas include both this node and P, so P's tree for us covers the same keys, and two
  * replicas compare like with like. Every committed change to a local record updates the trees it
- * belongs to (removing the old version's entry, adding the new one). A ring change rebuilds them
- * from a snapshot of the replica's records, then replays the changes committed after it.
+ * belongs to (the key's new version digest, or its removal). A ring change rebuilds them
+ * from a scan of the replica's records, then replays the changes committed during the scan.
  *
  * The (key, digest) lists behind differing leaves are read from the data when an exchange asks
  * for them, in one pass over the keys (records are decoded only in those leaves), rather than kept
@@ -14,11 +14,11 @@
 import { versionDigest } from '../clock/index.js';
 import type { ClusterState } from '../membership/cluster-state.js';
 import type { LocalReplica, ReplicaChange } from '../node/local-replica.js';
-import { leafOf, MerkleTree, treeEntry } from './merkle-tree.js';
+import { leafOf, MerkleTree, treeEntry, treeKey } from './merkle-tree.js';
 
 export class TreeSet {
   private trees = new Map<string, MerkleTree>();
-  /** Changes seen while a rebuild reads its snapshot; those newer than it are replayed after. */
+  /** Changes committed while a rebuild scans the records, replayed over the scan. */
   private rebuilding: ReplicaChange[] | undefined;
   private builtFor: string | undefined;
 
@@ -50,33 +50,33 @@ export class TreeSet {
     return replicas.filter((name) => name !== this.self);
   }
 
-  private apply(trees: Map<string, MerkleTree>, change: Omit<ReplicaChange, 'seq'>): void {
+  private apply(trees: Map<string, MerkleTree>, change: ReplicaChange): void {
     const peers = this.sharers(change.key);
     if (!peers) return;
     // Hashed once per change, whatever the number of trees the key is in.
-    const before = change.before ? treeEntry(change.key, change.before) : undefined;
-    const after = change.after ? treeEntry(change.key, change.after) : undefined;
-    for (const peer of peers) {
-      const tree = treeIn(trees, peer);
-      if (before) tree.remove(before);
-      if (after) tree.add(after);
+    if (change.digest) {
+      const entry = treeEntry(change.key, change.digest);
+      for (const peer of peers) treeIn(trees, peer).set(entry);
+    } else {
+      const key = treeKey(change.key);
+      for (const peer of peers) treeIn(trees, peer).delete(key);
     }
   }
 
-  /** Rebuilds every tree from the local records (at start and after the ring changes). */
+  /**
+   * Rebuilds every tree from the local records (at start and after the ring changes). Changes
+   * committed meanwhile are recorded and replayed, in order, over what the scan found: a tree sets
+   * each key's latest digest (or drops the key), so replaying a change the scan already saw is
+   * harmless, and one it missed is not lost.
+   */
   async rebuild(): Promise<void> {
     const ringId = this.state.ring.id;
     const changes: ReplicaChange[] = [];
     this.rebuilding = changes;
     const fresh = new Map<string, MerkleTree>();
     try {
-      const snapshot = await this.replica.snapshot();
-      try {
-        for await (const [key, record] of snapshot.records) this.apply(fresh, { key, before: undefined, after: versionDigest(record) });
-      } finally {
-        await snapshot.close();
-      }
-      for (const change of changes) if (change.seq > snapshot.seq) this.apply(fresh, change);
+      for await (const [key, record] of this.replica.scan()) this.apply(fresh, { key, digest: versionDigest(record) });
+      for (const change of changes) this.apply(fresh, change);
     } finally {
       this.rebuilding = undefined;
     }

@@ -30,19 +30,10 @@ import type { Store } from '../storage/store.js';
 /** Data keys live under this prefix; other prefixes hold node metadata (identity, later hints). */
 const DATA_PREFIX = Buffer.from('d');
 const DATA_END = Buffer.from('e');
-/** A committed change of one key's versions (digests undefined: absent), numbered by its store commit. */
+/** A committed change of one key: its version digest now (undefined: dropped). */
 export interface ReplicaChange {
   key: Buffer;
-  before: string | undefined;
-  after: string | undefined;
-  seq: number;
-}
-
-/** Every record held, from one consistent view, with the commit number it reflects. */
-export interface RecordSnapshot {
-  seq: number;
-  records: AsyncIterable<[Buffer, StoredRecord]>;
-  close(): Promise<void>;
+  digest: string | undefined;
 }
 
 export interface LocalReplicaOptions {
@@ -154,13 +145,13 @@ export class LocalReplica {
 
   /** Stores `record` for the key (`before`: what was there, undefined if nothing). */
   private async commit(key: Buffer, cacheKey: string, before: StoredRecord | undefined, record: StoredRecord): Promise<void> {
-    const seq = await this.store.write([{ type: 'put', key: Buffer.concat([DATA_PREFIX, key]), value: encodeRecord(record) }]);
-    const after = this.options.reportChanges ? versionDigest(record) : undefined;
+    await this.store.write([{ type: 'put', key: Buffer.concat([DATA_PREFIX, key]), value: encodeRecord(record) }]);
+
     if (!before) this.keys++;
     if (isTombstone(record)) this.tombstoneKeys.add(cacheKey);
     else this.tombstoneKeys.delete(cacheKey);
     // Reported as soon as it is committed, before anything below can fail.
-    if (after) this.onChange?.({ key, before: before && versionDigest(before), after, seq });
+    if (this.options.reportChanges) this.onChange?.({ key, digest: versionDigest(record) });
     // The cache is filled by reads and kept current by writes, but a write does not bring a key in:
     // measured, caching every put kept ~30 MB more live on the heap during a bulk load and cost
     // 15-45 % of put throughput in GC, for keys that may never be read.
@@ -184,11 +175,11 @@ export class LocalReplica {
     return this.withKeyLock(cacheKey, async () => {
       const current = await this.readLocked(key, cacheKey);
       if (!current || !sameVersions(current, handedOff)) return false;
-      const seq = await this.store.write([{ type: 'del', key: Buffer.concat([DATA_PREFIX, key]) }]);
+      await this.store.write([{ type: 'del', key: Buffer.concat([DATA_PREFIX, key]) }]);
       this.cache.delete(cacheKey);
       this.tombstoneKeys.delete(cacheKey);
       this.keys--;
-      if (this.options.reportChanges) this.onChange?.({ key, before: versionDigest(current), after: undefined, seq });
+      if (this.options.reportChanges) this.onChange?.({ key, digest: undefined });
       return true;
     });
   }
@@ -207,12 +198,6 @@ export class LocalReplica {
     }
     this.keys = n;
     return n;
-  }
-
-  /** Every record from one store snapshot, with the commit number it reflects (see Store.snapshot). */
-  async snapshot(): Promise<RecordSnapshot> {
-    const snapshot = await this.store.snapshot();
-    return { seq: snapshot.seq, records: decodedMatching(snapshot.entries(DATA_PREFIX, DATA_END), () => true), close: () => snapshot.close() };
   }
 
   /**

@@ -10,7 +10,7 @@
 import { dirname } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { KvError } from '../errors.js';
-import type { Store, StoreOp, StoreSnapshot } from './store.js';
+import type { Store, StoreOp } from './store.js';
 
 const MAX_BATCHES_IN_FLIGHT = 2;
 /**
@@ -24,7 +24,7 @@ const WRITE_BUFFER_BYTES = 32 * 1024 * 1024;
 interface Pending {
   ops: StoreOp[];
   sync: boolean;
-  resolve: (seq: number) => void;
+  resolve: () => void;
   reject: (err: unknown) => void;
 }
 
@@ -34,10 +34,6 @@ export class LevelStore implements Store {
   private scheduled = false;
   private inFlight = 0;
   private readonly idle: (() => void)[] = [];
-  /** Sequence number of the last batch started; batches are numbered in start order. */
-  private seq = 0;
-  /** Snapshot requests waiting for the batches in flight to finish (no new batch starts meanwhile). */
-  private snapshotWaiters: ((snapshot: StoreSnapshot) => void)[] = [];
   batches = 0;
   batchedOps = 0;
 
@@ -88,7 +84,7 @@ export class LevelStore implements Store {
   }
 
   /** `sync` fsyncs this write's batch (hints use it) even when the store is not in sync mode. */
-  write(ops: StoreOp[], options: { sync?: boolean } = {}): Promise<number> {
+  write(ops: StoreOp[], options: { sync?: boolean } = {}): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ ops, sync: options.sync === true, resolve, reject });
       if (!this.scheduled) {
@@ -107,19 +103,17 @@ export class LevelStore implements Store {
   private commit(): void {
     this.scheduled = false;
     if (this.queue.length === 0) return;
-    // The next completion picks the queue up (after a pending snapshot is taken).
-    if (this.inFlight >= MAX_BATCHES_IN_FLIGHT || this.snapshotWaiters.length > 0) return;
+    if (this.inFlight >= MAX_BATCHES_IN_FLIGHT) return; // the next completion picks the queue up
     const group = this.queue;
     this.queue = [];
     const ops = group.length === 1 ? (group[0] as Pending).ops : group.flatMap((p) => p.ops);
-    const seq = ++this.seq;
     this.inFlight++;
     this.batchImpl(ops, { sync: this.sync || group.some((p) => p.sync) })
       .then(
         () => {
           this.batches++;
           this.batchedOps += ops.length;
-          for (const p of group) p.resolve(seq);
+          for (const p of group) p.resolve();
         },
         (err: unknown) => {
           const error = new KvError('KV_STORAGE', `write failed: ${(err as Error).message}`, undefined, { cause: err });
@@ -128,38 +122,9 @@ export class LevelStore implements Store {
       )
       .finally(() => {
         this.inFlight--;
-        if (this.inFlight === 0 && this.snapshotWaiters.length > 0) this.takeSnapshots();
         if (this.queue.length > 0 && !this.scheduled) this.commit();
         if (this.inFlight === 0 && this.queue.length === 0) for (const resolve of this.idle.splice(0)) resolve();
       });
-  }
-
-  /**
-   * Taken while no batch is in flight, so the snapshot holds exactly the batches numbered up to
-   * its `seq`: a batch in flight holds the next batches back for as long as that takes.
-   */
-  snapshot(): Promise<StoreSnapshot> {
-    return new Promise((resolve) => {
-      this.snapshotWaiters.push(resolve);
-      if (this.inFlight === 0) this.takeSnapshots();
-    });
-  }
-
-  private takeSnapshots(): void {
-    const snapshot = this.db.snapshot();
-    let refs = this.snapshotWaiters.length;
-    const view: StoreSnapshot = {
-      seq: this.seq,
-      entries: (gte, lt) => this.range(gte, lt, snapshot),
-      close: async () => {
-        if (--refs === 0) await snapshot.close();
-      },
-    };
-    for (const resolve of this.snapshotWaiters.splice(0)) resolve(view);
-  }
-
-  entries(gte: Buffer, lt: Buffer): AsyncIterable<[Buffer, Buffer]> {
-    return this.range(gte, lt, undefined);
   }
 
   async *keys(gte: Buffer, lt: Buffer): AsyncIterable<Buffer> {
@@ -175,8 +140,8 @@ export class LevelStore implements Store {
     }
   }
 
-  private async *range(gte: Buffer, lt: Buffer, snapshot: ReturnType<ClassicLevel<Buffer, Buffer>['snapshot']> | undefined): AsyncIterable<[Buffer, Buffer]> {
-    const iterator = this.db.iterator(snapshot ? { gte, lt, snapshot } : { gte, lt });
+  async *entries(gte: Buffer, lt: Buffer): AsyncIterable<[Buffer, Buffer]> {
+    const iterator = this.db.iterator({ gte, lt });
     try {
       for (;;) {
         const chunk = await iterator.nextv(1000);

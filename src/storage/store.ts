@@ -11,26 +11,14 @@ export interface Store {
   /**
    * Applies `ops` atomically. Resolves once the store's durability policy is met (for LevelStore:
    * handed to the OS, or fsynced with the store's `sync` or this call's `sync`); concurrent calls
-   * may be committed together. Resolves the commit's sequence number (see `snapshot`).
+   * may be committed together.
    */
-  write(ops: StoreOp[], options?: { sync?: boolean }): Promise<number>;
+  write(ops: StoreOp[], options?: { sync?: boolean }): Promise<void>;
   /** Entries with keys in [gte, lt), in key order. */
   entries(gte: Buffer, lt: Buffer): AsyncIterable<[Buffer, Buffer]>;
   /** Keys in [gte, lt), in key order, without reading their values. */
   keys(gte: Buffer, lt: Buffer): AsyncIterable<Buffer>;
-  /**
-   * A consistent read view: it holds exactly the writes whose sequence number is at most `seq`.
-   * Whoever keeps state derived from the store rebuilds it from a snapshot and then replays the
-   * changes numbered above `seq`, without missing or double-counting a write in flight.
-   */
-  snapshot(): Promise<StoreSnapshot>;
   /** Bytes the store occupies on disk (approximate), 0 for memory stores. */
   diskBytes(): Promise<number>;
-  close(): Promise<void>;
-}
-
-export interface StoreSnapshot {
-  readonly seq: number;
-  entries(gte: Buffer, lt: Buffer): AsyncIterable<[Buffer, Buffer]>;
   close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { diffEntries, FANOUT, LEAVES, leafOf, MerkleTree, treeEntry } from '../../src/antientropy/merkle-tree.js';
+import { diffEntries, FANOUT, LEAVES, leafOf, MerkleTree, treeEntry, treeKey } from '../../src/antientropy/merkle-tree.js';
 import { emptyRecord, versionDigest } from '../../src/clock/index.js';
 import { seededRandom } from '../helpers/random.js';
 
@@ -13,8 +13,8 @@ function snapshot(tree: MerkleTree) {
 t.test('the same entries give the same tree whatever the order of adds', async (t) => {
   const a = new MerkleTree();
   const b = new MerkleTree();
-  for (let i = 0; i < 500; i++) a.add(treeEntry(key(i), digest(i, 1)));
-  for (let i = 499; i >= 0; i--) b.add(treeEntry(key(i), digest(i, 1)));
+  for (let i = 0; i < 500; i++) a.set(treeEntry(key(i), digest(i, 1)));
+  for (let i = 499; i >= 0; i--) b.set(treeEntry(key(i), digest(i, 1)));
   t.same(snapshot(a), snapshot(b));
   t.equal(a.size, 500);
   t.not(a.root(), new MerkleTree().root(), 'a tree with entries differs from an empty one');
@@ -24,11 +24,11 @@ t.test('one changed version changes the root, its segment and its leaf only', as
   const a = new MerkleTree();
   const b = new MerkleTree();
   for (let i = 0; i < 300; i++) {
-    a.add(treeEntry(key(i), digest(i, 1)));
-    b.add(treeEntry(key(i), digest(i, 1)));
+    a.set(treeEntry(key(i), digest(i, 1)));
+    b.set(treeEntry(key(i), digest(i, 1)));
   }
-  b.remove(treeEntry(key(7), digest(7, 1)));
-  b.add(treeEntry(key(7), digest(7, 2)));
+  b.delete(treeKey(key(7)));
+  b.set(treeEntry(key(7), digest(7, 2)));
   const leaf = leafOf(key(7));
   const segment = Math.floor(leaf / FANOUT);
   t.not(a.root(), b.root());
@@ -47,23 +47,55 @@ t.test('one changed version changes the root, its segment and its leaf only', as
 t.test('a missing key is a difference even when everything else matches', async (t) => {
   const a = new MerkleTree();
   const b = new MerkleTree();
-  for (let i = 0; i < 50; i++) a.add(treeEntry(key(i), digest(i, 1)));
-  for (let i = 1; i < 50; i++) b.add(treeEntry(key(i), digest(i, 1)));
+  for (let i = 0; i < 50; i++) a.set(treeEntry(key(i), digest(i, 1)));
+  for (let i = 1; i < 50; i++) b.set(treeEntry(key(i), digest(i, 1)));
   t.not(a.root(), b.root());
-  b.add(treeEntry(key(0), digest(0, 1)));
+  b.set(treeEntry(key(0), digest(0, 1)));
   t.equal(a.root(), b.root());
+});
+
+t.test('versions swapped between two keys are a difference (what an XOR of digests would miss)', async (t) => {
+  const a = new MerkleTree();
+  const b = new MerkleTree();
+  // Two keys in one leaf, so only the leaf's own hash can tell the trees apart.
+  const [k1, k2] = (() => {
+    const target = leafOf(key(0));
+    const same = [0];
+    for (let i = 1; same.length < 2; i++) if (leafOf(key(i)) === target) same.push(i);
+    return same.map(key) as [Buffer, Buffer];
+  })();
+  const d1 = digest(1, 1);
+  const d2 = digest(2, 1);
+  a.set(treeEntry(k1, d1));
+  a.set(treeEntry(k2, d2));
+  b.set(treeEntry(k1, d2));
+  b.set(treeEntry(k2, d1));
+  t.not(a.root(), b.root());
+});
+
+t.test('setting the same version again changes nothing; size counts keys', async (t) => {
+  const tree = new MerkleTree();
+  tree.set(treeEntry(key(1), digest(1, 1)));
+  const root = tree.root();
+  tree.set(treeEntry(key(1), digest(1, 1)));
+  t.equal(tree.root(), root);
+  tree.set(treeEntry(key(1), digest(1, 2)));
+  t.not(tree.root(), root, 'a new version of the key changes the root');
+  t.equal(tree.size, 1, 'still one key');
+  tree.delete(treeKey(key(99)));
+  t.equal(tree.size, 1, 'deleting an absent key changes nothing');
 });
 
 t.test('removing what was added restores the earlier tree, down to an empty one', async (t) => {
   const tree = new MerkleTree();
   const empty = snapshot(new MerkleTree());
-  for (let i = 0; i < 100; i++) tree.add(treeEntry(key(i), digest(i, 1)));
+  for (let i = 0; i < 100; i++) tree.set(treeEntry(key(i), digest(i, 1)));
   const before = snapshot(tree);
-  tree.add(treeEntry(key(1000), digest(1000, 3)));
+  tree.set(treeEntry(key(1000), digest(1000, 3)));
   t.not(tree.root(), before.root);
-  tree.remove(treeEntry(key(1000), digest(1000, 3)));
+  tree.delete(treeKey(key(1000)));
   t.same(snapshot(tree), before);
-  for (let i = 0; i < 100; i++) tree.remove(treeEntry(key(i), digest(i, 1)));
+  for (let i = 0; i < 100; i++) tree.delete(treeKey(key(i)));
   t.same(snapshot(tree), empty);
 });
 
@@ -76,17 +108,17 @@ t.test('incremental updates agree with a tree built from the final state (random
       const i = Math.floor(rng() * 400);
       const before = model.get(i);
       if (before && rng() < 0.3) {
-        tree.remove(treeEntry(key(i), before));
+        tree.delete(treeKey(key(i)));
         model.delete(i);
       } else {
         const next = digest(i, step + 1);
-        if (before) tree.remove(treeEntry(key(i), before));
-        tree.add(treeEntry(key(i), next));
+        if (before && rng() < 0.5) tree.delete(treeKey(key(i))); // set alone must replace too
+        tree.set(treeEntry(key(i), next));
         model.set(i, next);
       }
     }
     const fresh = new MerkleTree();
-    for (const [i, d] of model) fresh.add(treeEntry(key(i), d));
+    for (const [i, d] of model) fresh.set(treeEntry(key(i), d));
     t.same(snapshot(tree), snapshot(fresh), `seed ${seed}`);
     t.equal(tree.size, model.size);
   }

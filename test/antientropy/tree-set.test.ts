@@ -1,6 +1,6 @@
 /**
- * The trees follow the replica's committed changes, and a rebuild from a snapshot of the records
- * agrees with them, also when writes, merges and forgets race the rebuild (the snapshot-and-replay
+ * The trees follow the replica's committed changes, and a rebuild from a scan of the records
+ * agrees with them, also when writes, merges and forgets race the rebuild (the scan-and-replay
  * path), on the memory store and on LevelDB; leaf listings come from the data.
  */
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -7,7 +7,7 @@ import { CODEC_BROTLI, CODEC_RAW, type StoredValue, ValueCodec, ZlibBrotliCodec 
 import { LruCache } from '../../src/storage/lru-cache.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
 import { decodeRecord, recordMemoryBytes, type StoredRecord } from '../../src/storage/record-format.js';
-import type { Store, StoreOp, StoreSnapshot } from '../../src/storage/store.js';
+import type { Store, StoreOp } from '../../src/storage/store.js';
 import { seededRandom } from '../helpers/random.js';
 
 interface Setup {
@@ -72,7 +72,7 @@ class GatedStore implements Store {
     return this.inner.get(key);
   }
 
-  async write(ops: StoreOp[]): Promise<number> {
+  async write(ops: StoreOp[]): Promise<void> {
     await this.gate(this.holdWrites);
     if (this.failNextWrite) {
       this.failNextWrite = false;
@@ -87,10 +87,6 @@ class GatedStore implements Store {
 
   keys(gte: Buffer, lt: Buffer): AsyncIterable<Buffer> {
     return this.inner.keys(gte, lt);
-  }
-
-  snapshot(): Promise<StoreSnapshot> {
-    return this.inner.snapshot();
   }
 
   diskBytes(): Promise<number> {

@@ -43,24 +43,6 @@ export function storeConformance(t: T, name: string, open: (t: T) => Promise<Sto
       await s.close();
     });
 
-    t.test('a snapshot holds the writes numbered up to its seq, and none after', async (t) => {
-      const s = await open(t);
-      const first = await s.write([{ type: 'put', key: b('k1'), value: b('one') }]);
-      const snap = await s.snapshot();
-      t.ok(snap.seq >= first, 'the snapshot covers the write before it');
-      const later = await s.write([
-        { type: 'put', key: b('k1'), value: b('changed') },
-        { type: 'put', key: b('k2'), value: b('two') },
-      ]);
-      t.ok(later > snap.seq, 'a later write is numbered after the snapshot');
-      const seen: [string, string][] = [];
-      for await (const [k, v] of snap.entries(b('k'), b('l'))) seen.push([k.toString('latin1'), v.toString('latin1')]);
-      t.same(seen, [['k1', 'one']], 'the snapshot still sees the old value and not the new key');
-      await snap.close();
-      t.equal((await s.get(b('k1')))?.toString(), 'changed', 'the store moved on');
-      await s.close();
-    });
-
     t.test('get of a missing key is undefined', async (t) => {
       const s = await open(t);
       t.equal(await s.get(b('nope')), undefined);
