@@ -57,8 +57,8 @@ export interface AntiEntropyDeps {
 }
 
 const FETCH_BATCH = 128;
-/** Leaves listed per ae.leaves request: each listing is one pass over the data on both sides. */
-const LEAVES_PER_REQUEST = 256;
+/** Leaves listed per ae.leaves request (all of them): each listing is one pass over the keys on both sides. */
+const LEAVES_PER_REQUEST = LEAVES;
 const BULK_TIMEOUT_MS = 30_000;
 
 export class AntiEntropy {
