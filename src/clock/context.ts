@@ -9,7 +9,10 @@ const MAX_CONTEXT_ENTRIES = 256;
 
 export function encodeContext(vv: VersionVector): string {
   if (vv.size === 0) return '';
-  return Buffer.from(JSON.stringify(vectorEntries(vv))).toString('base64url');
+  // The JSON of the sorted entries, written directly (it is on every put's reply).
+  let json = '[';
+  for (const [actor, n] of vectorEntries(vv)) json += `${json.length > 1 ? ',' : ''}[${JSON.stringify(actor)},${n}]`;
+  return Buffer.from(`${json}]`).toString('base64url');
 }
 
 export function decodeContext(token: string): VersionVector {

@@ -117,7 +117,9 @@ export class KvNode {
       case 'put': {
         this.checkServing();
         const { record, hinted } = await coordinator.write(request.key, request.value, request.context, { w: request.w, consistency: request.consistency });
-        return { context: encodeContext(record.clock), siblings: liveSiblings(record).length, ...(hinted.length > 0 ? { hinted } : {}) };
+        const reply: Record<string, unknown> = { context: encodeContext(record.clock), siblings: liveSiblings(record).length };
+        if (hinted.length > 0) reply.hinted = hinted;
+        return reply;
       }
       case 'delete': {
         this.checkServing();

@@ -125,11 +125,18 @@ export class ValueCodec {
     private readonly options: ValueCodecOptions,
   ) {}
 
-  async encode(raw: Buffer): Promise<StoredValue> {
+  /** The value stored raw when compressing it cannot pay (short, or random-looking), else undefined. */
+  encodeCheap(raw: Buffer): StoredValue | undefined {
     if (raw.length < this.options.minBytes || distinctSampleBytes(raw) > INCOMPRESSIBLE_DISTINCT_BYTES) {
       this.storedRaw++;
       return { codec: CODEC_RAW, stored: raw, raw };
     }
+    return undefined;
+  }
+
+  async encode(raw: Buffer): Promise<StoredValue> {
+    const cheap = this.encodeCheap(raw);
+    if (cheap) return cheap;
     const packed = await this.codec.compress(raw, this.options.quality);
     if (packed.length > raw.length * MIN_SAVING_RATIO) {
       this.storedRaw++;
