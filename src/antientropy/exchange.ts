@@ -6,13 +6,10 @@
  * against one random peer, with a rate limit, and on demand (`kvctl repair`).
  */
 import type { AntiEntropySettings } from '../config.js';
-import { type Clock, every, type Periodic } from '../env/clock.js';
-import type { Logger } from '../env/logger.js';
+import { every, type Periodic } from '../env/clock.js';
 import { type Random, sample } from '../env/random.js';
 import { KvError } from '../errors.js';
-import type { ClusterState } from '../membership/cluster-state.js';
-import type { Transport } from '../net/transport.js';
-import type { LocalReplica } from '../node/local-replica.js';
+import type { EngineDeps } from '../node/engine-deps.js';
 import { recordFromWire, recordToWire } from '../node/record-wire.js';
 import { diffEntries, FANOUT, LEAVES } from './merkle-tree.js';
 import type { TreeSet } from './tree-set.js';
@@ -43,17 +40,10 @@ export function emptyExchangeFigures(): Omit<ExchangeSummary, 'peer' | 'keys'> {
   return { rangesCompared: 0, keysDiffering: 0, keysTransferred: 0, bytesTransferred: 0, rootsEqualAfter: false, ms: 0 };
 }
 
-export interface AntiEntropyDeps {
-  self: string;
+export interface AntiEntropyDeps extends EngineDeps {
   trees: TreeSet;
-  replica: LocalReplica;
-  state: ClusterState;
-  transport: Transport;
-  clock: Clock;
   random: Random;
-  logger: Logger;
   settings: AntiEntropySettings;
-  requestTimeoutMs: number;
 }
 
 const FETCH_BATCH = 128;

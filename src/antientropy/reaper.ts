@@ -11,23 +11,12 @@
  * (Cassandra's gc_grace_seconds): repair it before the grace period runs out.
  */
 import { isTombstone, sameVersions } from '../clock/index.js';
-import type { Clock } from '../env/clock.js';
-import type { Logger } from '../env/logger.js';
-import type { ClusterState } from '../membership/cluster-state.js';
-import type { Transport } from '../net/transport.js';
-import type { LocalReplica } from '../node/local-replica.js';
+import type { EngineDeps } from '../node/engine-deps.js';
 import { recordFromWire, recordToWire } from '../node/record-wire.js';
 import type { StoredRecord } from '../storage/record-format.js';
 
-export interface ReaperDeps {
-  self: string;
-  replica: LocalReplica;
-  state: ClusterState;
-  transport: Transport;
-  clock: Clock;
-  logger: Logger;
+export interface ReaperDeps extends EngineDeps {
   graceMs: number;
-  requestTimeoutMs: number;
 }
 
 export class TombstoneReaper {

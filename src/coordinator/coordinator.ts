@@ -12,26 +12,17 @@
 
 import { emptyVector, encodeContext, mergeRecords, type VersionVector, versionDigest } from '../clock/index.js';
 import type { Clock } from '../env/clock.js';
-import type { Logger } from '../env/logger.js';
 import { KvError, toKvError, type WireError } from '../errors.js';
 import type { HintStore } from '../handoff/hint-store.js';
-import type { ClusterState } from '../membership/cluster-state.js';
 import { type Consistency, MAX_REPLICA_ITEMS, type ReplicaItem } from '../net/protocol.js';
-import { isUnreachable, type Transport } from '../net/transport.js';
-import type { LocalReplica } from '../node/local-replica.js';
+import { isUnreachable } from '../net/transport.js';
+import type { EngineDeps } from '../node/engine-deps.js';
 import { recordFromWire, recordToWire, type WireRecord, wireRecordBytes } from '../node/record-wire.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import { type QuorumState, type QuorumSummary, WriteQuorum } from './quorum.js';
 
-export interface CoordinatorDeps {
-  self: string;
-  replica: LocalReplica;
+export interface CoordinatorDeps extends EngineDeps {
   hints: HintStore;
-  state: ClusterState;
-  transport: Transport;
-  clock: Clock;
-  logger: Logger;
-  requestTimeoutMs: number;
   /** Bytes of records one kv.replicate.many line carries at most (a single larger record goes alone). */
   maxReplicaBatchBytes: number;
 }

@@ -3,21 +3,14 @@
  * each hint for a node that is up is sent to it (kv.replicate) and deleted once it acknowledged.
  * Hints older than the age cap are dropped with a counter and left to anti-entropy.
  */
-import { type Clock, every, type Periodic } from '../env/clock.js';
-import type { Logger } from '../env/logger.js';
-import type { ClusterState } from '../membership/cluster-state.js';
-import type { Transport } from '../net/transport.js';
+import { every, type Periodic } from '../env/clock.js';
+import type { EngineDeps } from '../node/engine-deps.js';
 import { recordToWire } from '../node/record-wire.js';
 import type { HintStore } from './hint-store.js';
 
-export interface HintedHandoffDeps {
+export interface HintedHandoffDeps extends Pick<EngineDeps, 'state' | 'transport' | 'clock' | 'logger' | 'requestTimeoutMs'> {
   hints: HintStore;
-  state: ClusterState;
-  transport: Transport;
-  clock: Clock;
-  logger: Logger;
   intervalMs: number;
-  requestTimeoutMs: number;
 }
 
 export class HintedHandoff {

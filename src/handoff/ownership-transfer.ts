@@ -8,22 +8,13 @@
  * Records are merged on arrival (idempotent), so a transfer interrupted by a crash or a further
  * ring change is simply run again: the ring it last completed is kept in its store.
  */
-import type { Clock, Timer } from '../env/clock.js';
-import type { Logger } from '../env/logger.js';
-import { type ClusterState, ringFingerprint } from '../membership/cluster-state.js';
-import type { Transport } from '../net/transport.js';
-import type { LocalReplica } from '../node/local-replica.js';
+import type { Timer } from '../env/clock.js';
+import { ringFingerprint } from '../membership/cluster-state.js';
+import type { EngineDeps } from '../node/engine-deps.js';
 import { recordToWire } from '../node/record-wire.js';
 import { Ring, type RingMember } from '../ring/index.js';
 
-export interface TransferDeps {
-  self: string;
-  replica: LocalReplica;
-  state: ClusterState;
-  transport: Transport;
-  clock: Clock;
-  logger: Logger;
-  requestTimeoutMs: number;
+export interface TransferDeps extends EngineDeps {
   /** Wait before retrying keys whose new owners were unreachable. */
   retryDelayMs: number;
   /** The membership of the ring this node last finished handing off for (persisted). */

@@ -24,6 +24,7 @@ import type { ValueCodec } from '../storage/codec.js';
 import { LruCache } from '../storage/lru-cache.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import type { Store } from '../storage/store.js';
+import type { EngineDeps } from './engine-deps.js';
 import { actorOf, type NodeIdentity } from './identity.js';
 import { KvNode } from './kv-node.js';
 import { LocalReplica } from './local-replica.js';
@@ -103,7 +104,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
   table.merge(o.members, o.clock.now());
   const state = new ClusterState(o.cluster, table, o.vnodesPerWeight);
   // What every engine on this node shares (each takes the fields it needs).
-  const engine = { self, replica, state, transport, clock: o.clock, logger: o.logger, requestTimeoutMs: o.requestTimeoutMs };
+  const engine: EngineDeps = { self, replica, state, transport, clock: o.clock, logger: o.logger, requestTimeoutMs: o.requestTimeoutMs };
   // Half the line limit: a batch of records must fit in one line at a peer with the same limits.
   const coordinator = new Coordinator({ ...engine, hints, maxReplicaBatchBytes: Math.floor(o.limits.maxLineBytes / 2) });
   const trees = new TreeSet(self, state, replica);

@@ -16,8 +16,8 @@ async function readJson<T>(store: Store, key: Buffer): Promise<T | undefined> {
   return data ? (JSON.parse(data.toString('utf8')) as T) : undefined;
 }
 
-async function writeJson(store: Store, key: Buffer, value: unknown): Promise<void> {
-  await store.write([{ type: 'put', key, value: Buffer.from(JSON.stringify(value)) }]);
+function writeJson(store: Store, key: Buffer, value: unknown): Promise<void> {
+  return store.write([{ type: 'put', key, value: Buffer.from(JSON.stringify(value)) }]);
 }
 
 export class NodeMeta {
