@@ -1,5 +1,5 @@
 import { addrFlags, KvCommand } from '../src/cli/base-command.js';
-import { requestSnapshot, showSnapshot, watchFlags } from '../src/cli/snapshot-view.js';
+import { showDaemonView, watchFlags } from '../src/cli/snapshot-view.js';
 import { type MembersSnapshot, memberColumns, memberRows, membersTitle } from '../src/views/tables.js';
 
 export default class Members extends KvCommand {
@@ -20,17 +20,11 @@ node (--addr) to see its view. An ink table at a terminal, plain stable text oth
 
   async run(): Promise<MembersSnapshot> {
     const { flags } = await this.parse(Members);
-    const client = await this.connect(flags);
-    try {
-      return await showSnapshot({
-        json: this.jsonEnabled(),
-        watch: flags.watch,
-        intervalMs: flags['interval-ms'],
-        fetch: () => requestSnapshot<MembersSnapshot>(client, { op: 'members' }),
-        table: (s) => ({ title: membersTitle(s), columns: memberColumns, rows: memberRows(s), stateColumn: 1 }),
-      });
-    } finally {
-      await client.close();
-    }
+    return showDaemonView<MembersSnapshot>(() => this.connect(flags), {
+      json: this.jsonEnabled(),
+      flags,
+      body: { op: 'members' },
+      table: (s) => ({ title: membersTitle(s), columns: memberColumns, rows: memberRows(s), stateColumn: 1 }),
+    });
   }
 }

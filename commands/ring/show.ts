@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { addrFlags, KvCommand } from '../../src/cli/base-command.js';
-import { requestSnapshot, showSnapshot, watchFlags } from '../../src/cli/snapshot-view.js';
+import { showDaemonView, watchFlags } from '../../src/cli/snapshot-view.js';
 import { preferenceLine, type RingSnapshot, ringColumns, ringRows, ringTitle } from '../../src/views/tables.js';
 
 export default class RingShow extends KvCommand {
@@ -18,20 +18,14 @@ join or leave, OWNS is the share under the old ring and OWNS AFTER HANDOFF the s
 
   async run(): Promise<RingSnapshot> {
     const { flags } = await this.parse(RingShow);
-    const client = await this.connect(flags);
-    try {
-      return await showSnapshot({
-        json: this.jsonEnabled(),
-        watch: flags.watch,
-        intervalMs: flags['interval-ms'],
-        fetch: () => requestSnapshot<RingSnapshot>(client, { op: 'ring', ...(flags.key ? { key: flags.key } : {}) }),
-        table: (s) => {
-          const line = flags.key ? preferenceLine(s, flags.key) : undefined;
-          return { title: ringTitle(s), columns: ringColumns, rows: ringRows(s), footer: line ? [line] : [] };
-        },
-      });
-    } finally {
-      await client.close();
-    }
+    return showDaemonView<RingSnapshot>(() => this.connect(flags), {
+      json: this.jsonEnabled(),
+      flags,
+      body: { op: 'ring', ...(flags.key ? { key: flags.key } : {}) },
+      table: (s) => {
+        const line = flags.key ? preferenceLine(s, flags.key) : undefined;
+        return { title: ringTitle(s), columns: ringColumns, rows: ringRows(s), footer: line ? [line] : [] };
+      },
+    });
   }
 }

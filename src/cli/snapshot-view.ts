@@ -15,13 +15,29 @@ export const watchFlags = {
   'interval-ms': Flags.integer({ description: 'Refresh period with --watch', default: 1000, min: 100 }),
 };
 
-/** A view op's reply as a snapshot (without the envelope's id and ok). */
-export async function requestSnapshot<T>(client: KvClient, body: Record<string, unknown>): Promise<T> {
-  const { id: _id, ok: _ok, ...snapshot } = await client.request(body);
-  return snapshot as unknown as T;
+export interface DaemonViewOptions<T> {
+  json: boolean;
+  flags: { watch: boolean; 'interval-ms': number };
+  /** The view op (members, ring) whose reply is the snapshot. */
+  body: Record<string, unknown>;
+  table: (snapshot: T) => TableViewProps;
 }
 
-export interface SnapshotViewOptions<T> {
+/** A view op's snapshot from a daemon, shown as the reader wants it, over one connection closed at the end. */
+export async function showDaemonView<T>(connect: () => Promise<KvClient>, o: DaemonViewOptions<T>): Promise<T> {
+  const client = await connect();
+  try {
+    const fetch = async () => {
+      const { id: _id, ok: _ok, ...snapshot } = await client.request(o.body);
+      return snapshot as unknown as T;
+    };
+    return await showSnapshot({ json: o.json, watch: o.flags.watch, intervalMs: o.flags['interval-ms'], fetch, table: o.table });
+  } finally {
+    await client.close();
+  }
+}
+
+interface SnapshotViewOptions<T> {
   json: boolean;
   watch: boolean;
   intervalMs: number;
@@ -29,7 +45,7 @@ export interface SnapshotViewOptions<T> {
   table: (snapshot: T) => TableViewProps;
 }
 
-export async function showSnapshot<T>(o: SnapshotViewOptions<T>): Promise<T> {
+async function showSnapshot<T>(o: SnapshotViewOptions<T>): Promise<T> {
   let snapshot = await o.fetch();
   const tty = process.stdout.isTTY === true && !o.json;
   const plain = (s: T) => {
