@@ -302,7 +302,7 @@ export class Coordinator {
     this.counters.readRepairs++;
     try {
       if (name === this.deps.self) await this.deps.replica.merge(key, record);
-      else await this.send(name, { op: 'kv.replicate', key: key.toString('base64'), record: recordToWire(record) });
+      else await this.replicateTo(name, key, recordToWire(record), undefined);
     } catch (err) {
       this.deps.logger.log('debug', 'read repair failed', { peer: name, code: (err as KvError).code });
     }

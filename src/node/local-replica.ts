@@ -187,7 +187,7 @@ export class LocalReplica {
 
   /** Every key and record held, in key order (for transfers and anti-entropy). */
   scan(): AsyncIterable<[Buffer, StoredRecord]> {
-    return decodedMatching(this.store.entries(DATA_PREFIX, DATA_END), () => true);
+    return decodedRecords(this.store.entries(DATA_PREFIX, DATA_END));
   }
 
   /** Counts the keys held and notes which hold only tombstones; run once at start. */
@@ -228,10 +228,7 @@ export class LocalReplica {
   }
 }
 
-/** Data entries as (key, record), decoding only those whose key `match` accepts. */
-async function* decodedMatching(raw: AsyncIterable<[Buffer, Buffer]>, match: (key: Buffer) => boolean): AsyncIterable<[Buffer, StoredRecord]> {
-  for await (const [storeKey, data] of raw) {
-    const key = storeKey.subarray(DATA_PREFIX.length);
-    if (match(key)) yield [key, decodeRecord(data)];
-  }
+/** Data entries as (key, record). */
+async function* decodedRecords(raw: AsyncIterable<[Buffer, Buffer]>): AsyncIterable<[Buffer, StoredRecord]> {
+  for await (const [storeKey, data] of raw) yield [storeKey.subarray(DATA_PREFIX.length), decodeRecord(data)];
 }
