@@ -14,6 +14,14 @@ import type { Store, StoreOp } from './store.js';
 
 const MAX_BATCHES_IN_FLIGHT = 2;
 /**
+ * A turn's queue is committed as soon as it holds this many writes, without waiting for the turn
+ * to end, so that while the rest of a large turn is parsed the first writes are already on their
+ * way to the log and their replies go out sooner (the client sends its next requests meanwhile).
+ * Measured, one connection with 64 puts in flight: 52-60k -> 66-70k puts/s; 3-node cluster
+ * unchanged (its per-turn batches are smaller).
+ */
+export const EARLY_COMMIT_WRITES = 32;
+/**
  * LevelDB's memtable size (its default is 4 MiB). Measured on a 3-node cluster taking 1 KiB puts:
  * 4 MiB -> 32 MiB cut the daemons' background-thread CPU (memtable flushes and compactions) from
  * ~88 to ~53 µs per cluster put and raised puts from 9.3-10.5k to 12.2-12.3k/s. Memory grows only
@@ -87,7 +95,9 @@ export class LevelStore implements Store {
   write(ops: StoreOp[], options: { sync?: boolean } = {}): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ ops, sync: options.sync === true, resolve, reject });
-      if (!this.scheduled) {
+      if (this.queue.length >= EARLY_COMMIT_WRITES && this.inFlight < MAX_BATCHES_IN_FLIGHT) {
+        this.commitQueue();
+      } else if (!this.scheduled) {
         this.scheduled = true;
         // Let the rest of this tick's writes join the batch.
         setImmediate(() => this.commit());
@@ -95,13 +105,18 @@ export class LevelStore implements Store {
     });
   }
 
+  /** The end of a turn: commits what the turn queued. */
+  private commit(): void {
+    this.scheduled = false;
+    this.commitQueue();
+  }
+
   /**
    * Commits what is queued as one batch. Up to MAX_BATCHES_IN_FLIGHT batches run at once (LevelDB
    * joins concurrent writers into one log write itself); the engines never have two writes to one
    * key in flight together (per-key locks), so batches need no order between them.
    */
-  private commit(): void {
-    this.scheduled = false;
+  private commitQueue(): void {
     if (this.queue.length === 0) return;
     if (this.inFlight >= MAX_BATCHES_IN_FLIGHT) return; // the next completion picks the queue up
     const group = this.queue;

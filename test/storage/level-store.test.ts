@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { KvError } from '../../src/errors.js';
-import { LevelStore } from '../../src/storage/level-store.js';
+import { EARLY_COMMIT_WRITES, LevelStore } from '../../src/storage/level-store.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
 import type { Store } from '../../src/storage/store.js';
 
@@ -225,6 +225,24 @@ t.test('LevelStore group commit joins concurrent writes', async (t) => {
   const later = Array.from({ length: 100 }, (_, i) => store.write([{ type: 'put', key: b(`later${i}`), value: b('1') }]));
   await Promise.all([first, ...later]);
   t.ok(store.batches - before <= 3, `101 writes in ${store.batches - before} batches`);
+  await store.close();
+});
+
+t.test('LevelStore commits a large turn early, in batches of EARLY_COMMIT_WRITES', async (t) => {
+  const store = await LevelStore.open(join(tempDir(t), 'db'), { sync: false });
+  const turn = async (count: number, prefix: string) => {
+    const before = { batches: store.batches, ops: store.batchedOps };
+    // Issued in one synchronous loop: nothing completes before the turn ends.
+    await Promise.all(Array.from({ length: count }, (_, i) => store.write([{ type: 'put', key: b(`${prefix}${i}`), value: b('v') }])));
+    return { batches: store.batches - before.batches, ops: store.batchedOps - before.ops };
+  };
+  t.same(await turn(EARLY_COMMIT_WRITES - 1, 'small'), { batches: 1, ops: EARLY_COMMIT_WRITES - 1 }, 'a turn below the threshold is one batch');
+  // Two early batches (the in-flight limit), the rest joined into one when the turn ends or one completes.
+  const large = 3 * EARLY_COMMIT_WRITES + 4;
+  t.same(await turn(large, 'large'), { batches: 3, ops: large }, 'a large turn: two early batches and the rest');
+  let missing = 0;
+  for (let i = 0; i < large; i++) if ((await store.get(b(`large${i}`)))?.toString() !== 'v') missing++;
+  t.equal(missing, 0, 'every write readable');
   await store.close();
 });
 
