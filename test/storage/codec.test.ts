@@ -167,6 +167,35 @@ t.test('zlib and brotli-wasm decode each other', async (t) => {
   }
 });
 
+t.test('ZlibBrotliCodec compresses the values of one turn in one worker message', async (t) => {
+  const codec = new ZlibBrotliCodec();
+  t.teardown(() => codec.close());
+  const raws = Array.from({ length: 50 }, (_, i) => jsonDoc(100 + i, 1 + (i % 7) * 20));
+  const packed = await Promise.all(raws.map((raw, i) => codec.compress(raw, i % 2 === 0 ? 4 : 9)));
+  t.equal(codec.batches, 1, '50 compressions issued in one turn: one message');
+  let roundTrips = 0;
+  for (const [i, p] of packed.entries()) {
+    if (p.length < (raws[i] as Buffer).length && (await codec.decompress(p)).equals(raws[i] as Buffer)) roundTrips++;
+  }
+  t.equal(roundTrips, raws.length, 'each value came back compressed and decodes to itself');
+  const later = await codec.compress(raws[0] as Buffer, 4);
+  t.equal(codec.batches, 2, 'a later turn is a new message');
+  t.ok((await codec.decompress(later)).equals(raws[0] as Buffer));
+});
+
+t.test('ZlibBrotliCodec: compressions pending when the worker stops fail, and the next call starts a new worker', async (t) => {
+  const codec = new ZlibBrotliCodec();
+  t.teardown(() => codec.close());
+  const raw = jsonDoc(7, 400);
+  const pending = codec.compress(raw, 11);
+  await new Promise<void>((r) => setImmediate(r)); // the batch is now with the worker
+  const closed = codec.close();
+  await t.rejects(pending, /brotli worker exited/, 'the pending compression is rejected, not left hanging');
+  await closed;
+  const again = await codec.compress(raw, 4);
+  t.ok((await codec.decompress(again)).equals(raw), 'a new worker serves the next call');
+});
+
 t.test('each codec rejects data that is not brotli', async (t) => {
   const garbage = Buffer.from('this is definitely not a brotli stream, just plain text....');
   for (const codec of [new ZlibBrotliCodec(), new WasmBrotliCodec()]) {
