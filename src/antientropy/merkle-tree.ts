@@ -57,7 +57,14 @@ export function treeKey(key: Uint8Array): TreeKey {
 
 /** `digest` is a version digest (hex, as versionDigest returns). */
 export function treeEntry(key: Uint8Array, digest: string): TreeEntry {
-  return { ...treeKey(key), digestHi: Number.parseInt(digest.slice(0, 8), 16) >>> 0, digestLo: Number.parseInt(digest.slice(8, 16), 16) >>> 0 };
+  const hi = Ring.keyHash(key);
+  return {
+    leaf: hi >>> 22,
+    hi,
+    lo: murmur3(key, KEY_LOW_SEED),
+    digestHi: Number.parseInt(digest.slice(0, 8), 16) >>> 0,
+    digestLo: Number.parseInt(digest.slice(8, 16), 16) >>> 0,
+  };
 }
 
 /** One leaf's entries, sorted by key hash, in a growable typed array. */

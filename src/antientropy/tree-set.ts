@@ -21,6 +21,8 @@ export class TreeSet {
   /** Changes committed while a rebuild scans the records, replayed over the scan. */
   private rebuilding: ReplicaChange[] | undefined;
   private builtFor: string | undefined;
+  /** The peers in each replica set the ring hands out (null: not ours); a new ring brings new arrays. */
+  private readonly peersOf = new WeakMap<readonly string[], readonly string[] | null>();
 
   constructor(
     private readonly self: string,
@@ -44,10 +46,15 @@ export class TreeSet {
   }
 
   /** The peers that share `key` with this node on the current ring (undefined: not our key). */
-  private sharers(key: Buffer): string[] | undefined {
+  private sharers(key: Buffer): readonly string[] | undefined {
     const replicas = this.state.ring.primaries(key, this.state.settings.n);
-    if (replicas.length < 2 || !replicas.includes(this.self)) return undefined;
-    return replicas.filter((name) => name !== this.self);
+    // The ring hands out one array per arc, so the answer is worked out once per arc.
+    let peers = this.peersOf.get(replicas);
+    if (peers === undefined) {
+      peers = replicas.length < 2 || !replicas.includes(this.self) ? null : replicas.filter((name) => name !== this.self);
+      this.peersOf.set(replicas, peers);
+    }
+    return peers ?? undefined;
   }
 
   private apply(trees: Map<string, MerkleTree>, change: ReplicaChange): void {

@@ -32,6 +32,13 @@ export class Ring {
   private readonly owners: string[];
   readonly members: readonly RingMember[];
   readonly vnodeCounts: ReadonlyMap<string, number>;
+  /**
+   * Walks already made, by (first token, n, limit): the ring never changes and every write asks
+   * for its key's replicas on the coordinator and on each replica, so each arc is walked once.
+   * Bounded by tokens × the few (n, limit) pairs in use.
+   */
+  private readonly walks = new Map<number, readonly PreferenceEntry[]>();
+  private readonly primaryNames = new Map<number, readonly string[]>();
 
   constructor(
     members: readonly RingMember[],
@@ -83,29 +90,40 @@ export class Ring {
    * Distinct physical nodes clockwise from `position`: the first `n` primaries, then fallbacks,
    * `limit` nodes at most (default: all).
    */
-  walk(position: number, n: number, limit = this.members.length): PreferenceEntry[] {
-    const out: PreferenceEntry[] = [];
-    if (this.tokens.length === 0) return out;
-    const seen = new Set<string>();
+  walk(position: number, n: number, limit = this.members.length): readonly PreferenceEntry[] {
+    if (this.tokens.length === 0) return [];
     const start = this.successor(position);
+    const memo = memoKey(start, n, limit);
+    const known = memo === undefined ? undefined : this.walks.get(memo);
+    if (known) return known;
+    const out: PreferenceEntry[] = [];
+    const seen = new Set<string>();
     const wanted = Math.min(limit, this.members.length);
     for (let i = 0; i < this.tokens.length && seen.size < wanted; i++) {
       const owner = this.owners[(start + i) % this.tokens.length] as string;
       if (seen.has(owner)) continue;
       seen.add(owner);
-      out.push({ name: owner, role: out.length < n ? 'primary' : 'fallback' });
+      out.push(Object.freeze({ name: owner, role: out.length < n ? 'primary' : 'fallback' }));
     }
+    Object.freeze(out);
+    if (memo !== undefined) this.walks.set(memo, out);
     return out;
   }
 
   /** The key's preference list: N primaries (fewer if the ring is smaller), then fallbacks. */
-  preferenceList(key: Uint8Array, n: number): PreferenceEntry[] {
+  preferenceList(key: Uint8Array, n: number): readonly PreferenceEntry[] {
     return this.walk(Ring.keyHash(key), n);
   }
 
   /** The primaries only (the walk stops after N distinct nodes). */
-  primaries(key: Uint8Array, n: number): string[] {
-    return this.walk(Ring.keyHash(key), n, n).map((e) => e.name);
+  primaries(key: Uint8Array, n: number): readonly string[] {
+    if (this.tokens.length === 0) return [];
+    const memo = memoKey(this.successor(Ring.keyHash(key)), n, n);
+    const known = memo === undefined ? undefined : this.primaryNames.get(memo);
+    if (known) return known;
+    const names = Object.freeze(this.walk(Ring.keyHash(key), n, n).map((e) => e.name));
+    if (memo !== undefined) this.primaryNames.set(memo, names);
+    return names;
   }
 
   /**
@@ -126,4 +144,9 @@ export class Ring {
     }
     return share;
   }
+}
+
+/** A number naming (first token, n, limit), or undefined when the counts are too large to pack. */
+function memoKey(start: number, n: number, limit: number): number | undefined {
+  return n < 1024 && limit < 1024 && n >= 0 && limit >= 0 ? (start * 1024 + n) * 1024 + limit : undefined;
 }

@@ -72,6 +72,25 @@ t.test('the first primary owns the first token at or after the key hash (referen
   );
 });
 
+t.test('walks are remembered per arc: the same answers whatever order they were first asked in, and frozen so no caller can change them', async (t) => {
+  const ring = new Ring(members(7), 16);
+  const asked: [Uint8Array, number, number][] = FEW_KEYS.flatMap((k, i) => [[k, 1 + (i % 4), 2 + (i % 6)] as [Uint8Array, number, number]]);
+  // Warm one ring's memo in one order; a second ring fills its memo in another order.
+  for (const [key, n, limit] of asked) ring.walk(Ring.keyHash(key), n, limit);
+  const fresh = new Ring(members(7), 16);
+  const mismatches: string[] = [];
+  for (const [key, n, limit] of shuffled(asked, 3)) {
+    const show = (r: Ring) =>
+      `${r.walk(Ring.keyHash(key), n, limit).map((e) => `${e.name}/${e.role}`)} | ${r.primaries(key, n)} | ${r.preferenceList(key, n).map((e) => e.name)}`;
+    if (show(ring) !== show(fresh)) mismatches.push(`n=${n} limit=${limit}`);
+  }
+  t.same(mismatches, [], `${asked.length} walks agree`);
+  const key = FEW_KEYS[0] as Uint8Array;
+  t.equal(ring.primaries(key, 3), ring.primaries(key, 3), 'one array per arc');
+  t.ok(Object.isFrozen(ring.primaries(key, 3)) && Object.isFrozen(ring.preferenceList(key, 3)), 'frozen');
+  t.ok(Object.isFrozen(ring.preferenceList(key, 3)[0]), 'entries frozen too');
+});
+
 t.test('the ring is the same whatever order the members come in', async (t) => {
   const base = members(20).map((m, i) => ({ ...m, weight: 1 + (i % 3) }));
   const reference = new Ring(base);
