@@ -7,6 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { parseAddr } from '../config.js';
 import { KvError, type WireError } from '../errors.js';
 import { LineFramer } from '../net/line-framer.js';
+import { PreparedBody, type RequestBody } from '../net/prepared-body.js';
 
 /** Replies can hold many siblings of the largest value; the client trusts its daemon up to this. */
 const MAX_REPLY_LINE_BYTES = 256 * 1024 * 1024;
@@ -95,8 +96,8 @@ export class KvClient {
   }
 
   /** Sends any request object (an id is added); resolves the reply or rejects its error. */
-  request(body: Record<string, unknown>, timeoutMs = this.timeoutMs): Promise<Record<string, unknown>> {
-    return this.requestFields(JSON.stringify(body).slice(1, -1), timeoutMs);
+  request(body: RequestBody, timeoutMs = this.timeoutMs): Promise<Record<string, unknown>> {
+    return this.requestFields(body instanceof PreparedBody ? body.fields : JSON.stringify(body).slice(1, -1), timeoutMs);
   }
 
   /**

@@ -14,10 +14,11 @@ import { emptyVector, encodeContext, mergeRecords, type VersionVector, versionDi
 import type { Clock } from '../env/clock.js';
 import { KvError, toKvError, type WireError } from '../errors.js';
 import type { HintStore } from '../handoff/hint-store.js';
+import { PreparedBody, type RequestBody } from '../net/prepared-body.js';
 import { type Consistency, MAX_REPLICA_ITEMS, type ReplicaItem } from '../net/protocol.js';
 import { isUnreachable } from '../net/transport.js';
 import type { EngineDeps } from '../node/engine-deps.js';
-import { recordFromWire, recordToWire, type WireRecord, wireRecordBytes } from '../node/record-wire.js';
+import { recordFromWire, recordToWire, replicaItemFields } from '../node/record-wire.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import { type QuorumState, type QuorumSummary, WriteQuorum } from './quorum.js';
 
@@ -44,8 +45,8 @@ export interface ReadOutcome {
 
 /** A record waiting to go to one replica in the next kv.replicate.many line. */
 interface OutgoingReplica {
-  item: { key: string; record: WireRecord; hintFor?: string };
-  bytes: number;
+  /** The item's JSON text: `{"key":…,"record":…}`, with `"hintFor"` when a fallback holds it. */
+  item: string;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -138,7 +139,7 @@ export class Coordinator {
       w,
     );
     if (slots.some((s) => s.holder === self && !s.hintFor)) quorum.ack(self);
-    let wire: ReturnType<typeof recordToWire> | undefined; // encoded once, only if some replica needs it
+    let wire: string | undefined; // encoded once, only if some replica needs it
     const tasks = slots
       .filter((s) => !(s.holder === self && !s.hintFor))
       .map((slot) => ({
@@ -146,7 +147,7 @@ export class Coordinator {
         run: () =>
           slot.holder === self
             ? this.deps.hints.add(slot.hintFor as string, key, local.record, this.deps.clock.now())
-            : this.replicateTo(slot.holder, key, (wire ??= recordToWire(local.record)), slot.hintFor),
+            : this.replicateTo(slot.holder, (wire ??= replicaItemFields(key, local.record)), slot.hintFor),
       }));
     const state = await this.decide(
       tasks,
@@ -203,15 +204,15 @@ export class Coordinator {
    * a reply, a pending request and an id each (Dynamo's per-request messages, batched per tick as
    * the group commit batches disk writes).
    */
-  private replicateTo(name: string, key: Buffer, record: WireRecord, hintFor: string | undefined): Promise<void> {
+  private replicateTo(name: string, fields: string, hintFor: string | undefined): Promise<void> {
     return new Promise((resolve, reject) => {
-      const item = { key: key.toString('base64'), record, ...(hintFor ? { hintFor } : {}) };
+      const item = hintFor ? `{${fields},"hintFor":${JSON.stringify(hintFor)}}` : `{${fields}}`;
       let queue = this.outgoing.get(name);
       if (!queue) {
         queue = [];
         this.outgoing.set(name, queue);
       }
-      queue.push({ item, bytes: item.key.length + wireRecordBytes(record), resolve, reject });
+      queue.push({ item, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         this.deps.clock.defer(() => this.flushReplicas());
@@ -231,9 +232,9 @@ export class Coordinator {
         while (
           end < queue.length &&
           end - start < MAX_REPLICA_ITEMS &&
-          (end === start || bytes + (queue[end] as OutgoingReplica).bytes <= this.deps.maxReplicaBatchBytes)
+          (end === start || bytes + (queue[end] as OutgoingReplica).item.length <= this.deps.maxReplicaBatchBytes)
         ) {
-          bytes += (queue[end] as OutgoingReplica).bytes;
+          bytes += (queue[end] as OutgoingReplica).item.length;
           end++;
         }
         void this.sendReplicas(name, queue.slice(start, end));
@@ -246,7 +247,7 @@ export class Coordinator {
     this.counters.replicaBatches++;
     this.counters.replicaRecords += batch.length;
     try {
-      const reply = await this.send(name, { op: 'kv.replicate.many', items: batch.map((o) => o.item) });
+      const reply = await this.send(name, new PreparedBody(`"op":"kv.replicate.many","items":[${batch.map((o) => o.item).join(',')}]`));
       const results: unknown[] = Array.isArray(reply.results) ? reply.results : [];
       batch.forEach((o, i) => {
         const error = results[i];
@@ -302,7 +303,7 @@ export class Coordinator {
     this.counters.readRepairs++;
     try {
       if (name === this.deps.self) await this.deps.replica.merge(key, record);
-      else await this.replicateTo(name, key, recordToWire(record), undefined);
+      else await this.replicateTo(name, replicaItemFields(key, record), undefined);
     } catch (err) {
       this.deps.logger.log('debug', 'read repair failed', { peer: name, code: (err as KvError).code });
     }
@@ -340,7 +341,7 @@ export class Coordinator {
     return undefined; // no replica reachable: coordinate here, and let the quorum tell the truth
   }
 
-  private send(name: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  private send(name: string, body: RequestBody): Promise<Record<string, unknown>> {
     const addr = this.deps.state.addrOf(name);
     if (!addr) return Promise.reject(new KvError('KV_UNREACHABLE', `no address known for ${name}`));
     if (!this.isUp(name)) return Promise.reject(new KvError('KV_UNREACHABLE', `${name} is down`));

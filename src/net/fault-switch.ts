@@ -7,6 +7,7 @@
  */
 import type { Clock } from '../env/clock.js';
 import { KvError } from '../errors.js';
+import type { RequestBody } from './prepared-body.js';
 import type { Transport } from './transport.js';
 
 export type FaultMode = 'drop' | 'hang' | 'reset' | 'none';
@@ -33,7 +34,7 @@ export class FaultSwitch implements Transport {
     return Object.fromEntries(this.rules);
   }
 
-  async request(addr: string, body: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
+  async request(addr: string, body: RequestBody, timeoutMs: number): Promise<Record<string, unknown>> {
     const mode = this.rules.get(addr);
     if (!mode) return this.inner.request(addr, body, timeoutMs);
     if (mode === 'reset') throw new KvError('KV_UNREACHABLE', `link to ${addr} reset (fault switch)`, { addr });

@@ -6,6 +6,7 @@
  */
 import { KvClient } from '../client/client.js';
 import { KvError } from '../errors.js';
+import type { RequestBody } from './prepared-body.js';
 
 export interface Transport {
   /**
@@ -13,7 +14,7 @@ export interface Transport {
    * Rejects with KvError: KV_UNREACHABLE (cannot connect, connection lost), KV_TIMEOUT (no reply
    * in `timeoutMs`), or the error code the peer replied with. Best effort: no retries here.
    */
-  request(addr: string, body: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>>;
+  request(addr: string, body: RequestBody, timeoutMs: number): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }
 
@@ -23,7 +24,7 @@ export class TcpTransport implements Transport {
 
   constructor(private readonly connectTimeoutMs = 1000) {}
 
-  async request(addr: string, body: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
+  async request(addr: string, body: RequestBody, timeoutMs: number): Promise<Record<string, unknown>> {
     let pending = this.clients.get(addr);
     if (!pending) {
       pending = KvClient.connect(addr, { timeoutMs: Math.min(this.connectTimeoutMs, timeoutMs) });

@@ -44,10 +44,10 @@ export function recordFromWire(raw: unknown): StoredRecord {
   return { clock: vv, siblings: out };
 }
 
-/** About how many bytes a wire record takes in a JSON line (for sizing batches). */
-export function wireRecordBytes(record: WireRecord): number {
-  let bytes = 32;
-  for (const [actor] of record.clock) bytes += actor.length + 24;
-  for (const s of record.siblings) bytes += s[0].length + 48 + (s[4]?.length ?? 0);
-  return bytes;
+/**
+ * The JSON text of a replicated item's fields, `"key":"<base64>","record":{…}`: made once per
+ * write and shared by the lines to every replica (see PreparedBody).
+ */
+export function replicaItemFields(key: Buffer, record: StoredRecord): string {
+  return `"key":"${key.toString('base64')}","record":${JSON.stringify(recordToWire(record))}`;
 }

@@ -30,6 +30,7 @@
 import type { Timer, VirtualClock } from '../env/clock.js';
 import type { Random } from '../env/random.js';
 import { KvError, toKvError, type WireError } from '../errors.js';
+import { PreparedBody, type RequestBody } from '../net/prepared-body.js';
 import type { Transport } from '../net/transport.js';
 
 export type SimHandler = (body: Record<string, unknown>) => Promise<Record<string, unknown>> | Record<string, unknown>;
@@ -153,10 +154,10 @@ export class SimNetwork {
     this.lossRate = checkRate(rate);
   }
 
-  private request(from: string, to: string, body: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
+  private request(from: string, to: string, body: RequestBody, timeoutMs: number): Promise<Record<string, unknown>> {
     if (this.crashed.has(from)) return Promise.reject(new KvError('KV_UNREACHABLE', `${from} is crashed and cannot send`));
     this.stats.requests++;
-    const wire = this.encode(body);
+    const wire = this.encode(body instanceof PreparedBody ? body.toObject() : body);
     return new Promise((resolve, reject) => {
       const p: Pending = {
         from,
