@@ -9,6 +9,12 @@ export interface BenchConfig {
   getOps: number;
   /** Unmeasured requests before each measured phase. */
   warmOps: number;
+  /**
+   * Unmeasured puts before the first phase of a fresh daemon, cluster or raw LevelDB instead: JIT
+   * tiering, heap growth and LevelDB's first files. Measured: a fresh 3-node cluster's first ~50,000
+   * puts ran at 10-15k/s and 110-180 µs of daemon CPU each, later ones at 18-25k/s and 63-94 µs.
+   */
+  freshWarmOps: number;
   /** Measured rounds per phase; tables show the median round and the spread. */
   rounds: number;
   startupRuns: number;

@@ -34,10 +34,10 @@ export async function clusterSection(ctx: BenchContext, values: readonly Buffer[
     lanes.push(await openClusterLanes('1 per node', cluster.nodes, cluster.nodes));
     lanes.push(await openClusterLanes('node1 1x64', [node1], cluster.nodes));
     const workload = new KvWorkload(values);
-    const { keys, getOps, warmOps, rounds } = config;
+    const { keys, getOps, warmOps, freshWarmOps, rounds } = config;
     // Each layout reads what it just wrote, so its gets find the latest round in the caches (as in section 1).
     for (const [l, lane] of lanes.entries()) {
-      const put = await workload.put(lane, `c${l}`, keys, warmOps, rounds);
+      const put = await workload.put(lane, `c${l}`, keys, l === 0 ? freshWarmOps : warmOps, rounds);
       const get = await workload.get(lane, lastRound(`c${l}`, rounds), keys, getOps, warmOps, rounds, seededRng(61 + l));
       measured.push({ lanes: lane, put, get });
     }

@@ -42,6 +42,7 @@ function configFrom(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
     keys,
     getOps: keys * 2,
     warmOps: Math.min(2_000, Math.ceil(keys / 10)),
+    freshWarmOps: keys * 2,
     rounds: quick ? 1 : 3,
     startupRuns: quick ? 5 : 10,
     codecDocs: quick ? 500 : 2_000,
@@ -90,7 +91,8 @@ async function run(ctx: BenchContext): Promise<void> {
   const cpu = cpus();
   process.stdout.write(
     `kvctl bench — ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, ${mib(totalmem())} RAM\n` +
-      `${fmt(config.keys)} keys per put phase, ${fmt(config.getOps)} requests per get phase, ${fmt(config.warmOps)} warm-up requests before each, ` +
+      `${fmt(config.keys)} keys per put phase, ${fmt(config.getOps)} requests per get phase, ${fmt(config.warmOps)} warm-up requests before each ` +
+        `(${fmt(config.freshWarmOps)} puts before the first phase of a fresh daemon, cluster or LevelDB), ` +
       `${VALUE_BYTES} B values, 64 in flight; each phase is the median of ${config.rounds} round(s)\n`,
   );
   warnIfBusy('before the run');

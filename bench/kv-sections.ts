@@ -68,8 +68,8 @@ async function puts(ctx: BenchContext, daemons: Array<[DaemonUnderTest, KvWorklo
   const rows: Cell[][] = [];
   for (const [d, workload] of daemons) {
     for (const lanes of d.lanes) {
-      const { keys, warmOps, rounds } = ctx.config;
-      const result = await workload.put(lanes, `p${lanes.clients.length}`, keys, warmOps, rounds);
+      const { keys, warmOps, freshWarmOps, rounds } = ctx.config;
+      const result = await workload.put(lanes, `p${lanes.clients.length}`, keys, lanes === d.lanes[0] ? freshWarmOps : warmOps, rounds);
       d.puts.push(result);
       rows.push(row('put', d.label, lanes, result));
     }
@@ -120,7 +120,7 @@ export async function rawLevelSection(ctx: BenchContext, values: Buffer[], on: D
   const { report, config } = ctx;
   report.heading('2. Raw classic-level in this process (buffer encodings), 64 operations in flight, same values');
   const db = await openRaw(join(ctx.resources.tempDir('raw'), 'db'));
-  const raw = await rawPutGet(db, values, config.keys, config.getOps, config.warmOps, config.rounds, seededRng(21));
+  const raw = await rawPutGet(db, values, config.keys, config.getOps, { put: config.freshWarmOps, get: config.warmOps }, config.rounds, seededRng(21));
   await db.close();
   report.table(
     ['phase', 'ops', 'ops/s', 'rounds min–max', 'p50 µs', 'p99 µs', 'process cpu µs/op'],

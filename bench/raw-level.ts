@@ -39,13 +39,13 @@ export async function rawPutGet(
   values: readonly Buffer[],
   ops: number,
   getOps: number,
-  warmOps: number,
+  warmOps: { put: number; get: number },
   rounds: number,
   rng: Rng,
 ): Promise<{ put: Median<RawResult>; get: Median<RawResult> }> {
   const valueAt = (i: number) => values[i % values.length] as Buffer;
   const putOp = (prefix: string) => (i: number) => db.put(Buffer.from(keyOf(prefix, i)), valueAt(i));
-  if (warmOps > 0) await runClosedLoop(warmOps, IN_FLIGHT, putOp('raw-warm'));
+  if (warmOps.put > 0) await runClosedLoop(warmOps.put, IN_FLIGHT, putOp('raw-warm'));
   const puts: RawResult[] = [];
   for (let r = 0; r < rounds; r++) puts.push(await withCpu(() => runClosedLoop(ops, IN_FLIGHT, putOp(`raw.${r}`))));
   const prefix = lastRound('raw', rounds);
@@ -55,9 +55,9 @@ export async function rawPutGet(
     const value = await db.get(Buffer.from(keyOf(prefix, k)));
     if (!value?.equals(valueAt(k))) throw new Error(`raw get ${keyOf(prefix, k)}: wrong or missing value`);
   };
-  if (warmOps > 0) await runClosedLoop(warmOps, IN_FLIGHT, getOp(0));
+  if (warmOps.get > 0) await runClosedLoop(warmOps.get, IN_FLIGHT, getOp(0));
   const gets: RawResult[] = [];
-  for (let r = 0; r < rounds; r++) gets.push(await withCpu(() => runClosedLoop(getOps, IN_FLIGHT, getOp(warmOps + r * getOps))));
+  for (let r = 0; r < rounds; r++) gets.push(await withCpu(() => runClosedLoop(getOps, IN_FLIGHT, getOp(warmOps.get + r * getOps))));
   return { put: medianRun(puts), get: medianRun(gets) };
 }
 
