@@ -92,7 +92,7 @@ async function run(ctx: BenchContext): Promise<void> {
   process.stdout.write(
     `kvctl bench — ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, ${mib(totalmem())} RAM\n` +
       `${fmt(config.keys)} keys per put phase, ${fmt(config.getOps)} requests per get phase, ${fmt(config.warmOps)} warm-up requests before each ` +
-        `(${fmt(config.freshWarmOps)} puts before the first phase of a fresh daemon, cluster or LevelDB), ` +
+      `(${fmt(config.freshWarmOps)} puts before the first phase of a fresh daemon, cluster or LevelDB), ` +
       `${VALUE_BYTES} B values, 64 in flight; each phase is the median of ${config.rounds} round(s)\n`,
   );
   warnIfBusy('before the run');
