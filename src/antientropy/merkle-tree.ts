@@ -57,11 +57,11 @@ export function treeKey(key: Uint8Array): TreeKey {
 
 /** `digest` is a version digest (hex, as versionDigest returns). */
 export function treeEntry(key: Uint8Array, digest: string): TreeEntry {
-  const hi = Ring.keyHash(key);
+  const { leaf, hi, lo } = treeKey(key);
   return {
-    leaf: hi >>> 22,
+    leaf,
     hi,
-    lo: murmur3(key, KEY_LOW_SEED),
+    lo,
     digestHi: Number.parseInt(digest.slice(0, 8), 16) >>> 0,
     digestLo: Number.parseInt(digest.slice(8, 16), 16) >>> 0,
   };

@@ -118,10 +118,11 @@ export class Ring {
   /** The primaries only (the walk stops after N distinct nodes). */
   primaries(key: Uint8Array, n: number): readonly string[] {
     if (this.tokens.length === 0) return [];
-    const memo = memoKey(this.successor(Ring.keyHash(key)), n, n);
+    const position = Ring.keyHash(key);
+    const memo = memoKey(this.successor(position), n, n);
     const known = memo === undefined ? undefined : this.primaryNames.get(memo);
     if (known) return known;
-    const names = Object.freeze(this.walk(Ring.keyHash(key), n, n).map((e) => e.name));
+    const names = Object.freeze(this.walk(position, n, n).map((e) => e.name));
     if (memo !== undefined) this.primaryNames.set(memo, names);
     return names;
   }
