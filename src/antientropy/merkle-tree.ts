@@ -16,8 +16,14 @@
  * hash is SHA-256 over its sorted entries and an inner node's SHA-256 over its children: a real
  * hash at every level, never XOR, which cancels equal differences. Hashes are recomputed lazily,
  * only along dirty paths. Pure computation, no I/O.
+ *
+ * Changes are appended to a log and applied to the leaves in bulk, leaf by leaf, when the tree is
+ * read or the log is full: a write touches the log's tail, not a random leaf. Measured in a 3-node
+ * cluster taking puts, inserting into a random leaf at each write cost ~1.2 µs (a cache miss at
+ * each step of the search, the leaves being megabytes), eight times its cost in a warm loop.
  */
 import { hash } from 'node:crypto';
+import { endianness } from 'node:os';
 import { murmur3, Ring } from '../ring/index.js';
 
 export const LEAVES = 1024;
@@ -27,6 +33,13 @@ const WORDS = 4;
 /** Seed of the key hash's low half (the high half is the ring hash). */
 const KEY_LOW_SEED = 0x5bd1e995;
 const EMPTY = hash('sha256', '', 'hex');
+/** Words a logged change takes: key hash high and low, digest high and low, and the kind of change. */
+const LOG_WORDS = 5;
+const LOG_SET = 1;
+const LOG_DELETE = 0;
+/** Changes logged before they are applied anyway (16 a leaf on average; 160 KiB of log). */
+export const MAX_LOGGED_CHANGES = 16 * 1024;
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 export function leafOf(key: Uint8Array): number {
   return Ring.keyHash(key) >>> 22;
@@ -89,10 +102,10 @@ class Leaf {
   }
 
   /** Sets the key's digest; returns true when the leaf changed. */
-  set(e: TreeEntry): boolean {
-    let i = this.find(e.hi, e.lo);
+  set(hi: number, lo: number, digestHi: number, digestLo: number): boolean {
+    let i = this.find(hi, lo);
     if (i >= 0) {
-      if (this.words[i * WORDS + 2] === e.digestHi && this.words[i * WORDS + 3] === e.digestLo) return false;
+      if (this.words[i * WORDS + 2] === digestHi && this.words[i * WORDS + 3] === digestLo) return false;
     } else {
       i = -i - 1;
       if ((this.size + 1) * WORDS > this.words.length) {
@@ -101,18 +114,18 @@ class Leaf {
         this.words = grown;
       }
       this.words.copyWithin((i + 1) * WORDS, i * WORDS, this.size * WORDS);
-      this.words[i * WORDS] = e.hi;
-      this.words[i * WORDS + 1] = e.lo;
+      this.words[i * WORDS] = hi;
+      this.words[i * WORDS + 1] = lo;
       this.size++;
     }
-    this.words[i * WORDS + 2] = e.digestHi;
-    this.words[i * WORDS + 3] = e.digestLo;
+    this.words[i * WORDS + 2] = digestHi;
+    this.words[i * WORDS + 3] = digestLo;
     return true;
   }
 
   /** Removes the key; returns true when it was there. */
-  delete(k: TreeKey): boolean {
-    const i = this.find(k.hi, k.lo);
+  delete(hi: number, lo: number): boolean {
+    const i = this.find(hi, lo);
     if (i < 0) return false;
     this.words.copyWithin(i * WORDS, (i + 1) * WORDS, this.size * WORDS);
     this.size--;
@@ -122,8 +135,8 @@ class Leaf {
   /** SHA-256 over the sorted entries, big-endian, so every platform computes the same hash. */
   hash(): string {
     if (this.size === 0) return EMPTY;
-    const bytes = Buffer.allocUnsafe(this.size * WORDS * 4);
-    for (let i = 0; i < this.size * WORDS; i++) bytes.writeUInt32BE(this.words[i] as number, i * 4);
+    const bytes = Buffer.from(this.words.slice(0, this.size * WORDS).buffer);
+    if (LITTLE_ENDIAN) bytes.swap32();
     return hash('sha256', bytes, 'hex');
   }
 }
@@ -134,25 +147,79 @@ export class MerkleTree {
   private readonly segmentHashes: (string | undefined)[] = new Array(FANOUT).fill(undefined);
   private rootHash: string | undefined;
   private count = 0;
+  /** Changes not yet applied to the leaves, in the order they were made. */
+  private log = new Uint32Array(64 * LOG_WORDS);
+  private logged = 0;
 
   get size(): number {
+    this.applyLogged();
     return this.count;
   }
 
   /** Records a key at a version (replacing the version it had). */
   set(entry: TreeEntry): void {
-    const leaf = this.leaves[entry.leaf] as Leaf;
-    const before = leaf.size;
-    if (!leaf.set(entry)) return;
-    this.count += leaf.size - before;
-    this.dirty(entry.leaf);
+    this.append(entry.hi, entry.lo, entry.digestHi, entry.digestLo, LOG_SET);
   }
 
   /** Forgets a key. */
   delete(key: TreeKey): void {
-    if (!(this.leaves[key.leaf] as Leaf).delete(key)) return;
-    this.count--;
-    this.dirty(key.leaf);
+    this.append(key.hi, key.lo, 0, 0, LOG_DELETE);
+  }
+
+  private append(hi: number, lo: number, digestHi: number, digestLo: number, kind: number): void {
+    if ((this.logged + 1) * LOG_WORDS > this.log.length) {
+      if (this.logged >= MAX_LOGGED_CHANGES) this.applyLogged();
+      else {
+        const grown = new Uint32Array(this.log.length * 2);
+        grown.set(this.log);
+        this.log = grown;
+      }
+    }
+    const at = this.logged * LOG_WORDS;
+    this.log[at] = hi;
+    this.log[at + 1] = lo;
+    this.log[at + 2] = digestHi;
+    this.log[at + 3] = digestLo;
+    this.log[at + 4] = kind;
+    this.logged++;
+  }
+
+  /**
+   * Applies the logged changes leaf by leaf (a counting sort on the leaf keeps each leaf's changes
+   * in the order they were made, so the last change to a key wins), touching each leaf once.
+   */
+  private applyLogged(): void {
+    const n = this.logged;
+    if (n === 0) return;
+    const log = this.log;
+    const starts = new Uint32Array(LEAVES + 1);
+    for (let c = 0; c < n; c++) (starts[((log[c * LOG_WORDS] as number) >>> 22) + 1] as number)++;
+    for (let leaf = 0; leaf < LEAVES; leaf++) starts[leaf + 1] = (starts[leaf + 1] as number) + (starts[leaf] as number);
+    const next = starts.slice(0, LEAVES);
+    const order = new Uint32Array(n);
+    for (let c = 0; c < n; c++) {
+      const leaf = (log[c * LOG_WORDS] as number) >>> 22;
+      order[next[leaf] as number] = c;
+      next[leaf] = (next[leaf] as number) + 1;
+    }
+    for (let leafNo = 0; leafNo < LEAVES; leafNo++) {
+      const from = starts[leafNo] as number;
+      const to = starts[leafNo + 1] as number;
+      if (from === to) continue;
+      const leaf = this.leaves[leafNo] as Leaf;
+      const before = leaf.size;
+      let changed = false;
+      for (let o = from; o < to; o++) {
+        const at = (order[o] as number) * LOG_WORDS;
+        const hi = log[at] as number;
+        const lo = log[at + 1] as number;
+        if (log[at + 4] === LOG_SET) changed = leaf.set(hi, lo, log[at + 2] as number, log[at + 3] as number) || changed;
+        else changed = leaf.delete(hi, lo) || changed;
+      }
+      this.count += leaf.size - before;
+      if (changed) this.dirty(leafNo);
+    }
+    this.logged = 0;
   }
 
   private dirty(leaf: number): void {
@@ -162,6 +229,7 @@ export class MerkleTree {
   }
 
   private leafHash(leaf: number): string {
+    this.applyLogged();
     let h = this.leafHashes[leaf];
     if (h === undefined) {
       h = (this.leaves[leaf] as Leaf).hash();
@@ -171,6 +239,7 @@ export class MerkleTree {
   }
 
   private segmentHash(segment: number): string {
+    this.applyLogged();
     let h = this.segmentHashes[segment];
     if (h === undefined) {
       let children = '';
@@ -182,6 +251,7 @@ export class MerkleTree {
   }
 
   root(): string {
+    this.applyLogged();
     if (this.rootHash === undefined) {
       let children = '';
       for (let s = 0; s < FANOUT; s++) children += this.segmentHash(s);

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { diffEntries, FANOUT, LEAVES, leafOf, MerkleTree, treeEntry, treeKey } from '../../src/antientropy/merkle-tree.js';
+import { createHash } from 'node:crypto';
+import { diffEntries, FANOUT, LEAVES, leafOf, MAX_LOGGED_CHANGES, MerkleTree, treeEntry, treeKey } from '../../src/antientropy/merkle-tree.js';
 import { emptyRecord, versionDigest } from '../../src/clock/index.js';
 import { seededRandom } from '../helpers/random.js';
 
@@ -121,6 +122,51 @@ t.test('incremental updates agree with a tree built from the final state (random
     for (const [i, d] of model) fresh.set(treeEntry(key(i), d));
     t.same(snapshot(tree), snapshot(fresh), `seed ${seed}`);
     t.equal(tree.size, model.size);
+  }
+});
+
+t.test('changes logged past the log limit, read at random moments, agree with a tree built from the state then', async (t) => {
+  const rng = seededRandom(7);
+  const tree = new MerkleTree();
+  const model = new Map<number, string>();
+  const steps = MAX_LOGGED_CHANGES * 3 + 123;
+  let checks = 0;
+  for (let step = 0; step < steps; step++) {
+    const i = Math.floor(rng() * 5000);
+    if (model.has(i) && rng() < 0.2) {
+      tree.delete(treeKey(key(i)));
+      model.delete(i);
+    } else {
+      const next = digest(i, step + 1);
+      tree.set(treeEntry(key(i), next));
+      model.set(i, next);
+    }
+    if (rng() < 0.0002 || step === steps - 1) {
+      const fresh = new MerkleTree();
+      for (const [k, d] of model) fresh.set(treeEntry(key(k), d));
+      t.equal(tree.root(), fresh.root(), `root at step ${step}`);
+      t.equal(tree.size, model.size, `size at step ${step}`);
+      checks++;
+    }
+  }
+  t.ok(checks >= 3, `${checks} checks`);
+});
+
+t.test("a leaf's hash is SHA-256 over its entries as big-endian words (key hash hi, lo, digest hi, lo)", async (t) => {
+  const tree = new MerkleTree();
+  const entries = [treeEntry(key(1), digest(1, 1)), treeEntry(key(2), digest(2, 1))];
+  for (const e of entries) tree.set(e);
+  for (const e of entries) {
+    const inLeaf = entries.filter((x) => x.leaf === e.leaf).sort((a, b) => a.hi - b.hi || a.lo - b.lo);
+    const bytes = Buffer.alloc(inLeaf.length * 16);
+    inLeaf.forEach((x, j) => {
+      bytes.writeUInt32BE(x.hi, j * 16);
+      bytes.writeUInt32BE(x.lo, j * 16 + 4);
+      bytes.writeUInt32BE(x.digestHi, j * 16 + 8);
+      bytes.writeUInt32BE(x.digestLo, j * 16 + 12);
+    });
+    const segment = Math.floor(e.leaf / FANOUT);
+    t.equal(tree.leavesOf(segment)[e.leaf % FANOUT], createHash('sha256').update(bytes).digest('hex'));
   }
 });
 
