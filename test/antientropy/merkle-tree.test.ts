@@ -1,5 +1,5 @@
-import t from 'tap';
 import { createHash } from 'node:crypto';
+import t from 'tap';
 import { diffEntries, FANOUT, LEAVES, leafOf, MAX_LOGGED_CHANGES, MerkleTree, treeEntry, treeKey } from '../../src/antientropy/merkle-tree.js';
 import { emptyRecord, versionDigest } from '../../src/clock/index.js';
 import { seededRandom } from '../helpers/random.js';
