@@ -9,6 +9,8 @@ import type { BenchContext } from './bench-context.js';
 import type { BenchDaemon } from './resources.js';
 
 export interface BenchCluster {
+  /** The temp dir holding the nodes' data dirs, removed when the cluster stops. */
+  dir: string;
   nodes: BenchDaemon[];
   /** One connection per node (same order), for members, stats and test.fault requests. */
   control: KvClient[];
@@ -31,10 +33,11 @@ export function nodeName(cluster: BenchCluster, i: number): string {
 
 /** Starts `size` daemons as one cluster and waits until they all see each other. */
 export async function startCluster(ctx: BenchContext, label: string, flags: string[] = [], size = 3): Promise<BenchCluster> {
-  const nodes = await ctx.resources.startCluster(ctx.resources.tempDir(label), size, flags, ctx.config.daemonEnv);
+  const dir = ctx.resources.tempDir(label);
+  const nodes = await ctx.resources.startCluster(dir, size, flags, ctx.config.daemonEnv);
   const control: KvClient[] = [];
   for (const node of nodes) control.push(await KvClient.connect(node.addr, { timeoutMs: 30_000 }));
-  const cluster = { nodes, control };
+  const cluster = { dir, nodes, control };
   await waitUntilConverged(cluster);
   return cluster;
 }
@@ -42,6 +45,7 @@ export async function startCluster(ctx: BenchContext, label: string, flags: stri
 export async function stopCluster(ctx: BenchContext, cluster: BenchCluster): Promise<void> {
   await Promise.all(cluster.control.map((c) => c.close()));
   await ctx.resources.stopDaemons(cluster.nodes);
+  ctx.resources.discard(cluster.dir);
 }
 
 /**

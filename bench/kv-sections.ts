@@ -58,9 +58,11 @@ async function underTest(ctx: BenchContext, label: string, flags: string[]): Pro
   return { label, daemon, lanes: [single, quad], client: single.clients[0] as KvClient, puts: [], gets: [] };
 }
 
-export async function stop(ctx: BenchContext, d: DaemonUnderTest): Promise<void> {
+/** Stops the daemon and removes its data dir, unless `keepData` (its bytes on disk are still to be measured). */
+export async function stop(ctx: BenchContext, d: DaemonUnderTest, keepData = false): Promise<void> {
   await closeLanes(d.lanes);
   await ctx.resources.stopDaemon(d.daemon);
+  if (!keepData) ctx.resources.discard(d.daemon.dataDir);
 }
 
 /** Puts on each daemon (1x64, then 4x16, fresh keys each), returning one table row per phase. */
@@ -119,9 +121,11 @@ export async function randomValuesSection(ctx: BenchContext): Promise<{ on: Daem
 export async function rawLevelSection(ctx: BenchContext, values: Buffer[], on: DaemonUnderTest, off: DaemonUnderTest): Promise<void> {
   const { report, config } = ctx;
   report.heading('2. Raw classic-level in this process (buffer encodings), 64 operations in flight, same values');
-  const db = await openRaw(join(ctx.resources.tempDir('raw'), 'db'));
+  const rawDir = ctx.resources.tempDir('raw');
+  const db = await openRaw(join(rawDir, 'db'));
   const raw = await rawPutGet(db, values, config.keys, config.getOps, { put: config.freshWarmOps, get: config.warmOps }, config.rounds, seededRng(21));
   await db.close();
+  ctx.resources.discard(rawDir);
   report.table(
     ['phase', 'ops', 'ops/s', 'rounds min–max', 'p50 µs', 'p99 µs', 'process cpu µs/op'],
     (['put', 'get'] as const).map((phase) => {
@@ -161,10 +165,11 @@ export async function jsonSection(ctx: BenchContext): Promise<void> {
   const codec = (await brotli.client.stats()).codec as { compressedValues?: number; rawValues?: number };
   report.note(`"json": ${fmt(codec.compressedValues ?? 0)} values stored brotli-compressed, ${fmt(codec.rawValues ?? 0)} raw`);
   report.note(`"json-raw": --compress-min-bytes ${VALUE_BYTES + 1}, so values are stored as sent (LevelDB's snappy still applies)`);
-  await stop(ctx, brotli);
-  await stop(ctx, plain);
+  await stop(ctx, brotli, true);
+  await stop(ctx, plain, true);
 
-  const rawDir = join(ctx.resources.tempDir('raw-json'), 'db');
+  const rawParent = ctx.resources.tempDir('raw-json');
+  const rawDir = join(rawParent, 'db');
   await loadRaw(rawDir, workload.entries());
   const dirs: Array<[string, string]> = [
     ['kvctl "json" (brotli q4 per value + record header)', join(brotli.daemon.dataDir, 'db')],
@@ -186,4 +191,5 @@ export async function jsonSection(ctx: BenchContext): Promise<void> {
       return [label, mib(c), `${fmt(c / rawClosed, 2)}x`, mib(k), `${fmt(k / rawCompacted, 2)}x`];
     }),
   );
+  for (const dir of [brotli.daemon.dataDir, plain.daemon.dataDir, rawParent]) ctx.resources.discard(dir);
 }
