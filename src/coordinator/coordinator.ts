@@ -378,20 +378,19 @@ export class Coordinator {
         if (state === 'met' || (state === 'failed' && remaining === 0)) finish(state);
       };
       check(current());
+      const settled = (state: QuorumState) => {
+        remaining--;
+        check(state);
+        if (remaining === 0) {
+          check(current());
+          onSettled?.();
+        }
+      };
       for (const task of tasks) {
-        task
-          .run()
-          .then(
-            (value) => check(onResult(task.name, true, '', value)),
-            (err: unknown) => check(onResult(task.name, false, (err as KvError).code ?? String(err))),
-          )
-          .finally(() => {
-            remaining--;
-            if (remaining === 0) {
-              check(current());
-              onSettled?.();
-            }
-          });
+        task.run().then(
+          (value) => settled(onResult(task.name, true, '', value)),
+          (err: unknown) => settled(onResult(task.name, false, (err as KvError).code ?? String(err))),
+        );
       }
     });
   }
@@ -414,22 +413,31 @@ export class Coordinator {
 
   /** Peer op kv.replicate: merge the record into ours, or keep it as a hint for `hintFor`. */
   async handleReplicate(key: Buffer, wire: unknown, hintFor: string | undefined): Promise<Record<string, unknown>> {
-    const record = recordFromWire(wire);
-    if (hintFor && hintFor !== this.deps.self) await this.deps.hints.add(hintFor, key, record, this.deps.clock.now());
-    else await this.deps.replica.merge(key, record);
+    await this.storeReplica(key, recordFromWire(wire), hintFor);
     return {};
+  }
+
+  private storeReplica(key: Buffer, record: StoredRecord, hintFor: string | undefined): Promise<unknown> {
+    if (hintFor && hintFor !== this.deps.self) return this.deps.hints.add(hintFor, key, record, this.deps.clock.now());
+    return this.deps.replica.merge(key, record);
   }
 
   /** Peer op kv.replicate.many: each item as kv.replicate, concurrently; a result per item (null: stored). */
   async handleReplicateMany(items: ReplicaItem[]): Promise<Record<string, unknown>> {
-    const results = await Promise.all(
-      items.map((item) =>
-        this.handleReplicate(item.key, item.record, item.hintFor).then(
-          () => null,
-          (err: unknown) => toKvError(err).toWire(),
-        ),
-      ),
-    );
+    const results: (WireError | null)[] = new Array(items.length).fill(null);
+    const stored: Promise<unknown>[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as ReplicaItem;
+      const failed = (err: unknown) => {
+        results[i] = toKvError(err).toWire();
+      };
+      try {
+        stored.push(this.storeReplica(item.key, recordFromWire(item.record), item.hintFor).catch(failed));
+      } catch (err) {
+        failed(err);
+      }
+    }
+    await Promise.all(stored);
     return { results };
   }
 
