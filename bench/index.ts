@@ -43,7 +43,7 @@ function configFrom(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
     getOps: keys * 2,
     warmOps: Math.min(2_000, Math.ceil(keys / 10)),
     freshWarmOps: keys * 2,
-    rounds: quick ? 1 : 3,
+    rounds: quick ? 1 : 5,
     startupRuns: quick ? 5 : 10,
     codecDocs: quick ? 500 : 2_000,
     repairKeys: quick ? 20_000 : 100_000,
