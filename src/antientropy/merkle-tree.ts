@@ -37,7 +37,7 @@ const EMPTY = hash('sha256', '', 'hex');
 const LOG_WORDS = 5;
 const LOG_SET = 1;
 const LOG_DELETE = 0;
-/** Changes logged before they are applied anyway (16 a leaf on average; 160 KiB of log). */
+/** Changes logged before they are applied anyway (16 a leaf on average; 320 KiB of log per tree). */
 export const MAX_LOGGED_CHANGES = 16 * 1024;
 const LITTLE_ENDIAN = endianness() === 'LE';
 
