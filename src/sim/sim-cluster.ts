@@ -15,7 +15,7 @@ import { loadIdentity } from '../node/identity.js';
 import { NodeMeta } from '../node/node-meta.js';
 import { ValueCodec, ZlibBrotliCodec } from '../storage/codec.js';
 import { MemoryStore } from '../storage/memory-store.js';
-import { SimNetwork } from './sim-network.js';
+import { runFor, SimNetwork } from './sim-network.js';
 
 export interface SimClusterOptions {
   seed: number;
@@ -111,6 +111,17 @@ export class SimCluster {
         },
       );
     });
+  }
+
+  /** Drives virtual time in steps of `stepMs` until the promise settles; returns its value or throws its error. */
+  async settle<T>(promise: Promise<T>, stepMs = 10): Promise<T> {
+    let done = false;
+    const mark = () => {
+      done = true;
+    };
+    void promise.then(mark, mark);
+    while (!done) await runFor(this.clock, stepMs, stepMs);
+    return promise;
   }
 
   /** kill -9: the process is gone (timers stop), its store survives. */

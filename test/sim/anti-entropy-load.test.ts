@@ -12,16 +12,6 @@ import { runFor, SimCluster, type SimNode } from '../../src/sim/index.js';
 const SEED = process.env.SIM_SEED ? Number(process.env.SIM_SEED) : 5;
 const IN_FLIGHT = 48;
 
-async function settle<T>(sim: SimCluster, promise: Promise<T>): Promise<T> {
-  let done = false;
-  const mark = () => {
-    done = true;
-  };
-  void promise.then(mark, mark);
-  while (!done) await runFor(sim.clock, 5, 5);
-  return promise;
-}
-
 t.test(`settled background exchanges list only leaves that keep differing under writes (seed ${SEED})`, async (t) => {
   // W=1 and 5-20 ms links: a put is answered by its coordinator while its replicas are still behind.
   const sim = new SimCluster({ seed: SEED, nodes: 3, settings: { n: 3, w: 1, r: 1, consistency: 'strict' }, latencyMs: [5, 20] });
@@ -44,14 +34,14 @@ t.test(`settled background exchanges list only leaves that keep differing under 
 
   // A real difference: a key only node1 holds (written to its replica alone, as if the others lost it).
   const planted = Buffer.from('planted');
-  await settle(sim, a.built.replica.write(planted, Buffer.from('only here'), undefined));
+  await sim.settle(a.built.replica.write(planted, Buffer.from('only here'), undefined));
   const plantedB64 = planted.toString('base64');
 
   const listed = () => a.built.antiEntropy.counters.leavesListed;
   const before = listed();
-  const unsettled = await settle(sim, a.built.antiEntropy.exchange(b.name, { dryRun: true }));
+  const unsettled = await sim.settle(a.built.antiEntropy.exchange(b.name, { dryRun: true }));
   const unsettledLeaves = listed() - before;
-  const settled = await settle(sim, a.built.antiEntropy.exchange(b.name, { dryRun: true, settleMs: BACKGROUND_SETTLE_MS }));
+  const settled = await sim.settle(a.built.antiEntropy.exchange(b.name, { dryRun: true, settleMs: BACKGROUND_SETTLE_MS }));
   const settledLeaves = listed() - before - unsettledLeaves;
   t.comment(`${written} puts so far; leaves listed: ${unsettledLeaves} at once, ${settledLeaves} settled`);
   t.ok(unsettledLeaves >= 10, `writes in flight make many leaves differ at one moment (${unsettledLeaves})`);
@@ -60,11 +50,11 @@ t.test(`settled background exchanges list only leaves that keep differing under 
   t.ok(settled.keys.includes(plantedB64), 'and after settling');
 
   // Settled, not dry: the key reaches the peer while the writes go on.
-  await settle(sim, a.built.antiEntropy.exchange(b.name, { settleMs: BACKGROUND_SETTLE_MS }));
-  const atPeer = await settle(sim, b.built.replica.read(planted, false));
+  await sim.settle(a.built.antiEntropy.exchange(b.name, { settleMs: BACKGROUND_SETTLE_MS }));
+  const atPeer = await sim.settle(b.built.replica.read(planted, false));
   t.equal(atPeer?.siblings.length, 1, 'the peer now holds the planted key');
 
   running = false;
-  await settle(sim, Promise.all(writers));
+  await sim.settle(Promise.all(writers));
   sim.stop();
 });

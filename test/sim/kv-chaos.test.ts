@@ -12,21 +12,6 @@ const seeds = process.env.SIM_SEED ? [Number(process.env.SIM_SEED)] : [11, 22, 3
 const OPS = 2000;
 const KEYS = 60;
 
-/** Drives virtual time until the promise settles, then returns its value or throws its error. */
-async function settle<T>(sim: SimCluster, promise: Promise<T>): Promise<T> {
-  let done = false;
-  void promise.then(
-    () => {
-      done = true;
-    },
-    () => {
-      done = true;
-    },
-  );
-  while (!done) await runFor(sim.clock, 10, 10);
-  return promise;
-}
-
 interface Outcome {
   acked: number;
   failed: number;
@@ -122,7 +107,7 @@ async function chaosRun(seed: number): Promise<Outcome> {
   for (const a of sim.nodes) {
     for (const b of sim.nodes) {
       if (a.name >= b.name) continue;
-      await settle(sim, a.built.antiEntropy.exchange(b.name));
+      await sim.settle(a.built.antiEntropy.exchange(b.name));
     }
   }
 
@@ -132,7 +117,7 @@ async function chaosRun(seed: number): Promise<Outcome> {
   const present = new Set<string>();
   for (let k = 0; k < KEYS; k++) {
     const reader = sim.nodes[k % sim.nodes.length] as SimNode;
-    const got = await settle(sim, sim.request(reader, { op: 'get', key: `k${k}`, r: 3, consistency: 'strict' }));
+    const got = await sim.settle(sim.request(reader, { op: 'get', key: `k${k}`, r: 3, consistency: 'strict' }));
     for (const v of (got.values as string[] | undefined) ?? []) present.add(v);
   }
   const lost = [...acked].filter((v) => !superseded.has(v) && !present.has(v));
