@@ -54,7 +54,7 @@ export interface AntiEntropyDeps extends EngineDeps {
 const FETCH_BATCH = 128;
 /**
  * Under writes, replicas' trees always differ in the leaves of writes still on their way to a
- * replica (in a seeded simulation at ~24k puts/s, 127-176 of the 1024 leaves at one moment), and
+ * replica (in seeded simulations at 15-24k puts/s, 58-176 of the 1024 leaves at one moment), and
  * listing a leaf costs a pass over the keys and a read of its records on both sides: in a 3-node
  * cluster at ~20k puts/s, background exchanges cost 10-15 % of the daemons' CPU. A background run compares the
  * differing leaves again after a pause, up to this many times, and lists only those that differed
