@@ -11,7 +11,7 @@
  */
 
 import { emptyVector, encodeContext, mergeRecords, type VersionVector, versionDigest } from '../clock/index.js';
-import type { Clock } from '../env/clock.js';
+import type { Clock, Timer } from '../env/clock.js';
 import { KvError, toKvError, type WireError } from '../errors.js';
 import type { HintStore } from '../handoff/hint-store.js';
 import { PreparedBody, type RequestBody } from '../net/prepared-body.js';
@@ -89,22 +89,29 @@ export class Coordinator {
     const { self, state } = this.deps;
     const prefs = state.ring.preferenceList(key, state.settings.n);
     if (prefs.length === 0) throw new KvError('KV_NOT_MEMBER', 'this node has no ring to place keys on (it left the cluster)');
-    const primaries = prefs.filter((p) => p.role === 'primary').map((p) => p.name);
-    const up = (name: string) => name === self || this.isUp(name);
-    const reachable = primaries.filter(up);
-    if (mode === 'strict' && reachable.length < needed) {
+    // Plain loops: this runs on every request, and closures made per call were recompiled again and again.
+    const primaries: string[] = [];
+    const spare: string[] = [];
+    const slots: Slot[] = [];
+    const down: string[] = [];
+    for (const p of prefs) {
+      if (p.role === 'primary') {
+        primaries.push(p.name);
+        if (p.name === self || this.isUp(p.name)) slots.push({ holder: p.name, hintFor: undefined });
+        else down.push(p.name);
+      } else if (mode === 'sloppy' && (p.name === self || this.isUp(p.name))) spare.push(p.name);
+    }
+    if (mode === 'strict' && slots.length < needed) {
       throw new KvError(
         'KV_QUORUM_UNAVAILABLE',
-        `strict ${field.toUpperCase()}=${needed} needs ${needed} of the key's replicas; only ${reachable.length} of ${primaries.length} are reachable (down: ${primaries.filter((p) => !up(p)).join(', ')})`,
-        { needed, reachable: reachable.length, replicas: primaries, down: primaries.filter((p) => !up(p)) },
+        `strict ${field.toUpperCase()}=${needed} needs ${needed} of the key's replicas; only ${slots.length} of ${primaries.length} are reachable (down: ${down.join(', ')})`,
+        { needed, reachable: slots.length, replicas: primaries, down },
       );
     }
-    const slots: Slot[] = reachable.map((name) => ({ holder: name, hintFor: undefined }));
     if (mode === 'sloppy') {
-      const spare = prefs.filter((p) => p.role === 'fallback' && up(p.name)).map((p) => p.name);
-      for (const down of primaries.filter((p) => !up(p))) {
+      for (const hintFor of down) {
         const holder = spare.shift();
-        if (holder) slots.push({ holder, hintFor: down });
+        if (holder) slots.push({ holder, hintFor });
       }
     }
     return { primaries, slots };
@@ -149,11 +156,7 @@ export class Coordinator {
             ? this.deps.hints.add(slot.hintFor as string, key, local.record, this.deps.clock.now())
             : this.replicateTo(slot.holder, (wire ??= replicaItemFields(key, local.record)), slot.hintFor),
       }));
-    const state = await this.decide(
-      tasks,
-      (name, ok, reason) => (ok ? quorum.ack(name) : quorum.fail(name, reason)),
-      () => quorum.state(),
-    );
+    const state = await this.decide(tasks, quorum);
     if (state !== 'met') throw this.quorumError('w', quorum.summary(), primaries.length);
     return { record: local.record, existed: local.existed, quorum: quorum.summary(), hinted: slots.filter((s) => s.hintFor).map((s) => s.hintFor as string) };
   }
@@ -349,50 +352,19 @@ export class Coordinator {
   }
 
   /**
-   * Runs every task, feeding results to `onResult`, and resolves the quorum state as soon as it
-   * is decided or the request deadline passes; `onSettled` runs once every task finished.
+   * Runs every task and resolves the write quorum's state as soon as it is decided or the request
+   * deadline passes (see QuorumWait).
    */
-  private decide(
-    tasks: { name: string; run: () => Promise<unknown> }[],
-    onResult: (name: string, ok: boolean, reason: string, value?: unknown) => QuorumState,
-    current: () => QuorumState,
-    onSettled?: () => void,
-  ): Promise<QuorumState> {
-    if (tasks.length === 0) {
-      onSettled?.();
-      return Promise.resolve(current()); // a single node: decided without a timer
+  private decide(tasks: { name: string; run: () => Promise<unknown> }[], quorum: WriteQuorum): Promise<QuorumState> {
+    if (tasks.length === 0) return Promise.resolve(quorum.state()); // a single node: decided without a timer
+    const wait = new QuorumWait(quorum, tasks.length, this.deps.clock, this.deps.requestTimeoutMs);
+    for (const task of tasks) {
+      task.run().then(
+        () => wait.settled(quorum.ack(task.name)),
+        (err: unknown) => wait.settled(quorum.fail(task.name, (err as KvError).code ?? String(err))),
+      );
     }
-    return new Promise((resolve) => {
-      let decided = false;
-      let remaining = tasks.length;
-      const timer = this.deps.clock.setTimer(this.deps.requestTimeoutMs, () => finish(current()));
-      const finish = (state: QuorumState) => {
-        if (decided) return;
-        decided = true;
-        timer.cancel();
-        resolve(state);
-      };
-      // Success answers at once; failure waits for the stragglers (or the deadline), so the error
-      // says truthfully how many replicas took the write.
-      const check = (state: QuorumState) => {
-        if (state === 'met' || (state === 'failed' && remaining === 0)) finish(state);
-      };
-      check(current());
-      const settled = (state: QuorumState) => {
-        remaining--;
-        check(state);
-        if (remaining === 0) {
-          check(current());
-          onSettled?.();
-        }
-      };
-      for (const task of tasks) {
-        task.run().then(
-          (value) => settled(onResult(task.name, true, '', value)),
-          (err: unknown) => settled(onResult(task.name, false, (err as KvError).code ?? String(err))),
-        );
-      }
-    });
+    return wait.decided;
   }
 
   private quorumError(field: 'w' | 'r', summary: QuorumSummary, replicas: number): KvError {
@@ -450,6 +422,51 @@ export class Coordinator {
   ): Promise<Record<string, unknown>> {
     const outcome = await this.write(key, value, context, { ...options, forwarded: true });
     return { record: recordToWire(outcome.record), existed: outcome.existed, quorum: outcome.quorum, hinted: outcome.hinted };
+  }
+}
+
+/**
+ * A write waiting for its replicas: `decided` resolves with the quorum state as soon as it is met,
+ * once it has failed and every replica answered (so the error says truthfully how many took the
+ * write), or at the deadline. State in fields and methods rather than closures made per write,
+ * which V8 kept recompiling.
+ */
+class QuorumWait {
+  private remaining: number;
+  private done = false;
+  private resolve: (state: QuorumState) => void = () => {};
+  private readonly timer: Timer;
+  readonly decided: Promise<QuorumState>;
+
+  constructor(
+    private readonly quorum: WriteQuorum,
+    tasks: number,
+    clock: Clock,
+    timeoutMs: number,
+  ) {
+    this.remaining = tasks;
+    this.decided = new Promise((resolve) => {
+      this.resolve = resolve;
+    });
+    this.timer = clock.setTimer(timeoutMs, () => this.finish(this.quorum.state()));
+    this.check(quorum.state());
+  }
+
+  /** A task finished, leaving the quorum in `state`. */
+  settled(state: QuorumState): void {
+    this.remaining--;
+    this.check(this.remaining === 0 ? this.quorum.state() : state);
+  }
+
+  private check(state: QuorumState): void {
+    if (state === 'met' || (state === 'failed' && this.remaining === 0)) this.finish(state);
+  }
+
+  private finish(state: QuorumState): void {
+    if (this.done) return;
+    this.done = true;
+    this.timer.cancel();
+    this.resolve(state);
   }
 }
 

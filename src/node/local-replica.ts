@@ -84,37 +84,50 @@ export class LocalReplica {
     // Values that will be stored raw skip an await (a microtask hop on every put).
     const stored = value === null ? null : (this.codec.encodeCheap(value) ?? (await this.codec.encode(value)));
     const cacheKey = key.toString('latin1');
-    return this.withKeyLock(cacheKey, async () => {
-      const existing = await this.readLocked(key, cacheKey);
-      const current = existing ?? emptyRecord<StoredValue>();
-      const seen = context ?? (value === null ? current.clock : emptyVector);
-      const written = applyWrite(current, seen, this.options.actor, stored, this.clock.now());
-      const next = pruneClock(written, this.options.maxClockEntries ?? DEFAULT_MAX_CLOCK_ENTRIES, this.options.isRetiredActor ?? (() => false));
-      if (next.siblings.length > this.options.maxSiblings) {
-        throw new KvError(
-          'KV_TOO_MANY_SIBLINGS',
-          `key already holds ${current.siblings.length} concurrent values; write with the context of a read to resolve them`,
-          { siblings: current.siblings.length, limit: this.options.maxSiblings },
-        );
-      }
-      await this.commit(key, cacheKey, existing, next);
-      if (value === null) this.counters.deletes++;
-      else this.counters.puts++;
-      return { record: next, existed: current.siblings.some((s) => s.value !== null) };
-    });
+    // The locked steps are methods, not closures made per call: V8 kept recompiling those.
+    return this.withKeyLock(cacheKey, () => this.writeLocked(key, cacheKey, value === null, stored, context));
+  }
+
+  private async writeLocked(
+    key: Buffer,
+    cacheKey: string,
+    isDelete: boolean,
+    stored: StoredValue | null,
+    context: VersionVector | undefined,
+  ): Promise<WriteResult> {
+    const existing = await this.readLocked(key, cacheKey);
+    const current = existing ?? emptyRecord<StoredValue>();
+    const seen = context ?? (isDelete ? current.clock : emptyVector);
+    const written = applyWrite(current, seen, this.options.actor, stored, this.clock.now());
+    const next = pruneClock(written, this.options.maxClockEntries ?? DEFAULT_MAX_CLOCK_ENTRIES, this.options.isRetiredActor ?? neverRetired);
+    if (next.siblings.length > this.options.maxSiblings) {
+      throw new KvError(
+        'KV_TOO_MANY_SIBLINGS',
+        `key already holds ${current.siblings.length} concurrent values; write with the context of a read to resolve them`,
+        { siblings: current.siblings.length, limit: this.options.maxSiblings },
+      );
+    }
+    await this.commit(key, cacheKey, existing, next);
+    if (isDelete) this.counters.deletes++;
+    else this.counters.puts++;
+    let existed = false;
+    for (const s of current.siblings) existed ||= s.value !== null;
+    return { record: next, existed };
   }
 
   /** Merges a record from another replica (replication, read repair, anti-entropy). */
   async merge(key: Buffer, incoming: StoredRecord): Promise<StoredRecord> {
     const cacheKey = key.toString('latin1');
-    return this.withKeyLock(cacheKey, async () => {
-      const current = await this.readLocked(key, cacheKey);
-      if (current && sameVersions(current, incoming)) return current;
-      const next = current ? mergeRecords(current, incoming) : incoming;
-      await this.commit(key, cacheKey, current, next);
-      this.counters.merges++;
-      return next;
-    });
+    return this.withKeyLock(cacheKey, () => this.mergeLocked(key, cacheKey, incoming));
+  }
+
+  private async mergeLocked(key: Buffer, cacheKey: string, incoming: StoredRecord): Promise<StoredRecord> {
+    const current = await this.readLocked(key, cacheKey);
+    if (current && sameVersions(current, incoming)) return current;
+    const next = current ? mergeRecords(current, incoming) : incoming;
+    await this.commit(key, cacheKey, current, next);
+    this.counters.merges++;
+    return next;
   }
 
   /** The record with every live value decoded, or undefined if the key was never written. */
@@ -226,6 +239,10 @@ export class LocalReplica {
   private withKeyLock<T>(cacheKey: string, fn: () => Promise<T>): Promise<T> {
     return this.locks.run(cacheKey, fn);
   }
+}
+
+function neverRetired(): boolean {
+  return false;
 }
 
 /** Data entries as (key, record). */

@@ -121,25 +121,37 @@ export class LevelStore implements Store {
     if (this.inFlight >= MAX_BATCHES_IN_FLIGHT) return; // the next completion picks the queue up
     const group = this.queue;
     this.queue = [];
-    const ops = group.length === 1 ? (group[0] as Pending).ops : group.flatMap((p) => p.ops);
     this.inFlight++;
-    this.batchImpl(ops, { sync: this.sync || group.some((p) => p.sync) })
-      .then(
-        () => {
-          this.batches++;
-          this.batchedOps += ops.length;
-          for (const p of group) p.resolve();
-        },
-        (err: unknown) => {
-          const error = new KvError('KV_STORAGE', `write failed: ${(err as Error).message}`, undefined, { cause: err });
-          for (const p of group) p.reject(error);
-        },
-      )
-      .finally(() => {
-        this.inFlight--;
-        if (this.queue.length > 0 && !this.scheduled) this.commit();
-        if (this.inFlight === 0 && this.queue.length === 0) for (const resolve of this.idle.splice(0)) resolve();
-      });
+    void this.writeBatch(group);
+  }
+
+  /** One group commit; a method rather than closures per batch (those were recompiled again and again). */
+  private async writeBatch(group: Pending[]): Promise<void> {
+    let sync = this.sync;
+    let ops: StoreOp[];
+    if (group.length === 1) {
+      ops = (group[0] as Pending).ops;
+      sync ||= (group[0] as Pending).sync;
+    } else {
+      ops = [];
+      for (const p of group) {
+        for (const op of p.ops) ops.push(op);
+        sync ||= p.sync;
+      }
+    }
+    try {
+      await this.batchImpl(ops, { sync });
+      this.batches++;
+      this.batchedOps += ops.length;
+      for (const p of group) p.resolve();
+    } catch (err) {
+      const error = new KvError('KV_STORAGE', `write failed: ${(err as Error).message}`, undefined, { cause: err });
+      for (const p of group) p.reject(error);
+    } finally {
+      this.inFlight--;
+      if (this.queue.length > 0 && !this.scheduled) this.commit();
+      if (this.inFlight === 0 && this.queue.length === 0) for (const resolve of this.idle.splice(0)) resolve();
+    }
   }
 
   async *keys(gte: Buffer, lt: Buffer): AsyncIterable<Buffer> {
