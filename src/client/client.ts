@@ -5,6 +5,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { parseAddr } from '../config.js';
+import { withResolvers } from '../env/with-resolvers.js';
 import { KvError, type WireError } from '../errors.js';
 import { LineFramer } from '../net/line-framer.js';
 import { PreparedBody, type RequestBody } from '../net/prepared-body.js';
@@ -109,17 +110,19 @@ export class KvClient {
     if (this.closedError) return Promise.reject(this.closedError);
     const id = this.nextId++;
     const line = fields === '' ? `{"id":${id}}` : `{"id":${id},${fields}}`;
-    return new Promise((resolve, reject) => {
-      const deadline = Date.now() + timeoutMs;
-      this.pending.set(id, { resolve, reject, deadline, timeoutMs });
-      if (deadline < this.deadlineTimerAt) this.armDeadlineTimer(deadline);
-      this.outbox.push(line);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        queueMicrotask(() => this.flush());
-      }
-    });
+    const { promise, resolve, reject } = withResolvers<Record<string, unknown>>();
+    const deadline = Date.now() + timeoutMs;
+    this.pending.set(id, { resolve, reject, deadline, timeoutMs });
+    if (deadline < this.deadlineTimerAt) this.armDeadlineTimer(deadline);
+    this.outbox.push(line);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushSoon);
+    }
+    return promise;
   }
+
+  private readonly flushSoon = () => this.flush();
 
   private armDeadlineTimer(at: number): void {
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);

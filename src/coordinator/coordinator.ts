@@ -12,6 +12,7 @@
 
 import { emptyVector, encodeContext, mergeRecords, type VersionVector, versionDigest } from '../clock/index.js';
 import type { Clock, Timer } from '../env/clock.js';
+import { withResolvers } from '../env/with-resolvers.js';
 import { KvError, toKvError, type WireError } from '../errors.js';
 import type { HintStore } from '../handoff/hint-store.js';
 import { PreparedBody, type RequestBody } from '../net/prepared-body.js';
@@ -208,20 +209,22 @@ export class Coordinator {
    * the group commit batches disk writes).
    */
   private replicateTo(name: string, fields: string, hintFor: string | undefined): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const item = hintFor ? `{${fields},"hintFor":${JSON.stringify(hintFor)}}` : `{${fields}}`;
-      let queue = this.outgoing.get(name);
-      if (!queue) {
-        queue = [];
-        this.outgoing.set(name, queue);
-      }
-      queue.push({ item, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        this.deps.clock.defer(() => this.flushReplicas());
-      }
-    });
+    const { promise, resolve, reject } = withResolvers<void>();
+    const item = hintFor ? `{${fields},"hintFor":${JSON.stringify(hintFor)}}` : `{${fields}}`;
+    let queue = this.outgoing.get(name);
+    if (!queue) {
+      queue = [];
+      this.outgoing.set(name, queue);
+    }
+    queue.push({ item, resolve, reject });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      this.deps.clock.defer(this.flushAtTurnEnd);
+    }
+    return promise;
   }
+
+  private readonly flushAtTurnEnd = () => this.flushReplicas();
 
   private flushReplicas(): void {
     this.flushScheduled = false;
@@ -396,20 +399,16 @@ export class Coordinator {
 
   /** Peer op kv.replicate.many: each item as kv.replicate, concurrently; a result per item (null: stored). */
   async handleReplicateMany(items: ReplicaItem[]): Promise<Record<string, unknown>> {
-    const results: (WireError | null)[] = new Array(items.length).fill(null);
     const stored: Promise<unknown>[] = [];
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i] as ReplicaItem;
-      const failed = (err: unknown) => {
-        results[i] = toKvError(err).toWire();
-      };
+    for (const item of items) {
       try {
-        stored.push(this.storeReplica(item.key, recordFromWire(item.record), item.hintFor).catch(failed));
+        stored.push(this.storeReplica(item.key, recordFromWire(item.record), item.hintFor));
       } catch (err) {
-        failed(err);
+        stored.push(Promise.reject(err));
       }
     }
-    await Promise.all(stored);
+    const results: (WireError | null)[] = [];
+    for (const outcome of await Promise.allSettled(stored)) results.push(outcome.status === 'fulfilled' ? null : toKvError(outcome.reason).toWire());
     return { results };
   }
 

@@ -9,6 +9,7 @@
  */
 import { dirname } from 'node:path';
 import { ClassicLevel } from 'classic-level';
+import { withResolvers } from '../env/with-resolvers.js';
 import { KvError } from '../errors.js';
 import type { Store, StoreOp } from './store.js';
 
@@ -93,17 +94,19 @@ export class LevelStore implements Store {
 
   /** `sync` fsyncs this write's batch (hints use it) even when the store is not in sync mode. */
   write(ops: StoreOp[], options: { sync?: boolean } = {}): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ ops, sync: options.sync === true, resolve, reject });
-      if (this.queue.length >= EARLY_COMMIT_WRITES && this.inFlight < MAX_BATCHES_IN_FLIGHT) {
-        this.commitQueue();
-      } else if (!this.scheduled) {
-        this.scheduled = true;
-        // Let the rest of this tick's writes join the batch.
-        setImmediate(() => this.commit());
-      }
-    });
+    const { promise, resolve, reject } = withResolvers<void>();
+    this.queue.push({ ops, sync: options.sync === true, resolve, reject });
+    if (this.queue.length >= EARLY_COMMIT_WRITES && this.inFlight < MAX_BATCHES_IN_FLIGHT) {
+      this.commitQueue();
+    } else if (!this.scheduled) {
+      this.scheduled = true;
+      // Let the rest of this tick's writes join the batch.
+      setImmediate(this.commitAtTurnEnd);
+    }
+    return promise;
   }
+
+  private readonly commitAtTurnEnd = () => this.commit();
 
   /** The end of a turn: commits what the turn queued. */
   private commit(): void {
