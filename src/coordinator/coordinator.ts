@@ -433,7 +433,7 @@ export class Coordinator {
 class QuorumWait {
   private remaining: number;
   private done = false;
-  private resolve: (state: QuorumState) => void = () => {};
+  private readonly resolve: (state: QuorumState) => void;
   private readonly timer: Timer;
   readonly decided: Promise<QuorumState>;
 
@@ -444,9 +444,9 @@ class QuorumWait {
     timeoutMs: number,
   ) {
     this.remaining = tasks;
-    this.decided = new Promise((resolve) => {
-      this.resolve = resolve;
-    });
+    const { promise, resolve } = withResolvers<QuorumState>();
+    this.decided = promise;
+    this.resolve = resolve;
     this.timer = clock.setTimer(timeoutMs, () => this.finish(this.quorum.state()));
     this.check(quorum.state());
   }

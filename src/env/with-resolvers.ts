@@ -4,8 +4,8 @@
  * recompiled again and again when such closures were made per request.
  */
 export function withResolvers<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (reason: unknown) => void } {
-  let resolve: (value: T) => void = () => {};
-  let reject: (reason: unknown) => void = () => {};
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
   const promise = new Promise<T>((res, rej) => {
     resolve = res;
     reject = rej;
