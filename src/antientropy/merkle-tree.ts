@@ -229,7 +229,6 @@ export class MerkleTree {
   }
 
   private leafHash(leaf: number): string {
-    this.applyLogged();
     let h = this.leafHashes[leaf];
     if (h === undefined) {
       h = (this.leaves[leaf] as Leaf).hash();
@@ -239,7 +238,6 @@ export class MerkleTree {
   }
 
   private segmentHash(segment: number): string {
-    this.applyLogged();
     let h = this.segmentHashes[segment];
     if (h === undefined) {
       let children = '';
@@ -262,11 +260,13 @@ export class MerkleTree {
 
   /** Level 1: the 32 segment hashes. */
   segments(): string[] {
+    this.applyLogged();
     return Array.from({ length: FANOUT }, (_, s) => this.segmentHash(s));
   }
 
   /** Level 2: the 32 leaf hashes of a segment. */
   leavesOf(segment: number): string[] {
+    this.applyLogged();
     return Array.from({ length: FANOUT }, (_, i) => this.leafHash(segment * FANOUT + i));
   }
 }

@@ -454,7 +454,7 @@ class QuorumWait {
   /** A task finished, leaving the quorum in `state`. */
   settled(state: QuorumState): void {
     this.remaining--;
-    this.check(this.remaining === 0 ? this.quorum.state() : state);
+    this.check(state);
   }
 
   private check(state: QuorumState): void {

@@ -131,16 +131,11 @@ export class LevelStore implements Store {
   /** One group commit; a method rather than closures per batch (those were recompiled again and again). */
   private async writeBatch(group: Pending[]): Promise<void> {
     let sync = this.sync;
-    let ops: StoreOp[];
-    if (group.length === 1) {
-      ops = (group[0] as Pending).ops;
-      sync ||= (group[0] as Pending).sync;
-    } else {
+    for (const p of group) sync ||= p.sync;
+    let ops = (group[0] as Pending).ops;
+    if (group.length > 1) {
       ops = [];
-      for (const p of group) {
-        for (const op of p.ops) ops.push(op);
-        sync ||= p.sync;
-      }
+      for (const p of group) for (const op of p.ops) ops.push(op);
     }
     try {
       await this.batchImpl(ops, { sync });
