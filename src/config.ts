@@ -46,14 +46,22 @@ export interface ClusterSettings {
   consistency: 'strict' | 'sloppy';
 }
 
-/** A standalone node is a cluster of one; `kvctl start --nodes K` picks N = min(3, K) and majorities. */
-export const standaloneClusterSettings: ClusterSettings = { n: 1, w: 1, r: 1, consistency: 'strict' };
+/**
+ * A new cluster's settings unless flags choose: three copies of each key, majorities for W and R
+ * (W+R>N: a read sees every write acknowledged before it). While the ring has fewer nodes than N,
+ * each key lives on all of them and W and R are capped at that number.
+ */
+export const defaultClusterSettings: ClusterSettings = { n: 3, w: 2, r: 2, consistency: 'strict' };
 
-export function clusterSettingsFor(nodes: number): ClusterSettings {
-  const n = Math.min(3, Math.max(1, nodes));
+/** A new cluster's settings from the flags given: N defaults to 3, W and R to a majority of N. */
+export function clusterSettingsFrom(explicit: Partial<ClusterSettings>): ClusterSettings {
+  const n = explicit.n ?? defaultClusterSettings.n;
   const majority = Math.floor(n / 2) + 1;
-  return { n, w: majority, r: majority, consistency: 'strict' };
+  return { n, w: explicit.w ?? majority, r: explicit.r ?? majority, consistency: explicit.consistency ?? defaultClusterSettings.consistency };
 }
+
+/** Largest N a cluster may run with: a key's clock and every reply stay small. */
+export const MAX_REPLICAS = 16;
 
 /** Gossip and failure detection; the defaults detect a dead node within about 3 s on loopback. */
 export interface MembershipSettings {

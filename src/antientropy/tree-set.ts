@@ -36,7 +36,7 @@ export class TreeSet {
   }
 
   get ready(): boolean {
-    return this.rebuilding === undefined && this.builtFor === this.state.ring.id;
+    return this.rebuilding === undefined && this.builtFor === this.state.placementId;
   }
 
   /** Called after every committed change of a local record. */
@@ -77,7 +77,7 @@ export class TreeSet {
    * harmless, and one it missed is not lost.
    */
   async rebuild(): Promise<void> {
-    const ringId = this.state.ring.id;
+    const placement = this.state.placementId;
     const changes: ReplicaChange[] = [];
     this.rebuilding = changes;
     const fresh = new Map<string, MerkleTree>();
@@ -88,7 +88,7 @@ export class TreeSet {
       this.rebuilding = undefined;
     }
     this.trees = fresh;
-    this.builtFor = ringId;
+    this.builtFor = placement;
   }
 
   /** The (key, digest) pairs shared with `peer` in each of `leaves` (keys in base64), in one pass over the data. */

@@ -7,14 +7,13 @@ import { join } from 'node:path';
 import {
   type ClusterSettings,
   type CodecName,
-  clusterSettingsFor,
+  clusterSettingsFrom,
   dataHome,
   defaultDataDir,
   defaultHints,
   defaultLimits,
   defaultMembershipSettings,
   type NodeConfig,
-  standaloneClusterSettings,
 } from '../config.js';
 import { clearStalePidFile, defaultNodeName, type StartedDaemon, startDaemon } from '../daemon/control.js';
 import { KvError } from '../errors.js';
@@ -135,14 +134,14 @@ export async function startNodes(flags: StartFlags, note: (text: string) => void
   if (!flags.nodes) {
     const dataDir = flags['data-dir'] ?? defaultDataDir();
     if (clearStalePidFile(dataDir)) note(`removed a stale pid file in ${dataDir} (the previous daemon had exited)`);
-    const cluster = { ...standaloneClusterSettings, ...explicitSettings(flags) };
+    const cluster = clusterSettingsFrom(explicitSettings(flags));
     const name = flags.name ?? defaultNodeName(flags.port);
     return { nodes: [await startDaemon(config(flags, { name, nameGiven: flags.name !== undefined, port: flags.port, dataDir, join: seeds, cluster }))] };
   }
   const count = flags.nodes;
   const base = flags['data-dir'] ?? join(dataHome(), 'kvctl', 'local-cluster');
   const firstPort = flags.port === 0 ? 0 : await freePortRun(flags.host, flags.port, count);
-  const cluster = { ...clusterSettingsFor(count), ...explicitSettings(flags) };
+  const cluster = clusterSettingsFrom(explicitSettings(flags));
   const nodes: StartedDaemon[] = [];
   for (let i = 1; i <= count; i++) {
     const dataDir = join(base, `node${i}`);

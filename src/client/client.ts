@@ -44,6 +44,8 @@ export interface WriteOptions {
   context?: string;
   w?: number;
   consistency?: Consistency;
+  /** put without a context: keep what is there as siblings instead of superseding it. */
+  keepSiblings?: boolean;
 }
 
 export class KvClient {
@@ -247,8 +249,9 @@ function bytesFields(key: Buffer | string, value?: Buffer | string): string {
 }
 
 /** Optional request fields as JSON text, each with its leading comma. */
-function writeFieldsText(options: { context?: string; w?: number; r?: number; consistency?: Consistency }): string {
+function writeFieldsText(options: { context?: string; w?: number; r?: number; consistency?: Consistency; keepSiblings?: boolean }): string {
   let out = '';
+  if (options.keepSiblings) out += ',"keepSiblings":true';
   if (options.context !== undefined) out += `,"context":${JSON.stringify(options.context)}`;
   if (options.w !== undefined) out += `,"w":${JSON.stringify(options.w)}`;
   if (options.r !== undefined) out += `,"r":${JSON.stringify(options.r)}`;

@@ -1,14 +1,19 @@
 /**
  * The causal context handed to clients: an opaque, URL-safe token that encodes a version vector.
- * Clients must echo it unchanged; anything else is rejected with KV_BAD_CONTEXT.
+ * Clients must echo it unchanged; anything else is rejected with KV_BAD_CONTEXT. Every token is
+ * non-empty: the context of a missing key ("nothing seen") is `EMPTY_CONTEXT`, so a create can
+ * pass what a read returned, and an empty string is never mistaken for a context.
  */
 import { KvError } from '../errors.js';
 import { emptyVector, type VersionVector, vectorEntries } from './version-vector.js';
 
 const MAX_CONTEXT_ENTRIES = 256;
 
+/** The token of the empty vector: base64url of `[]`. */
+export const EMPTY_CONTEXT = 'W10';
+
 export function encodeContext(vv: VersionVector): string {
-  if (vv.size === 0) return '';
+  if (vv.size === 0) return EMPTY_CONTEXT;
   // The JSON of the sorted entries, written directly (it is on every put's reply).
   let json = '[';
   for (const [actor, n] of vectorEntries(vv)) json += `${json.length > 1 ? ',' : ''}[${JSON.stringify(actor)},${n}]`;
@@ -16,7 +21,8 @@ export function encodeContext(vv: VersionVector): string {
 }
 
 export function decodeContext(token: string): VersionVector {
-  if (token === '') return emptyVector;
+  if (token === EMPTY_CONTEXT) return emptyVector;
+  if (token === '') throw new KvError('KV_BAD_CONTEXT', 'context is empty: pass the context a get returned, or none at all');
   let entries: unknown;
   try {
     entries = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));

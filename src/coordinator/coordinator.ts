@@ -6,21 +6,29 @@
  * A read asks all N replicas, answers with the merge of the first R replies, and afterwards
  * writes the merged record back to replicas that were stale or missing it (read repair).
  *
+ * A write without a context (a plain put or delete) supersedes what a read at R would see at that
+ * moment: the coordinating replica gathers the version vectors of R replicas (itself included,
+ * under the key's lock as it writes) and writes with their merge. With W+R>N a plain write that
+ * follows an acknowledged one, through any coordinator, supersedes it; writes that overlap in time
+ * through different coordinators still become siblings. `keepSiblings` writes with no context at
+ * all (the new version is a sibling of everything there), for shopping-cart style merges.
+ *
  * A write that misses its quorum is not rolled back: the replicas that took it keep it (as in
  * Dynamo and Riak), and a later read may see it.
  */
 
-import { emptyVector, encodeContext, mergeRecords, type VersionVector, versionDigest } from '../clock/index.js';
+import { decodeContext, emptyVector, encodeContext, mergeRecords, mergeVectors, type VersionVector, versionDigest } from '../clock/index.js';
 import type { Clock, Timer } from '../env/clock.js';
 import { withResolvers } from '../env/with-resolvers.js';
 import { KvError, toKvError, type WireError } from '../errors.js';
 import type { HintStore } from '../handoff/hint-store.js';
 import { PreparedBody, type RequestBody } from '../net/prepared-body.js';
-import { type Consistency, MAX_REPLICA_ITEMS, type ReplicaItem } from '../net/protocol.js';
+import { type Consistency, MAX_CLOCK_KEYS, MAX_REPLICA_ITEMS, type ReplicaItem } from '../net/protocol.js';
 import { isUnreachable } from '../net/transport.js';
 import type { EngineDeps } from '../node/engine-deps.js';
 import { recordFromWire, recordToWire, replicaItemFields } from '../node/record-wire.js';
 import type { StoredRecord } from '../storage/record-format.js';
+import { PeerBatcher } from './peer-batcher.js';
 import { type QuorumState, type QuorumSummary, WriteQuorum } from './quorum.js';
 
 export interface CoordinatorDeps extends EngineDeps {
@@ -44,41 +52,54 @@ export interface ReadOutcome {
   fallbacks: string[];
 }
 
-/** A record waiting to go to one replica in the next kv.replicate.many line. */
-interface OutgoingReplica {
-  /** The item's JSON text: `{"key":…,"record":…}`, with `"hintFor"` when a fallback holds it. */
-  item: string;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
 /** Who takes a copy: a replica itself, or a fallback holding a hint for a down replica. */
 interface Slot {
   holder: string;
   hintFor: string | undefined;
 }
 
+export interface WriteOptions {
+  w?: number;
+  consistency?: Consistency;
+  /** Without a context: supersede nothing (the new version is a sibling of what is there). */
+  keepSiblings?: boolean;
+  /** A write another node sent us to coordinate (never forwarded again). */
+  forwarded?: boolean;
+}
+
 export class Coordinator {
-  readonly counters = { forwarded: 0, readRepairs: 0, quorumFailures: 0, replicaBatches: 0, replicaRecords: 0 };
-  /** Records for each replica, sent together once this turn's writes have queued theirs. */
-  private readonly outgoing = new Map<string, OutgoingReplica[]>();
-  private flushScheduled = false;
+  readonly counters = { forwarded: 0, readRepairs: 0, quorumFailures: 0, replicaBatches: 0, replicaRecords: 0, clockReads: 0 };
+  /** Records for replicas: one kv.replicate.many line per replica per turn. */
+  private readonly replicas: PeerBatcher;
+  /** Clocks asked of replicas for plain writes: one kv.clocks line per replica per turn. */
+  private readonly clocks: PeerBatcher;
 
-  constructor(private readonly deps: CoordinatorDeps) {}
+  constructor(private readonly deps: CoordinatorDeps) {
+    const maxBytes = deps.maxReplicaBatchBytes;
+    this.replicas = new PeerBatcher(deps.clock, { maxItems: MAX_REPLICA_ITEMS, maxBytes }, (name, items) => this.sendReplicas(name, items));
+    this.clocks = new PeerBatcher(deps.clock, { maxItems: MAX_CLOCK_KEYS, maxBytes }, (name, keys) => this.sendClockReads(name, keys));
+  }
 
+  /** Copies each key has: N, or fewer while the ring has fewer distinct nodes (down ones included). */
+  copiesPerKey(): number {
+    const { ring, settings } = this.deps.state;
+    return Math.max(1, Math.min(settings.n, ring.members.length));
+  }
+
+  /** W or R for a request: 1..N, capped at the copies each key has while the ring is smaller than N. */
   private quorumSize(field: 'w' | 'r', requested: number | undefined): number {
     const { n } = this.deps.state.settings;
     const value = requested ?? this.deps.state.settings[field];
     if (value < 1 || value > n) {
       throw new KvError('KV_INVALID_QUORUM', `${field}=${value} must be between 1 and N=${n}`, { field, value, n });
     }
-    return value;
+    return Math.min(value, this.copiesPerKey());
   }
 
-  /** True when this node is the ring's only member and N=1 (a standalone daemon). */
+  /** True when this node is the ring's only member: every key's one copy is here. */
   private alone(): boolean {
-    const { ring, settings } = this.deps.state;
-    return settings.n === 1 && ring.members.length === 1 && ring.members[0]?.name === this.deps.self;
+    const { ring } = this.deps.state;
+    return ring.members.length === 1 && ring.members[0]?.name === this.deps.self;
   }
 
   private isUp(name: string): boolean {
@@ -118,20 +139,15 @@ export class Coordinator {
     return { primaries, slots };
   }
 
-  /** Writes (value null: delete). `forwarded` marks a write another node sent us to coordinate. */
-  async write(
-    key: Buffer,
-    value: Buffer | null,
-    context: VersionVector | undefined,
-    options: { w?: number; consistency?: Consistency; forwarded?: boolean } = {},
-  ): Promise<WriteOutcome> {
+  /** Writes (value null: delete); see the module header for what a write without a context supersedes. */
+  async write(key: Buffer, value: Buffer | null, context: VersionVector | undefined, options: WriteOptions = {}): Promise<WriteOutcome> {
     const w = this.quorumSize('w', options.w);
     const mode = options.consistency ?? this.deps.state.settings.consistency;
     const { self } = this.deps;
+    const plain = context === undefined && (value === null || options.keepSiblings !== true);
     if (this.alone()) {
       // Every key's only replica is here: no plan, quorum or timer (measured ~1 µs and ~1.7 KB of garbage per put).
-      const seen = value === null && context === undefined ? ((await this.read(key, { consistency: mode })).record?.clock ?? emptyVector) : context;
-      const local = await this.deps.replica.write(key, value, seen);
+      const local = await this.deps.replica.write(key, value, context, plain);
       return { record: local.record, existed: local.existed, quorum: { needed: w, replied: 1, failed: 0, replicas: 1, answered: [self] }, hinted: [] };
     }
     const { primaries, slots } = this.plan(key, mode, w, 'w');
@@ -139,9 +155,8 @@ export class Coordinator {
       const forwarded = await this.forward(key, value, context, options, primaries);
       if (forwarded) return forwarded;
     }
-    // A delete without a context removes what a read quorum sees now (as Riak's delete does).
-    const seen = value === null && context === undefined ? ((await this.read(key, { consistency: mode })).record?.clock ?? emptyVector) : context;
-    const local = await this.deps.replica.write(key, value, seen);
+    const seen = plain ? await this.gatherClocks(key, slots) : context;
+    const local = await this.deps.replica.write(key, value, seen, plain);
     const quorum = new WriteQuorum(
       slots.map((s) => s.holder),
       w,
@@ -160,6 +175,31 @@ export class Coordinator {
     const state = await this.decide(tasks, quorum);
     if (state !== 'met') throw this.quorumError('w', quorum.summary(), primaries.length);
     return { record: local.record, existed: local.existed, quorum: quorum.summary(), hinted: slots.filter((s) => s.hintFor).map((s) => s.hintFor as string) };
+  }
+
+  /**
+   * The merged version vectors of R of the key's replicas, for a plain write: this node counts as
+   * one when it holds a copy (its own vector is merged in under the key's lock as it writes), the
+   * others are asked with kv.clocks until enough answered, all answered, or the deadline passed.
+   * Fewer answers than R only make the write less likely to supersede a version it could have: it
+   * then becomes a sibling, and nothing is lost.
+   */
+  private gatherClocks(key: Buffer, slots: Slot[]): Promise<VersionVector> {
+    const { self } = this.deps;
+    const selfCounts = slots.some((s) => s.holder === self && !s.hintFor);
+    const others = [...new Set(slots.map((s) => s.holder).filter((name) => name !== self))];
+    const needed = Math.min(this.quorumSize('r', undefined) - (selfCounts ? 1 : 0), others.length);
+    if (needed <= 0) return Promise.resolve(emptyVector);
+    const gather = new ClockGather(needed, others.length, this.deps.clock, this.deps.requestTimeoutMs);
+    const keyText = JSON.stringify(key.toString('base64'));
+    for (const name of others) {
+      this.counters.clockReads++;
+      this.clocks.add(name, keyText).then(
+        (result) => gather.answer(name, result),
+        () => gather.fail(),
+      );
+    }
+    return gather.decided;
   }
 
   /**
@@ -202,68 +242,25 @@ export class Coordinator {
     };
   }
 
-  /**
-   * Sends a written record to a replica. The records of one event-loop turn (a group commit's worth
-   * of writes) go to each replica as one kv.replicate.many line with one reply, instead of a line,
-   * a reply, a pending request and an id each (Dynamo's per-request messages, batched per tick as
-   * the group commit batches disk writes).
-   */
-  private replicateTo(name: string, fields: string, hintFor: string | undefined): Promise<void> {
-    const { promise, resolve, reject } = withResolvers<void>();
+  /** Sends a written record to a replica in the next kv.replicate.many line to it. */
+  private async replicateTo(name: string, fields: string, hintFor: string | undefined): Promise<void> {
     const item = hintFor ? `{${fields},"hintFor":${JSON.stringify(hintFor)}}` : `{${fields}}`;
-    let queue = this.outgoing.get(name);
-    if (!queue) {
-      queue = [];
-      this.outgoing.set(name, queue);
-    }
-    queue.push({ item, resolve, reject });
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      this.deps.clock.defer(this.flushAtTurnEnd);
-    }
-    return promise;
+    const error = await this.replicas.add(name, item);
+    if (error === null) return;
+    if (typeof error === 'object' && typeof (error as WireError | undefined)?.code === 'string') throw KvError.fromWire(error as WireError);
+    throw new KvError('KV_INTERNAL', `${name} sent no result for a replicated record`);
   }
 
-  private readonly flushAtTurnEnd = () => this.flushReplicas();
-
-  private flushReplicas(): void {
-    this.flushScheduled = false;
-    const byReplica = [...this.outgoing];
-    this.outgoing.clear();
-    for (const [name, queue] of byReplica) {
-      let start = 0;
-      while (start < queue.length) {
-        let end = start;
-        let bytes = 0;
-        while (
-          end < queue.length &&
-          end - start < MAX_REPLICA_ITEMS &&
-          (end === start || bytes + (queue[end] as OutgoingReplica).item.length <= this.deps.maxReplicaBatchBytes)
-        ) {
-          bytes += (queue[end] as OutgoingReplica).item.length;
-          end++;
-        }
-        void this.sendReplicas(name, queue.slice(start, end));
-        start = end;
-      }
-    }
-  }
-
-  private async sendReplicas(name: string, batch: OutgoingReplica[]): Promise<void> {
+  private async sendReplicas(name: string, items: string[]): Promise<unknown[]> {
     this.counters.replicaBatches++;
-    this.counters.replicaRecords += batch.length;
-    try {
-      const reply = await this.send(name, new PreparedBody(`"op":"kv.replicate.many","items":[${batch.map((o) => o.item).join(',')}]`));
-      const results: unknown[] = Array.isArray(reply.results) ? reply.results : [];
-      batch.forEach((o, i) => {
-        const error = results[i];
-        if (error === null) o.resolve();
-        else if (typeof error === 'object' && typeof (error as WireError | undefined)?.code === 'string') o.reject(KvError.fromWire(error as WireError));
-        else o.reject(new KvError('KV_INTERNAL', `${name} sent no result for a replicated record`));
-      });
-    } catch (err) {
-      for (const o of batch) o.reject(err);
-    }
+    this.counters.replicaRecords += items.length;
+    const reply = await this.send(name, new PreparedBody(`"op":"kv.replicate.many","items":[${items.join(',')}]`));
+    return Array.isArray(reply.results) ? reply.results : [];
+  }
+
+  private async sendClockReads(name: string, keys: string[]): Promise<unknown[]> {
+    const reply = await this.send(name, new PreparedBody(`"op":"kv.clocks","keys":[${keys.join(',')}]`));
+    return Array.isArray(reply.clocks) ? reply.clocks : [];
   }
 
   /** A replica's full record (this node: local data and hints). */
@@ -290,7 +287,10 @@ export class Coordinator {
 
   /** During an ownership transfer, a key may still be only at its former owners. */
   private async readFormerOwners(key: Buffer, replicas: string[]): Promise<StoredRecord | undefined> {
-    const former = this.deps.state.previousRing?.primaries(key, this.deps.state.settings.n).filter((name) => !replicas.includes(name)) ?? [];
+    const { previousRing, previousN, settings } = this.deps.state;
+    // After N was raised the former replicas are among the current ones, but their answer may not
+    // have been among the first R: ask every former replica but this node, whose record was read.
+    const former = previousRing?.primaries(key, previousN ?? settings.n).filter((name) => name !== this.deps.self) ?? [];
     const records = await Promise.all(
       former.map((name) => (name === this.deps.self ? this.deps.replica.read(key, false) : this.fetch(name, key).catch(() => undefined))),
     );
@@ -319,7 +319,7 @@ export class Coordinator {
     key: Buffer,
     value: Buffer | null,
     context: VersionVector | undefined,
-    options: { w?: number; consistency?: Consistency },
+    options: WriteOptions,
     replicas: string[],
   ): Promise<WriteOutcome | undefined> {
     for (const name of replicas) {
@@ -332,6 +332,7 @@ export class Coordinator {
           ...(context ? { context: encodeContext(context) } : {}),
           ...(options.w ? { w: options.w } : {}),
           ...(options.consistency ? { consistency: options.consistency } : {}),
+          ...(options.keepSiblings ? { keepSiblings: true } : {}),
         });
         this.counters.forwarded++;
         return {
@@ -386,6 +387,18 @@ export class Coordinator {
     return { record: record ? recordToWire(record) : null };
   }
 
+  /** Peer op kv.clocks: the version vector we hold for each key (hints included), as a context token, or null. */
+  async handleClocks(keys: Buffer[]): Promise<Record<string, unknown>> {
+    const clocks = await Promise.all(keys.map((key) => this.localClock(key)));
+    return { clocks: clocks.map((clock) => (clock ? encodeContext(clock) : null)) };
+  }
+
+  private async localClock(key: Buffer): Promise<VersionVector | undefined> {
+    const [data, hinted] = await Promise.all([this.deps.replica.clockOf(key), this.deps.hints.forKey(key)]);
+    if (data && hinted) return mergeVectors(data, hinted.clock);
+    return data ?? hinted?.clock;
+  }
+
   /** Peer op kv.replicate: merge the record into ours, or keep it as a hint for `hintFor`. */
   async handleReplicate(key: Buffer, wire: unknown, hintFor: string | undefined): Promise<Record<string, unknown>> {
     await this.storeReplica(key, recordFromWire(wire), hintFor);
@@ -413,12 +426,7 @@ export class Coordinator {
   }
 
   /** Peer op kv.coordinate: another node asks us, a replica, to coordinate a write. */
-  async handleCoordinate(
-    key: Buffer,
-    value: Buffer | null,
-    context: VersionVector | undefined,
-    options: { w?: number; consistency?: Consistency },
-  ): Promise<Record<string, unknown>> {
+  async handleCoordinate(key: Buffer, value: Buffer | null, context: VersionVector | undefined, options: WriteOptions): Promise<Record<string, unknown>> {
     const outcome = await this.write(key, value, context, { ...options, forwarded: true });
     return { record: recordToWire(outcome.record), existed: outcome.existed, quorum: outcome.quorum, hinted: outcome.hinted };
   }
@@ -573,5 +581,67 @@ class DigestRead {
     const answered = states.filter((s) => s === 'answered').length;
     const pending = states.some((s) => s === 'record?' || s === 'digest?' || (s === 'digest' && this.haveRecord));
     if ((this.haveRecord && answered >= this.r) || !pending) this.finish?.();
+  }
+}
+
+/** A replica's answer to kv.clocks for one key: a context token or null; anything else is a bad peer reply. */
+function parseClockResult(name: string, result: unknown): VersionVector {
+  if (result === null) return emptyVector;
+  if (typeof result !== 'string') throw new KvError('KV_BAD_REQUEST', `${name} sent a malformed clock`);
+  return decodeContext(result);
+}
+
+/**
+ * The clocks of a plain write's replicas: `decided` resolves with the merge of the answers once
+ * `needed` answered, every replica answered or failed, or the deadline passed.
+ */
+class ClockGather {
+  private merged: VersionVector = emptyVector;
+  private answered = 0;
+  private remaining: number;
+  private done = false;
+  private readonly resolve: (clock: VersionVector) => void;
+  private readonly timer: Timer;
+  readonly decided: Promise<VersionVector>;
+
+  constructor(
+    private readonly needed: number,
+    asked: number,
+    clock: Clock,
+    timeoutMs: number,
+  ) {
+    this.remaining = asked;
+    const { promise, resolve } = withResolvers<VersionVector>();
+    this.decided = promise;
+    this.resolve = resolve;
+    this.timer = clock.setTimer(timeoutMs, () => this.finish());
+  }
+
+  /** A replica's answer (a context token or null); a malformed one counts as a failure. */
+  answer(name: string, result: unknown): void {
+    let clock: VersionVector;
+    try {
+      clock = parseClockResult(name, result);
+    } catch {
+      return this.fail();
+    }
+    if (this.done) return;
+    this.merged = this.merged.size === 0 ? clock : mergeVectors(this.merged, clock);
+    this.answered++;
+    this.remaining--;
+    if (this.answered >= this.needed || this.remaining === 0) this.finish();
+  }
+
+  fail(): void {
+    if (this.done) return;
+    this.remaining--;
+    if (this.remaining === 0) this.finish();
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.timer.cancel();
+    this.resolve(this.merged);
   }
 }

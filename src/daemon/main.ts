@@ -87,8 +87,10 @@ async function main(): Promise<void> {
     const peers = await meta.loadPeers();
     let cluster = await meta.loadCluster();
     let members: MemberInfo[] = [];
+    let restoredMembers: MemberInfo[] = [];
     if (cluster) {
       checkExplicit(cluster, config.explicitClusterSettings);
+      restoredMembers = await meta.loadMembers();
     } else if (config.join.length > 0) {
       const self = newMember({ name: identity.name, addr, incarnation: identity.incarnation, generation, weight: config.weight });
       ({ cluster, members } = await joinCluster(transport, config.join, self, config.explicitClusterSettings, 5000));
@@ -134,6 +136,7 @@ async function main(): Promise<void> {
       requestTimeoutMs: config.requestTimeoutMs,
       cluster,
       members,
+      restoredMembers,
       seeds: [...new Set([...config.join, ...peers])],
       hintCaps: { maxBytesPerTarget: config.hints.maxBytesPerTarget, maxAgeMs: config.hints.maxAgeMs },
       hintDeliveryIntervalMs: config.hints.deliveryIntervalMs,

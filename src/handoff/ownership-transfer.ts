@@ -1,5 +1,6 @@
 /**
- * Ownership transfer when the ring changes (a node joins, leaves or changes weight). Each node
+ * Ownership transfer when the placement changes (a node joins, leaves or changes weight, or the
+ * cluster's N is changed). Each node
  * scans its data and, per key, compares the key's replicas on the ring it last handed off for with
  * those on the current ring:
  * - if it is no longer a replica, it sends the record to every current replica, and forgets its
@@ -17,15 +18,22 @@ import { Ring, type RingMember } from '../ring/index.js';
 export interface TransferDeps extends EngineDeps {
   /** Wait before retrying keys whose new owners were unreachable. */
   retryDelayMs: number;
-  /** The membership of the ring this node last finished handing off for (persisted). */
-  loadHandedOff: () => Promise<RingMember[] | undefined>;
-  saveHandedOff: (members: RingMember[]) => Promise<void>;
+  /** The placement (ring membership and N) this node last finished handing off for (persisted). */
+  loadHandedOff: () => Promise<HandedOff | undefined>;
+  saveHandedOff: (placement: HandedOff) => Promise<void>;
+}
+
+/** A placement as persisted: the ring's members and N (absent in data dirs from before N could change: the current N). */
+export interface HandedOff {
+  members: RingMember[];
+  n?: number;
 }
 
 const CONCURRENT_SENDS = 32;
 
 export class OwnershipTransfer {
   private handedOff: Ring | undefined;
+  private handedOffN = 0;
   private running = false;
   private rerun = false;
   private timer: Timer | undefined;
@@ -41,18 +49,20 @@ export class OwnershipTransfer {
   constructor(private readonly deps: TransferDeps) {}
 
   async init(): Promise<void> {
-    const members = await this.deps.loadHandedOff();
-    this.handedOff = members ? new Ring(members, this.deps.state.vnodesPerWeight) : undefined;
+    const placement = await this.deps.loadHandedOff();
+    this.handedOff = placement ? new Ring(placement.members, this.deps.state.vnodesPerWeight) : undefined;
+    this.handedOffN = placement?.n ?? this.deps.state.settings.n;
   }
 
   /** Fingerprint of the ring this node has fully handed off for (gossiped). */
   get handoffRing(): string | undefined {
-    return this.handedOff ? ringFingerprint(this.handedOff) : undefined;
+    return this.handedOff ? ringFingerprint(this.handedOff, this.handedOffN) : undefined;
   }
 
   /** True when this node has handed off for the current ring. */
   get done(): boolean {
-    return !this.running && this.handedOff?.id === this.deps.state.ring.id;
+    const { ring, settings } = this.deps.state;
+    return !this.running && this.handedOff?.id === ring.id && this.handedOffN === settings.n;
   }
 
   /** Runs a transfer soon (debounced); a run in progress restarts afterwards. */
@@ -82,19 +92,22 @@ export class OwnershipTransfer {
     this.running = true;
     this.rerun = false;
     const target = this.deps.state.ring;
+    const targetN = this.deps.state.settings.n;
+    const placement = this.deps.state.placementId;
     const from = this.handedOff;
+    const fromN = this.handedOffN;
     let failures = 0;
     let aborted = false;
     this.pending = 0;
     try {
-      if (from?.id !== target.id) {
+      if (from?.id !== target.id || fromN !== targetN) {
         let batch: Promise<void>[] = [];
         for await (const [key, record] of this.deps.replica.scan()) {
-          if (this.stopped || this.deps.state.ring.id !== target.id) {
+          if (this.stopped || this.deps.state.placementId !== placement) {
             aborted = true;
             break;
           }
-          const plan = this.plan(key, from, target);
+          const plan = this.plan(key, from, fromN, target, targetN);
           if (!plan) continue;
           this.pending++;
           batch.push(
@@ -118,24 +131,24 @@ export class OwnershipTransfer {
     }
     if (!aborted && failures === 0 && !this.stopped) {
       this.handedOff = target;
-      await this.deps.saveHandedOff([...target.members]);
-      this.deps.logger.log('info', 'ownership transfer complete', { ring: ringFingerprint(target), sentKeys: this.sentKeys });
+      this.handedOffN = targetN;
+      await this.deps.saveHandedOff({ members: [...target.members], n: targetN });
+      this.deps.logger.log('info', 'ownership transfer complete', { ring: ringFingerprint(target, targetN), sentKeys: this.sentKeys });
     } else if (failures > 0) {
       this.failedKeys += failures;
       this.deps.logger.log('warn', 'ownership transfer incomplete; will retry', { failures });
       this.schedule(this.deps.retryDelayMs);
       return;
     }
-    if (this.rerun || this.deps.state.ring.id !== target.id) this.schedule(0);
+    if (this.rerun || this.deps.state.placementId !== placement) this.schedule(0);
     else if (this.done) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   /** Which nodes must receive the key, and whether we drop out of its replicas. */
-  private plan(key: Buffer, from: Ring | undefined, to: Ring): { targets: string[]; forget: boolean } | undefined {
+  private plan(key: Buffer, from: Ring | undefined, fromN: number, to: Ring, toN: number): { targets: string[]; forget: boolean } | undefined {
     const { self, state } = this.deps;
-    const n = state.settings.n;
-    const newReplicas = to.primaries(key, n);
-    const oldReplicas = from ? from.primaries(key, n) : [self];
+    const newReplicas = to.primaries(key, toN);
+    const oldReplicas = from ? from.primaries(key, fromN) : [self];
     if (!newReplicas.includes(self)) {
       const targets = newReplicas.filter((name) => name !== self);
       return targets.length > 0 ? { targets, forget: true } : undefined;

@@ -4,7 +4,7 @@
  * learns the whole cluster in one round). Seeds are only a way in: after joining, any member will
  * do. Time, randomness and transport are injected; the same engine runs in the simulator.
  */
-import type { MembershipSettings } from '../config.js';
+import { type ClusterSettings, MAX_REPLICAS, type MembershipSettings } from '../config.js';
 import { type Clock, every, type Periodic } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
 import { type Random, sample } from '../env/random.js';
@@ -28,6 +28,8 @@ export interface GossiperDeps {
   onMerge: (result: MergeResult) => void;
   /** Addresses to try when we know no live peer (seeds, remembered peers). */
   seeds: () => string[];
+  /** Adopts a peer's cluster settings if newer (ClusterState.adoptSettings); true when ours changed. */
+  adoptSettings: (settings: ClusterSettings, version: number) => boolean;
 }
 
 export class Gossiper {
@@ -69,13 +71,15 @@ export class Gossiper {
   async push(addr: string, join = false): Promise<void> {
     const { transport, settings, clock } = this.deps;
     const reply = await transport.request(addr, this.message(join), Math.max(settings.gossipIntervalMs * 2, 500));
+    const theirs = reply.cluster as Record<string, unknown> | undefined;
+    if (theirs?.id === this.deps.cluster.id) this.adoptSettings(theirs);
     this.merge(parseMembers(reply.members), clock.now());
   }
 
   message(join = false): Record<string, unknown> {
     return {
       op: 'gossip.push',
-      cluster: { id: this.deps.cluster.id, ...this.deps.cluster.settings },
+      cluster: this.clusterFields(),
       members: this.deps.table.infos(),
       ...(join ? { join: true } : {}),
     };
@@ -103,8 +107,28 @@ export class Gossiper {
       throw new KvError('KV_CLUSTER_MISMATCH', `this node belongs to cluster ${cluster.id}, not ${String(theirs.id)}`, { cluster: cluster.id });
     }
     if (theirs.id === undefined && body.join !== true) throw new KvError('KV_BAD_REQUEST', 'gossip without a cluster id');
-    this.merge(parseMembers(body.members), this.deps.clock.now());
-    return { cluster: { id: cluster.id, ...cluster.settings }, members: this.deps.table.infos() };
+    const members = parseMembers(body.members);
+    if (theirs.id === cluster.id) this.adoptSettings(theirs);
+    this.merge(members, this.deps.clock.now());
+    return { cluster: this.clusterFields(), members: this.deps.table.infos() };
+  }
+
+  /** The cluster as gossip carries it: id, settings and their version. */
+  private clusterFields(): Record<string, unknown> {
+    const { cluster } = this.deps;
+    return { id: cluster.id, ...cluster.settings, version: cluster.settingsVersion ?? 0 };
+  }
+
+  /** Adopts the settings a peer gossiped if they are valid and newer; malformed ones are ignored (logged). */
+  private adoptSettings(theirs: Record<string, unknown>): void {
+    const parsed = parseGossipedSettings(theirs);
+    if (!parsed) {
+      this.deps.logger.log('warn', 'ignored malformed cluster settings from a peer', {});
+      return;
+    }
+    if (this.deps.adoptSettings(parsed.settings, parsed.version)) {
+      this.deps.logger.log('info', 'cluster settings changed', { ...parsed.settings, version: parsed.version });
+    }
   }
 
   private merge(members: MemberInfo[], now: number): void {
@@ -114,4 +138,22 @@ export class Gossiper {
     }
     this.deps.onMerge(result);
   }
+}
+
+/** Settings as gossip carries them, validated (peers are input too); undefined when malformed. */
+export function parseGossipedSettings(c: Record<string, unknown>): { settings: ClusterSettings; version: number } | undefined {
+  const version = c.version ?? 0;
+  const counts = [c.n, c.w, c.r];
+  const ok =
+    Number.isSafeInteger(version) &&
+    (version as number) >= 0 &&
+    counts.every((x) => Number.isInteger(x) && (x as number) >= 1 && (x as number) <= MAX_REPLICAS) &&
+    (c.w as number) <= (c.n as number) &&
+    (c.r as number) <= (c.n as number) &&
+    (c.consistency === 'strict' || c.consistency === 'sloppy');
+  if (!ok) return undefined;
+  return {
+    settings: { n: c.n as number, w: c.w as number, r: c.r as number, consistency: c.consistency as ClusterSettings['consistency'] },
+    version: version as number,
+  };
 }

@@ -104,6 +104,18 @@ export class MemberTable {
     return result;
   }
 
+  /**
+   * Brings back the members a restarted node knew (persisted), as not heard from: down until their
+   * gossip arrives. Without them a restarted node would see a ring of itself alone until gossip
+   * reached it, and cap every quorum at one copy.
+   */
+  restore(known: readonly MemberInfo[], now: number): void {
+    for (const info of known) {
+      if (info.name === this.self.name || this.entries.has(info.name)) continue;
+      this.entries.set(info.name, { info, heardAt: now - this.settings.downAfterMs });
+    }
+  }
+
   private healthOf(entry: { info: MemberInfo; heardAt: number }, now: number): Health {
     if (entry.info.status === 'left') return 'left';
     if (entry.info.name === this.self.name) return 'alive';

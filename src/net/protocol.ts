@@ -6,7 +6,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { decodeContext, type VersionVector } from '../clock/index.js';
-import type { Limits } from '../config.js';
+import { type ClusterSettings, type Limits, MAX_REPLICAS } from '../config.js';
 import { KvError, type WireError } from '../errors.js';
 
 export type Encoding = 'utf8' | 'base64';
@@ -21,6 +21,7 @@ export type Request =
   | { id: RequestId; op: 'ring'; key: Buffer | undefined; encoding: Encoding }
   | { id: RequestId; op: 'leave' }
   | { id: RequestId; op: 'reap' }
+  | { id: RequestId; op: 'cluster.set'; settings: Partial<ClusterSettings> }
   | { id: RequestId; op: 'test.fault'; peer: string | undefined; mode: string }
   | { id: RequestId; op: 'repair'; peer: string | undefined; dryRun: boolean; range: [number, number] | undefined }
   | { id: RequestId; op: 'ae.hashes' | 'ae.leaves' | 'ae.fetch' | 'ae.store'; body: Record<string, unknown> }
@@ -34,6 +35,7 @@ export type Request =
       w: number | undefined;
       consistency: Consistency | undefined;
       encoding: Encoding;
+      keepSiblings: boolean;
     }
   | { id: RequestId; op: 'get'; key: Buffer; r: number | undefined; consistency: Consistency | undefined; encoding: Encoding }
   | {
@@ -50,6 +52,7 @@ export type Request =
 export type PeerRequest =
   | { id: RequestId; op: 'gossip.push'; body: Record<string, unknown> }
   | { id: RequestId; op: 'kv.read'; key: Buffer; digest: boolean }
+  | { id: RequestId; op: 'kv.clocks'; keys: Buffer[] }
   | { id: RequestId; op: 'kv.replicate'; key: Buffer; record: unknown; hintFor: string | undefined }
   | { id: RequestId; op: 'kv.replicate.many'; items: ReplicaItem[] }
   | { id: RequestId; op: 'kv.reap'; key: Buffer; record: unknown }
@@ -61,6 +64,7 @@ export type PeerRequest =
       context: VersionVector | undefined;
       w: number | undefined;
       consistency: Consistency | undefined;
+      keepSiblings: boolean;
     };
 
 /** One record for a replica (kv.replicate.many): its key, its wire form, and the down node it stands in for. */
@@ -72,6 +76,8 @@ export interface ReplicaItem {
 
 /** Records one kv.replicate.many line carries at most. */
 export const MAX_REPLICA_ITEMS = 1024;
+/** Keys one kv.clocks line asks about at most. */
+export const MAX_CLOCK_KEYS = 1024;
 
 export type Op = Request['op'];
 
@@ -85,6 +91,7 @@ const allowedFields: Record<Op, ReadonlySet<string>> = {
   ring: new Set([...COMMON_FIELDS, 'key', 'encoding']),
   leave: new Set(COMMON_FIELDS),
   reap: new Set(COMMON_FIELDS),
+  'cluster.set': new Set([...COMMON_FIELDS, 'n', 'w', 'r', 'consistency']),
   'test.fault': new Set([...COMMON_FIELDS, 'peer', 'mode']),
   repair: new Set([...COMMON_FIELDS, 'peer', 'dryRun', 'range']),
   'ae.hashes': new Set([...COMMON_FIELDS, 'peer', 'level', 'segments']),
@@ -93,11 +100,12 @@ const allowedFields: Record<Op, ReadonlySet<string>> = {
   'ae.store': new Set([...COMMON_FIELDS, 'peer', 'items']),
   'gossip.push': new Set([...COMMON_FIELDS, 'cluster', 'members', 'join']),
   'kv.read': new Set([...COMMON_FIELDS, 'key', 'digest']),
+  'kv.clocks': new Set([...COMMON_FIELDS, 'keys']),
   'kv.replicate': new Set([...COMMON_FIELDS, 'key', 'record', 'hintFor']),
   'kv.replicate.many': new Set([...COMMON_FIELDS, 'items']),
   'kv.reap': new Set([...COMMON_FIELDS, 'key', 'record']),
-  'kv.coordinate': new Set([...COMMON_FIELDS, 'key', 'value', 'delete', 'context', 'w', 'consistency']),
-  put: new Set([...COMMON_FIELDS, 'key', 'value', 'context', 'w', 'consistency', 'encoding']),
+  'kv.coordinate': new Set([...COMMON_FIELDS, 'key', 'value', 'delete', 'context', 'w', 'consistency', 'keepSiblings']),
+  put: new Set([...COMMON_FIELDS, 'key', 'value', 'context', 'w', 'consistency', 'encoding', 'keepSiblings']),
   get: new Set([...COMMON_FIELDS, 'key', 'r', 'consistency', 'encoding']),
   delete: new Set([...COMMON_FIELDS, 'key', 'context', 'w', 'consistency', 'encoding']),
 };
@@ -189,6 +197,8 @@ function validate(fields: Record<string, unknown>, id: RequestId, limits: Limits
   }
   if (op === 'kv.read' || op === 'kv.replicate' || op === 'kv.coordinate' || op === 'kv.reap') return parsePeer(op, fields, id, limits);
   if (op === 'kv.replicate.many') return { id, op, items: parseReplicaItems(fields.items, limits) };
+  if (op === 'kv.clocks') return { id, op, keys: parseClockKeys(fields.keys, limits) };
+  if (op === 'cluster.set') return { id, op, settings: parseClusterSettings(fields) };
 
   const encoding = parseEncoding(fields.encoding);
   const key = parseBytes(fields.key, 'key', encoding);
@@ -210,7 +220,8 @@ function validate(fields: Record<string, unknown>, id: RequestId, limits: Limits
       limit: limits.maxValueBytes,
     });
   }
-  return { id, op, key, value, context, w, consistency, encoding };
+  const keepSiblings = parseKeepSiblings(fields.keepSiblings, context);
+  return { id, op, key, value, context, w, consistency, encoding, keepSiblings };
 }
 
 function parseConsistency(raw: unknown): Consistency | undefined {
@@ -232,7 +243,43 @@ function parsePeer(op: 'kv.read' | 'kv.replicate' | 'kv.coordinate' | 'kv.reap',
   if (value && value.length > limits.maxValueBytes)
     throw new KvError('KV_VALUE_TOO_LARGE', `value is ${value.length} bytes; the limit is ${limits.maxValueBytes}`);
   const context = fields.context === undefined ? undefined : parseContext(fields.context);
-  return { id, op, key, value, context, w: parseQuorum(fields.w, 'w'), consistency: parseConsistency(fields.consistency) };
+  const keepSiblings = parseKeepSiblings(fields.keepSiblings, context);
+  return { id, op, key, value, context, w: parseQuorum(fields.w, 'w'), consistency: parseConsistency(fields.consistency), keepSiblings };
+}
+
+/** keepSiblings: a boolean, meaningful only without a context (a context already says exactly what is superseded). */
+function parseKeepSiblings(raw: unknown, context: VersionVector | undefined): boolean {
+  if (raw === undefined) return false;
+  if (typeof raw !== 'boolean') throw new KvError('KV_BAD_REQUEST', 'keepSiblings must be true or false', { field: 'keepSiblings' });
+  if (raw && context !== undefined) throw new KvError('KV_BAD_REQUEST', 'keepSiblings applies only to a write without a context', { field: 'keepSiblings' });
+  return raw;
+}
+
+function parseClockKeys(raw: unknown, limits: Limits): Buffer[] {
+  if (!Array.isArray(raw) || raw.length === 0 || raw.length > MAX_CLOCK_KEYS) {
+    throw new KvError('KV_BAD_REQUEST', `keys must be an array of 1 to ${MAX_CLOCK_KEYS} base64 keys`);
+  }
+  return raw.map((k: unknown) => {
+    const key = parseBytes(k, 'key', 'base64');
+    if (key.length === 0 || key.length > limits.maxKeyBytes) throw new KvError('KV_BAD_REQUEST', 'peer key size out of range');
+    return key;
+  });
+}
+
+/** cluster.set: any of n, w, r (whole numbers, 1..MAX_REPLICAS) and consistency; checked against each other by the node. */
+function parseClusterSettings(fields: Record<string, unknown>): Partial<ClusterSettings> {
+  const out: Partial<ClusterSettings> = {};
+  for (const field of ['n', 'w', 'r'] as const) {
+    const raw = fields[field];
+    if (raw === undefined) continue;
+    if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 1 || raw > MAX_REPLICAS) {
+      throw new KvError('KV_BAD_REQUEST', `${field} must be a whole number from 1 to ${MAX_REPLICAS}`, { field });
+    }
+    out[field] = raw;
+  }
+  if (fields.consistency !== undefined) out.consistency = parseConsistency(fields.consistency);
+  if (Object.keys(out).length === 0) throw new KvError('KV_BAD_REQUEST', 'cluster.set needs at least one of n, w, r, consistency');
+  return out;
 }
 
 const REPLICA_ITEM_FIELDS = new Set(['key', 'record', 'hintFor']);

@@ -7,7 +7,7 @@
 import { AntiEntropy } from '../antientropy/exchange.js';
 import { TombstoneReaper } from '../antientropy/reaper.js';
 import { TreeSet } from '../antientropy/tree-set.js';
-import type { AntiEntropySettings, Limits, MembershipSettings } from '../config.js';
+import type { AntiEntropySettings, ClusterSettings, Limits, MembershipSettings } from '../config.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import type { Clock } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
@@ -50,6 +50,8 @@ export interface BuildNodeOptions {
   cluster: ClusterIdentity;
   /** Members learned when joining (empty for a new cluster or a restart). */
   members: MemberInfo[];
+  /** Members a restarted node knew (saved in its data dir): down until their gossip arrives. */
+  restoredMembers?: MemberInfo[];
   /** Addresses to reach the cluster through when no member is known to be up. */
   seeds: string[];
   vnodesPerWeight?: number;
@@ -91,18 +93,22 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
   const transport = faults ?? o.transport;
   const hints = new HintStore(o.store, o.hintCaps);
   const cache = new LruCache<string, StoredRecord>(o.cacheBytes);
-  // Assigned below: the replica asks the member table which clock actors are retired.
+  // Assigned below: the replica asks the member table which clock actors are retired, and the ring whether it has peers.
   let table: MemberTable | undefined;
+  let ringSize: (() => number) | undefined;
   const replica = new LocalReplica(o.store, o.codec, cache, o.clock, {
     actor: actorOf(o.identity),
     maxSiblings: o.limits.maxSiblings,
     isRetiredActor: (actor) => isRetired(table, actor),
-    reportChanges: o.cluster.settings.n > 1,
+    // Merkle trees follow the data only while there are peers to compare with; a ring change rebuilds them from a scan.
+    reportChanges: () => (ringSize?.() ?? 0) > 1,
   });
   const me = newMember({ name: self, addr: o.addr, incarnation: o.identity.incarnation, generation: o.generation, weight: o.weight });
   table = new MemberTable(me, { suspectAfterMs: o.membership.suspectAfterMs, downAfterMs: o.membership.downAfterMs }, o.clock.now());
   table.merge(o.members, o.clock.now());
+  table.restore(o.restoredMembers ?? [], o.clock.now());
   const state = new ClusterState(o.cluster, table, o.vnodesPerWeight);
+  ringSize = () => state.ring.members.length;
   // What every engine on this node shares (each takes the fields it needs).
   const engine: EngineDeps = { self, replica, state, transport, clock: o.clock, logger: o.logger, requestTimeoutMs: o.requestTimeoutMs };
   // Half the line limit: a batch of records must fit in one line at a peer with the same limits.
@@ -125,7 +131,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     ...engine,
     retryDelayMs: 1000,
     loadHandedOff: () => o.meta.loadHandedOff(),
-    saveHandedOff: (members) => o.meta.saveHandedOff(members),
+    saveHandedOff: (placement) => o.meta.saveHandedOff(placement),
   });
   let savedPeers = '';
   const gossiper = new Gossiper({
@@ -139,6 +145,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     selfUpdate: () => ({ keys: replica.keys, handoffPending: transfer.pending, handoffRing: transfer.handoffRing, hintBacklog: hints.total() }),
     onMerge: (result) => {
       if (result.recovered.length > 0) void handoff.deliverAll();
+      if (result.ringChanged) void o.meta.saveMembers(table.infos()).catch(() => {});
       if (result.ringChanged && state.refreshRing()) {
         transfer.schedule();
         void treesReady();
@@ -156,7 +163,19 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
       }
     },
     seeds: () => o.seeds,
+    adoptSettings: (settings, version) => applySettings(settings, version),
   });
+  /** Adopts cluster settings (from `cluster set` or gossip): persisted, and a changed N moves keys. */
+  const applySettings = (settings: ClusterSettings, version: number): boolean => {
+    const n = state.settings.n;
+    if (!state.adoptSettings(settings, version)) return false;
+    void o.meta.saveCluster(state.cluster).catch((err: Error) => o.logger.log('error', 'could not save cluster settings', { message: err.message }));
+    if (state.settings.n !== n) {
+      transfer.schedule();
+      void treesReady();
+    }
+    return true;
+  };
   const node = new KvNode({
     name: self,
     clock: o.clock,
@@ -174,6 +193,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     faults,
     processStats: o.processStats,
     onLeft: o.onLeft,
+    applySettings,
   });
   return {
     node,

@@ -7,8 +7,8 @@
 
 import { type AntiEntropy, validLeaves, validSegments } from '../antientropy/exchange.js';
 import type { TombstoneReaper } from '../antientropy/reaper.js';
-import { encodeContext, isTombstone, liveSiblings } from '../clock/index.js';
-import type { Limits } from '../config.js';
+import { EMPTY_CONTEXT, encodeContext, isTombstone, liveSiblings } from '../clock/index.js';
+import type { ClusterSettings, Limits } from '../config.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { Clock } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
@@ -42,6 +42,8 @@ export interface NodeParts {
   processStats?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
   /** Called once the node has left the cluster (after a leave). */
   onLeft?: () => void;
+  /** Adopts cluster settings with a version (see ClusterState.adoptSettings); true when they changed. */
+  applySettings: (settings: ClusterSettings, version: number) => boolean;
 }
 
 function peerOf(body: Record<string, unknown>): string {
@@ -116,7 +118,11 @@ export class KvNode {
       }
       case 'put': {
         this.checkServing();
-        const { record, hinted } = await coordinator.write(request.key, request.value, request.context, { w: request.w, consistency: request.consistency });
+        const { record, hinted } = await coordinator.write(request.key, request.value, request.context, {
+          w: request.w,
+          consistency: request.consistency,
+          keepSiblings: request.keepSiblings,
+        });
         const reply: Record<string, unknown> = { context: encodeContext(record.clock), siblings: liveSiblings(record).length };
         if (hinted.length > 0) reply.hinted = hinted;
         return reply;
@@ -132,7 +138,8 @@ export class KvNode {
         const { record, quorum, fallbacks } = await coordinator.read(request.key, { r: request.r, consistency: request.consistency });
         // Which replicas answered, and whether fallbacks stood in (then the value may be stale).
         const answered = { replicas: quorum.answered, ...(fallbacks.length > 0 ? { fallbacks, maybeStale: true } : {}) };
-        if (!record || isTombstone(record)) return record ? { found: false, context: encodeContext(record.clock), ...answered } : { found: false, ...answered };
+        // A missing key has a context too (nothing seen): a put with it creates the key, or becomes a sibling of a concurrent create.
+        if (!record || isTombstone(record)) return { found: false, context: record ? encodeContext(record.clock) : EMPTY_CONTEXT, ...answered };
         const values = await this.parts.replica.values(record);
         const encoding = replyEncoding(values, request.encoding);
         return { found: true, values: values.map((v) => encodeBytes(v, encoding)), encoding, context: encodeContext(record.clock), ...answered };
@@ -141,6 +148,10 @@ export class KvNode {
         return this.parts.gossiper.handlePush(request.body);
       case 'kv.read':
         return coordinator.handleRead(request.key, request.digest);
+      case 'kv.clocks':
+        return coordinator.handleClocks(request.keys);
+      case 'cluster.set':
+        return this.setCluster(request.settings);
       case 'kv.replicate':
         return coordinator.handleReplicate(request.key, request.record, request.hintFor);
       case 'kv.replicate.many':
@@ -150,7 +161,11 @@ export class KvNode {
       case 'kv.reap':
         return this.parts.reaper.handleReap(request.key, request.record);
       case 'kv.coordinate':
-        return coordinator.handleCoordinate(request.key, request.value, request.context, { w: request.w, consistency: request.consistency });
+        return coordinator.handleCoordinate(request.key, request.value, request.context, {
+          w: request.w,
+          consistency: request.consistency,
+          keepSiblings: request.keepSiblings,
+        });
     }
   }
 
@@ -206,11 +221,39 @@ export class KvNode {
     return { status: 'leaving', keys: this.parts.replica.keys };
   }
 
+  /**
+   * cluster.set: new cluster settings, checked against each other, adopted here with the next
+   * settings version and spread by gossip; a changed N moves keys to their new replicas.
+   */
+  private setCluster(changes: Partial<ClusterSettings>): Record<string, unknown> {
+    const { state } = this.parts;
+    const next = { ...state.settings, ...changes };
+    if (next.w > next.n || next.r > next.n) {
+      throw new KvError('KV_INVALID_QUORUM', `W (${next.w}) and R (${next.r}) must not exceed N (${next.n})`, { ...next });
+    }
+    const previous = { ...state.settings };
+    const changed = this.parts.applySettings(next, (state.cluster.settingsVersion ?? 0) + 1);
+    this.parts.logger.log('info', 'cluster settings set', { previous, settings: next });
+    return { previous, cluster: this.clusterView(), changed };
+  }
+
+  /** The cluster's id and settings, and the copies each key has now (fewer than N while the ring is smaller). */
+  private clusterView(): Record<string, unknown> {
+    const { state, coordinator } = this.parts;
+    return {
+      id: state.cluster.id,
+      ...state.settings,
+      version: state.cluster.settingsVersion ?? 0,
+      nodes: state.ring.members.length,
+      copiesPerKey: coordinator.copiesPerKey(),
+    };
+  }
+
   private members(): Record<string, unknown> {
     const { state, clock } = this.parts;
     return {
       self: this.parts.name,
-      cluster: { id: state.cluster.id, ...state.settings },
+      cluster: this.clusterView(),
       members: state.table.view(clock.now()),
     };
   }
@@ -246,7 +289,7 @@ export class KvNode {
       ops: { ...counters, errors: this.errors, ...coordinator.counters },
       cache: { entries: cache.size, bytes: cache.bytes, budgetBytes: cache.budgetBytes, hits: cache.hits, misses: cache.misses, hitRatio: cache.hitRatio },
       codec: { name: codec.codec.name, compressedValues: codec.compressed, rawValues: codec.storedRaw },
-      cluster: { id: state.cluster.id, ...state.settings, members: state.table.infos().length, status: state.table.me.status },
+      cluster: { ...this.clusterView(), members: state.table.infos().length, status: state.table.me.status },
       handoff: { pending: transfer.pending, sentKeys: transfer.sentKeys, forgottenKeys: transfer.forgottenKeys, done: transfer.done },
       hints: { held: this.parts.hints.total(), ...this.parts.hints.counters, caps: this.parts.hints.caps },
       antiEntropy: { ...this.parts.antiEntropy.counters, tombstonesReaped: this.parts.reaper.reaped, roots: this.parts.antiEntropy.roots() },

@@ -7,6 +7,8 @@
  * The cache only ever holds what is committed: a read miss fills it under the key's lock (so a slow
  * read cannot overwrite a newer write), and a write updates a cached key after its batch resolves.
  */
+
+import { isUtf8 } from 'node:buffer';
 import {
   applyWrite,
   type CausalRecord,
@@ -14,6 +16,7 @@ import {
   emptyVector,
   isTombstone,
   mergeRecords,
+  mergeVectors,
   pruneClock,
   sameVersions,
   type VersionVector,
@@ -44,8 +47,8 @@ export interface LocalReplicaOptions {
   maxClockEntries?: number;
   /** True for clock actors that will never write again (see pruneClock). */
   isRetiredActor?: (actor: string) => boolean;
-  /** Report every committed change with its version digests (a cluster with N > 1, where replicas compare trees). */
-  reportChanges?: boolean;
+  /** Whether to report each committed change with its version digest (while there are replicas to compare trees with). */
+  reportChanges?: () => boolean;
 }
 
 /** N replicas plus room for a few handoffs and wiped incarnations. */
@@ -76,16 +79,18 @@ export class LocalReplica {
   ) {}
 
   /**
-   * Coordinates a write here: `value` null is a delete. Without a context a put supersedes
-   * nothing (it becomes a sibling of what is there); a delete without a context supersedes
-   * everything this replica holds (as Riak does: a delete means "what you have now").
+   * Coordinates a write here: `value` null is a delete. The new version supersedes the versions
+   * `context` covers; with `supersedeCurrent` it also supersedes every version this replica holds
+   * at the moment of the write, decided under the key's lock, so two writes coordinated here one
+   * after the other never become siblings (a plain put or delete). Without either, it supersedes
+   * nothing and becomes a sibling of what is there.
    */
-  async write(key: Buffer, value: Buffer | null, context: VersionVector | undefined): Promise<WriteResult> {
+  async write(key: Buffer, value: Buffer | null, context: VersionVector | undefined, supersedeCurrent = false): Promise<WriteResult> {
     // Values that will be stored raw skip an await (a microtask hop on every put).
     const stored = value === null ? null : (this.codec.encodeCheap(value) ?? (await this.codec.encode(value)));
     const cacheKey = key.toString('latin1');
     // The locked steps are methods, not closures made per call: V8 kept recompiling those.
-    return this.withKeyLock(cacheKey, () => this.writeLocked(key, cacheKey, value === null, stored, context));
+    return this.withKeyLock(cacheKey, () => this.writeLocked(key, cacheKey, value === null, stored, context, supersedeCurrent));
   }
 
   private async writeLocked(
@@ -94,19 +99,16 @@ export class LocalReplica {
     isDelete: boolean,
     stored: StoredValue | null,
     context: VersionVector | undefined,
+    supersedeCurrent: boolean,
   ): Promise<WriteResult> {
     const existing = await this.readLocked(key, cacheKey);
     const current = existing ?? emptyRecord<StoredValue>();
-    const seen = context ?? (isDelete ? current.clock : emptyVector);
+    // A delete without a context always means "what is there now" (as Riak's does).
+    const supersede = supersedeCurrent || (isDelete && context === undefined);
+    const seen = supersede ? (context ? mergeVectors(context, current.clock) : current.clock) : (context ?? emptyVector);
     const written = applyWrite(current, seen, this.options.actor, stored, this.clock.now());
     const next = pruneClock(written, this.options.maxClockEntries ?? DEFAULT_MAX_CLOCK_ENTRIES, this.options.isRetiredActor ?? neverRetired);
-    if (next.siblings.length > this.options.maxSiblings) {
-      throw new KvError(
-        'KV_TOO_MANY_SIBLINGS',
-        `key already holds ${current.siblings.length} concurrent values; write with the context of a read to resolve them`,
-        { siblings: current.siblings.length, limit: this.options.maxSiblings },
-      );
-    }
+    if (next.siblings.length > this.options.maxSiblings) throw this.tooManySiblings(key, current.siblings.length);
     await this.commit(key, cacheKey, existing, next);
     if (isDelete) this.counters.deletes++;
     else this.counters.puts++;
@@ -125,6 +127,10 @@ export class LocalReplica {
     const current = await this.readLocked(key, cacheKey);
     if (current && sameVersions(current, incoming)) return current;
     const next = current ? mergeRecords(current, incoming) : incoming;
+    // The limit holds on merges too; a merge that does not add siblings (it resolves some) always passes.
+    if (next.siblings.length > this.options.maxSiblings && next.siblings.length > (current?.siblings.length ?? 0)) {
+      throw this.tooManySiblings(key, Math.max(current?.siblings.length ?? 0, incoming.siblings.length));
+    }
     await this.commit(key, cacheKey, current, next);
     this.counters.merges++;
     return next;
@@ -137,6 +143,28 @@ export class LocalReplica {
     const cached = this.cache.get(cacheKey);
     if (cached) return cached;
     return this.withKeyLock(cacheKey, () => this.readLocked(key, cacheKey));
+  }
+
+  /**
+   * The key's version vector (undefined: never written), without decoding values or filling the
+   * cache: what a plain write's coordinator gathers from replicas.
+   */
+  async clockOf(key: Buffer): Promise<VersionVector | undefined> {
+    const cacheKey = key.toString('latin1');
+    const cached = this.cache.peek(cacheKey);
+    if (cached) return cached.clock;
+    const data = await this.store.get(Buffer.concat([DATA_PREFIX, key]));
+    return data ? decodeRecord(data).clock : undefined;
+  }
+
+  private tooManySiblings(key: Buffer, held: number): KvError {
+    const printable = isUtf8(key) ? key.toString('utf8') : `base64:${key.toString('base64')}`;
+    const shown = printable.length > 100 ? `${printable.slice(0, 100)}…` : printable;
+    return new KvError(
+      'KV_TOO_MANY_SIBLINGS',
+      `key ${JSON.stringify(shown)} already holds ${held} concurrent values (limit ${this.options.maxSiblings}); write with the context of a read, or without --keep-siblings, to resolve them`,
+      { key: shown, siblings: held, limit: this.options.maxSiblings },
+    );
   }
 
   /** Raw bytes of each live sibling, in sibling order. */
@@ -165,7 +193,7 @@ export class LocalReplica {
     if (isTombstone(record)) this.tombstoneKeys.add(cacheKey);
     else this.tombstoneKeys.delete(cacheKey);
     // Reported as soon as it is committed, before anything below can fail.
-    if (this.options.reportChanges) this.onChange?.({ key, digest: versionDigest(record) });
+    if (this.options.reportChanges?.()) this.onChange?.({ key, digest: versionDigest(record) });
     // The cache is filled by reads and kept current by writes, but a write does not bring a key in:
     // measured, caching every put kept ~30 MB more live on the heap during a bulk load and cost
     // 15-45 % of put throughput in GC, for keys that may never be read.
@@ -193,7 +221,7 @@ export class LocalReplica {
       this.cache.delete(cacheKey);
       this.tombstoneKeys.delete(cacheKey);
       this.keys--;
-      if (this.options.reportChanges) this.onChange?.({ key, digest: undefined });
+      if (this.options.reportChanges?.()) this.onChange?.({ key, digest: undefined });
       return true;
     });
   }

@@ -1,14 +1,19 @@
 /**
  * A node's persistent metadata, in its own store beside the data: which cluster it belongs to
- * (id and settings), the addresses of the peers it knew (seeds for a restart), and the ring it
- * last finished handing off for (so an interrupted transfer resumes).
+ * (id and settings), the addresses of the peers it knew (seeds for a restart), the member table
+ * (so a restart knows the ring before gossip reaches it), and the placement it last finished
+ * handing off for (so an interrupted transfer resumes).
  */
+import type { HandedOff } from '../handoff/ownership-transfer.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
+import type { MemberInfo } from '../membership/member-table.js';
+import { parseMembers } from '../membership/member-wire.js';
 import type { RingMember } from '../ring/index.js';
 import type { Store } from '../storage/store.js';
 
 const CLUSTER_KEY = Buffer.from('m:cluster');
 const PEERS_KEY = Buffer.from('m:peers');
+const MEMBERS_KEY = Buffer.from('m:members');
 const HANDOFF_KEY = Buffer.from('m:handoff-ring');
 
 async function readJson<T>(store: Store, key: Buffer): Promise<T | undefined> {
@@ -39,11 +44,26 @@ export class NodeMeta {
     return writeJson(this.store, PEERS_KEY, addrs);
   }
 
-  loadHandedOff(): Promise<RingMember[] | undefined> {
-    return readJson(this.store, HANDOFF_KEY);
+  /** The member table as last saved (what a restart knows of the cluster before gossip reaches it). */
+  async loadMembers(): Promise<MemberInfo[]> {
+    const saved = await readJson<unknown>(this.store, MEMBERS_KEY);
+    try {
+      return saved === undefined ? [] : parseMembers(saved);
+    } catch {
+      return []; // unreadable: gossip will tell us again
+    }
   }
 
-  saveHandedOff(members: RingMember[]): Promise<void> {
-    return writeJson(this.store, HANDOFF_KEY, members);
+  saveMembers(members: MemberInfo[]): Promise<void> {
+    return writeJson(this.store, MEMBERS_KEY, members);
+  }
+
+  async loadHandedOff(): Promise<HandedOff | undefined> {
+    const saved = await readJson<HandedOff | RingMember[]>(this.store, HANDOFF_KEY);
+    return Array.isArray(saved) ? { members: saved } : saved; // data dirs from before N could change kept the members only
+  }
+
+  saveHandedOff(placement: HandedOff): Promise<void> {
+    return writeJson(this.store, HANDOFF_KEY, placement);
   }
 }

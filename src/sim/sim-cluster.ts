@@ -58,6 +58,7 @@ export class SimCluster {
   private async boot(node: SimNode): Promise<void> {
     const identity = await loadIdentity(node.store, node.name, node.name, () => this.random.int(2 ** 32).toString(16), this.clock.now());
     const meta = new NodeMeta(node.store);
+    const restoredMembers = await meta.loadMembers(); // empty on a first boot, the saved table on a restart
     await meta.saveCluster(this.cluster);
     node.built = buildNode({
       identity,
@@ -77,6 +78,7 @@ export class SimCluster {
       requestTimeoutMs: this.options.requestTimeoutMs ?? 500,
       cluster: this.cluster,
       members: [],
+      restoredMembers,
       seeds: [this.nodes[0]?.addr ?? node.addr],
       hintCaps: { maxBytesPerTarget: 64 * 1024 * 1024, maxAgeMs: 60 * 60 * 1000 },
       hintDeliveryIntervalMs: 500,

@@ -40,7 +40,7 @@ function build(store: Store) {
     {
       actor: 'n1#x',
       maxSiblings: 64,
-      reportChanges: true,
+      reportChanges: () => true,
     },
   );
   const trees = new TreeSet('n1', state, replica);

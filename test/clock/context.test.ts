@@ -1,5 +1,5 @@
 import t from 'tap';
-import { decodeContext, emptyVector, encodeContext, type VersionVector, vectorEntries } from '../../src/clock/index.js';
+import { decodeContext, EMPTY_CONTEXT, emptyVector, encodeContext, type VersionVector, vectorEntries } from '../../src/clock/index.js';
 import { KvError } from '../../src/errors.js';
 
 const vv = (entries: [string, number][]): VersionVector => new Map(entries);
@@ -42,10 +42,13 @@ t.test('round trip', async (t) => {
   t.equal(a, b, 'the token does not depend on insertion order');
 });
 
-t.test("'' is the empty vector", async (t) => {
-  t.equal(encodeContext(emptyVector), '');
-  t.equal(encodeContext(new Map()), '');
-  t.equal(decodeContext('').size, 0);
+t.test('the empty vector has a non-empty token; an empty string is not a context', async (t) => {
+  t.equal(encodeContext(emptyVector), EMPTY_CONTEXT);
+  t.equal(encodeContext(new Map()), EMPTY_CONTEXT);
+  t.not(EMPTY_CONTEXT, '');
+  t.equal(decodeContext(EMPTY_CONTEXT).size, 0);
+  t.throws(() => decodeContext(''), { code: 'KV_BAD_CONTEXT' });
+  t.throws(() => decodeContext('null'), { code: 'KV_BAD_CONTEXT' });
 });
 
 t.test('anything but an issued token is KV_BAD_CONTEXT', async (t) => {

@@ -4,6 +4,7 @@ import { VirtualClock } from '../../src/env/clock.js';
 import { nullLogger } from '../../src/env/logger.js';
 import { SeededRandom } from '../../src/env/random.js';
 import { KvError } from '../../src/errors.js';
+import { ClusterState } from '../../src/membership/cluster-state.js';
 import { Gossiper, type MemberInfo, MemberTable, type MergeResult, newMember } from '../../src/membership/index.js';
 import type { Transport } from '../../src/net/transport.js';
 
@@ -37,9 +38,11 @@ function build(options: { transport?: Transport; seeds?: string[]; peers?: Membe
   const table = new MemberTable(info('me'), membership, clock.now());
   if (options.peers) table.merge(options.peers, clock.now());
   const merges: MergeResult[] = [];
+  const cluster = { id: 'c1', settings };
+  const state = new ClusterState(cluster, table);
   const gossiper = new Gossiper({
     table,
-    cluster: { id: 'c1', settings },
+    cluster,
     transport: options.transport ?? recordingTransport().transport,
     clock,
     random: new SeededRandom(1),
@@ -48,8 +51,9 @@ function build(options: { transport?: Transport; seeds?: string[]; peers?: Membe
     selfUpdate: options.selfUpdate ?? (() => ({})),
     onMerge: (r) => merges.push(r),
     seeds: () => options.seeds ?? [],
+    adoptSettings: (next, version) => state.adoptSettings(next, version),
   });
-  return { clock, table, gossiper, merges };
+  return { clock, table, gossiper, merges, state };
 }
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -95,19 +99,19 @@ t.test('handlePush refuses a join whose explicit settings conflict, naming the c
 t.test('handlePush accepts a join without settings (or with agreeing ones) and answers with cluster and members', async (t) => {
   const { gossiper, table, merges } = build({ peers: [info('a')] });
   const reply = gossiper.handlePush({ op: 'gossip.push', join: true, cluster: {}, members: [info('joiner')] });
-  t.same(reply.cluster, { id: 'c1', ...settings });
+  t.same(reply.cluster, { id: 'c1', ...settings, version: 0 });
   t.same((reply.members as MemberInfo[]).map((m) => m.name).sort(), ['a', 'joiner', 'me'], 'the answer holds the joiner too');
   t.ok(table.get('joiner'));
   t.same(merges.at(-1), { ringChanged: true, recovered: ['joiner'] });
   const agreeing = gossiper.handlePush({ op: 'gossip.push', join: true, cluster: { n: 3, consistency: 'strict' }, members: [info('j2')] });
-  t.same(agreeing.cluster, { id: 'c1', ...settings });
+  t.same(agreeing.cluster, { id: 'c1', ...settings, version: 0 });
   const noCluster = gossiper.handlePush({ op: 'gossip.push', join: true, members: [info('j3')] });
-  t.same(noCluster.cluster, { id: 'c1', ...settings }, 'a join may omit the cluster field');
+  t.same(noCluster.cluster, { id: 'c1', ...settings, version: 0 }, 'a join may omit the cluster field');
 });
 
 t.test('handlePush merges ordinary gossip and rejects malformed members', async (t) => {
   const { gossiper, table } = build({ peers: [info('a', { heartbeat: 1 })] });
-  gossiper.handlePush({ op: 'gossip.push', cluster: { id: 'c1', ...settings }, members: [info('a', { heartbeat: 9 }), info('b')] });
+  gossiper.handlePush({ op: 'gossip.push', cluster: { id: 'c1', ...settings, version: 0 }, members: [info('a', { heartbeat: 9 }), info('b')] });
   t.equal(table.get('a')?.heartbeat, 9);
   t.ok(table.get('b'));
   t.throws(() => gossiper.handlePush({ op: 'gossip.push', cluster: { id: 'c1' }, members: [{ name: 'x' }] }), { code: 'KV_BAD_REQUEST' });
@@ -118,7 +122,7 @@ t.test('message() carries the cluster, our table, and join only when joining', a
   const { gossiper } = build({ peers: [info('a')] });
   const msg = gossiper.message();
   t.same(msg.op, 'gossip.push');
-  t.same(msg.cluster, { id: 'c1', ...settings });
+  t.same(msg.cluster, { id: 'c1', ...settings, version: 0 });
   t.equal((msg.members as MemberInfo[]).length, 2);
   t.notOk('join' in msg);
   t.equal(gossiper.message(true).join, true);
@@ -185,4 +189,24 @@ t.test('start/stop drive rounds from the injected clock', async (t) => {
   clock.advance(membership.gossipIntervalMs * 10);
   t.equal(gossiper.rounds, 5, 'stop() stops');
   t.equal(sent.length, 5);
+});
+
+t.test('gossip spreads the settings with the highest version; malformed or older ones are ignored', async (t) => {
+  const { gossiper, state } = build({ peers: [info('a')] });
+  const push = (cluster: Record<string, unknown>) => gossiper.handlePush({ op: 'gossip.push', cluster: { id: 'c1', ...cluster }, members: [info('a')] });
+  push({ n: 5, w: 3, r: 3, consistency: 'strict', version: 2 });
+  t.same(state.settings, { n: 5, w: 3, r: 3, consistency: 'strict' }, 'a newer version is adopted');
+  t.equal(state.cluster.settingsVersion, 2);
+  t.equal(state.previousN, 3, 'a changed N keeps the old placement until transfers settle');
+  push({ n: 1, w: 1, r: 1, consistency: 'strict', version: 1 });
+  t.equal(state.settings.n, 5, 'an older version is ignored');
+  push({ n: 2, w: 3, r: 1, consistency: 'strict', version: 9 });
+  t.equal(state.settings.n, 5, 'W above N is malformed and ignored');
+  push({ n: 99, w: 1, r: 1, consistency: 'strict', version: 9 });
+  t.equal(state.settings.n, 5, 'N above the maximum is ignored');
+  push({ n: 3, w: 2, r: 2, consistency: 'eventual', version: 9 });
+  t.equal(state.settings.n, 5, 'an unknown consistency is ignored');
+  const reply = push({ n: 5, w: 3, r: 3, consistency: 'sloppy', version: 2 });
+  t.equal(state.settings.consistency, 'strict', 'at an equal version every node keeps the same one of two settings');
+  t.same(reply.cluster, { id: 'c1', n: 5, w: 3, r: 3, consistency: 'strict', version: 2 }, 'the answer carries the adopted settings');
 });

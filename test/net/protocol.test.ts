@@ -1,5 +1,5 @@
 import t from 'tap';
-import { encodeContext, vectorEntries } from '../../src/clock/index.js';
+import { EMPTY_CONTEXT, encodeContext, vectorEntries } from '../../src/clock/index.js';
 import { defaultLimits, type Limits } from '../../src/config.js';
 import { KvError } from '../../src/errors.js';
 import { encodeBytes, isOp, parseRequest, replyEncoding, requestIdOf } from '../../src/net/protocol.js';
@@ -49,8 +49,21 @@ t.test('valid requests', async (t) => {
     t.equal(bare.w, undefined, 'no w');
     t.equal(bare.value.length, 0, 'an empty value is allowed');
   }
-  const emptyCtx = parse({ op: 'put', key: 'k', value: 'v', context: '' });
-  if (emptyCtx.op === 'put') t.equal(emptyCtx.context?.size, 0, "'' is the empty context");
+  const emptyCtx = parse({ op: 'put', key: 'k', value: 'v', context: EMPTY_CONTEXT });
+  if (emptyCtx.op === 'put') {
+    t.equal(emptyCtx.context?.size, 0, 'the context of a missing key is the empty context');
+    t.equal(emptyCtx.keepSiblings, false);
+  }
+  t.throws(() => parse({ op: 'put', key: 'k', value: 'v', context: '' }), { code: 'KV_BAD_CONTEXT' }, "'' is not a context");
+  const keep = parse({ op: 'put', key: 'k', value: 'v', keepSiblings: true });
+  if (keep.op === 'put') t.equal(keep.keepSiblings, true, 'keepSiblings asks for the add-a-sibling write');
+  t.throws(() => parse({ op: 'put', key: 'k', value: 'v', keepSiblings: 'yes' }), { code: 'KV_BAD_REQUEST' }, 'keepSiblings is a boolean');
+  t.throws(
+    () => parse({ op: 'put', key: 'k', value: 'v', context: ctx, keepSiblings: true }),
+    { code: 'KV_BAD_REQUEST' },
+    'a context already says what is superseded',
+  );
+  t.throws(() => parse({ op: 'delete', key: 'k', keepSiblings: true }), { code: 'KV_BAD_REQUEST' }, 'a delete always supersedes what it sees');
 
   const get = parse({ id: 'g', op: 'get', key: 'k', r: 3 });
   t.same(get, { id: 'g', op: 'get', key: Buffer.from('k'), r: 3, encoding: 'utf8' });

@@ -3,6 +3,11 @@
  * and partitions during thousands of client operations through random coordinators, in strict and
  * sloppy mode. After healing, hint delivery and a full anti-entropy repair, every pair of
  * replicas agrees and no acknowledged write is lost except to a causal successor.
+ *
+ * Two key spaces, so each has an exact oracle: on `k*` keys writes carry the context of a read
+ * or keep siblings (`keepSiblings`), so a value may vanish only if some read that preceded a write
+ * saw it; on `p*` keys every write is a plain overwrite, which supersedes whatever its replicas
+ * held, so the oracle is the last write issued to each key: if it was acknowledged, it survives.
  * A failing run prints its seed; replay it with SIM_SEED=<seed>.
  */
 import t from 'tap';
@@ -12,10 +17,20 @@ const seeds = process.env.SIM_SEED ? [Number(process.env.SIM_SEED)] : [11, 22, 3
 const OPS = 2000;
 const KEYS = 60;
 
+interface PlainWrite {
+  value: string;
+  issuedAt: number;
+  /** Virtual time its reply or failure came (infinity while in flight). */
+  settledAt: number;
+  acked: boolean;
+}
+
 interface Outcome {
   acked: number;
   failed: number;
   lost: string[];
+  /** Plain-overwrite keys whose last write was acknowledged but is gone. */
+  lostLast: string[];
   disagreeing: number;
   chaos: { crashes: number; pauses: number; partitions: number };
   virtualMs: number;
@@ -26,8 +41,9 @@ async function chaosRun(seed: number): Promise<Outcome> {
   await sim.start();
   await runFor(sim.clock, 3000, 20);
   const { random } = sim;
-  const acked = new Set<string>(); // values acknowledged
+  const acked = new Set<string>(); // values acknowledged (k* keys)
   const superseded = new Set<string>(); // values some write's read context covered
+  const plainWrites = new Map<string, PlainWrite[]>(); // per p* key, in issue order
   let failed = 0;
   let inFlight = 0;
   let issued = 0;
@@ -39,9 +55,23 @@ async function chaosRun(seed: number): Promise<Outcome> {
   const op = async (i: number) => {
     const coordinators = live();
     const node = coordinators[random.int(coordinators.length)] as SimNode;
+    const consistency = random.next() < 0.5 ? 'strict' : 'sloppy';
+    if (random.next() < 0.3) {
+      const key = `p${random.int(KEYS)}`;
+      const value = `${key}=v${i}`;
+      const write: PlainWrite = { value, issuedAt: sim.clock.now(), settledAt: Number.POSITIVE_INFINITY, acked: false };
+      plainWrites.set(key, [...(plainWrites.get(key) ?? []), write]);
+      try {
+        await sim.request(node, { op: 'put', key, value, consistency });
+        write.acked = true;
+      } catch {
+        failed++;
+      }
+      write.settledAt = sim.clock.now();
+      return;
+    }
     const key = `k${random.int(KEYS)}`;
     const value = `${key}=v${i}`;
-    const consistency = random.next() < 0.5 ? 'strict' : 'sloppy';
     try {
       if (random.next() < 0.5) {
         // Read, then write with the context: supersedes what the read saw.
@@ -49,7 +79,7 @@ async function chaosRun(seed: number): Promise<Outcome> {
         for (const v of (got.values as string[] | undefined) ?? []) superseded.add(v);
         await sim.request(node, { op: 'put', key, value, consistency, ...(got.context ? { context: got.context } : {}) });
       } else {
-        await sim.request(node, { op: 'put', key, value, consistency });
+        await sim.request(node, { op: 'put', key, value, consistency, keepSiblings: true });
       }
       acked.add(value);
     } catch {
@@ -116,13 +146,22 @@ async function chaosRun(seed: number): Promise<Outcome> {
   for (const a of sim.nodes) for (const b of sim.nodes) if (a !== b && a.built.trees.tree(b.name).root() !== b.built.trees.tree(a.name).root()) disagreeing++;
   const present = new Set<string>();
   for (let k = 0; k < KEYS; k++) {
-    const reader = sim.nodes[k % sim.nodes.length] as SimNode;
-    const got = await sim.settle(sim.request(reader, { op: 'get', key: `k${k}`, r: 3, consistency: 'strict' }));
-    for (const v of (got.values as string[] | undefined) ?? []) present.add(v);
+    for (const key of [`k${k}`, `p${k}`]) {
+      const reader = sim.nodes[k % sim.nodes.length] as SimNode;
+      const got = await sim.settle(sim.request(reader, { op: 'get', key, r: 3, consistency: 'strict' }));
+      for (const v of (got.values as string[] | undefined) ?? []) present.add(v);
+    }
   }
   const lost = [...acked].filter((v) => !superseded.has(v) && !present.has(v));
+  // The last plain write of a key, if acknowledged, survives unless a write still in flight when it was issued superseded it.
+  const lostLast: string[] = [];
+  for (const writes of plainWrites.values()) {
+    const last = writes.at(-1) as PlainWrite;
+    const mayHaveSuperseded = writes.filter((w) => w === last || w.settledAt >= last.issuedAt);
+    if (last.acked && !mayHaveSuperseded.some((w) => present.has(w.value))) lostLast.push(last.value);
+  }
   sim.stop();
-  return { acked: acked.size, failed, lost, disagreeing, chaos, virtualMs: sim.clock.now() - 1_000_000 };
+  return { acked: acked.size, failed, lost, lostLast, disagreeing, chaos, virtualMs: sim.clock.now() - 1_000_000 };
 }
 
 for (const seed of seeds) {
@@ -136,5 +175,6 @@ for (const seed of seeds) {
     t.ok(outcome.acked > OPS / 4, `seed=${seed}: the cluster stayed mostly available (${outcome.acked} of ${OPS} acknowledged)`);
     t.equal(outcome.disagreeing, 0, `seed=${seed}: every pair of replicas agrees after repair (replay: SIM_SEED=${seed})`);
     t.same(outcome.lost, [], `seed=${seed}: no acknowledged write lost (replay: SIM_SEED=${seed})`);
+    t.same(outcome.lostLast, [], `seed=${seed}: the last acknowledged overwrite of each key survives (replay: SIM_SEED=${seed})`);
   });
 }

@@ -78,6 +78,7 @@ class Cluster {
       selfUpdate: () => ({}),
       onMerge: () => {},
       seeds: () => [seedAddr],
+      adoptSettings: () => false,
     });
     const node = { name, addr, table, gossiper };
     this.nodes.set(name, node);
