@@ -623,7 +623,8 @@ class ClockGather {
     try {
       clock = parseClockResult(name, result);
     } catch {
-      return this.fail();
+      this.fail();
+      return;
     }
     if (this.done) return;
     this.merged = this.merged.size === 0 ? clock : mergeVectors(this.merged, clock);
