@@ -1,13 +1,15 @@
-import { Args, Flags } from '@oclif/core';
+import { Args } from '@oclif/core';
 import { addrFlags, KvCommand } from '../src/cli/base-command.js';
 import { type BatchSummary, runBatch } from '../src/cli/batch.js';
 import { batchExit, batchFlags } from '../src/cli/batch-flags.js';
+import { contextFlag, writeFlags } from '../src/cli/write-flags.js';
 import type { Consistency } from '../src/client/client.js';
 import { KvError } from '../src/errors.js';
 
 export default class Delete extends KvCommand {
   static override summary = 'Delete a key.';
-  static override description = `Writes a tombstone that supersedes every version the daemon holds (or, with --context, exactly the versions that read saw).
+  static override description =
+    `Writes a tombstone that supersedes every version a read at R would return now (or, with --context, exactly the versions that read saw).
 Deleting a missing key succeeds (exit 0); the result says whether a value existed.
 --stdin reads NDJSON requests ({"key":…}) and writes one NDJSON result per line, in order.`;
   static override examples = ['<%= config.bin %> delete user:1', '<%= config.bin %> delete user:1 --json'];
@@ -17,13 +19,12 @@ Deleting a missing key succeeds (exit 0); the result says whether a value existe
   static override flags = {
     ...addrFlags,
     ...batchFlags,
-    context: Flags.string({ description: 'Causal context from a get: delete exactly the versions it saw' }),
-    consistency: Flags.string({ description: "Override the cluster's mode for this request: strict or sloppy", options: ['strict', 'sloppy'] }),
-    w: Flags.integer({ description: 'Replicas that must acknowledge (1..N)', min: 1 }),
+    ...writeFlags,
   };
 
   async run(): Promise<Record<string, unknown> | BatchSummary> {
     const { args, flags } = await this.parse(Delete);
+    const context = contextFlag(flags.context);
     const client = await this.connect(flags);
     if (flags.stdin) {
       if (args.key !== undefined) throw new KvError('KV_USAGE', '--stdin takes no KEY argument: keys come from the NDJSON lines');
@@ -36,7 +37,7 @@ Deleting a missing key succeeds (exit 0); the result says whether a value existe
       return batchExit(this, summary);
     }
     if (args.key === undefined) throw new KvError('KV_USAGE', 'missing KEY (or use --stdin)');
-    const result = await client.delete(args.key, { context: flags.context, w: flags.w, consistency: flags.consistency as Consistency | undefined });
+    const result = await client.delete(args.key, { context, w: flags.w, consistency: flags.consistency as Consistency | undefined });
     await client.close();
     if (process.stdout.isTTY) this.say(result.existed ? 'deleted' : 'not found (nothing to delete)');
     return { key: args.key, deleted: true, existed: result.existed, context: result.context };

@@ -8,13 +8,16 @@ import { ExitStatus, KvError } from '../src/errors.js';
 
 export default class Get extends KvCommand {
   static override summary = 'Print the value of a key.';
-  static override description = `Prints the value's bytes to stdout exactly, nothing else. Exit 1 (and nothing on stdout) when the key is missing or deleted.
-When concurrent writes left several values (siblings), each is printed after a header line "--- sibling I of N ---" and a note goes
-to stderr; --json gives {values:[…], context}, and "kvctl put --context" with that context resolves them.
+  static override description = `Prints the value's bytes to stdout exactly, nothing else, so v=$(kvctl get k) is the value or a failure.
+Exit 1 (and nothing on stdout) when the key is missing or deleted.
+When concurrent writes left several values (siblings), nothing goes to stdout and the exit status is 7 (KV_SIBLINGS), unless
+--all prints every value (each followed by a newline if it lacks one; --json gives exact bytes). --json gives {values:[…], context};
+"kvctl put --context" with that context resolves the siblings, and so does a plain put (it overwrites them all).
 --stdin reads NDJSON requests ({"key":…}) and writes one NDJSON result per line, in order.`;
   static override examples = [
     '<%= config.bin %> get user:1',
     '<%= config.bin %> get user:1 --json',
+    '<%= config.bin %> get cart:7 --all',
     'printf \'{"key":"a"}\\n{"key":"b"}\\n\' | <%= config.bin %> get --stdin',
   ];
 
@@ -25,6 +28,7 @@ to stderr; --json gives {values:[…], context}, and "kvctl put --context" with 
     ...batchFlags,
     consistency: Flags.string({ description: "Override the cluster's mode for this request: strict or sloppy", options: ['strict', 'sloppy'] }),
     r: Flags.integer({ description: 'Replicas that must answer (1..N)', min: 1 }),
+    all: Flags.boolean({ description: 'Print every sibling when there are several (otherwise: exit 7, nothing printed)', default: false }),
   };
 
   async run(): Promise<Record<string, unknown> | BatchSummary> {
@@ -50,7 +54,7 @@ to stderr; --json gives {values:[…], context}, and "kvctl put --context" with 
       this.setExit(ExitStatus.notFound);
       return { key: args.key, found: false, context: result.context, replicas: result.replicas, ...(result.maybeStale ? { maybeStale: true } : {}) };
     }
-    if (!this.jsonEnabled()) this.print(args.key, result.values);
+    if (!this.jsonEnabled()) this.print(args.key, result.values, flags.all);
     const encoding = result.values.every((v) => isUtf8(v)) ? 'utf8' : 'base64';
     return {
       key: args.key,
@@ -63,18 +67,25 @@ to stderr; --json gives {values:[…], context}, and "kvctl put --context" with 
     };
   }
 
-  private print(key: string, values: Buffer[]): void {
+  /** One value: its exact bytes. Siblings: all of them with --all, else a KV_SIBLINGS failure (nothing on stdout). */
+  private print(key: string, values: Buffer[], all: boolean): void {
     if (values.length === 1) {
       const [value] = values as [Buffer];
       process.stdout.write(value);
       if (process.stdout.isTTY && value.at(-1) !== 0x0a) process.stdout.write('\n');
       return;
     }
-    this.note(`"${key}" holds ${values.length} concurrent values (siblings); resolve with kvctl put --context`);
-    values.forEach((value, i) => {
-      process.stdout.write(`--- sibling ${i + 1} of ${values.length} ---\n`);
+    if (!all) {
+      throw new KvError(
+        'KV_SIBLINGS',
+        `"${key}" holds ${values.length} concurrent values (siblings): print them with --all or --json; a put without --keep-siblings replaces them`,
+        { key, siblings: values.length },
+      );
+    }
+    this.note(`"${key}" holds ${values.length} concurrent values (siblings), printed one after another`);
+    for (const value of values) {
       process.stdout.write(value);
       if (value.at(-1) !== 0x0a) process.stdout.write('\n');
-    });
+    }
   }
 }

@@ -3,6 +3,7 @@ import { addrFlags, KvCommand } from '../src/cli/base-command.js';
 import { type BatchSummary, runBatch } from '../src/cli/batch.js';
 import { batchExit, batchFlags } from '../src/cli/batch-flags.js';
 import { readStdin } from '../src/cli/read-stdin.js';
+import { contextFlag, writeFlags } from '../src/cli/write-flags.js';
 import type { Consistency } from '../src/client/client.js';
 import { KvError } from '../src/errors.js';
 
@@ -11,13 +12,16 @@ const STDIN_VALUE_LIMIT = 64 * 1024 * 1024;
 export default class Put extends KvCommand {
   static override summary = 'Store a value under a key.';
   static override description = `The value comes from the VALUE argument, or from stdin when VALUE is "-" or left out with stdin piped (binary-safe).
-Without --context the write supersedes nothing: if the key already holds a value, both are kept as siblings (as Riak does), and a note
-on stderr says so. To replace, pass the context that "kvctl get --json" returned; the write then supersedes exactly what that read saw.
---stdin reads NDJSON requests ({"key":…,"value":…[,"context":…][,"encoding":"base64"]}) and writes one NDJSON result per line, in order.`;
+Without --context the write overwrites: it supersedes every version a read at R would return now, so "put k a; put k b" leaves "b".
+Writes that overlap in time through different nodes, or across a partition, still both survive as siblings.
+--context (the "context" of a get) supersedes exactly the versions that read saw: a read-modify-write that never loses a concurrent write.
+--keep-siblings writes beside whatever is there (the new value becomes one more sibling), for values merged by the application.
+--stdin reads NDJSON requests ({"key":…,"value":…[,"context":…][,"keepSiblings":true][,"encoding":"base64"]}) and writes one NDJSON result per line, in order.`;
   static override examples = [
     '<%= config.bin %> put user:1 \'{"name":"Ada"}\'',
     'cat photo.jpg | <%= config.bin %> put photo:1',
     '<%= config.bin %> put user:1 Ada --context "$(<%= config.bin %> get user:1 --json | jq -r .context)"',
+    '<%= config.bin %> put cart:7 apples --keep-siblings',
     'seq 1000 | jq -c \'{key: "k\\(.)", value: "v\\(.)"}\' | <%= config.bin %> put --stdin',
   ];
 
@@ -29,9 +33,12 @@ on stderr says so. To replace, pass the context that "kvctl get --json" returned
   static override flags = {
     ...addrFlags,
     ...batchFlags,
-    context: Flags.string({ description: 'Causal context from a get: supersede the versions it saw' }),
-    consistency: Flags.string({ description: "Override the cluster's mode for this request: strict or sloppy", options: ['strict', 'sloppy'] }),
-    w: Flags.integer({ description: 'Replicas that must acknowledge (1..N)', min: 1 }),
+    ...writeFlags,
+    'keep-siblings': Flags.boolean({
+      description: 'Without --context: keep what is there and add this value as one more sibling, instead of overwriting',
+      default: false,
+      exclusive: ['context'],
+    }),
   };
 
   async run(): Promise<Record<string, unknown> | BatchSummary> {
@@ -53,11 +60,19 @@ on stderr says so. To replace, pass the context that "kvctl get --json" returned
     else if (args.value === '-' || !process.stdin.isTTY) value = await readStdin(STDIN_VALUE_LIMIT);
     else throw new KvError('KV_USAGE', 'missing VALUE: give it as an argument or pipe it on stdin');
 
+    const context = contextFlag(flags.context);
     const client = await this.connect(flags);
-    const result = await client.put(args.key, value, { context: flags.context, w: flags.w, consistency: flags.consistency as Consistency | undefined });
+    const result = await client.put(args.key, value, {
+      context,
+      w: flags.w,
+      consistency: flags.consistency as Consistency | undefined,
+      keepSiblings: flags['keep-siblings'],
+    });
     await client.close();
     if (result.siblings > 1) {
-      this.note(`"${args.key}" now holds ${result.siblings} concurrent values (siblings); resolve with: kvctl get ${args.key} --json, then put --context`);
+      this.note(
+        `"${args.key}" now holds ${result.siblings} concurrent values (siblings): see them with kvctl get --all; a put without --keep-siblings replaces them all`,
+      );
     }
     if (process.stdout.isTTY) this.say('OK');
     return { key: args.key, ok: true, context: result.context, siblings: result.siblings, ...(result.hinted.length > 0 ? { hinted: result.hinted } : {}) };

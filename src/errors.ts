@@ -13,6 +13,7 @@ export const ExitStatus = {
   rejected: 4,
   quorum: 5,
   startFailed: 6,
+  siblings: 7,
   internal: 70,
 } as const;
 export type ExitStatusValue = (typeof ExitStatus)[keyof typeof ExitStatus];
@@ -26,6 +27,11 @@ interface ErrorSpec {
 
 export const errorCodes = {
   KV_NOT_FOUND: { exit: ExitStatus.notFound, summary: 'The key has no value (never written, or deleted).', retryable: false },
+  KV_SIBLINGS: {
+    exit: ExitStatus.siblings,
+    summary: 'The key holds several concurrent values (siblings); get --all or --json shows them, put --context resolves them.',
+    retryable: false,
+  },
   KV_USAGE: { exit: ExitStatus.usage, summary: 'The command line is wrong: unknown flag, missing argument, value out of range.', retryable: false },
   KV_UNREACHABLE: { exit: ExitStatus.unreachable, summary: 'No daemon answered at the address (refused, reset or timed out).', retryable: true },
   KV_TIMEOUT: { exit: ExitStatus.unreachable, summary: 'The daemon accepted the request but did not reply in time.', retryable: true },
