@@ -59,7 +59,9 @@ export class SimCluster {
     const identity = await loadIdentity(node.store, node.name, node.name, () => this.random.int(2 ** 32).toString(16), this.clock.now());
     const meta = new NodeMeta(node.store);
     const restoredMembers = await meta.loadMembers(); // empty on a first boot, the saved table on a restart
-    await meta.saveCluster(this.cluster);
+    // Each node its own copy, as each daemon reads its own from its data dir: settings change per node, through gossip.
+    const cluster = (await meta.loadCluster()) ?? structuredClone(this.cluster);
+    await meta.saveCluster(cluster);
     node.built = buildNode({
       identity,
       addr: node.addr,
@@ -76,7 +78,7 @@ export class SimCluster {
       limits: defaultLimits,
       membership: defaultMembershipSettings,
       requestTimeoutMs: this.options.requestTimeoutMs ?? 500,
-      cluster: this.cluster,
+      cluster,
       members: [],
       restoredMembers,
       seeds: [this.nodes[0]?.addr ?? node.addr],

@@ -106,11 +106,7 @@ t.test('three nodes: sequential plain writes through different coordinators neve
     if (reply.siblings !== 1) t.fail(`write ${i} through node ${(i % 3) + 1} left ${reply.siblings} siblings`);
   }
   for (const c of clients) {
-    t.same(
-      (await c.get('seq', { r: 3 })).values.map(String),
-      ['s59'],
-      'every node reads only the last write',
-    );
+    t.same((await c.get('seq', { r: 3 })).values.map(String), ['s59'], 'every node reads only the last write');
   }
   // Deletes without a context are plain too: one delete hides the key for everyone.
   await (clients[1] as KvClient).delete('seq');

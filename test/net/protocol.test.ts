@@ -1,8 +1,8 @@
 import t from 'tap';
 import { EMPTY_CONTEXT, encodeContext, vectorEntries } from '../../src/clock/index.js';
-import { defaultLimits, type Limits } from '../../src/config.js';
+import { defaultLimits, type Limits, MAX_REPLICAS } from '../../src/config.js';
 import { KvError } from '../../src/errors.js';
-import { encodeBytes, isOp, parseRequest, replyEncoding, requestIdOf } from '../../src/net/protocol.js';
+import { encodeBytes, isOp, MAX_CLOCK_KEYS, parseRequest, replyEncoding, requestIdOf } from '../../src/net/protocol.js';
 
 const line = (x: unknown): Buffer => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x), 'utf8');
 const parse = (x: unknown, limits: Limits = defaultLimits) => parseRequest(line(x), limits);
@@ -282,4 +282,29 @@ t.test('kv.replicate.many: records for a replica, each key checked, fields allow
   t.equal(code({ op: 'kv.replicate.many', items: [{ key: k('a'), record: {}, hintFor: 3 }] }), 'KV_BAD_REQUEST', 'hintFor type');
   t.equal(code({ op: 'kv.replicate.many', items: [null] }), 'KV_BAD_REQUEST', 'null item');
   t.equal(code({ op: 'kv.replicate.many', items: [{ key: k('a'), record: {} }], key: k('a') }), 'KV_BAD_REQUEST', 'single-record fields refused');
+});
+
+t.test('kv.clocks: 1 to MAX_CLOCK_KEYS base64 keys, each checked', async (t) => {
+  const ok = parse({ op: 'kv.clocks', keys: [Buffer.from('a').toString('base64'), Buffer.from('b').toString('base64')] });
+  if (ok.op === 'kv.clocks') t.same(ok.keys.map(String), ['a', 'b']);
+  const codeOf = (x: unknown) => errorOf(line(x))?.code;
+  t.equal(codeOf({ op: 'kv.clocks', keys: [] }), 'KV_BAD_REQUEST', 'no keys');
+  t.equal(codeOf({ op: 'kv.clocks', keys: 'YQ==' }), 'KV_BAD_REQUEST', 'not an array');
+  t.equal(codeOf({ op: 'kv.clocks', keys: Array.from({ length: MAX_CLOCK_KEYS + 1 }, () => 'YQ==') }), 'KV_BAD_REQUEST', 'too many keys');
+  t.equal(codeOf({ op: 'kv.clocks', keys: [''] }), 'KV_BAD_REQUEST', 'empty key');
+  t.equal(codeOf({ op: 'kv.clocks', keys: ['not base64!'] }), 'KV_BAD_ENCODING');
+  t.equal(codeOf({ op: 'kv.clocks', keys: ['YQ=='], key: 'YQ==' }), 'KV_BAD_REQUEST', 'fields are allow-listed');
+});
+
+t.test('cluster.set: whole numbers 1..MAX_REPLICAS and a known consistency, at least one of them', async (t) => {
+  const ok = parse({ op: 'cluster.set', n: 3, consistency: 'sloppy' });
+  if (ok.op === 'cluster.set') t.same(ok.settings, { n: 3, consistency: 'sloppy' });
+  const codeOf = (x: unknown) => errorOf(line(x))?.code;
+  t.equal(codeOf({ op: 'cluster.set' }), 'KV_BAD_REQUEST', 'nothing to set');
+  t.equal(codeOf({ op: 'cluster.set', n: 0 }), 'KV_BAD_REQUEST');
+  t.equal(codeOf({ op: 'cluster.set', n: MAX_REPLICAS + 1 }), 'KV_BAD_REQUEST');
+  t.equal(codeOf({ op: 'cluster.set', w: 1.5 }), 'KV_BAD_REQUEST');
+  t.equal(codeOf({ op: 'cluster.set', r: '2' }), 'KV_BAD_REQUEST');
+  t.equal(codeOf({ op: 'cluster.set', consistency: 'eventual' }), 'KV_BAD_REQUEST');
+  t.equal(codeOf({ op: 'cluster.set', n: 3, version: 9 }), 'KV_BAD_REQUEST', "the version is the node's to choose");
 });

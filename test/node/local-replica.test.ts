@@ -216,6 +216,44 @@ t.test('maxSiblings caps concurrent values', async (t) => {
   t.equal((await coldView(s).read(k('race')))!.siblings.length, 3);
 });
 
+t.test('maxSiblings holds on merges too; a merge that resolves siblings always passes', async (t) => {
+  const here = setup({ maxSiblings: 3, actor: 'n1#1' });
+  const there = setup({ maxSiblings: 3, actor: 'n2#1' });
+  for (const v of ['a', 'b', 'c']) await here.replica.write(k('m'), k(v), undefined);
+  await there.replica.write(k('m'), k('d'), undefined);
+  const theirs = (await there.replica.read(k('m')))!;
+  const before = await canon(here.replica, await coldView(here).read(k('m')));
+  await t.rejects(
+    here.replica.merge(k('m'), theirs),
+    { code: 'KV_TOO_MANY_SIBLINGS', details: { key: 'm', siblings: 3, limit: 3 } },
+    'a fourth sibling by merge is refused',
+  );
+  t.same(await canon(here.replica, await coldView(here).read(k('m'))), before, 'and changed nothing');
+  // The other way round: a record that resolves the three arrives and is taken.
+  const ours = (await here.replica.read(k('m')))!;
+  const resolving = setup({ maxSiblings: 3, actor: 'n3#1' });
+  await resolving.replica.merge(k('m'), ours);
+  await resolving.replica.write(k('m'), k('resolved'), ours.clock);
+  await here.replica.merge(k('m'), (await resolving.replica.read(k('m')))!);
+  t.same(await liveStrings(here.replica, await here.replica.read(k('m'))), ['resolved']);
+});
+
+t.test('supersedeCurrent: a write supersedes what the replica holds at that moment, whatever the context', async (t) => {
+  const s = setup();
+  await s.replica.write(k('o'), k('a'), undefined);
+  await s.replica.write(k('o'), k('b'), undefined); // a sibling: no context, not superseding
+  t.equal((await s.replica.read(k('o')))!.siblings.length, 2);
+  const foreign = new Map([['n9#1', 4]]);
+  const res = await s.replica.write(k('o'), k('c'), foreign, true);
+  t.same(await liveStrings(s.replica, res.record), ['c'], 'both local siblings superseded');
+  t.equal(res.record.clock.get('n9#1'), 4, 'and the gathered context is part of the new clock');
+  // Racing plain writes on one replica are ordered by its lock: one version survives.
+  await Promise.all(Array.from({ length: 10 }, (_, i) => s.replica.write(k('o'), k(`r${i}`), undefined, true)));
+  t.equal((await coldView(s).read(k('o')))!.siblings.length, 1);
+  t.same(vectorEntries((await s.replica.clockOf(k('o')))!), vectorEntries((await coldView(s).read(k('o')))!.clock), 'clockOf reads the clock alone');
+  t.equal(await s.replica.clockOf(k('never')), undefined);
+});
+
 t.test('cache hits are counted and served', async (t) => {
   const writer = setup();
   await writer.replica.write(k('a'), k('1'), undefined);
