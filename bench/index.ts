@@ -10,7 +10,9 @@
  *   6. 3-node cluster (N=3 W=2 R=2), section 1's load, next to the single node of section 1
  *   7. repair cost: `kvctl repair` after d of 100,000 keys changed on two of three replicas,
  *      against a full copy of the data set
+ *   8. overwrites without contexts (10,000 keys, ten passes) next to inserts, one node and three
  *
+ * `--only overwrite` runs section 8 alone (`npm run bench -- --only overwrite`).
  * The bench process is the client; daemons are separate processes started with `kvctl start
  * --port 0` on 127.0.0.1. BENCH_CPU_PROF=DIR profiles the daemons' CPU (cpu-prof-preload.ts;
  * profiles land in DIR when they stop; summarize with `node dist/bench/cpu-profile-summary.js FILE... [TOP]`,
@@ -26,6 +28,7 @@ import { clusterSection } from './cluster-section.js';
 import { measureCodec, syncZlibReference } from './codec-bench.js';
 import { jsonCorpus, jsonDocument, seededRng } from './json-documents.js';
 import { type DaemonUnderTest, jsonSection, randomValuesSection, rawLevelSection, stop } from './kv-sections.js';
+import { overwriteSection } from './overwrite-section.js';
 import { repairSection } from './repair-section.js';
 import { fmt, mib, Report } from './report.js';
 import { Resources } from './resources.js';
@@ -96,6 +99,14 @@ async function run(ctx: BenchContext): Promise<void> {
       `${VALUE_BYTES} B values, 64 in flight; each phase is the median of ${config.rounds} round(s)\n`,
   );
   warnIfBusy('before the run');
+  if (process.argv.includes('--only')) {
+    const only = process.argv[process.argv.indexOf('--only') + 1];
+    if (only !== 'overwrite') throw new RangeError(`--only takes "overwrite", got "${only}"`);
+    await overwriteSection(ctx);
+    warnIfBusy('after the run (this includes the bench itself)');
+    ctx.report.summary();
+    return;
+  }
   const { on, off, values } = await randomValuesSection(ctx);
   await rawLevelSection(ctx, values, on, off);
   await jsonSection(ctx);
@@ -104,6 +115,7 @@ async function run(ctx: BenchContext): Promise<void> {
   await stop(ctx, on);
   await clusterSection(ctx, values, on);
   await repairSection(ctx);
+  await overwriteSection(ctx);
   warnIfBusy('after the run (this includes the bench itself)');
   ctx.report.summary();
 }

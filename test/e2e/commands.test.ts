@@ -63,13 +63,13 @@ t.test('delete hides the value; deleting again still succeeds', async (t) => {
   t.equal((await kvctl(at('get', 'doomed'))).out, 'back', 'a put after a delete is visible alone');
 });
 
-t.test('writes without context become siblings; a put with the context resolves them', async (t) => {
+t.test('--keep-siblings writes become siblings; a put with the context resolves them', async (t) => {
   await kvctl(at('put', 'doc', 'one'));
-  const second = await kvctl(at('put', 'doc', 'two', '--json'));
+  const second = await kvctl(at('put', 'doc', 'two', '--keep-siblings', '--json'));
   t.equal(JSON.parse(second.out).siblings, 2);
   t.match(second.stderr, /2 concurrent values/);
-  const both = await kvctl(at('get', 'doc'));
-  t.equal(both.out, '--- sibling 1 of 2 ---\none\n--- sibling 2 of 2 ---\ntwo\n');
+  const both = await kvctl(at('get', 'doc', '--all'));
+  t.equal(both.out, 'one\ntwo\n');
   const json = JSON.parse((await kvctl(at('get', 'doc', '--json'))).out);
   t.same(json.values, ['one', 'two']);
   t.type(json.context, 'string');
@@ -93,7 +93,7 @@ t.test('usage errors exit 2; unreachable daemons exit 3; rejected input exits 4'
   t.equal((await kvctl(at('get', 'k', '--bogus'))).code, 2);
   t.equal((await kvctl(['get', 'k', '--addr', 'not-an-address'])).code, 2);
   t.equal((await kvctl(at('put', 'k', 'v', '--w', '0'))).code, 2);
-  const tooHigh = await kvctl(at('put', 'k', 'v', '--w', '2', '--json'));
+  const tooHigh = await kvctl(at('put', 'k', 'v', '--w', '4', '--json'));
   t.equal(tooHigh.code, 2, 'w above N is a usage error, found by the daemon');
   t.equal(JSON.parse(tooHigh.out).error.code, 'KV_INVALID_QUORUM');
   const unreachable = await kvctl(['get', 'k', '--addr', '127.0.0.1:1', '--json']);
