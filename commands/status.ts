@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { addrFlags, KvCommand } from '../src/cli/base-command.js';
+import { type ClusterView, copiesWarning, settingsText } from '../src/cli/cluster-text.js';
 import { KvClient } from '../src/client/client.js';
 import { envVars } from '../src/config.js';
 import { readPidFile } from '../src/daemon/control.js';
@@ -35,6 +36,11 @@ cache entries/bytes/hit ratio, compression, disk bytes, connections and limits. 
   }
 }
 
+function clusterLine(c: ClusterView): string {
+  const warning = copiesWarning(c);
+  return `${settingsText(c)}, ${c.nodes} node${c.nodes === 1 ? '' : 's'} in the ring${warning ? `; ${warning}` : ''}`;
+}
+
 function describe(s: Record<string, unknown>): string {
   const ops = s.ops as Record<string, number>;
   const cache = s.cache as Record<string, number>;
@@ -51,5 +57,6 @@ function describe(s: Record<string, unknown>): string {
     `  codec:       ${codec.name}: ${codec.compressedValues} values compressed, ${codec.rawValues} stored raw`,
     `  disk:        ${mib(store.diskBytes ?? 0)} (approximate), ${store.batches} group commits of ${store.batchedOps} writes`,
     `  connections: ${server.connections} open, ${server.refusedConnections} refused`,
+    `  cluster:     ${clusterLine(s.cluster as ClusterView)}`,
   ].join('\n');
 }

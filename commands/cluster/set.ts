@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { addrFlags, KvCommand } from '../../src/cli/base-command.js';
+import { type ClusterView, copiesWarning, settingsText } from '../../src/cli/cluster-text.js';
 import { MAX_REPLICAS } from '../../src/config.js';
 import { KvError } from '../../src/errors.js';
 
