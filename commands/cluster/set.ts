@@ -34,18 +34,15 @@ extra copies drop out. W and R are defaults: a request can still choose its own 
     const client = await this.connect(flags);
     try {
       const { id: _id, ok: _ok, ...reply } = await client.request({ op: 'cluster.set', ...changes });
-      const cluster = reply.cluster as Record<string, unknown>;
-      const was = reply.previous as Record<string, unknown>;
-      const describe = (s: Record<string, unknown>) => `N=${s.n} W=${s.w} R=${s.r} ${s.consistency}`;
+      const cluster = reply.cluster as ClusterView;
+      const was = reply.previous as ClusterView;
       this.say(
         reply.changed
-          ? `cluster settings: ${describe(cluster)} (were ${describe(was)}); gossip spreads them to every node`
-          : `cluster settings unchanged: ${describe(cluster)}`,
+          ? `cluster settings: ${settingsText(cluster)} (were ${settingsText(was)}); gossip spreads them to every node`
+          : `cluster settings unchanged: ${settingsText(cluster)}`,
       );
-      if (Number(cluster.copiesPerKey) < Number(cluster.n))
-        this.say(
-          `N=${cluster.n} but ${cluster.nodes} node${cluster.nodes === 1 ? '' : 's'}: ${cluster.copiesPerKey} ${cluster.copiesPerKey === 1 ? 'copy' : 'copies'} per key`,
-        );
+      const warning = copiesWarning(cluster);
+      if (warning) this.say(warning);
       return { ok: true, ...reply };
     } finally {
       await client.close();
