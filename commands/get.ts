@@ -35,6 +35,8 @@ to stderr; --json gives {values:[…], context}, and "kvctl put --context" with 
       const summary = await runBatch(client, 'get', process.stdin, process.stdout, {
         maxInFlight: flags['max-in-flight'],
         maxLineBytes: flags['max-line-bytes'],
+        reconnectTimeoutMs: flags['reconnect-timeout'],
+        reconnect: () => this.connect(flags),
         defaults: { ...(flags.r ? { r: flags.r } : {}), ...(flags.consistency ? { consistency: flags.consistency } : {}) },
       });
       await client.close();

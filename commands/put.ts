@@ -42,6 +42,8 @@ on stderr says so. To replace, pass the context that "kvctl get --json" returned
       const summary = await runBatch(client, 'put', process.stdin, process.stdout, {
         maxInFlight: flags['max-in-flight'],
         maxLineBytes: flags['max-line-bytes'],
+        reconnectTimeoutMs: flags['reconnect-timeout'],
+        reconnect: () => this.connect(flags),
         defaults: { ...(flags.w ? { w: flags.w } : {}), ...(flags.consistency ? { consistency: flags.consistency } : {}) },
       });
       await client.close();
