@@ -211,7 +211,8 @@ async function runLine(connection: BatchConnection, op: BatchOp, parsed: BatchLi
         continue;
       }
       const why = safeToResend ? `; sent ${resends + 1} times` : `; the ${op} was sent and may have been applied`;
-      return { result: errorResult(line, key, new KvError(error.code, `${error.message}${why}`, { ...error.details, maybeApplied: !safeToResend })) };
+      const details = op === 'get' ? error.details : { ...error.details, maybeApplied: !safeToResend };
+      return { result: errorResult(line, key, new KvError(error.code, `${error.message}${why}`, details)) };
     }
   }
 }

@@ -129,3 +129,44 @@ t.test('a daemon that stays away stops the batch at the first line it could not 
   t.equal(done.aborted?.details?.line, 4, 'says at which line');
   t.match(done.aborted?.message, /^at line 4: the connection to .* could not be reopened within 300 ms/);
 });
+
+t.test('a reopened connection the daemon refuses (connection limit) is tried again until it is taken', async (t) => {
+  const args = ['--max-connections', '1'];
+  const daemon = await startDaemon(t, { args });
+  const first = await KvClient.connect(daemon.addr);
+  const { input, results, summary } = startBatch(t, 'put', first, daemon.addr, 30_000);
+  input.write(lines(1, 2, 'put'));
+  await waitFor(() => results.length === 2, 'results of lines 1-2');
+  process.kill(daemon.pid, 'SIGKILL');
+  await waitFor(() => !isAlive(daemon.pid), 'the daemon to die');
+  await startDaemon(t, { dataDir: daemon.dataDir, port: daemon.port, args });
+  // Take the only connection the restarted daemon allows before the batch needs one.
+  let blocker: KvClient | undefined;
+  await waitFor(async () => {
+    const client = await KvClient.connect(daemon.addr);
+    try {
+      await client.ping();
+      blocker = client;
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'the one connection slot');
+  const holder = blocker as KvClient;
+  input.write(lines(3, 4, 'put'));
+  await waitFor(async () => ((await holder.stats()).server as { refusedConnections: number }).refusedConnections > 0, 'the batch to be refused a connection');
+  t.equal(results.length, 2, 'lines 3-4 wait for a connection');
+  await holder.close();
+  input.end();
+  const done = await summary;
+  t.same(
+    results.map((r) => [r.line, r.ok]),
+    [
+      [1, true],
+      [2, true],
+      [3, true],
+      [4, true],
+    ],
+  );
+  t.match(done, { ok: 4, failed: 0, reconnects: 1, aborted: undefined });
+});
