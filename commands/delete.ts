@@ -31,6 +31,8 @@ Deleting a missing key succeeds (exit 0); the result says whether a value existe
       const summary = await runBatch(client, 'delete', process.stdin, process.stdout, {
         maxInFlight: flags['max-in-flight'],
         maxLineBytes: flags['max-line-bytes'],
+        reconnectTimeoutMs: flags['reconnect-timeout'],
+        reconnect: () => this.connect(flags),
         defaults: { ...(flags.w ? { w: flags.w } : {}), ...(flags.consistency ? { consistency: flags.consistency } : {}) },
       });
       await client.close();

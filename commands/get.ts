@@ -39,6 +39,8 @@ When concurrent writes left several values (siblings), nothing goes to stdout an
       const summary = await runBatch(client, 'get', process.stdin, process.stdout, {
         maxInFlight: flags['max-in-flight'],
         maxLineBytes: flags['max-line-bytes'],
+        reconnectTimeoutMs: flags['reconnect-timeout'],
+        reconnect: () => this.connect(flags),
         defaults: { ...(flags.r ? { r: flags.r } : {}), ...(flags.consistency ? { consistency: flags.consistency } : {}) },
       });
       await client.close();

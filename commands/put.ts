@@ -49,6 +49,8 @@ Writes that overlap in time through different nodes, or across a partition, stil
       const summary = await runBatch(client, 'put', process.stdin, process.stdout, {
         maxInFlight: flags['max-in-flight'],
         maxLineBytes: flags['max-line-bytes'],
+        reconnectTimeoutMs: flags['reconnect-timeout'],
+        reconnect: () => this.connect(flags),
         defaults: { ...(flags.w ? { w: flags.w } : {}), ...(flags.consistency ? { consistency: flags.consistency } : {}) },
       });
       await client.close();

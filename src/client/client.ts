@@ -2,9 +2,11 @@
  * The NDJSON client that commands, tests and benchmarks use: one TCP connection, many requests in
  * flight (ids match replies that may come out of order), a timeout per request, and wire errors
  * turned back into KvErrors with their stable codes. Requests written in one tick share one write.
+ * Once `ping` has told it the daemon's limits, a request line over the daemon's line limit is
+ * refused here (KV_LINE_TOO_LONG) without being sent: the daemon would close the connection.
  */
 import { connect, type Socket } from 'node:net';
-import { parseAddr } from '../config.js';
+import { type Limits, parseAddr } from '../config.js';
 import { withResolvers } from '../env/with-resolvers.js';
 import { KvError, type WireError } from '../errors.js';
 import { LineFramer } from '../net/line-framer.js';
@@ -60,6 +62,7 @@ export class KvClient {
    */
   private deadlineTimer: NodeJS.Timeout | undefined;
   private deadlineTimerAt = Number.POSITIVE_INFINITY;
+  private limits: Limits | undefined;
 
   private constructor(
     private readonly socket: Socket,
@@ -98,6 +101,21 @@ export class KvClient {
     });
   }
 
+  /** The daemon's limits, known once `ping` answered (undefined before, or from a daemon that does not say). */
+  get daemonLimits(): Limits | undefined {
+    return this.limits;
+  }
+
+  /** Requests sent (or queued to send) and not answered yet. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Why the connection ended (closed, reset, refused by the daemon), or undefined while it is open. */
+  get closeReason(): KvError | undefined {
+    return this.closedError;
+  }
+
   /** Sends any request object (an id is added); resolves the reply or rejects its error. */
   request(body: RequestBody, timeoutMs = this.timeoutMs): Promise<Record<string, unknown>> {
     return this.requestFields(body instanceof PreparedBody ? body.fields : JSON.stringify(body).slice(1, -1), timeoutMs);
@@ -112,6 +130,20 @@ export class KvClient {
     if (this.closedError) return Promise.reject(this.closedError);
     const id = this.nextId++;
     const line = fields === '' ? `{"id":${id}}` : `{"id":${id},${fields}}`;
+    const maxLineBytes = this.limits?.maxLineBytes;
+    const lineBytes = maxLineBytes === undefined ? undefined : lineBytesOverLimit(line, maxLineBytes);
+    if (lineBytes !== undefined) {
+      return Promise.reject(
+        new KvError(
+          'KV_LINE_TOO_LONG',
+          `request is ${lineBytes} bytes on the wire; the daemon at ${this.addr} takes lines of at most ${maxLineBytes} (its --max-line-bytes); not sent`,
+          {
+            bytes: lineBytes,
+            limit: maxLineBytes,
+          },
+        ),
+      );
+    }
     const { promise, resolve, reject } = withResolvers<Record<string, unknown>>();
     const deadline = Date.now() + timeoutMs;
     this.pending.set(id, { resolve, reject, deadline, timeoutMs });
@@ -153,8 +185,11 @@ export class KvClient {
     this.socket.write(text);
   }
 
+  /** Asks the daemon its name, and remembers the limits it reports (see `daemonLimits`). */
   async ping(): Promise<string> {
-    return String((await this.request({ op: 'ping' })).node);
+    const reply = await this.request({ op: 'ping' });
+    this.limits = limitsOf(reply.limits) ?? this.limits;
+    return String(reply.node);
   }
 
   async stats(): Promise<Record<string, unknown>> {
@@ -234,6 +269,32 @@ export class KvClient {
     }
     if (!this.socket.destroyed) this.socket.destroy();
   }
+}
+
+/**
+ * The UTF-8 size of a request line when it exceeds `maxLineBytes`, else undefined. A line of at
+ * most maxLineBytes/3 UTF-16 units cannot exceed it (3 bytes at most per unit), so the common
+ * small request skips the byte count.
+ */
+export function lineBytesOverLimit(line: string, maxLineBytes: number): number | undefined {
+  if (line.length * 3 <= maxLineBytes) return undefined;
+  const bytes = Buffer.byteLength(line, 'utf8');
+  return bytes > maxLineBytes ? bytes : undefined;
+}
+
+const LIMIT_NAMES: readonly (keyof Limits)[] = ['maxLineBytes', 'maxKeyBytes', 'maxValueBytes', 'maxConnections', 'maxInFlightPerConnection', 'maxSiblings'];
+
+/** The limits in a ping reply, when every one is there as a whole number (a daemon that does not say them gives undefined). */
+function limitsOf(raw: unknown): Limits | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const fields = raw as Record<string, unknown>;
+  const limits: Partial<Limits> = {};
+  for (const name of LIMIT_NAMES) {
+    const value = fields[name];
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) return undefined;
+    limits[name] = value;
+  }
+  return limits as Limits;
 }
 
 /**

@@ -2,36 +2,58 @@
  * Splits a byte stream into newline-terminated lines, enforcing a byte limit per line itself
  * (the `ndjson`/split2 limit misses an over-long line that arrives in one chunk, and counts
  * UTF-16 units, not bytes). Memory held is bounded by `maxLineBytes` plus one chunk.
- * A trailing `\r` is dropped; empty lines are skipped.
+ * A trailing `\r` is dropped; empty lines are skipped unless `emitEmptyLines` is set.
  */
 const NEWLINE = 0x0a;
 const CR = 0x0d;
+
+export interface LineFramerOptions {
+  /**
+   * Skip an over-long line (after reporting it) and go on with the next one, instead of ignoring
+   * all further input. For input where each line stands alone (a batch file), not for a socket.
+   */
+  skipOverlongLines?: boolean;
+  /** Emit empty lines too, so that the caller can number lines as they appear in the input. */
+  emitEmptyLines?: boolean;
+}
 
 export class LineFramer {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private overflowed = false;
+  /** Inside an over-long line being skipped: input is dropped up to its newline. */
+  private skipping = false;
 
   /**
    * @param onLine called with each complete line (newline excluded)
    * @param onOverflow called once when a line exceeds the limit; the framer then ignores input
+   *   (or, with `skipOverlongLines`, the rest of that line only)
    */
   constructor(
     private readonly maxLineBytes: number,
     private readonly onLine: (line: Buffer) => void,
     private readonly onOverflow: (bytesSeen: number) => void,
+    private readonly options: LineFramerOptions = {},
   ) {}
 
   push(chunk: Buffer): void {
     if (this.overflowed) return;
     let start = 0;
+    if (this.skipping) {
+      const nl = chunk.indexOf(NEWLINE);
+      if (nl < 0) return;
+      this.skipping = false;
+      start = nl + 1;
+    }
     for (;;) {
       const nl = chunk.indexOf(NEWLINE, start);
       if (nl < 0) break;
       const partBytes = nl - start;
       if (this.pendingBytes + partBytes > this.maxLineBytes) {
         this.overflow(this.pendingBytes + partBytes);
-        return;
+        if (this.overflowed) return;
+        start = nl + 1; // the whole over-long line is behind us: go on with the next
+        continue;
       }
       let line: Buffer;
       if (this.pendingBytes === 0) line = chunk.subarray(start, nl);
@@ -49,6 +71,7 @@ export class LineFramer {
     if (rest === 0) return;
     if (this.pendingBytes + rest > this.maxLineBytes) {
       this.overflow(this.pendingBytes + rest);
+      if (!this.overflowed) this.skipping = true;
       return;
     }
     this.pending.push(chunk.subarray(start));
@@ -57,6 +80,7 @@ export class LineFramer {
 
   /** Input ended: a last line without newline still counts. */
   end(): void {
+    this.skipping = false;
     if (this.overflowed || this.pendingBytes === 0) return;
     const line = Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
@@ -66,11 +90,11 @@ export class LineFramer {
 
   private emit(line: Buffer): void {
     const trimmed = line.length > 0 && line[line.length - 1] === CR ? line.subarray(0, line.length - 1) : line;
-    if (trimmed.length > 0) this.onLine(trimmed);
+    if (trimmed.length > 0 || this.options.emitEmptyLines) this.onLine(trimmed);
   }
 
   private overflow(bytes: number): void {
-    this.overflowed = true;
+    this.overflowed = !this.options.skipOverlongLines;
     this.pending = [];
     this.pendingBytes = 0;
     this.onOverflow(bytes);

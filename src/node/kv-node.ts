@@ -88,7 +88,9 @@ export class KvNode {
     const { coordinator } = this.parts;
     switch (request.op) {
       case 'ping':
-        return { node: this.parts.name };
+        // The limits let a client refuse a request the daemon would refuse, before sending it:
+        // an over-long line makes the daemon close the connection, with every request on it.
+        return { node: this.parts.name, limits: { ...this.parts.limits } };
       case 'stats':
         return this.stats();
       case 'members':

@@ -116,3 +116,51 @@ t.test('property: any chunking yields the same lines', async (t) => {
     t.same(got, { lines: expected, overflows: [] }, `seed=${seed} max=${maxBytes}`);
   }
 });
+
+/** Frames with skipOverlongLines and emitEmptyLines, as one event list: each line, or `!N` for an over-long one. */
+function frameSkipping(maxLineBytes: number, chunks: (string | Buffer)[]): string[] {
+  const events: string[] = [];
+  const f = new LineFramer(
+    maxLineBytes,
+    (line) => events.push(line.toString('utf8')),
+    (bytes) => events.push(`!${bytes}`),
+    { skipOverlongLines: true, emitEmptyLines: true },
+  );
+  for (const c of chunks) f.push(Buffer.isBuffer(c) ? c : Buffer.from(c, 'utf8'));
+  f.end();
+  return events;
+}
+
+t.test('skipOverlongLines: one report per over-long line, then the next line as usual', async (t) => {
+  const cases: [string, number, (string | Buffer)[], string[]][] = [
+    ['in one chunk', 5, ['ok\nabcdef\nlater\n'], ['ok', '!6', 'later']],
+    ['the long line spans chunks', 5, ['ok\nabc', 'def', 'ghi\nlater\n'], ['ok', '!6', 'later']],
+    ['its newline in a chunk of its own', 5, ['abcdefgh', '\n', 'next\n'], ['!8', 'next']],
+    ['byte by byte', 3, bytewise('ab\nabcd\ncd\n'), ['ab', '!4', 'cd']],
+    ['two long lines in a row', 3, ['abcd\nefgh\nij\n'], ['!4', '!4', 'ij']],
+    ['a long last line without newline', 3, ['ab\nabcdef'], ['ab', '!6']],
+    ['a long line, then end() and nothing else', 3, ['abcd', 'efgh'], ['!4']],
+    ['empty lines are kept for numbering', 5, ['a\n\n\r\nb\n'], ['a', '', '', 'b']],
+  ];
+  for (const [name, max, chunks, want] of cases) t.same(frameSkipping(max, chunks), want, name);
+});
+
+t.test('property: with skipOverlongLines any chunking yields the same events', async (t) => {
+  for (let seed = 1; seed <= 200; seed++) {
+    const rand = seededRandom(seed);
+    const lines = Array.from({ length: 1 + Math.floor(rand() * 20) }, () => 'x'.repeat(Math.floor(rand() * 12)));
+    const bytes = Buffer.from(lines.map((l) => `${l}\n`).join(''), 'utf8');
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < bytes.length; ) {
+      const n = 1 + Math.floor(rand() * 8);
+      chunks.push(bytes.subarray(at, at + n));
+      at += n;
+    }
+    const events = frameSkipping(6, chunks);
+    t.equal(events.length, lines.length, `seed=${seed}: one event per input line`);
+    t.ok(
+      events.every((e, i) => ((lines[i] as string).length > 6 ? e.startsWith('!') : e === lines[i])),
+      `seed=${seed}: long lines reported, the others delivered, in order`,
+    );
+  }
+});
