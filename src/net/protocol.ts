@@ -84,7 +84,8 @@ export type Op = Request['op'];
 export type Reply = { id: RequestId; ok: true; [field: string]: unknown } | { id: RequestId; ok: false; error: WireError };
 
 const COMMON_FIELDS = ['id', 'op'];
-const allowedFields: Record<Op, ReadonlySet<string>> = {
+/** Per-op allow-list of request field names; read-only, exported so the man page documents exactly what is validated. */
+export const allowedFields: Readonly<Record<Op, ReadonlySet<string>>> = {
   ping: new Set(COMMON_FIELDS),
   stats: new Set(COMMON_FIELDS),
   members: new Set(COMMON_FIELDS),
