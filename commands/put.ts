@@ -16,7 +16,7 @@ Without --context the write overwrites: it supersedes every version a read at R 
 Writes that overlap in time through different nodes, or across a partition, still both survive as siblings.
 --context (the "context" of a get) supersedes exactly the versions that read saw: a read-modify-write that never loses a concurrent write.
 --keep-siblings writes beside whatever is there (the new value becomes one more sibling), for values merged by the application.
---stdin reads NDJSON requests ({"key":…,"value":…[,"context":…][,"keepSiblings":true][,"encoding":"base64"]}) and writes one NDJSON result per line, in order.`;
+--stdin reads NDJSON requests ({"key":…, "value":…} with optional "context", "keepSiblings": true, "encoding": "base64") and writes one NDJSON result per line, in order.`;
   static override examples = [
     '<%= config.bin %> put user:1 \'{"name":"Ada"}\'',
     'cat photo.jpg | <%= config.bin %> put photo:1',

@@ -9,7 +9,7 @@
 import { DEFAULT_HOST, DEFAULT_PORT, defaultDataDir, defaultLimits, envVars } from '../config.js';
 import { daemonPaths } from '../daemon/paths.js';
 import { type ErrorCode, ExitStatus, errorCodes } from '../errors.js';
-import { allowedFields, MAX_REPLICA_ITEMS, type Op } from '../net/protocol.js';
+import { allowedFields, MAX_CLOCK_KEYS, MAX_REPLICA_ITEMS, type Op } from '../net/protocol.js';
 
 interface ManifestFlag {
   name: string;
@@ -133,19 +133,21 @@ function examplesSection(manifest: Manifest): string[] {
 }
 
 /** What each op does; the fields come from the allow-lists the daemon validates requests with. */
-const opPurpose: Partial<Record<Op, string>> = {
+const opPurpose: Record<Op, string> = {
   ping: 'Liveness check; replies ok.',
   stats: 'Counters and settings of the node (what kvctl status shows).',
   members: 'The member table as this node sees it (kvctl members).',
   ring: 'The ring, and with key the preference list of that key (kvctl ring show).',
   leave: 'Start decommissioning this node (kvctl leave).',
+  'cluster.set': "Change the cluster's n, w, r or consistency; gossip spreads them (kvctl cluster set).",
   reap: 'Reap tombstones that every replica holds and that are older than the grace period.',
   repair: 'Merkle anti-entropy with peers now (kvctl repair).',
-  put: 'Store value under key; with context, supersede exactly the versions that read saw.',
+  put: 'Store value under key. Without context it overwrites (supersedes what a read at R sees); with context it supersedes exactly the versions that read saw; keepSiblings (no context) keeps what is there as siblings.',
   get: 'Read key: replies found, values (one, or several siblings), encoding and one context covering them.',
-  delete: 'Write a tombstone for key; replies existed.',
+  delete: 'Write a tombstone for key (superseding what a read at R sees, or exactly what context saw); replies existed.',
   'gossip.push': 'Member table exchange (gossip) and join requests.',
   'kv.read': 'Read a replica, or only its digest.',
+  'kv.clocks': `The version vector a replica holds for each of up to ${MAX_CLOCK_KEYS} keys (what a plain write supersedes).`,
   'kv.replicate': 'Store a record on a replica; hintFor names the down node a fallback stands in for.',
   'kv.replicate.many': `Store up to ${MAX_REPLICA_ITEMS} records in one line, one result per record.`,
   'kv.coordinate': "A write forwarded to one of its key's replicas to coordinate.",
