@@ -1,6 +1,6 @@
 /**
- * What every kvctl command shares: `--json` (run() returns typed data, printed as one JSON line),
- * `--addr`/`--timeout` for commands that talk to a daemon, command-line mistakes
+ * What every kvctl command shares: `--json` (run() returns typed data, printed as one JSON line
+ * with `ok: true`), `--addr`/`--timeout` for commands that talk to a daemon, command-line mistakes
  * as KV_USAGE errors that name the flag and value (src/cli/usage-errors.ts), and the single place
  * where errors become exit statuses (src/errors.ts). Human output goes through `say` so it is
  * silent with --json.
@@ -54,8 +54,9 @@ export abstract class KvCommand extends Command {
     process.stdout.write(`${JSON.stringify(json)}\n`);
   }
 
+  /** Every result says `ok: true`; an absence (get of a missing key) is a result too, failures are not. */
   protected override toSuccessJson(result: unknown): unknown {
-    return result;
+    return typeof result === 'object' && result !== null && !Array.isArray(result) ? { ok: true, ...result } : { ok: true, result };
   }
 
   /** oclif's parser, with every mistake turned into a KV_USAGE error that names the flag or argument. */

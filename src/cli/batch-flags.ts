@@ -17,7 +17,7 @@ export const batchFlags = {
  */
 export function batchExit(command: KvCommand, summary: BatchSummary): BatchSummary {
   process.stderr.write(
-    `kvctl: ${summary.lines} lines, ${summary.ok} ok, ${summary.failed} failed${summary.notFound ? `, ${summary.notFound} not found` : ''}${summary.aborted ? `; stopped: ${summary.aborted.message}` : ''}\n`,
+    `kvctl: ${summary.lines} lines, ${summary.succeeded} ok, ${summary.failed} failed${summary.notFound ? `, ${summary.notFound} not found` : ''}${summary.aborted ? `; stopped: ${summary.aborted.message}` : ''}\n`,
   );
   if (summary.aborted) process.exitCode = summary.aborted.code === 'KV_LINE_TOO_LONG' ? ExitStatus.rejected : ExitStatus.unreachable;
   else if (summary.failed > 0) process.exitCode = ExitStatus.rejected;

@@ -14,7 +14,8 @@ export type BatchOp = 'put' | 'get' | 'delete';
 
 export interface BatchSummary {
   lines: number;
-  ok: number;
+  /** Lines that succeeded (a missing key in get is a success). */
+  succeeded: number;
   failed: number;
   notFound: number;
   /** Set when the daemon became unreachable: the batch stopped there. */
@@ -34,7 +35,7 @@ export async function runBatch(
   output: Writable,
   options: { maxInFlight: number; maxLineBytes: number; defaults: Record<string, unknown> },
 ): Promise<BatchSummary> {
-  const summary: BatchSummary = { lines: 0, ok: 0, failed: 0, notFound: 0, aborted: undefined };
+  const summary: BatchSummary = { lines: 0, succeeded: 0, failed: 0, notFound: 0, aborted: undefined };
   const window: Promise<Record<string, unknown>>[] = [];
   let pendingLines: Buffer[] = [];
   const framer = new LineFramer(
@@ -48,7 +49,7 @@ export async function runBatch(
   const writeOne = async () => {
     const result = await (window.shift() as Promise<Record<string, unknown>>);
     if (result.ok === true) {
-      summary.ok++;
+      summary.succeeded++;
       if (result.found === false) summary.notFound++;
     } else {
       summary.failed++;
