@@ -19,21 +19,47 @@ cache entries/bytes/hit ratio, compression, disk bytes, connections and limits. 
 
   async run(): Promise<Record<string, unknown>> {
     const { flags } = await this.parse(Status);
-    const holder = flags['data-dir'] && !flags.addr ? readPidFile(flags['data-dir']) : undefined;
+    const dataDir = flags.addr ? undefined : flags['data-dir'];
+    const holder = dataDir ? readPidFile(dataDir) : undefined;
+    if (dataDir && !holder) return this.notRunning(`no daemon runs for ${dataDir}`, { dataDir, reason: 'no pid file' });
     const addr = holder ? `${holder.host}:${holder.port}` : this.resolveAddr(flags.addr);
-    let stats: Record<string, unknown>;
+    let client: KvClient;
     try {
-      const client = await KvClient.connect(addr, { timeoutMs: flags.timeout });
-      stats = await client.stats();
-      await client.close();
+      client = await KvClient.connect(addr, { timeoutMs: flags.timeout });
     } catch (err) {
-      this.say(`not running: no daemon answers at ${addr} (${(err as KvError).message})`);
-      this.setExit(ExitStatus.unreachable);
-      return { running: false, addr };
+      const reason = whyUnreachable(err as KvError, flags.timeout);
+      return this.notRunning(`nothing answers at ${addr}`, { addr, reason });
     }
-    this.say(describe(stats));
-    return { running: true, ...stats };
+    try {
+      const stats = await client.stats();
+      this.say(describe(stats));
+      return { running: true, ...stats };
+    } finally {
+      await client.close();
+    }
   }
+
+  /** "Not running" is the answer, not a failure: one line on stdout, exit 3, `running: false` in JSON. */
+  private notRunning(fact: string, where: { reason: string; addr?: string; dataDir?: string }): Record<string, unknown> {
+    this.say(`not running: ${fact} (${where.reason})`);
+    this.setExit(ExitStatus.unreachable);
+    return { running: false, ...where };
+  }
+}
+
+const errnoMeanings: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+};
+
+/** The client's reason without the address it repeats: "connection refused", "no answer within 10000 ms". */
+function whyUnreachable(err: KvError, timeoutMs: number): string {
+  const errno = err.details?.cause;
+  if (typeof errno === 'string') return errnoMeanings[errno] ?? errno;
+  return err.code === 'KV_UNREACHABLE' && !err.details?.cause ? `no answer within ${timeoutMs} ms` : err.message;
 }
 
 function clusterLine(c: ClusterView): string {

@@ -1,12 +1,15 @@
 /**
- * What every kvctl command shares: `--json` (run() returns typed data, printed as one JSON line),
- * `--addr`/`--timeout` for commands that talk to a daemon, and the single place where errors
- * become exit statuses (src/errors.ts). Human output goes through `say` so it is silent with --json.
+ * What every kvctl command shares: `--json` (run() returns typed data, printed as one JSON line
+ * with `ok: true`), `--addr`/`--timeout` for commands that talk to a daemon, command-line mistakes
+ * as KV_USAGE errors that name the flag and value (src/cli/usage-errors.ts), and the single place
+ * where errors become exit statuses (src/errors.ts). Human output goes through `say` so it is
+ * silent with --json.
  */
-import { Command, Flags, type Interfaces } from '@oclif/core';
+import { Command, Flags, type Interfaces, toConfiguredId } from '@oclif/core';
 import { KvClient } from '../client/client.js';
 import { defaultAddr, envVars, parseAddr } from '../config.js';
-import { type ExitStatus, errorCodes, KvError } from '../errors.js';
+import { type ExitStatus, KvError } from '../errors.js';
+import { checkedFlags, usageError, writeFailure } from './usage-errors.js';
 
 export const addrFlags = {
   addr: Flags.string({
@@ -15,6 +18,9 @@ export const addrFlags = {
   }),
   timeout: Flags.integer({ description: 'Milliseconds to wait for the daemon', default: 10_000, min: 1, helpGroup: 'CONNECTION' }),
 };
+
+/** What oclif's parser yields per flag or argument name. */
+type Fields = { [name: string]: unknown };
 
 export abstract class KvCommand extends Command {
   static override enableJsonFlag = true;
@@ -48,26 +54,42 @@ export abstract class KvCommand extends Command {
     process.stdout.write(`${JSON.stringify(json)}\n`);
   }
 
+  /** Every result says `ok: true`; an absence (get of a missing key) is a result too, failures are not. */
   protected override toSuccessJson(result: unknown): unknown {
-    return result;
+    return typeof result === 'object' && result !== null && !Array.isArray(result) ? { ok: true, ...result } : { ok: true, result };
+  }
+
+  /** oclif's parser, with every mistake turned into a KV_USAGE error that names the flag or argument. */
+  protected override async parse<F extends Fields, B extends Fields, A extends Fields>(
+    options?: Interfaces.Input<F, B, A>,
+    argv?: string[],
+  ): Promise<Interfaces.ParserOutput<F, B, A>> {
+    const input = options ?? (this.ctor as Interfaces.Input<F, B, A>);
+    // Spelled out: oclif reads baseFlags and enableJsonFlag, which a command class inherits, from this object.
+    const checked = { ...input, baseFlags: input.baseFlags, enableJsonFlag: input.enableJsonFlag, flags: checkedFlags(input.flags ?? {}) };
+    try {
+      return (await super.parse(checked as Interfaces.Input<F, B, A>, argv)) as Interfaces.ParserOutput<F, B, A>;
+    } catch (err) {
+      throw usageError(err, { id: this.displayId(), flags: input.flags, args: input.args });
+    }
   }
 
   /** The one mapping from failures to exit statuses and messages. */
-  protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
+  protected override async catch(err: Error & { oclif?: { exit?: number } }): Promise<unknown> {
     if (err.oclif?.exit === 0 || err.constructor.name === 'ExitError') throw err; // this.exit() and --help
     const kvError =
       err instanceof KvError
         ? err
-        : err.oclif?.exit === 2 || /flag|argument|Expected/.test(err.message)
-          ? new KvError('KV_USAGE', err.message.split('\n')[0] ?? err.message)
+        : err.oclif?.exit === 2 // this.error() and oclif's own usage errors
+          ? usageError(err, { id: this.displayId(), flags: this.ctor.flags, args: this.ctor.args })
           : new KvError('KV_INTERNAL', err.message, undefined, { cause: err });
-    if (this.jsonEnabled()) {
-      process.stdout.write(`${JSON.stringify({ ok: false, error: kvError.toWire() })}\n`);
-    } else {
-      const hint = kvError.code === 'KV_USAGE' ? ` (see: kvctl ${this.id ?? ''} --help)` : '';
-      process.stderr.write(`kvctl: ${kvError.message} [${kvError.code}]${hint}\n`);
-    }
-    return this.exit(errorCodes[kvError.code].exit);
+    writeFailure(kvError, this.jsonEnabled(), this.displayId());
+    return this.exit(kvError.exitStatus);
+  }
+
+  /** The command as people type it: `ring show`, not `ring:show`. */
+  private displayId(): string {
+    return this.id ? toConfiguredId(this.id, this.config) : '';
   }
 
   /** Sets the process exit status without printing anything more (e.g. key not found). */

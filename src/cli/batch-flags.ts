@@ -36,7 +36,7 @@ export function batchExit(command: KvCommand, summary: BatchSummary): BatchSumma
   const notFound = summary.notFound ? `, ${summary.notFound} not found` : '';
   const reconnects = summary.reconnects ? `, ${summary.reconnects} reconnect${summary.reconnects > 1 ? 's' : ''}` : '';
   const stopped = summary.aborted ? `; stopped ${summary.aborted.message}` : '';
-  process.stderr.write(`kvctl: ${summary.lines} lines, ${summary.ok} ok, ${summary.failed} failed${notFound}${reconnects}${stopped}\n`);
+  process.stderr.write(`kvctl: ${summary.lines} lines, ${summary.succeeded} ok, ${summary.failed} failed${notFound}${reconnects}${stopped}\n`);
   if (summary.aborted) process.exitCode = ExitStatus.unreachable;
   else if (summary.failed > 0) process.exitCode = ExitStatus.rejected;
   void command;

@@ -23,7 +23,7 @@ export type { BatchOp } from './batch-input.js';
 export interface BatchSummary {
   /** Lines answered (blank lines are not). */
   lines: number;
-  ok: number;
+  succeeded: number;
   failed: number;
   notFound: number;
   /** Times a lost connection was reopened. */
@@ -66,10 +66,10 @@ const NOT_RUN_CODES: ReadonlySet<string> = new Set(['KV_SHUTTING_DOWN', 'KV_TOO_
 export async function runBatch(client: KvClient, op: BatchOp, input: Readable, output: Writable, options: BatchOptions): Promise<BatchSummary> {
   const connection = new BatchConnection(client, options.reconnect, options.reconnectTimeoutMs);
   await connection.start();
-  const summary: BatchSummary = { lines: 0, ok: 0, failed: 0, notFound: 0, reconnects: 0, aborted: undefined };
+  const summary: BatchSummary = { lines: 0, succeeded: 0, failed: 0, notFound: 0, reconnects: 0, aborted: undefined };
   const results = new InOrderResults(output, ({ result, abort }) => {
     if (result.ok === true) {
-      summary.ok++;
+      summary.succeeded++;
       if (result.found === false) summary.notFound++;
     } else summary.failed++;
     if (abort && !summary.aborted)

@@ -39,7 +39,7 @@ t.test('start, status, stop', async (t) => {
 
   const stopped = await kvctl(['stop', '--data-dir', dataDir, '--json']);
   t.equal(stopped.code, 0, stopped.stderr);
-  t.same(JSON.parse(stopped.out), { stopped: true, pid, name: 'alpha' });
+  t.same(JSON.parse(stopped.out), { ok: true, stopped: true, pid, name: 'alpha' });
   t.notOk(isAlive(pid), 'stop returns only after the daemon exited');
   t.notOk(existsSync(join(dataDir, 'kvctl.pid')), 'pid file removed on graceful stop');
   t.match(readFileSync(join(dataDir, 'kvctl.log'), 'utf8'), /"msg":"stopped"/);
