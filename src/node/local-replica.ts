@@ -101,7 +101,7 @@ export class LocalReplica {
     context: VersionVector | undefined,
     supersedeCurrent: boolean,
   ): Promise<WriteResult> {
-    const existing = await this.readLocked(key, cacheKey);
+    const existing = await this.currentLocked(key, cacheKey);
     const current = existing ?? emptyRecord<StoredValue>();
     // A delete without a context always means "what is there now" (as Riak's does).
     const supersede = supersedeCurrent || (isDelete && context === undefined);
@@ -124,7 +124,7 @@ export class LocalReplica {
   }
 
   private async mergeLocked(key: Buffer, cacheKey: string, incoming: StoredRecord): Promise<StoredRecord> {
-    const current = await this.readLocked(key, cacheKey);
+    const current = await this.currentLocked(key, cacheKey);
     if (current && sameVersions(current, incoming)) return current;
     const next = current ? mergeRecords(current, incoming) : incoming;
     // The limit holds on merges too; a merge that does not add siblings (it resolves some) always passes.
@@ -185,6 +185,18 @@ export class LocalReplica {
     return record;
   }
 
+  /**
+   * The committed record a write or merge builds on: from the cache, else from the store without
+   * decoding its values or filling the cache. An overwrite replaces the old value, so decompressing
+   * it (and caching a record about to change) would be work for nothing.
+   */
+  private async currentLocked(key: Buffer, cacheKey: string): Promise<StoredRecord | undefined> {
+    const cached = this.cache.peek(cacheKey);
+    if (cached) return cached;
+    const data = await this.store.get(Buffer.concat([DATA_PREFIX, key]));
+    return data ? decodeRecord(data) : undefined;
+  }
+
   /** Stores `record` for the key (`before`: what was there, undefined if nothing). */
   private async commit(key: Buffer, cacheKey: string, before: StoredRecord | undefined, record: StoredRecord): Promise<void> {
     await this.store.write([{ type: 'put', key: Buffer.concat([DATA_PREFIX, key]), value: encodeRecord(record) }]);
@@ -215,7 +227,7 @@ export class LocalReplica {
   async forget(key: Buffer, handedOff: StoredRecord): Promise<boolean> {
     const cacheKey = key.toString('latin1');
     return this.withKeyLock(cacheKey, async () => {
-      const current = await this.readLocked(key, cacheKey);
+      const current = await this.currentLocked(key, cacheKey);
       if (!current || !sameVersions(current, handedOff)) return false;
       await this.store.write([{ type: 'del', key: Buffer.concat([DATA_PREFIX, key]) }]);
       this.cache.delete(cacheKey);
