@@ -76,7 +76,7 @@ t.test('put: requests in flight on a lost connection get an error each; the batc
     t.equal(r.error?.details?.maybeApplied, true, `line ${r.line}: may have been applied`);
     t.equal(r.key, `k${r.line}`, `line ${r.line}: keyed`);
   }
-  t.match(done, { lines: 12, ok: 8, failed: 4, reconnects: 1, aborted: undefined });
+  t.match(done, { lines: 12, succeeded: 8, failed: 4, reconnects: 1, aborted: undefined });
   const check = await KvClient.connect(restarted.addr);
   t.teardown(() => check.close());
   for (const i of [1, 5, 10, 12]) t.same((await check.get(`k${i}`)).values, [Buffer.from(`v${i}`)], `k${i} readable after the restart`);
@@ -103,7 +103,7 @@ t.test('get: requests in flight on a lost connection are sent again once the dae
     Array.from({ length: 12 }, (_, i) => [i + 1, `k${i + 1}`, true, true, `v${i + 1}`]),
     'every line answered in order, the four lost ones too',
   );
-  t.match(done, { lines: 12, ok: 12, failed: 0, reconnects: 1, aborted: undefined });
+  t.match(done, { lines: 12, succeeded: 12, failed: 0, reconnects: 1, aborted: undefined });
 });
 
 t.test('a daemon that stays away stops the batch at the first line it could not send', async (t) => {
@@ -168,5 +168,5 @@ t.test('a reopened connection the daemon refuses (connection limit) is tried aga
       [4, true],
     ],
   );
-  t.match(done, { ok: 4, failed: 0, reconnects: 1, aborted: undefined });
+  t.match(done, { succeeded: 4, failed: 0, reconnects: 1, aborted: undefined });
 });
