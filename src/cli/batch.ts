@@ -212,7 +212,13 @@ async function runLine(connection: BatchConnection, op: BatchOp, parsed: BatchLi
       }
       const why = safeToResend ? `; sent ${resends + 1} times` : `; the ${op} was sent and may have been applied`;
       const details = op === 'get' ? error.details : { ...error.details, maybeApplied: !safeToResend };
-      return { result: errorResult(line, key, new KvError(error.code, `${error.message}${why}`, details)) };
+      const result = errorResult(line, key, new KvError(error.code, `${error.message}${why}`, details));
+      // Whether the batch can go on: a daemon that stays away stops it here, whether or not more lines follow.
+      const gone = await connection.reopen().then(
+        () => undefined,
+        (err: unknown) => toKvError(err),
+      );
+      return { result, abort: gone };
     }
   }
 }
