@@ -6,50 +6,28 @@
  * The tarball is packed with --ignore-scripts: `prepack` would rebuild dist/ under the other
  * tests running beside this one, and `npm test` has just built it.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { isAlive, killHard, tempDir, waitFor } from '../helpers/cli.js';
+import { isAlive, killHard, type RunResult, runProgram, tempDir, waitFor } from '../helpers/cli.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-interface Run {
-  code: number;
-  out: string;
-  err: string;
-}
+/** npm's per-script variables (npm_package_*, npm_lifecycle_*) left out: a user's shell has none. */
+const withoutNpmScriptVars = Object.fromEntries(
+  Object.keys(process.env)
+    .filter((k) => k.startsWith('npm_') && !k.startsWith('npm_config_'))
+    .map((k) => [k, undefined]),
+);
 
-/** Runs a program as a user's shell would: without tap's loader and without npm's per-script variables. */
-function run(file: string, args: string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Run> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (k === 'NODE_OPTIONS' || k === 'KVCTL_ADDR' || (k.startsWith('npm_') && !k.startsWith('npm_config_'))) continue;
-    env[k] = v;
-  }
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { cwd: options.cwd ?? ROOT, env: { ...env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      err += c.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, out, err });
-    });
-  });
+function run(file: string, args: string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RunResult> {
+  return runProgram(file, args, { cwd: options.cwd ?? ROOT, env: { ...withoutNpmScriptVars, ...options.env }, timeoutMs: options.timeoutMs });
 }
 
 t.test('npm pack, npm install -g --prefix, then kvctl and its man page work from the prefix', async (t) => {
   const dir = tempDir(t, 'kvctl-pack-');
   const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir]);
-  t.equal(packed.code, 0, `npm pack: ${packed.err}`);
+  t.equal(packed.code, 0, `npm pack: ${packed.stderr}`);
   const [info] = JSON.parse(packed.out) as { filename: string; files: { path: string }[] }[];
   if (!info) throw new Error('npm pack reported no tarball');
   const files = info.files.map((f) => f.path);
@@ -67,12 +45,12 @@ t.test('npm pack, npm install -g --prefix, then kvctl and its man page work from
     cwd: dir,
     timeoutMs: 240_000,
   });
-  t.equal(installed.code, 0, `npm install -g: ${installed.err}`);
+  t.equal(installed.code, 0, `npm install -g: ${installed.stderr}`);
 
   const bin = join(prefix, 'bin', 'kvctl');
   const dataDir = join(dir, 'data');
   const started = await run(bin, ['start', '--data-dir', dataDir, '--port', '0', '--json'], { cwd: dir });
-  t.equal(started.code, 0, `kvctl start: ${started.err}`);
+  t.equal(started.code, 0, `kvctl start: ${started.stderr}`);
   const daemon = JSON.parse(started.out) as { pid: number; addr: string; dataDir: string };
   t.teardown(() => killHard(daemon.pid));
   t.equal(daemon.dataDir, dataDir);
@@ -81,14 +59,14 @@ t.test('npm pack, npm install -g --prefix, then kvctl and its man page work from
   const got = await run(bin, ['get', 'hello', '--addr', daemon.addr], { cwd: dir });
   t.same({ code: got.code, out: got.out }, { code: 0, out: 'world' }, 'get prints the value');
   const stopped = await run(bin, ['stop', '--data-dir', dataDir], { cwd: dir });
-  t.equal(stopped.code, 0, `kvctl stop: ${stopped.err}`);
+  t.equal(stopped.code, 0, `kvctl stop: ${stopped.stderr}`);
   await waitFor(() => !isAlive(daemon.pid), 'the daemon to exit');
 
   const man = await run('man', ['-M', join(prefix, 'share', 'man'), 'kvctl'], { cwd: dir, env: { MANPAGER: 'cat', PAGER: 'cat', MANWIDTH: '80' } }).catch(
     () => undefined,
   );
   if (!man) return t.skip('man is not installed here');
-  t.equal(man.code, 0, `man finds the page: ${man.err}`);
+  t.equal(man.code, 0, `man finds the page: ${man.stderr}`);
   t.match(man.out, /^KVCTL\(1\)/, 'the installed kvctl(1)');
   t.match(man.out, /kvctl ring show/);
 });

@@ -34,11 +34,19 @@ export function tempDir(t: { teardown: (fn: () => void) => void }, prefix = 'kvc
 
 /** Runs `kvctl ...args`; stdin is the given input (closed right away when none). */
 export function kvctl(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return runProgram(process.execPath, [KVCTL, ...args], options);
+}
+
+/**
+ * Runs a program as a user's shell would: without tap's TypeScript loader (NODE_OPTIONS) and
+ * without a KVCTL_ADDR of the test's own; `options.env` adds to (or, with undefined, removes from)
+ * the environment. stdin is the given input, closed right away when none.
+ */
+export function runProgram(file: string, args: string[], options: RunOptions & { cwd?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    // tap's TypeScript loader lives in NODE_OPTIONS; the CLI under test must run as users run it.
     const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: undefined, KVCTL_ADDR: undefined, ...options.env };
     for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-    const child = spawn(process.execPath, [KVCTL, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -52,7 +60,7 @@ export function kvctl(args: string[], options: RunOptions = {}): Promise<RunResu
       const stdout = Buffer.concat(out);
       resolve({ code: code ?? -1, stdout, stderr: err, out: stdout.toString('utf8') });
     });
-    child.stdin.on('error', () => {}); // the CLI may exit before reading all input
+    child.stdin.on('error', () => {}); // the program may exit before reading all input
     child.stdin.end(options.input ?? '');
   });
 }
