@@ -17,7 +17,7 @@
  * Dynamo and Riak), and a later read may see it.
  */
 
-import { decodeContext, emptyVector, encodeContext, mergeRecords, mergeVectors, type VersionVector, versionDigest } from '../clock/index.js';
+import { emptyVector, encodeContext, mergeRecords, mergeVectors, type VersionVector, versionDigest } from '../clock/index.js';
 import type { Clock, Timer } from '../env/clock.js';
 import { withResolvers } from '../env/with-resolvers.js';
 import { KvError, toKvError, type WireError } from '../errors.js';
@@ -28,6 +28,7 @@ import { isUnreachable } from '../net/transport.js';
 import type { EngineDeps } from '../node/engine-deps.js';
 import { recordFromWire, recordToWire, replicaItemFields } from '../node/record-wire.js';
 import type { StoredRecord } from '../storage/record-format.js';
+import { ClockGather } from './clock-gather.js';
 import { PeerBatcher } from './peer-batcher.js';
 import { type QuorumState, type QuorumSummary, WriteQuorum } from './quorum.js';
 
@@ -581,68 +582,5 @@ class DigestRead {
     const answered = states.filter((s) => s === 'answered').length;
     const pending = states.some((s) => s === 'record?' || s === 'digest?' || (s === 'digest' && this.haveRecord));
     if ((this.haveRecord && answered >= this.r) || !pending) this.finish?.();
-  }
-}
-
-/** A replica's answer to kv.clocks for one key: a context token or null; anything else is a bad peer reply. */
-function parseClockResult(name: string, result: unknown): VersionVector {
-  if (result === null) return emptyVector;
-  if (typeof result !== 'string') throw new KvError('KV_BAD_REQUEST', `${name} sent a malformed clock`);
-  return decodeContext(result);
-}
-
-/**
- * The clocks of a plain write's replicas: `decided` resolves with the merge of the answers once
- * `needed` answered, every replica answered or failed, or the deadline passed.
- */
-class ClockGather {
-  private merged: VersionVector = emptyVector;
-  private answered = 0;
-  private remaining: number;
-  private done = false;
-  private readonly resolve: (clock: VersionVector) => void;
-  private readonly timer: Timer;
-  readonly decided: Promise<VersionVector>;
-
-  constructor(
-    private readonly needed: number,
-    asked: number,
-    clock: Clock,
-    timeoutMs: number,
-  ) {
-    this.remaining = asked;
-    const { promise, resolve } = withResolvers<VersionVector>();
-    this.decided = promise;
-    this.resolve = resolve;
-    this.timer = clock.setTimer(timeoutMs, () => this.finish());
-  }
-
-  /** A replica's answer (a context token or null); a malformed one counts as a failure. */
-  answer(name: string, result: unknown): void {
-    let clock: VersionVector;
-    try {
-      clock = parseClockResult(name, result);
-    } catch {
-      this.fail();
-      return;
-    }
-    if (this.done) return;
-    this.merged = this.merged.size === 0 ? clock : mergeVectors(this.merged, clock);
-    this.answered++;
-    this.remaining--;
-    if (this.answered >= this.needed || this.remaining === 0) this.finish();
-  }
-
-  fail(): void {
-    if (this.done) return;
-    this.remaining--;
-    if (this.remaining === 0) this.finish();
-  }
-
-  private finish(): void {
-    if (this.done) return;
-    this.done = true;
-    this.timer.cancel();
-    this.resolve(this.merged);
   }
 }
