@@ -1,12 +1,15 @@
 import { addrFlags, KvCommand } from '../src/cli/base-command.js';
 import { showDaemonView, watchFlags } from '../src/cli/snapshot-view.js';
-import { type MembersSnapshot, memberColumns, memberRows, membersTitle } from '../src/views/tables.js';
+import { type MembersSnapshot, memberColumns, memberRows, memberState, membersTitle, membersWarnings } from '../src/views/tables.js';
 
 export default class Members extends KvCommand {
   static override summary = 'Show the cluster members as one node sees them.';
   static override description = `For each member: its state (up, suspect, down, leaving, left), address, the age of its last heartbeat, its incarnation,
 weight, keys held, keys still to hand off, and hints held for others. Health is each node's own judgement from gossip: ask another
-node (--addr) to see its view. An ink table at a terminal, plain stable text otherwise; --watch refreshes in place; --json gives the data.`;
+node (--addr) to see its view. When the ring has fewer nodes than N, a warning says how many copies each key really gets.
+An ink table at a terminal, plain stable text otherwise; --json gives the data.
+--watch polls until interrupted and says when each poll was; when polls fail it marks the view stale and says why, and when the
+node it polls goes away it moves to another member that was up and says whose view it now shows.`;
   static override examples = [
     '<%= config.bin %> members',
     '<%= config.bin %> members --watch',
@@ -18,13 +21,19 @@ node (--addr) to see its view. An ink table at a terminal, plain stable text oth
     ...watchFlags,
   };
 
-  async run(): Promise<MembersSnapshot> {
+  /** The snapshot; undefined with --watch, which prints every poll itself. */
+  async run(): Promise<MembersSnapshot | undefined> {
     const { flags } = await this.parse(Members);
-    return showDaemonView<MembersSnapshot>(() => this.connect(flags), {
+    return showDaemonView<MembersSnapshot>({
+      addr: this.resolveAddr(flags.addr),
+      timeoutMs: flags.timeout,
       json: this.jsonEnabled(),
-      flags,
+      watch: flags.watch,
+      intervalMs: flags['interval-ms'],
       body: { op: 'members' },
-      table: (s) => ({ title: membersTitle(s), columns: memberColumns, rows: memberRows(s), stateColumn: 1 }),
+      table: (s) => ({ title: membersTitle(s), columns: memberColumns, rows: memberRows(s), stateColumn: 1, warnings: membersWarnings(s) }),
+      nodes: (s) => s.members.map((m) => ({ name: m.name, addr: m.addr, up: memberState(m) === 'up' })),
+      self: (s) => s.self,
     });
   }
 }

@@ -231,6 +231,11 @@ export class KvClient {
     });
   }
 
+  /** Drops the connection at once, failing whatever is in flight (for a caller that gives up, e.g. a watch that quits). */
+  destroy(): void {
+    this.fail(new KvError('KV_UNREACHABLE', `connection to ${this.addr} closed by this client`, { addr: this.addr }));
+  }
+
   private flush(): void {
     this.flushScheduled = false;
     if (this.outbox.length === 0) return;

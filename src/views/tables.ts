@@ -20,7 +20,8 @@ export interface MemberRow {
 
 export interface MembersSnapshot {
   self: string;
-  cluster: { id: string; n: number; w: number; r: number; consistency: string };
+  /** copiesPerKey, when the daemon sends it: how many replicas each key really gets (N, or fewer on a smaller ring). */
+  cluster: { id: string; n: number; w: number; r: number; consistency: string; copiesPerKey?: number };
   members: MemberRow[];
 }
 
@@ -76,6 +77,24 @@ export function membersTitle(s: MembersSnapshot): string {
   return `cluster ${c.id}  N=${c.n} W=${c.w} R=${c.r} ${c.consistency}  (as seen by ${s.self}, marked *)`;
 }
 
+const plural = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
+
+/**
+ * The plain warning when the ring is smaller than N, so each key has fewer copies than N promises
+ * (`N=3 but 1 node: 1 copy per key`); undefined when every key gets its N copies.
+ */
+export function copiesWarning(n: number, nodes: number, copiesPerKey = Math.min(n, nodes)): string | undefined {
+  if (copiesPerKey >= n) return undefined;
+  return `N=${n} but ${plural(nodes, 'node', 'nodes')}: ${plural(copiesPerKey, 'copy', 'copies')} per key`;
+}
+
+/** The members view's warnings: the cluster's copies per key (the daemon's figure when it sends one) against N. */
+export function membersWarnings(s: MembersSnapshot): string[] {
+  const nodes = s.members.filter((m) => m.status !== 'left').length;
+  const warning = copiesWarning(s.cluster.n, nodes, s.cluster.copiesPerKey);
+  return warning ? [warning] : [];
+}
+
 export const ringColumns = ['NODE', 'STATUS', 'WEIGHT', 'VNODES', 'OWNS', 'OWNS AFTER HANDOFF', 'HANDOFF'];
 
 /**
@@ -96,7 +115,13 @@ export function ringRows(s: RingSnapshot): string[][] {
 }
 
 export function ringTitle(s: RingSnapshot): string {
-  return `ring: ${s.nodes.filter((n) => n.vnodes > 0).length} nodes, N=${s.n}, ${s.vnodesPerWeight} vnodes per unit of weight${s.transferring ? ', handoff in progress' : ''}`;
+  return `ring: ${plural(s.nodes.filter((n) => n.vnodes > 0).length, 'node', 'nodes')}, N=${s.n}, ${s.vnodesPerWeight} vnodes per unit of weight${s.transferring ? ', handoff in progress' : ''}`;
+}
+
+/** The ring view's warnings: fewer nodes holding vnodes than N. */
+export function ringWarnings(s: RingSnapshot): string[] {
+  const warning = copiesWarning(s.n, s.nodes.filter((n) => n.vnodes > 0).length);
+  return warning ? [warning] : [];
 }
 
 export function preferenceLine(s: RingSnapshot, key: string): string | undefined {

@@ -7,15 +7,18 @@ import { createElement } from 'react';
 import t from 'tap';
 import { TableView } from '../../src/views/table-view.js';
 import {
+  copiesWarning,
   type MembersSnapshot,
   memberColumns,
   memberRows,
   membersTitle,
+  membersWarnings,
   plainTable,
   type RingSnapshot,
   ringColumns,
   ringRows,
   ringTitle,
+  ringWarnings,
 } from '../../src/views/tables.js';
 
 const members: MembersSnapshot = {
@@ -108,4 +111,32 @@ t.test('the ink view renders the same table', async (t) => {
   t.match(frame, 'cluster abc');
   t.match(frame, /node2\s+down\s+127\.0\.0\.1:7071/);
   t.match(frame, /node3\s+leaving/);
+});
+
+t.test('fewer nodes than N: the copies each key really gets, said plainly', async (t) => {
+  const cases: [number, number, number | undefined, string | undefined][] = [
+    [3, 1, undefined, 'N=3 but 1 node: 1 copy per key'],
+    [3, 2, undefined, 'N=3 but 2 nodes: 2 copies per key'],
+    [3, 3, undefined, undefined],
+    [1, 1, undefined, undefined],
+    [2, 5, undefined, undefined],
+    [3, 2, 1, 'N=3 but 2 nodes: 1 copy per key'],
+    [3, 1, 3, undefined],
+  ];
+  for (const [n, nodes, copies, text] of cases) t.equal(copiesWarning(n, nodes, copies), text, `N=${n}, ${nodes} nodes, copiesPerKey ${copies}`);
+});
+
+t.test("members warnings count the nodes not left, or take the daemon's copiesPerKey", async (t) => {
+  // node3 is leaving (still in the ring): three nodes for N=3, no warning.
+  t.same(membersWarnings(members), []);
+  const oneLeft = { ...members, members: members.members.map((m) => (m.name === 'node3' ? { ...m, status: 'left' as const } : m)) };
+  t.same(membersWarnings(oneLeft), ['N=3 but 2 nodes: 2 copies per key']);
+  t.same(membersWarnings({ ...oneLeft, cluster: { ...oneLeft.cluster, copiesPerKey: 1 } }), ['N=3 but 2 nodes: 1 copy per key'], 'the daemon knows best');
+  t.same(membersWarnings({ ...members, members: [members.members[0]!] }), ['N=3 but 1 node: 1 copy per key']);
+});
+
+t.test('ring warnings count the nodes holding vnodes', async (t) => {
+  t.same(ringWarnings(ring), ['N=3 but 2 nodes: 2 copies per key']);
+  t.same(ringWarnings({ ...ring, n: 2 }), []);
+  t.match(ringTitle({ ...ring, nodes: [ring.nodes[0]!] }), /^ring: 1 node, N=3/);
 });
