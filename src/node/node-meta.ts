@@ -1,7 +1,8 @@
 /**
  * A node's persistent metadata, in its own store beside the data: which cluster it belongs to
- * (id and settings), the addresses of the peers it knew (seeds for a restart), and the ring it
- * last finished handing off for (so an interrupted transfer resumes).
+ * (id and settings), the addresses of the peers it knew (seeds for a restart), the ring it
+ * last finished handing off for (so an interrupted transfer resumes), and whether it was removed
+ * from the cluster (so it never serves again from this data dir).
  */
 import type { ClusterIdentity } from '../membership/cluster-state.js';
 import type { RingMember } from '../ring/index.js';
@@ -10,6 +11,13 @@ import type { Store } from '../storage/store.js';
 const CLUSTER_KEY = Buffer.from('m:cluster');
 const PEERS_KEY = Buffer.from('m:peers');
 const HANDOFF_KEY = Buffer.from('m:handoff-ring');
+const REMOVED_KEY = Buffer.from('m:removed');
+
+/** When and from which cluster a node learned it was removed (kvctl remove). */
+export interface Removal {
+  cluster: string;
+  at: number;
+}
 
 async function readJson<T>(store: Store, key: Buffer): Promise<T | undefined> {
   const data = await store.get(key);
@@ -45,5 +53,13 @@ export class NodeMeta {
 
   saveHandedOff(members: RingMember[]): Promise<void> {
     return writeJson(this.store, HANDOFF_KEY, members);
+  }
+
+  loadRemoved(): Promise<Removal | undefined> {
+    return readJson(this.store, REMOVED_KEY);
+  }
+
+  saveRemoved(removal: Removal): Promise<void> {
+    return writeJson(this.store, REMOVED_KEY, removal);
   }
 }
