@@ -140,7 +140,13 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     logger: o.logger,
     selfUpdate: () => ({ keys: replica.keys, handoffPending: transfer.pending, handoffRing: transfer.handoffRing, hintBacklog: hints.total() }),
     onMerge: (result) => {
-      if (result.removedSelf) o.onRemoved?.();
+      if (result.removedSelf) {
+        // Our data is no longer ours to move: the survivors copied it from the other replicas.
+        // Hints we hold for others are still delivered (writes we accepted on their behalf).
+        transfer.stop();
+        antiEntropy.stop();
+        o.onRemoved?.();
+      }
       if (result.recovered.length > 0) void handoff.deliverAll();
       if (result.ringChanged && state.refreshRing()) {
         transfer.schedule();
