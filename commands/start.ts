@@ -16,7 +16,8 @@ the cluster of any reachable seed, adopting its settings (explicit --n/--w/--r/-
 --nodes K makes a local cluster of K daemons (node1..nodeK under --data-dir, default $XDG_DATA_HOME/kvctl/local-cluster) on K
 consecutive ports from --port; if any is taken it fails naming them (exit 6); --port 0 picks free ports and prints them.
 --cluster starts every node of that local cluster again as it was (nodes already running are left alone); kvctl stop --cluster stops it.
-A node removed from its cluster (kvctl remove) refuses to start from its old data dir (exit 6).
+A node removed from its cluster (kvctl remove) refuses to start from its old data dir (exit 6): a restarting node first asks
+its peers (2 s at most) whether it was removed.
 Writes are acknowledged once LevelDB has them in the OS page cache (they survive kill -9 of the daemon, not a power cut); --sync fsyncs each group commit first.`;
   static override examples = [
     '<%= config.bin %> start',
@@ -59,7 +60,8 @@ Writes are acknowledged once LevelDB has them in the OS page cache (they survive
       return { ...d };
     }
     const s = result.nodes[0]?.cluster.settings;
-    this.say(`local cluster of ${result.nodes.length} nodes is running (N=${s?.n} W=${s?.w} R=${s?.r}, ${s?.consistency}) in ${result.clusterDir}:`);
+    const picked = flags.port === 0 && flags.nodes ? ', on ports picked by --port 0' : '';
+    this.say(`local cluster of ${result.nodes.length} nodes is running (N=${s?.n} W=${s?.w} R=${s?.r}, ${s?.consistency}) in ${result.clusterDir}${picked}:`);
     for (const d of result.nodes) {
       const state = d.alreadyRunning ? '  (was running)' : '';
       this.say(`  ${d.name.padEnd(8)} ${d.addr.padEnd(21)} pid ${String(d.pid).padEnd(8)} ${d.dataDir}${state}`);

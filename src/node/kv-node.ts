@@ -194,6 +194,7 @@ export class KvNode {
    */
   private remove(name: string, force: boolean): Record<string, unknown> {
     const { state, transfer, gossiper, clock, logger } = this.parts;
+    this.checkServing();
     const member = state.table.get(name);
     if (!member) throw new KvError('KV_BAD_REQUEST', `unknown node ${name}`, { node: name });
     if (name === this.parts.name) throw new KvError('KV_BAD_REQUEST', `${name} cannot remove itself: ask another member, or use kvctl leave`);

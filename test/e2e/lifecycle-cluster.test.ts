@@ -93,8 +93,14 @@ t.test('stop --cluster stops every node; start --cluster brings them back as the
   const perNode = await kvctl(['start', '--cluster', '--data-dir', dir, '--port', '7999']);
   t.equal(perNode.code, 2, '--port cannot apply to every node');
   t.match(perNode.stderr, /--port differs from node to node/);
+  const single = await kvctl(['start', '--data-dir', dir]);
+  t.equal(single.code, 2, 'the cluster dir is not one node');
+  t.match(single.stderr, `holds a local cluster, not one node: start it with kvctl start --cluster --data-dir ${dir}`);
   t.equal((await kvctl(['stop', '--cluster', '--data-dir', dir])).code, 0);
   for (const d of third.nodes) t.notOk(isAlive(d.pid));
+  const stopOne = await kvctl(['stop', '--data-dir', dir]);
+  t.equal(stopOne.code, 3);
+  t.match(stopOne.stderr, `it holds a local cluster: kvctl stop --cluster --data-dir ${dir}`);
 });
 
 t.test('start --cluster on a dir without a local cluster says how to make one', async (t) => {
