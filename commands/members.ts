@@ -4,7 +4,8 @@ import { type MembersSnapshot, memberColumns, memberRows, memberState, membersTi
 
 export default class Members extends KvCommand {
   static override summary = 'Show the cluster members as one node sees them.';
-  static override description = `For each member: its state (up, suspect, down, leaving, left), address, the age of its last heartbeat, its incarnation,
+  static override description =
+    `For each member: its state (up, suspect, down, leaving, left, removed), address, the age of its last heartbeat, its incarnation,
 weight, keys held, keys still to hand off, and hints held for others. Health is each node's own judgement from gossip: ask another
 node (--addr) to see its view. When the ring has fewer nodes than N, a warning says how many copies each key really gets.
 An ink table at a terminal, plain stable text otherwise; --json gives the data.

@@ -67,6 +67,16 @@ export const errorCodes = {
     retryable: false,
   },
   KV_NOT_MEMBER: { exit: ExitStatus.rejected, summary: 'The node is leaving or has left the cluster and takes no more requests.', retryable: true },
+  KV_NODE_UP: {
+    exit: ExitStatus.rejected,
+    summary: 'kvctl remove refused: the node is up (alive or suspect); take a live node out with kvctl leave, or remove it with --force.',
+    retryable: false,
+  },
+  KV_REMOVED: {
+    exit: ExitStatus.startFailed,
+    summary: 'The node was removed from its cluster (kvctl remove); wipe its data dir and join it as a new node.',
+    retryable: false,
+  },
   KV_QUORUM_NOT_MET: { exit: ExitStatus.quorum, summary: 'Fewer replicas than W (or R) answered before the timeout.', retryable: true },
   KV_PORT_IN_USE: { exit: ExitStatus.startFailed, summary: 'Another process already listens on the address.', retryable: false },
   KV_DATA_DIR_LOCKED: { exit: ExitStatus.startFailed, summary: 'Another daemon already uses the data dir (LevelDB lock).', retryable: false },

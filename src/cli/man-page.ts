@@ -139,6 +139,7 @@ const opPurpose: Record<Op, string> = {
   members: 'The member table as this node sees it (kvctl members).',
   ring: 'The ring, and with key the preference list of that key (kvctl ring show).',
   leave: 'Start decommissioning this node (kvctl leave).',
+  remove: 'Take a dead node out of the cluster for good; its keys get new replicas (kvctl remove).',
   'cluster.set': "Change the cluster's n, w, r or consistency; gossip spreads them (kvctl cluster set).",
   reap: 'Reap tombstones that every replica holds and that are older than the grace period.',
   repair: 'Merkle anti-entropy with peers now (kvctl repair).',

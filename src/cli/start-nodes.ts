@@ -1,54 +1,45 @@
 /**
- * `kvctl start`: turns flags into daemon configs and starts one daemon, or K daemons on
- * consecutive free ports as one local cluster (the first creates it, the others join it).
+ * `kvctl start`: one daemon with the settings kept in its data dir (see node-settings.ts); a new
+ * local cluster of K daemons on K consecutive ports (`--nodes K`: the first creates the cluster,
+ * the others join it); or every node of an existing local cluster again (`--cluster`). Each node's
+ * settings are saved once it runs, with the port it got.
  */
-import { createServer } from 'node:net';
-import { join } from 'node:path';
 import {
   type ClusterSettings,
   type CodecName,
   clusterSettingsFrom,
-  dataHome,
   defaultDataDir,
   defaultHints,
   defaultLimits,
   defaultMembershipSettings,
   type NodeConfig,
 } from '../config.js';
-import { clearStalePidFile, defaultNodeName, type StartedDaemon, startDaemon } from '../daemon/control.js';
+import { clearStalePidFile, defaultNodeName, type StartedDaemon, startDaemon, stopProcess } from '../daemon/control.js';
+import { daemonPaths } from '../daemon/paths.js';
+import { readSettingsFile, writeSettingsFile } from '../daemon/settings-file.js';
 import { KvError } from '../errors.js';
+import { checkPortsFree, defaultClusterDir, describeRunning, listLocalNodes, localNodeDir, runningPid } from './local-cluster.js';
+import { checkSavedSettings, type NodeSettings, PER_NODE_SETTINGS, resolveNodeSettings } from './node-settings.js';
 
-export interface StartFlags {
-  host: string;
-  port: number;
+export interface StartFlags extends NodeSettings {
   'data-dir'?: string;
-  name?: string;
-  join?: string;
   nodes?: number;
-  weight: number;
+  cluster?: boolean;
   n?: number;
   w?: number;
   r?: number;
   consistency?: string;
-  advertise?: string;
-  'gossip-interval-ms': number;
-  'down-after-ms': number;
-  'request-timeout-ms': number;
-  'cache-mb': number;
-  sync: boolean;
-  codec: string;
-  'compress-min-bytes': number;
-  'max-line-bytes': number;
-  'max-key-bytes': number;
-  'max-value-bytes': number;
-  'max-connections': number;
-  'max-siblings': number;
-  'hint-max-mb': number;
-  'hint-max-age-ms': number;
-  'anti-entropy-interval-ms': number;
-  'anti-entropy-keys-per-sec': number;
-  'tombstone-grace-ms': number;
-  'testing-faults': boolean;
+}
+
+export interface StartedNode extends StartedDaemon {
+  /** Set when `start --cluster` found this node running and left it alone. */
+  alreadyRunning?: true;
+}
+
+export interface StartResult {
+  /** The local cluster's directory (with --nodes or --cluster). */
+  clusterDir?: string;
+  nodes: StartedNode[];
 }
 
 function explicitSettings(flags: StartFlags): Partial<ClusterSettings> {
@@ -60,96 +51,159 @@ function explicitSettings(flags: StartFlags): Partial<ClusterSettings> {
   return out;
 }
 
-function config(
-  flags: StartFlags,
-  over: { name: string; nameGiven: boolean; port: number; dataDir: string; join: string[]; cluster: ClusterSettings },
-): NodeConfig & { nameGiven: boolean } {
-  const { n, w, r } = over.cluster;
+function nodeConfig(s: NodeSettings, dataDir: string, cluster: ClusterSettings, explicit: Partial<ClusterSettings>): NodeConfig & { nameGiven: boolean } {
+  const { n, w, r } = cluster;
   if (w > n || r > n) throw new KvError('KV_USAGE', `W (${w}) and R (${r}) must not exceed N (${n})`);
-  if (flags['tombstone-grace-ms'] < flags['hint-max-age-ms']) {
+  if (s['tombstone-grace-ms'] < s['hint-max-age-ms']) {
     // Otherwise a hint written before a delete could arrive after its tombstone was reaped.
-    throw new KvError('KV_USAGE', `--tombstone-grace-ms (${flags['tombstone-grace-ms']}) must be at least --hint-max-age-ms (${flags['hint-max-age-ms']})`);
+    throw new KvError('KV_USAGE', `--tombstone-grace-ms (${s['tombstone-grace-ms']}) must be at least --hint-max-age-ms (${s['hint-max-age-ms']})`);
   }
   return {
-    ...over,
-    host: flags.host,
-    cacheBytes: flags['cache-mb'] * 1024 * 1024,
-    sync: flags.sync,
-    codec: flags.codec as CodecName,
-    compressMinBytes: flags['compress-min-bytes'],
+    name: s.name ?? defaultNodeName(s.port),
+    nameGiven: s.name !== undefined,
+    host: s.host,
+    port: s.port,
+    dataDir,
+    join: (s.join ?? '')
+      .split(',')
+      .map((seed) => seed.trim())
+      .filter(Boolean),
+    cluster,
+    explicitClusterSettings: explicit,
+    cacheBytes: s['cache-mb'] * 1024 * 1024,
+    sync: s.sync,
+    codec: s.codec as CodecName,
+    compressMinBytes: s['compress-min-bytes'],
     compressQuality: 4,
     limits: {
       ...defaultLimits,
-      maxLineBytes: flags['max-line-bytes'],
-      maxKeyBytes: flags['max-key-bytes'],
-      maxValueBytes: flags['max-value-bytes'],
-      maxConnections: flags['max-connections'],
-      maxSiblings: flags['max-siblings'],
+      maxLineBytes: s['max-line-bytes'],
+      maxKeyBytes: s['max-key-bytes'],
+      maxValueBytes: s['max-value-bytes'],
+      maxConnections: s['max-connections'],
+      maxSiblings: s['max-siblings'],
     },
-    explicitClusterSettings: explicitSettings(flags),
-    weight: flags.weight,
+    weight: s.weight,
     membership: {
       ...defaultMembershipSettings,
-      gossipIntervalMs: flags['gossip-interval-ms'],
-      downAfterMs: flags['down-after-ms'],
-      suspectAfterMs: Math.floor(flags['down-after-ms'] / 2),
+      gossipIntervalMs: s['gossip-interval-ms'],
+      downAfterMs: s['down-after-ms'],
+      suspectAfterMs: Math.floor(s['down-after-ms'] / 2),
     },
-    requestTimeoutMs: flags['request-timeout-ms'],
-    advertise: flags.advertise,
-    hints: { ...defaultHints, maxBytesPerTarget: flags['hint-max-mb'] * 1024 * 1024, maxAgeMs: flags['hint-max-age-ms'] },
+    requestTimeoutMs: s['request-timeout-ms'],
+    advertise: s.advertise,
+    hints: { ...defaultHints, maxBytesPerTarget: s['hint-max-mb'] * 1024 * 1024, maxAgeMs: s['hint-max-age-ms'] },
     antiEntropy: {
-      intervalMs: flags['anti-entropy-interval-ms'],
-      maxKeysPerSecond: flags['anti-entropy-keys-per-sec'],
-      tombstoneGraceMs: flags['tombstone-grace-ms'],
+      intervalMs: s['anti-entropy-interval-ms'],
+      maxKeysPerSecond: s['anti-entropy-keys-per-sec'],
+      tombstoneGraceMs: s['tombstone-grace-ms'],
     },
-    testingFaults: flags['testing-faults'],
+    testingFaults: s['testing-faults'],
   };
 }
 
-function portIsFree(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
-  });
+/** The settings saved in `dataDir`, checked; undefined when none were saved. */
+async function loadSaved(dataDir: string): Promise<Partial<NodeSettings> | undefined> {
+  const raw = readSettingsFile(dataDir);
+  return raw ? checkSavedSettings(raw, daemonPaths(dataDir).settingsFile) : undefined;
 }
 
-/** The first run of `count` free consecutive ports at or after `base`. */
-async function freePortRun(host: string, base: number, count: number): Promise<number> {
-  for (let start = base; start + count - 1 <= 65535; start++) {
-    let ok = true;
-    for (let i = 0; i < count && ok; i++) ok = await portIsFree(host, start + i);
-    if (ok) return start;
-  }
-  throw new KvError('KV_PORT_IN_USE', `no ${count} consecutive free ports at or after ${base}`);
+/** Starts one daemon and, once it runs, saves its settings with the port and name it got. */
+async function startNode(dataDir: string, settings: NodeSettings, cluster: ClusterSettings, explicit: Partial<ClusterSettings>): Promise<StartedDaemon> {
+  const daemon = await startDaemon(nodeConfig(settings, dataDir, cluster, explicit));
+  writeSettingsFile(dataDir, { ...settings, port: daemon.port, name: daemon.name });
+  return daemon;
 }
 
-export async function startNodes(flags: StartFlags, note: (text: string) => void): Promise<{ nodes: StartedDaemon[] }> {
-  const seeds = flags.join
-    ? flags.join
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
-    : [];
-  if (!flags.nodes) {
-    const dataDir = flags['data-dir'] ?? defaultDataDir();
-    if (clearStalePidFile(dataDir)) note(`removed a stale pid file in ${dataDir} (the previous daemon had exited)`);
-    const cluster = clusterSettingsFrom(explicitSettings(flags));
-    const name = flags.name ?? defaultNodeName(flags.port);
-    return { nodes: [await startDaemon(config(flags, { name, nameGiven: flags.name !== undefined, port: flags.port, dataDir, join: seeds, cluster }))] };
+async function startSingle(flags: StartFlags, given: ReadonlySet<string>, note: (text: string) => void): Promise<StartResult> {
+  const dataDir = flags['data-dir'] ?? defaultDataDir();
+  const saved = await loadSaved(dataDir);
+  if (!saved && listLocalNodes(dataDir).length > 0) {
+    throw new KvError('KV_USAGE', `${dataDir} holds a local cluster, not one node: start it with kvctl start --cluster --data-dir ${dataDir}`);
   }
-  const count = flags.nodes;
-  const base = flags['data-dir'] ?? join(dataHome(), 'kvctl', 'local-cluster');
-  const firstPort = flags.port === 0 ? 0 : await freePortRun(flags.host, flags.port, count);
+  if (clearStalePidFile(dataDir)) note(`removed a stale pid file in ${dataDir} (the previous daemon had exited)`);
   const cluster = clusterSettingsFrom(explicitSettings(flags));
-  const nodes: StartedDaemon[] = [];
-  for (let i = 1; i <= count; i++) {
-    const dataDir = join(base, `node${i}`);
-    clearStalePidFile(dataDir);
-    const name = `${flags.name ?? 'node'}${i}`;
-    const join_ = i === 1 ? seeds : [(nodes[0] as StartedDaemon).addr];
-    const port = firstPort === 0 ? 0 : firstPort + i - 1;
-    nodes.push(await startDaemon(config(flags, { name, nameGiven: true, port, dataDir, join: join_, cluster })));
+  return { nodes: [await startNode(dataDir, resolveNodeSettings(flags, given, saved), cluster, explicitSettings(flags))] };
+}
+
+async function startLocalCluster(flags: StartFlags, given: ReadonlySet<string>, count: number): Promise<StartResult> {
+  const dir = flags['data-dir'] ?? defaultClusterDir();
+  if (listLocalNodes(dir).length > 0) {
+    throw new KvError(
+      'KV_USAGE',
+      `${dir} already holds a local cluster: start it again with kvctl start --cluster --data-dir ${dir}, or remove ${dir} for a new one`,
+      {
+        dir,
+      },
+    );
   }
-  return { nodes };
+  if (flags.advertise !== undefined)
+    throw new KvError('KV_USAGE', '--advertise is one node’s address: start the nodes one by one (--data-dir, --join) to set it');
+  const ports = Array.from({ length: count }, (_, i) => (flags.port === 0 ? 0 : flags.port + i));
+  const last = ports[count - 1] as number;
+  if (last > 65535) throw new KvError('KV_USAGE', `--nodes ${count} from --port ${flags.port} runs past port 65535`);
+  await checkPortsFree(flags.host, ports, `start --nodes ${count} needs ports ${flags.port}-${last}: choose another --port, or --port 0 for any free ports`);
+  const cluster = clusterSettingsFrom(explicitSettings(flags));
+  const common = resolveNodeSettings(flags, given, undefined);
+  const nodes: StartedDaemon[] = [];
+  try {
+    for (let i = 1; i <= count; i++) {
+      const seeds = i === 1 ? flags.join : (nodes[0] as StartedDaemon).addr;
+      const settings: NodeSettings = { ...common, port: ports[i - 1] as number, name: `${flags.name ?? 'node'}${i}`, join: seeds };
+      nodes.push(await startNode(localNodeDir(dir, i), settings, cluster, explicitSettings(flags)));
+    }
+  } catch (err) {
+    // All or nothing: a half-started cluster would keep its ports and confuse the next attempt.
+    await Promise.all(nodes.map((n) => stopProcess(n.pid).catch(() => {})));
+    const e = err instanceof KvError ? err : new KvError('KV_START_FAILED', (err as Error).message);
+    const stopped = nodes.length > 0 ? ` (stopped the ${nodes.length} nodes already started; remove ${dir} before trying again)` : '';
+    throw new KvError(e.code, `${e.message}${stopped}`, e.details, { cause: err });
+  }
+  return { clusterDir: dir, nodes };
+}
+
+async function restartLocalCluster(flags: StartFlags, given: ReadonlySet<string>): Promise<StartResult> {
+  const dir = flags['data-dir'] ?? defaultClusterDir();
+  const perNode = PER_NODE_SETTINGS.filter((name) => given.has(name));
+  if (perNode.length > 0) {
+    const list = perNode.map((n) => `--${n}`).join(', ');
+    throw new KvError(
+      'KV_USAGE',
+      `${list} ${perNode.length === 1 ? 'differs' : 'differ'} from node to node: set it per node with kvctl start --data-dir ${dir}/<node>`,
+    );
+  }
+  const dataDirs = listLocalNodes(dir);
+  if (dataDirs.length === 0) throw new KvError('KV_USAGE', `no local cluster in ${dir}: make one with kvctl start --nodes K --data-dir ${dir}`, { dir });
+  // Every node's saved settings are read and checked before any node starts.
+  const plans = await Promise.all(
+    dataDirs.map(async (dataDir) => ({ dataDir, settings: resolveNodeSettings(flags, given, await loadSaved(dataDir)), pid: runningPid(dataDir) })),
+  );
+  const toStart = plans.filter((p) => p.pid === undefined);
+  for (const host of new Set(toStart.map((p) => p.settings.host))) {
+    const ports = toStart.filter((p) => p.settings.host === host).map((p) => p.settings.port);
+    await checkPortsFree(
+      host,
+      ports,
+      `the nodes of ${dir} were started on them; stop what holds them, or move a node with kvctl start --data-dir ${dir}/<node> --port P`,
+    );
+  }
+  const cluster = clusterSettingsFrom(explicitSettings(flags));
+  const nodes: StartedNode[] = [];
+  for (const plan of plans) {
+    try {
+      nodes.push(plan.pid === undefined ? await startNode(plan.dataDir, plan.settings, cluster, explicitSettings(flags)) : await describeRunning(plan.dataDir));
+    } catch (err) {
+      const e = err instanceof KvError ? err : new KvError('KV_START_FAILED', (err as Error).message);
+      const running = nodes.length > 0 ? `; running: ${nodes.map((n) => n.name).join(', ')}` : '';
+      throw new KvError(e.code, `${plan.dataDir}: ${e.message}${running}`, e.details, { cause: err });
+    }
+  }
+  return { clusterDir: dir, nodes };
+}
+
+/** Starts what the flags ask for; `given` names the flags typed on the command line. */
+export function startNodes(flags: StartFlags, given: ReadonlySet<string>, note: (text: string) => void): Promise<StartResult> {
+  if (flags.cluster) return restartLocalCluster(flags, given);
+  if (flags.nodes) return startLocalCluster(flags, given, flags.nodes);
+  return startSingle(flags, given, note);
 }

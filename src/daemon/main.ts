@@ -4,6 +4,10 @@
  * (or a coded failure) to the parent over IPC, and shuts down gracefully on SIGTERM/SIGINT: stop
  * accepting, finish in-flight requests, close LevelDB.
  *
+ * A node removed from its cluster (kvctl remove) never serves again from its data dir: a restart
+ * asks its peers first and refuses (KV_REMOVED), and a running node that hears of its removal
+ * through gossip records it in the data dir and exits.
+ *
  * Run by `kvctl start` (src/daemon/control.ts) with its settings as JSON in KVCTL_DAEMON_CONFIG.
  */
 import { randomBytes } from 'node:crypto';
@@ -16,6 +20,7 @@ import { KvError, toKvError } from '../errors.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
 import { joinCluster } from '../membership/join.js';
 import { type MemberInfo, newMember } from '../membership/member-table.js';
+import { checkRemoved } from '../membership/removal-check.js';
 import { TcpServer } from '../net/tcp-server.js';
 import { TcpTransport } from '../net/transport.js';
 import { buildNode } from '../node/build-node.js';
@@ -23,6 +28,7 @@ import { loadIdentity } from '../node/identity.js';
 import { NodeMeta } from '../node/node-meta.js';
 import { createCodec, ValueCodec } from '../storage/codec.js';
 import { LevelStore } from '../storage/level-store.js';
+import { defaultNodeName } from './control.js';
 import { daemonPaths, type PidFileContents } from './paths.js';
 
 export type DaemonMessage =
@@ -40,6 +46,17 @@ function report(message: DaemonMessage): Promise<void> {
       resolve();
     });
   });
+}
+
+/** How long a restarting node waits for a peer to say whether it was removed. */
+const REMOVAL_CHECK_MS = 2000;
+
+function removedError(name: string, cluster: string, dataDir: string): KvError {
+  return new KvError(
+    'KV_REMOVED',
+    `node "${name}" was removed from cluster ${cluster} (kvctl remove) and cannot rejoin from this data dir: wipe ${dataDir} and start it with --join <member> to add it as a new node`,
+    { name, cluster, dataDir },
+  );
 }
 
 /** Refuses explicit settings that contradict what the data dir's cluster runs with. */
@@ -66,7 +83,6 @@ async function main(): Promise<void> {
   try {
     store = await LevelStore.open(paths.db, { sync: config.sync });
     const levelStore = store;
-    const identity = await loadIdentity(store, config.nameGiven ? config.name : undefined, config.name, () => randomBytes(4).toString('hex'), clock.now());
     const meta = new NodeMeta(store);
 
     // Listen first: the port is part of our identity in the cluster (port 0 picks a free one).
@@ -83,14 +99,25 @@ async function main(): Promise<void> {
     }, config.limits);
     const port = await server.listen(config.host, config.port);
     const addr = config.advertise ?? `${config.host}:${port}`;
+    // Without a name the node is named after the port it got (not 0, with --port 0).
+    const defaultName = config.nameGiven ? config.name : defaultNodeName(port);
+    const identity = await loadIdentity(store, config.nameGiven ? config.name : undefined, defaultName, () => randomBytes(4).toString('hex'), clock.now());
 
     const peers = await meta.loadPeers();
     let cluster = await meta.loadCluster();
     let members: MemberInfo[] = [];
     let restoredMembers: MemberInfo[] = [];
+    const seeds = [...new Set([...config.join, ...peers])].filter((s) => s !== addr);
     if (cluster) {
+      const removal = await meta.loadRemoved();
+      if (removal) throw removedError(identity.name, removal.cluster, config.dataDir);
       checkExplicit(cluster, config.explicitClusterSettings);
       restoredMembers = await meta.loadMembers();
+      const check = await checkRemoved(transport, seeds, identity, REMOVAL_CHECK_MS);
+      if (check.removed) {
+        await meta.saveRemoved({ cluster: cluster.id, at: clock.now() });
+        throw removedError(identity.name, cluster.id, config.dataDir);
+      }
     } else if (config.join.length > 0) {
       const self = newMember({ name: identity.name, addr, incarnation: identity.incarnation, generation, weight: config.weight });
       ({ cluster, members } = await joinCluster(transport, config.join, self, config.explicitClusterSettings, 5000));
@@ -102,6 +129,17 @@ async function main(): Promise<void> {
     }
     await meta.saveCluster(cluster);
 
+    let ready = false;
+    let removed = false;
+    const clusterId = cluster.id;
+    const onRemoved = async () => {
+      removed = true;
+      logger.log('error', 'this node was removed from the cluster (kvctl remove); exiting: wipe the data dir and join again as a new node', {
+        cluster: clusterId,
+      });
+      await meta.saveRemoved({ cluster: clusterId, at: clock.now() }).catch(() => {});
+      if (ready) await shutdown('removed from the cluster');
+    };
     let stopping = false;
     const shutdown = async (reason: string) => {
       if (stopping) return;
@@ -137,7 +175,7 @@ async function main(): Promise<void> {
       cluster,
       members,
       restoredMembers,
-      seeds: [...new Set([...config.join, ...peers])],
+      seeds,
       hintCaps: { maxBytesPerTarget: config.hints.maxBytesPerTarget, maxAgeMs: config.hints.maxAgeMs },
       hintDeliveryIntervalMs: config.hints.deliveryIntervalMs,
       antiEntropy: config.antiEntropy,
@@ -154,9 +192,11 @@ async function main(): Promise<void> {
         server: server.stats(),
       }),
       onLeft: () => void shutdown('left the cluster'),
+      onRemoved: () => void onRemoved(),
     });
     await built.start();
     markBuilt();
+    if (removed) throw removedError(identity.name, cluster.id, config.dataDir);
 
     const pidFile: PidFileContents = { pid: process.pid, host: config.host, port, name: identity.name, startedAt: new Date().toISOString() };
     writeFileSync(paths.pidFile, `${JSON.stringify(pidFile)}\n`);
@@ -164,6 +204,7 @@ async function main(): Promise<void> {
 
     process.on('SIGTERM', () => void shutdown('SIGTERM'));
     process.on('SIGINT', () => void shutdown('SIGINT'));
+    ready = true;
     await report({ type: 'ready', pid: process.pid, host: config.host, port, name: identity.name, dataDir: config.dataDir, logFile: paths.logFile, cluster });
   } catch (err) {
     const error = toKvError(err);

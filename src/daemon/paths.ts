@@ -6,6 +6,8 @@ export function daemonPaths(dataDir: string) {
     db: join(dataDir, 'db'),
     pidFile: join(dataDir, 'kvctl.pid'),
     logFile: join(dataDir, 'kvctl.log'),
+    /** The node's settings, kept across restarts (src/daemon/settings-file.ts). */
+    settingsFile: join(dataDir, 'node.json'),
   };
 }
 

@@ -1,14 +1,16 @@
 /**
  * Delivers hints (Dynamo §4.6): every `intervalMs`, and as soon as gossip sees a node come back,
  * each hint for a node that is up is sent to it (kv.replicate) and deleted once it acknowledged.
- * Hints older than the age cap are dropped with a counter and left to anti-entropy.
+ * Hints older than the age cap are dropped with a counter and left to anti-entropy. Hints for a
+ * node removed from the cluster (kvctl remove) go to the key's current replicas instead.
  */
 import { every, type Periodic } from '../env/clock.js';
 import type { EngineDeps } from '../node/engine-deps.js';
 import { recordToWire } from '../node/record-wire.js';
+import type { StoredRecord } from '../storage/record-format.js';
 import type { HintStore } from './hint-store.js';
 
-export interface HintedHandoffDeps extends Pick<EngineDeps, 'state' | 'transport' | 'clock' | 'logger' | 'requestTimeoutMs'> {
+export interface HintedHandoffDeps extends Pick<EngineDeps, 'self' | 'replica' | 'state' | 'transport' | 'clock' | 'logger' | 'requestTimeoutMs'> {
   hints: HintStore;
   intervalMs: number;
 }
@@ -42,9 +44,15 @@ export class HintedHandoff {
       for (const target of this.deps.hints.targets()) {
         const addr = this.deps.state.addrOf(target);
         const up = this.deps.state.table.isUp(target, now);
+        const removed = this.deps.state.table.get(target)?.status === 'removed';
         for await (const hint of this.deps.hints.forTarget(target)) {
           if (now - hint.storedAt > this.deps.hints.caps.maxAgeMs) {
             await this.deps.hints.remove(target, hint.key, hint.seq, 'expired');
+            continue;
+          }
+          if (removed) {
+            if (!(await this.toCurrentReplicas(hint.key, hint.record))) break;
+            await this.deps.hints.remove(target, hint.key, hint.seq, 'delivered');
             continue;
           }
           if (!up || !addr) break;
@@ -65,5 +73,24 @@ export class HintedHandoff {
     } finally {
       this.delivering = false;
     }
+  }
+
+  /** The target will never come back: the key's replicas on the current ring take the record. */
+  private async toCurrentReplicas(key: Buffer, record: StoredRecord): Promise<boolean> {
+    const { state, self } = this.deps;
+    for (const name of state.ring.primaries(key, state.settings.n)) {
+      if (name === self) {
+        await this.deps.replica.merge(key, record);
+        continue;
+      }
+      const addr = state.addrOf(name);
+      if (!addr) return false;
+      try {
+        await this.deps.transport.request(addr, { op: 'kv.replicate', key: key.toString('base64'), record: recordToWire(record) }, this.deps.requestTimeoutMs);
+      } catch {
+        return false; // unreachable now: try again next round
+      }
+    }
+    return true;
   }
 }

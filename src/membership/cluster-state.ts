@@ -5,7 +5,7 @@
  */
 import type { ClusterSettings } from '../config.js';
 import { hashString, Ring } from '../ring/index.js';
-import type { MemberTable } from './member-table.js';
+import { isGone, type MemberTable } from './member-table.js';
 
 export interface ClusterIdentity {
   id: string;
@@ -90,7 +90,7 @@ export class ClusterState {
     const members = new Set([...this.ring.members, ...this.previousRing.members].map((m) => m.name));
     for (const name of members) {
       const info = this.table.get(name);
-      if (info && info.status === 'left') continue;
+      if (info && isGone(info.status)) continue;
       if (handoffRingOf(name) !== current) return false;
     }
     this.previousRing = undefined;

@@ -8,10 +8,17 @@
  *
  * What a member says of itself (status up/leaving/left, weight, address, counters) travels with its
  * heartbeat; health (alive/suspect/down) is never gossiped. Pure: time is passed in.
+ *
+ * One entry is said by others: `removed`, an operator's decision that a dead node is gone for good
+ * (like `riak-admin cluster force-remove`). Only we speak for us otherwise, so a removal could never
+ * win on (generation, heartbeat) against the dead node's own entries, old or, after a restart, new.
+ * Instead it is final for that incarnation: it beats every entry of the same incarnation, and a
+ * node that hears it about itself learns it was removed. A new incarnation (a wiped data dir,
+ * joining as a new node) is another life and is compared by (generation, heartbeat) as usual.
  */
 
-export type MemberStatus = 'up' | 'leaving' | 'left';
-export type Health = 'alive' | 'suspect' | 'down' | 'left';
+export type MemberStatus = 'up' | 'leaving' | 'left' | 'removed';
+export type Health = 'alive' | 'suspect' | 'down' | 'left' | 'removed';
 
 /** What a member says of itself; gossiped as is. */
 export interface MemberInfo {
@@ -53,10 +60,30 @@ export interface MergeResult {
   ringChanged: boolean;
   /** Members heard from for the first time, or again after being down. */
   recovered: string[];
+  /** Set when a peer's table says we (this incarnation) were removed from the cluster. */
+  removedSelf?: true;
+}
+
+/** Statuses that take a member off the ring and out of gossip for good (for its incarnation). */
+export function isGone(status: MemberStatus): boolean {
+  return status === 'left' || status === 'removed';
 }
 
 function newer(a: MemberInfo, b: MemberInfo): boolean {
   return a.generation > b.generation || (a.generation === b.generation && a.heartbeat > b.heartbeat);
+}
+
+/**
+ * Whether a gossiped entry replaces the one held for the same name. A removal is final for its
+ * incarnation: it beats whatever that incarnation says, however new, and nothing of that
+ * incarnation undoes it. Otherwise (and between incarnations) the higher (generation, heartbeat) wins.
+ */
+export function supersedes(incoming: MemberInfo, held: MemberInfo): boolean {
+  if (incoming.incarnation === held.incarnation) {
+    if (held.status === 'removed') return false;
+    if (incoming.status === 'removed') return true;
+  }
+  return newer(incoming, held);
 }
 
 export class MemberTable {
@@ -78,28 +105,45 @@ export class MemberTable {
     return this.self;
   }
 
-  /** Starts a new gossip round: bumps our heartbeat, applying any change to what we say of ourselves. */
+  /**
+   * Starts a new gossip round: bumps our heartbeat, applying any change to what we say of ourselves.
+   * Once removed we stay removed, whatever the update says.
+   */
   tick(now: number, update: Partial<Pick<MemberInfo, 'status' | 'keys' | 'handoffPending' | 'hintBacklog' | 'weight' | 'handoffRing'>> = {}): MemberInfo {
-    this.self = { ...this.self, ...update, heartbeat: this.self.heartbeat + 1 };
+    const status = this.self.status === 'removed' ? 'removed' : (update.status ?? this.self.status);
+    this.self = { ...this.self, ...update, status, heartbeat: this.self.heartbeat + 1 };
     this.entries.set(this.self.name, { info: this.self, heardAt: now });
     return this.self;
   }
 
-  /** Merges a gossiped table. Entries about ourselves are ignored: only we speak for us. */
+  /**
+   * Merges a gossiped table. Entries about ourselves are ignored (only we speak for us), except a
+   * removal of this incarnation: we take it on and report `removedSelf`.
+   */
   merge(remote: readonly MemberInfo[], now: number): MergeResult {
     const result: MergeResult = { ringChanged: false, recovered: [] };
     for (const info of remote) {
-      if (info.name === this.self.name) continue;
+      if (info.name === this.self.name) {
+        if (info.status === 'removed' && info.incarnation === this.self.incarnation && this.self.status !== 'removed') {
+          this.self = { ...this.self, status: 'removed' };
+          this.entries.set(this.self.name, { info: this.self, heardAt: now });
+          result.ringChanged = true;
+          result.removedSelf = true;
+        }
+        continue;
+      }
       const local = this.entries.get(info.name);
-      if (local && !newer(info, local.info)) continue;
+      if (local && !supersedes(info, local.info)) continue;
+      // A removal is said by others: it is no sign of life from the member.
+      const heard = info.status !== 'removed';
       if (!local) {
         result.ringChanged = true;
-        result.recovered.push(info.name);
+        if (heard) result.recovered.push(info.name);
       } else {
         if (local.info.status !== info.status || local.info.weight !== info.weight || local.info.addr !== info.addr) result.ringChanged = true;
-        if (this.healthOf(local, now) === 'down') result.recovered.push(info.name);
+        if (heard && this.healthOf(local, now) === 'down') result.recovered.push(info.name);
       }
-      this.entries.set(info.name, { info, heardAt: now });
+      this.entries.set(info.name, { info, heardAt: heard || !local ? now : local.heardAt });
     }
     return result;
   }
@@ -116,8 +160,24 @@ export class MemberTable {
     }
   }
 
+  /**
+   * Marks a member removed for good: an operator's decision about a dead node, gossiped like any
+   * entry and final for its incarnation. Returns the entry (unchanged if it was removed already),
+   * or undefined for a name we do not know. We never remove ourselves.
+   */
+  remove(name: string): MemberInfo | undefined {
+    if (name === this.self.name) throw new RangeError('a node cannot remove itself');
+    const entry = this.entries.get(name);
+    if (!entry) return undefined;
+    if (entry.info.status !== 'removed') {
+      // Its (generation, heartbeat) are kept: against a later incarnation the removal must lose.
+      this.entries.set(name, { info: { ...entry.info, status: 'removed', handoffPending: 0, hintBacklog: 0 }, heardAt: entry.heardAt });
+    }
+    return this.entries.get(name)?.info;
+  }
+
   private healthOf(entry: { info: MemberInfo; heardAt: number }, now: number): Health {
-    if (entry.info.status === 'left') return 'left';
+    if (entry.info.status === 'left' || entry.info.status === 'removed') return entry.info.status;
     if (entry.info.name === this.self.name) return 'alive';
     const age = now - entry.heardAt;
     if (age >= this.settings.downAfterMs) return 'down';
@@ -159,8 +219,11 @@ export class MemberTable {
       .map((m) => ({ name: m.name, weight: m.weight }));
   }
 
-  /** Peers worth gossiping to: everyone but us and those who left. */
+  /**
+   * Peers worth gossiping to: everyone but us and those who left or were removed (a removed node
+   * that is still running hears of it in our answers to its own pushes).
+   */
   gossipTargets(): MemberInfo[] {
-    return this.infos().filter((m) => m.name !== this.self.name && m.status !== 'left');
+    return this.infos().filter((m) => m.name !== this.self.name && !isGone(m.status));
   }
 }

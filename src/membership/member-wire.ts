@@ -2,7 +2,7 @@
 import { KvError } from '../errors.js';
 import type { MemberInfo } from './member-table.js';
 
-const STATUSES = new Set(['up', 'leaving', 'left']);
+const STATUSES = new Set(['up', 'leaving', 'left', 'removed']);
 /** Same bound as `kvctl start --weight`: a peer cannot make every node build a huge ring. */
 export const MAX_WEIGHT = 64;
 const MAX_MEMBERS = 10_000;

@@ -20,6 +20,7 @@ export type Request =
   | { id: RequestId; op: 'members' }
   | { id: RequestId; op: 'ring'; key: Buffer | undefined; encoding: Encoding }
   | { id: RequestId; op: 'leave' }
+  | { id: RequestId; op: 'remove'; node: string; force: boolean }
   | { id: RequestId; op: 'reap' }
   | { id: RequestId; op: 'cluster.set'; settings: Partial<ClusterSettings> }
   | { id: RequestId; op: 'test.fault'; peer: string | undefined; mode: string }
@@ -91,6 +92,7 @@ export const allowedFields: Readonly<Record<Op, ReadonlySet<string>>> = {
   members: new Set(COMMON_FIELDS),
   ring: new Set([...COMMON_FIELDS, 'key', 'encoding']),
   leave: new Set(COMMON_FIELDS),
+  remove: new Set([...COMMON_FIELDS, 'node', 'force']),
   reap: new Set(COMMON_FIELDS),
   'cluster.set': new Set([...COMMON_FIELDS, 'n', 'w', 'r', 'consistency']),
   'test.fault': new Set([...COMMON_FIELDS, 'peer', 'mode']),
@@ -185,6 +187,12 @@ function validate(fields: Record<string, unknown>, id: RequestId, limits: Limits
       throw new KvError('KV_BAD_REQUEST', 'repair takes peer (a node name), dryRun (boolean) and range ([lo, hi] ring positions)');
     }
     return { id, op, peer: fields.peer as string | undefined, dryRun: fields.dryRun === true, range: range as [number, number] | undefined };
+  }
+  if (op === 'remove') {
+    if (typeof fields.node !== 'string' || fields.node.length === 0 || (fields.force !== undefined && typeof fields.force !== 'boolean')) {
+      throw new KvError('KV_BAD_REQUEST', 'remove takes node (a node name) and force (boolean)');
+    }
+    return { id, op, node: fields.node, force: fields.force === true };
   }
   if (op === 'test.fault') {
     if ((fields.peer !== undefined && typeof fields.peer !== 'string') || typeof fields.mode !== 'string') {

@@ -17,7 +17,7 @@ import { HintedHandoff } from '../handoff/hinted-handoff.js';
 import { OwnershipTransfer } from '../handoff/ownership-transfer.js';
 import { type ClusterIdentity, ClusterState } from '../membership/cluster-state.js';
 import { Gossiper } from '../membership/gossiper.js';
-import { type MemberInfo, MemberTable, newMember } from '../membership/member-table.js';
+import { isGone, type MemberInfo, MemberTable, newMember } from '../membership/member-table.js';
 import { FaultSwitch } from '../net/fault-switch.js';
 import type { Transport } from '../net/transport.js';
 import type { ValueCodec } from '../storage/codec.js';
@@ -63,6 +63,8 @@ export interface BuildNodeOptions {
   testingFaults: boolean;
   processStats?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
   onLeft?: () => void;
+  /** Called once gossip says this node (this incarnation) was removed from the cluster. */
+  onRemoved?: () => void;
 }
 
 export interface BuiltNode {
@@ -79,12 +81,12 @@ export interface BuiltNode {
   stop(): void;
 }
 
-/** An actor is retired when its node left, or runs now under another incarnation (a wiped data dir). */
+/** An actor is retired when its node left or was removed, or runs now under another incarnation (a wiped data dir). */
 function isRetired(table: MemberTable | undefined, actor: string): boolean {
   const [name, incarnation] = actor.split('~');
   const member = table?.get(name ?? '');
   if (!member) return false; // unknown: keep, to be safe
-  return member.status === 'left' || member.incarnation !== incarnation;
+  return isGone(member.status) || member.incarnation !== incarnation;
 }
 
 export function buildNode(o: BuildNodeOptions): BuiltNode {
@@ -144,6 +146,13 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     logger: o.logger,
     selfUpdate: () => ({ keys: replica.keys, handoffPending: transfer.pending, handoffRing: transfer.handoffRing, hintBacklog: hints.total() }),
     onMerge: (result) => {
+      if (result.removedSelf) {
+        // Our data is no longer ours to move: the survivors copied it from the other replicas.
+        // Hints we hold for others are still delivered (writes we accepted on their behalf).
+        transfer.stop();
+        antiEntropy.stop();
+        o.onRemoved?.();
+      }
       if (result.recovered.length > 0) void handoff.deliverAll();
       if (result.ringChanged) void o.meta.saveMembers(table.infos()).catch(() => {});
       if (result.ringChanged && state.refreshRing()) {

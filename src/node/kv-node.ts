@@ -17,6 +17,7 @@ import type { HintStore } from '../handoff/hint-store.js';
 import type { OwnershipTransfer } from '../handoff/ownership-transfer.js';
 import type { ClusterState } from '../membership/cluster-state.js';
 import type { Gossiper } from '../membership/gossiper.js';
+import { isGone } from '../membership/member-table.js';
 import { FAULT_MODES, type FaultMode, type FaultSwitch } from '../net/fault-switch.js';
 import { encodeBytes, parseRequest, type Reply, type Request, replyEncoding, requestIdOf } from '../net/protocol.js';
 import type { LocalReplica } from './local-replica.js';
@@ -99,6 +100,8 @@ export class KvNode {
         return this.ring(request.key);
       case 'leave':
         return this.leave();
+      case 'remove':
+        return this.remove(request.node, request.force);
       case 'test.fault':
         return this.fault(request.peer, request.mode);
       case 'repair':
@@ -198,7 +201,38 @@ export class KvNode {
   }
 
   private checkServing(): void {
-    if (this.parts.state.table.me.status === 'left') throw new KvError('KV_NOT_MEMBER', 'this node has left the cluster');
+    const { status } = this.parts.state.table.me;
+    if (isGone(status)) throw new KvError('KV_NOT_MEMBER', `this node has ${status === 'left' ? 'left' : 'been removed from'} the cluster`);
+  }
+
+  /**
+   * Takes a dead node out of the ring for good (its ranges go to the survivors, which copy the data
+   * from the remaining replicas: ownership transfer). Gossip spreads the removal; see MemberTable.
+   */
+  private remove(name: string, force: boolean): Record<string, unknown> {
+    const { state, transfer, gossiper, clock, logger } = this.parts;
+    this.checkServing();
+    const member = state.table.get(name);
+    if (!member) throw new KvError('KV_BAD_REQUEST', `unknown node ${name}`, { node: name });
+    if (name === this.parts.name) throw new KvError('KV_BAD_REQUEST', `${name} cannot remove itself: ask another member, or use kvctl leave`);
+    if (member.status === 'removed') return { node: name, status: 'removed', already: true };
+    if (member.status === 'left') throw new KvError('KV_BAD_REQUEST', `${name} has already left the cluster`, { node: name });
+    const health = state.table.health(name, clock.now());
+    if (!force && state.table.isUp(name, clock.now())) {
+      throw new KvError('KV_NODE_UP', `${name} is ${health} as ${this.parts.name} sees it: take a live node out with kvctl leave (or remove it with --force)`, {
+        node: name,
+        health,
+      });
+    }
+    state.table.remove(name);
+    logger.log('warn', 'removed a node from the cluster', { node: name, health, force });
+    if (state.refreshRing()) {
+      transfer.schedule(0);
+      void this.parts.treesReady();
+    }
+    state.settleTransfers((n) => state.table.get(n)?.handoffRing);
+    gossiper.round();
+    return { node: name, status: 'removed', already: false, health };
   }
 
   /** Starts a graceful decommission: hand every key to its new owners, then say we left. */

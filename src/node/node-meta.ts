@@ -1,8 +1,9 @@
 /**
  * A node's persistent metadata, in its own store beside the data: which cluster it belongs to
  * (id and settings), the addresses of the peers it knew (seeds for a restart), the member table
- * (so a restart knows the ring before gossip reaches it), and the placement it last finished
- * handing off for (so an interrupted transfer resumes).
+ * (so a restart knows the ring before gossip reaches it), the placement it last finished handing
+ * off for (so an interrupted transfer resumes), and whether it was removed from the cluster (so it
+ * never serves again from this data dir).
  */
 import type { HandedOff } from '../handoff/ownership-transfer.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
@@ -15,6 +16,13 @@ const CLUSTER_KEY = Buffer.from('m:cluster');
 const PEERS_KEY = Buffer.from('m:peers');
 const MEMBERS_KEY = Buffer.from('m:members');
 const HANDOFF_KEY = Buffer.from('m:handoff-ring');
+const REMOVED_KEY = Buffer.from('m:removed');
+
+/** When and from which cluster a node learned it was removed (kvctl remove). */
+export interface Removal {
+  cluster: string;
+  at: number;
+}
 
 async function readJson<T>(store: Store, key: Buffer): Promise<T | undefined> {
   const data = await store.get(key);
@@ -65,5 +73,13 @@ export class NodeMeta {
 
   saveHandedOff(placement: HandedOff): Promise<void> {
     return writeJson(this.store, HANDOFF_KEY, placement);
+  }
+
+  loadRemoved(): Promise<Removal | undefined> {
+    return readJson(this.store, REMOVED_KEY);
+  }
+
+  saveRemoved(removal: Removal): Promise<void> {
+    return writeJson(this.store, REMOVED_KEY, removal);
   }
 }

@@ -7,8 +7,8 @@
 export interface MemberRow {
   name: string;
   addr: string;
-  status: 'up' | 'leaving' | 'left';
-  health: 'alive' | 'suspect' | 'down' | 'left';
+  status: 'up' | 'leaving' | 'left' | 'removed';
+  health: 'alive' | 'suspect' | 'down' | 'left' | 'removed';
   heartbeatAgeMs: number;
   incarnation: string;
   generation: number;
@@ -44,7 +44,7 @@ export interface RingSnapshot {
   preferenceList?: { name: string; role: 'primary' | 'fallback' }[];
 }
 
-/** One word per node, as operators read it: up, suspect, down, leaving, left. */
+/** One word per node, as operators read it: up, suspect, down, leaving, left, removed. */
 export function memberState(m: Pick<MemberRow, 'status' | 'health'>): string {
   if (m.status !== 'up') return m.status;
   return m.health === 'alive' ? 'up' : m.health;

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { type MemberInfo, MemberTable, newMember, parseMembers } from '../../src/membership/index.js';
+import { isGone, type MemberInfo, MemberTable, newMember, parseMembers, supersedes } from '../../src/membership/index.js';
 
 const detector = { suspectAfterMs: 1500, downAfterMs: 3000 };
 
@@ -138,6 +138,101 @@ t.test('ringMembers: status up, whatever the health; leaving and left excluded',
   );
 });
 
+t.test('supersedes: a removal is final for its incarnation; otherwise (generation, heartbeat) decide', async (t) => {
+  const held = (over: Partial<MemberInfo>) => info('a', { generation: 1000, heartbeat: 50, ...over });
+  const cases: [string, Partial<MemberInfo>, Partial<MemberInfo>, boolean][] = [
+    ['higher heartbeat, same life', {}, { heartbeat: 51 }, true],
+    ['lower heartbeat, same life', {}, { heartbeat: 49 }, false],
+    ['restart (higher generation)', {}, { generation: 2000, heartbeat: 0 }, true],
+    ['removal beats the last entry of its incarnation', {}, { status: 'removed' }, true],
+    ['removal beats a newer entry of its incarnation', { generation: 2000, heartbeat: 900 }, { status: 'removed' }, true],
+    ['removal beats even an older-looking copy of that life', {}, { status: 'removed', heartbeat: 1 }, true],
+    ['nothing of a removed incarnation undoes it: more heartbeats', { status: 'removed' }, { heartbeat: 51 }, false],
+    ['nothing of a removed incarnation undoes it: a restart', { status: 'removed' }, { generation: 3000, heartbeat: 0 }, false],
+    ['nothing of a removed incarnation undoes it: leaving', { status: 'removed' }, { heartbeat: 99, status: 'leaving' }, false],
+    ['a second removal changes nothing', { status: 'removed' }, { status: 'removed', heartbeat: 99 }, false],
+    ['a new incarnation started later replaces a removed one', { status: 'removed' }, { incarnation: 'new', generation: 5000, heartbeat: 0 }, true],
+    ['a removal of an old incarnation loses to a newer one', { incarnation: 'new', generation: 5000 }, { status: 'removed' }, false],
+    ['left is not final: the same incarnation may come back', { status: 'left' }, { generation: 2000, heartbeat: 0 }, true],
+  ];
+  for (const [name, heldOver, incomingOver, expected] of cases) {
+    t.equal(supersedes(info('a', { generation: 1000, heartbeat: 50, ...incomingOver }), held(heldOver)), expected, name);
+  }
+  t.same(
+    (['up', 'leaving', 'left', 'removed'] as const).map((s) => isGone(s)),
+    [false, false, true, true],
+    'left and removed are gone',
+  );
+});
+
+t.test('remove: the member leaves the ring and gossip, and the dead node cannot undo it', async (t) => {
+  const table = tableAt();
+  table.merge([info('a', { heartbeat: 5 }), info('dead', { heartbeat: 7 })], 0);
+  t.throws(() => table.remove('me'), RangeError, 'never ourselves');
+  t.equal(table.remove('nobody'), undefined, 'unknown names');
+  const removed = table.remove('dead');
+  t.same([removed?.status, removed?.generation, removed?.heartbeat], ['removed', 1000, 7], 'keeps the life it ends');
+  t.equal(table.health('dead', 0), 'removed');
+  t.equal(table.isUp('dead', 0), false);
+  t.same(
+    table
+      .ringMembers()
+      .map((m) => m.name)
+      .sort(),
+    ['a', 'me'],
+  );
+  t.same(
+    table.gossipTargets().map((m) => m.name),
+    ['a'],
+  );
+  t.same(table.merge([info('dead', { heartbeat: 8 })], 10), { ringChanged: false, recovered: [] }, 'its last gossiped entry, still in flight');
+  t.same(table.merge([info('dead', { generation: 9000, heartbeat: 0 })], 20), { ringChanged: false, recovered: [] }, 'its restarted process');
+  t.equal(table.get('dead')?.status, 'removed');
+  t.equal(table.remove('dead')?.status, 'removed', 'removing twice is harmless');
+});
+
+t.test('a removal spreads: it wins over the dead node entry on every other member', async (t) => {
+  const remover = tableAt();
+  const other = new MemberTable(info('other'), detector, 0);
+  remover.merge([info('dead', { heartbeat: 7 })], 0);
+  other.merge([info('me'), info('dead', { heartbeat: 9 })], 0); // heard a later heartbeat than the remover did
+  remover.remove('dead');
+  const result = other.merge(remover.infos(), 100);
+  t.same(result, { ringChanged: true, recovered: [] }, 'the ring changes; a removal is no sign of life');
+  t.equal(other.get('dead')?.status, 'removed');
+  t.same(
+    other
+      .ringMembers()
+      .map((m) => m.name)
+      .sort(),
+    ['me', 'other'],
+  );
+  const late = new MemberTable(info('late'), detector, 0);
+  t.same(late.merge(remover.infos(), 0).recovered, ['me'], 'a member first known as removed is not reported as recovered');
+  t.equal(late.health('dead', 0), 'removed');
+});
+
+t.test('a node that hears it was removed takes it on and stays removed', async (t) => {
+  const dead = new MemberTable(info('dead'), detector, 0);
+  const remover = tableAt();
+  remover.merge([info('dead')], 0);
+  remover.remove('dead');
+  t.same(dead.merge(remover.infos(), 10), { ringChanged: true, recovered: ['me'], removedSelf: true });
+  t.equal(dead.me.status, 'removed');
+  t.notOk(
+    dead.ringMembers().some((m) => m.name === 'dead'),
+    'off its own ring',
+  );
+  t.equal(dead.tick(20, { status: 'up', keys: 3 }).status, 'removed', 'a tick cannot bring it back');
+  t.equal(dead.me.keys, 3, 'counters still update');
+  t.same(dead.merge(remover.infos(), 30), { ringChanged: false, recovered: [] }, 'reported once');
+  const reborn = new MemberTable(info('dead', { incarnation: 'wiped', generation: 5000 }), detector, 0);
+  t.same(reborn.merge(remover.infos(), 0).removedSelf, undefined, 'the removal of an old incarnation is not about a new one');
+  t.equal(reborn.me.status, 'up');
+  remover.merge([reborn.me], 0);
+  t.same([remover.get('dead')?.status, remover.get('dead')?.incarnation], ['up', 'wiped'], 'the new incarnation joins as a new node');
+});
+
 t.test('parseMembers accepts well-formed entries', async (t) => {
   const wire = JSON.parse(JSON.stringify([info('a'), info('b', { handoffRing: '0a1b2c3d', status: 'leaving', weight: 0.5 })])) as unknown;
   const parsed = parseMembers(wire);
@@ -168,6 +263,7 @@ t.test('parseMembers rejects malformed entries', async (t) => {
     ['negative weight', [{ ...info('a'), weight: -1 }]],
     ['string weight', [{ ...info('a'), weight: '1' }]],
     ['health as status', [{ ...info('a'), status: 'down' }]],
+    ['unknown status', [{ ...info('a'), status: 'gone' }]],
     ['missing status', [{ ...info('a'), status: undefined }]],
     ['keys NaN', [{ ...info('a'), keys: Number.NaN }]],
     ['handoffPending missing', [{ ...info('a'), handoffPending: undefined }]],

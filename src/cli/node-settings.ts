@@ -1,0 +1,153 @@
+/**
+ * A node's settings: the `kvctl start` flags that shape one node (address, name, seeds, weight,
+ * limits, cache, sync, codec, timers). They are kept in the node's data dir (node.json) so that
+ * `kvctl start --data-dir D` brings the node back exactly as it was. Precedence, highest first: a
+ * flag typed on the command line (then saved), the saved value, an environment variable, the
+ * embedded default. Cluster settings (N, W, R, consistency) are not node settings: they belong to
+ * the cluster and live with its identity in the store.
+ */
+import { Flags, type Interfaces } from '@oclif/core';
+import { DEFAULT_HOST, DEFAULT_PORT, defaultAntiEntropy, defaultHints, defaultLimits, defaultMembershipSettings, envVars } from '../config.js';
+import { KvError } from '../errors.js';
+
+export const nodeSettingFlags = {
+  host: Flags.string({ description: 'Address to listen on', env: envVars.host, default: DEFAULT_HOST }),
+  port: Flags.integer({
+    description: 'TCP port (0: any free port, then kept); with --nodes, the first of K consecutive ports',
+    env: envVars.port,
+    default: DEFAULT_PORT,
+    min: 0,
+    max: 65535,
+  }),
+  name: Flags.string({ description: 'Node name, kept in the data dir [default: <hostname>-<port>; with --nodes: node1..K]', env: envVars.name }),
+  join: Flags.string({ description: 'Seeds to join through, host:port[,host:port]', helpGroup: 'CLUSTER' }),
+  weight: Flags.integer({
+    description: "Capacity relative to other nodes (the node's share of virtual nodes)",
+    default: 1,
+    min: 1,
+    max: 64,
+    helpGroup: 'CLUSTER',
+  }),
+  advertise: Flags.string({ description: 'Address other nodes reach this one at [default: host:port]', helpGroup: 'CLUSTER' }),
+  'gossip-interval-ms': Flags.integer({ description: 'Gossip period', default: defaultMembershipSettings.gossipIntervalMs, min: 10, helpGroup: 'CLUSTER' }),
+  'down-after-ms': Flags.integer({
+    description: 'A node not heard from this long is down (suspect at half)',
+    default: defaultMembershipSettings.downAfterMs,
+    min: 50,
+    helpGroup: 'CLUSTER',
+  }),
+  'request-timeout-ms': Flags.integer({ description: 'How long a coordinator waits for replicas', default: 2000, min: 10, helpGroup: 'CLUSTER' }),
+  'hint-max-mb': Flags.integer({
+    description: 'Hints kept per down node, MiB; beyond it writes are not hinted (anti-entropy repairs later)',
+    default: 64,
+    min: 1,
+    helpGroup: 'FAILURE HANDLING',
+  }),
+  'hint-max-age-ms': Flags.integer({
+    description: 'Hints older than this are dropped and left to anti-entropy',
+    default: defaultHints.maxAgeMs,
+    min: 1,
+    helpGroup: 'FAILURE HANDLING',
+  }),
+  'anti-entropy-interval-ms': Flags.integer({
+    description: 'Background Merkle exchange with a random peer every this often (0: off)',
+    default: defaultAntiEntropy.intervalMs,
+    min: 0,
+    helpGroup: 'FAILURE HANDLING',
+  }),
+  'anti-entropy-keys-per-sec': Flags.integer({
+    description: 'Rate limit of the background exchange, keys transferred per second',
+    default: defaultAntiEntropy.maxKeysPerSecond,
+    min: 1,
+    helpGroup: 'FAILURE HANDLING',
+  }),
+  'tombstone-grace-ms': Flags.integer({
+    description: 'Tombstones are reaped once this old and held by every replica',
+    default: defaultAntiEntropy.tombstoneGraceMs,
+    min: 0,
+    helpGroup: 'FAILURE HANDLING',
+  }),
+  'testing-faults': Flags.boolean({
+    description: 'Enable the per-link fault switch (test.fault op) for partition tests; never in production',
+    default: false,
+    allowNo: true,
+    helpGroup: 'FAILURE HANDLING',
+  }),
+  'cache-mb': Flags.integer({ description: 'Memory budget of the hot-value cache, MiB (0: no cache)', env: envVars.cacheMb, default: 64, min: 0 }),
+  sync: Flags.boolean({ description: 'fsync each group commit before acknowledging writes', default: false, allowNo: true }),
+  codec: Flags.string({ description: 'Brotli implementation for values', options: ['zlib', 'brotli-wasm'], default: 'zlib' }),
+  'compress-min-bytes': Flags.integer({ description: 'Values shorter than this are stored uncompressed', default: 512, min: 0 }),
+  'max-line-bytes': Flags.integer({
+    description: 'Longest request line; longer closes the connection',
+    default: defaultLimits.maxLineBytes,
+    min: 64,
+    helpGroup: 'LIMITS',
+  }),
+  'max-key-bytes': Flags.integer({ description: 'Longest key', default: defaultLimits.maxKeyBytes, min: 1, helpGroup: 'LIMITS' }),
+  'max-value-bytes': Flags.integer({ description: 'Longest value', default: defaultLimits.maxValueBytes, min: 0, helpGroup: 'LIMITS' }),
+  'max-connections': Flags.integer({ description: 'Client connections open at once', default: defaultLimits.maxConnections, min: 1, helpGroup: 'LIMITS' }),
+  'max-siblings': Flags.integer({ description: 'Concurrent values one key may hold', default: defaultLimits.maxSiblings, min: 1, helpGroup: 'LIMITS' }),
+};
+
+export type NodeSettingName = keyof typeof nodeSettingFlags;
+export type NodeSettings = Omit<Interfaces.InferredFlags<typeof nodeSettingFlags>, 'json'>;
+
+export const NODE_SETTING_NAMES = Object.keys(nodeSettingFlags) as NodeSettingName[];
+
+/** Settings that differ from node to node of one cluster: `start --cluster` cannot set them for all. */
+export const PER_NODE_SETTINGS: readonly NodeSettingName[] = ['port', 'name', 'advertise', 'join'];
+
+/**
+ * The settings a node starts with: each flag typed on the command line (`given`) wins, then the
+ * saved value, then what the flags hold otherwise (an environment variable or the default). Pure.
+ */
+export function resolveNodeSettings(flags: NodeSettings, given: ReadonlySet<string>, saved: Partial<NodeSettings> | undefined): NodeSettings {
+  const out: Record<string, unknown> = {};
+  for (const name of NODE_SETTING_NAMES) {
+    const keep = !given.has(name) && saved?.[name] !== undefined;
+    const value = keep ? saved?.[name] : flags[name];
+    if (value !== undefined) out[name] = value;
+  }
+  return out as NodeSettings;
+}
+
+/** The names of the flags typed on the command line (oclif's raw tokens; env and defaults are not tokens). */
+export function givenFlags(raw: readonly { type: string; flag?: string }[]): Set<string> {
+  return new Set(raw.flatMap((token) => (token.type === 'flag' && token.flag !== undefined ? [token.flag] : [])));
+}
+
+interface FlagShape {
+  type: 'boolean' | 'option';
+  options?: readonly string[];
+  parse: (input: string, context: unknown, options: unknown) => Promise<unknown>;
+}
+
+/**
+ * Checks saved settings (a hand-edited node.json is input too) by the rules of the flags
+ * themselves: known names, right JSON types, ranges and options. Throws KV_START_FAILED naming the
+ * file and the setting.
+ */
+export async function checkSavedSettings(raw: Record<string, unknown>, file: string): Promise<Partial<NodeSettings>> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    const bad = (why: string) => new KvError('KV_START_FAILED', `${file}: setting "${name.slice(0, 64)}" ${why}; fix or delete it`, { file, setting: name });
+    if (!Object.hasOwn(nodeSettingFlags, name)) throw bad('is not a node setting');
+    const flag = nodeSettingFlags[name as NodeSettingName] as unknown as FlagShape;
+    if (flag.type === 'boolean') {
+      if (typeof value !== 'boolean') throw bad('must be true or false');
+      out[name] = value;
+      continue;
+    }
+    if (typeof value !== 'string' && typeof value !== 'number') throw bad('must be a string or a number');
+    let parsed: unknown;
+    try {
+      parsed = await flag.parse(String(value), undefined, flag);
+    } catch (err) {
+      throw bad(`is invalid: ${(err as Error).message}`);
+    }
+    if (typeof parsed !== typeof value) throw bad(`must be a ${typeof parsed}`);
+    if (flag.options && !flag.options.includes(parsed as string)) throw bad(`must be one of ${flag.options.join(', ')}`);
+    out[name] = parsed;
+  }
+  return out as Partial<NodeSettings>;
+}
