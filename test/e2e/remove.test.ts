@@ -45,7 +45,7 @@ t.test('a dead node is removed; every key it held ends with N live copies; its d
   await waitForHealth(a, dead.name, 'down');
   const removed = await kvctl(['remove', dead.name, '--addr', a.addr, '--json'], { timeoutMs: 120_000 });
   t.equal(removed.code, 0, removed.stderr);
-  t.same(JSON.parse(removed.out), { node: dead.name, removedBy: a.name, already: false, copied: true });
+  t.same(JSON.parse(removed.out), { ok: true, node: dead.name, removedBy: a.name, already: false, copied: true });
 
   for (const d of survivors) {
     const members = await membersOf(d);
