@@ -109,7 +109,8 @@ t.test('piped --watch text: a block per poll with its time, then stale lines ins
   const w = watchCli(t, ['members', '--watch', '--interval-ms', '100', '--addr', daemon.addr]);
   const polled = new RegExp(`^polled ${daemon.name} at ${daemon.addr} at \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$`, 'gm');
   await waitFor(() => (w.out().match(polled) ?? []).length >= 2, 'two blocks');
-  t.match(w.out(), /^cluster \w+ {2}N=1 W=1 R=1/m);
+  t.match(w.out(), /^cluster \w+ {2}N=3 W=2 R=2/m);
+  t.match(w.out(), /^N=3 but 1 node: 1 copy per key$/m, 'the view says a lone node keeps one copy');
 
   await killDaemon(daemon.pid);
   const staleLine = new RegExp(`^stale: ${daemon.addr} unreachable since \\S+ \\(KV_UNREACHABLE\\): .*; still trying$`, 'gm');
