@@ -27,7 +27,7 @@ exits once it hears of its removal. To bring the machine back, wipe its data dir
     '<%= config.bin %> remove node3 --force   # even if the node still answers',
   ];
 
-  static override args = { node: Args.string({ description: 'Name of the node to remove, as kvctl members shows it', required: true }) };
+  static override args = { node: Args.string({ description: 'Name of the node to remove, as kvctl members shows it' }) };
 
   static override flags = {
     ...addrFlags,
@@ -37,19 +37,21 @@ exits once it hears of its removal. To bring the machine back, wipe its data dir
 
   async run(): Promise<RemoveResult> {
     const { args, flags } = await this.parse(Remove);
+    const node = args.node;
+    if (!node) throw new KvError('KV_USAGE', 'name the node to remove: kvctl remove NODE (kvctl members lists them)');
     const client = await this.connect(flags);
     try {
-      const reply = await client.request({ op: 'remove', node: args.node, force: flags.force === true });
+      const reply = await client.request({ op: 'remove', node: node, force: flags.force === true });
       const removedBy = String((await client.request({ op: 'ping' })).node);
       const already = reply.already === true;
       this.say(
         already
-          ? `${args.node} was removed already`
-          : `${args.node} (${String(reply.health)}) is removed from the ring; its keys are being copied to the survivors from their other replicas`,
+          ? `${node} was removed already`
+          : `${node} (${String(reply.health)}) is removed from the ring; its keys are being copied to the survivors from their other replicas`,
       );
       const copied = flags['wait-ms'] > 0 && (await this.waitForCopies(client, flags['wait-ms']));
       if (copied) this.say(`every survivor holds its share of the new ring`);
-      return { node: args.node, removedBy, already, copied };
+      return { node: node, removedBy, already, copied };
     } finally {
       await client.close();
     }

@@ -3,6 +3,7 @@ import { KvCommand } from '../src/cli/base-command.js';
 import { givenFlags, nodeSettingFlags } from '../src/cli/node-settings.js';
 import { type StartedNode, type StartFlags, type StartResult, startNodes } from '../src/cli/start-nodes.js';
 import { envVars } from '../src/config.js';
+import { KvError } from '../src/errors.js';
 
 export default class Start extends KvCommand {
   static override summary = 'Start a daemon (or a local cluster) in the background.';
@@ -34,7 +35,7 @@ Writes are acknowledged once LevelDB has them in the OS page cache (they survive
       description: 'Data dir of the node (with --nodes or --cluster: of the local cluster) [default: $XDG_DATA_HOME/kvctl/default]',
       env: envVars.dataDir,
     }),
-    nodes: Flags.integer({ description: 'Make a local cluster of this many daemons', min: 1, max: 64, exclusive: ['cluster'], helpGroup: 'CLUSTER' }),
+    nodes: Flags.integer({ description: 'Make a local cluster of this many daemons', min: 1, max: 64, helpGroup: 'CLUSTER' }),
     cluster: Flags.boolean({ description: 'Start every node of the local cluster in --data-dir again, as it was', helpGroup: 'CLUSTER' }),
     n: Flags.integer({ description: 'Replicas per key, for a new cluster', min: 1, max: 16, helpGroup: 'CLUSTER' }),
     w: Flags.integer({ description: 'Default write quorum, for a new cluster', min: 1, max: 16, helpGroup: 'CLUSTER' }),
@@ -48,6 +49,8 @@ Writes are acknowledged once LevelDB has them in the OS page cache (they survive
 
   async run(): Promise<StartedNode | StartResult> {
     const { flags, raw } = await this.parse(Start);
+    if (flags.nodes !== undefined && flags.cluster)
+      throw new KvError('KV_USAGE', '--nodes makes a new local cluster, --cluster starts an existing one: give one of them');
     const result = await startNodes(flags as StartFlags, givenFlags(raw), (text) => this.note(text));
     if (!result.clusterDir) {
       const [d] = result.nodes as [StartedNode];

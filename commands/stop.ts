@@ -22,12 +22,14 @@ kvctl start --cluster starts them again as they were. Exit 3 when no daemon runs
   static override flags = {
     ...addrFlags,
     'data-dir': Flags.string({ description: 'Data dir of the daemon to stop (with --cluster: of the local cluster)', env: envVars.dataDir }),
-    cluster: Flags.boolean({ description: 'Stop every node of the local cluster in --data-dir', exclusive: ['addr'] }),
+    cluster: Flags.boolean({ description: 'Stop every node of the local cluster in --data-dir' }),
     'wait-ms': Flags.integer({ description: 'How long to wait for the exit', default: 30_000, min: 1 }),
   };
 
   async run(): Promise<{ stopped: true; pid: number; name: string } | { clusterDir: string; nodes: StoppedNode[] }> {
     const { flags } = await this.parse(Stop);
+    if (flags.cluster && flags.addr)
+      throw new KvError('KV_USAGE', '--cluster stops the local cluster in --data-dir; --addr names one daemon: give one of them');
     if (flags.cluster) return this.stopCluster(flags['data-dir'] ?? defaultClusterDir(), flags['wait-ms']);
     const target = flags.addr ? await this.viaAddr(flags.addr, flags.timeout) : this.viaDataDir(flags['data-dir'] ?? defaultDataDir());
     await stopProcess(target.pid, flags['wait-ms']);

@@ -103,9 +103,15 @@ t.test('stop --cluster stops every node; start --cluster brings them back as the
   t.match(stopOne.stderr, `it holds a local cluster: kvctl stop --cluster --data-dir ${dir}`);
 });
 
-t.test('start --cluster on a dir without a local cluster says how to make one', async (t) => {
+t.test('start --cluster on a dir without a local cluster says how to make one; contradictory flags are refused', async (t) => {
   const dir = tempDir(t);
   const result = await kvctl(['start', '--cluster', '--data-dir', dir]);
   t.equal(result.code, 2);
   t.match(result.stderr, `no local cluster in ${dir}: make one with kvctl start --nodes K`);
+  const both = await kvctl(['start', '--nodes', '2', '--cluster', '--data-dir', dir]);
+  t.equal(both.code, 2);
+  t.match(both.stderr, /--nodes makes a new local cluster, --cluster starts an existing one/);
+  const stopBoth = await kvctl(['stop', '--cluster', '--addr', '127.0.0.1:1']);
+  t.equal(stopBoth.code, 2);
+  t.match(stopBoth.stderr, /--addr names one daemon: give one of them/);
 });

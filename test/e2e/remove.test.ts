@@ -87,6 +87,9 @@ t.test('a dead node is removed; every key it held ends with N live copies; its d
 t.test('remove --force on a live node: it hears of it and exits, and stays out', async (t) => {
   const nodes = await startCluster(t, 3, ['--n', '2', '--w', '1', '--r', '1']);
   const [a, b, victim] = nodes as [Daemon, Daemon, Daemon];
+  const noName = await kvctl(['remove', '--addr', a.addr]);
+  t.equal(noName.code, 2);
+  t.match(noName.stderr, /name the node to remove/);
   const unknown = await kvctl(['remove', 'nobody', '--addr', a.addr]);
   t.equal(unknown.code, 4);
   t.match(unknown.stderr, /unknown node nobody/);
