@@ -2,7 +2,7 @@
  * Section 6: a 3-node cluster on loopback (N=3 W=2 R=2, the `--nodes 3` defaults) under section 1's
  * load (the same 1 KiB random values, fresh keys per put round, gets checked byte for byte, 64 in
  * flight from this process): spread over one connection per node, and all sent to node1. Printed
- * next to the single-node figures of the same run, with ratios, and etcd's figures from FACTS.md
+ * next to the single-node figures of the same run, with ratios, and etcd's figures measured separately
  * for scale (not measured here).
  */
 import type { BenchContext } from './bench-context.js';
@@ -14,7 +14,7 @@ import { closeLanes, KvWorkload, type Lanes, lastRound, openClusterLanes, type P
 import { type Cell, fmt } from './report.js';
 import type { BenchDaemon } from './resources.js';
 
-/** FACTS.md, "Peers, for comparison": etcd 3.4, three members on loopback, 64 in flight, 1 KiB. */
+/** etcd 3.4 (Debian's etcd-server), three members on loopback, 64 in flight, 1 KiB: measured separately on the same kind of machine. */
 const ETCD = { put: 5_600, get: 10_500 };
 
 interface Measured {
@@ -75,7 +75,7 @@ export async function clusterSection(ctx: BenchContext, values: readonly Buffer[
   const prof = config.daemonEnv.BENCH_CPU_PROF;
   if (prof) report.note(`CPU profiles of the cluster daemons: ${cluster.nodes.map((n) => `${n.name} ${prof}/daemon-${n.pid}.cpuprofile`).join(', ')}`);
   report.note(
-    `for scale: etcd 3.4, three members on this machine (FACTS.md): put ${fmt(ETCD.put)}/s, linearizable get ${fmt(ETCD.get)}/s — from FACTS.md, not measured in this run`,
+    `for scale: etcd 3.4, three members on this kind of machine: put ${fmt(ETCD.put)}/s, linearizable get ${fmt(ETCD.get)}/s — measured separately, not in this run`,
   );
   report.note(
     `kvctl cluster ("1 per node") / etcd: put ${fmt(spread.put.opsPerSec / ETCD.put, 2)}x, get ${fmt(spread.get.opsPerSec / ETCD.get, 2)}x ` +
