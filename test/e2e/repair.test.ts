@@ -47,7 +47,7 @@ t.test('repair transfers exactly the k diverged keys of 10,000, and the roots en
       if (kind === 0) ops.push(client.get(key, { r: 2 }).then((g) => client.put(key, `changed${next}`, { context: g.context, w: 2 })));
       else if (kind === 1) ops.push(client.put(`new:${next}`, `n${next}`, { w: 2 }));
       else if (kind === 2) ops.push(client.delete(key, { w: 2 }));
-      else ops.push(client.put(key, `sibling${next}`, { w: 2 }));
+      else ops.push(client.put(key, `sibling${next}`, { w: 2, keepSiblings: true }));
       if (ops.length >= 64) await Promise.all(ops.splice(0));
     }
     await Promise.all(ops);
@@ -96,10 +96,10 @@ t.test("a node whose data dir was wiped restarts as a new incarnation and loses 
   const reborn = await startDaemon(t, { dataDir: c.dataDir, port: c.port, args: ['--name', c.name, '--join', a.addr, ...FAULTS] });
   t.not((await stats(reborn)).incarnation, before.incarnation, 'a new incarnation');
   await waitForMembers([a, reborn], 3);
-  // New writes through node3 without a context: with a reused actor they would collide with old dots.
+  // New writes through node3 that keep what is there: with a reused actor their dots would collide with old ones.
   const r = await KvClient.connect(reborn.addr);
   t.teardown(() => r.close());
-  for (let i = 0; i < 50; i++) await r.put(`w:${i}`, `new${i}`);
+  for (let i = 0; i < 50; i++) await r.put(`w:${i}`, `new${i}`, { keepSiblings: true });
   const repair = await kvctl(['repair', '--addr', a.addr, '--json']);
   t.equal(repair.code, 0, repair.stderr);
   let lost = 0;
