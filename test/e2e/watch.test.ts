@@ -188,9 +188,10 @@ t.test('at a terminal: poll time and quit hint on screen; q and Ctrl-C quit at o
     const file = (name: string) => join(dir, `${session}.${name}`);
     // The shell records the terminal settings before and after, then the exit status (renamed into place
     // last, so once it exists everything is written); then it waits, so the pane stays to be read.
+    // It runs as a person's terminal would, without CI variables: under CI=true ink draws only a final frame.
     writeFileSync(
       file('sh'),
-      `stty -g > ${file('before')}\n${process.execPath} ${KVCTL} members --watch --interval-ms 200 --addr ${daemon.addr}\n` +
+      `unset CI CONTINUOUS_INTEGRATION\nstty -g > ${file('before')}\n${process.execPath} ${KVCTL} members --watch --interval-ms 200 --addr ${daemon.addr}\n` +
         `code=$?\nstty -g > ${file('after')}\necho $code > ${file('code.tmp')} && mv ${file('code.tmp')} ${file('code')}\nexec sleep 600\n`,
     );
     await call('new-session', '-d', '-s', session, '-x', '160', '-y', '40', `sh ${file('sh')}`);
