@@ -71,8 +71,7 @@ export class Gossiper {
   async push(addr: string, join = false): Promise<void> {
     const { transport, settings, clock } = this.deps;
     const reply = await transport.request(addr, this.message(join), Math.max(settings.gossipIntervalMs * 2, 500));
-    const theirs = reply.cluster as Record<string, unknown> | undefined;
-    if (theirs?.id === this.deps.cluster.id) this.adoptSettings(theirs);
+    this.adoptSettings(reply.cluster);
     this.merge(parseMembers(reply.members), clock.now());
   }
 
@@ -91,7 +90,7 @@ export class Gossiper {
    */
   handlePush(body: Record<string, unknown>): Record<string, unknown> {
     const { cluster } = this.deps;
-    const theirs = (body.cluster ?? {}) as Record<string, unknown>;
+    const theirs = fieldsOf(body.cluster);
     if (body.join === true) {
       const conflicts = (['n', 'w', 'r', 'consistency'] as const).filter((k) => theirs[k] !== undefined && theirs[k] !== cluster.settings[k]);
       if (conflicts.length > 0) {
@@ -108,7 +107,7 @@ export class Gossiper {
     }
     if (theirs.id === undefined && body.join !== true) throw new KvError('KV_BAD_REQUEST', 'gossip without a cluster id');
     const members = parseMembers(body.members);
-    if (theirs.id === cluster.id) this.adoptSettings(theirs);
+    if (theirs.id === cluster.id) this.adoptSettings(body.cluster);
     this.merge(members, this.deps.clock.now());
     return { cluster: this.clusterFields(), members: this.deps.table.infos() };
   }
@@ -119,16 +118,16 @@ export class Gossiper {
     return { id: cluster.id, ...cluster.settings, version: cluster.settingsVersion ?? 0 };
   }
 
-  /** Adopts the settings a peer gossiped if they are valid and newer; malformed ones are ignored (logged). */
-  private adoptSettings(theirs: Record<string, unknown>): void {
-    const parsed = parseGossipedSettings(theirs);
-    if (!parsed) {
-      this.deps.logger.log('warn', 'ignored malformed cluster settings from a peer', {});
+  /** Adopts the settings of our cluster a peer gossiped if they are valid and newer; malformed ones are ignored (logged). */
+  private adoptSettings(raw: unknown): void {
+    const theirs = parseGossipedCluster(raw);
+    if (!theirs) {
+      this.deps.logger.log('warn', 'ignored a malformed cluster from a peer', {});
       return;
     }
-    if (this.deps.adoptSettings(parsed.settings, parsed.version)) {
-      this.deps.logger.log('info', 'cluster settings changed', { ...parsed.settings, version: parsed.version });
-    }
+    if (theirs.id !== this.deps.cluster.id) return;
+    const version = theirs.settingsVersion ?? 0;
+    if (this.deps.adoptSettings(theirs.settings, version)) this.deps.logger.log('info', 'cluster settings changed', { ...theirs.settings, version });
   }
 
   private merge(members: MemberInfo[], now: number): void {
@@ -140,11 +139,23 @@ export class Gossiper {
   }
 }
 
-/** Settings as gossip carries them, validated (peers are input too); undefined when malformed. */
-export function parseGossipedSettings(c: Record<string, unknown>): { settings: ClusterSettings; version: number } | undefined {
+/** A peer's field as an object; anything else reads as empty, so each of its fields is absent. */
+function fieldsOf(raw: unknown): Record<string, unknown> {
+  return typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
+}
+
+/** Longest cluster id accepted from a peer (ours are 16 hex digits). */
+const MAX_CLUSTER_ID_CHARS = 64;
+
+/** A cluster as gossip carries it (id, settings, version), validated: peers are input too. Undefined when malformed. */
+export function parseGossipedCluster(raw: unknown): ClusterIdentity | undefined {
+  const c = fieldsOf(raw);
   const version = c.version ?? 0;
   const counts = [c.n, c.w, c.r];
   const ok =
+    typeof c.id === 'string' &&
+    c.id.length > 0 &&
+    c.id.length <= MAX_CLUSTER_ID_CHARS &&
     Number.isSafeInteger(version) &&
     (version as number) >= 0 &&
     counts.every((x) => Number.isInteger(x) && (x as number) >= 1 && (x as number) <= MAX_REPLICAS) &&
@@ -153,7 +164,8 @@ export function parseGossipedSettings(c: Record<string, unknown>): { settings: C
     (c.consistency === 'strict' || c.consistency === 'sloppy');
   if (!ok) return undefined;
   return {
+    id: c.id as string,
     settings: { n: c.n as number, w: c.w as number, r: c.r as number, consistency: c.consistency as ClusterSettings['consistency'] },
-    version: version as number,
+    settingsVersion: version as number,
   };
 }

@@ -7,7 +7,7 @@ import type { ClusterSettings } from '../config.js';
 import { KvError } from '../errors.js';
 import type { Transport } from '../net/transport.js';
 import type { ClusterIdentity } from './cluster-state.js';
-import { parseGossipedSettings } from './gossiper.js';
+import { parseGossipedCluster } from './gossiper.js';
 import type { MemberInfo } from './member-table.js';
 import { parseMembers } from './member-wire.js';
 
@@ -22,10 +22,9 @@ export async function joinCluster(
   for (const seed of seeds) {
     try {
       const reply = await transport.request(seed, { op: 'gossip.push', join: true, cluster: explicit, members: [self] }, timeoutMs);
-      const c = (reply.cluster ?? {}) as Record<string, unknown>;
-      const parsed = parseGossipedSettings(c);
-      if (typeof c.id !== 'string' || !parsed) throw new KvError('KV_BAD_REQUEST', 'seed sent a malformed cluster');
-      return { cluster: { id: c.id, settings: parsed.settings, settingsVersion: parsed.version }, members: parseMembers(reply.members) };
+      const cluster = parseGossipedCluster(reply.cluster);
+      if (!cluster) throw new KvError('KV_BAD_REQUEST', 'seed sent a malformed cluster');
+      return { cluster, members: parseMembers(reply.members) };
     } catch (err) {
       if (err instanceof KvError && err.code === 'KV_CLUSTER_MISMATCH') throw err;
       failures.push(`${seed}: ${(err as Error).message}`);
