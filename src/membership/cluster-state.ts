@@ -19,7 +19,12 @@ export interface ClusterIdentity {
  * `handoffRing` once a node finished handing off for it.
  */
 export function ringFingerprint(ring: Ring, n: number): string {
-  return hashString(`${ring.id}/n=${n}`).toString(16).padStart(8, '0');
+  return hashString(placementOf(ring, n)).toString(16).padStart(8, '0');
+}
+
+/** Names a placement: the ring's membership and the N its keys are placed with. */
+function placementOf(ring: Ring, n: number): string {
+  return `${ring.id}/n=${n}`;
 }
 
 /** True when `a` (with version `av`) should replace `b` (version `bv`): higher version, ties broken alike on every node. */
@@ -53,7 +58,7 @@ export class ClusterState {
 
   /** Names the current placement: changes when the ring or N does. */
   get placementId(): string {
-    return `${this.ring.id}/n=${this.settings.n}`;
+    return placementOf(this.ring, this.settings.n);
   }
 
   /** Recomputes the ring from the table; returns true when it changed. */
