@@ -3,7 +3,7 @@ import { addrFlags, KvCommand } from '../src/cli/base-command.js';
 import { type BatchSummary, runBatch } from '../src/cli/batch.js';
 import { batchExit, batchFlags } from '../src/cli/batch-flags.js';
 import { contextFlag, writeFlags } from '../src/cli/write-flags.js';
-import type { Consistency } from '../src/client/client.js';
+import type { Consistency } from '../src/config.js';
 import { KvError } from '../src/errors.js';
 
 export default class Delete extends KvCommand {

@@ -3,7 +3,7 @@ import { Args, Flags } from '@oclif/core';
 import { addrFlags, KvCommand } from '../src/cli/base-command.js';
 import { type BatchSummary, runBatch } from '../src/cli/batch.js';
 import { batchExit, batchFlags } from '../src/cli/batch-flags.js';
-import type { Consistency } from '../src/client/client.js';
+import type { Consistency } from '../src/config.js';
 import { ExitStatus, KvError } from '../src/errors.js';
 
 export default class Get extends KvCommand {

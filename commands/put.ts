@@ -4,7 +4,7 @@ import { type BatchSummary, runBatch } from '../src/cli/batch.js';
 import { batchExit, batchFlags } from '../src/cli/batch-flags.js';
 import { readStdin } from '../src/cli/read-stdin.js';
 import { contextFlag, writeFlags } from '../src/cli/write-flags.js';
-import type { Consistency } from '../src/client/client.js';
+import type { Consistency } from '../src/config.js';
 import { KvError } from '../src/errors.js';
 
 const STDIN_VALUE_LIMIT = 64 * 1024 * 1024;

@@ -35,6 +35,9 @@ export const defaultLimits: Limits = {
 export type CodecName = 'zlib' | 'brotli-wasm';
 
 /** Chosen when the first node starts, gossiped, and checked when a node joins. */
+/** Strict quorum (fail when too few of a key's own replicas are reachable) or sloppy (fallbacks stand in). */
+export type Consistency = 'strict' | 'sloppy';
+
 export interface ClusterSettings {
   /** Replicas per key. */
   n: number;
@@ -43,7 +46,7 @@ export interface ClusterSettings {
   /** Default replies a read waits for. */
   r: number;
   /** strict: only a key's own N replicas count; sloppy: fallbacks stand in, with hints. */
-  consistency: 'strict' | 'sloppy';
+  consistency: Consistency;
 }
 
 /**

@@ -16,7 +16,7 @@ const core: string[] = [
   'clock/version-digest.ts',
   'membership/member-table.ts',
   'membership/cluster-state.ts',
-  'coordinator/quorum.ts',
+  'quorum/quorum.ts',
   'antientropy/merkle-tree.ts',
   'storage/lru-cache.ts',
   'storage/record-format.ts',

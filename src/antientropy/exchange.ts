@@ -9,8 +9,8 @@ import type { AntiEntropySettings } from '../config.js';
 import { every, type Periodic } from '../env/clock.js';
 import { type Random, sample } from '../env/random.js';
 import { KvError } from '../errors.js';
-import type { EngineDeps } from '../node/engine-deps.js';
 import { recordFromWire, recordToWire } from '../node/record-wire.js';
+import type { EngineDeps } from '../replica/engine-deps.js';
 import { diffEntries, FANOUT, LEAVES } from './merkle-tree.js';
 import type { TreeSet } from './tree-set.js';
 

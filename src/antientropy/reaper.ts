@@ -11,8 +11,8 @@
  * (Cassandra's gc_grace_seconds): repair it before the grace period runs out.
  */
 import { isTombstone, sameVersions } from '../clock/index.js';
-import type { EngineDeps } from '../node/engine-deps.js';
 import { recordFromWire, recordToWire } from '../node/record-wire.js';
+import type { EngineDeps } from '../replica/engine-deps.js';
 import type { StoredRecord } from '../storage/record-format.js';
 
 export interface ReaperDeps extends EngineDeps {

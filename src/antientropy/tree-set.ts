@@ -13,7 +13,7 @@
 
 import { versionDigest } from '../clock/index.js';
 import type { ClusterState } from '../membership/cluster-state.js';
-import type { LocalReplica, ReplicaChange } from '../node/local-replica.js';
+import type { LocalReplica, ReplicaChange } from '../replica/local-replica.js';
 import { leafOf, MerkleTree, treeEntry, treeKey } from './merkle-tree.js';
 
 export class TreeSet {

@@ -6,11 +6,12 @@
  * refused here (KV_LINE_TOO_LONG) without being sent: the daemon would close the connection.
  */
 import { connect, type Socket } from 'node:net';
-import { type Limits, parseAddr } from '../config.js';
+import { type Consistency, type Limits, parseAddr } from '../config.js';
 import { withResolvers } from '../env/with-resolvers.js';
 import { KvError, type WireError } from '../errors.js';
 import { LineFramer } from '../net/line-framer.js';
 import { PreparedBody, type RequestBody } from '../net/prepared-body.js';
+import type { Encoding } from '../net/protocol.js';
 
 /** Replies can hold many siblings of the largest value; the client trusts its daemon up to this. */
 const MAX_REPLY_LINE_BYTES = 256 * 1024 * 1024;
@@ -28,8 +29,6 @@ interface Pending {
   timeoutMs: number;
 }
 
-export type Encoding = 'utf8' | 'base64';
-
 export interface GetResult {
   found: boolean;
   /** Raw bytes of each concurrent value (one unless there are siblings). */
@@ -39,8 +38,6 @@ export interface GetResult {
   replicas: string[];
   maybeStale: boolean;
 }
-
-export type Consistency = 'strict' | 'sloppy';
 
 export interface WriteOptions {
   context?: string;

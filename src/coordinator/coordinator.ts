@@ -18,19 +18,20 @@
  */
 
 import { emptyVector, encodeContext, mergeRecords, mergeVectors, type VersionVector, versionDigest } from '../clock/index.js';
+import type { Consistency } from '../config.js';
 import type { Clock, Timer } from '../env/clock.js';
 import { withResolvers } from '../env/with-resolvers.js';
 import { KvError, toKvError, type WireError } from '../errors.js';
 import type { HintStore } from '../handoff/hint-store.js';
 import { PreparedBody, type RequestBody } from '../net/prepared-body.js';
-import { type Consistency, MAX_CLOCK_KEYS, MAX_REPLICA_ITEMS, type ReplicaItem } from '../net/protocol.js';
+import { MAX_CLOCK_KEYS, MAX_REPLICA_ITEMS, type ReplicaItem } from '../net/protocol.js';
 import { isUnreachable } from '../net/transport.js';
-import type { EngineDeps } from '../node/engine-deps.js';
 import { recordFromWire, recordToWire, replicaItemFields } from '../node/record-wire.js';
+import { type QuorumState, type QuorumSummary, WriteQuorum } from '../quorum/quorum.js';
+import type { EngineDeps } from '../replica/engine-deps.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import { ClockGather } from './clock-gather.js';
 import { PeerBatcher } from './peer-batcher.js';
-import { type QuorumState, type QuorumSummary, WriteQuorum } from './quorum.js';
 
 export interface CoordinatorDeps extends EngineDeps {
   hints: HintStore;

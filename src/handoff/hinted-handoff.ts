@@ -5,8 +5,8 @@
  * node removed from the cluster (kvctl remove) go to the key's current replicas instead.
  */
 import { every, type Periodic } from '../env/clock.js';
-import type { EngineDeps } from '../node/engine-deps.js';
 import { recordToWire } from '../node/record-wire.js';
+import type { EngineDeps } from '../replica/engine-deps.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import type { HintStore } from './hint-store.js';
 

@@ -11,8 +11,8 @@
  */
 import type { Timer } from '../env/clock.js';
 import { ringFingerprint } from '../membership/cluster-state.js';
-import type { EngineDeps } from '../node/engine-deps.js';
 import { recordToWire } from '../node/record-wire.js';
+import type { EngineDeps } from '../replica/engine-deps.js';
 import { Ring, type RingMember } from '../ring/index.js';
 
 export interface TransferDeps extends EngineDeps {

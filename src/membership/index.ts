@@ -1,4 +1,3 @@
 export * from './cluster-state.js';
-export * from './gossiper.js';
 export * from './member-table.js';
 export * from './member-wire.js';

@@ -6,13 +6,11 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { decodeContext, type VersionVector } from '../clock/index.js';
-import { type ClusterSettings, type Limits, MAX_REPLICAS } from '../config.js';
+import { type ClusterSettings, type Consistency, type Limits, MAX_REPLICAS } from '../config.js';
 import { KvError, type WireError } from '../errors.js';
 
 export type Encoding = 'utf8' | 'base64';
 export type RequestId = number | string | null;
-
-export type Consistency = 'strict' | 'sloppy';
 
 export type Request =
   | { id: RequestId; op: 'ping' }

@@ -12,22 +12,22 @@ import { Coordinator } from '../coordinator/coordinator.js';
 import type { Clock } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
 import type { Random } from '../env/random.js';
+import { Gossiper } from '../gossip/gossiper.js';
 import { type HintCaps, HintStore } from '../handoff/hint-store.js';
 import { HintedHandoff } from '../handoff/hinted-handoff.js';
 import { OwnershipTransfer } from '../handoff/ownership-transfer.js';
 import { type ClusterIdentity, ClusterState } from '../membership/cluster-state.js';
-import { Gossiper } from '../membership/gossiper.js';
 import { isGone, type MemberInfo, MemberTable, newMember } from '../membership/member-table.js';
 import { FaultSwitch } from '../net/fault-switch.js';
 import type { Transport } from '../net/transport.js';
+import type { EngineDeps } from '../replica/engine-deps.js';
+import { LocalReplica } from '../replica/local-replica.js';
 import type { ValueCodec } from '../storage/codec.js';
 import { LruCache } from '../storage/lru-cache.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import type { Store } from '../storage/store.js';
-import type { EngineDeps } from './engine-deps.js';
 import { actorOf, type NodeIdentity } from './identity.js';
 import { KvNode } from './kv-node.js';
-import { LocalReplica } from './local-replica.js';
 import type { NodeMeta } from './node-meta.js';
 
 export interface BuildNodeOptions {

@@ -13,14 +13,14 @@ import type { Coordinator } from '../coordinator/coordinator.js';
 import type { Clock } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
 import { KvError, toKvError } from '../errors.js';
+import type { Gossiper } from '../gossip/gossiper.js';
 import type { HintStore } from '../handoff/hint-store.js';
 import type { OwnershipTransfer } from '../handoff/ownership-transfer.js';
 import type { ClusterState } from '../membership/cluster-state.js';
-import type { Gossiper } from '../membership/gossiper.js';
 import { isGone } from '../membership/member-table.js';
 import { FAULT_MODES, type FaultMode, type FaultSwitch } from '../net/fault-switch.js';
 import { encodeBytes, parseRequest, type Reply, type Request, replyEncoding, requestIdOf } from '../net/protocol.js';
-import type { LocalReplica } from './local-replica.js';
+import type { LocalReplica } from '../replica/local-replica.js';
 
 export interface NodeParts {
   name: string;

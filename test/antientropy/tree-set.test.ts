@@ -13,7 +13,7 @@ import { applyWrite, emptyRecord, emptyVector, versionDigest } from '../../src/c
 import { VirtualClock } from '../../src/env/clock.js';
 import { ClusterState } from '../../src/membership/cluster-state.js';
 import { MemberTable, newMember } from '../../src/membership/member-table.js';
-import { LocalReplica } from '../../src/node/local-replica.js';
+import { LocalReplica } from '../../src/replica/local-replica.js';
 import { type StoredValue, ValueCodec, ZlibBrotliCodec } from '../../src/storage/codec.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { LruCache } from '../../src/storage/lru-cache.js';

@@ -9,8 +9,9 @@ import { VirtualClock } from '../../src/env/clock.js';
 import { nullLogger } from '../../src/env/logger.js';
 import { SeededRandom } from '../../src/env/random.js';
 import { KvError } from '../../src/errors.js';
-import { Gossiper, type MemberInfo, MemberTable } from '../../src/membership/index.js';
-import { joinCluster } from '../../src/membership/join.js';
+import { Gossiper } from '../../src/gossip/gossiper.js';
+import { joinCluster } from '../../src/gossip/join.js';
+import { type MemberInfo, MemberTable } from '../../src/membership/index.js';
 import { runFor, SimNetwork } from '../../src/sim/index.js';
 
 const SEEDS = process.env.SIM_SEED ? [Number(process.env.SIM_SEED)] : [1, 2, 3];

@@ -9,10 +9,10 @@ import { type Clock, every, type Periodic } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
 import { type Random, sample } from '../env/random.js';
 import { KvError } from '../errors.js';
+import type { ClusterIdentity } from '../membership/cluster-state.js';
+import type { MemberInfo, MemberTable, MergeResult } from '../membership/member-table.js';
+import { parseMembers } from '../membership/member-wire.js';
 import type { Transport } from '../net/transport.js';
-import type { ClusterIdentity } from './cluster-state.js';
-import type { MemberInfo, MemberTable, MergeResult } from './member-table.js';
-import { parseMembers } from './member-wire.js';
 
 export interface GossiperDeps {
   table: MemberTable;

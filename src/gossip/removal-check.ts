@@ -4,8 +4,9 @@
  * at once, and believes the first that answers: a removal gossiped anywhere has reached it or soon
  * will, and the node also learns it later from gossip if no peer answers now.
  */
+
+import { parseMembers } from '../membership/member-wire.js';
 import type { Transport } from '../net/transport.js';
-import { parseMembers } from './member-wire.js';
 
 export interface RemovalCheck {
   /** True when a peer's table says this incarnation was removed. */

@@ -4,8 +4,9 @@ import { VirtualClock } from '../../src/env/clock.js';
 import { nullLogger } from '../../src/env/logger.js';
 import { SeededRandom } from '../../src/env/random.js';
 import { KvError } from '../../src/errors.js';
+import { Gossiper } from '../../src/gossip/gossiper.js';
 import { ClusterState } from '../../src/membership/cluster-state.js';
-import { Gossiper, type MemberInfo, MemberTable, type MergeResult, newMember } from '../../src/membership/index.js';
+import { type MemberInfo, MemberTable, type MergeResult, newMember } from '../../src/membership/index.js';
 import type { Transport } from '../../src/net/transport.js';
 
 const settings: ClusterSettings = { n: 3, w: 2, r: 2, consistency: 'strict' };

@@ -5,11 +5,11 @@
  */
 import type { ClusterSettings } from '../config.js';
 import { KvError } from '../errors.js';
+import type { ClusterIdentity } from '../membership/cluster-state.js';
+import type { MemberInfo } from '../membership/member-table.js';
+import { parseMembers } from '../membership/member-wire.js';
 import type { Transport } from '../net/transport.js';
-import type { ClusterIdentity } from './cluster-state.js';
 import { parseGossipedCluster } from './gossiper.js';
-import type { MemberInfo } from './member-table.js';
-import { parseMembers } from './member-wire.js';
 
 export async function joinCluster(
   transport: Transport,

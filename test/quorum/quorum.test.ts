@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { applyWrite, type CausalRecord, emptyRecord, emptyVector, sameVersions } from '../../src/clock/index.js';
-import { type QuorumState, ReadQuorum, WriteQuorum } from '../../src/coordinator/quorum.js';
+import { type QuorumState, ReadQuorum, WriteQuorum } from '../../src/quorum/quorum.js';
 
 const replicas = ['a', 'b', 'c'];
 const STATE: Record<string, QuorumState> = { p: 'pending', m: 'met', f: 'failed' };

@@ -2,7 +2,7 @@ import t from 'tap';
 import { applyWrite, emptyRecord, isTombstone, liveSiblings, vectorEntries } from '../../src/clock/index.js';
 import { VirtualClock } from '../../src/env/clock.js';
 import { KvError } from '../../src/errors.js';
-import { LocalReplica } from '../../src/node/local-replica.js';
+import { LocalReplica } from '../../src/replica/local-replica.js';
 import { CODEC_BROTLI, CODEC_RAW, type StoredValue, ValueCodec, ZlibBrotliCodec } from '../../src/storage/codec.js';
 import { LruCache } from '../../src/storage/lru-cache.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
