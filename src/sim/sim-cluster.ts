@@ -1,9 +1,20 @@
 /**
  * A whole kvctl cluster in one process: real KvNodes (the same code the daemon runs) over
- * MemoryStores, a SimNetwork and one VirtualClock, seeded. A crash keeps the node's store (as
- * LevelDB keeps acknowledged writes across kill -9) and restarts it as a new process generation; a
- * pause makes it unreachable without losing its memory.
+ * simulated disks, a SimNetwork and one VirtualClock, seeded; values compressed inline, so a run
+ * replays exactly from its seed.
+ *
+ * Each node's process lives from boot to crash (process-life.ts): its clock, transport and store
+ * handle die with it, so nothing it had under way runs after a crash. Faults:
+ * - `crash`: kill -9; the disk keeps everything written (LevelDB's log in the page cache);
+ * - `powerLoss`: the machine goes down; the disk keeps only what was synced (sim-store.ts);
+ * - `pause`: a long GC pause or SIGSTOP, unreachable but memory intact;
+ * - `partition`: links cut between two groups.
+ * `restart` boots a crashed or powered-off node again from its disk, as a new process generation.
+ *
+ * With `checkEveryStep`, invariants are checked after every step of `run` and `settle`
+ * (invariants.ts); with `trace`, every message delivered and every client reply goes into a hash.
  */
+import { createHash, type Hash } from 'node:crypto';
 import { type ClusterSettings, defaultLimits, defaultMembershipSettings } from '../config.js';
 import { VirtualClock } from '../env/clock.js';
 import { nullLogger } from '../env/logger.js';
@@ -13,9 +24,15 @@ import type { ClusterIdentity } from '../membership/cluster-state.js';
 import { type BuiltNode, buildNode } from '../node/build-node.js';
 import { loadIdentity } from '../node/identity.js';
 import { NodeMeta } from '../node/node-meta.js';
-import { ValueCodec, ZlibBrotliCodec } from '../storage/codec.js';
-import { MemoryStore } from '../storage/memory-store.js';
-import { runFor, SimNetwork } from './sim-network.js';
+import { ValueCodec } from '../storage/codec.js';
+import type { Store } from '../storage/store.js';
+import type { AckLedger } from './ack-ledger.js';
+import { InlineBrotliCodec } from './inline-codec.js';
+import { InvariantChecker, type Violation } from './invariants.js';
+import { type PlantedBug, plantBug } from './planted-bugs.js';
+import { ProcessLife } from './process-life.js';
+import { drainMicrotasks, runFor, SimNetwork } from './sim-network.js';
+import { type PowerLossReport, SimDisk } from './sim-store.js';
 
 export interface SimClusterOptions {
   seed: number;
@@ -24,40 +41,88 @@ export interface SimClusterOptions {
   lossRate?: number;
   latencyMs?: [number, number];
   requestTimeoutMs?: number;
+  /** Every store write fsynced, as the daemon's `--sync`; default false, as the daemon's. */
+  sync?: boolean;
+  /** Check invariants after every step of `run` and `settle`. */
+  checkEveryStep?: boolean;
+  /** The client's writes, for the per-step check that acknowledged values stay on disk. */
+  ledger?: AckLedger;
+  /** Hash every message delivered and every client reply (`traceHash()`). */
+  trace?: boolean;
+  /** A deliberate bug in every node's store (planted-bugs.ts). */
+  plant?: PlantedBug;
 }
 
 export interface SimNode {
   name: string;
   addr: string;
-  store: MemoryStore;
+  disk: SimDisk;
+  /** The current process life, and what it was built with. */
+  life: ProcessLife;
+  store: Store;
   built: BuiltNode;
 }
+
+/** Faults must have been over this long (and every node up) before rings are expected to agree. */
+const QUIET_MS = 5000;
 
 export class SimCluster {
   readonly clock = new VirtualClock(1_000_000);
   readonly random: SeededRandom;
   readonly network: SimNetwork;
   readonly nodes: SimNode[] = [];
+  readonly invariants: InvariantChecker | undefined;
   private readonly cluster: ClusterIdentity;
+  private readonly trace: Hash | undefined;
+  private lastFaultAt = 0;
+  private partitioned = false;
 
   constructor(private readonly options: SimClusterOptions) {
     this.random = new SeededRandom(options.seed);
     this.network = new SimNetwork(this.clock, this.random.fork(), { latencyMs: options.latencyMs ?? [1, 5], lossRate: options.lossRate ?? 0 });
     this.cluster = { id: `sim-${options.seed}`, settings: options.settings };
+    if (options.checkEveryStep) this.invariants = new InvariantChecker(this.clock, options.ledger);
+    if (options.trace) {
+      const trace = createHash('sha256');
+      this.trace = trace;
+      this.network.onDeliver = (at, from, to, body) => trace.update(`${at} ${from}>${to} ${typeof body === 'string' ? body : JSON.stringify(body)}\n`);
+    }
   }
 
   /** Builds and starts every node; each knows node1 as its seed. */
   async start(): Promise<void> {
     for (let i = 1; i <= this.options.nodes; i++) {
-      const node: SimNode = { name: `node${i}`, addr: `10.0.0.${i}:7070`, store: new MemoryStore(), built: undefined as unknown as BuiltNode };
+      const name = `node${i}`;
+      const disk = new SimDisk({ sync: this.options.sync ?? false, clock: this.clock, random: this.random.fork() });
+      if (this.invariants) disk.listener = this.invariants.listen(name);
+      const node = { name, addr: `10.0.0.${i}:7070`, disk } as SimNode;
       this.nodes.push(node);
       await this.boot(node);
     }
   }
 
+  /** Starts a new process life on the node's disk; virtual time passes only while its store syncs. */
   private async boot(node: SimNode): Promise<void> {
-    const identity = await loadIdentity(node.store, node.name, node.name, () => this.random.int(2 ** 32).toString(16), this.clock.now());
-    const meta = new NodeMeta(node.store);
+    this.fault();
+    const booting = this.bootLife(node);
+    let done = false;
+    const mark = () => {
+      done = true;
+    };
+    void booting.then(mark, mark);
+    await drainMicrotasks();
+    while (!done) await this.run(1, 1);
+    return booting;
+  }
+
+  private async bootLife(node: SimNode): Promise<void> {
+    const life = new ProcessLife(this.clock, this.network.transportFor(node.addr));
+    const handle = node.disk.open();
+    const store = this.options.plant ? plantBug(this.options.plant, handle, life.clock, node.name) : handle;
+    node.life = life;
+    node.store = store;
+    const identity = await loadIdentity(store, node.name, node.name, () => this.random.int(2 ** 32).toString(16), this.clock.now());
+    const meta = new NodeMeta(store);
     const restoredMembers = await meta.loadMembers(); // empty on a first boot, the saved table on a restart
     // Each node its own copy, as each daemon reads its own from its data dir: settings change per node, through gossip.
     const cluster = (await meta.loadCluster()) ?? structuredClone(this.cluster);
@@ -67,13 +132,13 @@ export class SimCluster {
       addr: node.addr,
       weight: 1,
       generation: this.clock.now(),
-      store: node.store,
+      store,
       meta,
-      transport: this.network.transportFor(node.addr),
-      clock: this.clock,
+      transport: life.transport,
+      clock: life.clock,
       random: this.random.fork(),
       logger: nullLogger,
-      codec: new ValueCodec(new ZlibBrotliCodec(), { minBytes: 512, quality: 4 }),
+      codec: new ValueCodec(new InlineBrotliCodec(), { minBytes: 512, quality: 4 }),
       cacheBytes: 1024 * 1024,
       limits: defaultLimits,
       membership: defaultMembershipSettings,
@@ -98,23 +163,51 @@ export class SimCluster {
   }
 
   /**
-   * Sends a client request to a node, as the CLI would: if the node crashes or stalls, the client
-   * gives up after `timeoutMs` of virtual time with KV_TIMEOUT (its connection would be gone).
+   * Sends a client request to a node, as the CLI would: if the node's process dies first, the
+   * connection is reset (KV_UNREACHABLE, at once); if it stalls, the client gives up after
+   * `timeoutMs` of virtual time with KV_TIMEOUT.
    */
   request(node: SimNode, body: Record<string, unknown>, timeoutMs = 5000): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
+    const life = node.life;
+    const sent = this.clock.now();
+    const reply = new Promise<Record<string, unknown>>((resolve, reject) => {
+      if (!life.isAlive) return reject(new KvError('KV_UNREACHABLE', `connection to ${node.name} refused`));
       const timer = this.clock.setTimer(timeoutMs, () => reject(new KvError('KV_TIMEOUT', `no reply from ${node.name}`)));
-      this.handle(node, body).then(
-        (reply) => {
+      const reset = life.onEnd(() => {
+        timer.cancel();
+        reject(new KvError('KV_UNREACHABLE', `connection to ${node.name} reset`));
+      });
+      life.guard(this.handle(node, body)).then(
+        (value) => {
           timer.cancel();
-          resolve(reply);
+          reset.cancel();
+          resolve(value);
         },
         (err: unknown) => {
           timer.cancel();
+          reset.cancel();
           reject(err);
         },
       );
     });
+    if (!this.trace) return reply;
+    const trace = this.trace;
+    const record = (outcome: string) => trace.update(`${this.clock.now()} client>${node.name}@${sent} ${outcome}\n`);
+    return reply.then(
+      (value) => {
+        record(JSON.stringify(value));
+        return value;
+      },
+      (err: unknown) => {
+        record(`error ${(err as KvError).code}`);
+        throw err;
+      },
+    );
+  }
+
+  /** Advances virtual time by `ms` in steps of `stepMs`, checking invariants after each step when asked to. */
+  run(ms: number, stepMs = 10): Promise<boolean> {
+    return runFor(this.clock, ms, stepMs, this.invariants ? () => this.checkStep() : undefined);
   }
 
   /** Drives virtual time in steps of `stepMs` until the promise settles; returns its value or throws its error. */
@@ -124,17 +217,47 @@ export class SimCluster {
       done = true;
     };
     void promise.then(mark, mark);
-    while (!done) await runFor(this.clock, stepMs, stepMs);
+    while (!done) await this.run(stepMs, stepMs);
     return promise;
   }
 
-  /** kill -9: the process is gone (timers stop), its store survives. */
+  /** The invariants of one step (see invariants.ts); rings only at quiet points. */
+  checkStep(): undefined {
+    const invariants = this.invariants;
+    if (!invariants) return undefined;
+    invariants.checkStep(this.nodes.map((n) => n.name));
+    const quiet = !this.partitioned && this.clock.now() - this.lastFaultAt >= QUIET_MS && this.nodes.every((n) => !this.isDown(n));
+    if (quiet) invariants.checkRings(this.nodes.map((n) => ({ name: n.name, state: n.built.state })));
+    return undefined;
+  }
+
+  /** Invariant violations found so far (none when not checking). */
+  get violations(): readonly Violation[] {
+    return this.invariants?.violations ?? [];
+  }
+
+  /** The hash of the trace so far (with `trace`). */
+  traceHash(): string {
+    if (!this.trace) throw new Error('traceHash() needs a SimCluster built with trace: true');
+    return this.trace.copy().digest('hex');
+  }
+
+  /** kill -9: the process is gone (timers, requests and store calls die with it), its disk survives. */
   crash(node: SimNode): void {
+    this.fault();
     node.built.stop();
+    node.life.end();
+    node.disk.crash();
     this.network.crash(node.addr);
   }
 
-  /** Starts a crashed node again from its store, as a new process generation. */
+  /** Power loss of the node's machine: the process dies and its disk loses what was not synced. */
+  powerLoss(node: SimNode, options: { partial?: boolean } = {}): PowerLossReport {
+    this.crash(node);
+    return node.disk.powerLoss(options);
+  }
+
+  /** Starts a crashed node again from its disk, as a new process generation. */
   async restart(node: SimNode): Promise<void> {
     this.network.restart(node.addr);
     await this.boot(node);
@@ -142,11 +265,29 @@ export class SimCluster {
 
   /** A long GC pause or SIGSTOP: unreachable, but memory intact. */
   pause(node: SimNode): void {
+    this.fault();
     this.network.crash(node.addr);
   }
 
   resume(node: SimNode): void {
+    this.fault();
     this.network.restart(node.addr);
+  }
+
+  /** Cuts every link between the two groups of nodes (see SimNetwork.partition). */
+  partition(groupA: readonly SimNode[], groupB: readonly SimNode[]): void {
+    this.fault();
+    this.partitioned = true;
+    this.network.partition(
+      groupA.map((n) => n.addr),
+      groupB.map((n) => n.addr),
+    );
+  }
+
+  heal(): void {
+    this.fault();
+    this.partitioned = false;
+    this.network.heal();
   }
 
   isDown(node: SimNode): boolean {
@@ -154,6 +295,13 @@ export class SimCluster {
   }
 
   stop(): void {
-    for (const n of this.nodes) n.built.stop();
+    for (const n of this.nodes) {
+      n.built.stop();
+      n.life.end();
+    }
+  }
+
+  private fault(): void {
+    this.lastFaultAt = this.clock.now();
   }
 }

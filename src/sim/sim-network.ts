@@ -86,6 +86,8 @@ export class SimNetwork {
   private readonly encode: (body: Record<string, unknown>) => unknown;
   private readonly decode: (wire: unknown) => Record<string, unknown>;
   readonly stats: SimNetworkStats = { requests: 0, lost: 0, cut: 0, refused: 0, timeouts: 0, replies: 0 };
+  /** Told of every message as it arrives, request or reply, with its body as sent (for trace hashes). */
+  onDeliver: ((at: number, from: string, to: string, body: unknown) => void) | undefined;
 
   constructor(
     private readonly clock: VirtualClock,
@@ -201,6 +203,7 @@ export class SimNetwork {
 
   /** The request arrives at `to`: run its handler (or refuse), then send the outcome back. */
   private deliver(p: Pending, from: string, to: string, wire: unknown): void {
+    this.onDeliver?.(this.clock.now(), from, to, wire);
     const handler = this.handlers.get(to);
     if (!handler || this.crashed.has(to)) {
       this.stats.refused++;
@@ -234,6 +237,7 @@ export class SimNetwork {
     const wire = 'reply' in outcome ? this.encode(outcome.reply) : undefined;
     const life = this.lifeOf(from);
     this.send(to, from, () => {
+      this.onDeliver?.(this.clock.now(), to, from, wire ?? outcome);
       if (p.settled || this.crashed.has(from) || this.lifeOf(from) !== life) return;
       this.settle(p);
       if (wire !== undefined) {
