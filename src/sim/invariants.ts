@@ -7,9 +7,10 @@
  *   past is taken from the record it was minted in, at its own node: everything that record's clock
  *   covers except the siblings it kept (those are concurrent with it). A sibling in another's past
  *   means a merge kept a version its successor had replaced.
- * - dot-unique: a dot names one value everywhere. A node that mints a dot it had minted before (its
- *   counter rolled back) makes replicas keep different values under one version, which no
- *   merge or repair ever reconciles.
+ * - dot-unique: a dot names one value everywhere. A node may mint a dot again only if no disk has
+ *   seen it (it was lost before it left the node, with the power); otherwise its counter rolled back
+ *   and replicas hold, or have replaced, another version under the same dot: they drop the new
+ *   one on merge, and no repair ever tells the two apart.
  * - acked-on-disk: every acknowledged value is on some disk (data or hint), crashed nodes' disks
  *   included, unless a causal successor accounts for it (see ack-ledger.ts). Checked per key, for
  *   the keys whose records changed or whose writes were acknowledged since the last step.
@@ -44,6 +45,12 @@ interface DotInfo {
   originSiblings: Set<string> | undefined;
 }
 
+/** A record as the checker keeps it: its dots (scoped by key) and its clock. */
+interface HeldRecord {
+  dots: string[];
+  clock: VersionVector;
+}
+
 const DATA = 'd';
 const HINT = 'h';
 /** Hint values start with a u48 timestamp (hint-store.ts). */
@@ -70,8 +77,8 @@ export class InvariantChecker {
   readonly violations: Violation[] = [];
   /** Per key (latin1) and dot: a dot is an event of one key's record (its counter is per key). */
   private readonly dots = new Map<string, DotInfo>();
-  /** Per node, the dots each data or hint record holds (store key, latin1). */
-  private readonly held = new Map<string, Map<string, string[]>>();
+  /** Per node, what each data or hint record holds (by store key, latin1): its dots and clock. */
+  private readonly held = new Map<string, Map<string, HeldRecord>>();
   /** Keys (latin1) whose records changed since the last step. */
   private changed = new Set<string>();
   /** Values already reported lost, so a loss is reported once. */
@@ -84,7 +91,7 @@ export class InvariantChecker {
 
   /** The listener for the disk of node `name`. */
   listen(name: string): DiskListener {
-    const held = new Map<string, string[]>();
+    const held = new Map<string, HeldRecord>();
     this.held.set(name, held);
     return (storeKey, value) => {
       let userKey: string;
@@ -103,10 +110,7 @@ export class InvariantChecker {
         held.delete(storeKey);
         return;
       }
-      held.set(
-        storeKey,
-        record.siblings.map((s) => scoped(userKey, s)),
-      );
+      held.set(storeKey, { dots: record.siblings.map((s) => scoped(userKey, s)), clock: record.clock });
       this.inspect(name, storeKey, userKey, record);
     };
   }
@@ -117,20 +121,26 @@ export class InvariantChecker {
       const key = scoped(userKey, s);
       let info = this.dots.get(key);
       const stored = s.value?.stored ?? null;
+      const mintedHere = s.dot[0].split('~')[0] === node;
+      if (info && !(stored === null ? info.stored === null : info.stored?.equals(stored))) {
+        const value = decodeValue(s.value);
+        if (value !== info.value) {
+          if (mintedHere && !this.seenElsewhere(userKey, s, storeKey, node)) {
+            info = undefined; // minted again, but its first minting never left the node: a new version
+          } else {
+            this.fail(
+              'dot-unique',
+              `dot ${dotKey(s)} of ${JSON.stringify(userKey)} names two values: ${short(String(info.value))} and, at ${node}, ${short(String(value))}`,
+            );
+          }
+        }
+      }
       if (!info) {
         info = { stored, value: decodeValue(s.value), originClock: undefined, originSiblings: undefined };
         this.dots.set(key, info);
-      } else if (!(stored === null ? info.stored === null : info.stored?.equals(stored))) {
-        const value = decodeValue(s.value);
-        if (value !== info.value) {
-          this.fail(
-            'dot-unique',
-            `dot ${dotKey(s)} of ${JSON.stringify(userKey)} names two values: ${short(String(info.value))} and, at ${node}, ${short(String(value))}`,
-          );
-        }
       }
       // Minted here: the first record holding it at its own node is the one it was minted in.
-      if (info.originClock === undefined && s.dot[0].split('~')[0] === node) {
+      if (info.originClock === undefined && mintedHere) {
         info.originClock = record.clock;
         info.originSiblings = new Set(record.siblings.filter((o) => o !== s).map(dotKey));
       }
@@ -146,6 +156,19 @@ export class InvariantChecker {
         );
       }
     }
+  }
+
+  /** True when a record of `userKey` other than `storeKey` at `node` has seen the sibling's dot. */
+  private seenElsewhere(userKey: string, s: Sibling<unknown>, storeKey: string, node: string): boolean {
+    const targets = [...this.held.keys()];
+    for (const [name, held] of this.held) {
+      for (const key of [DATA + userKey, ...targets.map((target) => `${HINT}${target}\u0000${userKey}`)]) {
+        if (name === node && key === storeKey) continue;
+        const record = held.get(key);
+        if (record && coversDot(record.clock, s.dot)) return true;
+      }
+    }
+    return false;
   }
 
   /**
@@ -179,8 +202,8 @@ export class InvariantChecker {
       }
     };
     for (const held of this.held.values()) {
-      add(held.get(DATA + latin));
-      for (const target of nodes) add(held.get(`${HINT}${target}\u0000${latin}`));
+      add(held.get(DATA + latin)?.dots);
+      for (const target of nodes) add(held.get(`${HINT}${target}\u0000${latin}`)?.dots);
     }
     return values;
   }
