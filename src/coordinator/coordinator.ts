@@ -17,26 +17,21 @@
  * Dynamo and Riak), and a later read may see it.
  */
 
-import { emptyVector, encodeContext, mergeRecords, mergeVectors, type VersionVector, versionDigest } from '../clock/index.js';
+import { emptyVector, mergeRecords, mergeVectors, type VersionVector, versionDigest } from '../clock/index.js';
 import type { Consistency } from '../config.js';
 import type { Clock, Timer } from '../env/clock.js';
 import { withResolvers } from '../env/with-resolvers.js';
-import { KvError, toKvError, type WireError } from '../errors.js';
+import { KvError, toKvError } from '../errors.js';
 import type { HintStore } from '../handoff/hint-store.js';
-import { PreparedBody, type RequestBody } from '../net/prepared-body.js';
-import { MAX_CLOCK_KEYS, MAX_REPLICA_ITEMS, type ReplicaItem } from '../net/protocol.js';
-import { isUnreachable } from '../net/transport.js';
-import { recordFromWire, recordToWire, replicaItemFields } from '../node/record-wire.js';
+import type { PeerReplies, ReplicaItem } from '../protocol/peer.js';
+import { isUnreachable } from '../protocol/transport.js';
 import { type QuorumState, type QuorumSummary, WriteQuorum } from '../quorum/quorum.js';
 import type { EngineDeps } from '../replica/engine-deps.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import { ClockGather } from './clock-gather.js';
-import { PeerBatcher } from './peer-batcher.js';
 
 export interface CoordinatorDeps extends EngineDeps {
   hints: HintStore;
-  /** Bytes of records one kv.replicate.many line carries at most (a single larger record goes alone). */
-  maxReplicaBatchBytes: number;
 }
 
 export interface WriteOutcome {
@@ -70,17 +65,9 @@ export interface WriteOptions {
 }
 
 export class Coordinator {
-  readonly counters = { forwarded: 0, readRepairs: 0, quorumFailures: 0, replicaBatches: 0, replicaRecords: 0, clockReads: 0 };
-  /** Records for replicas: one kv.replicate.many line per replica per turn. */
-  private readonly replicas: PeerBatcher;
-  /** Clocks asked of replicas for plain writes: one kv.clocks line per replica per turn. */
-  private readonly clocks: PeerBatcher;
+  readonly counters = { forwarded: 0, readRepairs: 0, quorumFailures: 0 };
 
-  constructor(private readonly deps: CoordinatorDeps) {
-    const maxBytes = deps.maxReplicaBatchBytes;
-    this.replicas = new PeerBatcher(deps.clock, { maxItems: MAX_REPLICA_ITEMS, maxBytes }, (name, items) => this.sendReplicas(name, items));
-    this.clocks = new PeerBatcher(deps.clock, { maxItems: MAX_CLOCK_KEYS, maxBytes }, (name, keys) => this.sendClockReads(name, keys));
-  }
+  constructor(private readonly deps: CoordinatorDeps) {}
 
   /** Copies each key has: N, or fewer while the ring has fewer distinct nodes (down ones included). */
   copiesPerKey(): number {
@@ -164,7 +151,6 @@ export class Coordinator {
       w,
     );
     if (slots.some((s) => s.holder === self && !s.hintFor)) quorum.ack(self);
-    let wire: string | undefined; // encoded once, only if some replica needs it
     const tasks = slots
       .filter((s) => !(s.holder === self && !s.hintFor))
       .map((slot) => ({
@@ -172,7 +158,7 @@ export class Coordinator {
         run: () =>
           slot.holder === self
             ? this.deps.hints.add(slot.hintFor as string, key, local.record, this.deps.clock.now())
-            : this.replicateTo(slot.holder, (wire ??= replicaItemFields(key, local.record)), slot.hintFor),
+            : this.deps.peers.replicate(slot.holder, { key, record: local.record, hintFor: slot.hintFor }),
       }));
     const state = await this.decide(tasks, quorum);
     if (state !== 'met') throw this.quorumError('w', quorum.summary(), primaries.length);
@@ -193,11 +179,9 @@ export class Coordinator {
     const needed = Math.min(this.quorumSize('r', undefined) - (selfCounts ? 1 : 0), others.length);
     if (needed <= 0) return Promise.resolve(emptyVector);
     const gather = new ClockGather(needed, others.length, this.deps.clock, this.deps.requestTimeoutMs);
-    const keyText = JSON.stringify(key.toString('base64'));
     for (const name of others) {
-      this.counters.clockReads++;
-      this.clocks.add(name, keyText).then(
-        (result) => gather.answer(name, result),
+      this.deps.peers.clockOf(name, key).then(
+        (clock) => gather.answer(clock),
         () => gather.fail(),
       );
     }
@@ -244,30 +228,9 @@ export class Coordinator {
     };
   }
 
-  /** Sends a written record to a replica in the next kv.replicate.many line to it. */
-  private async replicateTo(name: string, fields: string, hintFor: string | undefined): Promise<void> {
-    const item = hintFor ? `{${fields},"hintFor":${JSON.stringify(hintFor)}}` : `{${fields}}`;
-    const error = await this.replicas.add(name, item);
-    if (error === null) return;
-    if (typeof error === 'object' && typeof (error as WireError | undefined)?.code === 'string') throw KvError.fromWire(error as WireError);
-    throw new KvError('KV_INTERNAL', `${name} sent no result for a replicated record`);
-  }
-
-  private async sendReplicas(name: string, items: string[]): Promise<unknown[]> {
-    this.counters.replicaBatches++;
-    this.counters.replicaRecords += items.length;
-    const reply = await this.send(name, new PreparedBody(`"op":"kv.replicate.many","items":[${items.join(',')}]`));
-    return Array.isArray(reply.results) ? reply.results : [];
-  }
-
-  private async sendClockReads(name: string, keys: string[]): Promise<unknown[]> {
-    const reply = await this.send(name, new PreparedBody(`"op":"kv.clocks","keys":[${keys.join(',')}]`));
-    return Array.isArray(reply.clocks) ? reply.clocks : [];
-  }
-
   /** A replica's full record (this node: local data and hints). */
   fetchRecord(name: string, key: Buffer): Promise<StoredRecord | undefined> {
-    return name === this.deps.self ? this.localRecord(key) : this.fetch(name, key);
+    return name === this.deps.self ? this.localRecord(key) : this.deps.peers.read(name, key);
   }
 
   /** A replica's version digest (null: it holds nothing for the key). */
@@ -276,8 +239,7 @@ export class Coordinator {
       const record = await this.localRecord(key);
       return record ? versionDigest(record) : null;
     }
-    const reply = await this.send(name, { op: 'kv.read', key: key.toString('base64'), digest: true });
-    return typeof reply.digest === 'string' ? reply.digest : null;
+    return (await this.deps.peers.digest(name, key)) ?? null;
   }
 
   /** Our data for the key merged with any hints we hold for it. */
@@ -294,7 +256,7 @@ export class Coordinator {
     // have been among the first R: ask every former replica but this node, whose record was read.
     const former = previousRing?.primaries(key, previousN ?? settings.n).filter((name) => name !== this.deps.self) ?? [];
     const records = await Promise.all(
-      former.map((name) => (name === this.deps.self ? this.deps.replica.read(key, false) : this.fetch(name, key).catch(() => undefined))),
+      former.map((name) => (name === this.deps.self ? this.deps.replica.read(key, false) : this.deps.peers.read(name, key).catch(() => undefined))),
     );
     let merged: StoredRecord | undefined;
     for (const rec of records) if (rec) merged = merged ? mergeRecords(merged, rec) : rec;
@@ -302,16 +264,11 @@ export class Coordinator {
     return merged;
   }
 
-  private async fetch(name: string, key: Buffer): Promise<StoredRecord | undefined> {
-    const reply = await this.send(name, { op: 'kv.read', key: key.toString('base64') });
-    return reply.record ? recordFromWire(reply.record) : undefined;
-  }
-
   private async repair(name: string, key: Buffer, record: StoredRecord): Promise<void> {
     this.counters.readRepairs++;
     try {
       if (name === this.deps.self) await this.deps.replica.merge(key, record);
-      else await this.replicateTo(name, replicaItemFields(key, record), undefined);
+      else await this.deps.peers.replicate(name, { key, record });
     } catch (err) {
       this.deps.logger.log('debug', 'read repair failed', { peer: name, code: (err as KvError).code });
     }
@@ -327,34 +284,21 @@ export class Coordinator {
     for (const name of replicas) {
       if (!this.isUp(name)) continue;
       try {
-        const reply = await this.send(name, {
-          op: 'kv.coordinate',
-          key: key.toString('base64'),
-          ...(value === null ? { delete: true } : { value: value.toString('base64') }),
-          ...(context ? { context: encodeContext(context) } : {}),
-          ...(options.w ? { w: options.w } : {}),
-          ...(options.consistency ? { consistency: options.consistency } : {}),
-          ...(options.keepSiblings ? { keepSiblings: true } : {}),
+        const reply = await this.deps.peers.coordinate(name, {
+          key,
+          value,
+          context,
+          w: options.w,
+          consistency: options.consistency,
+          keepSiblings: options.keepSiblings === true,
         });
         this.counters.forwarded++;
-        return {
-          record: recordFromWire(reply.record),
-          existed: reply.existed === true,
-          quorum: reply.quorum as QuorumSummary,
-          hinted: (reply.hinted as string[]) ?? [],
-        };
+        return reply;
       } catch (err) {
         if (!isUnreachable(err)) throw err; // the replica's own answer (quorum not met, bad request) stands
       }
     }
     return undefined; // no replica reachable: coordinate here, and let the quorum tell the truth
-  }
-
-  private send(name: string, body: RequestBody): Promise<Record<string, unknown>> {
-    const addr = this.deps.state.addrOf(name);
-    if (!addr) return Promise.reject(new KvError('KV_UNREACHABLE', `no address known for ${name}`));
-    if (!this.isUp(name)) return Promise.reject(new KvError('KV_UNREACHABLE', `${name} is down`));
-    return this.deps.transport.request(addr, body, this.deps.requestTimeoutMs);
   }
 
   /**
@@ -382,17 +326,16 @@ export class Coordinator {
     });
   }
 
-  /** Peer op kv.read: our record for the key (hints we hold for it included), in wire form, or only its digest. */
-  async handleRead(key: Buffer, digestOnly = false): Promise<Record<string, unknown>> {
+  /** Peer op kv.read: our record for the key (hints we hold for it included), or only its digest. */
+  async handleRead(key: Buffer, digestOnly: boolean): Promise<PeerReplies['kv.read']> {
     const record = await this.localRecord(key);
-    if (digestOnly) return { digest: record ? versionDigest(record) : null };
-    return { record: record ? recordToWire(record) : null };
+    if (digestOnly) return { record: undefined, digest: record ? versionDigest(record) : undefined };
+    return { record, digest: undefined };
   }
 
-  /** Peer op kv.clocks: the version vector we hold for each key (hints included), as a context token, or null. */
-  async handleClocks(keys: Buffer[]): Promise<Record<string, unknown>> {
-    const clocks = await Promise.all(keys.map((key) => this.localClock(key)));
-    return { clocks: clocks.map((clock) => (clock ? encodeContext(clock) : null)) };
+  /** Peer op kv.clocks: the version vector we hold for each key (hints included). */
+  async handleClocks(keys: Buffer[]): Promise<PeerReplies['kv.clocks']> {
+    return { clocks: await Promise.all(keys.map((key) => this.localClock(key))) };
   }
 
   private async localClock(key: Buffer): Promise<VersionVector | undefined> {
@@ -402,35 +345,26 @@ export class Coordinator {
   }
 
   /** Peer op kv.replicate: merge the record into ours, or keep it as a hint for `hintFor`. */
-  async handleReplicate(key: Buffer, wire: unknown, hintFor: string | undefined): Promise<Record<string, unknown>> {
-    await this.storeReplica(key, recordFromWire(wire), hintFor);
+  async handleReplicate(item: ReplicaItem): Promise<PeerReplies['kv.replicate']> {
+    await this.storeReplica(item);
     return {};
   }
 
-  private storeReplica(key: Buffer, record: StoredRecord, hintFor: string | undefined): Promise<unknown> {
+  private storeReplica({ key, record, hintFor }: ReplicaItem): Promise<unknown> {
     if (hintFor && hintFor !== this.deps.self) return this.deps.hints.add(hintFor, key, record, this.deps.clock.now());
     return this.deps.replica.merge(key, record);
   }
 
-  /** Peer op kv.replicate.many: each item as kv.replicate, concurrently; a result per item (null: stored). */
-  async handleReplicateMany(items: ReplicaItem[]): Promise<Record<string, unknown>> {
-    const stored: Promise<unknown>[] = [];
-    for (const item of items) {
-      try {
-        stored.push(this.storeReplica(item.key, recordFromWire(item.record), item.hintFor));
-      } catch (err) {
-        stored.push(Promise.reject(err));
-      }
-    }
-    const results: (WireError | null)[] = [];
-    for (const outcome of await Promise.allSettled(stored)) results.push(outcome.status === 'fulfilled' ? null : toKvError(outcome.reason).toWire());
-    return { results };
+  /** Peer op kv.replicate.many: each item as kv.replicate, concurrently; a result per item (undefined: stored). */
+  async handleReplicateMany(items: ReplicaItem[]): Promise<PeerReplies['kv.replicate.many']> {
+    const outcomes = await Promise.allSettled(items.map((item) => this.storeReplica(item)));
+    return { results: outcomes.map((outcome) => (outcome.status === 'fulfilled' ? undefined : toKvError(outcome.reason))) };
   }
 
   /** Peer op kv.coordinate: another node asks us, a replica, to coordinate a write. */
-  async handleCoordinate(key: Buffer, value: Buffer | null, context: VersionVector | undefined, options: WriteOptions): Promise<Record<string, unknown>> {
+  async handleCoordinate(key: Buffer, value: Buffer | null, context: VersionVector | undefined, options: WriteOptions): Promise<PeerReplies['kv.coordinate']> {
     const outcome = await this.write(key, value, context, { ...options, forwarded: true });
-    return { record: recordToWire(outcome.record), existed: outcome.existed, quorum: outcome.quorum, hinted: outcome.hinted };
+    return { record: outcome.record, existed: outcome.existed, quorum: outcome.quorum, hinted: outcome.hinted };
   }
 }
 

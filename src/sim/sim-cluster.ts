@@ -8,14 +8,16 @@ import { type ClusterSettings, defaultLimits, defaultMembershipSettings } from '
 import { VirtualClock } from '../env/clock.js';
 import { nullLogger } from '../env/logger.js';
 import { SeededRandom } from '../env/random.js';
-import { KvError, type WireError } from '../errors.js';
+import { KvError } from '../errors.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
+import { answerLine } from '../net/answer.js';
 import { type BuiltNode, buildNode } from '../node/build-node.js';
 import { loadIdentity } from '../node/identity.js';
 import { NodeMeta } from '../node/node-meta.js';
+import type { ConnectionKind } from '../protocol/connection.js';
 import { ValueCodec, ZlibBrotliCodec } from '../storage/codec.js';
 import { MemoryStore } from '../storage/memory-store.js';
-import { runFor, SimNetwork } from './sim-network.js';
+import { runFor, SimNetwork, serveLines } from './sim-network.js';
 
 export interface SimClusterOptions {
   seed: number;
@@ -87,13 +89,14 @@ export class SimCluster {
       antiEntropy: { intervalMs: 0, maxKeysPerSecond: 1_000_000, tombstoneGraceMs: 60 * 60 * 1000 },
       testingFaults: false,
     });
-    this.network.register(node.addr, (body) => this.handle(node, body));
+    this.network.register(node.addr, serveLines(node.built.node, defaultLimits));
     await node.built.start();
   }
 
-  private async handle(node: SimNode, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const reply = await node.built.node.handleLine(Buffer.from(JSON.stringify(body)));
-    if (reply.ok === false) throw KvError.fromWire(reply.error as WireError);
+  /** A request as a client connection sends it (kind: use 'peer' to send node-to-node ops by hand). */
+  private async handle(node: SimNode, body: Record<string, unknown>, kind: ConnectionKind): Promise<Record<string, unknown>> {
+    const reply = await answerLine(Buffer.from(JSON.stringify(body)), node.built.node, { kind, remote: 'sim-client' }, defaultLimits);
+    if (reply.ok === false) throw KvError.fromWire(reply.error);
     return reply;
   }
 
@@ -101,10 +104,10 @@ export class SimCluster {
    * Sends a client request to a node, as the CLI would: if the node crashes or stalls, the client
    * gives up after `timeoutMs` of virtual time with KV_TIMEOUT (its connection would be gone).
    */
-  request(node: SimNode, body: Record<string, unknown>, timeoutMs = 5000): Promise<Record<string, unknown>> {
+  request(node: SimNode, body: Record<string, unknown>, timeoutMs = 5000, kind: ConnectionKind = 'client'): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       const timer = this.clock.setTimer(timeoutMs, () => reject(new KvError('KV_TIMEOUT', `no reply from ${node.name}`)));
-      this.handle(node, body).then(
+      this.handle(node, body, kind).then(
         (reply) => {
           timer.cancel();
           resolve(reply);
