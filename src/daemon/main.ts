@@ -26,8 +26,9 @@ import { TcpTransport } from '../net/transport.js';
 import { buildNode } from '../node/build-node.js';
 import { loadIdentity } from '../node/identity.js';
 import { NodeMeta } from '../node/node-meta.js';
-import { createCodec, ValueCodec } from '../storage/codec.js';
+import { ValueCodec } from '../storage/codec.js';
 import { LevelStore } from '../storage/level-store.js';
+import { createCodec } from '../storage/zlib-codec.js';
 import { defaultNodeName } from './control.js';
 import { daemonPaths, type PidFileContents } from './paths.js';
 

@@ -13,8 +13,9 @@ import type { ClusterIdentity } from '../membership/cluster-state.js';
 import { type BuiltNode, buildNode } from '../node/build-node.js';
 import { loadIdentity } from '../node/identity.js';
 import { NodeMeta } from '../node/node-meta.js';
-import { ValueCodec, ZlibBrotliCodec } from '../storage/codec.js';
+import { ValueCodec } from '../storage/codec.js';
 import { MemoryStore } from '../storage/memory-store.js';
+import { ZlibBrotliCodec } from '../storage/zlib-codec.js';
 import { runFor, SimNetwork } from './sim-network.js';
 
 export interface SimClusterOptions {
