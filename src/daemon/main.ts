@@ -13,9 +13,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { NodeConfig } from '../config.js';
-import { SystemClock } from '../env/clock.js';
-import { FileLogger } from '../env/logger.js';
+import { FileLogger } from '../env/file-logger.js';
 import { SeededRandom } from '../env/random.js';
+import { SystemClock } from '../env/system-clock.js';
 import { KvError, toKvError } from '../errors.js';
 import { joinCluster } from '../gossip/join.js';
 import { checkRemoved } from '../gossip/removal-check.js';
