@@ -6,8 +6,8 @@
  * regenerates the page and compares it with the committed file, so the page never drifts.
  * Commands are named as typed (`kvctl ring show`), never by their oclif id (`ring:show`).
  */
-import { DEFAULT_HOST, DEFAULT_PORT, defaultDataDir, defaultLimits, envVars } from '../config.js';
-import { daemonPaths } from '../daemon/paths.js';
+import { DEFAULT_HOST, DEFAULT_PORT, defaultLimits, envVars } from '../config.js';
+import { daemonPaths, defaultDataDir } from '../daemon/paths.js';
 import { type ErrorCode, ExitStatus, errorCodes } from '../errors.js';
 import { allowedFields } from '../net/protocol.js';
 import type { Op } from '../protocol/client.js';

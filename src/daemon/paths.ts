@@ -1,6 +1,17 @@
-/** Where a daemon keeps its files inside its data dir. */
+/** Where data dirs are by default, and where a daemon keeps its files inside its data dir. */
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 
+/** The user's data home per the XDG base directory spec. */
+export function dataHome(env: NodeJS.ProcessEnv = process.env): string {
+  return env.XDG_DATA_HOME && env.XDG_DATA_HOME.length > 0 ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share');
+}
+
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(dataHome(env), 'kvctl', 'default');
+}
+
+/** The files of the daemon whose data dir is `dataDir`. */
 export function daemonPaths(dataDir: string) {
   return {
     db: join(dataDir, 'db'),

@@ -15,8 +15,9 @@ import { type BuiltNode, buildNode } from '../node/build-node.js';
 import { loadIdentity } from '../node/identity.js';
 import { NodeMeta } from '../node/node-meta.js';
 import type { ConnectionKind } from '../protocol/connection.js';
-import { ValueCodec, ZlibBrotliCodec } from '../storage/codec.js';
+import { ValueCodec } from '../storage/codec.js';
 import { MemoryStore } from '../storage/memory-store.js';
+import { InlineBrotliCodec } from '../storage/zlib-codec.js';
 import { runFor, SimNetwork, serveLines } from './sim-network.js';
 
 export interface SimClusterOptions {
@@ -75,7 +76,7 @@ export class SimCluster {
       clock: this.clock,
       random: this.random.fork(),
       logger: nullLogger,
-      codec: new ValueCodec(new ZlibBrotliCodec(), { minBytes: 512, quality: 4 }),
+      codec: new ValueCodec(new InlineBrotliCodec(), { minBytes: 512, quality: 4 }),
       cacheBytes: 1024 * 1024,
       limits: defaultLimits,
       membership: defaultMembershipSettings,
