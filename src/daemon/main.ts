@@ -33,11 +33,7 @@ import { ValueCodec } from '../storage/codec.js';
 import { LevelStore } from '../storage/level-store.js';
 import { createCodec } from '../storage/zlib-codec.js';
 import { defaultNodeName } from './control.js';
-import { daemonPaths, type PidFileContents } from './paths.js';
-
-export type DaemonMessage =
-  | { type: 'ready'; pid: number; host: string; port: number; name: string; dataDir: string; logFile: string; cluster: ClusterIdentity }
-  | { type: 'error'; error: { code: string; message: string; details?: Record<string, unknown> } };
+import { type DaemonMessage, daemonPaths, type PidFileContents } from './paths.js';
 
 export type DaemonConfig = NodeConfig & { nameGiven: boolean };
 
