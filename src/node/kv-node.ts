@@ -141,13 +141,13 @@ export class KvNode implements RequestHandler {
       case 'gossip.push':
         return gossiper.handlePush(request.cluster, request.members);
       case 'kv.read':
-        return coordinator.handleRead(request.key, request.digest);
+        return coordinator.replicaSide.read(request.key, request.digest);
       case 'kv.clocks':
-        return coordinator.handleClocks(request.keys);
+        return coordinator.replicaSide.clocks(request.keys);
       case 'kv.replicate':
-        return coordinator.handleReplicate(request);
+        return coordinator.replicaSide.replicate(request);
       case 'kv.replicate.many':
-        return coordinator.handleReplicateMany(request.items);
+        return coordinator.replicaSide.replicateMany(request.items);
       case 'kv.reap':
         return reaper.handleReap(request.key, request.record);
       case 'kv.coordinate':
