@@ -1,25 +1,14 @@
 /**
  * Codec figures on a JSON corpus: compression ratio (raw bytes / compressed bytes, whole corpus)
  * and throughput in MB/s of raw JSON (10^6 bytes), compressing and decompressing one document per
- * call, awaited one at a time (and, for the async zlib codec, with several calls in flight, since
- * the daemon compresses concurrent puts concurrently on the libuv pool). Every round trip is checked.
+ * call, awaited one at a time (and, for the worker codec, with several calls in flight, since the
+ * daemon compresses concurrent puts together on its worker thread). Every round trip is checked.
  */
-import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } from 'node:zlib';
 import type { Codec } from '../src/storage/codec.js';
 import { runClosedLoop } from './closed-loop.js';
 
 /** What the measurement needs of a codec. */
 export type Compressor = Pick<Codec, 'compress' | 'decompress'>;
-
-/**
- * Not a kvctl codec: Node's synchronous brotli with ZlibBrotliCodec's parameters, on the event
- * loop, as a reference for what the async (thread pool) path costs per call.
- */
-export const syncZlibReference: Compressor = {
-  compress: async (raw, quality) =>
-    brotliCompressSync(raw, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: quality, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: raw.length } }),
-  decompress: async (data) => brotliDecompressSync(data),
-};
 
 export interface CodecFigures {
   label: string;

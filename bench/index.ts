@@ -22,10 +22,11 @@
 import { constants, cpus, loadavg, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WasmBrotliCodec, ZlibBrotliCodec } from '../src/storage/codec.js';
+import { WasmBrotliCodec } from '../src/storage/wasm-codec.js';
+import { InlineBrotliCodec, ZlibBrotliCodec } from '../src/storage/zlib-codec.js';
 import { type BenchConfig, type BenchContext, QUALITY, VALUE_BYTES } from './bench-context.js';
 import { clusterSection } from './cluster-section.js';
-import { measureCodec, syncZlibReference } from './codec-bench.js';
+import { measureCodec } from './codec-bench.js';
 import { jsonCorpus, jsonDocument, seededRng } from './json-documents.js';
 import { type DaemonUnderTest, jsonSection, randomValuesSection, rawLevelSection, stop } from './kv-sections.js';
 import { overwriteSection } from './overwrite-section.js';
@@ -65,7 +66,7 @@ async function codecSection({ report, config }: BenchContext): Promise<void> {
     await measureCodec('ZlibBrotliCodec, 1 call at a time', new ZlibBrotliCodec(), corpus, QUALITY),
     await measureCodec('ZlibBrotliCodec, 4 calls in flight', new ZlibBrotliCodec(), corpus, QUALITY, 4),
     await measureCodec('WasmBrotliCodec, 1 call at a time', new WasmBrotliCodec(), corpus, QUALITY),
-    await measureCodec('(reference) node:zlib brotli*Sync', syncZlibReference, corpus, QUALITY),
+    await measureCodec('InlineBrotliCodec (on the event loop), 1 call at a time', new InlineBrotliCodec(), corpus, QUALITY),
   ];
   report.table(
     ['codec', 'ratio', 'compress MB/s', 'decompress MB/s'],

@@ -2,8 +2,9 @@ import { Flags } from '@oclif/core';
 import { addrFlags, KvCommand } from '../src/cli/base-command.js';
 import { defaultClusterDir, listLocalNodes, type StoppedNode, stopLocalCluster } from '../src/cli/local-cluster.js';
 import { KvClient } from '../src/client/client.js';
-import { defaultDataDir, envVars } from '../src/config.js';
+import { envVars } from '../src/config.js';
 import { clearStalePidFile, readPidFile, stopProcess } from '../src/daemon/control.js';
+import { defaultDataDir } from '../src/daemon/paths.js';
 import { KvError } from '../src/errors.js';
 
 export default class Stop extends KvCommand {

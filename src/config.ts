@@ -2,9 +2,6 @@
  * Node settings: the embedded defaults, their environment variables, and their limits.
  * Every limit is explicit here, documented in `kvctl start --help` and the man page, and tested.
  */
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 7070;
 
@@ -125,15 +122,6 @@ export interface AntiEntropySettings {
 
 export const defaultAntiEntropy: AntiEntropySettings = { intervalMs: 10_000, maxKeysPerSecond: 1000, tombstoneGraceMs: 24 * 60 * 60 * 1000 };
 export const defaultHints = { maxBytesPerTarget: 64 * 1024 * 1024, maxAgeMs: 60 * 60 * 1000, deliveryIntervalMs: 1000 };
-
-/** The user's data home per the XDG base directory spec. */
-export function dataHome(env: NodeJS.ProcessEnv = process.env): string {
-  return env.XDG_DATA_HOME && env.XDG_DATA_HOME.length > 0 ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share');
-}
-
-export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(dataHome(env), 'kvctl', 'default');
-}
 
 /** `host:port` -> parts; throws RangeError on anything else (the CLI turns it into KV_USAGE). */
 export function parseAddr(addr: string): { host: string; port: number } {

@@ -38,6 +38,7 @@ export const errorCodes = {
   KV_BAD_JSON: { exit: ExitStatus.rejected, summary: 'A request line is not valid JSON or not a JSON object.', retryable: false },
   KV_BAD_ENCODING: { exit: ExitStatus.rejected, summary: 'A request line is not valid UTF-8, or a base64 field is malformed.', retryable: false },
   KV_BAD_REQUEST: { exit: ExitStatus.rejected, summary: 'A field is missing, has the wrong type, or is not allowed (e.g. __proto__).', retryable: false },
+  KV_FORBIDDEN: { exit: ExitStatus.rejected, summary: 'The connection may not run this op (node-to-node ops need a peer connection).', retryable: false },
   KV_UNKNOWN_OP: { exit: ExitStatus.rejected, summary: 'The op is not one this daemon serves.', retryable: false },
   KV_BAD_CONTEXT: { exit: ExitStatus.rejected, summary: 'The causal context is not one this store issued.', retryable: false },
   KV_EMPTY_KEY: { exit: ExitStatus.rejected, summary: 'Keys must be at least one byte long.', retryable: false },

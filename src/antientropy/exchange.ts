@@ -8,9 +8,10 @@
 import type { AntiEntropySettings } from '../config.js';
 import { every, type Periodic } from '../env/clock.js';
 import { type Random, sample } from '../env/random.js';
-import { KvError } from '../errors.js';
-import { recordFromWire, recordToWire } from '../node/record-wire.js';
+import type { KvError } from '../errors.js';
+import { type LeafEntries, type PeerReplies, recordPayloadBytes } from '../protocol/peer.js';
 import type { EngineDeps } from '../replica/engine-deps.js';
+import type { StoredRecord } from '../storage/record-format.js';
 import { diffEntries, FANOUT, LEAVES } from './merkle-tree.js';
 import type { TreeSet } from './tree-set.js';
 
@@ -65,7 +66,6 @@ const SETTLE_CHECKS = 3;
 export const BACKGROUND_SETTLE_MS = 250;
 /** Leaves listed per ae.leaves request (all of them): each listing is one pass over the keys on both sides. */
 const LEAVES_PER_REQUEST = LEAVES;
-const BULK_TIMEOUT_MS = 30_000;
 
 export class AntiEntropy {
   private periodic: Periodic | undefined;
@@ -114,13 +114,6 @@ export class AntiEntropy {
     return this.deps.state.ring.members.map((m) => m.name).filter((name) => name !== this.deps.self);
   }
 
-  private async ask(peer: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const addr = this.deps.state.addrOf(peer);
-    if (!addr) throw new KvError('KV_UNREACHABLE', `no address known for ${peer}`);
-    // Bulk steps (a leaf list, 128 records) may take longer than a client request under load.
-    return this.deps.transport.request(addr, { ...body, peer: this.deps.self }, Math.max(this.deps.requestTimeoutMs, BULK_TIMEOUT_MS));
-  }
-
   /** Compares our tree for `peer` with its tree for us and repairs the differences. */
   async exchange(peer: string, options: ExchangeOptions = {}): Promise<ExchangeSummary> {
     const started = this.deps.clock.now();
@@ -130,10 +123,10 @@ export class AntiEntropy {
 
     let segments: number[] = [];
     if (!options.range) {
-      const { root } = await this.ask(peer, { op: 'ae.hashes', level: 0 });
+      const root = await this.deps.peers.treeRoot(peer);
       summary.rangesCompared++;
       if (root !== tree.root()) {
-        const theirs = (await this.ask(peer, { op: 'ae.hashes', level: 1 })).hashes as string[];
+        const theirs = await this.deps.peers.treeSegments(peer);
         const ours = tree.segments();
         summary.rangesCompared += FANOUT;
         segments = ours.map((h, s) => (h !== theirs[s] ? s : -1)).filter((s) => s >= 0);
@@ -144,7 +137,7 @@ export class AntiEntropy {
     const differingLeaves = async (candidates: (leaf: number) => boolean): Promise<number[]> => {
       const out: number[] = [];
       if (segments.length === 0) return out;
-      const theirs = (await this.ask(peer, { op: 'ae.hashes', level: 2, segments })).hashes as string[][];
+      const theirs = await this.deps.peers.treeLeaves(peer, segments);
       segments.forEach((s, i) => {
         const ours = tree.leavesOf(s);
         summary.rangesCompared += FANOUT;
@@ -170,7 +163,7 @@ export class AntiEntropy {
     const differing: string[] = [];
     for (let i = 0; i < leaves.length; i += LEAVES_PER_REQUEST) {
       const chunk = leaves.slice(i, i + LEAVES_PER_REQUEST);
-      const theirs = (await this.ask(peer, { op: 'ae.leaves', leaves: chunk })).entries as [string, string][][];
+      const theirs = await this.deps.peers.leafEntries(peer, chunk);
       const ours = await this.deps.trees.entries(peer, chunk);
       chunk.forEach((_, j) => {
         differing.push(...diffEntries(ours[j] ?? [], theirs[j] ?? []));
@@ -184,7 +177,7 @@ export class AntiEntropy {
         await this.transfer(peer, batch, summary);
         if (options.maxKeysPerSecond) await this.pause((batch.length / options.maxKeysPerSecond) * 1000);
       }
-      summary.rootsEqualAfter = differing.length === 0 || (await this.ask(peer, { op: 'ae.hashes', level: 0 })).root === tree.root();
+      summary.rootsEqualAfter = differing.length === 0 || (await this.deps.peers.treeRoot(peer)) === tree.root();
     } else {
       summary.rootsEqualAfter = differing.length === 0;
     }
@@ -197,20 +190,20 @@ export class AntiEntropy {
 
   /** Fetches the peer's records for these keys, merges them here, and sends the merge back. */
   private async transfer(peer: string, keys: string[], summary: ExchangeSummary): Promise<void> {
-    const reply = await this.ask(peer, { op: 'ae.fetch', keys });
-    const theirs = reply.records as (unknown | null)[];
-    const back: { key: string; record: unknown }[] = [];
-    for (let i = 0; i < keys.length; i++) {
-      const key = Buffer.from(keys[i] as string, 'base64');
-      const wire = theirs[i];
-      if (wire) summary.bytesTransferred += JSON.stringify(wire).length;
-      const merged = wire ? await this.deps.replica.merge(key, recordFromWire(wire)) : await this.deps.replica.read(key, false);
-      if (merged) back.push({ key: keys[i] as string, record: recordToWire(merged) });
+    const keyBytes = keys.map((k) => Buffer.from(k, 'base64'));
+    const theirs = await this.deps.peers.fetch(peer, keyBytes);
+    const back: { key: Buffer; record: StoredRecord }[] = [];
+    for (let i = 0; i < keyBytes.length; i++) {
+      const key = keyBytes[i] as Buffer;
+      const record = theirs[i];
+      if (record) summary.bytesTransferred += recordPayloadBytes(key, record);
+      const merged = record ? await this.deps.replica.merge(key, record) : await this.deps.replica.read(key, false);
+      if (merged) back.push({ key, record: merged });
       summary.keysTransferred++;
     }
     if (back.length > 0) {
-      summary.bytesTransferred += JSON.stringify(back).length;
-      await this.ask(peer, { op: 'ae.store', items: back });
+      for (const item of back) summary.bytesTransferred += recordPayloadBytes(item.key, item.record);
+      await this.deps.peers.store(peer, back);
     }
   }
 
@@ -219,41 +212,26 @@ export class AntiEntropy {
   }
 
   /** ae.hashes: our tree for the asking peer, at a level. */
-  handleHashes(peer: string, level: number, segments: number[] | undefined): Record<string, unknown> {
+  handleHashes(peer: string, level: 0 | 1 | 2, segments: number[]): PeerReplies['ae.hashes'] {
     const tree = this.deps.trees.tree(peer);
     if (level === 0) return { root: tree.root() };
-    if (level === 1) return { hashes: tree.segments() };
-    return { hashes: (segments ?? []).map((s) => tree.leavesOf(s)) };
+    if (level === 1) return { segments: tree.segments() };
+    return { leaves: segments.map((s) => tree.leavesOf(s)) };
   }
 
   /** ae.leaves: the (key, digest) lists of some leaves. */
-  async handleLeaves(peer: string, leaves: number[]): Promise<Record<string, unknown>> {
+  async handleLeaves(peer: string, leaves: number[]): Promise<{ entries: LeafEntries[] }> {
     return { entries: await this.deps.trees.entries(peer, leaves) };
   }
 
-  /** ae.fetch: our records for keys (null where we hold none). */
-  async handleFetch(keys: string[]): Promise<Record<string, unknown>> {
-    const records = await Promise.all(keys.map((k) => this.deps.replica.read(Buffer.from(k, 'base64'), false)));
-    return { records: records.map((r) => (r ? recordToWire(r) : null)) };
+  /** ae.fetch: our records for keys (undefined where we hold none). */
+  async handleFetch(keys: Buffer[]): Promise<PeerReplies['ae.fetch']> {
+    return { records: await Promise.all(keys.map((key) => this.deps.replica.read(key, false))) };
   }
 
   /** ae.store: merge records the peer sends back. */
-  async handleStore(items: { key: string; record: unknown }[]): Promise<Record<string, unknown>> {
-    await Promise.all(items.map((item) => this.deps.replica.merge(Buffer.from(item.key, 'base64'), recordFromWire(item.record))));
+  async handleStore(items: { key: Buffer; record: StoredRecord }[]): Promise<PeerReplies['ae.store']> {
+    await Promise.all(items.map((item) => this.deps.replica.merge(item.key, item.record)));
     return { stored: items.length };
   }
-}
-
-export function validLeaves(raw: unknown): number[] {
-  if (!Array.isArray(raw) || raw.length > LEAVES || !raw.every((x) => Number.isInteger(x) && x >= 0 && x < LEAVES)) {
-    throw new KvError('KV_BAD_REQUEST', 'leaves must be an array of leaf indices');
-  }
-  return raw as number[];
-}
-
-export function validSegments(raw: unknown): number[] {
-  if (!Array.isArray(raw) || raw.length > FANOUT || !raw.every((x) => Number.isInteger(x) && x >= 0 && x < FANOUT)) {
-    throw new KvError('KV_BAD_REQUEST', 'segments must be an array of segment indices');
-  }
-  return raw as number[];
 }

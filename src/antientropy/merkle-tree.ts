@@ -23,7 +23,6 @@
  * each step of the search, the leaves being megabytes), eight times its cost in a warm loop.
  */
 import { hash } from 'node:crypto';
-import { endianness } from 'node:os';
 import { murmur3, Ring } from '../ring/index.js';
 
 export const LEAVES = 1024;
@@ -39,7 +38,8 @@ const LOG_SET = 1;
 const LOG_DELETE = 0;
 /** Changes logged before they are applied anyway (16 a leaf on average; 320 KiB of log per tree). */
 export const MAX_LOGGED_CHANGES = 16 * 1024;
-const LITTLE_ENDIAN = endianness() === 'LE';
+/** The platform's byte order, read off a typed array: leaf hashes cover big-endian words on every platform. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 export function leafOf(key: Uint8Array): number {
   return Ring.keyHash(key) >>> 22;

@@ -11,7 +11,7 @@
  * (Cassandra's gc_grace_seconds): repair it before the grace period runs out.
  */
 import { isTombstone, sameVersions } from '../clock/index.js';
-import { recordFromWire, recordToWire } from '../node/record-wire.js';
+import type { PeerReplies } from '../protocol/peer.js';
 import type { EngineDeps } from '../replica/engine-deps.js';
 import type { StoredRecord } from '../storage/record-format.js';
 
@@ -48,14 +48,13 @@ export class TombstoneReaper {
     if (!replicas.every((name) => name === self || state.table.isUp(name, clock.now()))) return false;
     const others = replicas.filter((name) => name !== self);
     try {
-      const records = await Promise.all(others.map((name) => this.ask(name, { op: 'kv.read', key: key.toString('base64') })));
-      const identical = records.every((r) => r.record && sameVersions(recordFromWire(r.record), record) && isTombstone(recordFromWire(r.record)));
+      const records = await Promise.all(others.map((name) => this.deps.peers.read(name, key)));
+      const identical = records.every((theirs) => theirs && sameVersions(theirs, record) && isTombstone(theirs));
       if (!identical) {
         this.deps.logger.log('debug', 'tombstone kept: not every replica holds it yet', { key: key.toString('base64') });
         return false;
       }
-      const wire = recordToWire(record);
-      await Promise.all(others.map((name) => this.ask(name, { op: 'kv.reap', key: key.toString('base64'), record: wire })));
+      await Promise.all(others.map((name) => this.deps.peers.reap(name, key, record)));
       await this.deps.replica.forget(key, record);
       return true;
     } catch (err) {
@@ -64,14 +63,8 @@ export class TombstoneReaper {
     }
   }
 
-  private ask(name: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const addr = this.deps.state.addrOf(name) ?? '';
-    return this.deps.transport.request(addr, body, this.deps.requestTimeoutMs);
-  }
-
   /** kv.reap: drop our tombstone if we still hold exactly that one. */
-  async handleReap(key: Buffer, wire: unknown): Promise<Record<string, unknown>> {
-    const record = recordFromWire(wire);
+  async handleReap(key: Buffer, record: StoredRecord): Promise<PeerReplies['kv.reap']> {
     const dropped = isTombstone(record) && (await this.deps.replica.forget(key, record));
     return { dropped };
   }

@@ -7,8 +7,8 @@ import { readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { KvClient } from '../client/client.js';
-import { dataHome } from '../config.js';
 import { clearStalePidFile, isAlive, readPidFile, type StartedDaemon, stopProcess } from '../daemon/control.js';
+import { dataHome } from '../daemon/paths.js';
 import { readSettingsFile } from '../daemon/settings-file.js';
 import { KvError } from '../errors.js';
 

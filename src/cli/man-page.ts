@@ -6,10 +6,12 @@
  * regenerates the page and compares it with the committed file, so the page never drifts.
  * Commands are named as typed (`kvctl ring show`), never by their oclif id (`ring:show`).
  */
-import { DEFAULT_HOST, DEFAULT_PORT, defaultDataDir, defaultLimits, envVars } from '../config.js';
-import { daemonPaths } from '../daemon/paths.js';
+import { DEFAULT_HOST, DEFAULT_PORT, defaultLimits, envVars } from '../config.js';
+import { daemonPaths, defaultDataDir } from '../daemon/paths.js';
 import { type ErrorCode, ExitStatus, errorCodes } from '../errors.js';
-import { allowedFields, MAX_CLOCK_KEYS, MAX_REPLICA_ITEMS, type Op } from '../net/protocol.js';
+import { allowedFields } from '../net/protocol.js';
+import type { Op } from '../protocol/client.js';
+import { MAX_CLOCK_KEYS, MAX_REPLICA_ITEMS } from '../protocol/peer.js';
 
 interface ManifestFlag {
   name: string;
@@ -243,7 +245,10 @@ function limitsSection(manifest: Manifest): string[] {
         `${defaultLimits.maxInFlightPerConnection}: above it the daemon stops reading that connection until replies drain (TCP backpressure), so no buffer grows without bound.`,
       ),
     ),
-    term('Records per kv.replicate.many line', esc(`${MAX_REPLICA_ITEMS}, and at most half the line limit.`)),
+    term(
+      'Records per kv.replicate.many line',
+      esc(`${MAX_REPLICA_ITEMS}, and keys and stored values of at most 3/8 of the line limit (about half of it in base64).`),
+    ),
   );
   return out;
 }

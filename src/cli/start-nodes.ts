@@ -8,14 +8,13 @@ import {
   type ClusterSettings,
   type CodecName,
   clusterSettingsFrom,
-  defaultDataDir,
   defaultHints,
   defaultLimits,
   defaultMembershipSettings,
   type NodeConfig,
 } from '../config.js';
 import { clearStalePidFile, defaultNodeName, type StartedDaemon, startDaemon, stopProcess } from '../daemon/control.js';
-import { daemonPaths } from '../daemon/paths.js';
+import { daemonPaths, defaultDataDir } from '../daemon/paths.js';
 import { readSettingsFile, writeSettingsFile } from '../daemon/settings-file.js';
 import { KvError } from '../errors.js';
 import { checkPortsFree, defaultClusterDir, describeRunning, listLocalNodes, localNodeDir, runningPid } from './local-cluster.js';

@@ -1,19 +1,11 @@
 /**
  * What a plain write (no context) supersedes: the merged version vectors of R of the key's
- * replicas, gathered with kv.clocks. The coordinating replica counts itself (its own vector is
+ * replicas, gathered with kv.clocks (validated below the peer contract). The coordinating replica counts itself (its own vector is
  * merged under the key's lock as it writes), so it waits for R-1 others here.
  */
-import { decodeContext, emptyVector, mergeVectors, type VersionVector } from '../clock/index.js';
+import { emptyVector, mergeVectors, type VersionVector } from '../clock/index.js';
 import type { Clock, Timer } from '../env/clock.js';
 import { withResolvers } from '../env/with-resolvers.js';
-import { KvError } from '../errors.js';
-
-/** A replica's answer to kv.clocks for one key: a context token or null; anything else is a bad peer reply. */
-export function parseClockResult(name: string, result: unknown): VersionVector {
-  if (result === null) return emptyVector;
-  if (typeof result !== 'string') throw new KvError('KV_BAD_REQUEST', `${name} sent a malformed clock`);
-  return decodeContext(result);
-}
 
 /**
  * The clocks of a plain write's replicas: `decided` resolves with the merge of the answers once
@@ -41,16 +33,10 @@ export class ClockGather {
     this.timer = clock.setTimer(timeoutMs, () => this.finish());
   }
 
-  /** A replica's answer (a context token or null); a malformed one counts as a failure. */
-  answer(name: string, result: unknown): void {
-    let clock: VersionVector;
-    try {
-      clock = parseClockResult(name, result);
-    } catch {
-      this.fail();
-      return;
-    }
+  /** A replica's version vector for the key (undefined: it holds none). */
+  answer(clock: VersionVector | undefined): void {
     if (this.done) return;
+    if (!clock) clock = emptyVector;
     this.merged = this.merged.size === 0 ? clock : mergeVectors(this.merged, clock);
     this.answered++;
     this.remaining--;

@@ -13,8 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { NodeConfig } from '../config.js';
 import { KvError, type WireError } from '../errors.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
-import type { DaemonMessage } from './main.js';
-import { daemonPaths, type PidFileContents } from './paths.js';
+import { type DaemonMessage, daemonPaths, type PidFileContents } from './paths.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 

@@ -12,28 +12,28 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { KvClient } from '../client/client.js';
 import type { NodeConfig } from '../config.js';
-import { SystemClock } from '../env/clock.js';
-import { FileLogger } from '../env/logger.js';
+import { FileLogger } from '../env/file-logger.js';
 import { SeededRandom } from '../env/random.js';
+import { SystemClock } from '../env/system-clock.js';
 import { KvError, toKvError } from '../errors.js';
 import { joinCluster } from '../gossip/join.js';
 import { checkRemoved } from '../gossip/removal-check.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
 import { type MemberInfo, newMember } from '../membership/member-table.js';
+import { parseMembers } from '../membership/member-wire.js';
+import { answerLine } from '../net/answer.js';
 import { TcpServer } from '../net/tcp-server.js';
-import { TcpTransport } from '../net/transport.js';
+import { TcpTransport } from '../net/tcp-transport.js';
 import { buildNode } from '../node/build-node.js';
 import { loadIdentity } from '../node/identity.js';
 import { NodeMeta } from '../node/node-meta.js';
-import { createCodec, ValueCodec } from '../storage/codec.js';
+import { ValueCodec } from '../storage/codec.js';
 import { LevelStore } from '../storage/level-store.js';
+import { createCodec } from '../storage/zlib-codec.js';
 import { defaultNodeName } from './control.js';
-import { daemonPaths, type PidFileContents } from './paths.js';
-
-export type DaemonMessage =
-  | { type: 'ready'; pid: number; host: string; port: number; name: string; dataDir: string; logFile: string; cluster: ClusterIdentity }
-  | { type: 'error'; error: { code: string; message: string; details?: Record<string, unknown> } };
+import { type DaemonMessage, daemonPaths, type PidFileContents } from './paths.js';
 
 export type DaemonConfig = NodeConfig & { nameGiven: boolean };
 
@@ -93,9 +93,9 @@ async function main(): Promise<void> {
     const whenBuilt = new Promise<void>((resolve) => {
       markBuilt = resolve;
     });
-    const server = new TcpServer(async (line) => {
+    const server = new TcpServer(async (line, connection) => {
       if (!built) await whenBuilt;
-      return (built as NonNullable<typeof built>).node.handleLine(line);
+      return answerLine(line, (built as NonNullable<typeof built>).node, connection, config.limits);
     }, config.limits);
     const port = await server.listen(config.host, config.port);
     const addr = config.advertise ?? `${config.host}:${port}`;
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
       if (removal) throw removedError(identity.name, removal.cluster, config.dataDir);
       checkExplicit(cluster, config.explicitClusterSettings);
       restoredMembers = await meta.loadMembers();
-      const check = await checkRemoved(transport, seeds, identity, REMOVAL_CHECK_MS);
+      const check = await checkRemoved((peer) => membersAt(peer, REMOVAL_CHECK_MS), seeds, identity);
       if (check.removed) {
         await meta.saveRemoved({ cluster: cluster.id, at: clock.now() });
         throw removedError(identity.name, cluster.id, config.dataDir);
@@ -226,3 +226,13 @@ void main().catch((err) => {
   process.stderr.write(`kvctl daemon: ${String(err)}\n`);
   process.exit(70);
 });
+
+/** A node's member table (its `members` view), validated; used before this node has joined gossip. */
+async function membersAt(addr: string, timeoutMs: number): Promise<MemberInfo[]> {
+  const client = await KvClient.connect(addr, { timeoutMs });
+  try {
+    return parseMembers((await client.request({ op: 'members' }, timeoutMs)).members);
+  } finally {
+    void client.close();
+  }
+}

@@ -1,6 +1,18 @@
-/** Where a daemon keeps its files inside its data dir. */
+/** Where data dirs are by default, and where a daemon keeps its files inside its data dir. */
+import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { ClusterIdentity } from '../membership/cluster-state.js';
 
+/** The user's data home per the XDG base directory spec. */
+export function dataHome(env: NodeJS.ProcessEnv = process.env): string {
+  return env.XDG_DATA_HOME && env.XDG_DATA_HOME.length > 0 ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share');
+}
+
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(dataHome(env), 'kvctl', 'default');
+}
+
+/** The files of the daemon whose data dir is `dataDir`. */
 export function daemonPaths(dataDir: string) {
   return {
     db: join(dataDir, 'db'),
@@ -19,3 +31,8 @@ export interface PidFileContents {
   name: string;
   startedAt: string;
 }
+
+/** What a starting daemon tells the process that spawned it, over IPC, once: ready, or why not. */
+export type DaemonMessage =
+  | { type: 'ready'; pid: number; host: string; port: number; name: string; dataDir: string; logFile: string; cluster: ClusterIdentity }
+  | { type: 'error'; error: { code: string; message: string; details?: Record<string, unknown> } };

@@ -1,6 +1,7 @@
 /**
- * Time as an injected dependency, so engines run on real time in the daemon and on virtual time
- * in the simulator (memberlist's tests sleep because its clock is not injected; ours need not).
+ * Time as an injected dependency, so engines run on real time in the daemon (SystemClock, in
+ * src/env/system-clock.ts) and on virtual time in the simulator (VirtualClock, here; memberlist's
+ * tests sleep because its clock is not injected; ours need not).
  */
 
 export interface Timer {
@@ -18,22 +19,6 @@ export interface Clock {
    * For batching what one turn produces, without a timer's delay.
    */
   defer(fn: () => void): void;
-}
-
-export class SystemClock implements Clock {
-  now(): number {
-    return Date.now();
-  }
-
-  setTimer(delayMs: number, fn: () => void): Timer {
-    const handle = setTimeout(fn, delayMs);
-    handle.unref();
-    return { cancel: () => clearTimeout(handle) };
-  }
-
-  defer(fn: () => void): void {
-    setImmediate(fn);
-  }
 }
 
 /** A clock that moves only when told to; timers fire in time order, ties in creation order. */

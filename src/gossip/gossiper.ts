@@ -2,22 +2,22 @@
  * The gossip engine: every `gossipIntervalMs` it bumps our heartbeat and pushes our member table
  * to `fanout` random peers, which merge it and answer with theirs (push-pull, so a new node
  * learns the whole cluster in one round). Seeds are only a way in: after joining, any member will
- * do. Time, randomness and transport are injected; the same engine runs in the simulator.
+ * do. Time, randomness and peers are injected; the same engine runs in the simulator.
  */
-import { type ClusterSettings, MAX_REPLICAS, type MembershipSettings } from '../config.js';
+import type { ClusterSettings, MembershipSettings } from '../config.js';
 import { type Clock, every, type Periodic } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
 import { type Random, sample } from '../env/random.js';
 import { KvError } from '../errors.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
 import type { MemberInfo, MemberTable, MergeResult } from '../membership/member-table.js';
-import { parseMembers } from '../membership/member-wire.js';
-import type { Transport } from '../net/transport.js';
+import type { PeerClient } from '../peer/peer-client.js';
+import type { GossipCluster, PeerReplies } from '../protocol/peer.js';
 
 export interface GossiperDeps {
   table: MemberTable;
   cluster: ClusterIdentity;
-  transport: Transport;
+  peers: PeerClient;
   clock: Clock;
   random: Random;
   settings: MembershipSettings;
@@ -68,59 +68,41 @@ export class Gossiper {
   }
 
   /** Pushes our table to `addr` and merges its answer. */
-  async push(addr: string, join = false): Promise<void> {
-    const { transport, settings, clock } = this.deps;
-    const reply = await transport.request(addr, this.message(join), Math.max(settings.gossipIntervalMs * 2, 500));
+  async push(addr: string): Promise<void> {
+    const { peers, settings, clock, cluster, table } = this.deps;
+    const reply = await peers.gossip(addr, { kind: 'member', cluster }, table.infos(), Math.max(settings.gossipIntervalMs * 2, 500));
     this.adoptSettings(reply.cluster);
-    this.merge(parseMembers(reply.members), clock.now());
-  }
-
-  message(join = false): Record<string, unknown> {
-    return {
-      op: 'gossip.push',
-      cluster: this.clusterFields(),
-      members: this.deps.table.infos(),
-      ...(join ? { join: true } : {}),
-    };
+    this.merge(reply.members, clock.now());
   }
 
   /**
    * Handles a peer's push: refuses other clusters and joiners whose explicit settings contradict
    * ours, merges, answers with our cluster and table (a joiner adopts both).
    */
-  handlePush(body: Record<string, unknown>): Record<string, unknown> {
+  handlePush(theirs: GossipCluster, members: MemberInfo[]): PeerReplies['gossip.push'] {
     const { cluster } = this.deps;
-    const theirs = fieldsOf(body.cluster);
-    if (body.join === true) {
-      const conflicts = (['n', 'w', 'r', 'consistency'] as const).filter((k) => theirs[k] !== undefined && theirs[k] !== cluster.settings[k]);
+    if (theirs.kind === 'joiner') {
+      const conflicts = (['n', 'w', 'r', 'consistency'] as const).filter((k) => theirs.explicit[k] !== undefined && theirs.explicit[k] !== cluster.settings[k]);
       if (conflicts.length > 0) {
         const ours = `N=${cluster.settings.n} W=${cluster.settings.w} R=${cluster.settings.r} consistency=${cluster.settings.consistency}`;
-        const asked = conflicts.map((k) => `${k.length === 1 ? k.toUpperCase() : k}=${String(theirs[k])}`).join(' ');
+        const asked = conflicts.map((k) => `${k.length === 1 ? k.toUpperCase() : k}=${String(theirs.explicit[k])}`).join(' ');
         throw new KvError('KV_CLUSTER_MISMATCH', `the cluster runs with ${ours}; this node was started with ${asked}`, {
           cluster: { ...cluster.settings },
           conflicts,
         });
       }
+    } else {
+      if (theirs.cluster.id !== cluster.id) {
+        throw new KvError('KV_CLUSTER_MISMATCH', `this node belongs to cluster ${cluster.id}, not ${theirs.cluster.id}`, { cluster: cluster.id });
+      }
+      this.adoptSettings(theirs.cluster);
     }
-    if (theirs.id !== undefined && theirs.id !== cluster.id) {
-      throw new KvError('KV_CLUSTER_MISMATCH', `this node belongs to cluster ${cluster.id}, not ${String(theirs.id)}`, { cluster: cluster.id });
-    }
-    if (theirs.id === undefined && body.join !== true) throw new KvError('KV_BAD_REQUEST', 'gossip without a cluster id');
-    const members = parseMembers(body.members);
-    if (theirs.id === cluster.id) this.adoptSettings(body.cluster);
     this.merge(members, this.deps.clock.now());
-    return { cluster: this.clusterFields(), members: this.deps.table.infos() };
+    return { cluster, members: this.deps.table.infos() };
   }
 
-  /** The cluster as gossip carries it: id, settings and their version. */
-  private clusterFields(): Record<string, unknown> {
-    const { cluster } = this.deps;
-    return { id: cluster.id, ...cluster.settings, version: cluster.settingsVersion ?? 0 };
-  }
-
-  /** Adopts the settings of our cluster a peer gossiped if they are valid and newer; malformed ones are ignored (logged). */
-  private adoptSettings(raw: unknown): void {
-    const theirs = parseGossipedCluster(raw);
+  /** Adopts the settings of our cluster a peer gossiped if they are newer; a reply without a valid cluster is ignored (logged). */
+  private adoptSettings(theirs: ClusterIdentity | undefined): void {
     if (!theirs) {
       this.deps.logger.log('warn', 'ignored a malformed cluster from a peer', {});
       return;
@@ -137,35 +119,4 @@ export class Gossiper {
     }
     this.deps.onMerge(result);
   }
-}
-
-/** A peer's field as an object; anything else reads as empty, so each of its fields is absent. */
-function fieldsOf(raw: unknown): Record<string, unknown> {
-  return typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
-}
-
-/** Longest cluster id accepted from a peer (ours are 16 hex digits). */
-const MAX_CLUSTER_ID_CHARS = 64;
-
-/** A cluster as gossip carries it (id, settings, version), validated: peers are input too. Undefined when malformed. */
-export function parseGossipedCluster(raw: unknown): ClusterIdentity | undefined {
-  const c = fieldsOf(raw);
-  const version = c.version ?? 0;
-  const counts = [c.n, c.w, c.r];
-  const ok =
-    typeof c.id === 'string' &&
-    c.id.length > 0 &&
-    c.id.length <= MAX_CLUSTER_ID_CHARS &&
-    Number.isSafeInteger(version) &&
-    (version as number) >= 0 &&
-    counts.every((x) => Number.isInteger(x) && (x as number) >= 1 && (x as number) <= MAX_REPLICAS) &&
-    (c.w as number) <= (c.n as number) &&
-    (c.r as number) <= (c.n as number) &&
-    (c.consistency === 'strict' || c.consistency === 'sloppy');
-  if (!ok) return undefined;
-  return {
-    id: c.id as string,
-    settings: { n: c.n as number, w: c.w as number, r: c.r as number, consistency: c.consistency as ClusterSettings['consistency'] },
-    settingsVersion: version as number,
-  };
 }

@@ -1,5 +1,5 @@
 /**
- * Joining a cluster through any seed: push our own entry with `join: true` and the settings the
+ * Joining a cluster through any seed: push our own entry as a joiner, with the settings the
  * operator gave explicitly; the seed refuses a contradiction (KV_CLUSTER_MISMATCH) or answers with
  * the cluster's id, settings and member table, which the joiner adopts.
  */
@@ -7,12 +7,10 @@ import type { ClusterSettings } from '../config.js';
 import { KvError } from '../errors.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
 import type { MemberInfo } from '../membership/member-table.js';
-import { parseMembers } from '../membership/member-wire.js';
-import type { Transport } from '../net/transport.js';
-import { parseGossipedCluster } from './gossiper.js';
+import type { PeerTransport } from '../protocol/transport.js';
 
 export async function joinCluster(
-  transport: Transport,
+  transport: PeerTransport,
   seeds: string[],
   self: MemberInfo,
   explicit: Partial<ClusterSettings>,
@@ -21,10 +19,9 @@ export async function joinCluster(
   const failures: string[] = [];
   for (const seed of seeds) {
     try {
-      const reply = await transport.request(seed, { op: 'gossip.push', join: true, cluster: explicit, members: [self] }, timeoutMs);
-      const cluster = parseGossipedCluster(reply.cluster);
-      if (!cluster) throw new KvError('KV_BAD_REQUEST', 'seed sent a malformed cluster');
-      return { cluster, members: parseMembers(reply.members) };
+      const reply = await transport.request(seed, { op: 'gossip.push', cluster: { kind: 'joiner', explicit }, members: [self] }, timeoutMs);
+      if (!reply.cluster) throw new KvError('KV_BAD_REQUEST', 'seed sent a malformed cluster');
+      return { cluster: reply.cluster, members: reply.members };
     } catch (err) {
       if (err instanceof KvError && err.code === 'KV_CLUSTER_MISMATCH') throw err;
       failures.push(`${seed}: ${(err as Error).message}`);

@@ -5,8 +5,7 @@
  * will, and the node also learns it later from gossip if no peer answers now.
  */
 
-import { parseMembers } from '../membership/member-wire.js';
-import type { Transport } from '../net/transport.js';
+import type { MemberInfo } from '../membership/member-table.js';
 
 export interface RemovalCheck {
   /** True when a peer's table says this incarnation was removed. */
@@ -16,15 +15,12 @@ export interface RemovalCheck {
 }
 
 export async function checkRemoved(
-  transport: Transport,
+  /** A peer's member table (the `members` view), validated; rejects when the peer does not answer. */
+  membersAt: (addr: string) => Promise<MemberInfo[]>,
   peers: readonly string[],
   self: { name: string; incarnation: string },
-  timeoutMs: number,
 ): Promise<RemovalCheck> {
-  const ask = async (addr: string) => {
-    const reply = await transport.request(addr, { op: 'members' }, timeoutMs);
-    return { addr, members: parseMembers(reply.members) };
-  };
+  const ask = async (addr: string) => ({ addr, members: await membersAt(addr) });
   try {
     const { addr, members } = await Promise.any(peers.map(ask));
     const entry = members.find((m) => m.name === self.name && m.incarnation === self.incarnation);

@@ -1,16 +1,15 @@
 /**
  * Delivers hints (Dynamo §4.6): every `intervalMs`, and as soon as gossip sees a node come back,
- * each hint for a node that is up is sent to it (kv.replicate) and deleted once it acknowledged.
+ * each hint for a node that is up is sent to it (batched with other records for it) and deleted once it acknowledged.
  * Hints older than the age cap are dropped with a counter and left to anti-entropy. Hints for a
  * node removed from the cluster (kvctl remove) go to the key's current replicas instead.
  */
 import { every, type Periodic } from '../env/clock.js';
-import { recordToWire } from '../node/record-wire.js';
 import type { EngineDeps } from '../replica/engine-deps.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import type { HintStore } from './hint-store.js';
 
-export interface HintedHandoffDeps extends Pick<EngineDeps, 'self' | 'replica' | 'state' | 'transport' | 'clock' | 'logger' | 'requestTimeoutMs'> {
+export interface HintedHandoffDeps extends Pick<EngineDeps, 'self' | 'replica' | 'state' | 'peers' | 'clock' | 'logger'> {
   hints: HintStore;
   intervalMs: number;
 }
@@ -42,7 +41,6 @@ export class HintedHandoff {
     try {
       const now = this.deps.clock.now();
       for (const target of this.deps.hints.targets()) {
-        const addr = this.deps.state.addrOf(target);
         const up = this.deps.state.table.isUp(target, now);
         const removed = this.deps.state.table.get(target)?.status === 'removed';
         for await (const hint of this.deps.hints.forTarget(target)) {
@@ -55,13 +53,9 @@ export class HintedHandoff {
             await this.deps.hints.remove(target, hint.key, hint.seq, 'delivered');
             continue;
           }
-          if (!up || !addr) break;
+          if (!up) break;
           try {
-            await this.deps.transport.request(
-              addr,
-              { op: 'kv.replicate', key: hint.key.toString('base64'), record: recordToWire(hint.record) },
-              this.deps.requestTimeoutMs,
-            );
+            await this.deps.peers.replicate(target, { key: hint.key, record: hint.record });
             await this.deps.hints.remove(target, hint.key, hint.seq, 'delivered');
           } catch {
             break; // target unreachable after all: try again next round
@@ -83,10 +77,8 @@ export class HintedHandoff {
         await this.deps.replica.merge(key, record);
         continue;
       }
-      const addr = state.addrOf(name);
-      if (!addr) return false;
       try {
-        await this.deps.transport.request(addr, { op: 'kv.replicate', key: key.toString('base64'), record: recordToWire(record) }, this.deps.requestTimeoutMs);
+        await this.deps.peers.replicate(name, { key, record });
       } catch {
         return false; // unreachable now: try again next round
       }

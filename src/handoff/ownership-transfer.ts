@@ -11,9 +11,9 @@
  */
 import type { Timer } from '../env/clock.js';
 import { ringFingerprint } from '../membership/cluster-state.js';
-import { recordToWire } from '../node/record-wire.js';
 import type { EngineDeps } from '../replica/engine-deps.js';
 import { Ring, type RingMember } from '../ring/index.js';
+import type { StoredRecord } from '../storage/record-format.js';
 
 export interface TransferDeps extends EngineDeps {
   /** Wait before retrying keys whose new owners were unreachable. */
@@ -160,19 +160,14 @@ export class OwnershipTransfer {
     return targets.length > 0 ? { targets, forget: false } : undefined;
   }
 
-  private async transfer(key: Buffer, record: Parameters<typeof recordToWire>[0], plan: { targets: string[]; forget: boolean }): Promise<boolean> {
-    const body = { op: 'kv.replicate', key: key.toString('base64'), record: recordToWire(record) };
+  private async transfer(key: Buffer, record: StoredRecord, plan: { targets: string[]; forget: boolean }): Promise<boolean> {
     const results = await Promise.all(
-      plan.targets.map(async (name) => {
-        const addr = this.deps.state.addrOf(name);
-        if (!addr) return false;
-        try {
-          await this.deps.transport.request(addr, body, this.deps.requestTimeoutMs);
-          return true;
-        } catch {
-          return false;
-        }
-      }),
+      plan.targets.map((name) =>
+        this.deps.peers.replicate(name, { key, record }).then(
+          () => true,
+          () => false,
+        ),
+      ),
     );
     if (!results.every(Boolean)) return false;
     this.sentKeys++;

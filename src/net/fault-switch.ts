@@ -7,21 +7,27 @@
  */
 import type { Clock } from '../env/clock.js';
 import { KvError } from '../errors.js';
-import type { RequestBody } from './prepared-body.js';
-import type { Transport } from './transport.js';
+import type { PeerOp, PeerReply, PeerRequestOf } from '../protocol/peer.js';
+import type { PeerTransport } from '../protocol/transport.js';
 
 export type FaultMode = 'drop' | 'hang' | 'reset' | 'none';
 export const FAULT_MODES: readonly FaultMode[] = ['drop', 'hang', 'reset', 'none'];
 
-export class FaultSwitch implements Transport {
+function isFaultMode(mode: string): mode is FaultMode {
+  return (FAULT_MODES as readonly string[]).includes(mode);
+}
+
+export class FaultSwitch implements PeerTransport {
+  readonly modes: readonly string[] = FAULT_MODES;
   private readonly rules = new Map<string, FaultMode>();
 
   constructor(
-    private readonly inner: Transport,
+    private readonly inner: PeerTransport,
     private readonly clock: Clock,
   ) {}
 
-  set(addr: string, mode: FaultMode): void {
+  set(addr: string, mode: string): void {
+    if (!isFaultMode(mode)) throw new KvError('KV_BAD_REQUEST', `mode must be one of ${FAULT_MODES.join(', ')}`);
     if (mode === 'none') this.rules.delete(addr);
     else this.rules.set(addr, mode);
   }
@@ -34,11 +40,11 @@ export class FaultSwitch implements Transport {
     return Object.fromEntries(this.rules);
   }
 
-  async request(addr: string, body: RequestBody, timeoutMs: number): Promise<Record<string, unknown>> {
+  async request<Op extends PeerOp>(addr: string, request: PeerRequestOf<Op>, timeoutMs: number): Promise<PeerReply<Op>> {
     const mode = this.rules.get(addr);
-    if (!mode) return this.inner.request(addr, body, timeoutMs);
+    if (!mode) return this.inner.request(addr, request, timeoutMs);
     if (mode === 'reset') throw new KvError('KV_UNREACHABLE', `link to ${addr} reset (fault switch)`, { addr });
-    if (mode === 'hang') void this.inner.request(addr, body, timeoutMs).catch(() => {});
+    if (mode === 'hang') void this.inner.request(addr, request, timeoutMs).catch(() => {});
     await new Promise<void>((resolve) => this.clock.setTimer(timeoutMs, resolve));
     throw new KvError('KV_TIMEOUT', `no reply from ${addr} within ${timeoutMs} ms (fault switch: ${mode})`, { addr });
   }

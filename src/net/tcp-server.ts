@@ -12,13 +12,15 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Limits } from '../config.js';
 import { KvError } from '../errors.js';
+import type { Reply } from '../protocol/client.js';
+import type { ConnectionIdentity } from '../protocol/connection.js';
 import { LineFramer } from './line-framer.js';
-import type { Reply } from './protocol.js';
 
 /** How long a closed connection waits for the client to close its side before it is destroyed. */
 const HALF_CLOSE_GRACE_MS = 5_000;
 
-export type LineHandler = (line: Buffer) => Promise<Reply>;
+/** Answers one line from a connection (see net/answer.ts). */
+export type LineHandler = (line: Buffer, connection: ConnectionIdentity) => Promise<Reply>;
 
 export interface ServerStats {
   connections: number;
@@ -92,6 +94,8 @@ class Connection {
   private waitingForDrain = false;
   private closing = false;
   private idle: (() => void) | undefined;
+  /** No handshake exists yet: every TCP connection is unverified (see protocol/connection.ts). */
+  private readonly identity: ConnectionIdentity;
 
   constructor(
     private readonly socket: Socket,
@@ -99,6 +103,7 @@ class Connection {
     private readonly limits: Limits,
     onClose: () => void,
   ) {
+    this.identity = { kind: 'unverified', remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` };
     this.framer = new LineFramer(
       limits.maxLineBytes,
       (line) => this.onLine(line),
@@ -131,7 +136,7 @@ class Connection {
     }
     this.inFlight++;
     this.updateFlow();
-    void this.handler(line).then((reply) => this.send(reply));
+    void this.handler(line, this.identity).then((reply) => this.send(reply));
   }
 
   private send(reply: Reply): void {

@@ -19,7 +19,8 @@ import { OwnershipTransfer } from '../handoff/ownership-transfer.js';
 import { type ClusterIdentity, ClusterState } from '../membership/cluster-state.js';
 import { isGone, type MemberInfo, MemberTable, newMember } from '../membership/member-table.js';
 import { FaultSwitch } from '../net/fault-switch.js';
-import type { Transport } from '../net/transport.js';
+import { PeerClient } from '../peer/peer-client.js';
+import type { PeerTransport } from '../protocol/transport.js';
 import type { EngineDeps } from '../replica/engine-deps.js';
 import { LocalReplica } from '../replica/local-replica.js';
 import type { ValueCodec } from '../storage/codec.js';
@@ -38,7 +39,7 @@ export interface BuildNodeOptions {
   generation: number;
   store: Store;
   meta: NodeMeta;
-  transport: Transport;
+  transport: PeerTransport;
   clock: Clock;
   random: Random;
   logger: Logger;
@@ -111,10 +112,20 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
   table.restore(o.restoredMembers ?? [], o.clock.now());
   const state = new ClusterState(o.cluster, table, o.vnodesPerWeight);
   ringSize = () => state.ring.members.length;
+  const peers = new PeerClient({
+    self,
+    transport,
+    clock: o.clock,
+    addrOf: (name) => state.addrOf(name),
+    isUp: (name) => state.table.isUp(name, o.clock.now()),
+    requestTimeoutMs: o.requestTimeoutMs,
+    // 3/8 of the line limit in keys and values is about half of it in base64: a batch of records
+    // fits one line at a peer with the same limits, with room for clocks and field names.
+    maxBatchBytes: Math.floor((o.limits.maxLineBytes * 3) / 8),
+  });
   // What every engine on this node shares (each takes the fields it needs).
-  const engine: EngineDeps = { self, replica, state, transport, clock: o.clock, logger: o.logger, requestTimeoutMs: o.requestTimeoutMs };
-  // Half the line limit: a batch of records must fit in one line at a peer with the same limits.
-  const coordinator = new Coordinator({ ...engine, hints, maxReplicaBatchBytes: Math.floor(o.limits.maxLineBytes / 2) });
+  const engine: EngineDeps = { self, replica, state, peers, clock: o.clock, logger: o.logger, requestTimeoutMs: o.requestTimeoutMs };
+  const coordinator = new Coordinator({ ...engine, hints });
   const trees = new TreeSet(self, state, replica);
   replica.onChange = (change) => trees.onChange(change);
   const antiEntropy = new AntiEntropy({ ...engine, trees, random: o.random.fork(), settings: o.antiEntropy });
@@ -139,7 +150,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
   const gossiper = new Gossiper({
     table,
     cluster: o.cluster,
-    transport,
+    peers,
     clock: o.clock,
     random: o.random,
     settings: o.membership,
@@ -193,6 +204,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     replica,
     state,
     coordinator,
+    peers,
     gossiper,
     transfer,
     hints,

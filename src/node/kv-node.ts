@@ -1,25 +1,28 @@
 /**
- * A node: validates each request line and runs it. Client ops (put/get/delete) go through the
- * quorum coordinator; node-to-node ops (gossip.push, kv.*) go to their engines; views (members,
- * ring, stats) are answered from local state. The same KvNode serves the daemon (over TCP) and the
- * simulator (over SimNetwork): everything it touches comes in through `NodeParts`.
+ * A node: runs each validated request (net/answer.ts parses and checks the line). Client ops
+ * (put/get/delete) go through the quorum coordinator; node-to-node ops (gossip.push, kv.*, ae.*)
+ * are dispatched to their engines; views (members, ring, stats) are answered from local state.
+ * The same KvNode serves the daemon (over TCP) and the simulator (over SimNetwork): everything it
+ * touches comes in through `NodeParts`.
  */
 
-import { type AntiEntropy, validLeaves, validSegments } from '../antientropy/exchange.js';
+import type { AntiEntropy } from '../antientropy/exchange.js';
 import type { TombstoneReaper } from '../antientropy/reaper.js';
 import { EMPTY_CONTEXT, encodeContext, isTombstone, liveSiblings } from '../clock/index.js';
 import type { ClusterSettings, Limits } from '../config.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { Clock } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
-import { KvError, toKvError } from '../errors.js';
+import { KvError } from '../errors.js';
 import type { Gossiper } from '../gossip/gossiper.js';
 import type { HintStore } from '../handoff/hint-store.js';
 import type { OwnershipTransfer } from '../handoff/ownership-transfer.js';
 import type { ClusterState } from '../membership/cluster-state.js';
 import { isGone } from '../membership/member-table.js';
-import { FAULT_MODES, type FaultMode, type FaultSwitch } from '../net/fault-switch.js';
-import { encodeBytes, parseRequest, type Reply, type Request, replyEncoding, requestIdOf } from '../net/protocol.js';
+import type { PeerClient } from '../peer/peer-client.js';
+import { type ClientRequest, encodeBytes, replyEncoding } from '../protocol/client.js';
+import type { ConnectionIdentity, RequestHandler } from '../protocol/connection.js';
+import type { PeerOp, PeerReplies, PeerReply, PeerRequest, PeerRequestOf } from '../protocol/peer.js';
 import type { LocalReplica } from '../replica/local-replica.js';
 
 export interface NodeParts {
@@ -30,6 +33,7 @@ export interface NodeParts {
   replica: LocalReplica;
   state: ClusterState;
   coordinator: Coordinator;
+  peers: PeerClient;
   gossiper: Gossiper;
   transfer: OwnershipTransfer;
   hints: HintStore;
@@ -38,7 +42,7 @@ export interface NodeParts {
   /** Resolves once the Merkle trees match the current ring. */
   treesReady: () => Promise<void>;
   /** Present only when the daemon runs with --testing-faults. */
-  faults?: FaultSwitch;
+  faults?: FaultControl;
   /** Extra figures for `stats` from the process around the node (connections, pid, addresses). */
   processStats?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
   /** Called once the node has left the cluster (after a leave). */
@@ -47,20 +51,18 @@ export interface NodeParts {
   applySettings: (settings: ClusterSettings, version: number) => boolean;
 }
 
-function peerOf(body: Record<string, unknown>): string {
-  if (typeof body.peer !== 'string') throw new KvError('KV_BAD_REQUEST', 'peer must be a node name');
-  return body.peer;
-}
-
-function validKeys(raw: unknown): string[] {
-  if (!Array.isArray(raw) || raw.length > 1024 || !raw.every((k) => typeof k === 'string')) throw new KvError('KV_BAD_REQUEST', 'keys must be base64 strings');
-  return raw as string[];
+/** The per-link fault switch, as the node drives it (net/fault-switch.ts). */
+export interface FaultControl {
+  readonly modes: readonly string[];
+  set(addr: string, mode: string): void;
+  clear(): void;
+  snapshot(): Record<string, string>;
 }
 
 /** Gossip rounds a departing node keeps running after handing off, so everyone hears it left. */
 const FAREWELL_ROUNDS = 5;
 
-export class KvNode {
+export class KvNode implements RequestHandler {
   private readonly startedAt: number;
   errors = 0;
 
@@ -68,24 +70,11 @@ export class KvNode {
     this.startedAt = parts.clock.now();
   }
 
-  /** Answers one request line; never throws (errors become error replies). */
-  async handleLine(line: Buffer): Promise<Reply> {
-    let request: Request;
-    try {
-      request = parseRequest(line, this.parts.limits);
-    } catch (err) {
-      this.errors++;
-      return { id: requestIdOf(err), ok: false, error: toKvError(err).toWire() };
-    }
-    try {
-      return { id: request.id, ok: true, ...(await this.handle(request)) };
-    } catch (err) {
-      this.errors++;
-      return { id: request.id, ok: false, error: toKvError(err).toWire() };
-    }
+  countError(): void {
+    this.errors++;
   }
 
-  async handle(request: Request): Promise<Record<string, unknown>> {
+  async handleClient(request: ClientRequest, _connection: ConnectionIdentity): Promise<Record<string, unknown>> {
     const { coordinator } = this.parts;
     switch (request.op) {
       case 'ping':
@@ -106,21 +95,6 @@ export class KvNode {
         return this.fault(request.peer, request.mode);
       case 'repair':
         return this.repair(request.peer, request.dryRun, request.range);
-      case 'ae.hashes': {
-        const level = request.body.level;
-        if (level !== 0 && level !== 1 && level !== 2) throw new KvError('KV_BAD_REQUEST', 'level must be 0, 1 or 2');
-        return this.parts.antiEntropy.handleHashes(peerOf(request.body), level, level === 2 ? validSegments(request.body.segments) : undefined);
-      }
-      case 'ae.leaves':
-        return this.parts.antiEntropy.handleLeaves(peerOf(request.body), validLeaves(request.body.leaves));
-      case 'ae.fetch':
-        return this.parts.antiEntropy.handleFetch(validKeys(request.body.keys));
-      case 'ae.store': {
-        const items = request.body.items;
-        if (!Array.isArray(items) || items.length > 1024 || !items.every((i) => typeof i?.key === 'string'))
-          throw new KvError('KV_BAD_REQUEST', 'items must be {key, record} pairs');
-        return this.parts.antiEntropy.handleStore(items as { key: string; record: unknown }[]);
-      }
       case 'put': {
         this.checkServing();
         const { record, hinted } = await coordinator.write(request.key, request.value, request.context, {
@@ -149,28 +123,47 @@ export class KvNode {
         const encoding = replyEncoding(values, request.encoding);
         return { found: true, values: values.map((v) => encodeBytes(v, encoding)), encoding, context: encodeContext(record.clock), ...answered };
       }
-      case 'gossip.push':
-        return this.parts.gossiper.handlePush(request.body);
-      case 'kv.read':
-        return coordinator.handleRead(request.key, request.digest);
-      case 'kv.clocks':
-        return coordinator.handleClocks(request.keys);
       case 'cluster.set':
         return this.setCluster(request.settings);
-      case 'kv.replicate':
-        return coordinator.handleReplicate(request.key, request.record, request.hintFor);
-      case 'kv.replicate.many':
-        return coordinator.handleReplicateMany(request.items);
       case 'reap':
         return { reaped: await this.parts.reaper.run() };
+    }
+  }
+
+  /** Node-to-node ops: each validated message to the engine that serves it. */
+  async handlePeer<Op extends PeerOp>(request: PeerRequestOf<Op>, _connection: ConnectionIdentity): Promise<PeerReply<Op>> {
+    return (await this.dispatchPeer(request as PeerRequest)) as PeerReply<Op>;
+  }
+
+  private dispatchPeer(request: PeerRequest): Promise<PeerReplies[PeerOp]> | PeerReplies[PeerOp] {
+    const { coordinator, antiEntropy, reaper, gossiper } = this.parts;
+    switch (request.op) {
+      case 'gossip.push':
+        return gossiper.handlePush(request.cluster, request.members);
+      case 'kv.read':
+        return coordinator.replicaSide.read(request.key, request.digest);
+      case 'kv.clocks':
+        return coordinator.replicaSide.clocks(request.keys);
+      case 'kv.replicate':
+        return coordinator.replicaSide.replicate(request);
+      case 'kv.replicate.many':
+        return coordinator.replicaSide.replicateMany(request.items);
       case 'kv.reap':
-        return this.parts.reaper.handleReap(request.key, request.record);
+        return reaper.handleReap(request.key, request.record);
       case 'kv.coordinate':
         return coordinator.handleCoordinate(request.key, request.value, request.context, {
           w: request.w,
           consistency: request.consistency,
           keepSiblings: request.keepSiblings,
         });
+      case 'ae.hashes':
+        return antiEntropy.handleHashes(request.peer, request.level, request.level === 2 ? request.segments : []);
+      case 'ae.leaves':
+        return antiEntropy.handleLeaves(request.peer, request.leaves);
+      case 'ae.fetch':
+        return antiEntropy.handleFetch(request.keys);
+      case 'ae.store':
+        return antiEntropy.handleStore(request.items);
     }
   }
 
@@ -192,11 +185,11 @@ export class KvNode {
   private fault(peer: string | undefined, mode: string): Record<string, unknown> {
     const { faults, state } = this.parts;
     if (!faults) throw new KvError('KV_UNKNOWN_OP', 'the fault switch is off: start the daemon with --testing-faults');
-    if (!FAULT_MODES.includes(mode as FaultMode)) throw new KvError('KV_BAD_REQUEST', `mode must be one of ${FAULT_MODES.join(', ')}`);
+    if (!faults.modes.includes(mode)) throw new KvError('KV_BAD_REQUEST', `mode must be one of ${faults.modes.join(', ')}`);
     if (peer === undefined) {
-      if (mode !== 'none') for (const m of state.table.gossipTargets()) faults.set(m.addr, mode as FaultMode);
+      if (mode !== 'none') for (const m of state.table.gossipTargets()) faults.set(m.addr, mode);
       else faults.clear();
-    } else faults.set(state.addrOf(peer) ?? peer, mode as FaultMode);
+    } else faults.set(state.addrOf(peer) ?? peer, mode);
     return { faults: faults.snapshot() };
   }
 
@@ -322,7 +315,7 @@ export class KvNode {
       node: this.parts.name,
       uptimeMs: clock.now() - this.startedAt,
       keys: replica.keys,
-      ops: { ...counters, errors: this.errors, ...coordinator.counters },
+      ops: { ...counters, errors: this.errors, ...coordinator.counters, ...this.parts.peers.counters },
       cache: { entries: cache.size, bytes: cache.bytes, budgetBytes: cache.budgetBytes, hits: cache.hits, misses: cache.misses, hitRatio: cache.hitRatio },
       codec: { name: codec.codec.name, compressedValues: codec.compressed, rawValues: codec.storedRaw },
       cluster: { ...this.clusterView(), members: state.table.infos().length, status: state.table.me.status },

@@ -5,14 +5,15 @@
 import type { Clock } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
 import type { ClusterState } from '../membership/cluster-state.js';
-import type { Transport } from '../net/transport.js';
+import type { PeerClient } from '../peer/peer-client.js';
 import type { LocalReplica } from './local-replica.js';
 
 export interface EngineDeps {
   self: string;
   replica: LocalReplica;
   state: ClusterState;
-  transport: Transport;
+  /** Every message to another node goes through it (typed; one policy for addresses, liveness, timeouts). */
+  peers: PeerClient;
   clock: Clock;
   logger: Logger;
   requestTimeoutMs: number;

@@ -1,6 +1,5 @@
 export * from './ack-ledger.js';
 export * from './chaos-workload.js';
-export * from './inline-codec.js';
 export * from './invariants.js';
 export * from './planted-bugs.js';
 export * from './process-life.js';

@@ -10,8 +10,8 @@
  */
 import type { Clock, Timer } from '../env/clock.js';
 import { KvError } from '../errors.js';
-import type { RequestBody } from '../net/prepared-body.js';
-import type { Transport } from '../net/transport.js';
+import type { PeerOp, PeerReply, PeerRequestOf } from '../protocol/peer.js';
+import type { PeerTransport } from '../protocol/transport.js';
 
 /** A promise that never settles; a fresh one each time, so its waiters are collected with it. */
 function never<T>(): Promise<T> {
@@ -23,11 +23,11 @@ export class ProcessLife {
   private readonly timers = new Set<Timer>();
   private readonly endings = new Set<() => void>();
   readonly clock: Clock;
-  readonly transport: Transport;
+  readonly transport: PeerTransport;
 
   constructor(
     private readonly base: Clock,
-    transport: Transport,
+    transport: PeerTransport,
   ) {
     this.clock = {
       now: () => base.now(),
@@ -35,7 +35,8 @@ export class ProcessLife {
       defer: (fn) => void this.setTimer(0, fn),
     };
     this.transport = {
-      request: (addr: string, body: RequestBody, timeoutMs: number) => (this.alive ? this.request(transport, addr, body, timeoutMs) : never()),
+      request: <Op extends PeerOp>(addr: string, request: PeerRequestOf<Op>, timeoutMs: number) =>
+        this.alive ? this.request(transport, addr, request, timeoutMs) : never<PeerReply<Op>>(),
       close: async () => {},
     };
   }
@@ -75,8 +76,8 @@ export class ProcessLife {
   }
 
   /** The transport's request, timed out here if the network dropped it (see the header). */
-  private request(transport: Transport, addr: string, body: RequestBody, timeoutMs: number): Promise<Record<string, unknown>> {
-    const sent = transport.request(addr, body, timeoutMs);
+  private request<Op extends PeerOp>(transport: PeerTransport, addr: string, request: PeerRequestOf<Op>, timeoutMs: number): Promise<PeerReply<Op>> {
+    const sent = transport.request(addr, request, timeoutMs);
     return this.guard(
       new Promise((resolve, reject) => {
         const timer = this.setTimer(timeoutMs, () => reject(new KvError('KV_TIMEOUT', `no reply from ${addr} within ${timeoutMs} ms`, { addr, timeoutMs })));

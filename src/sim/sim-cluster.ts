@@ -19,19 +19,21 @@ import { type ClusterSettings, defaultLimits, defaultMembershipSettings } from '
 import { VirtualClock } from '../env/clock.js';
 import { nullLogger } from '../env/logger.js';
 import { SeededRandom } from '../env/random.js';
-import { KvError, type WireError } from '../errors.js';
+import { KvError } from '../errors.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
+import { answerLine } from '../net/answer.js';
 import { type BuiltNode, buildNode } from '../node/build-node.js';
 import { loadIdentity } from '../node/identity.js';
 import { NodeMeta } from '../node/node-meta.js';
+import type { ConnectionKind } from '../protocol/connection.js';
 import { ValueCodec } from '../storage/codec.js';
 import type { Store } from '../storage/store.js';
+import { InlineBrotliCodec } from '../storage/zlib-codec.js';
 import type { AckLedger } from './ack-ledger.js';
-import { InlineBrotliCodec } from './inline-codec.js';
 import { InvariantChecker, type Violation } from './invariants.js';
 import { type PlantedBug, plantBug } from './planted-bugs.js';
 import { ProcessLife } from './process-life.js';
-import { drainMicrotasks, runFor, SimNetwork } from './sim-network.js';
+import { drainMicrotasks, runFor, SimNetwork, serveLines } from './sim-network.js';
 import { type PowerLossReport, SimDisk } from './sim-store.js';
 
 export interface SimClusterOptions {
@@ -85,7 +87,11 @@ export class SimCluster {
     if (options.trace) {
       const trace = createHash('sha256');
       this.trace = trace;
-      this.network.onDeliver = (at, from, to, body) => trace.update(`${at} ${from}>${to} ${typeof body === 'string' ? body : JSON.stringify(body)}\n`);
+      this.network.onDeliver = (at, from, to, line) => {
+        trace.update(`${at} ${from}>${to} `);
+        trace.update(line);
+        trace.update('\n');
+      };
     }
   }
 
@@ -152,13 +158,14 @@ export class SimCluster {
       antiEntropy: { intervalMs: 0, maxKeysPerSecond: 1_000_000, tombstoneGraceMs: 60 * 60 * 1000 },
       testingFaults: false,
     });
-    this.network.register(node.addr, (body) => this.handle(node, body));
+    this.network.register(node.addr, serveLines(node.built.node, defaultLimits));
     await node.built.start();
   }
 
-  private async handle(node: SimNode, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const reply = await node.built.node.handleLine(Buffer.from(JSON.stringify(body)));
-    if (reply.ok === false) throw KvError.fromWire(reply.error as WireError);
+  /** A request as a client connection sends it (kind: use 'peer' to send node-to-node ops by hand). */
+  private async handle(node: SimNode, body: Record<string, unknown>, kind: ConnectionKind): Promise<Record<string, unknown>> {
+    const reply = await answerLine(Buffer.from(JSON.stringify(body)), node.built.node, { kind, remote: 'sim-client' }, defaultLimits);
+    if (reply.ok === false) throw KvError.fromWire(reply.error);
     return reply;
   }
 
@@ -167,7 +174,7 @@ export class SimCluster {
    * connection is reset (KV_UNREACHABLE, at once); if it stalls, the client gives up after
    * `timeoutMs` of virtual time with KV_TIMEOUT.
    */
-  request(node: SimNode, body: Record<string, unknown>, timeoutMs = 5000): Promise<Record<string, unknown>> {
+  request(node: SimNode, body: Record<string, unknown>, timeoutMs = 5000, kind: ConnectionKind = 'client'): Promise<Record<string, unknown>> {
     const life = node.life;
     const sent = this.clock.now();
     const reply = new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -177,7 +184,7 @@ export class SimCluster {
         timer.cancel();
         reject(new KvError('KV_UNREACHABLE', `connection to ${node.name} reset`));
       });
-      life.guard(this.handle(node, body)).then(
+      life.guard(this.handle(node, body, kind)).then(
         (value) => {
           timer.cancel();
           reset.cancel();

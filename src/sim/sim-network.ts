@@ -1,8 +1,9 @@
 /**
  * An in-memory network for a whole cluster in one process, deterministic per seed (the
  * FoundationDB / TigerBeetle approach; memberlist's `mock_transport.go`, with the clock injected
- * too). Every node registers a handler under its address and talks through `transportFor(addr)`,
- * which implements the same `Transport` contract as `TcpTransport`.
+ * too). It carries request and reply lines, the same text TCP carries: every node registers a
+ * line handler under its address and talks through `transportFor(addr)`, which implements the
+ * same PeerTransport contract as TcpTransport, with the same encoder and validators (net/).
  *
  * What it models:
  * - one-way latency, uniform in [min, max] ms, drawn per message from the injected Random;
@@ -14,9 +15,8 @@
  *   a reset (the OS refusing the connection), which travels back like a reply (latency, loss,
  *   cuts) and rejects the request with KV_UNREACHABLE. A crashed node's own outstanding requests
  *   never settle: the process that awaited them is gone, and a restart does not revive them.
- * - the wire: bodies and replies are copied through JSON (unless `wire: 'shared'`), so nothing is
- *   shared by reference and `undefined` fields vanish as on TCP; a handler's KvError travels as
- *   its wire form.
+ * - the wire: requests and replies are lines of text, so nothing is shared by reference and an
+ *   encoding bug fails here as it would on TCP; a handler's error travels as its error reply.
  * - timeouts: a lost or cut message surfaces as KV_TIMEOUT when the caller's `timeoutMs` passes.
  *
  * What it does not model: bandwidth, queueing, reordering beyond what random latency gives,
@@ -27,25 +27,25 @@
  * replays exactly from its seed. Engines awaiting replies continue in microtasks: drive the clock
  * in small steps and let microtasks drain between them (`runFor`).
  */
+
+import type { Limits } from '../config.js';
 import type { Timer, VirtualClock } from '../env/clock.js';
 import type { Random } from '../env/random.js';
 import { KvError, toKvError, type WireError } from '../errors.js';
-import { PreparedBody, type RequestBody } from '../net/prepared-body.js';
-import type { Transport } from '../net/transport.js';
+import { answerLine } from '../net/answer.js';
+import { decodePeerReply, encodePeerRequest } from '../net/peer-json.js';
+import type { RequestHandler } from '../protocol/connection.js';
+import type { PeerOp, PeerReply, PeerRequestOf } from '../protocol/peer.js';
+import type { PeerTransport } from '../protocol/transport.js';
 
-export type SimHandler = (body: Record<string, unknown>) => Promise<Record<string, unknown>> | Record<string, unknown>;
+/** Serves one request line arriving from `from`; resolves the reply line (a JSON Reply). */
+export type SimHandler = (line: Buffer, from: string) => Promise<string> | string;
 
 export interface SimNetworkOptions {
   /** One-way latency bounds in ms, inclusive of min; each message draws uniformly in [min, max). */
   latencyMs: [number, number];
   /** Probability in [0, 1] that one message (one direction) is lost. */
   lossRate: number;
-  /**
-   * 'json' (default): bodies and replies are copied through JSON, as on the real wire. 'shared':
-   * passed by reference, several times faster for big clusters; only for engines that never
-   * mutate what they send or receive.
-   */
-  wire?: 'json' | 'shared';
 }
 
 /** Counts of what happened to messages, for reports. */
@@ -68,11 +68,11 @@ interface Pending {
   from: string;
   settled: boolean;
   timer: Timer;
-  resolve: (reply: Record<string, unknown>) => void;
+  resolve: (reply: string) => void;
   reject: (err: KvError) => void;
 }
 
-type Outcome = { reply: Record<string, unknown> } | { error: WireError } | { reset: true };
+type Outcome = { reply: string } | { error: WireError } | { reset: true };
 
 export class SimNetwork {
   private readonly handlers = new Map<string, SimHandler>();
@@ -83,11 +83,10 @@ export class SimNetwork {
   private readonly lives = new Map<string, number>();
   private readonly pending = new Set<Pending>();
   private lossRate: number;
-  private readonly encode: (body: Record<string, unknown>) => unknown;
-  private readonly decode: (wire: unknown) => Record<string, unknown>;
+  private nextId = 1;
   readonly stats: SimNetworkStats = { requests: 0, lost: 0, cut: 0, refused: 0, timeouts: 0, replies: 0 };
-  /** Told of every message as it arrives, request or reply, with its body as sent (for trace hashes). */
-  onDeliver: ((at: number, from: string, to: string, body: unknown) => void) | undefined;
+  /** Told of every message as it arrives: a request or reply line as sent, or 'reset' (for trace hashes). */
+  onDeliver: ((at: number, from: string, to: string, line: Buffer | string) => void) | undefined;
 
   constructor(
     private readonly clock: VirtualClock,
@@ -97,9 +96,6 @@ export class SimNetwork {
     const [min, max] = options.latencyMs;
     if (!(min >= 0 && max >= min)) throw new RangeError(`latencyMs must be [min, max] with 0 <= min <= max, got [${min}, ${max}]`);
     this.lossRate = checkRate(options.lossRate);
-    const json = (options.wire ?? 'json') === 'json';
-    this.encode = json ? (body) => JSON.stringify(body) : (body) => body;
-    this.decode = json ? (wire) => JSON.parse(wire as string) as Record<string, unknown> : (wire) => wire as Record<string, unknown>;
   }
 
   /** Serves `addr` with `handler` (replacing any previous one, e.g. after a restart). */
@@ -112,12 +108,13 @@ export class SimNetwork {
     this.handlers.delete(addr);
   }
 
-  /** A transport whose requests come from `fromAddr`. */
-  transportFor(fromAddr: string): Transport {
-    return {
-      request: (addr, body, timeoutMs) => this.request(fromAddr, addr, body, timeoutMs),
-      close: async () => {},
+  /** A peer transport whose requests come from `fromAddr`: messages written and replies validated as over TCP. */
+  transportFor(fromAddr: string): PeerTransport {
+    const request = async <Op extends PeerOp>(addr: string, message: PeerRequestOf<Op>, timeoutMs: number): Promise<PeerReply<Op>> => {
+      const reply = await this.requestLine(fromAddr, addr, `{"id":${this.nextId++},${encodePeerRequest(message)}}`, timeoutMs);
+      return decodePeerReply(message, replyFields(reply));
     };
+    return { request, close: async () => {} };
   }
 
   /** Kills the process at `addr`: it stops receiving, replying and sending; its pending requests are dropped. */
@@ -156,10 +153,15 @@ export class SimNetwork {
     this.lossRate = checkRate(rate);
   }
 
-  private request(from: string, to: string, body: RequestBody, timeoutMs: number): Promise<Record<string, unknown>> {
+  /**
+   * Sends one request line from `from` to `to`; resolves the reply line. Rejects with
+   * KV_UNREACHABLE (refused, or `from` crashed) or KV_TIMEOUT; a handler that throws is answered
+   * by an error reply built from its error.
+   */
+  requestLine(from: string, to: string, line: string, timeoutMs: number): Promise<string> {
     if (this.crashed.has(from)) return Promise.reject(new KvError('KV_UNREACHABLE', `${from} is crashed and cannot send`));
     this.stats.requests++;
-    const wire = this.encode(body instanceof PreparedBody ? body.toObject() : body);
+    const wire = Buffer.from(line);
     return new Promise((resolve, reject) => {
       const p: Pending = {
         from,
@@ -202,7 +204,7 @@ export class SimNetwork {
   }
 
   /** The request arrives at `to`: run its handler (or refuse), then send the outcome back. */
-  private deliver(p: Pending, from: string, to: string, wire: unknown): void {
+  private deliver(p: Pending, from: string, to: string, wire: Buffer): void {
     this.onDeliver?.(this.clock.now(), from, to, wire);
     const handler = this.handlers.get(to);
     if (!handler || this.crashed.has(to)) {
@@ -213,7 +215,7 @@ export class SimNetwork {
     const life = this.lifeOf(to);
     let result: ReturnType<SimHandler>;
     try {
-      result = handler(this.decode(wire));
+      result = handler(wire, from);
     } catch (err) {
       this.reply(p, to, from, { error: toKvError(err).toWire() });
       return;
@@ -234,17 +236,15 @@ export class SimNetwork {
   }
 
   private reply(p: Pending, to: string, from: string, outcome: Outcome): void {
-    const wire = 'reply' in outcome ? this.encode(outcome.reply) : undefined;
+    const wire = 'reply' in outcome ? outcome.reply : 'error' in outcome ? JSON.stringify({ id: null, ok: false, error: outcome.error }) : undefined;
     const life = this.lifeOf(from);
     this.send(to, from, () => {
-      this.onDeliver?.(this.clock.now(), to, from, wire ?? outcome);
+      this.onDeliver?.(this.clock.now(), to, from, wire ?? 'reset');
       if (p.settled || this.crashed.has(from) || this.lifeOf(from) !== life) return;
       this.settle(p);
       if (wire !== undefined) {
         this.stats.replies++;
-        p.resolve(this.decode(wire));
-      } else if ('error' in outcome) {
-        p.reject(KvError.fromWire(outcome.error));
+        p.resolve(wire);
       } else {
         p.reject(new KvError('KV_UNREACHABLE', `connection to ${to} refused`, { addr: to }));
       }
@@ -269,6 +269,25 @@ export class SimNetwork {
   private lifeOf(addr: string): number {
     return this.lives.get(addr) ?? 0;
   }
+}
+
+/** Serves a node's requests on the network: each line answered as a peer connection's line is. */
+export function serveLines(handler: RequestHandler, limits: Limits): SimHandler {
+  return async (line, from) => JSON.stringify(await answerLine(line, handler, { kind: 'peer', remote: from }, limits));
+}
+
+/** The fields of a reply line, or its error as a KvError. */
+export function replyFields(line: string): Record<string, unknown> {
+  let reply: unknown;
+  try {
+    reply = JSON.parse(line);
+  } catch {
+    throw new KvError('KV_BAD_REQUEST', 'a peer replied with a line that is not JSON');
+  }
+  if (typeof reply !== 'object' || reply === null) throw new KvError('KV_BAD_REQUEST', 'a peer replied with a line that is not an object');
+  const fields = reply as Record<string, unknown>;
+  if (fields.ok === false) throw KvError.fromWire(fields.error as WireError);
+  return fields;
 }
 
 function linkKey(a: string, b: string): string {

@@ -14,12 +14,13 @@ import { VirtualClock } from '../../src/env/clock.js';
 import { ClusterState } from '../../src/membership/cluster-state.js';
 import { MemberTable, newMember } from '../../src/membership/member-table.js';
 import { LocalReplica } from '../../src/replica/local-replica.js';
-import { type StoredValue, ValueCodec, ZlibBrotliCodec } from '../../src/storage/codec.js';
+import { type StoredValue, ValueCodec } from '../../src/storage/codec.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { LruCache } from '../../src/storage/lru-cache.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
 import type { StoredRecord } from '../../src/storage/record-format.js';
 import type { Store } from '../../src/storage/store.js';
+import { ZlibBrotliCodec } from '../../src/storage/zlib-codec.js';
 
 const NAMES = ['n1', 'n2', 'n3', 'n4'];
 

@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { BATCH_FIELDS, inputLineTooLong, parseBatchLine } from '../../src/cli/batch-input.js';
-import { lineBytesOverLimit } from '../../src/client/client.js';
+import { lineBytesOverLimit } from '../../src/net/line-connection.js';
 
 const parse = (op: 'put' | 'get' | 'delete', text: string | Buffer, defaults: Record<string, unknown> = {}) =>
   parseBatchLine(op, Buffer.isBuffer(text) ? text : Buffer.from(text, 'utf8'), 7, defaults);

@@ -7,7 +7,6 @@ import { createServer, type Server, type Socket } from 'node:net';
 import t from 'tap';
 import { KvClient } from '../../src/client/client.js';
 import type { KvError } from '../../src/errors.js';
-import { PreparedBody } from '../../src/net/prepared-body.js';
 
 interface Scripted {
   server: Server;
@@ -63,15 +62,15 @@ t.test('request lines carry the id first and the body fields; replies resolve by
   await client.close();
 });
 
-t.test('a prepared body is sent as its fields text after the id, and parses back to the same object', async (t) => {
+t.test('a request given as fields text is sent after the id, and parses back to the same object', async (t) => {
   const s = await scriptedServer();
   t.teardown(() => new Promise<void>((resolve) => s.server.close(() => resolve())));
   const client = await KvClient.connect(s.addr, { timeoutMs: 5000 });
   const shared = `{"key":"azE=","record":{"clock":[["a",1]],"siblings":[]}}`;
-  const body = new PreparedBody(`"op":"echo","items":[${shared},${shared}]`);
-  const reply = await client.request(body);
+  const fields = `"op":"echo","items":[${shared},${shared}]`;
+  const reply = await client.requestText(fields);
   t.same(reply.items, [JSON.parse(shared), JSON.parse(shared)], 'the text reached the server as JSON fields');
-  t.same(s.lines[0], { id: 1, ...body.toObject() }, 'the id first, then exactly the prepared fields');
+  t.same(s.lines[0], { id: 1, ...(JSON.parse(`{${fields}}`) as Record<string, unknown>) }, 'the id first, then exactly those fields');
   await client.close();
 });
 

@@ -3,11 +3,11 @@
  * answered, once every replica answered or failed, or at the deadline, and merges what it heard.
  */
 import t from 'tap';
-import { encodeContext, vectorEntries } from '../../src/clock/index.js';
+import { vectorEntries } from '../../src/clock/index.js';
 import { ClockGather } from '../../src/coordinator/clock-gather.js';
 import { VirtualClock } from '../../src/env/clock.js';
 
-const ctx = (entries: [string, number][]) => encodeContext(new Map(entries));
+const ctx = (entries: [string, number][]) => new Map(entries);
 
 /** Resolves with the gathered vector's entries, or 'pending' if not decided after microtasks ran. */
 async function state(gather: ClockGather): Promise<[string, number][] | 'pending'> {
@@ -22,10 +22,9 @@ async function state(gather: ClockGather): Promise<[string, number][] | 'pending
 t.test('decides once `needed` replicas answered, with the merge of their vectors', async (t) => {
   const clock = new VirtualClock(0);
   const gather = new ClockGather(2, 3, clock, 1000);
-  gather.answer('a', ctx([['a~1', 3]]));
+  gather.answer(ctx([['a~1', 3]]));
   t.equal(await state(gather), 'pending', 'one of two answers is not enough');
   gather.answer(
-    'b',
     ctx([
       ['a~1', 2],
       ['b~1', 5],
@@ -39,7 +38,7 @@ t.test('decides once `needed` replicas answered, with the merge of their vectors
     ],
     'the merge, entry by entry the larger counter',
   );
-  gather.answer('c', ctx([['c~1', 9]]));
+  gather.answer(ctx([['c~1', 9]]));
   t.same(
     await state(gather),
     [
@@ -50,28 +49,25 @@ t.test('decides once `needed` replicas answered, with the merge of their vectors
   );
 });
 
-t.test('a replica that holds nothing answers null: the empty vector', async (t) => {
+t.test('a replica that holds nothing answers undefined: the empty vector', async (t) => {
   const gather = new ClockGather(1, 1, new VirtualClock(0), 1000);
-  gather.answer('a', null);
+  gather.answer(undefined);
   t.same(await state(gather), []);
 });
 
-t.test('failures and malformed answers count as failures; all settled decides with what was heard', async (t) => {
+t.test('failures count; all settled decides with what was heard', async (t) => {
   const gather = new ClockGather(2, 3, new VirtualClock(0), 1000);
   gather.fail();
-  gather.answer('b', 'not a context');
+  gather.fail();
   t.equal(await state(gather), 'pending', 'one replica still to answer');
-  gather.answer('c', ctx([['c~1', 1]]));
+  gather.answer(ctx([['c~1', 1]]));
   t.same(await state(gather), [['c~1', 1]], 'decided with the one answer there was');
-  const junk = new ClockGather(1, 1, new VirtualClock(0), 1000);
-  junk.answer('a', 42);
-  t.same(await state(junk), [], 'a non-string answer is a failure, not a vector');
 });
 
 t.test('the deadline decides with what was heard by then', async (t) => {
   const clock = new VirtualClock(0);
   const gather = new ClockGather(2, 2, clock, 500);
-  gather.answer('a', ctx([['a~1', 1]]));
+  gather.answer(ctx([['a~1', 1]]));
   clock.advance(499);
   t.equal(await state(gather), 'pending');
   clock.advance(1);

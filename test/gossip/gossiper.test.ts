@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { ClusterSettings, MembershipSettings } from '../../src/config.js';
+import { type ClusterSettings, defaultLimits, type MembershipSettings } from '../../src/config.js';
 import { VirtualClock } from '../../src/env/clock.js';
 import { nullLogger } from '../../src/env/logger.js';
 import { SeededRandom } from '../../src/env/random.js';
@@ -7,7 +7,10 @@ import { KvError } from '../../src/errors.js';
 import { Gossiper } from '../../src/gossip/gossiper.js';
 import { ClusterState } from '../../src/membership/cluster-state.js';
 import { type MemberInfo, MemberTable, type MergeResult, newMember } from '../../src/membership/index.js';
-import type { Transport } from '../../src/net/transport.js';
+import { decodePeerRequest, encodePeerReply, encodePeerRequest } from '../../src/net/peer-json.js';
+import { PeerClient } from '../../src/peer/peer-client.js';
+import type { PeerRequest, PeerRequestOf } from '../../src/protocol/peer.js';
+import type { PeerTransport } from '../../src/protocol/transport.js';
 
 const settings: ClusterSettings = { n: 3, w: 2, r: 2, consistency: 'strict' };
 const membership: MembershipSettings = { gossipIntervalMs: 200, fanout: 2, suspectAfterMs: 1500, downAfterMs: 3000 };
@@ -18,33 +21,48 @@ function info(name: string, over: Partial<MemberInfo> = {}): MemberInfo {
 
 interface Sent {
   addr: string;
-  body: Record<string, unknown>;
+  request: PeerRequest;
 }
 
-/** A transport that records requests and answers with `reply` (or throws it). */
-function recordingTransport(reply: (addr: string, body: Record<string, unknown>) => Record<string, unknown> = () => ({ members: [] })) {
+/** A transport that records requests and answers each gossip push with `members` (or throws). */
+function recordingTransport(members: (addr: string) => MemberInfo[] = () => []) {
   const sent: Sent[] = [];
-  const transport: Transport = {
-    async request(addr, body) {
-      sent.push({ addr, body });
-      return reply(addr, body);
+  const transport = {
+    async request(addr: string, request: PeerRequest) {
+      sent.push({ addr, request });
+      return { cluster: undefined, members: members(addr) };
     },
     async close() {},
-  };
+  } as PeerTransport;
   return { sent, transport };
 }
 
-function build(options: { transport?: Transport; seeds?: string[]; peers?: MemberInfo[]; selfUpdate?: () => Partial<MemberInfo> } = {}) {
+/** A gossip push as a peer's line carries it: validated by the real decoder, answered, the answer encoded. */
+function pushTo(gossiper: Gossiper, body: Record<string, unknown>): Record<string, unknown> {
+  const request = decodePeerRequest('gossip.push', { op: 'gossip.push', ...body }, defaultLimits) as PeerRequestOf<'gossip.push'>;
+  return encodePeerReply(request, gossiper.handlePush(request.cluster, request.members));
+}
+
+function build(options: { transport?: PeerTransport; seeds?: string[]; peers?: MemberInfo[]; selfUpdate?: () => Partial<MemberInfo> } = {}) {
   const clock = new VirtualClock(10_000);
   const table = new MemberTable(info('me'), membership, clock.now());
   if (options.peers) table.merge(options.peers, clock.now());
   const merges: MergeResult[] = [];
   const cluster = { id: 'c1', settings };
   const state = new ClusterState(cluster, table);
+  const peers = new PeerClient({
+    self: 'me',
+    transport: options.transport ?? recordingTransport().transport,
+    clock,
+    addrOf: (name) => table.get(name)?.addr,
+    isUp: (name) => table.isUp(name, clock.now()),
+    requestTimeoutMs: 500,
+    maxBatchBytes: 1 << 20,
+  });
   const gossiper = new Gossiper({
     table,
     cluster,
-    transport: options.transport ?? recordingTransport().transport,
+    peers,
     clock,
     random: new SeededRandom(1),
     settings: membership,
@@ -61,16 +79,12 @@ const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 t.test('handlePush refuses another cluster', async (t) => {
   const { gossiper } = build();
-  t.throws(() => gossiper.handlePush({ op: 'gossip.push', cluster: { id: 'c2', ...settings }, members: [info('x')] }), {
+  t.throws(() => pushTo(gossiper, { cluster: { id: 'c2', ...settings }, members: [info('x')] }), {
     code: 'KV_CLUSTER_MISMATCH',
     message: /c1.*c2|c2.*c1/,
   });
-  t.throws(
-    () => gossiper.handlePush({ op: 'gossip.push', join: true, cluster: { id: 'c2' }, members: [info('x')] }),
-    { code: 'KV_CLUSTER_MISMATCH' },
-    'a join too',
-  );
-  t.throws(() => gossiper.handlePush({ op: 'gossip.push', members: [info('x')] }), { code: 'KV_BAD_REQUEST' }, 'gossip must name its cluster');
+  t.throws(() => pushTo(gossiper, { join: true, cluster: { id: 'c2' }, members: [info('x')] }), { code: 'KV_BAD_REQUEST' }, 'a joiner names no cluster id');
+  t.throws(() => pushTo(gossiper, { members: [info('x')] }), { code: 'KV_BAD_REQUEST' }, 'gossip must name its cluster');
 });
 
 t.test('handlePush refuses a join whose explicit settings conflict, naming the conflict', async (t) => {
@@ -84,7 +98,7 @@ t.test('handlePush refuses a join whose explicit settings conflict, naming the c
   for (const [explicit, message, conflicts] of cases) {
     let error: unknown;
     try {
-      gossiper.handlePush({ op: 'gossip.push', join: true, cluster: explicit, members: [info('joiner')] });
+      pushTo(gossiper, { join: true, cluster: explicit, members: [info('joiner')] });
     } catch (err) {
       error = err;
     }
@@ -99,38 +113,42 @@ t.test('handlePush refuses a join whose explicit settings conflict, naming the c
 
 t.test('handlePush accepts a join without settings (or with agreeing ones) and answers with cluster and members', async (t) => {
   const { gossiper, table, merges } = build({ peers: [info('a')] });
-  const reply = gossiper.handlePush({ op: 'gossip.push', join: true, cluster: {}, members: [info('joiner')] });
+  const reply = pushTo(gossiper, { join: true, cluster: {}, members: [info('joiner')] });
   t.same(reply.cluster, { id: 'c1', ...settings, version: 0 });
   t.same((reply.members as MemberInfo[]).map((m) => m.name).sort(), ['a', 'joiner', 'me'], 'the answer holds the joiner too');
   t.ok(table.get('joiner'));
   t.same(merges.at(-1), { ringChanged: true, recovered: ['joiner'] });
-  const agreeing = gossiper.handlePush({ op: 'gossip.push', join: true, cluster: { n: 3, consistency: 'strict' }, members: [info('j2')] });
+  const agreeing = pushTo(gossiper, { join: true, cluster: { n: 3, consistency: 'strict' }, members: [info('j2')] });
   t.same(agreeing.cluster, { id: 'c1', ...settings, version: 0 });
-  const noCluster = gossiper.handlePush({ op: 'gossip.push', join: true, members: [info('j3')] });
+  const noCluster = pushTo(gossiper, { join: true, members: [info('j3')] });
   t.same(noCluster.cluster, { id: 'c1', ...settings, version: 0 }, 'a join may omit the cluster field');
 });
 
 t.test('handlePush merges ordinary gossip and rejects malformed members', async (t) => {
   const { gossiper, table } = build({ peers: [info('a', { heartbeat: 1 })] });
-  gossiper.handlePush({ op: 'gossip.push', cluster: { id: 'c1', ...settings, version: 0 }, members: [info('a', { heartbeat: 9 }), info('b')] });
+  pushTo(gossiper, { cluster: { id: 'c1', ...settings, version: 0 }, members: [info('a', { heartbeat: 9 }), info('b')] });
   t.equal(table.get('a')?.heartbeat, 9);
   t.ok(table.get('b'));
-  t.throws(() => gossiper.handlePush({ op: 'gossip.push', cluster: { id: 'c1' }, members: [{ name: 'x' }] }), { code: 'KV_BAD_REQUEST' });
-  t.throws(() => gossiper.handlePush({ op: 'gossip.push', cluster: { id: 'c1' } }), { code: 'KV_BAD_REQUEST' }, 'members are required');
+  t.throws(() => pushTo(gossiper, { cluster: { id: 'c1', ...settings }, members: [{ name: 'x' }] }), { code: 'KV_BAD_REQUEST' });
+  t.throws(() => pushTo(gossiper, { cluster: { id: 'c1', ...settings } }), { code: 'KV_BAD_REQUEST' }, 'members are required');
 });
 
-t.test('message() carries the cluster, our table, and join only when joining', async (t) => {
-  const { gossiper } = build({ peers: [info('a')] });
-  const msg = gossiper.message();
-  t.same(msg.op, 'gossip.push');
-  t.same(msg.cluster, { id: 'c1', ...settings, version: 0 });
-  t.equal((msg.members as MemberInfo[]).length, 2);
-  t.notOk('join' in msg);
-  t.equal(gossiper.message(true).join, true);
+t.test('a push carries the cluster and our table, and no join flag', async (t) => {
+  const { sent, transport } = recordingTransport();
+  const { gossiper } = build({ transport, peers: [info('a')] });
+  await gossiper.push('a:7070');
+  const request = sent[0]?.request;
+  t.equal(request?.op, 'gossip.push');
+  if (request?.op !== 'gossip.push') return;
+  t.same(request.cluster, { kind: 'member', cluster: { id: 'c1', settings } });
+  t.equal(request.members.length, 2);
+  const text = JSON.parse(`{${encodePeerRequest(request)}}`) as Record<string, unknown>;
+  t.same(text.cluster, { id: 'c1', ...settings, version: 0 }, 'on the wire: the cluster fields');
+  t.notOk('join' in text);
 });
 
 t.test('a round bumps our heartbeat and pushes to `fanout` peers', async (t) => {
-  const { sent, transport } = recordingTransport((_addr, _body) => ({ members: [info('learned')] }));
+  const { sent, transport } = recordingTransport(() => [info('learned')]);
   const { gossiper, table, merges } = build({ transport, peers: [info('a'), info('b'), info('c'), info('d')], seeds: ['seed:1'] });
   gossiper.round();
   await flush();
@@ -161,12 +179,12 @@ t.test('a round falls back to the seeds when no peer is up (not to our own addre
 });
 
 t.test('a failed push is swallowed; the round goes on', async (t) => {
-  const transport: Transport = {
+  const transport = {
     request: async () => {
       throw new KvError('KV_TIMEOUT', 'lost');
     },
     close: async () => {},
-  };
+  } as PeerTransport;
   const { gossiper, table } = build({ transport, peers: [info('a')] });
   gossiper.round();
   await flush();
@@ -194,19 +212,18 @@ t.test('start/stop drive rounds from the injected clock', async (t) => {
 
 t.test('gossip spreads the settings with the highest version; malformed or older ones are ignored', async (t) => {
   const { gossiper, state } = build({ peers: [info('a')] });
-  const push = (cluster: Record<string, unknown>) => gossiper.handlePush({ op: 'gossip.push', cluster: { id: 'c1', ...cluster }, members: [info('a')] });
+  const push = (cluster: Record<string, unknown>) => pushTo(gossiper, { cluster: { id: 'c1', ...cluster }, members: [info('a')] });
+  const refused = (cluster: Record<string, unknown>, why: string) => t.throws(() => push(cluster), { code: 'KV_BAD_REQUEST' }, why);
   push({ n: 5, w: 3, r: 3, consistency: 'strict', version: 2 });
   t.same(state.settings, { n: 5, w: 3, r: 3, consistency: 'strict' }, 'a newer version is adopted');
   t.equal(state.cluster.settingsVersion, 2);
   t.equal(state.previousN, 3, 'a changed N keeps the old placement until transfers settle');
   push({ n: 1, w: 1, r: 1, consistency: 'strict', version: 1 });
   t.equal(state.settings.n, 5, 'an older version is ignored');
-  push({ n: 2, w: 3, r: 1, consistency: 'strict', version: 9 });
-  t.equal(state.settings.n, 5, 'W above N is malformed and ignored');
-  push({ n: 99, w: 1, r: 1, consistency: 'strict', version: 9 });
-  t.equal(state.settings.n, 5, 'N above the maximum is ignored');
-  push({ n: 3, w: 2, r: 2, consistency: 'eventual', version: 9 });
-  t.equal(state.settings.n, 5, 'an unknown consistency is ignored');
+  refused({ n: 2, w: 3, r: 1, consistency: 'strict', version: 9 }, 'W above N is malformed: the push is refused');
+  refused({ n: 99, w: 1, r: 1, consistency: 'strict', version: 9 }, 'N above the maximum');
+  refused({ n: 3, w: 2, r: 2, consistency: 'eventual', version: 9 }, 'an unknown consistency');
+  t.equal(state.settings.n, 5, 'refused pushes change nothing');
   const reply = push({ n: 5, w: 3, r: 3, consistency: 'sloppy', version: 2 });
   t.equal(state.settings.consistency, 'strict', 'at an equal version every node keeps the same one of two settings');
   t.same(reply.cluster, { id: 'c1', n: 5, w: 3, r: 3, consistency: 'strict', version: 2 }, 'the answer carries the adopted settings');

@@ -2,10 +2,16 @@ import t from 'tap';
 import { EMPTY_CONTEXT, encodeContext, vectorEntries } from '../../src/clock/index.js';
 import { defaultLimits, type Limits, MAX_REPLICAS } from '../../src/config.js';
 import { KvError } from '../../src/errors.js';
-import { encodeBytes, isOp, MAX_CLOCK_KEYS, parseRequest, replyEncoding, requestIdOf } from '../../src/net/protocol.js';
+import { isOp, parseRequest, requestIdOf } from '../../src/net/protocol.js';
+import { encodeBytes, replyEncoding } from '../../src/protocol/client.js';
+import { MAX_CLOCK_KEYS } from '../../src/protocol/peer.js';
 
 const line = (x: unknown): Buffer => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x), 'utf8');
-const parse = (x: unknown, limits: Limits = defaultLimits) => parseRequest(line(x), limits);
+/** The parsed request with its id, flat (as the tests compare them). */
+const parse = (x: unknown, limits: Limits = defaultLimits) => {
+  const { id, request } = parseRequest(line(x), limits);
+  return { id, ...request };
+};
 
 /** The error a parse throws, or undefined when it parses. */
 function errorOf(input: Buffer, limits: Limits = defaultLimits): KvError | undefined {
@@ -254,34 +260,43 @@ t.test('encodeBytes and replyEncoding', async (t) => {
 
 t.test('kv.replicate.many: records for a replica, each key checked, fields allow-listed', async (t) => {
   const k = (s: string) => Buffer.from(s).toString('base64');
+  const record = { clock: [['a~1', 1]], siblings: [['a~1', 1, 5, 0, Buffer.from('v').toString('base64')]] };
   const ok = parse({
     id: 1,
     op: 'kv.replicate.many',
     items: [
-      { key: k('a'), record: { x: 1 } },
-      { key: k('b'), record: null, hintFor: 'n2' },
+      { key: k('a'), record },
+      { key: k('b'), record, hintFor: 'n2' },
     ],
   });
-  t.same(ok, {
-    id: 1,
-    op: 'kv.replicate.many',
-    items: [
-      { key: Buffer.from('a'), record: { x: 1 }, hintFor: undefined },
-      { key: Buffer.from('b'), record: null, hintFor: 'n2' },
-    ],
-  });
+  t.equal(ok.op, 'kv.replicate.many');
+  if (ok.op === 'kv.replicate.many') {
+    t.same(
+      ok.items.map((item) => [item.key.toString(), item.hintFor, item.record.siblings[0]?.value?.stored.toString()]),
+      [
+        ['a', undefined, 'v'],
+        ['b', 'n2', 'v'],
+      ],
+      'keys, hints and records decoded',
+    );
+  }
+  t.equal(
+    errorOf(line({ op: 'kv.replicate.many', items: [{ key: k('a'), record: { x: 1 } }] }))?.code,
+    'KV_BAD_REQUEST',
+    'a malformed record refuses the message',
+  );
   const code = (x: unknown) => errorOf(line(x))?.code;
   t.equal(code({ op: 'kv.replicate.many', items: [] }), 'KV_BAD_REQUEST', 'empty');
   t.equal(code({ op: 'kv.replicate.many', items: 'x' }), 'KV_BAD_REQUEST', 'not an array');
-  t.equal(code({ op: 'kv.replicate.many', items: Array.from({ length: 1025 }, () => ({ key: k('a'), record: {} })) }), 'KV_BAD_REQUEST', 'over 1024');
-  t.equal(code({ op: 'kv.replicate.many', items: [{ key: k('a'), record: {}, extra: 1 }] }), 'KV_BAD_REQUEST', 'unknown item field');
+  t.equal(code({ op: 'kv.replicate.many', items: Array.from({ length: 1025 }, () => ({ key: k('a'), record })) }), 'KV_BAD_REQUEST', 'over 1024');
+  t.equal(code({ op: 'kv.replicate.many', items: [{ key: k('a'), record, extra: 1 }] }), 'KV_BAD_REQUEST', 'unknown item field');
   t.equal(code('{"op":"kv.replicate.many","items":[{"key":"YQ==","record":{},"__proto__":{"polluted":1}}]}'), 'KV_BAD_REQUEST', '__proto__ in an item');
   t.equal(({} as Record<string, unknown>).polluted, undefined);
-  t.equal(code({ op: 'kv.replicate.many', items: [{ key: '', record: {} }] }), 'KV_BAD_REQUEST', 'empty key');
-  t.equal(code({ op: 'kv.replicate.many', items: [{ key: 'not base64!', record: {} }] }), 'KV_BAD_ENCODING');
-  t.equal(code({ op: 'kv.replicate.many', items: [{ key: k('a'), record: {}, hintFor: 3 }] }), 'KV_BAD_REQUEST', 'hintFor type');
+  t.equal(code({ op: 'kv.replicate.many', items: [{ key: '', record }] }), 'KV_BAD_REQUEST', 'empty key');
+  t.equal(code({ op: 'kv.replicate.many', items: [{ key: 'not base64!', record }] }), 'KV_BAD_ENCODING');
+  t.equal(code({ op: 'kv.replicate.many', items: [{ key: k('a'), record, hintFor: 3 }] }), 'KV_BAD_REQUEST', 'hintFor type');
   t.equal(code({ op: 'kv.replicate.many', items: [null] }), 'KV_BAD_REQUEST', 'null item');
-  t.equal(code({ op: 'kv.replicate.many', items: [{ key: k('a'), record: {} }], key: k('a') }), 'KV_BAD_REQUEST', 'single-record fields refused');
+  t.equal(code({ op: 'kv.replicate.many', items: [{ key: k('a'), record }], key: k('a') }), 'KV_BAD_REQUEST', 'single-record fields refused');
 });
 
 t.test('kv.clocks: 1 to MAX_CLOCK_KEYS base64 keys, each checked', async (t) => {

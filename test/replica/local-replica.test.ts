@@ -3,11 +3,12 @@ import { applyWrite, emptyRecord, isTombstone, liveSiblings, vectorEntries } fro
 import { VirtualClock } from '../../src/env/clock.js';
 import { KvError } from '../../src/errors.js';
 import { LocalReplica } from '../../src/replica/local-replica.js';
-import { CODEC_BROTLI, CODEC_RAW, type StoredValue, ValueCodec, ZlibBrotliCodec } from '../../src/storage/codec.js';
+import { CODEC_BROTLI, CODEC_RAW, type StoredValue, ValueCodec } from '../../src/storage/codec.js';
 import { LruCache } from '../../src/storage/lru-cache.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
 import { decodeRecord, recordMemoryBytes, type StoredRecord } from '../../src/storage/record-format.js';
 import type { Store, StoreOp } from '../../src/storage/store.js';
+import { ZlibBrotliCodec } from '../../src/storage/zlib-codec.js';
 import { seededRandom } from '../helpers/random.js';
 
 interface Setup {

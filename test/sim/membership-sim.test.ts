@@ -4,7 +4,7 @@
  * its seed, and `SIM_SEED=<n>` replays that one seed only.
  */
 import t from 'tap';
-import type { ClusterSettings, MembershipSettings } from '../../src/config.js';
+import { type ClusterSettings, defaultLimits, type MembershipSettings } from '../../src/config.js';
 import { VirtualClock } from '../../src/env/clock.js';
 import { nullLogger } from '../../src/env/logger.js';
 import { SeededRandom } from '../../src/env/random.js';
@@ -12,7 +12,9 @@ import { KvError } from '../../src/errors.js';
 import { Gossiper } from '../../src/gossip/gossiper.js';
 import { joinCluster } from '../../src/gossip/join.js';
 import { type MemberInfo, MemberTable } from '../../src/membership/index.js';
-import { runFor, SimNetwork } from '../../src/sim/index.js';
+import { PeerClient } from '../../src/peer/peer-client.js';
+import type { RequestHandler } from '../../src/protocol/connection.js';
+import { replyFields, runFor, SimNetwork, serveLines } from '../../src/sim/index.js';
 
 const SEEDS = process.env.SIM_SEED ? [Number(process.env.SIM_SEED)] : [1, 2, 3];
 t.comment(`seeds ${SEEDS.join(', ')}; replay one with SIM_SEED=<seed>`);
@@ -30,6 +32,21 @@ interface SimNode {
   gossiper: Gossiper;
 }
 
+/** A node that serves only gossip (the gossip engine without the rest of a KvNode). */
+function gossipOnly(gossiper: Gossiper): RequestHandler {
+  return {
+    handleClient: async (request) => {
+      throw new KvError('KV_UNKNOWN_OP', `this simulated node serves only gossip, not ${request.op}`);
+    },
+    handlePeer: (async (request: { op: string }) => {
+      if (request.op !== 'gossip.push') throw new KvError('KV_UNKNOWN_OP', `this simulated node serves only gossip, not ${request.op}`);
+      const push = request as Extract<Parameters<RequestHandler['handlePeer']>[0], { op: 'gossip.push' }>;
+      return gossiper.handlePush(push.cluster, push.members);
+    }) as RequestHandler['handlePeer'],
+    countError() {},
+  };
+}
+
 class Cluster {
   readonly clock = new VirtualClock(1_700_000_000_000);
   readonly random: SeededRandom;
@@ -39,11 +56,10 @@ class Cluster {
   constructor(
     readonly seed: number,
     lossRate: number,
-    wire: 'json' | 'shared' = 'json',
     readonly settings: MembershipSettings = membership,
   ) {
     this.random = new SeededRandom(seed);
-    this.net = new SimNetwork(this.clock, this.random.fork(), { latencyMs: [1, 20], lossRate, wire });
+    this.net = new SimNetwork(this.clock, this.random.fork(), { latencyMs: [1, 20], lossRate });
   }
 
   /** What a freshly started process says of itself: generation = its start time, heartbeat 0. */
@@ -68,10 +84,19 @@ class Cluster {
     const addr = self.addr;
     const table = new MemberTable(self, { suspectAfterMs: this.settings.suspectAfterMs, downAfterMs: this.settings.downAfterMs }, this.clock.now());
     table.merge(known, this.clock.now());
+    const peers = new PeerClient({
+      self: name,
+      transport: this.net.transportFor(addr),
+      clock: this.clock,
+      addrOf: (peer) => table.get(peer)?.addr,
+      isUp: (peer) => table.isUp(peer, this.clock.now()),
+      requestTimeoutMs: 500,
+      maxBatchBytes: 1 << 20,
+    });
     const gossiper = new Gossiper({
       table,
       cluster: { id: CLUSTER_ID, settings: clusterSettings },
-      transport: this.net.transportFor(addr),
+      peers,
       clock: this.clock,
       random: this.random.fork(),
       settings: this.settings,
@@ -83,8 +108,9 @@ class Cluster {
     });
     const node = { name, addr, table, gossiper };
     this.nodes.set(name, node);
-    if (this.net.isCrashed(addr)) this.net.restart(addr, (body) => gossiper.handlePush(body));
-    else this.net.register(addr, (body) => gossiper.handlePush(body));
+    const serve = serveLines(gossipOnly(gossiper), defaultLimits);
+    if (this.net.isCrashed(addr)) this.net.restart(addr, serve);
+    else this.net.register(addr, serve);
     // Nodes do not start in lockstep: each first round comes at a random point of an interval.
     this.clock.setTimer(this.random.int(this.settings.gossipIntervalMs), () => gossiper.start());
     return node;
@@ -178,9 +204,7 @@ t.test('a crashed node is marked down by every other node within the bound, and 
 
 t.test('no live node is ever seen down under 10% loss (50 nodes, 60 s virtual)', async (t) => {
   for (const seed of SEEDS) {
-    // Shared wire: the JSON copies would triple the run time, and gossip never mutates a
-    // MemberInfo (tick() builds a new one), so sharing cannot change the outcome.
-    const c = new Cluster(seed, 0.1, 'shared');
+    const c = new Cluster(seed, 0.1);
     const { all, tookMs } = await bootCluster(c, 50, 5000);
     t.ok(tookMs !== undefined, `seed ${seed}: 50 nodes converged under 10% loss`);
     let falseDown = '';
@@ -237,7 +261,7 @@ t.test('a node joining through one seed is learned by all', async (t) => {
     const through = addrOf(all[c.random.int(all.length)] as string);
     const joiner = 'joiner';
     const self = c.selfInfo(joiner);
-    c.net.register(self.addr, () => ({}));
+    c.net.register(self.addr, () => '{"id":null,"ok":true}');
     // As the daemon does: push our entry with join:true, adopt the reply, then gossip.
     let joined: Awaited<ReturnType<typeof joinCluster>> | undefined;
     let joinError: unknown;
@@ -314,13 +338,24 @@ t.test('a run replays exactly from its seed', async (t) => {
   t.same(await run(), await run());
 });
 
-t.test('SimNetwork: the Transport contract', async (t) => {
+t.test('SimNetwork: lines between addresses', async (t) => {
   const make = (lossRate = 0) => {
     const clock = new VirtualClock(0);
     const net = new SimNetwork(clock, new SeededRandom(7), { latencyMs: [5, 5], lossRate });
     return { clock, net };
   };
   /** Runs `promise` to completion on the virtual clock; returns its outcome and the virtual time it took. */
+  /** A request line from `from` to `to`; resolves the reply's fields, rejects its error. */
+  const ask = (net: SimNetwork, from: string, to: string, body: Record<string, unknown>, timeoutMs: number) =>
+    net.requestLine(from, to, JSON.stringify({ id: 1, ...body }), timeoutMs).then((line) => {
+      const { id: _id, ok: _ok, ...fields } = replyFields(line);
+      return fields;
+    });
+  /** A handler answering each line's fields with `answer` (sync or async), as a JSON reply line. */
+  const serve =
+    (answer: (body: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>) =>
+    async (line: Buffer): Promise<string> =>
+      JSON.stringify({ id: 1, ok: true, ...(await answer(JSON.parse(line.toString()) as Record<string, unknown>)) });
   const settle = async (clock: VirtualClock, promise: Promise<Record<string, unknown>>) => {
     let outcome: { reply?: Record<string, unknown>; error?: KvError } | undefined;
     const start = clock.now();
@@ -340,11 +375,14 @@ t.test('SimNetwork: the Transport contract', async (t) => {
     const { clock, net } = make();
     const seen: Record<string, unknown>[] = [];
     const body = { op: 'echo', x: 1, gone: undefined };
-    net.register('b', (b) => {
-      seen.push(b);
-      return { got: b.x };
-    });
-    const r = await settle(clock, net.transportFor('a').request('b', body, 1000));
+    net.register(
+      'b',
+      serve((b) => {
+        seen.push(b);
+        return { got: b.x };
+      }),
+    );
+    const r = await settle(clock, ask(net, 'a', 'b', body, 1000));
     t.same(r.reply, { got: 1 });
     t.equal(r.ms, 10, 'two one-way latencies of 5 ms');
     t.not(seen[0], body, 'the handler gets a copy');
@@ -353,16 +391,19 @@ t.test('SimNetwork: the Transport contract', async (t) => {
 
   t.test('async handlers and handler errors', async (t) => {
     const { clock, net } = make();
-    net.register('b', async (b) => {
-      if (b.op === 'bad') throw new KvError('KV_BAD_REQUEST', 'nope', { why: 1 });
-      if (b.op === 'bug') throw new Error('boom');
-      return { ok: true };
-    });
+    net.register(
+      'b',
+      serve(async (b) => {
+        if (b.op === 'bad') throw new KvError('KV_BAD_REQUEST', 'nope', { why: 1 });
+        if (b.op === 'bug') throw new Error('boom');
+        return { fine: true };
+      }),
+    );
     net.register('c', () => {
       throw new KvError('KV_NOT_MEMBER', 'left');
     });
-    const tr = net.transportFor('a');
-    t.same((await settle(clock, tr.request('b', { op: 'ok' }, 1000))).reply, { ok: true });
+    const tr = { request: (to: string, body: Record<string, unknown>, timeoutMs: number) => ask(net, 'a', to, body, timeoutMs) };
+    t.same((await settle(clock, tr.request('b', { op: 'ok' }, 1000))).reply, { fine: true });
     const bad = await settle(clock, tr.request('b', { op: 'bad' }, 1000));
     t.equal(bad.error?.code, 'KV_BAD_REQUEST');
     t.same(bad.error?.details, { why: 1 });
@@ -372,23 +413,32 @@ t.test('SimNetwork: the Transport contract', async (t) => {
 
   t.test('crashed and unregistered targets refuse; restart serves again', async (t) => {
     const { clock, net } = make();
-    net.register('b', () => ({ life: 1 }));
-    const tr = net.transportFor('a');
+    net.register(
+      'b',
+      serve(() => ({ life: 1 })),
+    );
+    const tr = { request: (to: string, body: Record<string, unknown>, timeoutMs: number) => ask(net, 'a', to, body, timeoutMs) };
     const unknown = await settle(clock, tr.request('nobody', {}, 1000));
     t.equal(unknown.error?.code, 'KV_UNREACHABLE');
     t.equal(unknown.ms, 10, 'the refusal takes a round trip');
     net.crash('b');
     t.equal((await settle(clock, tr.request('b', {}, 1000))).error?.code, 'KV_UNREACHABLE');
-    t.equal((await settle(clock, net.transportFor('b').request('a', {}, 1000))).error?.code, 'KV_UNREACHABLE', 'a crashed node cannot send');
-    net.restart('b', () => ({ life: 2 }));
+    t.equal((await settle(clock, ask(net, 'b', 'a', {}, 1000))).error?.code, 'KV_UNREACHABLE', 'a crashed node cannot send');
+    net.restart(
+      'b',
+      serve(() => ({ life: 2 })),
+    );
     t.same((await settle(clock, tr.request('b', {}, 1000))).reply, { life: 2 });
   });
 
   t.test('a target that crashes while handling resets the request', async (t) => {
     const { clock, net } = make();
     let release: (() => void) | undefined;
-    net.register('b', () => new Promise((resolve) => (release = () => resolve({ late: true }))));
-    const pending = settle(clock, net.transportFor('a').request('b', {}, 1000));
+    net.register(
+      'b',
+      serve(() => new Promise((resolve) => (release = () => resolve({ late: true })))),
+    );
+    const pending = settle(clock, ask(net, 'a', 'b', {}, 1000));
     await runFor(clock, 6, 1);
     t.ok(release, 'the request arrived');
     net.crash('b');
@@ -398,15 +448,15 @@ t.test('SimNetwork: the Transport contract', async (t) => {
 
   t.test("a crashed sender's requests never settle, even after a restart", async (t) => {
     const { clock, net } = make();
-    net.register('b', () => ({}));
+    net.register(
+      'b',
+      serve(() => ({})),
+    );
     let settled = false;
-    net
-      .transportFor('a')
-      .request('b', {}, 100)
-      .then(
-        () => (settled = true),
-        () => (settled = true),
-      );
+    ask(net, 'a', 'b', {}, 100).then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     net.crash('a');
     net.restart('a');
     await runFor(clock, 500, 1);
@@ -415,23 +465,29 @@ t.test('SimNetwork: the Transport contract', async (t) => {
 
   t.test('loss and partitions time out through the clock', async (t) => {
     const { clock, net } = make(1);
-    net.register('b', () => ({}));
-    const lost = await settle(clock, net.transportFor('a').request('b', {}, 300));
+    net.register(
+      'b',
+      serve(() => ({})),
+    );
+    const lost = await settle(clock, ask(net, 'a', 'b', {}, 300));
     t.equal(lost.error?.code, 'KV_TIMEOUT');
     t.equal(lost.ms, 300);
     net.setLossRate(0);
     net.partition(['a'], ['b', 'c']);
-    t.equal((await settle(clock, net.transportFor('b').request('a', {}, 200))).error?.code, 'KV_TIMEOUT', 'cut both ways');
+    t.equal((await settle(clock, ask(net, 'b', 'a', {}, 200))).error?.code, 'KV_TIMEOUT', 'cut both ways');
     net.heal();
-    t.same((await settle(clock, net.transportFor('a').request('b', {}, 200))).reply, {});
+    t.same((await settle(clock, ask(net, 'a', 'b', {}, 200))).reply, {});
     t.equal(net.stats.timeouts, 2);
     t.throws(() => net.setLossRate(1.5), RangeError);
   });
 
   t.test('per-direction loss rate is close to the setting', async (t) => {
     const { clock, net } = make(0.2);
-    net.register('b', () => ({}));
-    const tr = net.transportFor('a');
+    net.register(
+      'b',
+      serve(() => ({})),
+    );
+    const tr = { request: (to: string, body: Record<string, unknown>, timeoutMs: number) => ask(net, 'a', to, body, timeoutMs) };
     let ok = 0;
     const total = 2000;
     const count = () => ok++;

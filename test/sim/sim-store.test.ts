@@ -1,14 +1,11 @@
 /**
- * The simulator's disks (src/sim/sim-store.ts): what a process crash and a power loss keep, how a
- * crashed process's store handle is fenced, and the inline codec that makes runs with compressed
- * values replay.
+ * The simulator's disks (src/sim/sim-store.ts): what a process crash and a power loss keep, and how
+ * a crashed process's store handle is fenced.
  */
 import t from 'tap';
 import { VirtualClock } from '../../src/env/clock.js';
 import { SeededRandom } from '../../src/env/random.js';
-import { InlineBrotliCodec, runFor, type SimStore } from '../../src/sim/index.js';
-import { SimDisk } from '../../src/sim/sim-store.js';
-import { ZlibBrotliCodec } from '../../src/storage/codec.js';
+import { runFor, SimDisk, type SimStore } from '../../src/sim/index.js';
 import type { Store } from '../../src/storage/store.js';
 
 const b = (s: string) => Buffer.from(s);
@@ -124,17 +121,4 @@ t.test('iteration reads a snapshot in key order', async (t) => {
   const keys: string[] = [];
   for await (const k of store.keys(b('a'), b('z'))) keys.push(k.toString());
   t.same(keys, ['a', 'aa', 'b', 'c']);
-});
-
-t.test('the inline codec reads and writes the same brotli as the daemon codec', async (t) => {
-  const inline = new InlineBrotliCodec();
-  const worker = new ZlibBrotliCodec();
-  const raw = Buffer.from('{"item":"widget","qty":1,"tags":["a","b"]},'.repeat(40));
-  const mine = await inline.compress(raw, 4);
-  const theirs = await worker.compress(raw, 4);
-  t.ok(mine.equals(theirs), 'byte for byte the same output at the same quality');
-  t.ok((await worker.decompress(mine)).equals(raw));
-  t.ok((await inline.decompress(theirs)).equals(raw));
-  await t.rejects(inline.decompress(b('not brotli')), 'a corrupt stream rejects');
-  await worker.close();
 });

@@ -1,15 +1,8 @@
 import t from 'tap';
 import type { CodecName } from '../../src/config.js';
-import {
-  CODEC_BROTLI,
-  CODEC_RAW,
-  type Codec,
-  createCodec,
-  distinctSampleBytes,
-  ValueCodec,
-  WasmBrotliCodec,
-  ZlibBrotliCodec,
-} from '../../src/storage/codec.js';
+import { CODEC_BROTLI, CODEC_RAW, type Codec, distinctSampleBytes, ValueCodec } from '../../src/storage/codec.js';
+import { WasmBrotliCodec } from '../../src/storage/wasm-codec.js';
+import { createCodec, InlineBrotliCodec, ZlibBrotliCodec } from '../../src/storage/zlib-codec.js';
 import { seededRandom } from '../helpers/random.js';
 
 function seededBytes(seed: number, n: number): Buffer {
@@ -167,6 +160,50 @@ t.test('zlib and brotli-wasm decode each other', async (t) => {
   }
 });
 
+t.test('the inline and worker zlib codecs decode each other, and write the same bytes', async (t) => {
+  const worker = new ZlibBrotliCodec();
+  t.teardown(() => worker.close());
+  const inline = new InlineBrotliCodec();
+  const corpus: [string, Buffer][] = [
+    ['empty', Buffer.alloc(0)],
+    ['small JSON', jsonDoc(21, 3)],
+    ['medium JSON', jsonDoc(22, 200)],
+    // Over the size the worker codec decompresses synchronously, so its thread-pool path is used too.
+    ['large JSON', jsonDoc(23, 1500)],
+    ['random 100 KiB', seededBytes(24, 100 * 1024)],
+  ];
+  for (const [name, raw] of corpus) {
+    for (const quality of [0, 4, 11]) {
+      const byWorker = await worker.compress(raw, quality);
+      const byInline = await inline.compress(raw, quality);
+      t.ok((await inline.decompress(byWorker)).equals(raw), `${name} q${quality}: worker -> inline`);
+      t.ok((await worker.decompress(byInline)).equals(raw), `${name} q${quality}: inline -> worker`);
+      t.ok(byInline.equals(byWorker), `${name} q${quality}: same parameters, same bytes`);
+    }
+  }
+});
+
+t.test('InlineBrotliCodec settles every call before it returns', async (t) => {
+  const codec = new InlineBrotliCodec();
+  const raw = jsonDoc(31, 50);
+  // A promise settled at return wins a race against one resolved in the same microtask turn.
+  const first = <T>(p: Promise<T>) =>
+    Promise.race([
+      p.then(
+        () => 'codec',
+        () => 'codec',
+      ),
+      Promise.resolve().then(() => 'later'),
+    ]);
+  const packedCall = codec.compress(raw, 4);
+  t.equal(await first(packedCall), 'codec', 'compress');
+  const packed = await packedCall;
+  t.equal(await first(codec.decompress(packed)), 'codec', 'decompress');
+  const failed = codec.decompress(Buffer.from('not brotli at all, only text'));
+  t.equal(await first(failed), 'codec', 'a failure is settled too');
+  await t.rejects(failed, 'and rejects');
+});
+
 t.test('ZlibBrotliCodec compresses the values of one turn in one worker message', async (t) => {
   const codec = new ZlibBrotliCodec();
   t.teardown(() => codec.close());
@@ -198,7 +235,7 @@ t.test('ZlibBrotliCodec: compressions pending when the worker stops fail, and th
 
 t.test('each codec rejects data that is not brotli', async (t) => {
   const garbage = Buffer.from('this is definitely not a brotli stream, just plain text....');
-  for (const codec of [new ZlibBrotliCodec(), new WasmBrotliCodec()]) {
+  for (const codec of [new ZlibBrotliCodec(), new InlineBrotliCodec(), new WasmBrotliCodec()]) {
     await t.rejects(codec.decompress(garbage), `${codec.name} rejects garbage`);
   }
 });

@@ -1,8 +1,9 @@
 import t from 'tap';
 import type { Sibling } from '../../src/clock/index.js';
 import { KvError } from '../../src/errors.js';
-import { CODEC_BROTLI, CODEC_RAW, type StoredValue, ZlibBrotliCodec } from '../../src/storage/codec.js';
+import { CODEC_BROTLI, CODEC_RAW, type StoredValue } from '../../src/storage/codec.js';
 import { decodeRecord, encodeRecord, recordMemoryBytes, type StoredRecord } from '../../src/storage/record-format.js';
+import { ZlibBrotliCodec } from '../../src/storage/zlib-codec.js';
 import { seededRandom } from '../helpers/random.js';
 
 const rawValue = (s: string | Buffer): StoredValue => {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { recordFromWire, recordToWire, recordWireText, replicaItemFields } from '../../src/node/record-wire.js';
+import { recordFromJson, recordJsonText, recordToJson } from '../../src/net/record-json.js';
 import { CODEC_BROTLI, CODEC_RAW } from '../../src/storage/codec.js';
 import type { StoredRecord } from '../../src/storage/record-format.js';
 import { seededRandom } from '../helpers/random.js';
@@ -9,7 +9,7 @@ const ACTORS = ['node1~a1', 'n"quote~b2', 'ünïcode~c3', 'back\\slash~d4', 'tab
 function randomRecord(rng: () => number): StoredRecord {
   const clock = new Map<string, number>();
   for (const a of ACTORS) if (rng() < 0.5) clock.set(a, 1 + Math.floor(rng() * 1e6));
-  const siblings: StoredRecord['siblings'] = [];
+  const siblings: StoredRecord['siblings'][number][] = [];
   const count = Math.floor(rng() * 4);
   for (let i = 0; i < count; i++) {
     const actor = ACTORS[Math.floor(rng() * ACTORS.length)] as string;
@@ -29,19 +29,27 @@ t.test('the record text written directly is exactly JSON.stringify of the wire f
   for (let i = 0; i < 500; i++) {
     const record = randomRecord(rng);
     tombstones += record.siblings.filter((s) => s.value === null).length;
-    const text = recordWireText(record);
-    if (text !== JSON.stringify(recordToWire(record))) differ.push(i);
-    if (JSON.stringify(recordToWire(recordFromWire(JSON.parse(text)))) !== text) roundTripDiffers.push(i);
+    const text = recordJsonText(record);
+    if (text !== JSON.stringify(recordToJson(record))) differ.push(i);
+    if (JSON.stringify(recordToJson(recordFromJson(JSON.parse(text)))) !== text) roundTripDiffers.push(i);
   }
   t.same(differ, [], 'records whose text differs from JSON.stringify');
   t.same(roundTripDiffers, [], 'records that do not read back to the same text');
   t.ok(tombstones > 0, 'tombstones were among them');
 });
 
-t.test('replica item fields carry the key in base64 and the record text', async (t) => {
-  const record = randomRecord(seededRandom(3));
-  const key = Buffer.from([0, 1, 2, 250, 255]);
-  const item = JSON.parse(`{${replicaItemFields(key, record)}}`) as { key: string; record: unknown };
-  t.same(Buffer.from(item.key, 'base64'), key);
-  t.same(item.record, recordToWire(record));
+t.test('a record from a peer is refused when malformed', async (t) => {
+  const good = recordToJson(randomRecord(seededRandom(5)));
+  t.same(recordToJson(recordFromJson(good)), good, 'a well-formed record reads back');
+  const bad: [string, unknown][] = [
+    ['not an object', 'x'],
+    ['clock not an array', { clock: {}, siblings: [] }],
+    ['clock entry with a zero counter', { clock: [['a~1', 0]], siblings: [] }],
+    ['clock entry with three fields', { clock: [['a~1', 1, 2]], siblings: [] }],
+    ['sibling of four fields', { clock: [], siblings: [['a~1', 1, 0, 0]] }],
+    ['unknown codec', { clock: [], siblings: [['a~1', 1, 0, 7, 'AA==']] }],
+    ['tombstone with bytes', { clock: [], siblings: [['a~1', 1, 0, -1, 'AA==']] }],
+  ];
+  for (const [why, raw] of bad) t.throws(() => recordFromJson(raw), { code: 'KV_BAD_REQUEST' }, why);
+  t.throws(() => recordFromJson({ clock: [], siblings: [['a~1', 1, 0, 0, 'not base64!']] }), { code: 'KV_BAD_ENCODING' }, 'value not base64');
 });

@@ -1,0 +1,63 @@
+/**
+ * What the coordinator's paths share: their deps, the outcomes they return, their counters, and
+ * the one quorum error both reads and writes report.
+ */
+import type { VersionVector } from '../clock/index.js';
+import type { Consistency } from '../config.js';
+import { KvError } from '../errors.js';
+import type { HintStore } from '../handoff/hint-store.js';
+import type { QuorumSummary } from '../quorum/quorum.js';
+import type { EngineDeps } from '../replica/engine-deps.js';
+import type { StoredRecord } from '../storage/record-format.js';
+
+export interface CoordinatorDeps extends EngineDeps {
+  hints: HintStore;
+}
+
+export interface WriteOutcome {
+  record: StoredRecord;
+  existed: boolean;
+  quorum: QuorumSummary;
+  /** Down replicas a fallback took the write for (sloppy quorum), each with a hint. */
+  hinted: string[];
+}
+
+export interface ReadOutcome {
+  record: StoredRecord | undefined;
+  quorum: QuorumSummary;
+  /** Fallbacks that answered for down replicas (sloppy): the result may be stale. */
+  fallbacks: string[];
+}
+
+export interface WriteOptions {
+  w?: number;
+  consistency?: Consistency;
+  /** Without a context: supersede nothing (the new version is a sibling of what is there). */
+  keepSiblings?: boolean;
+  /** A write another node sent us to coordinate (never forwarded again). */
+  forwarded?: boolean;
+}
+
+/** A write as the coordinator takes it (value null: a delete). */
+export interface WriteRequest {
+  key: Buffer;
+  value: Buffer | null;
+  context: VersionVector | undefined;
+  options: WriteOptions;
+}
+
+export interface CoordinatorCounters {
+  forwarded: number;
+  readRepairs: number;
+  quorumFailures: number;
+}
+
+/** KV_QUORUM_NOT_MET, saying how many of the key's replicas answered (counted). */
+export function quorumError(counters: CoordinatorCounters, field: 'w' | 'r', summary: QuorumSummary, replicas: number): KvError {
+  counters.quorumFailures++;
+  const verb = field === 'w' ? 'acknowledged the write' : 'answered the read';
+  return new KvError('KV_QUORUM_NOT_MET', `only ${summary.replied} of ${replicas} replicas ${verb}; ${field.toUpperCase()}=${summary.needed} needed`, {
+    ...summary,
+    replicas,
+  });
+}

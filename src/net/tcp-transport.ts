@@ -1,0 +1,47 @@
+/**
+ * The peer transport over TCP: one pooled line connection per peer address, re-made after a
+ * failure. Messages are written and replies validated by net/peer-json, as in the simulator.
+ */
+import type { KvError } from '../errors.js';
+import type { PeerOp, PeerReply, PeerRequestOf } from '../protocol/peer.js';
+import type { PeerTransport } from '../protocol/transport.js';
+import { LineConnection } from './line-connection.js';
+import { decodePeerReply, encodePeerRequest } from './peer-json.js';
+
+export class TcpTransport implements PeerTransport {
+  private readonly connections = new Map<string, Promise<LineConnection>>();
+
+  constructor(private readonly connectTimeoutMs = 1000) {}
+
+  async request<Op extends PeerOp>(addr: string, request: PeerRequestOf<Op>, timeoutMs: number): Promise<PeerReply<Op>> {
+    let pending = this.connections.get(addr);
+    if (!pending) {
+      pending = LineConnection.connect(addr, { timeoutMs: Math.min(this.connectTimeoutMs, timeoutMs) });
+      this.connections.set(addr, pending);
+    }
+    let connection: LineConnection;
+    try {
+      connection = await pending;
+    } catch (err) {
+      if (this.connections.get(addr) === pending) this.connections.delete(addr);
+      throw err;
+    }
+    let reply: Record<string, unknown>;
+    try {
+      reply = await connection.requestText(encodePeerRequest(request), timeoutMs);
+    } catch (err) {
+      if ((err as KvError).code === 'KV_UNREACHABLE' && this.connections.get(addr) === pending) {
+        this.connections.delete(addr);
+        void connection.close();
+      }
+      throw err;
+    }
+    return decodePeerReply(request, reply);
+  }
+
+  async close(): Promise<void> {
+    const connections = [...this.connections.values()];
+    this.connections.clear();
+    await Promise.all(connections.map((p) => p.then((c) => c.close()).catch(() => {})));
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * How engines talk to other nodes: one typed method per peer op, and one policy for all of them.
+ * - Addresses: a node is named; its address comes from the member table. No address known, or a
+ *   node gossip sees down, fails at once with KV_UNREACHABLE, without sending (the caller's
+ *   quorum or retry decides what that means). Gossip and joining go to addresses (seeds have no
+ *   names yet).
+ * - Timeouts: the node's request timeout; bulk anti-entropy steps (a leaf listing, a batch of
+ *   records) at least BULK_TIMEOUT_MS, as they may take longer than a client request under load.
+ * - Errors: KV_UNREACHABLE / KV_TIMEOUT (see isUnreachable), the peer's own error code, or
+ *   KV_BAD_REQUEST for a malformed reply (validated below the contract, in net/).
+ * - Batching: records for replicas and clock reads made in one event-loop turn go to each peer
+ *   as one message (PeerBatcher).
+ */
+import type { VersionVector } from '../clock/index.js';
+import type { Clock } from '../env/clock.js';
+import { KvError } from '../errors.js';
+import type { MemberInfo } from '../membership/member-table.js';
+import {
+  type CoordinateWrite,
+  type GossipCluster,
+  type LeafEntries,
+  MAX_CLOCK_KEYS,
+  MAX_REPLICA_ITEMS,
+  type PeerOp,
+  type PeerReplies,
+  type PeerReply,
+  type PeerRequestOf,
+  type ReplicaItem,
+  recordPayloadBytes,
+} from '../protocol/peer.js';
+import type { PeerTransport } from '../protocol/transport.js';
+import type { StoredRecord } from '../storage/record-format.js';
+import { PeerBatcher } from './peer-batcher.js';
+
+export interface PeerClientDeps {
+  self: string;
+  transport: PeerTransport;
+  clock: Clock;
+  /** A node's address by name, if known. */
+  addrOf: (name: string) => string | undefined;
+  /** Whether gossip sees the node up now. */
+  isUp: (name: string) => boolean;
+  requestTimeoutMs: number;
+  /** Payload bytes (recordPayloadBytes) one batched message carries at most; a single larger record goes alone. */
+  maxBatchBytes: number;
+}
+
+/** Bulk anti-entropy steps get at least this long. */
+const BULK_TIMEOUT_MS = 30_000;
+
+export class PeerClient {
+  readonly counters = { replicaBatches: 0, replicaRecords: 0, clockReads: 0 };
+  private readonly replicas: PeerBatcher<ReplicaItem, KvError | undefined>;
+  private readonly clocks: PeerBatcher<Buffer, VersionVector | undefined>;
+
+  constructor(private readonly deps: PeerClientDeps) {
+    const maxBytes = deps.maxBatchBytes;
+    this.replicas = new PeerBatcher(
+      deps.clock,
+      { maxItems: MAX_REPLICA_ITEMS, maxBytes },
+      (item) => recordPayloadBytes(item.key, item.record),
+      async (name, items) => {
+        this.counters.replicaBatches++;
+        this.counters.replicaRecords += items.length;
+        return (await this.send(name, { op: 'kv.replicate.many', items })).results;
+      },
+    );
+    this.clocks = new PeerBatcher(
+      deps.clock,
+      { maxItems: MAX_CLOCK_KEYS, maxBytes },
+      (key) => key.length,
+      async (name, keys) => (await this.send(name, { op: 'kv.clocks', keys })).clocks,
+    );
+  }
+
+  /** Stores a record at a replica (or as a hint there, with `hintFor`); batched per turn. Rejects with the replica's error for it. */
+  async replicate(name: string, item: ReplicaItem): Promise<void> {
+    const error = await this.replicas.add(name, item);
+    if (error) throw error;
+  }
+
+  /** The version vector a replica holds for a key (undefined: none); batched per turn. */
+  clockOf(name: string, key: Buffer): Promise<VersionVector | undefined> {
+    this.counters.clockReads++;
+    return this.clocks.add(name, key);
+  }
+
+  /** A replica's record for a key, hints it holds for it included (undefined: none). */
+  async read(name: string, key: Buffer): Promise<StoredRecord | undefined> {
+    return (await this.send(name, { op: 'kv.read', key, digest: false })).record;
+  }
+
+  /** A replica's version digest for a key (undefined: it holds nothing for it). */
+  async digest(name: string, key: Buffer): Promise<string | undefined> {
+    return (await this.send(name, { op: 'kv.read', key, digest: true })).digest;
+  }
+
+  /** Asks a replica to coordinate a write. */
+  coordinate(name: string, write: CoordinateWrite): Promise<PeerReplies['kv.coordinate']> {
+    return this.send(name, { op: 'kv.coordinate', ...write });
+  }
+
+  /** Asks a replica to drop its tombstone if it still holds exactly `record`; true when it did. */
+  async reap(name: string, key: Buffer, record: StoredRecord): Promise<boolean> {
+    return (await this.send(name, { op: 'kv.reap', key, record })).dropped;
+  }
+
+  /** The root of the peer's Merkle tree for this node. */
+  async treeRoot(name: string): Promise<string> {
+    return (await this.bulk(name, { op: 'ae.hashes', peer: this.deps.self, level: 0 })).root ?? '';
+  }
+
+  /** The segment hashes of the peer's tree for this node. */
+  async treeSegments(name: string): Promise<string[]> {
+    return (await this.bulk(name, { op: 'ae.hashes', peer: this.deps.self, level: 1 })).segments ?? [];
+  }
+
+  /** The leaf hashes of some segments of the peer's tree for this node. */
+  async treeLeaves(name: string, segments: number[]): Promise<string[][]> {
+    return (await this.bulk(name, { op: 'ae.hashes', peer: this.deps.self, level: 2, segments })).leaves ?? [];
+  }
+
+  /** The (key, digest) lists of some leaves of the peer's tree for this node. */
+  async leafEntries(name: string, leaves: number[]): Promise<LeafEntries[]> {
+    return (await this.bulk(name, { op: 'ae.leaves', peer: this.deps.self, leaves })).entries;
+  }
+
+  /** The peer's records for keys (undefined where it holds none). */
+  async fetch(name: string, keys: Buffer[]): Promise<(StoredRecord | undefined)[]> {
+    return (await this.bulk(name, { op: 'ae.fetch', peer: this.deps.self, keys })).records;
+  }
+
+  /** Has the peer merge records. */
+  async store(name: string, items: { key: Buffer; record: StoredRecord }[]): Promise<void> {
+    await this.bulk(name, { op: 'ae.store', peer: this.deps.self, items });
+  }
+
+  /** Pushes our member table to an address and returns its answer (push-pull gossip, or a join). */
+  gossip(addr: string, cluster: GossipCluster, members: MemberInfo[], timeoutMs: number): Promise<PeerReplies['gossip.push']> {
+    return this.deps.transport.request(addr, { op: 'gossip.push', cluster, members }, timeoutMs);
+  }
+
+  private bulk<Op extends PeerOp>(name: string, request: PeerRequestOf<Op>): Promise<PeerReply<Op>> {
+    return this.send(name, request, Math.max(this.deps.requestTimeoutMs, BULK_TIMEOUT_MS));
+  }
+
+  /** Sends to a node by name under the policy above. */
+  private send<Op extends PeerOp>(name: string, request: PeerRequestOf<Op>, timeoutMs = this.deps.requestTimeoutMs): Promise<PeerReply<Op>> {
+    const addr = this.deps.addrOf(name);
+    if (!addr) return Promise.reject(new KvError('KV_UNREACHABLE', `no address known for ${name}`, { peer: name }));
+    if (!this.deps.isUp(name)) return Promise.reject(new KvError('KV_UNREACHABLE', `${name} is down`, { peer: name }));
+    return this.deps.transport.request(addr, request, timeoutMs);
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The node-to-node protocol as types: every message a node sends another, and the reply each one
+ * gets, in the engines' own terms (keys and values as bytes, records, version vectors, member
+ * entries). Engines see only these; how they travel (JSON lines today) lives below, in net/, and
+ * each direction is validated there before an engine sees it.
+ */
+import type { VersionVector } from '../clock/index.js';
+import type { ClusterSettings, Consistency } from '../config.js';
+import type { KvError } from '../errors.js';
+import type { ClusterIdentity } from '../membership/cluster-state.js';
+import type { MemberInfo } from '../membership/member-table.js';
+import type { QuorumSummary } from '../quorum/quorum.js';
+import type { StoredRecord } from '../storage/record-format.js';
+
+/** One record for a replica: its key, the record, and the down node it stands in for (a hint). */
+export interface ReplicaItem {
+  key: Buffer;
+  record: StoredRecord;
+  hintFor?: string;
+}
+
+/** A write another node asks a replica to coordinate (value null: a delete). */
+export interface CoordinateWrite {
+  key: Buffer;
+  value: Buffer | null;
+  context?: VersionVector;
+  w?: number;
+  consistency?: Consistency;
+  keepSiblings: boolean;
+}
+
+/**
+ * The cluster a gossip message speaks for. A joiner names only the settings its operator gave
+ * explicitly (the seed refuses a contradiction) and no id; members name the cluster's id,
+ * settings and settings version.
+ */
+export type GossipCluster = { kind: 'member'; cluster: ClusterIdentity } | { kind: 'joiner'; explicit: Partial<ClusterSettings> };
+
+export type PeerRequest =
+  | { op: 'gossip.push'; cluster: GossipCluster; members: MemberInfo[] }
+  | { op: 'kv.read'; key: Buffer; digest: boolean }
+  | { op: 'kv.clocks'; keys: Buffer[] }
+  | { op: 'kv.replicate'; key: Buffer; record: StoredRecord; hintFor?: string }
+  | { op: 'kv.replicate.many'; items: ReplicaItem[] }
+  | { op: 'kv.reap'; key: Buffer; record: StoredRecord }
+  | ({ op: 'kv.coordinate' } & CoordinateWrite)
+  | { op: 'ae.hashes'; peer: string; level: 0 }
+  | { op: 'ae.hashes'; peer: string; level: 1 }
+  | { op: 'ae.hashes'; peer: string; level: 2; segments: number[] }
+  | { op: 'ae.leaves'; peer: string; leaves: number[] }
+  | { op: 'ae.fetch'; peer: string; keys: Buffer[] }
+  | { op: 'ae.store'; peer: string; items: { key: Buffer; record: StoredRecord }[] };
+
+export type PeerOp = PeerRequest['op'];
+
+/** (key, version digest) pairs of one Merkle leaf; keys in base64, as the trees list them. */
+export type LeafEntries = [string, string][];
+
+/** The reply to each peer op. */
+export interface PeerReplies {
+  'gossip.push': { cluster: ClusterIdentity | undefined; members: MemberInfo[] };
+  'kv.read': { record: StoredRecord | undefined; digest: string | undefined };
+  'kv.clocks': { clocks: (VersionVector | undefined)[] };
+  'kv.replicate': Record<string, never>;
+  /** One entry per item, in order: undefined when stored, else why not. */
+  'kv.replicate.many': { results: (KvError | undefined)[] };
+  'kv.reap': { dropped: boolean };
+  'kv.coordinate': { record: StoredRecord; existed: boolean; quorum: QuorumSummary; hinted: string[] };
+  /** Level 0: the root; level 1: the segment hashes; level 2: the leaf hashes of each asked segment. */
+  'ae.hashes': { root?: string; segments?: string[]; leaves?: string[][] };
+  'ae.leaves': { entries: LeafEntries[] };
+  'ae.fetch': { records: (StoredRecord | undefined)[] };
+  'ae.store': { stored: number };
+}
+
+export type PeerReply<Op extends PeerOp> = PeerReplies[Op];
+
+/** The request type of one op. */
+export type PeerRequestOf<Op extends PeerOp> = Extract<PeerRequest, { op: Op }>;
+
+/** Records one kv.replicate.many message carries at most. */
+export const MAX_REPLICA_ITEMS = 1024;
+/** Keys one kv.clocks message asks about at most. */
+export const MAX_CLOCK_KEYS = 1024;
+/** Keys one ae.fetch or ae.store message carries at most. */
+export const MAX_TRANSFER_KEYS = 1024;
+
+/**
+ * The bytes a record takes in a message, for sizing batches: its key and stored values, plus a
+ * bound per clock entry and sibling. Encodings may inflate this by a constant factor (base64:
+ * 4/3), which is why batches are sized at a fraction of the line limit.
+ */
+export function recordPayloadBytes(key: Buffer, record: StoredRecord): number {
+  let bytes = key.length + 64 * (record.clock.size + record.siblings.length);
+  for (const s of record.siblings) bytes += s.value ? s.value.stored.length : 0;
+  return bytes;
+}
