@@ -113,10 +113,21 @@ export class KvError extends Error {
     return this.details === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, details: this.details };
   }
 
-  /** Rebuilds an error received on the wire; unknown codes become KV_INTERNAL (keeping the original). */
-  static fromWire(error: WireError): KvError {
-    if (isErrorCode(error.code)) return new KvError(error.code, error.message, error.details);
-    return new KvError('KV_INTERNAL', `${error.code}: ${error.message}`, error.details);
+  /**
+   * Rebuilds an error received on the wire, checked: unknown codes become KV_INTERNAL (keeping the
+   * original), and anything that is not an error object says so rather than being trusted.
+   */
+  static fromWire(raw: unknown): KvError {
+    if (typeof raw !== 'object' || raw === null || typeof (raw as WireError).code !== 'string') {
+      return new KvError('KV_INTERNAL', 'the other side sent an error reply without a valid error');
+    }
+    const error = raw as Record<string, unknown>;
+    const code = String(error.code).slice(0, 64);
+    const message = typeof error.message === 'string' ? error.message.slice(0, 4096) : '';
+    const details =
+      typeof error.details === 'object' && error.details !== null && !Array.isArray(error.details) ? (error.details as Record<string, unknown>) : undefined;
+    if (isErrorCode(code)) return new KvError(code, message, details);
+    return new KvError('KV_INTERNAL', `${code}: ${message}`, details);
   }
 }
 

@@ -9,6 +9,7 @@
 import { DEFAULT_HOST, DEFAULT_PORT, defaultLimits, envVars } from '../config.js';
 import { daemonPaths, defaultDataDir } from '../daemon/paths.js';
 import { type ErrorCode, ExitStatus, errorCodes } from '../errors.js';
+import { isPeerOpName } from '../net/peer-json.js';
 import { allowedFields } from '../net/protocol.js';
 import type { Op } from '../protocol/client.js';
 import { MAX_CLOCK_KEYS, MAX_REPLICA_ITEMS } from '../protocol/peer.js';
@@ -171,8 +172,8 @@ function opTerm(op: Op): string {
 
 function protocolSection(): string[] {
   const ops = Object.keys(allowedFields) as Op[];
-  const clientOps = ops.filter((op) => !op.includes('.'));
-  const peerOps = ops.filter((op) => op.includes('.'));
+  const clientOps = ops.filter((op) => !isPeerOpName(op));
+  const peerOps = ops.filter((op) => isPeerOpName(op));
   return [
     '.SH WIRE PROTOCOL',
     prose(
@@ -194,7 +195,11 @@ function protocolSection(): string[] {
     '.SS "Client ops"',
     ...clientOps.map(opTerm),
     '.SS "Node-to-node ops"',
-    prose('Nodes use the same port and framing under dotted op names; peer keys are always base64. They are listed for operators reading logs and captures.'),
+    prose(
+      'Nodes use the same port and framing under dotted op names; peer keys are always base64. They are listed for operators reading logs and captures. ' +
+        'Messages and replies between nodes are validated as strictly as client requests, in both directions. A connection that says it is a client is ' +
+        'refused these ops with KV_FORBIDDEN; a TCP connection that says nothing may still run them, so keep daemon ports on a trusted network.',
+    ),
     ...peerOps.map(opTerm),
   ];
 }

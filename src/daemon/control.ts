@@ -11,7 +11,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { NodeConfig } from '../config.js';
-import { KvError, type WireError } from '../errors.js';
+import { KvError } from '../errors.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
 import { type DaemonMessage, daemonPaths, type PidFileContents } from './paths.js';
 
@@ -61,7 +61,7 @@ export function startDaemon(config: NodeConfig & { nameGiven: boolean }, timeout
         const { pid, host, port, name, dataDir, cluster } = message;
         resolve({ pid, host, port, name, dataDir, logFile: message.logFile, addr: `${host}:${port}`, cluster });
       } else {
-        reject(withHolder(KvError.fromWire(message.error as WireError), config.dataDir));
+        reject(withHolder(KvError.fromWire(message.error), config.dataDir));
       }
     });
     child.on('exit', (code, signal) => {

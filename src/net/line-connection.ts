@@ -9,7 +9,7 @@
 import { connect, type Socket } from 'node:net';
 import { type Limits, parseAddr } from '../config.js';
 import { withResolvers } from '../env/with-resolvers.js';
-import { KvError, type WireError } from '../errors.js';
+import { KvError } from '../errors.js';
 import { LineFramer } from './line-framer.js';
 
 /** Replies can hold many siblings of the largest value; the client trusts its daemon up to this. */
@@ -207,14 +207,14 @@ export class LineConnection {
     const id = reply.id;
     if (typeof id !== 'number') {
       // Connection-level errors (line too long, too many connections) carry no id: fail everything.
-      if (reply.ok === false) this.fail(KvError.fromWire(reply.error as WireError));
+      if (reply.ok === false) this.fail(KvError.fromWire(reply.error));
       return;
     }
     const waiter = this.pending.get(id);
     if (!waiter) return;
     this.pending.delete(id);
     if (reply.ok === true) waiter.resolve(reply);
-    else waiter.reject(KvError.fromWire(reply.error as WireError));
+    else waiter.reject(KvError.fromWire(reply.error));
   }
 
   private fail(err: KvError): void {

@@ -9,7 +9,7 @@
  */
 import { encodeContext } from '../clock/index.js';
 import { type ClusterSettings, type Limits, MAX_REPLICAS } from '../config.js';
-import { KvError, type WireError } from '../errors.js';
+import { KvError } from '../errors.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
 import { parseMembers } from '../membership/member-wire.js';
 import {
@@ -388,8 +388,8 @@ function leafEntriesOf(raw: unknown, bad: (why: string) => KvError): LeafEntries
 }
 
 function wireErrorOf(raw: unknown, bad: (why: string) => KvError): KvError {
-  if (typeof raw !== 'object' || raw === null || typeof (raw as WireError).code !== 'string') throw bad('result');
-  return KvError.fromWire(raw as WireError);
+  if (typeof raw !== 'object' || raw === null || typeof (raw as Record<string, unknown>).code !== 'string') throw bad('result');
+  return KvError.fromWire(raw);
 }
 
 function quorumOf(raw: unknown, bad: (why: string) => KvError): QuorumSummary {

@@ -286,7 +286,7 @@ export function replyFields(line: string): Record<string, unknown> {
   }
   if (typeof reply !== 'object' || reply === null) throw new KvError('KV_BAD_REQUEST', 'a peer replied with a line that is not an object');
   const fields = reply as Record<string, unknown>;
-  if (fields.ok === false) throw KvError.fromWire(fields.error as WireError);
+  if (fields.ok === false) throw KvError.fromWire(fields.error);
   return fields;
 }
 

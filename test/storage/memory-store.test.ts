@@ -1,6 +1,6 @@
 /**
  * MemoryStore specifics. The Store contract itself (get/write/entries/close) is checked by the
- * conformance suite in level-store.test.ts, which runs against MemoryStore and LevelStore alike.
+ * conformance suite in test/contracts/, which runs against MemoryStore and LevelStore alike.
  */
 import t from 'tap';
 import { MemoryStore } from '../../src/storage/memory-store.js';

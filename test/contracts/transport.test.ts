@@ -1,0 +1,179 @@
+/**
+ * The peer transport contract (src/protocol/transport.ts) as a conformance suite, run against
+ * every transport: TCP (a real server on a loopback port), the simulator's network (virtual
+ * time), and the fault switch wrapped around TCP with no fault set. Each serves a RequestHandler
+ * through the same line answering (net/answer.ts) the daemon uses.
+ */
+import t, { type Test } from 'tap';
+import { defaultLimits } from '../../src/config.js';
+import { VirtualClock } from '../../src/env/clock.js';
+import { SeededRandom } from '../../src/env/random.js';
+import { SystemClock } from '../../src/env/system-clock.js';
+import { KvError } from '../../src/errors.js';
+import { answerLine } from '../../src/net/answer.js';
+import { FaultSwitch } from '../../src/net/fault-switch.js';
+import { TcpServer } from '../../src/net/tcp-server.js';
+import { TcpTransport } from '../../src/net/tcp-transport.js';
+import { type ConnectionIdentity, opAllowed, type RequestHandler } from '../../src/protocol/connection.js';
+import type { PeerOp, PeerReplies, PeerRequest } from '../../src/protocol/peer.js';
+import type { PeerTransport } from '../../src/protocol/transport.js';
+import { runFor, SimNetwork, serveLines } from '../../src/sim/index.js';
+import { sampleRecord, sampleReply, sampleRequests, tombstone } from './peer-samples.js';
+
+interface Harness {
+  transport: PeerTransport;
+  /** Serves `handler` at a fresh address. */
+  serve(handler: RequestHandler): Promise<string>;
+  /** An address where nothing listens. */
+  deadAddr(): Promise<string>;
+  /** Runs a request to its end (the simulator drives virtual time). */
+  settle<R>(promise: Promise<R>): Promise<R>;
+  close(): Promise<void>;
+}
+
+/** A handler that answers peer ops with `answer` and records what it saw. */
+function handlerOf(answer: (request: PeerRequest) => Promise<PeerReplies[PeerOp]> | PeerReplies[PeerOp]) {
+  const seen: { request: PeerRequest; connection: ConnectionIdentity }[] = [];
+  const handler: RequestHandler = {
+    handleClient: async () => ({}),
+    handlePeer: (async (request: PeerRequest, connection: ConnectionIdentity) => {
+      seen.push({ request, connection });
+      return answer(request);
+    }) as RequestHandler['handlePeer'],
+    countError() {},
+  };
+  return { handler, seen };
+}
+
+async function tcpHarness(wrap?: (inner: PeerTransport) => PeerTransport): Promise<Harness> {
+  const servers: TcpServer[] = [];
+  const inner = new TcpTransport(500);
+  const serve = async (handler: RequestHandler) => {
+    const server = new TcpServer((line, connection) => answerLine(line, handler, connection, defaultLimits), defaultLimits);
+    servers.push(server);
+    return `127.0.0.1:${await server.listen('127.0.0.1', 0)}`;
+  };
+  return {
+    transport: wrap ? wrap(inner) : inner,
+    serve,
+    deadAddr: async () => {
+      const server = new TcpServer(async () => ({ id: null, ok: true }), defaultLimits);
+      const port = await server.listen('127.0.0.1', 0);
+      await server.close(0);
+      return `127.0.0.1:${port}`;
+    },
+    settle: (promise) => promise,
+    // Servers first: a connection still running a request that never ends (the timeout case)
+    // holds the client's orderly close until the server drops it.
+    close: async () => {
+      await Promise.all(servers.map((s) => s.close(0)));
+      await inner.close();
+    },
+  };
+}
+
+function simHarness(): Harness {
+  const clock = new VirtualClock(0);
+  const net = new SimNetwork(clock, new SeededRandom(3), { latencyMs: [1, 3], lossRate: 0 });
+  let next = 1;
+  return {
+    transport: net.transportFor('10.0.0.99:7070'),
+    serve: async (handler) => {
+      const addr = `10.0.0.${next++}:7070`;
+      net.register(addr, serveLines(handler, defaultLimits));
+      return addr;
+    },
+    deadAddr: async () => '10.0.0.250:7070',
+    settle: async (promise) => {
+      let done = false;
+      const mark = () => {
+        done = true;
+      };
+      promise.then(mark, mark);
+      while (!done) await runFor(clock, 10, 1);
+      return promise;
+    },
+    close: async () => {},
+  };
+}
+
+function conformance(t: Test, name: string, make: () => Promise<Harness>): void {
+  t.test(`${name}: the transport contract`, async (t) => {
+    const h = await make();
+    t.teardown(() => h.close());
+
+    t.test('every peer message arrives as sent and its reply comes back as answered', async (t) => {
+      const { handler, seen } = handlerOf(sampleReply);
+      const addr = await h.serve(handler);
+      for (const requests of Object.values(sampleRequests)) {
+        for (const request of requests) {
+          const reply = await h.settle(h.transport.request(addr, request, 5000));
+          t.same(seen.at(-1)?.request, request, `${request.op}: the handler got the message`);
+          t.same(reply, sampleReply(request), `${request.op}: the caller got the reply`);
+        }
+      }
+      t.ok(
+        seen.every((s) => opAllowed(s.request.op, s.connection.kind)),
+        'the connection may run peer ops',
+      );
+    });
+
+    t.test("a handler's error comes back with its code and details", async (t) => {
+      const { handler } = handlerOf(() => {
+        throw new KvError('KV_NOT_MEMBER', 'left', { node: 'n1' });
+      });
+      const addr = await h.serve(handler);
+      const failure = h.settle(h.transport.request(addr, { op: 'kv.read', key: Buffer.from('k'), digest: false }, 5000));
+      await t.rejects(failure, { code: 'KV_NOT_MEMBER', details: { node: 'n1' } });
+    });
+
+    t.test('a malformed reply is refused, not cast', async (t) => {
+      const { handler } = handlerOf(() => ({ dropped: 'yes' }) as unknown as PeerReplies['kv.reap']);
+      const addr = await h.serve(handler);
+      const reply = h.settle(h.transport.request(addr, { op: 'kv.reap', key: Buffer.from('k'), record: tombstone }, 5000));
+      await t.rejects(reply, { code: 'KV_BAD_REQUEST' });
+    });
+
+    t.test('nobody at the address: KV_UNREACHABLE', async (t) => {
+      const dead = await h.deadAddr();
+      await t.rejects(h.settle(h.transport.request(dead, { op: 'kv.read', key: Buffer.from('k'), digest: true }, 2000)), { code: 'KV_UNREACHABLE' });
+    });
+
+    t.test('no reply in time: KV_TIMEOUT, and the link still works after', async (t) => {
+      let hold = true;
+      const { handler } = handlerOf((request) => (hold ? new Promise(() => {}) : sampleReply(request)));
+      const addr = await h.serve(handler);
+      const request: PeerRequest = { op: 'kv.replicate', key: Buffer.from('k'), record: sampleRecord };
+      await t.rejects(h.settle(h.transport.request(addr, request, 200)), { code: 'KV_TIMEOUT' });
+      hold = false;
+      t.same(await h.settle(h.transport.request(addr, request, 2000)), {}, 'the next request is answered');
+    });
+  });
+}
+
+conformance(t, 'TCP', () => tcpHarness());
+conformance(t, 'simulated network', async () => simHarness());
+conformance(t, 'fault switch (no fault) over TCP', () => tcpHarness((inner) => new FaultSwitch(inner, new SystemClock())));
+
+t.test('fault switch: reset refuses at once, drop times out unseen, hang times out after the peer ran it', async (t) => {
+  let faults: FaultSwitch | undefined;
+  const h = await tcpHarness((inner) => {
+    faults = new FaultSwitch(inner, new SystemClock());
+    return faults;
+  });
+  t.teardown(() => h.close());
+  const { handler, seen } = handlerOf(sampleReply);
+  const addr = await h.serve(handler);
+  const request: PeerRequest = { op: 'kv.read', key: Buffer.from('k'), digest: true };
+  faults?.set(addr, 'reset');
+  await t.rejects(h.transport.request(addr, request, 300), { code: 'KV_UNREACHABLE' });
+  faults?.set(addr, 'drop');
+  await t.rejects(h.transport.request(addr, request, 300), { code: 'KV_TIMEOUT' });
+  t.equal(seen.length, 0, 'dropped and reset messages never reached the peer');
+  faults?.set(addr, 'hang');
+  await t.rejects(h.transport.request(addr, request, 300), { code: 'KV_TIMEOUT' });
+  t.equal(seen.length, 1, 'a hung message was delivered; only its reply was lost');
+  t.throws(() => faults?.set(addr, 'sideways'), { code: 'KV_BAD_REQUEST' }, 'an unknown mode');
+  faults?.set(addr, 'none');
+  t.same(await h.transport.request(addr, request, 2000), sampleReply(request), 'none: through again');
+});
