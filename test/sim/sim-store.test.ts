@@ -3,10 +3,11 @@
  * a crashed process's store handle is fenced.
  */
 import t from 'tap';
-import { VirtualClock } from '../../src/env/clock.js';
+import { type Clock, VirtualClock } from '../../src/env/clock.js';
 import { SeededRandom } from '../../src/env/random.js';
 import { runFor, SimDisk, type SimStore } from '../../src/sim/index.js';
 import type { Store } from '../../src/storage/store.js';
+import { storeConformance } from '../contracts/store-contract.js';
 
 const b = (s: string) => Buffer.from(s);
 const put = (key: string, value: string) => ({ type: 'put' as const, key: b(key), value: b(value) });
@@ -30,6 +31,19 @@ async function settles(clock: VirtualClock, promise: Promise<unknown>, ms = 50):
   );
   await runFor(clock, ms, 1);
   return settled;
+}
+
+/** Real time with timers that keep the process alive (SystemClock's do not): a sync write resolves once its fsync timer fires. */
+const realTime: Clock = {
+  now: () => Date.now(),
+  setTimer: (delayMs, fn) => {
+    const handle = setTimeout(fn, delayMs);
+    return { cancel: () => clearTimeout(handle) };
+  },
+  defer: (fn) => setImmediate(fn),
+};
+for (const sync of [false, true]) {
+  storeConformance(t, `SimStore${sync ? ' (sync)' : ''}`, async () => new SimDisk({ sync, clock: realTime, random: new SeededRandom(1) }).open());
 }
 
 t.test('a process crash keeps every write, synced or not', async (t) => {
