@@ -11,7 +11,7 @@
  * Run by `kvctl start` (src/daemon/control.ts) with its settings as JSON in KVCTL_DAEMON_CONFIG.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { KvClient } from '../client/client.js';
 import type { NodeConfig } from '../config.js';
 import { FileLogger } from '../env/file-logger.js';
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
     const addr = config.advertise ?? `${config.host}:${port}`;
     // Without a name the node is named after the port it got (not 0, with --port 0).
     const defaultName = config.nameGiven ? config.name : defaultNodeName(port);
-    const identity = await loadIdentity(store, config.nameGiven ? config.name : undefined, defaultName, () => randomBytes(4).toString('hex'), clock.now());
+    const identity = await loadIdentity(store, config.nameGiven ? config.name : undefined, defaultName, () => randomBytes(4).toString('hex'), clock.now(), machineBootId());
 
     const peers = await meta.loadPeers();
     let cluster = await meta.loadCluster();
@@ -234,5 +234,18 @@ async function membersAt(addr: string, timeoutMs: number): Promise<MemberInfo[]>
     return parseMembers((await client.request({ op: 'members' }, timeoutMs)).members);
   } finally {
     void client.close();
+  }
+}
+
+/**
+ * Which boot of the machine this is (Linux's boot_id): a node that starts under another boot than
+ * last time takes a new clock epoch (see node/identity.ts). Where the kernel does not say, every
+ * start counts as a new boot: safe, at the cost of a clock entry per restart.
+ */
+function machineBootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return `unknown-${randomBytes(8).toString('hex')}`;
   }
 }

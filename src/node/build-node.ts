@@ -27,7 +27,7 @@ import type { ValueCodec } from '../storage/codec.js';
 import { LruCache } from '../storage/lru-cache.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import type { Store } from '../storage/store.js';
-import { actorOf, type NodeIdentity } from './identity.js';
+import { actorOf, actorParts, type NodeIdentity } from './identity.js';
 import { KvNode } from './kv-node.js';
 import type { NodeMeta } from './node-meta.js';
 
@@ -84,8 +84,8 @@ export interface BuiltNode {
 
 /** An actor is retired when its node left or was removed, or runs now under another incarnation (a wiped data dir). */
 function isRetired(table: MemberTable | undefined, actor: string): boolean {
-  const [name, incarnation] = actor.split('~');
-  const member = table?.get(name ?? '');
+  const { name, incarnation } = actorParts(actor);
+  const member = table?.get(name);
   if (!member) return false; // unknown: keep, to be safe
   return isGone(member.status) || member.incarnation !== incarnation;
 }

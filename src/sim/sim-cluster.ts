@@ -59,6 +59,8 @@ export interface SimNode {
   name: string;
   addr: string;
   disk: SimDisk;
+  /** Machine boots so far: a power loss starts the next (the node's boot id). */
+  boots: number;
   /** The current process life, and what it was built with. */
   life: ProcessLife;
   store: Store;
@@ -101,7 +103,7 @@ export class SimCluster {
       const name = `node${i}`;
       const disk = new SimDisk({ sync: this.options.sync ?? false, clock: this.clock, random: this.random.fork() });
       if (this.invariants) disk.listener = this.invariants.listen(name);
-      const node = { name, addr: `10.0.0.${i}:7070`, disk } as SimNode;
+      const node = { name, addr: `10.0.0.${i}:7070`, disk, boots: 0 } as SimNode;
       this.nodes.push(node);
       await this.boot(node);
     }
@@ -127,7 +129,7 @@ export class SimCluster {
     const store = this.options.plant ? plantBug(this.options.plant, handle, life.clock, node.name) : handle;
     node.life = life;
     node.store = store;
-    const identity = await loadIdentity(store, node.name, node.name, () => this.random.int(2 ** 32).toString(16), this.clock.now());
+    const identity = await loadIdentity(store, node.name, node.name, () => this.random.int(2 ** 32).toString(16), this.clock.now(), `boot-${node.boots}`);
     const meta = new NodeMeta(store);
     const restoredMembers = await meta.loadMembers(); // empty on a first boot, the saved table on a restart
     // Each node its own copy, as each daemon reads its own from its data dir: settings change per node, through gossip.
@@ -261,6 +263,7 @@ export class SimCluster {
   /** Power loss of the node's machine: the process dies and its disk loses what was not synced. */
   powerLoss(node: SimNode, options: { partial?: boolean } = {}): PowerLossReport {
     this.crash(node);
+    node.boots++; // the machine comes back under a new boot
     return node.disk.powerLoss(options);
   }
 

@@ -25,10 +25,9 @@
  *   loss of fewer than W of its replicas within `writebackMs` of it (each other replica still
  *   holds it, and a read at R with W+R>N still sees it). Power losses of W replicas within that
  *   window can lose it.
- *   kvctl falls short of the second part today: a node that lost a key's latest writes to a power
- *   loss mints their dots again (a key's counter lives only in its record), and the replicas that
- *   had them drop its next write of the key while acknowledging it (test/sim/power-loss.test.ts;
- *   the sweep's `--power-loss` finds it in about one seed in five).
+ *   A node that lost a key's latest writes this way must not mint their clock counters again:
+ *   it starts under a new clock epoch after a machine restart (node/identity.ts; the sweep's
+ *   `--power-loss` found the reuse before there were epochs).
  *
  * Each process life gets its own handle (`open()`); a crash fences it. A fenced handle's calls,
  * and the calls it had under way, never settle, and its writes never land: a killed process runs
