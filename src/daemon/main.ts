@@ -101,7 +101,14 @@ async function main(): Promise<void> {
     const addr = config.advertise ?? `${config.host}:${port}`;
     // Without a name the node is named after the port it got (not 0, with --port 0).
     const defaultName = config.nameGiven ? config.name : defaultNodeName(port);
-    const identity = await loadIdentity(store, config.nameGiven ? config.name : undefined, defaultName, () => randomBytes(4).toString('hex'), clock.now(), machineBootId());
+    const identity = await loadIdentity(
+      store,
+      config.nameGiven ? config.name : undefined,
+      defaultName,
+      () => randomBytes(4).toString('hex'),
+      clock.now(),
+      machineBootId(),
+    );
 
     const peers = await meta.loadPeers();
     let cluster = await meta.loadCluster();

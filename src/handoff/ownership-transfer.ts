@@ -21,6 +21,12 @@ export interface TransferDeps extends EngineDeps {
   /** The placement (ring membership and N) this node last finished handing off for (persisted). */
   loadHandedOff: () => Promise<HandedOff | undefined>;
   saveHandedOff: (placement: HandedOff) => Promise<void>;
+  /**
+   * Moves this node to a new clock actor; awaited once per run, before the first key is forgotten.
+   * A forgotten key takes with it the counters this node minted for it; coordinating it again
+   * later under the same actor would mint them again (see node/identity.ts).
+   */
+  freshActor: () => Promise<void>;
 }
 
 /** A placement as persisted: the ring's members and N (absent in data dirs from before N could change: the current N). */
@@ -91,6 +97,7 @@ export class OwnershipTransfer {
     if (this.running || this.stopped) return;
     this.running = true;
     this.rerun = false;
+    this.freshActorOfRun = undefined;
     const target = this.deps.state.ring;
     const targetN = this.deps.state.settings.n;
     const placement = this.deps.state.placementId;
@@ -160,6 +167,9 @@ export class OwnershipTransfer {
     return targets.length > 0 ? { targets, forget: false } : undefined;
   }
 
+  /** The fresh actor of the current run, once asked for. */
+  private freshActorOfRun: Promise<void> | undefined;
+
   private async transfer(key: Buffer, record: StoredRecord, plan: { targets: string[]; forget: boolean }): Promise<boolean> {
     const results = await Promise.all(
       plan.targets.map((name) =>
@@ -171,7 +181,10 @@ export class OwnershipTransfer {
     );
     if (!results.every(Boolean)) return false;
     this.sentKeys++;
-    if (plan.forget && (await this.deps.replica.forget(key, record))) this.forgottenKeys++;
+    if (plan.forget) {
+      await (this.freshActorOfRun ??= this.deps.freshActor());
+      if (await this.deps.replica.forget(key, record)) this.forgottenKeys++;
+    }
     return true;
   }
 }

@@ -27,7 +27,7 @@ import type { ValueCodec } from '../storage/codec.js';
 import { LruCache } from '../storage/lru-cache.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import type { Store } from '../storage/store.js';
-import { actorOf, actorParts, type NodeIdentity } from './identity.js';
+import { actorOf, actorParts, type NodeIdentity, nextEpoch } from './identity.js';
 import { KvNode } from './kv-node.js';
 import type { NodeMeta } from './node-meta.js';
 
@@ -140,11 +140,17 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     }
   };
   const handoff = new HintedHandoff({ ...engine, hints, intervalMs: o.hintDeliveryIntervalMs });
+  let identity = o.identity;
   const transfer = new OwnershipTransfer({
     ...engine,
     retryDelayMs: 1000,
     loadHandedOff: () => o.meta.loadHandedOff(),
     saveHandedOff: (placement) => o.meta.saveHandedOff(placement),
+    freshActor: async () => {
+      identity = await nextEpoch(o.store, identity);
+      replica.actor = actorOf(identity);
+      o.logger.log('info', 'new clock epoch before forgetting handed-off keys', { actor: replica.actor });
+    },
   });
   let savedPeers = '';
   const gossiper = new Gossiper({

@@ -7,7 +7,9 @@
  *   epoch. Writes the OS had not written to disk yet may be gone, and with them the counters
  *   their records held; minted again, a counter would name a version the other replicas already
  *   have, and they would drop the new write while acknowledging it. A process crash on a machine
- *   that stays up loses nothing (LevelDB's log is in the page cache), so it keeps its epoch.
+ *   that stays up loses nothing (LevelDB's log is in the page cache), so it keeps its epoch;
+ * - a node about to forget keys it handed off to their new replicas takes the next epoch too: it
+ *   may coordinate such a key again before its record comes back (nextEpoch).
  */
 import { KvError } from '../errors.js';
 import type { Store } from '../storage/store.js';
@@ -68,6 +70,17 @@ export async function loadIdentity(
   const identity: NodeIdentity = { name: requestedName ?? defaultName, incarnation: newIncarnation(), createdAt: now, bootId };
   await saveIdentity(store, identity);
   return identity;
+}
+
+/**
+ * The identity's next epoch, saved with fsync before it is used: for a node about to forget keys
+ * it handed off, which it may coordinate again later without their records (and so without the
+ * counters it minted for them).
+ */
+export async function nextEpoch(store: Store, identity: NodeIdentity): Promise<NodeIdentity> {
+  const next: NodeIdentity = { ...identity, epoch: (identity.epoch ?? 0) + 1 };
+  await saveIdentity(store, next);
+  return next;
 }
 
 function saveIdentity(store: Store, identity: NodeIdentity): Promise<void> {

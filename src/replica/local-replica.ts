@@ -40,7 +40,7 @@ export interface ReplicaChange {
 }
 
 export interface LocalReplicaOptions {
-  /** This replica's clock id: name plus incarnation, never reused after a wipe. */
+  /** The clock actor to mint under at first: name, incarnation and epoch (node/identity.ts). */
   actor: string;
   maxSiblings: number;
   /** Clock entries kept per key before retired actors' entries are pruned. */
@@ -69,6 +69,8 @@ export class LocalReplica {
   private readonly tombstoneKeys = new Set<string>();
   /** Told of every committed change when changes are reported (Merkle trees follow the data this way). */
   onChange: ((change: ReplicaChange) => void) | undefined;
+  /** The clock actor new versions are minted under; a new epoch of the node replaces it (node/identity.ts). */
+  actor: string;
 
   constructor(
     private readonly store: Store,
@@ -76,7 +78,9 @@ export class LocalReplica {
     readonly cache: LruCache<string, StoredRecord>,
     private readonly clock: Clock,
     private readonly options: LocalReplicaOptions,
-  ) {}
+  ) {
+    this.actor = options.actor;
+  }
 
   /**
    * Coordinates a write here: `value` null is a delete. The new version supersedes the versions
@@ -106,7 +110,7 @@ export class LocalReplica {
     // A delete without a context always means "what is there now" (as Riak's does).
     const supersede = supersedeCurrent || (isDelete && context === undefined);
     const seen = supersede ? (context ? mergeVectors(context, current.clock) : current.clock) : (context ?? emptyVector);
-    const written = applyWrite(current, seen, this.options.actor, stored, this.clock.now());
+    const written = applyWrite(current, seen, this.actor, stored, this.clock.now());
     const next = pruneClock(written, this.options.maxClockEntries ?? DEFAULT_MAX_CLOCK_ENTRIES, this.options.isRetiredActor ?? neverRetired);
     if (next.siblings.length > this.options.maxSiblings) throw this.tooManySiblings(key, current.siblings.length);
     await this.commit(key, cacheKey, existing, next);
