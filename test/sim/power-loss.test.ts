@@ -106,7 +106,7 @@ t.test(`without fsync, a node that lost a key's latest write to a power loss nev
   t.ok(await sim.settle(put(node2, 'cart', 'first', true)), 'a write coordinated by node2 is acknowledged');
   await sim.run(100, 10);
   const report = sim.powerLoss(node2);
-  t.ok(report.keys.includes('dcart'), 'the power loss took node2\'s copy of the key');
+  t.ok(report.keys.includes('dcart'), "the power loss took node2's copy of the key");
   await sim.restart(node2);
   await sim.run(100, 10);
   t.ok(await sim.settle(put(node2, 'cart', 'second', true)), 'after the restart, a second write through node2 is acknowledged');
