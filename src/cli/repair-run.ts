@@ -4,7 +4,7 @@
  * other, and reports progress after each pair and a summary at the end. Keys are counted once
  * however many pairs touched them.
  */
-import { type ExchangeSummary, emptyExchangeFigures } from '../antientropy/exchange.js';
+import { type ExchangeSummary, emptyExchangeFigures } from '../antientropy/anti-entropy.js';
 import { KvClient } from '../client/client.js';
 import { KvError } from '../errors.js';
 

@@ -4,7 +4,7 @@
  * clock. Nothing here opens sockets, files or timers of its own.
  */
 
-import { AntiEntropy } from '../antientropy/exchange.js';
+import { AntiEntropy } from '../antientropy/anti-entropy.js';
 import { TombstoneReaper } from '../antientropy/reaper.js';
 import { TreeSet } from '../antientropy/tree-set.js';
 import type { AntiEntropySettings, ClusterSettings, Limits, MembershipSettings } from '../config.js';

@@ -6,7 +6,7 @@
  * touches comes in through `NodeParts`.
  */
 
-import type { AntiEntropy } from '../antientropy/exchange.js';
+import type { AntiEntropy } from '../antientropy/anti-entropy.js';
 import type { TombstoneReaper } from '../antientropy/reaper.js';
 import { EMPTY_CONTEXT, encodeContext, isTombstone, liveSiblings } from '../clock/index.js';
 import type { ClusterSettings, Limits } from '../config.js';

@@ -6,7 +6,7 @@
  * and a real difference (a key only one replica holds) is still found and repaired.
  */
 import t from 'tap';
-import { BACKGROUND_SETTLE_MS } from '../../src/antientropy/exchange.js';
+import { BACKGROUND_SETTLE_MS } from '../../src/antientropy/anti-entropy.js';
 import { runFor, SimCluster, type SimNode } from '../../src/sim/index.js';
 
 const SEED = process.env.SIM_SEED ? Number(process.env.SIM_SEED) : 5;
