@@ -221,7 +221,8 @@ t.test('versionDigest covers clock and dots, not sibling order or values', async
       ['b', 1],
     ]),
   };
-  const tombstone = { ...one, siblings: [one.siblings[0], { ...one.siblings[1], value: null }] };
+  const [first, second] = one.siblings as [(typeof one.siblings)[number], (typeof one.siblings)[number]];
+  const tombstone = { ...one, siblings: [first, { ...second, value: null }] };
   t.equal(versionDigest(one), versionDigest(swapped), 'order does not matter');
   t.equal(versionDigest(one), versionDigest(otherValues), 'values are not hashed (dots name them)');
   t.not(versionDigest(one), versionDigest(newer), 'a clock change shows');

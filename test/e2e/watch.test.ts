@@ -161,7 +161,9 @@ t.test('a cluster watch moves to another node when its node dies, and keeps repo
 function tmux(t: TestLike): (...args: string[]) => Promise<string> {
   const socket = `kvctl-watch-${process.pid}`;
   const call = async (...args: string[]) => (await run('tmux', ['-L', socket, '-f', '/dev/null', ...args], { env: cliEnv() })).stdout;
-  t.teardown(() => call('kill-server').catch(() => {}));
+  t.teardown(async () => {
+    await call('kill-server').catch(() => {});
+  });
   return call;
 }
 
