@@ -195,7 +195,7 @@ export async function repairSection(ctx: BenchContext): Promise<void> {
     ]),
   );
   report.note(
-    "figures from the summary line (all 3 pairs); bytes transferred is repair's own count: the records' JSON fetched from the peer and merged ones sent back",
+    "figures from the summary line (all 3 pairs); bytes transferred is repair's own count: the keys, stored values and clocks (a 64 B bound per clock entry or sibling) of the records fetched from the peer and of the merged ones sent back",
   );
   report.note("pair exchanges ms: the Merkle exchanges' own times, summed over the pairs' progress lines");
   report.note(

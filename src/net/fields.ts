@@ -17,11 +17,16 @@ export function asObject(raw: unknown, what: string): Record<string, unknown> {
   return raw as Record<string, unknown>;
 }
 
-/** Refuses forbidden names and any name not in `allowed` (undefined: forbidden names only); `what` names the message in errors. */
-export function checkFieldNames(fields: Record<string, unknown>, allowed: ReadonlySet<string> | undefined, what: string): void {
+/**
+ * Refuses forbidden names and any name not in `allowed` (undefined: forbidden names only). `what`
+ * names the message in errors: an op's name, or a part such as "a replica item".
+ */
+export function checkFieldNames(fields: Record<string, unknown>, allowed: ReadonlySet<string> | undefined, what: string, isOpName = false): void {
   for (const name of Object.keys(fields)) {
     if (FORBIDDEN_NAMES.has(name)) throw new KvError('KV_BAD_REQUEST', `field name "${name}" is not allowed`, { field: name });
-    if (allowed && !allowed.has(name)) throw new KvError('KV_BAD_REQUEST', `unknown field "${name.slice(0, 64)}" for ${what}`, { field: name.slice(0, 64) });
+    if (allowed && !allowed.has(name)) {
+      throw new KvError('KV_BAD_REQUEST', `unknown field "${name.slice(0, 64)}" for ${isOpName ? `op ${what}` : what}`, { field: name.slice(0, 64) });
+    }
   }
 }
 

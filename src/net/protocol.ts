@@ -69,12 +69,13 @@ export function requestIdOf(err: unknown): RequestId {
 
 function validate(fields: Record<string, unknown>, limits: Limits): Request {
   const op = fields.op;
-  checkFieldNames(fields, undefined, 'a request');
-  if (typeof op !== 'string') throw new KvError('KV_BAD_REQUEST', 'op must be a string');
-  if (!isOp(op)) {
+  if (typeof op !== 'string' || !isOp(op)) {
+    checkFieldNames(fields, undefined, 'a request');
+    if (typeof op !== 'string') throw new KvError('KV_BAD_REQUEST', 'op must be a string');
     throw new KvError('KV_UNKNOWN_OP', `unknown op "${op.slice(0, 64)}"`, { op: op.slice(0, 64) });
   }
-  checkFieldNames(fields, allowedFields[op], `op ${op}`);
+  // One pass: forbidden names and the op's allow-list (this runs on every request).
+  checkFieldNames(fields, allowedFields[op], op, true);
   if (isPeerOpName(op)) return decodePeerRequest(op, fields, limits);
   return validateClient(op, fields, limits);
 }
