@@ -31,8 +31,7 @@ export class TombstoneReaper {
     let count = 0;
     const candidates: [Buffer, StoredRecord][] = [];
     for await (const [key, record] of replica.tombstones()) {
-      const newest = Math.max(...record.siblings.map((s) => s.ts));
-      if (now - newest < this.deps.graceMs) continue;
+      if (!this.pastGrace(record, now)) continue;
       // One replica drives each key: the first one that is up.
       const replicas = state.ring.primaries(key, state.settings.n);
       if (replicas.find((name) => name === self || state.table.isUp(name, now)) === self) candidates.push([key, record]);
@@ -63,9 +62,18 @@ export class TombstoneReaper {
     }
   }
 
-  /** kv.reap: drop our tombstone if we still hold exactly that one. */
+  /**
+   * kv.reap: drop our tombstone if we still hold exactly that one, and our own rule allows it: a
+   * tombstone younger than our grace period stays, whoever asks.
+   */
   async handleReap(key: Buffer, record: StoredRecord): Promise<PeerReplies['kv.reap']> {
-    const dropped = isTombstone(record) && (await this.deps.replica.forget(key, record));
-    return { dropped };
+    if (!isTombstone(record) || !this.pastGrace(record, this.deps.clock.now())) return { dropped: false };
+    return { dropped: await this.deps.replica.forget(key, record) };
+  }
+
+  /** True once every version of the tombstone is older than the grace period. */
+  private pastGrace(record: StoredRecord, now: number): boolean {
+    const newest = Math.max(...record.siblings.map((s) => s.ts));
+    return now - newest >= this.deps.graceMs;
   }
 }

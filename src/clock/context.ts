@@ -5,9 +5,7 @@
  * pass what a read returned, and an empty string is never mistaken for a context.
  */
 import { KvError } from '../errors.js';
-import { emptyVector, type VersionVector, vectorEntries } from './version-vector.js';
-
-const MAX_CONTEXT_ENTRIES = 256;
+import { badClockEntry, emptyVector, MAX_CLOCK_ENTRIES, type VersionVector, vectorEntries } from './version-vector.js';
 
 /** The token of the empty vector: base64url of `[]`. */
 export const EMPTY_CONTEXT = 'W10';
@@ -29,14 +27,16 @@ export function decodeContext(token: string): VersionVector {
   } catch {
     throw new KvError('KV_BAD_CONTEXT', 'context is not a token this store issued');
   }
-  if (!Array.isArray(entries) || entries.length > MAX_CONTEXT_ENTRIES) {
+  if (!Array.isArray(entries) || entries.length > MAX_CLOCK_ENTRIES) {
     throw new KvError('KV_BAD_CONTEXT', 'context is not a token this store issued');
   }
   const vv = new Map<string, number>();
   for (const entry of entries) {
-    if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string' || !Number.isSafeInteger(entry[1]) || entry[1] < 1) {
+    if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string' || !Number.isSafeInteger(entry[1]) || entry[1] < 1 || vv.has(entry[0])) {
       throw new KvError('KV_BAD_CONTEXT', 'context is not a token this store issued');
     }
+    const bad = badClockEntry(entry[0], entry[1]);
+    if (bad) throw new KvError('KV_BAD_CONTEXT', `context is out of bounds: ${bad}`);
     vv.set(entry[0], entry[1]);
   }
   return vv;

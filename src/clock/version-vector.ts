@@ -10,6 +10,22 @@ export type Ordering = 'equal' | 'before' | 'after' | 'concurrent';
 
 export const emptyVector: VersionVector = new Map();
 
+/**
+ * Bounds on a clock taken from outside (a client's context, a peer's record). Records store
+ * counters in 48 bits; refusing counters above 2^47 leaves every key 2^47 more writes, so no
+ * request can make a key unwritable. Actors are node names plus incarnations.
+ */
+export const MAX_COUNTER = 2 ** 47;
+export const MAX_CLOCK_ENTRIES = 256;
+export const MAX_ACTOR_CHARS = 512;
+
+/** Why a clock entry from outside is out of bounds, or undefined when it is fine. */
+export function badClockEntry(actor: unknown, counter: unknown): string | undefined {
+  if (typeof actor !== 'string' || actor.length === 0 || actor.length > MAX_ACTOR_CHARS) return 'an actor must be a string of 1 to 512 characters';
+  if (!Number.isSafeInteger(counter) || (counter as number) < 1 || (counter as number) > MAX_COUNTER) return `a counter must be a whole number from 1 to 2^47`;
+  return undefined;
+}
+
 /** One event: the `counter`-th write coordinated by replica `actor`. */
 export type Dot = readonly [actor: string, counter: number];
 

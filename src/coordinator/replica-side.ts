@@ -3,7 +3,7 @@
  * vectors for plain writes, and records to store (or keep as hints for a down node).
  */
 import { versionDigest } from '../clock/index.js';
-import { toKvError } from '../errors.js';
+import { KvError, toKvError } from '../errors.js';
 import type { PeerReplies, ReplicaItem } from '../protocol/peer.js';
 import type { LocalCopy } from './local-copy.js';
 import type { CoordinatorDeps } from './outcomes.js';
@@ -38,8 +38,10 @@ export class ReplicaSide {
     return { results: outcomes.map((outcome) => (outcome.status === 'fulfilled' ? undefined : toKvError(outcome.reason))) };
   }
 
-  private store({ key, record, hintFor }: ReplicaItem): Promise<unknown> {
-    if (hintFor && hintFor !== this.deps.self) return this.deps.hints.add(hintFor, key, record, this.deps.clock.now());
-    return this.deps.replica.merge(key, record);
+  /** Stores a record here, or as a hint for `hintFor`: only for a member this node knows (hints are held, bounded, until it comes back). */
+  private async store({ key, record, hintFor }: ReplicaItem): Promise<unknown> {
+    if (!hintFor || hintFor === this.deps.self) return this.deps.replica.merge(key, record);
+    if (!this.deps.state.table.get(hintFor)) throw new KvError('KV_BAD_REQUEST', `a hint for ${hintFor}, a node this one does not know`, { hintFor });
+    return this.deps.hints.add(hintFor, key, record, this.deps.clock.now());
   }
 }

@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   const clock = new SystemClock();
   const generation = clock.now();
   let store: LevelStore | undefined;
-  const transport = new TcpTransport();
+  const transport = new TcpTransport(config.limits);
   try {
     store = await LevelStore.open(paths.db, { sync: config.sync });
     const levelStore = store;

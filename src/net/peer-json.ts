@@ -37,7 +37,7 @@ import {
   parsePeerKey,
   parseQuorum,
 } from './fields.js';
-import { recordFromJson, recordJsonText, recordToJson } from './record-json.js';
+import { type RecordBounds, recordFromJson, recordJsonText, recordToJson } from './record-json.js';
 
 /** Segments and leaves of a Merkle tree (antientropy/merkle-tree.ts): 32 segments of 32 leaves. */
 const TREE_SEGMENTS = 32;
@@ -150,7 +150,7 @@ export function decodePeerRequest(op: PeerOp, fields: Record<string, unknown>, l
         }),
       };
     case 'kv.reap':
-      return { op, key: key(), record: recordFromJson(fields.record) };
+      return { op, key: key(), record: recordFromJson(fields.record, limits) };
     case 'kv.coordinate': {
       if (fields.delete !== undefined && fields.delete !== true) throw new KvError('KV_BAD_REQUEST', 'delete must be true or absent');
       const value = fields.delete === true ? null : parseBytes(fields.value, 'value', 'base64');
@@ -200,14 +200,14 @@ export function decodePeerRequest(op: PeerOp, fields: Record<string, unknown>, l
         items: parseArray(fields.items, 'items', MAX_TRANSFER_KEYS, (raw) => {
           const item = asObject(raw, 'each item');
           checkFieldNames(item, STORE_ITEM_FIELDS, 'a stored item');
-          return { key: parsePeerKey(item.key, limits.maxKeyBytes), record: recordFromJson(item.record) };
+          return { key: parsePeerKey(item.key, limits.maxKeyBytes), record: recordFromJson(item.record, limits) };
         }),
       };
   }
 }
 
 function parseReplicaItem(fields: Record<string, unknown>, limits: Limits): ReplicaItem {
-  const item: ReplicaItem = { key: parsePeerKey(fields.key, limits.maxKeyBytes), record: recordFromJson(fields.record) };
+  const item: ReplicaItem = { key: parsePeerKey(fields.key, limits.maxKeyBytes), record: recordFromJson(fields.record, limits) };
   if (fields.hintFor !== undefined) item.hintFor = parseNodeName(fields.hintFor, 'hintFor');
   return item;
 }
@@ -315,11 +315,15 @@ const badReply = (op: string, why: string) => new KvError('KV_BAD_REQUEST', `mal
  * Validates a peer's reply to `request` (fields beyond those the op's reply has are ignored: a
  * newer peer may say more). Throws KV_BAD_REQUEST naming the op when the reply is malformed.
  */
-export function decodePeerReply<Op extends PeerOp>(request: Extract<PeerRequest, { op: Op }>, raw: Record<string, unknown>): PeerReply<Op> {
-  return decodeReply(request as PeerRequest, raw) as PeerReply<Op>;
+export function decodePeerReply<Op extends PeerOp>(
+  request: Extract<PeerRequest, { op: Op }>,
+  raw: Record<string, unknown>,
+  bounds: RecordBounds,
+): PeerReply<Op> {
+  return decodeReply(request as PeerRequest, raw, bounds) as PeerReply<Op>;
 }
 
-function decodeReply(request: PeerRequest, raw: Record<string, unknown>): PeerReplies[PeerOp] {
+function decodeReply(request: PeerRequest, raw: Record<string, unknown>, bounds: RecordBounds): PeerReplies[PeerOp] {
   const op = request.op;
   const bad = (why: string) => badReply(op, why);
   switch (request.op) {
@@ -330,7 +334,7 @@ function decodeReply(request: PeerRequest, raw: Record<string, unknown>): PeerRe
         if (raw.digest !== null && (typeof raw.digest !== 'string' || raw.digest.length > 128)) throw bad('digest');
         return { record: undefined, digest: raw.digest ?? undefined };
       }
-      return { record: raw.record === null || raw.record === undefined ? undefined : recordFromJson(raw.record), digest: undefined };
+      return { record: raw.record === null || raw.record === undefined ? undefined : recordFromJson(raw.record, bounds), digest: undefined };
     case 'kv.clocks':
       return {
         clocks: exactArray(raw.clocks, request.keys.length, bad, 'clocks').map((c) => (c === null ? undefined : parseContext(c))),
@@ -345,7 +349,7 @@ function decodeReply(request: PeerRequest, raw: Record<string, unknown>): PeerRe
     case 'kv.coordinate':
       if (typeof raw.existed !== 'boolean') throw bad('existed');
       return {
-        record: recordFromJson(raw.record),
+        record: recordFromJson(raw.record, bounds),
         existed: raw.existed,
         quorum: quorumOf(raw.quorum, bad),
         hinted: stringArray(raw.hinted ?? [], bad, 'hinted'),
@@ -364,7 +368,7 @@ function decodeReply(request: PeerRequest, raw: Record<string, unknown>): PeerRe
     case 'ae.leaves':
       return { entries: exactArray(raw.entries, request.leaves.length, bad, 'entries').map((leaf) => leafEntriesOf(leaf, bad)) };
     case 'ae.fetch':
-      return { records: exactArray(raw.records, request.keys.length, bad, 'records').map((r) => (r === null ? undefined : recordFromJson(r))) };
+      return { records: exactArray(raw.records, request.keys.length, bad, 'records').map((r) => (r === null ? undefined : recordFromJson(r, bounds))) };
     case 'ae.store':
       if (!Number.isSafeInteger(raw.stored)) throw bad('stored');
       return { stored: raw.stored as number };

@@ -7,11 +7,16 @@ import type { PeerOp, PeerReply, PeerRequestOf } from '../protocol/peer.js';
 import type { PeerTransport } from '../protocol/transport.js';
 import { LineConnection } from './line-connection.js';
 import { decodePeerReply, encodePeerRequest } from './peer-json.js';
+import type { RecordBounds } from './record-json.js';
 
 export class TcpTransport implements PeerTransport {
   private readonly connections = new Map<string, Promise<LineConnection>>();
 
-  constructor(private readonly connectTimeoutMs = 1000) {}
+  constructor(
+    /** What records in replies may hold (the node's own limits). */
+    private readonly bounds: RecordBounds,
+    private readonly connectTimeoutMs = 1000,
+  ) {}
 
   async request<Op extends PeerOp>(addr: string, request: PeerRequestOf<Op>, timeoutMs: number): Promise<PeerReply<Op>> {
     let pending = this.connections.get(addr);
@@ -36,7 +41,7 @@ export class TcpTransport implements PeerTransport {
       }
       throw err;
     }
-    return decodePeerReply(request, reply);
+    return decodePeerReply(request, reply, this.bounds);
   }
 
   async close(): Promise<void> {

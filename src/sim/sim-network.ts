@@ -28,12 +28,13 @@
  * in small steps and let microtasks drain between them (`runFor`).
  */
 
-import type { Limits } from '../config.js';
+import { defaultLimits, type Limits } from '../config.js';
 import type { Timer, VirtualClock } from '../env/clock.js';
 import type { Random } from '../env/random.js';
 import { KvError, toKvError, type WireError } from '../errors.js';
 import { answerLine } from '../net/answer.js';
 import { decodePeerReply, encodePeerRequest } from '../net/peer-json.js';
+import type { RecordBounds } from '../net/record-json.js';
 import type { RequestHandler } from '../protocol/connection.js';
 import type { PeerOp, PeerReply, PeerRequestOf } from '../protocol/peer.js';
 import type { PeerTransport } from '../protocol/transport.js';
@@ -109,10 +110,10 @@ export class SimNetwork {
   }
 
   /** A peer transport whose requests come from `fromAddr`: messages written and replies validated as over TCP. */
-  transportFor(fromAddr: string): PeerTransport {
+  transportFor(fromAddr: string, bounds: RecordBounds = defaultLimits): PeerTransport {
     const request = async <Op extends PeerOp>(addr: string, message: PeerRequestOf<Op>, timeoutMs: number): Promise<PeerReply<Op>> => {
       const reply = await this.requestLine(fromAddr, addr, `{"id":${this.nextId++},${encodePeerRequest(message)}}`, timeoutMs);
-      return decodePeerReply(message, replyFields(reply));
+      return decodePeerReply(message, replyFields(reply), bounds);
     };
     return { request, close: async () => {} };
   }

@@ -54,9 +54,9 @@ t.test('every reply round-trips exactly; fields a newer peer adds are ignored', 
     for (const request of sampleRequests[op]) {
       const reply = sampleReply(request);
       const json = JSON.parse(JSON.stringify(encodePeerReply(request, reply))) as Record<string, unknown>;
-      const decoded = decodePeerReply(request, json);
+      const decoded = decodePeerReply(request, json, defaultLimits);
       t.same(decoded, reply, `${op}: the reply reads back the same`);
-      t.same(decodePeerReply(request, { ...json, addedLater: [1, 2] }), reply, `${op}: an unknown reply field is ignored`);
+      t.same(decodePeerReply(request, { ...json, addedLater: [1, 2] }, defaultLimits), reply, `${op}: an unknown reply field is ignored`);
     }
   }
 });
@@ -149,23 +149,27 @@ t.test('a reply field of the wrong type, or a count that does not match the requ
       for (const name of Object.keys(json)) {
         // gossip.push: a malformed cluster in a reply is dropped (the members still merge), not refused.
         if (op === 'gossip.push' && name === 'cluster') continue;
-        const code = codeOf(() => decodePeerReply(request, { ...json, [name]: 12.5 }));
+        const code = codeOf(() => decodePeerReply(request, { ...json, [name]: 12.5 }, defaultLimits));
         t.ok(code && REFUSED.has(code), `${op} reply: ${name}=12.5 is refused (${code})`);
       }
     }
   }
   const clocks = sampleRequests['kv.clocks'][0] as PeerRequest;
   t.equal(
-    codeOf(() => decodePeerReply(clocks, { clocks: [null] })),
+    codeOf(() => decodePeerReply(clocks, { clocks: [null] }, defaultLimits)),
     'KV_BAD_REQUEST',
     'kv.clocks: one clock for two keys',
   );
   const many = sampleRequests['kv.replicate.many'][0] as PeerRequest;
   t.equal(
-    codeOf(() => decodePeerReply(many, { results: [null, null, null] })),
+    codeOf(() => decodePeerReply(many, { results: [null, null, null] }, defaultLimits)),
     'KV_BAD_REQUEST',
     'kv.replicate.many: three results for two items',
   );
   const push = sampleRequests['gossip.push'][0] as PeerRequestOf<'gossip.push'>;
-  t.equal(decodePeerReply(push, { cluster: { id: 'c', n: 9 }, members: [] }).cluster, undefined, 'gossip.push: a malformed cluster reads as none');
+  t.equal(
+    decodePeerReply(push, { cluster: { id: 'c', n: 9 }, members: [] }, defaultLimits).cluster,
+    undefined,
+    'gossip.push: a malformed cluster reads as none',
+  );
 });

@@ -47,7 +47,7 @@ function handlerOf(answer: (request: PeerRequest) => Promise<PeerReplies[PeerOp]
 
 async function tcpHarness(wrap?: (inner: PeerTransport) => PeerTransport): Promise<Harness> {
   const servers: TcpServer[] = [];
-  const inner = new TcpTransport(500);
+  const inner = new TcpTransport(defaultLimits, 500);
   const serve = async (handler: RequestHandler) => {
     const server = new TcpServer((line, connection) => answerLine(line, handler, connection, defaultLimits), defaultLimits);
     servers.push(server);

@@ -40,11 +40,13 @@ t.test('a replica answers per record: the one it cannot store fails, the others 
   await sim.settle(sim.request(node1, { op: 'put', key: 'good', value: 'x' }));
   // A well-formed record for a new key, taken from a real read of node1's copy.
   const wire = (await asPeer(node1, { op: 'kv.read', key: Buffer.from('good').toString('base64') })).record;
-  // A well-formed record the replica must refuse: more concurrent siblings than its limit.
-  const tooMany = defaultLimits.maxSiblings + 1;
+  // A well-formed record, at the sibling limit, that the replica cannot merge: the key already
+  // holds a version concurrent with all of them, and the merge would go over the limit.
+  await sim.settle(sim.request(node2, { op: 'put', key: 'crowded', value: 'already there' }));
+  const atLimit = defaultLimits.maxSiblings;
   const crowded = {
-    clock: Array.from({ length: tooMany }, (_, i) => [`w${i}~1`, 1]),
-    siblings: Array.from({ length: tooMany }, (_, i) => [`w${i}~1`, 1, 5, 0, Buffer.from(`v${i}`).toString('base64')]),
+    clock: Array.from({ length: atLimit }, (_, i) => [`w${i}~1`, 1]),
+    siblings: Array.from({ length: atLimit }, (_, i) => [`w${i}~1`, 1, 5, 0, Buffer.from(`v${i}`).toString('base64')]),
   };
   const reply = await asPeer(node2, {
     op: 'kv.replicate.many',

@@ -1,0 +1,48 @@
+/**
+ * What a peer may ask is checked by the node's own rules (seeded simulation of three real
+ * KvNodes): no hints for nodes it does not know, no tombstone dropped before its own grace period.
+ */
+import t from 'tap';
+import { runFor, SimCluster, type SimNode } from '../../src/sim/index.js';
+
+const SEED = process.env.SIM_SEED ? Number(process.env.SIM_SEED) : 9;
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+async function cluster(): Promise<{ sim: SimCluster; nodes: [SimNode, SimNode, SimNode] }> {
+  const sim = new SimCluster({ seed: SEED, nodes: 3, settings: { n: 3, w: 3, r: 3, consistency: 'strict' } });
+  await sim.start();
+  await runFor(sim.clock, 2000, 20);
+  return { sim, nodes: sim.nodes as [SimNode, SimNode, SimNode] };
+}
+
+t.test(`a hint is kept only for a member the node knows (seed ${SEED})`, async (t) => {
+  const { sim, nodes } = await cluster();
+  const [node1, node2] = nodes;
+  await sim.settle(sim.request(node1, { op: 'put', key: 'k', value: 'v' }));
+  const { record } = await sim.settle(sim.request(node1, { op: 'kv.read', key: b64('k') }, 5000, 'peer'));
+  const asPeer = (body: Record<string, unknown>) => sim.settle(sim.request(node2, body, 5000, 'peer'));
+  const reply = await asPeer({
+    op: 'kv.replicate.many',
+    items: [
+      { key: b64('k'), record, hintFor: 'ghost' },
+      { key: b64('k'), record, hintFor: 'node3' },
+    ],
+  });
+  const results = reply.results as ({ code: string } | null)[];
+  t.equal(results[0]?.code, 'KV_BAD_REQUEST', 'a hint for an invented node is refused');
+  t.equal(results[1], null, 'a hint for a member is kept');
+  t.equal(node2.built.hints.total(), 1, 'only the member has a hint held for it');
+  sim.stop();
+});
+
+t.test(`a tombstone younger than the node's grace period is not dropped on request (seed ${SEED})`, async (t) => {
+  const { sim, nodes } = await cluster();
+  const [node1, node2] = nodes;
+  await sim.settle(sim.request(node1, { op: 'put', key: 'gone', value: 'v' }));
+  await sim.settle(sim.request(node1, { op: 'delete', key: 'gone' }));
+  const { record } = await sim.settle(sim.request(node2, { op: 'kv.read', key: b64('gone') }, 5000, 'peer'));
+  const reap = await sim.settle(sim.request(node2, { op: 'kv.reap', key: b64('gone'), record }, 5000, 'peer'));
+  t.equal(reap.dropped, false, 'refused: the tombstone is younger than the grace period');
+  t.ok(await node2.built.replica.read(Buffer.from('gone'), false), 'the tombstone is still there');
+  sim.stop();
+});
