@@ -15,7 +15,22 @@
  * Instead it is final for that incarnation: it beats every entry of the same incarnation, and a
  * node that hears it about itself learns it was removed. A new incarnation (a wiped data dir,
  * joining as a new node) is another life and is compared by (generation, heartbeat) as usual.
+ *
+ * Gossip is input from peers, so an entry is taken only if a real node could have said it
+ * (`implausible`): a generation no further ahead of our clock than hosts' clocks disagree, a
+ * heartbeat no higher than one beat per millisecond since that generation, and, within one
+ * process life (incarnation and generation), the same address. The table holds at most
+ * MAX_TABLE_MEMBERS entries, and forgets members that left LEFT_GRACE_MS after it last heard of
+ * them, and never learns one it did not know (a removal is kept and learned: it must go on beating
+ * that incarnation's own entries).
  */
+
+/** How far a host's clock may run ahead of ours: generations further in the future are refused. */
+export const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000;
+/** Entries a table holds at most; new names beyond it are refused. */
+export const MAX_TABLE_MEMBERS = 2048;
+/** How long a member that left stays in the table after we last heard of it. */
+export const LEFT_GRACE_MS = 60 * 60 * 1000;
 
 export type MemberStatus = 'up' | 'leaving' | 'left' | 'removed';
 export type Health = 'alive' | 'suspect' | 'down' | 'left' | 'removed';
@@ -58,6 +73,8 @@ export interface FailureDetectorSettings {
 export interface MergeResult {
   /** Members whose entry changed in a way that can move the ring (new, status or weight). */
   ringChanged: boolean;
+  /** Entries refused as implausible, or over the table's size. */
+  refused: number;
   /** Members heard from for the first time, or again after being down. */
   recovered: string[];
   /** Set when a peer's table says we (this incarnation) were removed from the cluster. */
@@ -84,6 +101,14 @@ export function supersedes(incoming: MemberInfo, held: MemberInfo): boolean {
     if (incoming.status === 'removed') return true;
   }
   return newer(incoming, held);
+}
+
+/** Why a gossiped entry could not have come from a real node (see the module header), or undefined. */
+export function implausible(info: MemberInfo, held: MemberInfo | undefined, now: number): string | undefined {
+  if (info.generation > now + MAX_CLOCK_SKEW_MS) return 'a generation in the future';
+  if (info.heartbeat > Math.max(0, now + MAX_CLOCK_SKEW_MS - info.generation)) return 'more heartbeats than milliseconds since its generation';
+  if (held && held.incarnation === info.incarnation && held.generation === info.generation && held.addr !== info.addr) return 'a new address without a restart';
+  return undefined;
 }
 
 export class MemberTable {
@@ -121,7 +146,8 @@ export class MemberTable {
    * removal of this incarnation: we take it on and report `removedSelf`.
    */
   merge(remote: readonly MemberInfo[], now: number): MergeResult {
-    const result: MergeResult = { ringChanged: false, recovered: [] };
+    const result: MergeResult = { ringChanged: false, recovered: [], refused: 0 };
+    this.forgetLeft(now);
     for (const info of remote) {
       if (info.name === this.self.name) {
         if (info.status === 'removed' && info.incarnation === this.self.incarnation && this.self.status !== 'removed') {
@@ -134,6 +160,13 @@ export class MemberTable {
       }
       const local = this.entries.get(info.name);
       if (local && !supersedes(info, local.info)) continue;
+      // A member we never knew that has left is nothing to us; learning it would also bring back
+      // those we forgot after the grace period, from peers that had not forgotten them yet.
+      if (!local && info.status === 'left') continue;
+      if (implausible(info, local?.info, now) || (!local && this.entries.size >= MAX_TABLE_MEMBERS)) {
+        result.refused++;
+        continue;
+      }
       // A removal is said by others: it is no sign of life from the member.
       const heard = info.status !== 'removed';
       if (!local) {
@@ -146,6 +179,13 @@ export class MemberTable {
       this.entries.set(info.name, { info, heardAt: heard || !local ? now : local.heardAt });
     }
     return result;
+  }
+
+  /** Drops members that left and were not heard of for LEFT_GRACE_MS. */
+  private forgetLeft(now: number): void {
+    for (const [name, entry] of this.entries) {
+      if (entry.info.status === 'left' && name !== this.self.name && now - entry.heardAt >= LEFT_GRACE_MS) this.entries.delete(name);
+    }
   }
 
   /**

@@ -1,14 +1,14 @@
 /** Member entries from peers, validated field by field (peers are input too). */
 import { KvError } from '../errors.js';
-import type { MemberInfo } from './member-table.js';
+import { MAX_TABLE_MEMBERS, type MemberInfo } from './member-table.js';
 
 const STATUSES = new Set(['up', 'leaving', 'left', 'removed']);
 /** Same bound as `kvctl start --weight`: a peer cannot make every node build a huge ring. */
 export const MAX_WEIGHT = 64;
-const MAX_MEMBERS = 10_000;
 
 export function parseMembers(raw: unknown): MemberInfo[] {
-  if (!Array.isArray(raw) || raw.length > MAX_MEMBERS) throw new KvError('KV_BAD_REQUEST', 'members must be an array');
+  if (!Array.isArray(raw) || raw.length > MAX_TABLE_MEMBERS)
+    throw new KvError('KV_BAD_REQUEST', `members must be an array of at most ${MAX_TABLE_MEMBERS} entries`);
   return raw.map(parseMember);
 }
 

@@ -1,5 +1,15 @@
 import t from 'tap';
-import { isGone, type MemberInfo, MemberTable, newMember, parseMembers, supersedes } from '../../src/membership/index.js';
+import {
+  isGone,
+  LEFT_GRACE_MS,
+  MAX_CLOCK_SKEW_MS,
+  MAX_TABLE_MEMBERS,
+  type MemberInfo,
+  MemberTable,
+  newMember,
+  parseMembers,
+  supersedes,
+} from '../../src/membership/index.js';
 
 const detector = { suspectAfterMs: 1500, downAfterMs: 3000 };
 
@@ -48,7 +58,7 @@ t.test('entries about ourselves are ignored', async (t) => {
   const result = table.merge([info('me', { generation: 9999, heartbeat: 9999, status: 'left', addr: 'elsewhere:1' })], 0);
   t.same(table.me, info('me'));
   t.same(table.get('me'), info('me'));
-  t.same(result, { ringChanged: false, recovered: [] });
+  t.same(result, { ringChanged: false, recovered: [], refused: 0 });
   t.equal(table.health('me', 1_000_000), 'alive', 'we never suspect ourselves');
 });
 
@@ -70,19 +80,24 @@ t.test('health by heartbeat age (suspect at 1500 ms, down at 3000 ms)', async (t
   const table = tableAt();
   t.equal(table.health('nobody', 0), undefined, 'unknown members have no health');
   t.equal(table.isUp('nobody', 0), false);
-  table.merge([info('gone', { status: 'left' })], 0);
+  table.merge([info('gone')], 0);
+  table.merge([info('gone', { heartbeat: 2, status: 'left' })], 0);
   t.equal(table.health('gone', 0), 'left', 'a member that left is left, however fresh');
   t.equal(table.isUp('gone', 0), false);
 });
 
 t.test('merge results: new members, ring-relevant changes, recoveries', async (t) => {
   const table = tableAt();
-  t.same(table.merge([info('a'), info('b')], 0), { ringChanged: true, recovered: ['a', 'b'] }, 'new members');
-  t.same(table.merge([info('a', { heartbeat: 2, keys: 10 })], 0), { ringChanged: false, recovered: [] }, 'a heartbeat and counters');
-  t.same(table.merge([info('a', { heartbeat: 3, status: 'leaving' })], 0), { ringChanged: true, recovered: [] }, 'status');
-  t.same(table.merge([info('a', { heartbeat: 4, status: 'leaving', weight: 2 })], 0), { ringChanged: true, recovered: [] }, 'weight');
-  t.same(table.merge([info('a', { heartbeat: 5, status: 'leaving', weight: 2, addr: 'new:1' })], 0), { ringChanged: true, recovered: [] }, 'address');
-  t.same(table.merge([info('b', { heartbeat: 2 })], 5000), { ringChanged: false, recovered: ['b'] }, 'heard again after being down');
+  t.same(table.merge([info('a'), info('b')], 0), { ringChanged: true, recovered: ['a', 'b'], refused: 0 }, 'new members');
+  t.same(table.merge([info('a', { heartbeat: 2, keys: 10 })], 0), { ringChanged: false, recovered: [], refused: 0 }, 'a heartbeat and counters');
+  t.same(table.merge([info('a', { heartbeat: 3, status: 'leaving' })], 0), { ringChanged: true, recovered: [], refused: 0 }, 'status');
+  t.same(table.merge([info('a', { heartbeat: 4, status: 'leaving', weight: 2 })], 0), { ringChanged: true, recovered: [], refused: 0 }, 'weight');
+  t.same(
+    table.merge([info('a', { generation: 1001, heartbeat: 0, status: 'leaving', weight: 2, addr: 'new:1' })], 0),
+    { ringChanged: true, recovered: [], refused: 0 },
+    'address (a restart)',
+  );
+  t.same(table.merge([info('b', { heartbeat: 2 })], 5000), { ringChanged: false, recovered: ['b'], refused: 0 }, 'heard again after being down');
   t.equal(table.health('b', 5000), 'alive');
 });
 
@@ -97,7 +112,8 @@ t.test('tick bumps our heartbeat and applies what we say of ourselves', async (t
 
 t.test('ringMembers: status up, whatever the health; leaving and left excluded', async (t) => {
   const table = tableAt();
-  table.merge([info('alive'), info('leaving', { status: 'leaving' }), info('left', { status: 'left' })], 0);
+  table.merge([info('alive'), info('leaving', { status: 'leaving' }), info('left')], 0);
+  table.merge([info('left', { heartbeat: 2, status: 'left' })], 0);
   table.merge([info('down')], -10_000);
   table.merge([info('suspect')], -2000);
   t.equal(table.health('down', 0), 'down');
@@ -185,8 +201,8 @@ t.test('remove: the member leaves the ring and gossip, and the dead node cannot 
     table.gossipTargets().map((m) => m.name),
     ['a'],
   );
-  t.same(table.merge([info('dead', { heartbeat: 8 })], 10), { ringChanged: false, recovered: [] }, 'its last gossiped entry, still in flight');
-  t.same(table.merge([info('dead', { generation: 9000, heartbeat: 0 })], 20), { ringChanged: false, recovered: [] }, 'its restarted process');
+  t.same(table.merge([info('dead', { heartbeat: 8 })], 10), { ringChanged: false, recovered: [], refused: 0 }, 'its last gossiped entry, still in flight');
+  t.same(table.merge([info('dead', { generation: 9000, heartbeat: 0 })], 20), { ringChanged: false, recovered: [], refused: 0 }, 'its restarted process');
   t.equal(table.get('dead')?.status, 'removed');
   t.equal(table.remove('dead')?.status, 'removed', 'removing twice is harmless');
 });
@@ -198,7 +214,7 @@ t.test('a removal spreads: it wins over the dead node entry on every other membe
   other.merge([info('me'), info('dead', { heartbeat: 9 })], 0); // heard a later heartbeat than the remover did
   remover.remove('dead');
   const result = other.merge(remover.infos(), 100);
-  t.same(result, { ringChanged: true, recovered: [] }, 'the ring changes; a removal is no sign of life');
+  t.same(result, { ringChanged: true, recovered: [], refused: 0 }, 'the ring changes; a removal is no sign of life');
   t.equal(other.get('dead')?.status, 'removed');
   t.same(
     other
@@ -217,7 +233,7 @@ t.test('a node that hears it was removed takes it on and stays removed', async (
   const remover = tableAt();
   remover.merge([info('dead')], 0);
   remover.remove('dead');
-  t.same(dead.merge(remover.infos(), 10), { ringChanged: true, recovered: ['me'], removedSelf: true });
+  t.same(dead.merge(remover.infos(), 10), { ringChanged: true, recovered: ['me'], refused: 0, removedSelf: true });
   t.equal(dead.me.status, 'removed');
   t.notOk(
     dead.ringMembers().some((m) => m.name === 'dead'),
@@ -225,7 +241,7 @@ t.test('a node that hears it was removed takes it on and stays removed', async (
   );
   t.equal(dead.tick(20, { status: 'up', keys: 3 }).status, 'removed', 'a tick cannot bring it back');
   t.equal(dead.me.keys, 3, 'counters still update');
-  t.same(dead.merge(remover.infos(), 30), { ringChanged: false, recovered: [] }, 'reported once');
+  t.same(dead.merge(remover.infos(), 30), { ringChanged: false, recovered: [], refused: 0 }, 'reported once');
   const reborn = new MemberTable(info('dead', { incarnation: 'wiped', generation: 5000 }), detector, 0);
   t.same(reborn.merge(remover.infos(), 0).removedSelf, undefined, 'the removal of an old incarnation is not about a new one');
   t.equal(reborn.me.status, 'up');
@@ -286,4 +302,40 @@ t.test('parseMembers refuses a weight no node can have', async (t) => {
   for (const weight of [1e9, 1e300]) {
     t.throws(() => parseMembers([info('a', { weight })]), { code: 'KV_BAD_REQUEST' }, `weight ${weight}`);
   }
+});
+
+t.test('gossip is taken only if a real node could have said it', async (t) => {
+  const now = 10_000_000;
+  const table = new MemberTable(info('me', { generation: now }), { suspectAfterMs: 1500, downAfterMs: 3000 }, now);
+  table.merge([info('a', { generation: now - 5000, heartbeat: 10 })], now);
+  const refusedOf = (entry: MemberInfo) => table.merge([entry], now).refused;
+  t.equal(refusedOf(info('b', { generation: now + MAX_CLOCK_SKEW_MS + 1 })), 1, 'a generation further ahead than clocks disagree');
+  t.equal(table.get('b'), undefined);
+  t.equal(refusedOf(info('a', { generation: 2 ** 53 - 1 })), 1, "a real node's generation pushed to 2^53-1 (it would stay down everywhere)");
+  t.equal(refusedOf(info('a', { generation: now - 5000, heartbeat: 2 ** 40 })), 1, 'more heartbeats than milliseconds since the generation');
+  t.equal(refusedOf(info('a', { generation: now - 5000, heartbeat: 11, addr: 'elsewhere:1' })), 1, 'a new address without a restart');
+  t.equal(table.get('a')?.addr, 'a:7070', 'the real entry stands');
+  t.equal(refusedOf(info('a', { generation: now - 1000, heartbeat: 1, addr: 'moved:7070' })), 0, 'a restart (new generation) may move');
+  t.equal(table.get('a')?.addr, 'moved:7070');
+  t.equal(refusedOf(info('c', { generation: now + MAX_CLOCK_SKEW_MS - 1, heartbeat: 0 })), 0, 'a clock a little ahead is fine');
+});
+
+t.test('the table is capped, and members that left are forgotten after a grace period and never learned anew', async (t) => {
+  const now = 10_000_000;
+  const table = new MemberTable(info('me', { generation: now }), { suspectAfterMs: 1500, downAfterMs: 3000 }, now);
+  const many = Array.from({ length: MAX_TABLE_MEMBERS + 10 }, (_, i) => info(`n${i}`, { generation: now - 1000 }));
+  const result = table.merge(many, now);
+  t.equal(table.infos().length, MAX_TABLE_MEMBERS, 'no more entries than the cap');
+  t.equal(result.refused, 11, 'the rest refused (our own entry counts)');
+  const ghosts = Array.from({ length: 50 }, (_, i) => info(`ghost${i}`, { generation: now - 1000, status: 'left' }));
+  const small = new MemberTable(info('me', { generation: now }), { suspectAfterMs: 1500, downAfterMs: 3000 }, now);
+  small.merge(ghosts, now);
+  t.equal(small.infos().length, 1, 'members we never knew that left are not learned');
+  small.merge([info('x', { generation: now - 1000 })], now);
+  small.merge([info('x', { generation: now - 1000, heartbeat: 2, status: 'left' })], now);
+  t.equal(small.get('x')?.status, 'left', 'a member we knew is seen leaving');
+  small.merge([], now + LEFT_GRACE_MS - 1);
+  t.ok(small.get('x'), 'kept during the grace period');
+  small.merge([info('x', { generation: now - 1000, heartbeat: 2, status: 'left' })], now + LEFT_GRACE_MS);
+  t.equal(small.get('x'), undefined, 'forgotten after it, and a peer that still gossips it does not bring it back');
 });
