@@ -133,6 +133,31 @@ export function parseAddr(addr: string): { host: string; port: number } {
   return { host: match[1].replace(/^\[|\]$/g, ''), port };
 }
 
+/** True for the addresses that mean "every interface" (0.0.0.0, ::): fine to listen on, never an address to be reached at. */
+export function isUnroutableHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '');
+  return h === '0.0.0.0' || h === '::' || h === '0:0:0:0:0:0:0:0';
+}
+
+/**
+ * Why a daemon cannot tell peers where it is, or undefined: an advertised address must be one a
+ * peer can reach, and listening on every interface needs an --advertise saying which one.
+ */
+export function advertiseProblem(host: string, advertise: string | undefined): string | undefined {
+  if (advertise !== undefined) {
+    let advertised: { host: string };
+    try {
+      advertised = parseAddr(advertise);
+    } catch (err) {
+      return `--advertise: ${(err as Error).message}`;
+    }
+    return isUnroutableHost(advertised.host) ? `--advertise ${advertise} is no address a peer can reach: give this host's own address` : undefined;
+  }
+  if (isUnroutableHost(host))
+    return `--host ${host} listens on every interface, so peers need to be told which address reaches this node: add --advertise HOST:PORT`;
+  return undefined;
+}
+
 /** Environment variables, one per setting a user may want to fix for a shell session. */
 export const envVars = {
   addr: 'KVCTL_ADDR',

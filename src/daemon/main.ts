@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { KvClient } from '../client/client.js';
-import type { NodeConfig } from '../config.js';
+import { advertiseProblem, type NodeConfig } from '../config.js';
 import { FileLogger } from '../env/file-logger.js';
 import { SeededRandom } from '../env/random.js';
 import { SystemClock } from '../env/system-clock.js';
@@ -81,6 +81,8 @@ async function main(): Promise<void> {
   let store: LevelStore | undefined;
   const transport = new TcpTransport(config.limits);
   try {
+    const unadvertisable = advertiseProblem(config.host, config.advertise);
+    if (unadvertisable) throw new KvError('KV_START_FAILED', unadvertisable, { host: config.host, advertise: config.advertise });
     store = await LevelStore.open(paths.db, { sync: config.sync });
     const levelStore = store;
     const meta = new NodeMeta(store);

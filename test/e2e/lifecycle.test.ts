@@ -73,6 +73,15 @@ t.test('a busy port fails with KV_PORT_IN_USE, exit 6, no stack trace', async (t
   t.equal(JSON.parse(json.out).error.code, 'KV_PORT_IN_USE');
 });
 
+t.test('a node that could not tell peers where it is refuses to start, before it listens', async (t) => {
+  const everywhere = await kvctl(['start', '--host', '0.0.0.0', '--port', '0', '--data-dir', join(tempDir(t), 'd')]);
+  t.equal(everywhere.code, 6, 'KV_START_FAILED');
+  t.match(everywhere.stderr, /--host 0\.0\.0\.0 listens on every interface.*add --advertise HOST:PORT/);
+  const advertised = await kvctl(['start', '--port', '0', '--advertise', '0.0.0.0:7070', '--data-dir', join(tempDir(t), 'd2'), '--json']);
+  t.equal(advertised.code, 6);
+  t.match(JSON.parse(advertised.out).error, { code: 'KV_START_FAILED', message: /no address a peer can reach/ });
+});
+
 t.test('a data dir in use fails with KV_DATA_DIR_LOCKED naming the holder', async (t) => {
   const daemon = await startDaemon(t);
   const result = await kvctl(['start', '--port', '0', '--data-dir', daemon.dataDir]);
