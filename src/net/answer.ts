@@ -7,7 +7,7 @@
 import type { Limits } from '../config.js';
 import { KvError, toKvError } from '../errors.js';
 import type { Reply } from '../protocol/client.js';
-import { type ConnectionIdentity, isPeerRequest, opAllowed, type RequestHandler } from '../protocol/connection.js';
+import { type ConnectionIdentity, isPeerRequest, opRefusal, type RequestHandler } from '../protocol/connection.js';
 import { encodePeerReply } from './peer-json.js';
 import { parseRequest, requestIdOf } from './protocol.js';
 
@@ -22,9 +22,8 @@ export async function answerLine(line: Buffer, handler: RequestHandler, connecti
   }
   const { id, request } = parsed;
   try {
-    if (!opAllowed(request.op, connection.kind)) {
-      throw new KvError('KV_FORBIDDEN', `op ${request.op} is for nodes of the cluster; this is a ${connection.kind} connection`, { op: request.op });
-    }
+    const refusal = opRefusal(request.op, connection);
+    if (refusal) throw new KvError('KV_FORBIDDEN', refusal, { op: request.op });
     if (isPeerRequest(request)) return { id, ok: true, ...encodePeerReply(request, await handler.handlePeer(request, connection)) };
     return { id, ok: true, ...(await handler.handleClient(request, connection)) };
   } catch (err) {

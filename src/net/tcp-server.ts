@@ -103,7 +103,11 @@ class Connection {
     private readonly limits: Limits,
     onClose: () => void,
   ) {
-    this.identity = { kind: 'unverified', remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` };
+    this.identity = {
+      kind: 'unverified',
+      remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
+      local: isSameHost(socket.remoteAddress, socket.localAddress),
+    };
     this.framer = new LineFramer(
       limits.maxLineBytes,
       (line) => this.onLine(line),
@@ -218,4 +222,12 @@ function idOf(line: Buffer): unknown {
   } catch {
     return null;
   }
+}
+
+/** True when a connection comes from this host: loopback, or from the address it reached us at. */
+export function isSameHost(remote: string | undefined, local: string | undefined): boolean {
+  if (remote === undefined) return false;
+  const address = remote.startsWith('::ffff:') ? remote.slice(7) : remote;
+  if (address === '::1' || address.startsWith('127.')) return true;
+  return local !== undefined && remote === local;
 }

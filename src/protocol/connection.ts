@@ -6,6 +6,10 @@
  * - `client`: a command line, a script or a test; never runs node-to-node ops.
  * - `unverified`: a TCP connection that has not said what it is. No handshake exists yet, so such
  *   a connection may run every op, peer ops included, as one on a trusted network could.
+ *
+ * Admin ops (a node leaving or removing another, repair, reaping, cluster settings, the fault
+ * switch) change the cluster for everyone: without credentials to check, they are taken only from
+ * the node's own host, as Redis's protected mode takes commands only from loopback.
  */
 import type { ClientRequest, Op, Request } from './client.js';
 import type { PeerOp, PeerReply, PeerRequest, PeerRequestOf } from './peer.js';
@@ -16,7 +20,12 @@ export interface ConnectionIdentity {
   kind: ConnectionKind;
   /** The remote address as the server saw it (for logs and errors). */
   remote: string;
+  /** True when the other end is on this host (loopback, or one of this host's own addresses). */
+  local: boolean;
 }
+
+/** Ops that change the cluster for everyone. */
+const ADMIN_OPS: ReadonlySet<Op> = new Set<Op>(['leave', 'remove', 'repair', 'reap', 'cluster.set', 'test.fault']);
 
 /** Ops only nodes send each other. */
 const PEER_OPS: ReadonlySet<Op> = new Set<Op>([
@@ -37,10 +46,11 @@ export function isPeerRequest(request: Request): request is PeerRequest {
   return PEER_OPS.has(request.op);
 }
 
-/** Whether a connection of this kind may run `op`. */
-export function opAllowed(op: Op, kind: ConnectionKind): boolean {
-  if (kind === 'unverified' || kind === 'peer') return true;
-  return !PEER_OPS.has(op);
+/** Why `connection` may not run `op`, or undefined when it may. */
+export function opRefusal(op: Op, connection: ConnectionIdentity): string | undefined {
+  if (connection.kind === 'client' && PEER_OPS.has(op)) return `op ${op} is for nodes of the cluster; this is a client connection`;
+  if (ADMIN_OPS.has(op) && !connection.local) return `op ${op} changes the cluster and is taken only from this node's own host (${connection.remote} is not)`;
+  return undefined;
 }
 
 /** What serves requests once they are parsed and validated: a node, in the daemon and in the simulator. */

@@ -164,9 +164,13 @@ export class SimCluster {
     await node.built.start();
   }
 
-  /** A request as a client connection sends it (kind: use 'peer' to send node-to-node ops by hand). */
-  private async handle(node: SimNode, body: Record<string, unknown>, kind: ConnectionKind): Promise<Record<string, unknown>> {
-    const reply = await answerLine(Buffer.from(JSON.stringify(body)), node.built.node, { kind, remote: 'sim-client' }, defaultLimits);
+  /**
+   * A request as a client connection sends it (kind: use 'peer' to send node-to-node ops by hand;
+   * `local`: the client runs on the node's host, as an operator's CLI does).
+   */
+  private async handle(node: SimNode, body: Record<string, unknown>, kind: ConnectionKind, local: boolean): Promise<Record<string, unknown>> {
+    const identity = { kind, remote: local ? 'sim-client (same host)' : 'sim-client (another host)', local };
+    const reply = await answerLine(Buffer.from(JSON.stringify(body)), node.built.node, identity, defaultLimits);
     if (reply.ok === false) throw KvError.fromWire(reply.error);
     return reply;
   }
@@ -176,7 +180,7 @@ export class SimCluster {
    * connection is reset (KV_UNREACHABLE, at once); if it stalls, the client gives up after
    * `timeoutMs` of virtual time with KV_TIMEOUT.
    */
-  request(node: SimNode, body: Record<string, unknown>, timeoutMs = 5000, kind: ConnectionKind = 'client'): Promise<Record<string, unknown>> {
+  request(node: SimNode, body: Record<string, unknown>, timeoutMs = 5000, kind: ConnectionKind = 'client', local = true): Promise<Record<string, unknown>> {
     const life = node.life;
     const sent = this.clock.now();
     const reply = new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -186,7 +190,7 @@ export class SimCluster {
         timer.cancel();
         reject(new KvError('KV_UNREACHABLE', `connection to ${node.name} reset`));
       });
-      life.guard(this.handle(node, body, kind)).then(
+      life.guard(this.handle(node, body, kind, local)).then(
         (value) => {
           timer.cancel();
           reset.cancel();

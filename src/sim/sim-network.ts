@@ -274,7 +274,7 @@ export class SimNetwork {
 
 /** Serves a node's requests on the network: each line answered as a peer connection's line is. */
 export function serveLines(handler: RequestHandler, limits: Limits): SimHandler {
-  return async (line, from) => JSON.stringify(await answerLine(line, handler, { kind: 'peer', remote: from }, limits));
+  return async (line, from) => JSON.stringify(await answerLine(line, handler, { kind: 'peer', remote: from, local: false }, limits));
 }
 
 /** The fields of a reply line, or its error as a KvError. */

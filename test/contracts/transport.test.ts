@@ -14,7 +14,7 @@ import { answerLine } from '../../src/net/answer.js';
 import { FaultSwitch } from '../../src/net/fault-switch.js';
 import { TcpServer } from '../../src/net/tcp-server.js';
 import { TcpTransport } from '../../src/net/tcp-transport.js';
-import { type ConnectionIdentity, opAllowed, type RequestHandler } from '../../src/protocol/connection.js';
+import { type ConnectionIdentity, opRefusal, type RequestHandler } from '../../src/protocol/connection.js';
 import type { PeerOp, PeerReplies, PeerRequest } from '../../src/protocol/peer.js';
 import type { PeerTransport } from '../../src/protocol/transport.js';
 import { runFor, SimNetwork, serveLines } from '../../src/sim/index.js';
@@ -113,7 +113,7 @@ function conformance(t: Test, name: string, make: () => Promise<Harness>): void 
         }
       }
       t.ok(
-        seen.every((s) => opAllowed(s.request.op, s.connection.kind)),
+        seen.every((s) => opRefusal(s.request.op, s.connection) === undefined),
         'the connection may run peer ops',
       );
     });

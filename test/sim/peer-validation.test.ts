@@ -46,3 +46,18 @@ t.test(`a tombstone younger than the node's grace period is not dropped on reque
   t.ok(await node2.built.replica.read(Buffer.from('gone'), false), 'the tombstone is still there');
   sim.stop();
 });
+
+t.test(`admin ops are taken only from the node's own host (seed ${SEED})`, async (t) => {
+  const { sim, nodes } = await cluster();
+  const [node1] = nodes;
+  const fromElsewhere = (body: Record<string, unknown>) => sim.settle(sim.request(node1, body, 5000, 'client', false));
+  await t.rejects(fromElsewhere({ op: 'leave' }), { code: 'KV_FORBIDDEN' }, 'leave from another host');
+  await t.rejects(fromElsewhere({ op: 'cluster.set', n: 1, w: 1, r: 1 }), { code: 'KV_FORBIDDEN' }, 'cluster settings from another host');
+  t.equal(node1.built.state.table.me.status, 'up', 'the node did not leave');
+  t.equal(node1.built.state.settings.n, 3, 'the settings did not change');
+  const put = await fromElsewhere({ op: 'put', key: 'k', value: 'v' });
+  t.equal(put.ok, true, 'data ops are served to any client');
+  const set = await sim.settle(sim.request(node1, { op: 'cluster.set', n: 3, w: 2, r: 2 }));
+  t.equal(set.ok, true, "the node's own host may change the settings");
+  sim.stop();
+});
