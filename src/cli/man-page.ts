@@ -199,7 +199,7 @@ function protocolSection(): string[] {
       'Nodes use the same port and framing under dotted op names; peer keys are always base64. They are listed for operators reading logs and captures. ' +
         'Messages and replies between nodes are validated as strictly as client requests, in both directions. A connection that says it is a client is ' +
         'refused these ops with KV_FORBIDDEN; a TCP connection that says nothing may still run them, so keep daemon ports on a trusted network. ' +
-        "Ops that change the cluster for everyone (leave, remove, repair, reap, cluster.set, test.fault) are taken only from the node's own host " +
+        "Ops that change the cluster's membership or settings (leave, remove, cluster.set, test.fault) are taken only from the node's own host " +
         '(loopback, or its own address); from elsewhere they are KV_FORBIDDEN.',
     ),
     ...peerOps.map(opTerm),

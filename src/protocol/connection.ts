@@ -7,9 +7,11 @@
  * - `unverified`: a TCP connection that has not said what it is. No handshake exists yet, so such
  *   a connection may run every op, peer ops included, as one on a trusted network could.
  *
- * Admin ops (a node leaving or removing another, repair, reaping, cluster settings, the fault
- * switch) change the cluster for everyone: without credentials to check, they are taken only from
- * the node's own host, as Redis's protected mode takes commands only from loopback.
+ * Admin ops (a node leaving, removing another, cluster settings, the fault switch) change the
+ * cluster for everyone: without credentials to check, they are taken only from the node's own
+ * host, as Redis's protected mode takes commands only from loopback. Repair and reaping change no
+ * membership or setting and follow the node's own rules, and `kvctl repair` drives every node
+ * from one host, so they are taken from anywhere.
  */
 import type { ClientRequest, Op, Request } from './client.js';
 import type { PeerOp, PeerReply, PeerRequest, PeerRequestOf } from './peer.js';
@@ -25,7 +27,7 @@ export interface ConnectionIdentity {
 }
 
 /** Ops that change the cluster for everyone. */
-const ADMIN_OPS: ReadonlySet<Op> = new Set<Op>(['leave', 'remove', 'repair', 'reap', 'cluster.set', 'test.fault']);
+const ADMIN_OPS: ReadonlySet<Op> = new Set<Op>(['leave', 'remove', 'cluster.set', 'test.fault']);
 
 /** Ops only nodes send each other. */
 const PEER_OPS: ReadonlySet<Op> = new Set<Op>([

@@ -19,7 +19,9 @@ t.test('client connections run no peer ops; admin ops only from this host', asyn
   t.equal(opRefusal('get', from('unverified', false)), undefined);
   t.match(opRefusal('kv.replicate', from('client', true)), /for nodes of the cluster/);
   t.equal(opRefusal('kv.replicate', from('unverified', false)), undefined, 'an unverified connection may still be a node');
-  for (const op of ['leave', 'remove', 'repair', 'reap', 'cluster.set', 'test.fault'] as const) {
+  for (const op of ['repair', 'reap'] as const)
+    t.equal(opRefusal(op, from('unverified', false)), undefined, `${op} from anywhere (kvctl repair drives every node)`);
+  for (const op of ['leave', 'remove', 'cluster.set', 'test.fault'] as const) {
     t.match(opRefusal(op, from('unverified', false)), /taken only from this node's own host \(10\.0\.0\.9:5000 is not\)/, `${op} from another host`);
     t.equal(opRefusal(op, from('unverified', true)), undefined, `${op} from this host`);
   }
