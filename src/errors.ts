@@ -4,6 +4,8 @@
  * exit statuses here and nowhere else; `man/kvctl.1` is generated from this table.
  */
 
+import { isJsonObject } from './json.js';
+
 /** Exit statuses a script can trust. Distinct per class of failure. */
 export const ExitStatus = {
   ok: 0,
@@ -118,14 +120,12 @@ export class KvError extends Error {
    * original), and anything that is not an error object says so rather than being trusted.
    */
   static fromWire(raw: unknown): KvError {
-    if (typeof raw !== 'object' || raw === null || typeof (raw as WireError).code !== 'string') {
+    if (!isJsonObject(raw) || typeof raw.code !== 'string') {
       return new KvError('KV_INTERNAL', 'the other side sent an error reply without a valid error');
     }
-    const error = raw as Record<string, unknown>;
-    const code = String(error.code).slice(0, 64);
-    const message = typeof error.message === 'string' ? error.message.slice(0, 4096) : '';
-    const details =
-      typeof error.details === 'object' && error.details !== null && !Array.isArray(error.details) ? (error.details as Record<string, unknown>) : undefined;
+    const code = raw.code.slice(0, 64);
+    const message = typeof raw.message === 'string' ? raw.message.slice(0, 4096) : '';
+    const details = isJsonObject(raw.details) ? raw.details : undefined;
     if (isErrorCode(code)) return new KvError(code, message, details);
     return new KvError('KV_INTERNAL', `${code}: ${message}`, details);
   }

@@ -7,6 +7,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { KvError } from '../errors.js';
+import { isJsonObject } from '../json.js';
 
 export type BatchOp = 'put' | 'get' | 'delete';
 
@@ -32,10 +33,10 @@ export function parseBatchLine(op: BatchOp, text: Buffer, line: number, defaults
   } catch {
     return { line, key: undefined, error: new KvError('KV_BAD_JSON', `line ${line} is not valid JSON`, { line }) };
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+  if (!isJsonObject(parsed)) {
     return { line, key: undefined, error: new KvError('KV_BAD_JSON', `line ${line} is not a JSON object`, { line }) };
   }
-  const fields = parsed as Record<string, unknown>;
+  const fields = parsed;
   const key = fields.key;
   const allowed = BATCH_FIELDS[op];
   for (const name of Object.keys(fields)) {

@@ -3,6 +3,7 @@
  * client ops as typed methods.
  */
 import type { Consistency, Limits } from '../config.js';
+import { isJsonObject } from '../json.js';
 import { LineConnection } from '../net/line-connection.js';
 import type { Encoding } from '../protocol/client.js';
 
@@ -65,8 +66,8 @@ const LIMIT_NAMES: readonly (keyof Limits)[] = ['maxLineBytes', 'maxKeyBytes', '
 
 /** The limits in a ping reply, when every one is there as a whole number (a daemon that does not say them gives undefined). */
 function limitsOf(raw: unknown): Limits | undefined {
-  if (typeof raw !== 'object' || raw === null) return undefined;
-  const fields = raw as Record<string, unknown>;
+  if (!isJsonObject(raw)) return undefined;
+  const fields = raw;
   const limits: Partial<Limits> = {};
   for (const name of LIMIT_NAMES) {
     const value = fields[name];

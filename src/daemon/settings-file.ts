@@ -5,6 +5,7 @@
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { KvError } from '../errors.js';
+import { isJsonObject } from '../json.js';
 import { daemonPaths } from './paths.js';
 
 /** Bumped if the file's shape ever changes incompatibly. */
@@ -26,11 +27,10 @@ export function readSettingsFile(dataDir: string): Record<string, unknown> | und
   } catch (err) {
     throw new KvError('KV_START_FAILED', `${file} is not valid JSON (${(err as Error).message}); fix or delete it`, { file });
   }
-  const doc = parsed as { format?: unknown; settings?: unknown };
-  if (typeof doc !== 'object' || doc === null || doc.format !== FORMAT || typeof doc.settings !== 'object' || doc.settings === null) {
+  if (!isJsonObject(parsed) || parsed.format !== FORMAT || !isJsonObject(parsed.settings)) {
     throw new KvError('KV_START_FAILED', `${file} is not a kvctl node settings file (format ${FORMAT}); fix or delete it`, { file });
   }
-  return doc.settings as Record<string, unknown>;
+  return parsed.settings;
 }
 
 /** Saves the settings atomically: a temporary file, flushed to disk, then renamed over the old one. */

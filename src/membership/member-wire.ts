@@ -1,5 +1,6 @@
 /** Member entries from peers, validated field by field (peers are input too). */
 import { KvError } from '../errors.js';
+import { isJsonObject } from '../json.js';
 import { MAX_TABLE_MEMBERS, type MemberInfo } from './member-table.js';
 
 const STATUSES = new Set(['up', 'leaving', 'left', 'removed']);
@@ -13,10 +14,9 @@ export function parseMembers(raw: unknown): MemberInfo[] {
 }
 
 function parseMember(raw: unknown): MemberInfo {
-  const m = raw as Record<string, unknown>;
+  if (!isJsonObject(raw)) throw new KvError('KV_BAD_REQUEST', 'malformed member entry');
+  const m = raw;
   const ok =
-    typeof m === 'object' &&
-    m !== null &&
     typeof m.name === 'string' &&
     typeof m.addr === 'string' &&
     typeof m.incarnation === 'string' &&

@@ -7,14 +7,15 @@
 import { decodeContext, type VersionVector } from '../clock/index.js';
 import type { Consistency } from '../config.js';
 import { KvError } from '../errors.js';
+import { isJsonObject } from '../json.js';
 import type { Encoding } from '../protocol/client.js';
 
 const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** A JSON value that must be an object (not null, not an array). */
 export function asObject(raw: unknown, what: string): Record<string, unknown> {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new KvError('KV_BAD_REQUEST', `${what} must be an object`);
-  return raw as Record<string, unknown>;
+  if (!isJsonObject(raw)) throw new KvError('KV_BAD_REQUEST', `${what} must be an object`);
+  return raw;
 }
 
 /**

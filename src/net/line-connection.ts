@@ -10,6 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { type Limits, parseAddr } from '../config.js';
 import { withResolvers } from '../env/with-resolvers.js';
 import { KvError } from '../errors.js';
+import { isJsonObject } from '../json.js';
 import { LineFramer } from './line-framer.js';
 
 /** Replies can hold many siblings of the largest value; the client trusts its daemon up to this. */
@@ -197,11 +198,15 @@ export class LineConnection {
   }
 
   private onReply(line: Buffer): void {
-    let reply: Record<string, unknown>;
+    let reply: unknown;
     try {
-      reply = JSON.parse(line.toString('utf8')) as Record<string, unknown>;
+      reply = JSON.parse(line.toString('utf8'));
     } catch {
       this.fail(new KvError('KV_INTERNAL', 'daemon sent a line that is not JSON'));
+      return;
+    }
+    if (!isJsonObject(reply)) {
+      this.fail(new KvError('KV_INTERNAL', 'daemon sent a line that is not a JSON object'));
       return;
     }
     const id = reply.id;

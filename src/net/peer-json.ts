@@ -10,6 +10,7 @@
 import { encodeContext } from '../clock/index.js';
 import { type ClusterSettings, type Limits, MAX_REPLICAS } from '../config.js';
 import { KvError } from '../errors.js';
+import { isJsonObject } from '../json.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
 import { parseMembers } from '../membership/member-wire.js';
 import {
@@ -223,8 +224,8 @@ const MAX_CLUSTER_ID_CHARS = 64;
 
 /** A cluster as gossip carries it (id, settings, version), validated: peers are input too. Undefined when malformed. */
 export function parseGossipedCluster(raw: unknown): ClusterIdentity | undefined {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
-  const c = raw as Record<string, unknown>;
+  if (!isJsonObject(raw)) return undefined;
+  const c = raw;
   if (Object.keys(c).some((name) => !CLUSTER_FIELDS.has(name))) return undefined;
   const version = c.version ?? 0;
   const counts = [c.n, c.w, c.r];
@@ -392,13 +393,13 @@ function leafEntriesOf(raw: unknown, bad: (why: string) => KvError): LeafEntries
 }
 
 function wireErrorOf(raw: unknown, bad: (why: string) => KvError): KvError {
-  if (typeof raw !== 'object' || raw === null || typeof (raw as Record<string, unknown>).code !== 'string') throw bad('result');
+  if (!isJsonObject(raw) || typeof raw.code !== 'string') throw bad('result');
   return KvError.fromWire(raw);
 }
 
 function quorumOf(raw: unknown, bad: (why: string) => KvError): QuorumSummary {
-  if (typeof raw !== 'object' || raw === null) throw bad('quorum');
-  const q = raw as Record<string, unknown>;
+  if (!isJsonObject(raw)) throw bad('quorum');
+  const q = raw;
   const counts = [q.needed, q.replied, q.failed, q.replicas];
   if (!counts.every((x) => Number.isSafeInteger(x) && (x as number) >= 0)) throw bad('quorum counts');
   return {

@@ -6,6 +6,7 @@
 import { isUtf8 } from 'node:buffer';
 import { type ClusterSettings, type Limits, MAX_REPLICAS } from '../config.js';
 import { KvError } from '../errors.js';
+import { isJsonObject } from '../json.js';
 import type { ClientRequest, Op, Request, RequestId } from '../protocol/client.js';
 import { checkFieldNames, parseBytes, parseConsistency, parseContext, parseEncoding, parseKeepSiblings, parseQuorum } from './fields.js';
 import { decodePeerRequest, isPeerOpName, peerFields } from './peer-json.js';
@@ -46,10 +47,8 @@ export function parseRequest(line: Buffer, limits: Limits): { id: RequestId; req
   } catch (err) {
     throw new KvError('KV_BAD_JSON', `request line is not valid JSON: ${(err as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new KvError('KV_BAD_JSON', 'request must be a JSON object');
-  }
-  const fields = parsed as Record<string, unknown>;
+  if (!isJsonObject(parsed)) throw new KvError('KV_BAD_JSON', 'request must be a JSON object');
+  const fields = parsed;
   const id = Object.hasOwn(fields, 'id') ? fields.id : null;
   if (id !== null && typeof id !== 'number' && typeof id !== 'string') {
     throw new KvError('KV_BAD_REQUEST', 'id must be a number or a string');

@@ -7,6 +7,7 @@
 
 import { badClockEntry, MAX_CLOCK_ENTRIES, vectorEntries } from '../clock/index.js';
 import { KvError } from '../errors.js';
+import { isJsonObject } from '../json.js';
 import { CODEC_BROTLI, CODEC_RAW, type CodecFlag, type StoredValue } from '../storage/codec.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import { parseBytes } from './fields.js';
@@ -36,8 +37,8 @@ const MAX_TIMESTAMP = 2 ** 48 - 1;
  */
 export function recordFromJson(raw: unknown, bounds: RecordBounds): StoredRecord {
   const bad = (why: string) => new KvError('KV_BAD_REQUEST', `malformed record: ${why}`);
-  if (typeof raw !== 'object' || raw === null) throw bad('not an object');
-  const { clock, siblings } = raw as Record<string, unknown>;
+  if (!isJsonObject(raw)) throw bad('not an object');
+  const { clock, siblings } = raw;
   if (!Array.isArray(clock) || !Array.isArray(siblings)) throw bad('clock and siblings must be arrays');
   if (clock.length > MAX_CLOCK_ENTRIES) throw bad(`more than ${MAX_CLOCK_ENTRIES} clock entries`);
   if (siblings.length > bounds.maxSiblings) throw bad(`more than ${bounds.maxSiblings} siblings (the sibling limit)`);

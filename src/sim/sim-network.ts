@@ -32,6 +32,7 @@ import { defaultLimits, type Limits } from '../config.js';
 import type { Timer, VirtualClock } from '../env/clock.js';
 import type { Random } from '../env/random.js';
 import { KvError, toKvError, type WireError } from '../errors.js';
+import { isJsonObject } from '../json.js';
 import { answerLine } from '../net/answer.js';
 import { decodePeerReply, encodePeerRequest } from '../net/peer-json.js';
 import type { RecordBounds } from '../net/record-json.js';
@@ -285,10 +286,9 @@ export function replyFields(line: string): Record<string, unknown> {
   } catch {
     throw new KvError('KV_BAD_REQUEST', 'a peer replied with a line that is not JSON');
   }
-  if (typeof reply !== 'object' || reply === null) throw new KvError('KV_BAD_REQUEST', 'a peer replied with a line that is not an object');
-  const fields = reply as Record<string, unknown>;
-  if (fields.ok === false) throw KvError.fromWire(fields.error);
-  return fields;
+  if (!isJsonObject(reply)) throw new KvError('KV_BAD_REQUEST', 'a peer replied with a line that is not an object');
+  if (reply.ok === false) throw KvError.fromWire(reply.error);
+  return reply;
 }
 
 function linkKey(a: string, b: string): string {

@@ -31,6 +31,7 @@ export const LAYER_MAP: readonly LayerEntry[] = [
   // core: pure logic and the contracts (types, errors, settings) every layer shares.
   { pattern: 'errors.ts', layer: 'core' },
   { pattern: 'config.ts', layer: 'core' },
+  { pattern: 'json.ts', layer: 'core' },
   { pattern: 'clock/**', layer: 'core' },
   { pattern: 'ring/**', layer: 'core' },
   { pattern: 'membership/**', layer: 'core' },

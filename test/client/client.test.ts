@@ -129,3 +129,14 @@ t.test('put, get and delete lines: strings escaped as UTF-8 JSON, Buffers as bas
   t.same(sent(), { id: 4, op: 'delete', key: Buffer.from('k').toString('base64'), encoding: 'base64' });
   await client.close();
 });
+
+t.test('a reply line that is JSON but not an object fails the connection with KV_INTERNAL, not the process', async (t) => {
+  for (const junk of ['42', 'null', '"text"', '[1]']) {
+    const server = createServer((socket) => socket.once('data', () => socket.write(`${junk}\n`)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = await KvClient.connect(`127.0.0.1:${(server.address() as { port: number }).port}`, { timeoutMs: 2000 });
+    await t.rejects(client.request({ op: 'ping' }), { code: 'KV_INTERNAL' }, `reply ${junk}`);
+    await client.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
