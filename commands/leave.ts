@@ -18,7 +18,7 @@ A node that was only stopped or killed is not gone: the cluster keeps its place 
   async run(): Promise<{ left: true; node: string; keys: number }> {
     const { flags } = await this.parse(Leave);
     const addr = this.resolveAddr(flags.addr);
-    const client = await KvClient.connect(addr, { timeoutMs: flags.timeout });
+    const client = await KvClient.connect(addr, this.clientOptions(flags));
     const members = await client.request({ op: 'members' });
     if ((members.members as unknown[]).filter((m) => (m as { status: string }).status === 'up').length <= 1) {
       await client.close();

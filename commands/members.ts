@@ -27,7 +27,7 @@ node it polls goes away it moves to another member that was up and says whose vi
     const { flags } = await this.parse(Members);
     return showDaemonView<MembersSnapshot>({
       addr: this.resolveAddr(flags.addr),
-      timeoutMs: flags.timeout,
+      access: this.clientOptions(flags),
       json: this.jsonEnabled(),
       watch: flags.watch,
       intervalMs: flags['interval-ms'],

@@ -36,7 +36,7 @@ Exit 0 when every pair was repaired, 3 when a pair could not be reached.`;
         ? `${r.pair.join(' <-> ')}: failed: ${r.error.message}`
         : `${r.pair.join(' <-> ')}: ${r.keysDiffering} differing, ${r.keysTransferred} transferred (${r.ms} ms)`;
     const summary = await runRepair(
-      { addr: this.resolveAddr(flags.addr), node: flags.node, range, dryRun: flags['dry-run'], timeoutMs: flags.timeout },
+      { addr: this.resolveAddr(flags.addr), node: flags.node, range, dryRun: flags['dry-run'], access: this.clientOptions(flags) },
       (done, total, result) => {
         if (json) process.stdout.write(`${JSON.stringify({ event: 'progress', done, total, ...result })}\n`);
         else if (view) {

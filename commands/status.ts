@@ -25,7 +25,7 @@ cache entries/bytes/hit ratio, compression, disk bytes, connections and limits. 
     const addr = holder ? `${holder.host}:${holder.port}` : this.resolveAddr(flags.addr);
     let client: KvClient;
     try {
-      client = await KvClient.connect(addr, { timeoutMs: flags.timeout });
+      client = await KvClient.connect(addr, this.clientOptions(flags));
     } catch (err) {
       const reason = whyUnreachable(err as KvError, flags.timeout);
       return this.notRunning(`nothing answers at ${addr}`, { addr, reason });

@@ -6,6 +6,7 @@ import { envVars } from '../src/config.js';
 import { clearStalePidFile, readPidFile, stopProcess } from '../src/daemon/control.js';
 import { defaultDataDir } from '../src/daemon/paths.js';
 import { KvError } from '../src/errors.js';
+import type { ClientOptions } from '../src/net/line-connection.js';
 
 export default class Stop extends KvCommand {
   static override summary = 'Stop a daemon (or a local cluster) gracefully and wait for it to exit.';
@@ -32,7 +33,7 @@ kvctl start --cluster starts them again as they were. Exit 3 when no daemon runs
     if (flags.cluster && flags.addr)
       throw new KvError('KV_USAGE', '--cluster stops the local cluster in --data-dir; --addr names one daemon: give one of them');
     if (flags.cluster) return this.stopCluster(flags['data-dir'] ?? defaultClusterDir(), flags['wait-ms']);
-    const target = flags.addr ? await this.viaAddr(flags.addr, flags.timeout) : this.viaDataDir(flags['data-dir'] ?? defaultDataDir());
+    const target = flags.addr ? await this.viaAddr(flags.addr, this.clientOptions(flags)) : this.viaDataDir(flags['data-dir'] ?? defaultDataDir());
     await stopProcess(target.pid, flags['wait-ms']);
     this.say(`stopped "${target.name}" (pid ${target.pid})`);
     return { stopped: true, ...target };
@@ -45,8 +46,8 @@ kvctl start --cluster starts them again as they were. Exit 3 when no daemon runs
     return { clusterDir: dir, nodes };
   }
 
-  private async viaAddr(addr: string, timeoutMs: number): Promise<{ pid: number; name: string }> {
-    const client = await KvClient.connect(this.resolveAddr(addr), { timeoutMs }).catch((err: KvError) => {
+  private async viaAddr(addr: string, access: ClientOptions): Promise<{ pid: number; name: string }> {
+    const client = await KvClient.connect(this.resolveAddr(addr), access).catch((err: KvError) => {
       throw new KvError('KV_NOT_RUNNING', `no daemon answers at ${addr}`, undefined, { cause: err });
     });
     const stats = await client.stats();

@@ -109,6 +109,51 @@ export interface NodeConfig {
   antiEntropy: AntiEntropySettings;
   /** Enables the per-link fault switch (test.fault op). Never in production. */
   testingFaults: boolean;
+  security: SecuritySettings;
+}
+
+/** Who may connect and how (files are read by the daemon when it starts). */
+export interface SecuritySettings {
+  /** The cluster secret peers prove they know (current line, then the previous one during a rotation). */
+  secretFile: string | undefined;
+  /** Client tokens with roles, one `ROLE TOKEN` a line; without it reads and writes are open. */
+  clientTokenFile: string | undefined;
+  /** TLS 1.3 for the listener and every peer connection. */
+  tls: TlsFiles | undefined;
+  /** Listen beyond loopback without the protection protected mode asks for. */
+  insecure: boolean;
+}
+
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  /** The CA that signed every node's certificate: peers' certificates are checked against it. */
+  ca: string;
+  /** Peers must present a certificate from the CA (mutual TLS). */
+  peerVerify: boolean;
+}
+
+export const defaultSecurity: SecuritySettings = { secretFile: undefined, clientTokenFile: undefined, tls: undefined, insecure: false };
+
+/** True for addresses only this host can reach: loopback (127.0.0.0/8, ::1) and `localhost`. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\./.test(h);
+}
+
+/**
+ * Protected mode: why a daemon may not listen on `host` with these settings, or undefined. Beyond
+ * loopback, peers must prove the cluster secret, and clients must present tokens or at least use
+ * TLS; `insecure` accepts the risk (the daemon then says so in its log and in status).
+ */
+export function protectedModeProblem(host: string, security: SecuritySettings): string | undefined {
+  if (isLoopbackHost(host) || security.insecure) return undefined;
+  const missing: string[] = [];
+  if (!security.secretFile)
+    missing.push('--secret-file FILE (the same file on every node; make it with kvctl secret new > FILE) so only nodes of the cluster run node-to-node ops');
+  if (!security.clientTokenFile && !security.tls) missing.push('--client-token-file FILE or --tls-cert/--tls-key/--tls-ca for clients');
+  if (missing.length === 0) return undefined;
+  return `--host ${host} takes connections from other hosts; protected mode needs ${missing.join(', and ')}; or --insecure on a network where every host is trusted`;
 }
 
 export interface AntiEntropySettings {

@@ -40,7 +40,27 @@ export const errorCodes = {
   KV_BAD_JSON: { exit: ExitStatus.rejected, summary: 'A request line is not valid JSON or not a JSON object.', retryable: false },
   KV_BAD_ENCODING: { exit: ExitStatus.rejected, summary: 'A request line is not valid UTF-8, or a base64 field is malformed.', retryable: false },
   KV_BAD_REQUEST: { exit: ExitStatus.rejected, summary: 'A field is missing, has the wrong type, or is not allowed (e.g. __proto__).', retryable: false },
-  KV_FORBIDDEN: { exit: ExitStatus.rejected, summary: 'The connection may not run this op (node-to-node ops need a peer connection).', retryable: false },
+  KV_FORBIDDEN: {
+    exit: ExitStatus.rejected,
+    summary:
+      'The connection may not run this op: node-to-node ops need an authenticated peer, admin ops an admin token (or, without tokens, the node’s own host).',
+    retryable: false,
+  },
+  KV_AUTH_REQUIRED: {
+    exit: ExitStatus.rejected,
+    summary: 'The daemon serves only clients with a token (--client-token-file): give --token-file or KVCTL_TOKEN_FILE.',
+    retryable: false,
+  },
+  KV_AUTH_FAILED: {
+    exit: ExitStatus.rejected,
+    summary: 'Authentication failed: a token the daemon does not know, or a node whose cluster secret (--secret-file) does not match.',
+    retryable: false,
+  },
+  KV_TLS_FAILED: {
+    exit: ExitStatus.unreachable,
+    summary: 'The TLS handshake failed: a certificate not signed by the CA given (--tls-ca), a name it does not cover, or a daemon that does not speak TLS.',
+    retryable: false,
+  },
   KV_UNKNOWN_OP: { exit: ExitStatus.rejected, summary: 'The op is not one this daemon serves.', retryable: false },
   KV_BAD_CONTEXT: { exit: ExitStatus.rejected, summary: 'The causal context is not one this store issued.', retryable: false },
   KV_EMPTY_KEY: { exit: ExitStatus.rejected, summary: 'Keys must be at least one byte long.', retryable: false },

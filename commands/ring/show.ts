@@ -23,7 +23,7 @@ that was up when the one it polls goes away.`;
     const { flags } = await this.parse(RingShow);
     return showDaemonView<RingSnapshot>({
       addr: this.resolveAddr(flags.addr),
-      timeoutMs: flags.timeout,
+      access: this.clientOptions(flags),
       json: this.jsonEnabled(),
       watch: flags.watch,
       intervalMs: flags['interval-ms'],

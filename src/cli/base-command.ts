@@ -5,10 +5,14 @@
  * where errors become exit statuses (src/errors.ts). Human output goes through `say` so it is
  * silent with --json.
  */
+
+import { readFileSync } from 'node:fs';
 import { Command, Flags, type Interfaces, toConfiguredId } from '@oclif/core';
 import { KvClient } from '../client/client.js';
 import { defaultAddr, envVars, parseAddr } from '../config.js';
 import { type ExitStatus, KvError } from '../errors.js';
+import { parseClientToken } from '../net/credentials.js';
+import type { ClientOptions } from '../net/line-connection.js';
 import { checkedFlags, usageError, writeFailure } from './usage-errors.js';
 
 export const addrFlags = {
@@ -17,6 +21,12 @@ export const addrFlags = {
     helpGroup: 'CONNECTION',
   }),
   timeout: Flags.integer({ description: 'Milliseconds to wait for the daemon', default: 10_000, min: 1, helpGroup: 'CONNECTION' }),
+  'token-file': Flags.string({
+    description: 'File holding the token to present to a daemon that takes client tokens',
+    env: 'KVCTL_TOKEN_FILE',
+    helpGroup: 'CONNECTION',
+  }),
+  'tls-ca': Flags.string({ description: 'Reach a TLS daemon, checking its certificate against this CA (PEM)', env: 'KVCTL_TLS_CA', helpGroup: 'CONNECTION' }),
 };
 
 /** What oclif's parser yields per flag or argument name. */
@@ -36,8 +46,17 @@ export abstract class KvCommand extends Command {
     return addr;
   }
 
-  protected connect(flags: { addr?: string; timeout: number }): Promise<KvClient> {
-    return KvClient.connect(this.resolveAddr(flags.addr), { timeoutMs: flags.timeout });
+  protected connect(flags: ConnectionFlags): Promise<KvClient> {
+    return KvClient.connect(this.resolveAddr(flags.addr), this.clientOptions(flags));
+  }
+
+  /** How to reach a daemon from the connection flags: deadline, TLS (--tls-ca), token (--token-file). */
+  protected clientOptions(flags: ConnectionFlags): ClientOptions {
+    const options: ClientOptions = { timeoutMs: flags.timeout };
+    if (flags['tls-ca'] !== undefined) options.tls = { ca: readFlagFile(flags['tls-ca'], '--tls-ca') };
+    if (flags['token-file'] !== undefined)
+      options.token = parseClientToken(readFlagFile(flags['token-file'], '--token-file').toString('utf8'), flags['token-file']);
+    return options;
   }
 
   /** Prints a line for people; nothing in --json mode. */
@@ -95,6 +114,22 @@ export abstract class KvCommand extends Command {
   /** Sets the process exit status without printing anything more (e.g. key not found). */
   protected setExit(status: (typeof ExitStatus)[keyof typeof ExitStatus]): void {
     process.exitCode = status;
+  }
+}
+
+/** The connection flags every command that talks to a daemon has. */
+export interface ConnectionFlags {
+  addr?: string | undefined;
+  timeout: number;
+  'token-file'?: string | undefined;
+  'tls-ca'?: string | undefined;
+}
+
+function readFlagFile(file: string, flag: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new KvError('KV_USAGE', `${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file });
   }
 }
 

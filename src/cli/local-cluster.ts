@@ -3,7 +3,7 @@
  * saved settings (node.json). `kvctl start --nodes K` makes one, `kvctl start --cluster` starts
  * it again as it was, `kvctl stop --cluster` stops every node in it.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { KvClient } from '../client/client.js';
@@ -44,11 +44,14 @@ export function runningPid(dataDir: string): number | undefined {
   return holder && isAlive(holder.pid) ? holder.pid : undefined;
 }
 
-/** A node found running: what its pid file and its own stats say (as `kvctl start` would have printed). */
-export async function describeRunning(dataDir: string): Promise<StartedDaemon & { alreadyRunning: true }> {
+/**
+ * A node found running: what its pid file and its own stats say (as `kvctl start` would have printed).
+ * `tlsCa`: the CA of a node that listens with TLS (from its saved settings).
+ */
+export async function describeRunning(dataDir: string, tlsCa?: string): Promise<StartedDaemon & { alreadyRunning: true }> {
   const holder = readPidFile(dataDir);
   if (!holder) throw new KvError('KV_NOT_RUNNING', `no daemon runs for ${dataDir}`, { dataDir });
-  const client = await KvClient.connect(`${holder.host}:${holder.port}`, { timeoutMs: 5000 });
+  const client = await KvClient.connect(`${holder.host}:${holder.port}`, { timeoutMs: 5000, ...(tlsCa ? { tls: { ca: readFileSync(tlsCa) } } : {}) });
   try {
     const stats = await client.stats();
     const c = stats.cluster as { id: string; n: number; w: number; r: number; consistency: 'strict' | 'sloppy' };

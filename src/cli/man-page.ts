@@ -161,6 +161,9 @@ const opPurpose: Record<Op, string> = {
   'ae.fetch': 'Anti-entropy: fetch records by key.',
   'ae.store': 'Anti-entropy: store records, merged with what the replica holds.',
   'test.fault': 'The per-link fault switch for partition tests; served only by daemons started with --testing-faults.',
+  auth: 'Present a client token (a daemon with --client-token-file serves nothing but ping and auth until one is given); replies its role.',
+  'peer.hello': 'First step of the peer handshake: protocol version, node name, cluster id and a fresh 32-byte nonce; replies the same of the other node.',
+  'peer.proof': 'Second step: HMAC-SHA256 proofs under the current (and previous) cluster secret; replies the other node’s proof.',
 };
 
 /** One `.TP` per op: the op in bold, then "Fields: ..." (the exact allow-list, in order), then its purpose. */
@@ -172,7 +175,8 @@ function opTerm(op: Op): string {
 
 function protocolSection(): string[] {
   const ops = Object.keys(allowedFields) as Op[];
-  const clientOps = ops.filter((op) => !isPeerOpName(op));
+  const connectionOps: Op[] = ['auth', 'peer.hello', 'peer.proof'];
+  const clientOps = ops.filter((op) => !isPeerOpName(op) && !connectionOps.includes(op));
   const peerOps = ops.filter((op) => isPeerOpName(op));
   return [
     '.SH WIRE PROTOCOL',
@@ -193,14 +197,24 @@ function protocolSection(): string[] {
         'field names (as keys or values they are ordinary data). An unknown op is KV_UNKNOWN_OP.',
     ),
     '.SS "Client ops"',
+    prose(
+      'With --client-token-file, a client sends auth with its token first; until then only ping and auth are served (others: KV_AUTH_REQUIRED), and then ' +
+        'what its role allows: read (get, stats, members, ring), write (also put, delete), admin (also leave, remove, repair, reap, cluster.set, test.fault); ' +
+        "more is KV_FORBIDDEN. Without tokens, reads and writes are open and leave, remove, cluster.set and test.fault are taken only from the node's own host.",
+    ),
     ...clientOps.map(opTerm),
+    '.SS "Connection ops"',
+    prose(
+      'A node opening a connection to another proves it knows the cluster secret (--secret-file) before any node-to-node op: peer.hello, then peer.proof, ' +
+        'HMAC-SHA256 over both nonces, the cluster id and both names, each side with its own label; the secret never crosses the wire and a recorded ' +
+        'handshake proves nothing on another connection. A wrong secret is KV_AUTH_FAILED, another cluster KV_CLUSTER_MISMATCH.',
+    ),
+    ...connectionOps.map(opTerm),
     '.SS "Node-to-node ops"',
     prose(
       'Nodes use the same port and framing under dotted op names; peer keys are always base64. They are listed for operators reading logs and captures. ' +
-        'Messages and replies between nodes are validated as strictly as client requests, in both directions. A connection that says it is a client is ' +
-        'refused these ops with KV_FORBIDDEN; a TCP connection that says nothing may still run them, so keep daemon ports on a trusted network. ' +
-        "Ops that change the cluster's membership or settings (leave, remove, cluster.set, test.fault) are taken only from the node's own host " +
-        '(loopback, or its own address); from elsewhere they are KV_FORBIDDEN.',
+        'Messages and replies between nodes are validated as strictly as client requests, in both directions. A connection that has not completed the ' +
+        'peer handshake is refused these ops with KV_FORBIDDEN.',
     ),
     ...peerOps.map(opTerm),
   ];

@@ -7,13 +7,15 @@
 import { type ExchangeSummary, emptyExchangeFigures } from '../antientropy/anti-entropy.js';
 import { KvClient } from '../client/client.js';
 import { KvError } from '../errors.js';
+import type { ClientOptions } from '../net/line-connection.js';
 
 export interface RepairOptions {
   addr: string;
   node?: string;
   range?: [number, number];
   dryRun: boolean;
-  timeoutMs: number;
+  /** How to reach each node: deadline, TLS, token. */
+  access: ClientOptions;
 }
 
 /** One pair's exchange as the CLI reports it: the exchange's figures, without the key list. */
@@ -44,7 +46,7 @@ interface MemberLite {
 
 export async function runRepair(o: RepairOptions, onProgress: (done: number, total: number, result: PairResult) => void): Promise<RepairSummary> {
   const started = Date.now();
-  const entry = await KvClient.connect(o.addr, { timeoutMs: o.timeoutMs });
+  const entry = await KvClient.connect(o.addr, o.access);
   const members = ((await entry.request({ op: 'members' })).members as MemberLite[]).filter((m) => m.status === 'up');
   await entry.close();
   if (o.node && !members.some((m) => m.name === o.node)) throw new KvError('KV_USAGE', `no member named ${o.node}`);
@@ -73,7 +75,7 @@ export async function runRepair(o: RepairOptions, onProgress: (done: number, tot
   for (const [a, b] of pairs) {
     let result: PairResult;
     try {
-      const client = await KvClient.connect(a.addr, { timeoutMs: o.timeoutMs });
+      const client = await KvClient.connect(a.addr, o.access);
       try {
         const reply = await client.request({ op: 'repair', peer: b.name, dryRun: o.dryRun, ...(o.range ? { range: o.range } : {}) }, 10 * 60_000);
         const x = (reply.exchanges as (PairResult & { keys: string[] })[])[0] as PairResult & { keys: string[] };
@@ -103,7 +105,7 @@ export async function runRepair(o: RepairOptions, onProgress: (done: number, tot
   // Once the replicas agree, each node reaps the tombstones it leads that every replica now holds.
   if (!o.dryRun && summary.pairsFailed === 0) {
     for (const m of members) {
-      const client = await KvClient.connect(m.addr, { timeoutMs: o.timeoutMs });
+      const client = await KvClient.connect(m.addr, o.access);
       try {
         summary.tombstonesReaped += Number((await client.request({ op: 'reap' }, 10 * 60_000)).reaped);
       } finally {

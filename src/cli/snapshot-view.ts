@@ -11,6 +11,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Flags } from '@oclif/core';
 import { KvClient } from '../client/client.js';
 import { errorCodes, type KvError } from '../errors.js';
+import type { ClientOptions } from '../net/line-connection.js';
 import type { TableViewProps } from '../views/table-view.js';
 import { plainTable } from '../views/tables.js';
 import {
@@ -42,7 +43,8 @@ export const watchFlags = {
 export interface DaemonViewOptions<T> {
   addr: string;
   /** Deadline of each connect and request, ms (--timeout). */
-  timeoutMs: number;
+  /** How to reach the daemons: deadline, TLS, token. */
+  access: ClientOptions;
   json: boolean;
   watch: boolean;
   intervalMs: number;
@@ -64,7 +66,7 @@ export async function showDaemonView<T>(o: DaemonViewOptions<T>): Promise<T | un
     await watch(o);
     return undefined;
   }
-  const client = await KvClient.connect(o.addr, { timeoutMs: o.timeoutMs });
+  const client = await KvClient.connect(o.addr, o.access);
   try {
     const { id: _id, ok: _ok, ...reply } = await client.request(o.body);
     const snapshot = reply as unknown as T;
@@ -93,7 +95,7 @@ interface WatchSink<T> {
 async function watch<T>(o: DaemonViewOptions<T>): Promise<void> {
   const stop = new AbortController();
   const quit = () => stop.abort();
-  const source = new WatchSource<T>({ addr: o.addr, timeoutMs: o.timeoutMs, body: o.body, nodes: o.nodes, self: o.self });
+  const source = new WatchSource<T>({ addr: o.addr, access: o.access, body: o.body, nodes: o.nodes, self: o.self });
   const sink: WatchSink<T> = o.json ? ndjsonSink() : process.stdout.isTTY ? await inkSink(o, quit) : plainSink(o);
   process.on('SIGINT', quit);
   process.on('SIGTERM', quit);

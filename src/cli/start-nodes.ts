@@ -4,6 +4,9 @@
  * the others join it); or every node of an existing local cluster again (`--cluster`). Each node's
  * settings are saved once it runs, with the port it got.
  */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import {
   type ClusterSettings,
   type CodecName,
@@ -12,11 +15,13 @@ import {
   defaultLimits,
   defaultMembershipSettings,
   type NodeConfig,
+  type SecuritySettings,
 } from '../config.js';
 import { clearStalePidFile, defaultNodeName, type StartedDaemon, startDaemon, stopProcess } from '../daemon/control.js';
 import { daemonPaths, defaultDataDir } from '../daemon/paths.js';
 import { readSettingsFile, writeSettingsFile } from '../daemon/settings-file.js';
 import { KvError } from '../errors.js';
+import { newSecret } from '../net/credentials.js';
 import { checkPortsFree, defaultClusterDir, describeRunning, listLocalNodes, localNodeDir, runningPid } from './local-cluster.js';
 import { checkSavedSettings, type NodeSettings, PER_NODE_SETTINGS, resolveNodeSettings } from './node-settings.js';
 
@@ -98,7 +103,39 @@ function nodeConfig(s: NodeSettings, dataDir: string, cluster: ClusterSettings, 
       tombstoneGraceMs: s['tombstone-grace-ms'],
     },
     testingFaults: s['testing-faults'],
+    security: securitySettings(s),
   };
+}
+
+/** The security flags as settings; TLS needs its certificate, key and CA together. */
+function securitySettings(s: NodeSettings): SecuritySettings {
+  const tlsGiven = [s['tls-cert'], s['tls-key'], s['tls-ca']].filter((f) => f !== undefined).length;
+  if (tlsGiven !== 0 && tlsGiven !== 3) throw new KvError('KV_USAGE', 'TLS needs --tls-cert, --tls-key and --tls-ca together');
+  if (s['tls-peer-verify'] && tlsGiven === 0) throw new KvError('KV_USAGE', '--tls-peer-verify needs --tls-cert, --tls-key and --tls-ca');
+  return {
+    secretFile: s['secret-file'],
+    clientTokenFile: s['client-token-file'],
+    tls:
+      tlsGiven === 3 ? { cert: s['tls-cert'] as string, key: s['tls-key'] as string, ca: s['tls-ca'] as string, peerVerify: s['tls-peer-verify'] } : undefined,
+    insecure: s.insecure,
+  };
+}
+
+/** Settings that name files, made absolute: a daemon (and a later restart from elsewhere) finds them from any directory. */
+const FILE_SETTINGS = ['secret-file', 'client-token-file', 'tls-cert', 'tls-key', 'tls-ca'] as const;
+
+function withAbsolutePaths(s: NodeSettings): NodeSettings {
+  const out = { ...s };
+  for (const name of FILE_SETTINGS) if (out[name] !== undefined) out[name] = resolve(out[name] as string);
+  return out;
+}
+
+/** Writes a new secret to `file`, readable by its owner only (kept if an earlier attempt made it); returns the file. */
+function writeNewSecret(file: string): string {
+  if (existsSync(file)) return file;
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${newSecret(randomBytes)}\n`, { mode: 0o600, flag: 'wx' });
+  return file;
 }
 
 /** The settings saved in `dataDir`, checked; undefined when none were saved. */
@@ -108,7 +145,8 @@ async function loadSaved(dataDir: string): Promise<Partial<NodeSettings> | undef
 }
 
 /** Starts one daemon and, once it runs, saves its settings with the port and name it got. */
-async function startNode(dataDir: string, settings: NodeSettings, cluster: ClusterSettings, explicit: Partial<ClusterSettings>): Promise<StartedDaemon> {
+async function startNode(dataDir: string, given: NodeSettings, cluster: ClusterSettings, explicit: Partial<ClusterSettings>): Promise<StartedDaemon> {
+  const settings = withAbsolutePaths(given);
   const daemon = await startDaemon(nodeConfig(settings, dataDir, cluster, explicit));
   writeSettingsFile(dataDir, { ...settings, port: daemon.port, name: daemon.name });
   return daemon;
@@ -144,6 +182,8 @@ async function startLocalCluster(flags: StartFlags, given: ReadonlySet<string>, 
   await checkPortsFree(flags.host, ports, `start --nodes ${count} needs ports ${flags.port}-${last}: choose another --port, or --port 0 for any free ports`);
   const cluster = clusterSettingsFrom(explicitSettings(flags));
   const common = resolveNodeSettings(flags, given, undefined);
+  // A new cluster gets its own secret unless one is given: every node proves it to the others.
+  if (common['secret-file'] === undefined) common['secret-file'] = writeNewSecret(join(dir, 'cluster.secret'));
   const nodes: StartedDaemon[] = [];
   try {
     for (let i = 1; i <= count; i++) {
@@ -190,7 +230,11 @@ async function restartLocalCluster(flags: StartFlags, given: ReadonlySet<string>
   const nodes: StartedNode[] = [];
   for (const plan of plans) {
     try {
-      nodes.push(plan.pid === undefined ? await startNode(plan.dataDir, plan.settings, cluster, explicitSettings(flags)) : await describeRunning(plan.dataDir));
+      nodes.push(
+        plan.pid === undefined
+          ? await startNode(plan.dataDir, plan.settings, cluster, explicitSettings(flags))
+          : await describeRunning(plan.dataDir, plan.settings['tls-ca']),
+      );
     } catch (err) {
       const e = err instanceof KvError ? err : new KvError('KV_START_FAILED', (err as Error).message);
       const running = nodes.length > 0 ? `; running: ${nodes.map((n) => n.name).join(', ')}` : '';

@@ -6,6 +6,7 @@
  */
 import { KvClient } from '../client/client.js';
 import { type KvError, toKvError } from '../errors.js';
+import type { ClientOptions } from '../net/line-connection.js';
 
 /** A node a snapshot knows of; `up` ones are where the watch may move. */
 export interface KnownNode {
@@ -17,7 +18,8 @@ export interface KnownNode {
 export interface WatchSourceOptions<T> {
   addr: string;
   /** Deadline of each connect and each request, ms. */
-  timeoutMs: number;
+  /** How to reach the daemons: deadline, TLS, token. */
+  access: ClientOptions;
   /** The request whose reply is the snapshot (a view op: members, ring). */
   body: Record<string, unknown>;
   /** The nodes a snapshot lists. */
@@ -95,7 +97,7 @@ export class WatchSource<T> {
         this.drop();
       }
     }
-    const client = await KvClient.connect(addr, { timeoutMs: this.o.timeoutMs });
+    const client = await KvClient.connect(addr, this.o.access);
     if (this.closed) {
       client.destroy();
       throw new Error('watch closed');

@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { KvClient } from '../client/client.js';
-import { advertiseProblem, type NodeConfig } from '../config.js';
+import { advertiseProblem, isLoopbackHost, type NodeConfig, protectedModeProblem } from '../config.js';
 import { FileLogger } from '../env/file-logger.js';
 import { SeededRandom } from '../env/random.js';
 import { SystemClock } from '../env/system-clock.js';
@@ -24,6 +24,8 @@ import type { ClusterIdentity } from '../membership/cluster-state.js';
 import { type MemberInfo, newMember } from '../membership/member-table.js';
 import { parseMembers } from '../membership/member-wire.js';
 import { answerLine } from '../net/answer.js';
+import type { ClientOptions } from '../net/line-connection.js';
+import { ConnectionAuthenticator, type PeerSelf } from '../net/peer-auth.js';
 import { TcpServer } from '../net/tcp-server.js';
 import { TcpTransport } from '../net/tcp-transport.js';
 import { buildNode } from '../node/build-node.js';
@@ -33,6 +35,7 @@ import { ValueCodec } from '../storage/codec.js';
 import { LevelStore } from '../storage/level-store.js';
 import { createCodec } from '../storage/zlib-codec.js';
 import { defaultNodeName } from './control.js';
+import { loadCredentials } from './credential-files.js';
 import { type DaemonMessage, daemonPaths, type PidFileContents } from './paths.js';
 
 export type DaemonConfig = NodeConfig & { nameGiven: boolean };
@@ -79,10 +82,40 @@ async function main(): Promise<void> {
   const clock = new SystemClock();
   const generation = clock.now();
   let store: LevelStore | undefined;
-  const transport = new TcpTransport(config.limits);
+  // Who this node is to its peers' handshakes: known once the identity is loaded and the cluster joined.
+  let self: PeerSelf | undefined;
   try {
     const unadvertisable = advertiseProblem(config.host, config.advertise);
     if (unadvertisable) throw new KvError('KV_START_FAILED', unadvertisable, { host: config.host, advertise: config.advertise });
+    const unprotected = protectedModeProblem(config.host, config.security);
+    if (unprotected) throw new KvError('KV_START_FAILED', unprotected, { host: config.host });
+    const credentials = loadCredentials(config.security);
+    for (const warning of credentials.warnings) logger.log('warn', warning);
+    if (config.security.insecure && !isLoopbackHost(config.host)) {
+      logger.log('warn', 'running with --insecure: other hosts may connect without the protection protected mode asks for', { host: config.host });
+    }
+    // How this node connects to its peers: TLS when configured, then the peer handshake.
+    const peerLink = {
+      ...(credentials.peerTls ? { tls: credentials.peerTls } : {}),
+      peer: { secrets: credentials.secrets, self: () => self ?? { name: config.name, cluster: '' }, randomBytes },
+    } satisfies ClientOptions;
+    const peerTransport = new TcpTransport(config.limits, peerLink);
+    const membersAt = async (peer: string, timeoutMs: number): Promise<MemberInfo[]> => {
+      const client = await KvClient.connect(peer, { ...peerLink, timeoutMs });
+      try {
+        return parseMembers((await client.request({ op: 'members' }, timeoutMs)).members);
+      } finally {
+        void client.close();
+      }
+    };
+    const authenticator = new ConnectionAuthenticator({
+      secrets: credentials.secrets,
+      tokens: credentials.tokens,
+      self: () => self,
+      randomBytes,
+      requireCertificate: config.security.tls?.peerVerify === true,
+      onFailure: (what, fields) => logger.log('warn', what, fields),
+    });
     store = await LevelStore.open(paths.db, { sync: config.sync });
     const levelStore = store;
     const meta = new NodeMeta(store);
@@ -95,10 +128,19 @@ async function main(): Promise<void> {
     const whenBuilt = new Promise<void>((resolve) => {
       markBuilt = resolve;
     });
-    const server = new TcpServer(async (line, connection) => {
-      if (!built) await whenBuilt;
-      return answerLine(line, (built as NonNullable<typeof built>).node, connection, config.limits);
-    }, config.limits);
+    let server: TcpServer;
+    try {
+      server = new TcpServer(
+        async (line, connection) => {
+          if (!built) await whenBuilt;
+          return answerLine(line, (built as NonNullable<typeof built>).node, connection, config.limits, authenticator);
+        },
+        config.limits,
+        { tls: credentials.serverTls, tokensRequired: authenticator.tokensRequired },
+      );
+    } catch (err) {
+      throw new KvError('KV_START_FAILED', `cannot use the TLS certificate and key: ${(err as Error).message}`, undefined, { cause: err });
+    }
     const port = await server.listen(config.host, config.port);
     const addr = config.advertise ?? `${config.host}:${port}`;
     // Without a name the node is named after the port it got (not 0, with --port 0).
@@ -111,6 +153,7 @@ async function main(): Promise<void> {
       clock.now(),
       machineBootId(),
     );
+    self = { name: identity.name, cluster: '' };
 
     const peers = await meta.loadPeers();
     let cluster = await meta.loadCluster();
@@ -128,8 +171,8 @@ async function main(): Promise<void> {
         throw removedError(identity.name, cluster.id, config.dataDir);
       }
     } else if (config.join.length > 0) {
-      const self = newMember({ name: identity.name, addr, incarnation: identity.incarnation, generation, weight: config.weight });
-      ({ cluster, members } = await joinCluster(transport, config.join, self, config.explicitClusterSettings, 5000));
+      const joining = newMember({ name: identity.name, addr, incarnation: identity.incarnation, generation, weight: config.weight });
+      ({ cluster, members } = await joinCluster(peerTransport, config.join, joining, config.explicitClusterSettings, 5000));
       if (members.some((m) => m.name === identity.name && m.incarnation !== identity.incarnation && m.status === 'up')) {
         logger.log('warn', 'joining under a name the cluster knows with another incarnation (a wiped data dir?)', { name: identity.name });
       }
@@ -137,6 +180,7 @@ async function main(): Promise<void> {
       cluster = { id: randomBytes(8).toString('hex'), settings: config.cluster };
     }
     await meta.saveCluster(cluster);
+    self = { name: identity.name, cluster: cluster.id };
 
     let ready = false;
     let removed = false;
@@ -156,7 +200,7 @@ async function main(): Promise<void> {
       logger.log('info', 'stopping', { reason });
       built?.stop();
       await server.close();
-      await transport.close();
+      await peerTransport.close();
       await levelStore.close();
       rmSync(paths.pidFile, { force: true });
       logger.log('info', 'stopped', { reason });
@@ -172,7 +216,7 @@ async function main(): Promise<void> {
       generation,
       store,
       meta,
-      transport,
+      transport: peerTransport,
       clock,
       random: new SeededRandom(randomBytes(4).readUInt32LE(0)),
       logger,
@@ -199,6 +243,13 @@ async function main(): Promise<void> {
         memory: { rssBytes: process.memoryUsage().rss },
         store: { diskBytes: await levelStore.diskBytes(), batches: levelStore.batches, batchedOps: levelStore.batchedOps },
         server: server.stats(),
+        security: {
+          peerSecret: config.security.secretFile !== undefined,
+          clientTokens: config.security.clientTokenFile !== undefined,
+          tls: config.security.tls !== undefined,
+          peerCertificates: config.security.tls?.peerVerify === true,
+          insecure: config.security.insecure,
+        },
       }),
       onLeft: () => void shutdown('left the cluster'),
       onRemoved: () => void onRemoved(),
@@ -235,16 +286,6 @@ void main().catch((err) => {
   process.stderr.write(`kvctl daemon: ${String(err)}\n`);
   process.exit(70);
 });
-
-/** A node's member table (its `members` view), validated; used before this node has joined gossip. */
-async function membersAt(addr: string, timeoutMs: number): Promise<MemberInfo[]> {
-  const client = await KvClient.connect(addr, { timeoutMs });
-  try {
-    return parseMembers((await client.request({ op: 'members' }, timeoutMs)).members);
-  } finally {
-    void client.close();
-  }
-}
 
 /**
  * Which boot of the machine this is (Linux's boot_id): a node that starts under another boot than

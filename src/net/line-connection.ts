@@ -7,18 +7,33 @@
  * connection.
  */
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { type Limits, parseAddr } from '../config.js';
 import { withResolvers } from '../env/with-resolvers.js';
 import { KvError } from '../errors.js';
 import { isJsonObject } from '../json.js';
 import { LineFramer } from './line-framer.js';
+import { type PeerHandshake, provePeer } from './peer-auth.js';
 
 /** Replies can hold many siblings of the largest value; the client trusts its daemon up to this. */
 const MAX_REPLY_LINE_BYTES = 256 * 1024 * 1024;
 
+/** TLS for a connection (PEM): the CA that signed the daemon's certificate, and a certificate to present (nodes do). */
+export interface ClientTls {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
 export interface ClientOptions {
-  /** Per-request deadline in ms; also bounds the connect. */
+  /** Per-request deadline in ms; also bounds the connect and the handshakes. */
   timeoutMs?: number;
+  /** Connect with TLS 1.3, checking the daemon's certificate against `ca`. */
+  tls?: ClientTls;
+  /** A client token, presented before anything else (a daemon with --client-token-file needs one). */
+  token?: string;
+  /** Prove this end is a node of the cluster (the peer handshake) before anything else. */
+  peer?: PeerHandshake;
 }
 
 interface Pending {
@@ -60,8 +75,12 @@ export class LineConnection {
     socket.on('close', () => this.fail(new KvError('KV_UNREACHABLE', `connection to ${addr} closed`, { addr })));
   }
 
-  /** Connects; unreachable daemons fail with KV_UNREACHABLE (refused, or no answer in time). */
-  static connect<T extends LineConnection>(
+  /**
+   * Connects (over TLS when asked), then authenticates (a token, or the peer handshake) when asked.
+   * Unreachable daemons fail with KV_UNREACHABLE (refused, or no answer in time), TLS trouble with
+   * KV_TLS_FAILED, a refused token or secret with KV_AUTH_FAILED.
+   */
+  static async connect<T extends LineConnection>(
     this: new (
       socket: Socket,
       addr: string,
@@ -70,24 +89,17 @@ export class LineConnection {
     addr: string,
     options: ClientOptions = {},
   ): Promise<T> {
-    const { host, port } = parseAddr(addr);
     const timeoutMs = options.timeoutMs ?? 10_000;
-    return new Promise((resolve, reject) => {
-      const socket = connect({ host, port, noDelay: true });
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new KvError('KV_UNREACHABLE', `no daemon answered at ${addr} within ${timeoutMs} ms`, { addr }));
-      }, timeoutMs);
-      socket.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        reject(new KvError('KV_UNREACHABLE', `no daemon at ${addr} (${err.code ?? err.message})`, { addr, cause: err.code }));
-      });
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.removeAllListeners('error');
-        resolve(new this(socket, addr, timeoutMs));
-      });
-    });
+    const socket = await openSocket(addr, timeoutMs, options.tls);
+    const connection = new this(socket, addr, timeoutMs);
+    try {
+      if (options.peer) await provePeer((body) => connection.request(body), options.peer, addr);
+      if (options.token !== undefined) await connection.request({ op: 'auth', token: options.token });
+    } catch (err) {
+      connection.destroy();
+      throw err;
+    }
+    return connection;
   }
 
   /** The daemon's limits, known once `ping` answered (undefined before, or from a daemon that does not say). */
@@ -232,6 +244,42 @@ export class LineConnection {
     }
     if (!this.socket.destroyed) this.socket.destroy();
   }
+}
+
+/** A connected socket (TLS 1.3 when `tls` is given), or KV_UNREACHABLE / KV_TLS_FAILED. */
+function openSocket(addr: string, timeoutMs: number, tls: ClientTls | undefined): Promise<Socket> {
+  const { host, port } = parseAddr(addr);
+  return new Promise((resolve, reject) => {
+    const socket = tls ? connectTls({ host, port, ...tls, minVersion: 'TLSv1.3' }) : connect({ host, port, noDelay: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      const what = tls ? 'finished a TLS handshake' : 'answered';
+      reject(new KvError('KV_UNREACHABLE', `no daemon ${what} at ${addr} within ${timeoutMs} ms`, { addr }));
+    }, timeoutMs);
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(connectError(err, addr, tls !== undefined));
+    });
+    socket.once(tls ? 'secureConnect' : 'connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      socket.setNoDelay(true);
+      resolve(socket);
+    });
+  });
+}
+
+/** A failed connect as a KvError: the network (KV_UNREACHABLE) or TLS itself (KV_TLS_FAILED). */
+function connectError(err: NodeJS.ErrnoException, addr: string, tls: boolean): KvError {
+  const networkFailure = err.syscall !== undefined && err.code?.startsWith('E');
+  if (!tls || (networkFailure && err.code !== 'ECONNRESET')) {
+    return new KvError('KV_UNREACHABLE', `no daemon at ${addr} (${err.code ?? err.message})`, { addr, cause: err.code });
+  }
+  const why =
+    err.code === 'ECONNRESET' || /before secure TLS connection/.test(err.message)
+      ? 'the daemon closed the connection during the TLS handshake (does it listen with TLS?)'
+      : err.message;
+  return new KvError('KV_TLS_FAILED', `TLS with ${addr} failed: ${why}`, { addr, cause: err.code });
 }
 
 /**

@@ -7,13 +7,23 @@ import { isUtf8 } from 'node:buffer';
 import { type ClusterSettings, type Limits, MAX_REPLICAS } from '../config.js';
 import { KvError } from '../errors.js';
 import { isJsonObject } from '../json.js';
-import type { ClientRequest, Op, Request, RequestId } from '../protocol/client.js';
+import type { ClientRequest, ConnectionRequest, Op, Request, RequestId } from '../protocol/client.js';
 import { checkFieldNames, parseBytes, parseConsistency, parseContext, parseEncoding, parseKeepSiblings, parseQuorum } from './fields.js';
 import { decodePeerRequest, isPeerOpName, peerFields } from './peer-json.js';
 
 export type { Encoding, Reply, RequestId } from '../protocol/client.js';
 
 type ClientOp = ClientRequest['op'];
+type ConnectionOp = ConnectionRequest['op'];
+
+/** The version of the peer protocol this node speaks (the handshake carries it). */
+export const PEER_PROTOCOL_VERSION = 1;
+/** Bytes of a handshake nonce, and of an HMAC-SHA256 proof. */
+export const NONCE_BYTES = 32;
+export const PROOF_BYTES = 32;
+/** Longest node name, cluster id and token a handshake may carry. */
+const MAX_NAME_CHARS = 512;
+const MAX_TOKEN_CHARS = 1024;
 
 const COMMON_FIELDS = ['id', 'op'];
 const clientFields: Readonly<Record<ClientOp, ReadonlySet<string>>> = {
@@ -31,8 +41,13 @@ const clientFields: Readonly<Record<ClientOp, ReadonlySet<string>>> = {
   get: new Set([...COMMON_FIELDS, 'key', 'r', 'consistency', 'encoding']),
   delete: new Set([...COMMON_FIELDS, 'key', 'context', 'w', 'consistency', 'encoding']),
 };
+const connectionFields: Readonly<Record<ConnectionOp, ReadonlySet<string>>> = {
+  auth: new Set([...COMMON_FIELDS, 'token']),
+  'peer.hello': new Set([...COMMON_FIELDS, 'version', 'node', 'cluster', 'nonce']),
+  'peer.proof': new Set([...COMMON_FIELDS, 'proofs']),
+};
 /** Per-op allow-list of request field names; read-only, exported so the man page documents exactly what is validated. */
-export const allowedFields: Readonly<Record<Op, ReadonlySet<string>>> = { ...clientFields, ...peerFields };
+export const allowedFields: Readonly<Record<Op, ReadonlySet<string>>> = { ...clientFields, ...peerFields, ...connectionFields };
 
 export function isOp(op: unknown): op is Op {
   return typeof op === 'string' && Object.hasOwn(allowedFields, op);
@@ -76,7 +91,49 @@ function validate(fields: Record<string, unknown>, limits: Limits): Request {
   // One pass: forbidden names and the op's allow-list (this runs on every request).
   checkFieldNames(fields, allowedFields[op], op, true);
   if (isPeerOpName(op)) return decodePeerRequest(op, fields, limits);
-  return validateClient(op, fields, limits);
+  if (Object.hasOwn(connectionFields, op)) return validateConnection(op as ConnectionOp, fields);
+  return validateClient(op as ClientOp, fields, limits);
+}
+
+function validateConnection(op: ConnectionOp, fields: Record<string, unknown>): ConnectionRequest {
+  if (op === 'auth') {
+    if (typeof fields.token !== 'string' || fields.token.length === 0 || fields.token.length > MAX_TOKEN_CHARS) {
+      throw new KvError('KV_BAD_REQUEST', `auth takes token (a string of 1 to ${MAX_TOKEN_CHARS} characters)`);
+    }
+    return { op, token: fields.token };
+  }
+  if (op === 'peer.hello') {
+    const name = (field: string) => {
+      const raw = fields[field];
+      if (typeof raw !== 'string' || raw.length > MAX_NAME_CHARS)
+        throw new KvError('KV_BAD_REQUEST', `peer.hello: ${field} must be a string of at most ${MAX_NAME_CHARS} characters`, { field });
+      return raw;
+    };
+    if (fields.version !== PEER_PROTOCOL_VERSION) {
+      throw new KvError(
+        'KV_BAD_REQUEST',
+        `peer.hello: this node speaks peer protocol version ${PEER_PROTOCOL_VERSION}, not ${JSON.stringify(fields.version)?.slice(0, 32)}`,
+        {
+          version: PEER_PROTOCOL_VERSION,
+        },
+      );
+    }
+    const node = name('node');
+    if (node.length === 0) throw new KvError('KV_BAD_REQUEST', 'peer.hello: node must not be empty');
+    return { op, version: PEER_PROTOCOL_VERSION, node, cluster: name('cluster'), nonce: fixedBytes(fields.nonce, 'nonce', NONCE_BYTES) };
+  }
+  const proofs = fields.proofs;
+  if (!Array.isArray(proofs) || proofs.length < 1 || proofs.length > 2) {
+    throw new KvError('KV_BAD_REQUEST', 'peer.proof takes proofs: one or two base64 HMACs (current and previous secret)');
+  }
+  return { op, proofs: proofs.map((p) => fixedBytes(p, 'proofs', PROOF_BYTES)) };
+}
+
+/** A base64 field of exactly `length` bytes. */
+function fixedBytes(raw: unknown, field: string, length: number): Buffer {
+  const bytes = parseBytes(raw, field, 'base64');
+  if (bytes.length !== length) throw new KvError('KV_BAD_REQUEST', `${field} must be ${length} bytes of base64`, { field });
+  return bytes;
 }
 
 function validateClient(op: ClientOp, fields: Record<string, unknown>, limits: Limits): ClientRequest {

@@ -10,10 +10,11 @@
  * the connection is closed; other connections are unaffected.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Limits } from '../config.js';
 import { KvError } from '../errors.js';
 import type { Reply } from '../protocol/client.js';
-import type { ConnectionIdentity } from '../protocol/connection.js';
+import { type ConnectionIdentity, newClientConnection } from '../protocol/connection.js';
 import { LineFramer } from './line-framer.js';
 
 /** How long a closed connection waits for the client to close its side before it is destroyed. */
@@ -21,6 +22,27 @@ const HALF_CLOSE_GRACE_MS = 5_000;
 
 /** Answers one line from a connection (see net/answer.ts). */
 export type LineHandler = (line: Buffer, connection: ConnectionIdentity) => Promise<Reply>;
+
+/** The listener's TLS material (PEM); with it, the listener speaks only TLS 1.3. */
+export interface ServerTls {
+  cert: Buffer;
+  key: Buffer;
+  /** CA whose certificates peers present; with `requestCertificate`, a connection reports whether it presented one. */
+  ca: Buffer | undefined;
+  requestCertificate: boolean;
+}
+
+export interface ServerOptions {
+  tls?: ServerTls;
+  /** Clients must present a token before anything but ping (see protocol/connection.ts). */
+  tokensRequired?: boolean;
+}
+
+/** The first byte of a TLS handshake record. */
+const TLS_HANDSHAKE_RECORD = 0x16;
+
+/** How long a TLS handshake may take before the connection is dropped. */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export interface ServerStats {
   connections: number;
@@ -38,8 +60,30 @@ export class TcpServer {
   constructor(
     private readonly handler: LineHandler,
     private readonly limits: Limits,
+    private readonly options: ServerOptions = {},
   ) {
-    this.server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
+    const tls = options.tls;
+    this.server = tls
+      ? createTlsServer(
+          {
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.ca ? { ca: tls.ca } : {}),
+            minVersion: 'TLSv1.3',
+            // Clients need no certificate; a peer's is checked by the handshake when required.
+            requestCert: tls.requestCertificate,
+            rejectUnauthorized: false,
+            handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+            allowHalfOpen: true,
+          },
+          (socket) => {
+            socket.setNoDelay(true);
+            this.accept(socket);
+          },
+        )
+      : createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
+    // A TLS handshake that fails (plaintext, a bad certificate) drops that socket, not the server.
+    this.server.on('tlsClientError', () => {});
   }
 
   /** Listens; rejects with KV_PORT_IN_USE when the address is taken. Resolves the bound port. */
@@ -81,7 +125,11 @@ export class TcpServer {
       return;
     }
     this.accepted++;
-    const connection = new Connection(socket, this.handler, this.limits, () => this.connections.delete(connection));
+    const identity = newClientConnection(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, isSameHost(socket.remoteAddress, socket.localAddress), {
+      tokensRequired: this.options.tokensRequired ?? false,
+      certified: this.options.tls?.requestCertificate === true && (socket as TLSSocket).authorized === true,
+    });
+    const connection = new Connection(socket, identity, this.handler, this.limits, () => this.connections.delete(connection));
     this.connections.add(connection);
   }
 }
@@ -94,26 +142,30 @@ class Connection {
   private waitingForDrain = false;
   private closing = false;
   private idle: (() => void) | undefined;
-  /** No handshake exists yet: every TCP connection is unverified (see protocol/connection.ts). */
-  private readonly identity: ConnectionIdentity;
-
   constructor(
     private readonly socket: Socket,
+    /** A client until a handshake on the connection proves more (see protocol/connection.ts). */
+    private readonly identity: ConnectionIdentity,
     private readonly handler: LineHandler,
     private readonly limits: Limits,
     onClose: () => void,
   ) {
-    this.identity = {
-      kind: 'unverified',
-      remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
-      local: isSameHost(socket.remoteAddress, socket.localAddress),
-    };
     this.framer = new LineFramer(
       limits.maxLineBytes,
       (line) => this.onLine(line),
       (bytes) => this.onOverflow(bytes),
     );
-    socket.on('data', (chunk: Buffer) => this.framer.push(chunk));
+    let firstChunk = true;
+    socket.on('data', (chunk: Buffer) => {
+      // A TLS ClientHello (record type 0x16) on a plaintext listener: close at once, so the client
+      // learns during its handshake that this daemon does not speak TLS, instead of timing out.
+      if (firstChunk && chunk[0] === TLS_HANDSHAKE_RECORD && !(socket as TLSSocket).encrypted) {
+        socket.destroy();
+        return;
+      }
+      firstChunk = false;
+      this.framer.push(chunk);
+    });
     socket.on('end', () => {
       this.framer.end();
       this.closing = true;

@@ -1,11 +1,13 @@
 /**
  * The peer transport over TCP: one pooled line connection per peer address, re-made after a
- * failure. Messages are written and replies validated by net/peer-json, as in the simulator.
+ * failure, each opened with the peer handshake (and TLS when configured) before any message.
+ * Messages are written and replies validated by net/peer-json, as in the simulator.
  */
 import type { KvError } from '../errors.js';
 import type { PeerOp, PeerReply, PeerRequestOf } from '../protocol/peer.js';
 import type { PeerTransport } from '../protocol/transport.js';
-import { LineConnection } from './line-connection.js';
+import { type ClientTls, LineConnection } from './line-connection.js';
+import type { PeerHandshake } from './peer-auth.js';
 import { decodePeerReply, encodePeerRequest } from './peer-json.js';
 import type { RecordBounds } from './record-json.js';
 
@@ -15,13 +17,15 @@ export class TcpTransport implements PeerTransport {
   constructor(
     /** What records in replies may hold (the node's own limits). */
     private readonly bounds: RecordBounds,
+    /** How this node proves itself to peers, and TLS for its peer connections. */
+    private readonly link: { peer: PeerHandshake; tls?: ClientTls | undefined },
     private readonly connectTimeoutMs = 1000,
   ) {}
 
   async request<Op extends PeerOp>(addr: string, request: PeerRequestOf<Op>, timeoutMs: number): Promise<PeerReply<Op>> {
     let pending = this.connections.get(addr);
     if (!pending) {
-      pending = LineConnection.connect(addr, { timeoutMs: Math.min(this.connectTimeoutMs, timeoutMs) });
+      pending = LineConnection.connect(addr, { timeoutMs: Math.min(this.connectTimeoutMs, timeoutMs), ...this.link });
       this.connections.set(addr, pending);
     }
     let connection: LineConnection;

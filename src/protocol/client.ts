@@ -43,8 +43,17 @@ export type ClientRequest =
       encoding: Encoding;
     };
 
+/**
+ * Ops that set up a connection: a client's token (`auth`), and the two steps of the peer
+ * handshake (`peer.hello`: names, cluster and nonces; `peer.proof`: HMACs over them).
+ */
+export type ConnectionRequest =
+  | { op: 'auth'; token: string }
+  | { op: 'peer.hello'; version: number; node: string; cluster: string; nonce: Buffer }
+  | { op: 'peer.proof'; proofs: Buffer[] };
+
 /** Every request a node serves. */
-export type Request = ClientRequest | PeerRequest;
+export type Request = ClientRequest | PeerRequest | ConnectionRequest;
 export type Op = Request['op'];
 
 export type Reply = { id: RequestId; ok: true; [field: string]: unknown } | { id: RequestId; ok: false; error: WireError };

@@ -25,7 +25,7 @@ import { answerLine } from '../net/answer.js';
 import { type BuiltNode, buildNode } from '../node/build-node.js';
 import { loadIdentity } from '../node/identity.js';
 import { NodeMeta } from '../node/node-meta.js';
-import type { ConnectionKind } from '../protocol/connection.js';
+import { type ConnectionKind, newClientConnection } from '../protocol/connection.js';
 import { ValueCodec } from '../storage/codec.js';
 import type { Store } from '../storage/store.js';
 import { InlineBrotliCodec } from '../storage/zlib-codec.js';
@@ -169,7 +169,8 @@ export class SimCluster {
    * `local`: the client runs on the node's host, as an operator's CLI does).
    */
   private async handle(node: SimNode, body: Record<string, unknown>, kind: ConnectionKind, local: boolean): Promise<Record<string, unknown>> {
-    const identity = { kind, remote: local ? 'sim-client (same host)' : 'sim-client (another host)', local };
+    const identity = newClientConnection(local ? 'sim-client (same host)' : 'sim-client (another host)', local);
+    identity.kind = kind;
     const reply = await answerLine(Buffer.from(JSON.stringify(body)), node.built.node, identity, defaultLimits);
     if (reply.ok === false) throw KvError.fromWire(reply.error);
     return reply;

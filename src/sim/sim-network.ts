@@ -36,7 +36,7 @@ import { isJsonObject } from '../json.js';
 import { answerLine } from '../net/answer.js';
 import { decodePeerReply, encodePeerRequest } from '../net/peer-json.js';
 import type { RecordBounds } from '../net/record-json.js';
-import type { RequestHandler } from '../protocol/connection.js';
+import { newClientConnection, type RequestHandler } from '../protocol/connection.js';
 import type { PeerOp, PeerReply, PeerRequestOf } from '../protocol/peer.js';
 import type { PeerTransport } from '../protocol/transport.js';
 
@@ -275,7 +275,7 @@ export class SimNetwork {
 
 /** Serves a node's requests on the network: each line answered as a peer connection's line is. */
 export function serveLines(handler: RequestHandler, limits: Limits): SimHandler {
-  return async (line, from) => JSON.stringify(await answerLine(line, handler, { kind: 'peer', remote: from, local: false }, limits));
+  return async (line, from) => JSON.stringify(await answerLine(line, handler, { ...newClientConnection(from, false), kind: 'peer' }, limits));
 }
 
 /** The fields of a reply line, or its error as a KvError. */

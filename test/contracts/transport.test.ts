@@ -4,6 +4,8 @@
  * time), and the fault switch wrapped around TCP with no fault set. Each serves a RequestHandler
  * through the same line answering (net/answer.ts) the daemon uses.
  */
+
+import { randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { defaultLimits } from '../../src/config.js';
 import { VirtualClock } from '../../src/env/clock.js';
@@ -12,6 +14,7 @@ import { SystemClock } from '../../src/env/system-clock.js';
 import { KvError } from '../../src/errors.js';
 import { answerLine } from '../../src/net/answer.js';
 import { FaultSwitch } from '../../src/net/fault-switch.js';
+import { ConnectionAuthenticator } from '../../src/net/peer-auth.js';
 import { TcpServer } from '../../src/net/tcp-server.js';
 import { TcpTransport } from '../../src/net/tcp-transport.js';
 import { type ConnectionIdentity, opRefusal, type RequestHandler } from '../../src/protocol/connection.js';
@@ -47,9 +50,19 @@ function handlerOf(answer: (request: PeerRequest) => Promise<PeerReplies[PeerOp]
 
 async function tcpHarness(wrap?: (inner: PeerTransport) => PeerTransport): Promise<Harness> {
   const servers: TcpServer[] = [];
-  const inner = new TcpTransport(defaultLimits, 500);
+  // Both ends hold the same secret: every connection runs the peer handshake before its first message.
+  const secrets = [Buffer.from('transport-contract-secret-0123456789')];
+  const inner = new TcpTransport(defaultLimits, { peer: { secrets, self: () => ({ name: 'caller', cluster: 'c1' }), randomBytes } }, 500);
+  const gate = new ConnectionAuthenticator({
+    secrets,
+    tokens: undefined,
+    self: () => ({ name: 'server', cluster: 'c1' }),
+    randomBytes,
+    requireCertificate: false,
+    onFailure: () => {},
+  });
   const serve = async (handler: RequestHandler) => {
-    const server = new TcpServer((line, connection) => answerLine(line, handler, connection, defaultLimits), defaultLimits);
+    const server = new TcpServer((line, connection) => answerLine(line, handler, connection, defaultLimits, gate), defaultLimits);
     servers.push(server);
     return `127.0.0.1:${await server.listen('127.0.0.1', 0)}`;
   };
