@@ -5,6 +5,7 @@ import { KvClient } from '../src/client/client.js';
 import { envVars } from '../src/config.js';
 import { readPidFile } from '../src/daemon/control.js';
 import { ExitStatus, type KvError } from '../src/errors.js';
+import { isJsonObject } from '../src/json.js';
 
 export default class Status extends KvCommand {
   static override summary = 'Say whether a daemon runs, and show its stats.';
@@ -84,5 +85,18 @@ function describe(s: Record<string, unknown>): string {
     `  disk:        ${mib(store.diskBytes ?? 0)} (approximate), ${store.batches} group commits of ${store.batchedOps} writes`,
     `  connections: ${server.connections} open, ${server.refusedConnections} refused`,
     `  cluster:     ${clusterLine(s.cluster as ClusterView)}`,
+    `  security:    ${securityLine(s.security)}`,
   ].join('\n');
+}
+
+/** What protects the node, and a warning when it runs --insecure. */
+function securityLine(raw: unknown): string {
+  if (!isJsonObject(raw)) return 'not reported';
+  const parts = [
+    raw.peerSecret ? 'peers prove the cluster secret' : 'no cluster secret (any local process can act as a peer)',
+    raw.clientTokens ? 'clients need tokens' : 'no client tokens',
+    raw.tls ? (raw.peerCertificates ? 'TLS, peers present certificates' : 'TLS') : 'no TLS',
+  ];
+  const warning = raw.insecure ? 'WARNING: --insecure: other hosts may connect without protection; ' : '';
+  return `${warning}${parts.join(', ')}`;
 }

@@ -17,6 +17,7 @@ export async function joinCluster(
   timeoutMs: number,
 ): Promise<{ cluster: ClusterIdentity; members: MemberInfo[] }> {
   const failures: string[] = [];
+  let refusedSecret = false;
   for (const seed of seeds) {
     try {
       const reply = await transport.request(seed, { op: 'gossip.push', cluster: { kind: 'joiner', explicit }, members: [self] }, timeoutMs);
@@ -24,8 +25,10 @@ export async function joinCluster(
       return { cluster: reply.cluster, members: reply.members };
     } catch (err) {
       if (err instanceof KvError && err.code === 'KV_CLUSTER_MISMATCH') throw err;
+      refusedSecret ||= err instanceof KvError && err.code === 'KV_AUTH_FAILED';
       failures.push(`${seed}: ${(err as Error).message}`);
     }
   }
-  throw new KvError('KV_START_FAILED', `could not join through any seed (${failures.join('; ')})`, { seeds });
+  // A seed that refused this node's secret is the thing to fix, whatever the other seeds did.
+  throw new KvError(refusedSecret ? 'KV_AUTH_FAILED' : 'KV_START_FAILED', `could not join through any seed (${failures.join('; ')})`, { seeds });
 }

@@ -16,7 +16,10 @@ import { parseRequest, requestIdOf } from './protocol.js';
 export async function answerLine(line: Buffer, handler: RequestHandler, connection: ConnectionIdentity, limits: Limits, gate?: ConnectionGate): Promise<Reply> {
   let parsed: ReturnType<typeof parseRequest>;
   try {
-    parsed = parseRequest(line, limits);
+    parsed = parseRequest(line, limits, (op) => {
+      const refusal = opRefusal(op, connection);
+      if (refusal) throw refusal;
+    });
   } catch (err) {
     handler.countError();
     return { id: requestIdOf(err), ok: false, error: toKvError(err).toWire() };
@@ -27,8 +30,6 @@ export async function answerLine(line: Buffer, handler: RequestHandler, connecti
       if (!gate) throw new KvError('KV_FORBIDDEN', `op ${request.op} sets up a TCP connection; this link needs none`, { op: request.op });
       return { id, ok: true, ...gate.answer(request, connection) };
     }
-    const refusal = opRefusal(request.op, connection);
-    if (refusal) throw refusal;
     if (isPeerRequest(request)) return { id, ok: true, ...encodePeerReply(request, await handler.handlePeer(request, connection)) };
     return { id, ok: true, ...(await handler.handleClient(request, connection)) };
   } catch (err) {

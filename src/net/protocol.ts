@@ -53,8 +53,12 @@ export function isOp(op: unknown): op is Op {
   return typeof op === 'string' && Object.hasOwn(allowedFields, op);
 }
 
-/** Parses and validates one request line; throws KvError with `id` in details when known. */
-export function parseRequest(line: Buffer, limits: Limits): { id: RequestId; request: Request } {
+/**
+ * Parses and validates one request line; throws KvError with `id` in details when known. `admit`
+ * sees the op before its fields are validated and may refuse it (a connection that may not run the
+ * op is told so without the node validating, say, a peer record for it).
+ */
+export function parseRequest(line: Buffer, limits: Limits, admit?: (op: Op) => void): { id: RequestId; request: Request } {
   if (!isUtf8(line)) throw new KvError('KV_BAD_ENCODING', 'request line is not valid UTF-8');
   let parsed: unknown;
   try {
@@ -69,7 +73,7 @@ export function parseRequest(line: Buffer, limits: Limits): { id: RequestId; req
     throw new KvError('KV_BAD_REQUEST', 'id must be a number or a string');
   }
   try {
-    return { id, request: validate(fields, limits) };
+    return { id, request: validate(fields, limits, admit) };
   } catch (err) {
     if (err instanceof KvError) (err as { requestId?: RequestId }).requestId = id;
     throw err;
@@ -81,13 +85,14 @@ export function requestIdOf(err: unknown): RequestId {
   return (err as { requestId?: RequestId }).requestId ?? null;
 }
 
-function validate(fields: Record<string, unknown>, limits: Limits): Request {
+function validate(fields: Record<string, unknown>, limits: Limits, admit: ((op: Op) => void) | undefined): Request {
   const op = fields.op;
   if (typeof op !== 'string' || !isOp(op)) {
     checkFieldNames(fields, undefined, 'a request');
     if (typeof op !== 'string') throw new KvError('KV_BAD_REQUEST', 'op must be a string');
     throw new KvError('KV_UNKNOWN_OP', `unknown op "${op.slice(0, 64)}"`, { op: op.slice(0, 64) });
   }
+  admit?.(op);
   // One pass: forbidden names and the op's allow-list (this runs on every request).
   checkFieldNames(fields, allowedFields[op], op, true);
   if (isPeerOpName(op)) return decodePeerRequest(op, fields, limits);

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { KvClient } from '../../src/client/client.js';
 import { type Daemon, isAlive, killHard, kvctl, startDaemon, waitFor } from '../helpers/cli.js';
-import { startCluster, waitForHandoff, waitForMembers } from '../helpers/cluster.js';
+import { clusterSecretFile, startCluster, waitForHandoff, waitForMembers } from '../helpers/cluster.js';
 
 async function clients(t: { teardown: (fn: () => Promise<void>) => void }, daemons: Daemon[]): Promise<KvClient[]> {
   const out = await Promise.all(daemons.map((d) => KvClient.connect(d.addr, { timeoutMs: 10_000 })));
@@ -120,7 +120,9 @@ t.test('a 4th node joins: keys move to it and every key stays readable', async (
   const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ key: `j:${i}`, value: `val${i}` })).join('\n');
   const load = await kvctl(['put', '--stdin', '--addr', (nodes[0] as Daemon).addr], { input: lines });
   t.equal(load.code, 0, load.stderr);
-  const fourth = await startDaemon(t, { args: ['--name', 'node4', '--join', (nodes[1] as Daemon).addr] });
+  const fourth = await startDaemon(t, {
+    args: ['--name', 'node4', '--join', (nodes[1] as Daemon).addr, '--secret-file', clusterSecretFile(nodes[1] as Daemon)],
+  });
   const all = [...nodes, fourth];
   await waitForMembers(all, 4);
   await waitForHandoff(all);
@@ -166,7 +168,19 @@ t.test('leave hands every key to the remaining nodes; nothing is lost', async (t
 
 t.test('a node started with conflicting settings refuses to join', async (t) => {
   const nodes = await startCluster(t, 3);
-  const result = await kvctl(['start', '--port', '0', '--data-dir', `${(nodes[0] as Daemon).dataDir}-x`, '--join', (nodes[0] as Daemon).addr, '--n', '5']);
+  const result = await kvctl([
+    'start',
+    '--port',
+    '0',
+    '--data-dir',
+    `${(nodes[0] as Daemon).dataDir}-x`,
+    '--join',
+    (nodes[0] as Daemon).addr,
+    '--secret-file',
+    clusterSecretFile(nodes[0] as Daemon),
+    '--n',
+    '5',
+  ]);
   t.equal(result.code, 6);
   t.match(result.stderr, /KV_CLUSTER_MISMATCH/);
   t.match(result.stderr, /N=3/);

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { KvClient } from '../../src/client/client.js';
 import { type Daemon, isAlive, killHard, kvctl, startDaemon, waitFor } from '../helpers/cli.js';
-import { heal, isolate, startCluster, stats, waitForHealth, waitForMembers } from '../helpers/cluster.js';
+import { heal, isolate, replicaReader, startCluster, stats, waitForHealth, waitForMembers } from '../helpers/cluster.js';
 
 const FAULTS = ['--testing-faults', '--anti-entropy-interval-ms', '0'];
 
@@ -17,7 +17,7 @@ async function primariesOf(d: Daemon, key: string): Promise<string[]> {
 
 /** The record a node holds for a key (data and hints), read directly from that node. */
 async function heldBy(d: Daemon, key: string): Promise<boolean> {
-  const c = await KvClient.connect(d.addr);
+  const c = await replicaReader(d);
   try {
     const reply = await c.request({ op: 'kv.read', key: Buffer.from(key).toString('base64') });
     return reply.record !== null;

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { KvClient } from '../../src/client/client.js';
 import { type Daemon, isAlive, killHard, kvctl, waitFor } from '../helpers/cli.js';
-import { startCluster, stats, waitForHealth } from '../helpers/cluster.js';
+import { replicaReader, startCluster, stats, waitForHealth } from '../helpers/cluster.js';
 
 const KEYS = 200;
 const keyOf = (i: number) => `key:${i}`;
@@ -54,7 +54,7 @@ t.test('a dead node is removed; every key it held ends with N live copies; its d
   }
   // Three survivors and N=3: each must now hold every key itself.
   for (const d of survivors) {
-    const c = await KvClient.connect(d.addr);
+    const c = await replicaReader(d);
     try {
       let held = 0;
       for (let i = 0; i < KEYS; i++) if (await holds(c, keyOf(i))) held++;

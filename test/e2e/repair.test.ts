@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs';
 import t from 'tap';
 import { KvClient } from '../../src/client/client.js';
 import { type Daemon, isAlive, killHard, kvctl, startDaemon, waitFor } from '../helpers/cli.js';
-import { heal, isolate, startCluster, stats, waitForMembers } from '../helpers/cluster.js';
+import { clusterSecretFile, heal, isolate, replicaReader, startCluster, stats, waitForMembers } from '../helpers/cluster.js';
 
 const FAULTS = ['--testing-faults', '--anti-entropy-interval-ms', '0'];
 
@@ -72,7 +72,7 @@ t.test('repair transfers exactly the k diverged keys of 10,000, and the roots en
     );
   }
   // Node3 now agrees with the others on the diverged keys: ask it alone.
-  const c1 = await KvClient.connect(c.addr);
+  const c1 = await replicaReader(c);
   t.teardown(() => c1.close());
   const direct = async (key: string) => {
     const reply = await c1.request({ op: 'kv.read', key: Buffer.from(key).toString('base64') });
@@ -85,7 +85,7 @@ t.test('repair transfers exactly the k diverged keys of 10,000, and the roots en
 t.test("a node whose data dir was wiped restarts as a new incarnation and loses no one's writes", async (t) => {
   const nodes = await startCluster(t, 3, FAULTS);
   const [a, , c] = nodes as [Daemon, Daemon, Daemon];
-  const cClient = await KvClient.connect(c.addr);
+  const cClient = await replicaReader(c);
   // Writes coordinated by node3 carry dots of its first incarnation.
   for (let i = 0; i < 50; i++) await cClient.put(`w:${i}`, `old${i}`);
   const before = await stats(c);
@@ -93,7 +93,11 @@ t.test("a node whose data dir was wiped restarts as a new incarnation and loses 
   killHard(c.pid);
   await waitFor(() => !isAlive(c.pid), 'node3 to die');
   rmSync(c.dataDir, { recursive: true, force: true });
-  const reborn = await startDaemon(t, { dataDir: c.dataDir, port: c.port, args: ['--name', c.name, '--join', a.addr, ...FAULTS] });
+  const reborn = await startDaemon(t, {
+    dataDir: c.dataDir,
+    port: c.port,
+    args: ['--name', c.name, '--join', a.addr, '--secret-file', clusterSecretFile(a), ...FAULTS],
+  });
   t.not((await stats(reborn)).incarnation, before.incarnation, 'a new incarnation');
   await waitForMembers([a, reborn], 3);
   // New writes through node3 that keep what is there: with a reused actor their dots would collide with old ones.
@@ -124,7 +128,7 @@ t.test('read repair: a read brings a replica that missed writes up to date (dige
   t.teardown(() => client.close());
   for (let i = 0; i < 20; i++) await client.put(`rr:${i}`, `v${i}`, { w: 2 });
   await heal(nodes);
-  const cClient = await KvClient.connect(c.addr);
+  const cClient = await replicaReader(c);
   t.teardown(() => cClient.close());
   const held = async (i: number) => (await cClient.request({ op: 'kv.read', key: Buffer.from(`rr:${i}`).toString('base64') })).record !== null;
   t.notOk(await held(0), 'node3 missed the writes');

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { KvClient } from '../../src/client/client.js';
 import { type Daemon, kvctl } from '../helpers/cli.js';
-import { heal, isolate, startCluster, stats, waitForHealth } from '../helpers/cluster.js';
+import { heal, isolate, replicaReader, startCluster, stats, waitForHealth } from '../helpers/cluster.js';
 
 const ARGS = ['--testing-faults', '--anti-entropy-interval-ms', '0', '--tombstone-grace-ms', '1', '--hint-max-age-ms', '1'];
 
@@ -58,7 +58,7 @@ t.test('delete, re-create, then a late hint: neither resurrects the old value no
     if (held.every((h) => h === 0)) break;
     await new Promise((r) => setTimeout(r, 50));
   }
-  const dc = await KvClient.connect(d.addr);
+  const dc = await replicaReader(d);
   t.teardown(() => dc.close());
   const atD = await dc.request({ op: 'kv.read', key: Buffer.from(key).toString('base64') });
   t.ok(atD.record, 'd received the late hint');

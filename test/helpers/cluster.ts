@@ -1,7 +1,9 @@
 /** Starting local clusters through the real CLI for integration tests; every daemon is killed at teardown. */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KvClient } from '../../src/client/client.js';
 import { type Daemon, killHard, kvctl, tempDir, waitFor } from './cli.js';
+import { peerConnect } from './security.js';
 
 export type { Daemon };
 
@@ -97,4 +99,14 @@ export async function waitForHealth(observer: Daemon, name: string, health: stri
   } finally {
     await client.close();
   }
+}
+
+/** The secret file `kvctl start --nodes` made for the local cluster `d` belongs to. */
+export function clusterSecretFile(d: Daemon): string {
+  return join(d.dataDir, '..', 'cluster.secret');
+}
+
+/** A connection to `d` as a node of its local cluster (it proves the cluster secret), to read what `d` itself holds with kv.read. */
+export function replicaReader(d: Daemon): Promise<KvClient> {
+  return peerConnect(d.addr, readFileSync(clusterSecretFile(d), 'utf8').trim());
 }

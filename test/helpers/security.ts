@@ -1,0 +1,108 @@
+/** What the security tests share: secrets and tokens in files, certificates made with openssl, peer connections, a recording proxy. */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { KvClient } from '../../src/client/client.js';
+import { newSecret } from '../../src/net/credentials.js';
+import type { ClientOptions } from '../../src/net/line-connection.js';
+
+/** Writes a new secret (or `lines`) to dir/name, mode 600; returns the file and the current secret. */
+export function writeSecretFile(dir: string, name: string, lines: string[] = [newSecret(randomBytes)]): { file: string; secret: string } {
+  const file = join(dir, name);
+  writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
+  return { file, secret: lines[0] as string };
+}
+
+export interface Certificates {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** A CA and one certificate for every node (SANs: the given IPs), as an operator would make them with openssl. */
+export function makeCertificates(dir: string, ips: string[], prefix = ''): Certificates {
+  const f = (name: string) => join(dir, `${prefix}${name}`);
+  const run = (args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  run(['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=kvctl test CA']);
+  run(['req', ...ec, '-keyout', f('node.key'), '-out', f('node.csr'), '-subj', '/CN=kvctl node']);
+  writeFileSync(f('node.ext'), `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}\nextendedKeyUsage=serverAuth,clientAuth\n`);
+  run([
+    'x509',
+    '-req',
+    '-in',
+    f('node.csr'),
+    '-CA',
+    f('ca.pem'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    f('node.pem'),
+    '-days',
+    '2',
+    '-extfile',
+    f('node.ext'),
+  ]);
+  return { ca: f('ca.pem'), cert: f('node.pem'), key: f('node.key') };
+}
+
+/** A connection that proves `secret` in the peer handshake, as a node (or a process that stole the secret) would. */
+export function peerConnect(addr: string, secret: string, extra: ClientOptions = {}): Promise<KvClient> {
+  return KvClient.connect(addr, {
+    timeoutMs: 5000,
+    ...extra,
+    peer: { secrets: [Buffer.from(secret)], self: () => ({ name: 'test-peer', cluster: '' }), randomBytes },
+  });
+}
+
+/** A TCP proxy to `target` that keeps every byte it forwards, both ways (what a passive observer on the wire sees). */
+export async function recordingProxy(target: () => string): Promise<{ port: number; captured: () => Buffer; close: () => Promise<void> }> {
+  const chunks: Buffer[] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((inbound) => {
+    const [host, port] = target().split(':') as [string, string];
+    const outbound = netConnect({ host, port: Number(port) });
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {
+        inbound.destroy();
+        outbound.destroy();
+      });
+    }
+    inbound.on('data', (c: Buffer) => {
+      chunks.push(c);
+      outbound.write(c);
+    });
+    outbound.on('data', (c: Buffer) => {
+      chunks.push(c);
+      inbound.write(c);
+    });
+    inbound.on('end', () => outbound.end());
+    outbound.on('end', () => inbound.end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    captured: () => Buffer.concat(chunks),
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A port the OS says is free now (for a daemon that must know its port before it starts). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
