@@ -211,6 +211,9 @@ export const envVars = {
   dataDir: 'KVCTL_DATA_DIR',
   name: 'KVCTL_NAME',
   cacheMb: 'KVCTL_CACHE_MB',
+  secretFile: 'KVCTL_SECRET_FILE',
+  tokenFile: 'KVCTL_TOKEN_FILE',
+  tlsCa: 'KVCTL_TLS_CA',
 } as const;
 
 export function defaultAddr(env: NodeJS.ProcessEnv = process.env): string {

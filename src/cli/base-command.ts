@@ -23,10 +23,10 @@ export const addrFlags = {
   timeout: Flags.integer({ description: 'Milliseconds to wait for the daemon', default: 10_000, min: 1, helpGroup: 'CONNECTION' }),
   'token-file': Flags.string({
     description: 'File holding the token to present to a daemon that takes client tokens',
-    env: 'KVCTL_TOKEN_FILE',
+    env: envVars.tokenFile,
     helpGroup: 'CONNECTION',
   }),
-  'tls-ca': Flags.string({ description: 'Reach a TLS daemon, checking its certificate against this CA (PEM)', env: 'KVCTL_TLS_CA', helpGroup: 'CONNECTION' }),
+  'tls-ca': Flags.string({ description: 'Reach a TLS daemon, checking its certificate against this CA (PEM)', env: envVars.tlsCa, helpGroup: 'CONNECTION' }),
 };
 
 /** What oclif's parser yields per flag or argument name. */

@@ -304,6 +304,10 @@ function filesSection(): string[] {
       '\\fI$XDG_DATA_HOME/kvctl/local\\-cluster/nodeK\\fR',
       'The data dirs of kvctl start \\-\\-nodes K without \\-\\-data\\-dir (nodeK under it with one).',
     ),
+    term(
+      '\\fI$XDG_DATA_HOME/kvctl/local\\-cluster/cluster.secret\\fR',
+      'The secret kvctl start \\-\\-nodes made for the local cluster (mode 600); a node joining it later needs \\-\\-secret\\-file pointing here.',
+    ),
     '.PP',
     'Inside a data dir:',
     term(
@@ -373,9 +377,12 @@ export function renderManPage(manifest: Manifest): string {
     ...limitsSection(manifest),
     '.SH SECURITY',
     prose(
-      'There is no authentication or encryption yet. A daemon listens on 127.0.0.1 unless --host says otherwise; anyone who can reach its port can read, ' +
-        'write and delete any key, make the node leave the cluster, and take part in the cluster as a node. Listen on another address only on a network ' +
-        'where every host is trusted.',
+      'Nodes prove they know the cluster secret (--secret-file; kvctl secret new makes one, kvctl start --nodes makes one for a local cluster) before any ' +
+        'node-to-node op, by a challenge-response in which the secret never crosses the wire; a node with the wrong secret cannot join (KV_AUTH_FAILED). ' +
+        'With --client-token-file, clients present a token (--token-file) whose role (read, write, admin) decides what they may run. With --tls-cert, ' +
+        '--tls-key and --tls-ca, the listener and every peer connection use TLS 1.3, and --tls-peer-verify makes peers present a certificate from the CA; ' +
+        'clients reach such a daemon with --tls-ca. Protected mode: a daemon on an address other than loopback refuses to start without a secret and, for ' +
+        'clients, tokens or TLS, unless --insecure (then its log and kvctl status warn). Values are not encrypted at rest.',
     ),
     ...environmentSection(manifest),
     ...filesSection(),

@@ -75,7 +75,7 @@ export const nodeSettingFlags = {
   }),
   'secret-file': Flags.string({
     description: 'The cluster secret: nodes prove they know it before any node-to-node op (kvctl secret new > FILE; the same file on every node)',
-    env: 'KVCTL_SECRET_FILE',
+    env: envVars.secretFile,
     helpGroup: 'SECURITY',
   }),
   'client-token-file': Flags.string({
