@@ -99,7 +99,17 @@ async function main(): Promise<void> {
       ...(credentials.peerTls ? { tls: credentials.peerTls } : {}),
       peer: { secrets: credentials.secrets, self: () => self ?? { name: config.name, cluster: '' }, randomBytes },
     } satisfies ClientOptions;
-    const peerTransport = new TcpTransport(config.limits, peerLink);
+    const lastRefusalLogged = new Map<string, number>();
+    const peerTransport = new TcpTransport(config.limits, {
+      ...peerLink,
+      // Once a minute per peer: a node whose handshakes keep failing would otherwise log every gossip round.
+      onRefused: (peer, err) => {
+        const now = clock.now();
+        if (now - (lastRefusalLogged.get(peer) ?? Number.NEGATIVE_INFINITY) < 60_000) return;
+        lastRefusalLogged.set(peer, now);
+        logger.log('warn', 'a peer refused this node', { peer, code: err.code, message: err.message });
+      },
+    });
     const membersAt = async (peer: string, timeoutMs: number): Promise<MemberInfo[]> => {
       const client = await KvClient.connect(peer, { ...peerLink, timeoutMs });
       try {

@@ -17,15 +17,18 @@ export class TcpTransport implements PeerTransport {
   constructor(
     /** What records in replies may hold (the node's own limits). */
     private readonly bounds: RecordBounds,
-    /** How this node proves itself to peers, and TLS for its peer connections. */
-    private readonly link: { peer: PeerHandshake; tls?: ClientTls | undefined },
+    /**
+     * How this node proves itself to peers, TLS for its peer connections, and who hears of a peer
+     * that refused the handshake (a secret or cluster that does not match is an operator's to fix).
+     */
+    private readonly link: { peer: PeerHandshake; tls?: ClientTls | undefined; onRefused?: (addr: string, err: KvError) => void },
     private readonly connectTimeoutMs = 1000,
   ) {}
 
   async request<Op extends PeerOp>(addr: string, request: PeerRequestOf<Op>, timeoutMs: number): Promise<PeerReply<Op>> {
     let pending = this.connections.get(addr);
     if (!pending) {
-      pending = LineConnection.connect(addr, { timeoutMs: Math.min(this.connectTimeoutMs, timeoutMs), ...this.link });
+      pending = LineConnection.connect(addr, { timeoutMs: Math.min(this.connectTimeoutMs, timeoutMs), peer: this.link.peer, tls: this.link.tls });
       this.connections.set(addr, pending);
     }
     let connection: LineConnection;
@@ -33,6 +36,8 @@ export class TcpTransport implements PeerTransport {
       connection = await pending;
     } catch (err) {
       if (this.connections.get(addr) === pending) this.connections.delete(addr);
+      const code = (err as KvError).code;
+      if (code === 'KV_AUTH_FAILED' || code === 'KV_CLUSTER_MISMATCH' || code === 'KV_TLS_FAILED') this.link.onRefused?.(addr, err as KvError);
       throw err;
     }
     let reply: Record<string, unknown>;

@@ -132,6 +132,13 @@ t.test('a node with the wrong secret cannot join and is told why; secrets rotate
   await waitFor(async () => (await memberNames(third.addr)).length === 3, 'third to see three members');
   t.same(await memberNames(second.addr), ['first', 'second', 'third'], 'all three are members');
   t.same(await memberNames(first.addr), ['first', 'second', 'third'], 'first (old secret) sees the one it cannot reach directly, through gossip');
+
+  // A node restarted with another secret is cut off, and both sides say so in their logs.
+  t.equal((await kvctl(['stop', '--data-dir', third.dataDir])).code, 0);
+  const lost = await kvctl(['start', '--data-dir', third.dataDir, '--secret-file', writeSecretFile(dir, 'lost').file, '--json']);
+  t.equal(lost.code, 0, 'it starts (its peers may be down; it cannot tell)');
+  await waitFor(() => /a peer refused this node/.test(readFileSync(third.logFile, 'utf8')), 'the restarted node to log the refusal');
+  t.match(readFileSync(second.logFile, 'utf8'), /peer handshake refused/, 'and the refusing node logs it too');
 });
 
 t.test('client tokens: nothing without one, and each role only its ops', async (t) => {
