@@ -190,7 +190,8 @@ function protocolSection(): string[] {
     '.PP',
     prose(
       'Each op accepts exactly the fields listed below; any other field name is refused with KV_BAD_REQUEST, and so are __proto__, constructor and prototype as ' +
-        'field names (as keys or values they are ordinary data). An unknown op is KV_UNKNOWN_OP.',
+        'field names (as keys or values they are ordinary data), and a line that gives one field twice in any of its objects (parsers disagree on which one counts). ' +
+        'An unknown op is KV_UNKNOWN_OP.',
     ),
     '.SS "Client ops"',
     ...clientOps.map(opTerm),

@@ -171,6 +171,39 @@ t.test('each bad input yields its code', async (t) => {
   }
 });
 
+t.test('a field given twice in any object is refused, naming the field', async (t) => {
+  const k = (s: string) => Buffer.from(s).toString('base64');
+  const record = '{"clock":[["a~1",1]],"siblings":[["a~1",1,5,0,"dg=="]]}';
+  const twice = '{"clock":[["a~1",1]],"clock":[],"siblings":[]}';
+  const cases: [name: string, text: string, field: string, id: string | number | null][] = [
+    ['op twice (the last would win)', '{"id":1,"op":"ping","op":"leave"}', 'op', 1],
+    ['key twice on a put', '{"id":2,"op":"put","key":"a","value":"v","key":"b"}', 'key', 2],
+    ['context twice', `{"id":3,"op":"delete","key":"k","context":"W10","context":"W10"}`, 'context', 3],
+    ['op spelt with an escape the second time', '{"id":4,"op":"ping","o\u0070":"leave"}', 'op', 4],
+    ['id twice: no id to answer with', '{"id":5,"op":"ping","id":6}', 'id', null],
+    ['a name twice in a record inside a peer message', `{"id":7,"op":"kv.replicate","key":"${k('a')}","record":${twice}}`, 'clock', 7],
+    [
+      'a name twice in the second item of a batch',
+      `{"id":8,"op":"kv.replicate.many","items":[{"key":"${k('a')}","record":${record}},{"key":"${k('b')}","record":${record},"key":"${k('c')}"}]}`,
+      'key',
+      8,
+    ],
+  ];
+  for (const [name, text, field, id] of cases) {
+    const err = errorOf(line(text));
+    t.equal(err?.code, 'KV_BAD_REQUEST', `${name}: KV_BAD_REQUEST`);
+    t.match(err?.message, `"${field}" twice`, `${name}: names the field`);
+    t.same(err?.details, { field }, `${name}: field in details`);
+    t.equal(requestIdOf(err), id, `${name}: id`);
+  }
+  t.equal(errorOf(line('{"id":9,"op":"put","key":"k","value":"\\"op\\":\\"leave\\",\\"op\\":1"}')), undefined, 'repeated names inside a value are bytes');
+  t.equal(
+    errorOf(line(`{"op":"kv.replicate.many","items":[{"key":"${k('a')}","record":${record}},{"key":"${k('b')}","record":${record}}]}`)),
+    undefined,
+    'the same names in sibling objects are fine',
+  );
+});
+
 t.test('field-name attacks do not pollute Object.prototype', async (t) => {
   const probes = [
     '{"op":"ping","__proto__":{"polluted":"yes"}}',
