@@ -4,6 +4,7 @@
  * time), and the fault switch wrapped around TCP with no fault set. Each serves a RequestHandler
  * through the same line answering (net/answer.ts) the daemon uses.
  */
+import { createServer, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { defaultLimits } from '../../src/config.js';
 import { VirtualClock } from '../../src/env/clock.js';
@@ -17,7 +18,7 @@ import { TcpTransport } from '../../src/net/tcp-transport.js';
 import { type ConnectionIdentity, opRefusal, type RequestHandler } from '../../src/protocol/connection.js';
 import type { PeerOp, PeerReplies, PeerRequest } from '../../src/protocol/peer.js';
 import type { PeerTransport } from '../../src/protocol/transport.js';
-import { runFor, SimNetwork, serveLines } from '../../src/sim/index.js';
+import { replyFields, runFor, SimNetwork, serveLines } from '../../src/sim/index.js';
 import { sampleRecord, sampleReply, sampleRequests, tombstone } from './peer-samples.js';
 
 interface Harness {
@@ -176,4 +177,39 @@ t.test('fault switch: reset refuses at once, drop times out unseen, hang times o
   t.throws(() => faults?.set(addr, 'sideways'), { code: 'KV_BAD_REQUEST' }, 'an unknown mode');
   faults?.set(addr, 'none');
   t.same(await h.transport.request(addr, request, 2000), sampleReply(request), 'none: through again');
+});
+
+t.test('TCP: a reply that gives a field twice is refused, and the next request goes over a new connection', async (t) => {
+  const connections: Socket[] = [];
+  const server = createServer((socket) => {
+    connections.push(socket);
+    const first = connections.length === 1;
+    let buffered = '';
+    socket.on('data', (chunk) => {
+      buffered += chunk.toString('utf8');
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        const id = (JSON.parse(buffered.slice(0, nl)) as { id: number }).id;
+        buffered = buffered.slice(nl + 1);
+        // The first connection answers with `dropped` twice: JSON.parse would take the last.
+        socket.write(first ? `{"id":${id},"ok":true,"dropped":false,"dropped":true}\n` : `{"id":${id},"ok":true,"dropped":true}\n`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const transport = new TcpTransport(defaultLimits, 500);
+  t.teardown(async () => {
+    await transport.close();
+    for (const socket of connections) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const addr = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  const request: PeerRequest = { op: 'kv.reap', key: Buffer.from('k'), record: tombstone };
+  await t.rejects(transport.request(addr, request, 2000), { code: 'KV_INTERNAL', message: /"dropped" twice/ });
+  t.same(await transport.request(addr, request, 2000), { dropped: true }, 'answered over a new connection');
+  t.equal(connections.length, 2, 'the connection that carried the reply was not reused');
+});
+
+t.test('simulated network: a reply line that gives a field twice is refused', async (t) => {
+  t.throws(() => replyFields('{"id":1,"ok":true,"dropped":false,"dropped":true}'), { code: 'KV_BAD_REQUEST', message: /"dropped" twice/ });
+  t.same(replyFields('{"id":1,"ok":true,"dropped":true}'), { id: 1, ok: true, dropped: true });
 });
