@@ -185,7 +185,7 @@ function protocolSection(): string[] {
     prose(
       'Keys and values are bytes: UTF-8 strings, or base64 with "encoding":"base64" (for both key and value). A get answers in UTF-8 when every value is valid ' +
         'UTF-8, in base64 otherwise, and says which in encoding. w and r are whole numbers from 1 to N; consistency is "strict" or "sloppy"; context is the opaque ' +
-        'string a get returned.',
+        "string a get of the same key returned (on another key it is KV_BAD_CONTEXT; a missing key's, W10, is taken on any key).",
     ),
     '.PP',
     prose(

@@ -134,7 +134,7 @@ function validateClient(op: ClientOp, fields: Record<string, unknown>, limits: L
   const consistency = parseConsistency(fields.consistency);
   if (op === 'get') return { op, key, r: parseQuorum(fields.r, 'r'), consistency, encoding };
 
-  const context = fields.context === undefined ? undefined : parseContext(fields.context);
+  const context = fields.context === undefined ? undefined : parseContext(fields.context, key);
   const w = parseQuorum(fields.w, 'w');
   if (op === 'delete') return { op, key, context, w, consistency, encoding };
 
