@@ -14,7 +14,7 @@
  */
 import { hash } from 'node:crypto';
 import { KvError } from '../errors.js';
-import { badClockEntry, emptyVector, MAX_CLOCK_ENTRIES, type VersionVector, vectorEntries } from './version-vector.js';
+import { badClockEntry, emptyVector, MAX_CLOCK_ENTRIES, MAX_COUNTER, type VersionVector, vectorEntries } from './version-vector.js';
 
 /**
  * The token of the empty vector: base64url of `[]`, the same for every key. It is not bound to a
@@ -49,7 +49,8 @@ const notIssued = () => new KvError('KV_BAD_CONTEXT', 'context is not a token th
 
 /**
  * The version vector of a token given with a request on `key`. Refused (KV_BAD_CONTEXT): anything
- * not shaped as an issued token, a context read for another key, and clock entries out of bounds.
+ * not shaped as an issued token, a context read for another key, and counters a write could not
+ * add one to (see MAX_COUNTER; whether a high counter was issued is for the write to tell).
  */
 export function decodeContext(token: string, key: Uint8Array): VersionVector {
   if (token === EMPTY_CONTEXT) return emptyVector;
@@ -71,7 +72,7 @@ export function decodeContext(token: string, key: Uint8Array): VersionVector {
     if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string' || !Number.isSafeInteger(entry[1]) || entry[1] < 1 || vv.has(entry[0])) {
       throw notIssued();
     }
-    const bad = badClockEntry(entry[0], entry[1]);
+    const bad = badClockEntry(entry[0], entry[1], MAX_COUNTER - 1);
     if (bad) throw new KvError('KV_BAD_CONTEXT', `context is out of bounds: ${bad}`);
     vv.set(entry[0], entry[1]);
   }
