@@ -111,10 +111,11 @@ export class LocalReplica {
     // A client's context (the clocks a plain write gathered are the replicas' own) may claim high counters only as issued.
     const claim = context && !supersedeCurrent ? unheldClaim(context, current.clock) : undefined;
     if (claim) {
+      const actor = claim[0].slice(0, 64);
       throw new KvError(
         'KV_BAD_CONTEXT',
-        `context is out of bounds: it claims write ${claim[1]} by ${claim[0]}, above 2^47 and more than this key has had; pass the context a get of this key returned`,
-        { actor: claim[0].slice(0, 64) },
+        `context is out of bounds: it claims write ${claim[1]} by ${actor}, above 2^47 and more than this key has had; pass the context a get of this key returned`,
+        { actor },
       );
     }
     // A delete without a context always means "what is there now" (as Riak's does).
