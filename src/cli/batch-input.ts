@@ -1,13 +1,14 @@
 /**
  * One line of `--stdin` batch input turned into a request body, or refused on its own with its line
- * number: not UTF-8, not JSON, not a JSON object, or holding a field its op does not take. Unknown
- * fields are refused as the daemon refuses them on the wire, not silently dropped: a misspelt
- * `contxt` would otherwise turn a careful overwrite into a blind write. Values are checked by the
- * daemon, which answers each request on its own; only what could not be sent is refused here.
+ * number: not UTF-8, not JSON, not a JSON object, giving a field twice, or holding a field its op
+ * does not take. Unknown fields are refused as the daemon refuses them on the wire, not silently
+ * dropped: a misspelt `contxt` would otherwise turn a careful overwrite into a blind write. Values
+ * are checked by the daemon, which answers each request on its own; only what could not be sent is
+ * refused here.
  */
 import { isUtf8 } from 'node:buffer';
 import { KvError } from '../errors.js';
-import { isJsonObject } from '../json.js';
+import { isJsonObject, repeatedFieldName } from '../json.js';
 
 export type BatchOp = 'put' | 'get' | 'delete';
 
@@ -37,6 +38,12 @@ export function parseBatchLine(op: BatchOp, text: Buffer, line: number, defaults
     return { line, key: undefined, error: new KvError('KV_BAD_JSON', `line ${line} is not a JSON object`, { line }) };
   }
   const fields = parsed;
+  const repeated = repeatedFieldName(text);
+  if (repeated) {
+    // The daemon would refuse it too; here it would be sent with only the last of the two.
+    const field = repeated.name.slice(0, 64);
+    return { line, key: undefined, error: new KvError('KV_BAD_REQUEST', `line ${line} gives field "${field}" twice`, { line, field }) };
+  }
   const key = fields.key;
   const allowed = BATCH_FIELDS[op];
   for (const name of Object.keys(fields)) {

@@ -189,12 +189,13 @@ function protocolSection(): string[] {
     prose(
       'Keys and values are bytes: UTF-8 strings, or base64 with "encoding":"base64" (for both key and value). A get answers in UTF-8 when every value is valid ' +
         'UTF-8, in base64 otherwise, and says which in encoding. w and r are whole numbers from 1 to N; consistency is "strict" or "sloppy"; context is the opaque ' +
-        'string a get returned.',
+        "string a get of the same key returned (on another key it is KV_BAD_CONTEXT; a missing key's, W10, is taken on any key).",
     ),
     '.PP',
     prose(
       'Each op accepts exactly the fields listed below; any other field name is refused with KV_BAD_REQUEST, and so are __proto__, constructor and prototype as ' +
-        'field names (as keys or values they are ordinary data). An unknown op is KV_UNKNOWN_OP.',
+        'field names (as keys or values they are ordinary data), and a line that gives one field twice in any of its objects (parsers disagree on which one counts). ' +
+        'An unknown op is KV_UNKNOWN_OP.',
     ),
     '.SS "Client ops"',
     prose(

@@ -5,7 +5,7 @@ import { KvError } from '../errors.js';
 
 export const writeFlags = {
   context: Flags.string({
-    description: `Causal context from a get (its "context" field): supersede exactly the versions that read saw. A missing key's context (${EMPTY_CONTEXT}) creates it`,
+    description: `Causal context from a get of this key (its "context" field): supersede exactly the versions that read saw. A missing key's context (${EMPTY_CONTEXT}) creates it`,
   }),
   consistency: Flags.string({ description: "Override the cluster's mode for this request: strict or sloppy", options: ['strict', 'sloppy'] }),
   w: Flags.integer({ description: 'Replicas that must acknowledge (1..N)', min: 1 }),

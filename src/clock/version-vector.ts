@@ -11,18 +11,39 @@ export type Ordering = 'equal' | 'before' | 'after' | 'concurrent';
 export const emptyVector: VersionVector = new Map();
 
 /**
- * Bounds on a clock taken from outside (a client's context, a peer's record). Records store
- * counters in 48 bits; refusing counters above 2^47 leaves every key 2^47 more writes, so no
- * request can make a key unwritable. Actors are node names plus incarnations.
+ * Bounds on clocks. Records store counters in 48 bits, so MAX_COUNTER is the most any clock may
+ * hold: a record from a peer, or a record after a write. A write counts on from what it is given
+ * (applyWrite: one more than the record or the context has seen for the writing replica), and a
+ * client's context is the one clock a write takes from outside, so no request can make a key
+ * unwritable only if a context can never push a counter near MAX_COUNTER:
+ * - decoding a context refuses counters a write could not add one to (above MAX_COUNTER - 1);
+ * - a write refuses a context counter above MAX_UNHELD_COUNTER unless the key's record already
+ *   holds that counter (unheldClaim): the store issued it, so it is taken back as given.
+ * A forged context can thus lift a key's counter to 2^47 + 1 at most, leaving 2^47 - 2 writes
+ * (years of writes to one key) before MAX_COUNTER; actors are node names plus incarnations.
  */
-export const MAX_COUNTER = 2 ** 47;
+export const MAX_COUNTER = 2 ** 48 - 1;
+/** The largest counter a context may claim beyond what the key's record holds. */
+export const MAX_UNHELD_COUNTER = 2 ** 47;
 export const MAX_CLOCK_ENTRIES = 256;
 export const MAX_ACTOR_CHARS = 512;
 
-/** Why a clock entry from outside is out of bounds, or undefined when it is fine. */
-export function badClockEntry(actor: unknown, counter: unknown): string | undefined {
+/** Why a clock entry from outside is out of bounds (counters up to `maxCounter`), or undefined when it is fine. */
+export function badClockEntry(actor: unknown, counter: unknown, maxCounter = MAX_COUNTER): string | undefined {
   if (typeof actor !== 'string' || actor.length === 0 || actor.length > MAX_ACTOR_CHARS) return 'an actor must be a string of 1 to 512 characters';
-  if (!Number.isSafeInteger(counter) || (counter as number) < 1 || (counter as number) > MAX_COUNTER) return `a counter must be a whole number from 1 to 2^47`;
+  if (!Number.isSafeInteger(counter) || (counter as number) < 1 || (counter as number) > maxCounter) {
+    return `a counter must be a whole number from 1 to 2^48 - ${2 ** 48 - maxCounter}`;
+  }
+  return undefined;
+}
+
+/**
+ * The first entry of a client's `context` that claims an event above MAX_UNHELD_COUNTER which the
+ * key's record (`held`, its clock) has not seen, or undefined. Such a counter was not issued by the
+ * store: a write from it would spend the key's counters for nothing.
+ */
+export function unheldClaim(context: VersionVector, held: VersionVector): Dot | undefined {
+  for (const [actor, n] of context) if (n > MAX_UNHELD_COUNTER && n > (held.get(actor) ?? 0)) return [actor, n];
   return undefined;
 }
 

@@ -76,9 +76,10 @@ export function parseConsistency(raw: unknown): Consistency | undefined {
   throw new KvError('KV_BAD_REQUEST', 'consistency must be "strict" or "sloppy"');
 }
 
-export function parseContext(raw: unknown): VersionVector {
+/** A context token given with a request on `key` (see clock/context.ts: it must have been read for that key). */
+export function parseContext(raw: unknown, key: Buffer): VersionVector {
   if (typeof raw !== 'string') throw new KvError('KV_BAD_REQUEST', 'context must be a string');
-  return decodeContext(raw);
+  return decodeContext(raw, key);
 }
 
 /** W or R on a request: absent, or a whole number of at least 1 (checked against N by the coordinator). */

@@ -11,7 +11,7 @@ import { connect as connectTls } from 'node:tls';
 import { type Limits, parseAddr } from '../config.js';
 import { withResolvers } from '../env/with-resolvers.js';
 import { KvError } from '../errors.js';
-import { isJsonObject } from '../json.js';
+import { isJsonObject, repeatedFieldName } from '../json.js';
 import { LineFramer } from './line-framer.js';
 import { type PeerHandshake, provePeer } from './peer-auth.js';
 
@@ -219,6 +219,13 @@ export class LineConnection {
     }
     if (!isJsonObject(reply)) {
       this.fail(new KvError('KV_INTERNAL', 'daemon sent a line that is not a JSON object'));
+      return;
+    }
+    // Which of a repeated id or field counts is anyone's guess: the reply cannot be trusted to be the one we were sent.
+    const repeated = repeatedFieldName(line);
+    if (repeated) {
+      const field = repeated.name.slice(0, 64);
+      this.fail(new KvError('KV_INTERNAL', `daemon at ${this.addr} sent a reply that gives field "${field}" twice`, { field }));
       return;
     }
     const id = reply.id;

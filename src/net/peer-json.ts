@@ -89,7 +89,7 @@ export function encodePeerRequest(request: PeerRequest): string {
       return `${op},"key":${b64(request.key)},"record":${recordJsonText(request.record)}`;
     case 'kv.coordinate': {
       let text = `${op},"key":${b64(request.key)},${request.value === null ? '"delete":true' : `"value":${b64(request.value)}`}`;
-      if (request.context) text += `,"context":"${encodeContext(request.context)}"`;
+      if (request.context) text += `,"context":"${encodeContext(request.key, request.context)}"`;
       if (request.w !== undefined) text += `,"w":${request.w}`;
       if (request.consistency) text += `,"consistency":"${request.consistency}"`;
       if (request.keepSiblings) text += ',"keepSiblings":true';
@@ -161,10 +161,11 @@ export function decodePeerRequest(op: PeerOp, fields: Record<string, unknown>, l
           limit: limits.maxValueBytes,
         });
       }
-      const context = fields.context === undefined ? undefined : parseContext(fields.context);
+      const coordinated = key();
+      const context = fields.context === undefined ? undefined : parseContext(fields.context, coordinated);
       return {
         op,
-        key: key(),
+        key: coordinated,
         value,
         context,
         w: parseQuorum(fields.w, 'w'),
@@ -283,7 +284,8 @@ export function encodePeerReply<Op extends PeerOp>(request: Extract<PeerRequest,
       return { record: k.record ? recordToJson(k.record) : null };
     }
     case 'kv.clocks':
-      return { clocks: (r as PeerReplies['kv.clocks']).clocks.map((c) => (c ? encodeContext(c) : null)) };
+      // Each clock travels as a context token bound to its key, as a client's does.
+      return { clocks: (r as PeerReplies['kv.clocks']).clocks.map((c, i) => (c ? encodeContext(asked.keys[i] as Buffer, c) : null)) };
     case 'kv.replicate':
       return {};
     case 'kv.replicate.many':
@@ -338,7 +340,7 @@ function decodeReply(request: PeerRequest, raw: Record<string, unknown>, bounds:
       return { record: raw.record === null || raw.record === undefined ? undefined : recordFromJson(raw.record, bounds), digest: undefined };
     case 'kv.clocks':
       return {
-        clocks: exactArray(raw.clocks, request.keys.length, bad, 'clocks').map((c) => (c === null ? undefined : parseContext(c))),
+        clocks: exactArray(raw.clocks, request.keys.length, bad, 'clocks').map((c, i) => (c === null ? undefined : parseContext(c, request.keys[i] as Buffer))),
       };
     case 'kv.replicate':
       return {};

@@ -6,7 +6,7 @@
 import { isUtf8 } from 'node:buffer';
 import { type ClusterSettings, type Limits, MAX_REPLICAS } from '../config.js';
 import { KvError } from '../errors.js';
-import { isJsonObject } from '../json.js';
+import { isJsonObject, type RepeatedField, repeatedFieldName } from '../json.js';
 import type { ClientRequest, ConnectionRequest, Op, Request, RequestId } from '../protocol/client.js';
 import { checkFieldNames, parseBytes, parseConsistency, parseContext, parseEncoding, parseKeepSiblings, parseQuorum } from './fields.js';
 import { decodePeerRequest, isPeerOpName, peerFields } from './peer-json.js';
@@ -68,16 +68,29 @@ export function parseRequest(line: Buffer, limits: Limits, admit?: (op: Op) => v
   }
   if (!isJsonObject(parsed)) throw new KvError('KV_BAD_JSON', 'request must be a JSON object');
   const fields = parsed;
-  const id = Object.hasOwn(fields, 'id') ? fields.id : null;
+  const repeated = repeatedFieldName(line);
+  // An id given twice names no request: the refusal then goes without one.
+  const id = Object.hasOwn(fields, 'id') && !(repeated?.name === 'id' && repeated.depth === 0) ? fields.id : null;
   if (id !== null && typeof id !== 'number' && typeof id !== 'string') {
     throw new KvError('KV_BAD_REQUEST', 'id must be a number or a string');
   }
   try {
+    if (repeated) throw repeatedFieldError(repeated);
     return { id, request: validate(fields, limits, admit) };
   } catch (err) {
     if (err instanceof KvError) (err as { requestId?: RequestId }).requestId = id;
     throw err;
   }
+}
+
+/**
+ * JSON.parse keeps the last of a repeated name, a filter or proxy in front of us may read the
+ * first: a request that names a field twice, in any object, is refused rather than read one way.
+ */
+function repeatedFieldError({ name, depth }: RepeatedField): KvError {
+  const field = name.slice(0, 64);
+  const where = depth === 0 ? '' : ' in a nested object';
+  return new KvError('KV_BAD_REQUEST', `request gives field "${field}" twice${where}; each field may appear once`, { field });
 }
 
 /** The request id a failed parse could still recover, so the error reply can be matched. */
@@ -183,7 +196,7 @@ function validateClient(op: ClientOp, fields: Record<string, unknown>, limits: L
   const consistency = parseConsistency(fields.consistency);
   if (op === 'get') return { op, key, r: parseQuorum(fields.r, 'r'), consistency, encoding };
 
-  const context = fields.context === undefined ? undefined : parseContext(fields.context);
+  const context = fields.context === undefined ? undefined : parseContext(fields.context, key);
   const w = parseQuorum(fields.w, 'w');
   if (op === 'delete') return { op, key, context, w, consistency, encoding };
 

@@ -44,7 +44,9 @@ export class TcpTransport implements PeerTransport {
     try {
       reply = await connection.requestText(encodePeerRequest(request), timeoutMs);
     } catch (err) {
-      if ((err as KvError).code === 'KV_UNREACHABLE' && this.connections.get(addr) === pending) {
+      // A connection that ended (unreachable, or closed over a reply it could not read) is made anew next time.
+      const ended = (err as KvError).code === 'KV_UNREACHABLE' || connection.closeReason !== undefined;
+      if (ended && this.connections.get(addr) === pending) {
         this.connections.delete(addr);
         void connection.close();
       }

@@ -102,14 +102,14 @@ export class KvNode implements RequestHandler {
           consistency: request.consistency,
           keepSiblings: request.keepSiblings,
         });
-        const reply: Record<string, unknown> = { context: encodeContext(record.clock), siblings: liveSiblings(record).length };
+        const reply: Record<string, unknown> = { context: encodeContext(request.key, record.clock), siblings: liveSiblings(record).length };
         if (hinted.length > 0) reply.hinted = hinted;
         return reply;
       }
       case 'delete': {
         this.checkServing();
         const { record, existed } = await coordinator.write(request.key, null, request.context, { w: request.w, consistency: request.consistency });
-        return { context: encodeContext(record.clock), existed };
+        return { context: encodeContext(request.key, record.clock), existed };
       }
       case 'get': {
         this.checkServing();
@@ -118,10 +118,10 @@ export class KvNode implements RequestHandler {
         // Which replicas answered, and whether fallbacks stood in (then the value may be stale).
         const answered = { replicas: quorum.answered, ...(fallbacks.length > 0 ? { fallbacks, maybeStale: true } : {}) };
         // A missing key has a context too (nothing seen): a put with it creates the key, or becomes a sibling of a concurrent create.
-        if (!record || isTombstone(record)) return { found: false, context: record ? encodeContext(record.clock) : EMPTY_CONTEXT, ...answered };
+        if (!record || isTombstone(record)) return { found: false, context: record ? encodeContext(request.key, record.clock) : EMPTY_CONTEXT, ...answered };
         const values = await this.parts.replica.values(record);
         const encoding = replyEncoding(values, request.encoding);
-        return { found: true, values: values.map((v) => encodeBytes(v, encoding)), encoding, context: encodeContext(record.clock), ...answered };
+        return { found: true, values: values.map((v) => encodeBytes(v, encoding)), encoding, context: encodeContext(request.key, record.clock), ...answered };
       }
       case 'cluster.set':
         return this.setCluster(request.settings);

@@ -19,6 +19,7 @@ import {
   mergeVectors,
   pruneClock,
   sameVersions,
+  unheldClaim,
   type VersionVector,
   versionDigest,
 } from '../clock/index.js';
@@ -107,6 +108,16 @@ export class LocalReplica {
   ): Promise<WriteResult> {
     const existing = await this.currentLocked(key, cacheKey);
     const current = existing ?? emptyRecord<StoredValue>();
+    // A client's context (the clocks a plain write gathered are the replicas' own) may claim high counters only as issued.
+    const claim = context && !supersedeCurrent ? unheldClaim(context, current.clock) : undefined;
+    if (claim) {
+      const actor = claim[0].slice(0, 64);
+      throw new KvError(
+        'KV_BAD_CONTEXT',
+        `context is out of bounds: it claims write ${claim[1]} by ${actor}, above 2^47 and more than this key has had; pass the context a get of this key returned`,
+        { actor },
+      );
+    }
     // A delete without a context always means "what is there now" (as Riak's does).
     const supersede = supersedeCurrent || (isDelete && context === undefined);
     const seen = supersede ? (context ? mergeVectors(context, current.clock) : current.clock) : (context ?? emptyVector);

@@ -32,7 +32,7 @@ import { defaultLimits, type Limits } from '../config.js';
 import type { Timer, VirtualClock } from '../env/clock.js';
 import type { Random } from '../env/random.js';
 import { KvError, toKvError, type WireError } from '../errors.js';
-import { isJsonObject } from '../json.js';
+import { isJsonObject, repeatedFieldName } from '../json.js';
 import { answerLine } from '../net/answer.js';
 import { decodePeerReply, encodePeerRequest } from '../net/peer-json.js';
 import type { RecordBounds } from '../net/record-json.js';
@@ -287,6 +287,8 @@ export function replyFields(line: string): Record<string, unknown> {
     throw new KvError('KV_BAD_REQUEST', 'a peer replied with a line that is not JSON');
   }
   if (!isJsonObject(reply)) throw new KvError('KV_BAD_REQUEST', 'a peer replied with a line that is not an object');
+  const repeated = repeatedFieldName(Buffer.from(line, 'utf8'));
+  if (repeated) throw new KvError('KV_BAD_REQUEST', `a peer replied with a line that gives field "${repeated.name.slice(0, 64)}" twice`);
   if (reply.ok === false) throw KvError.fromWire(reply.error);
   return reply;
 }

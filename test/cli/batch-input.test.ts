@@ -40,6 +40,8 @@ t.test('a bad line is refused on its own, with its line number and a stable code
     ['op is the command’s', 'put', '{"op":"delete","key":"a"}', 'KV_BAD_REQUEST', 'op'],
     ['an id', 'get', '{"id":1,"key":"a"}', 'KV_BAD_REQUEST', 'id'],
     ['__proto__', 'put', '{"key":"a","value":"b","__proto__":{"w":9}}', 'KV_BAD_REQUEST', '__proto__'],
+    ['a field twice', 'put', '{"key":"a","value":"b","key":"c"}', 'KV_BAD_REQUEST', 'key'],
+    ['a field twice, once escaped', 'delete', '{"key":"a","context":"W10","\\u0063ontext":"W10"}', 'KV_BAD_REQUEST', 'context'],
   ];
   for (const [name, op, text, code, field] of cases) {
     const parsed = parse(op, text);

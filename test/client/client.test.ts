@@ -140,3 +140,20 @@ t.test('a reply line that is JSON but not an object fails the connection with KV
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 });
+
+t.test('a reply that gives a field twice fails the connection with KV_INTERNAL naming the field', async (t) => {
+  // Which id, or which ok, would count is a guess: neither is taken.
+  for (const [reply, field] of [
+    ['{"id":1,"ok":false,"ok":true}', 'ok'],
+    ['{"id":1,"id":2,"ok":true}', 'id'],
+    ['{"id":1,"ok":true,"members":[{"name":"a","name":"b"}]}', 'name'],
+  ] as const) {
+    const server = createServer((socket) => socket.once('data', () => socket.write(`${reply}\n`)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = await KvClient.connect(`127.0.0.1:${(server.address() as { port: number }).port}`, { timeoutMs: 2000 });
+    await t.rejects(client.request({ op: 'ping' }), { code: 'KV_INTERNAL', message: new RegExp(`"${field}" twice`) }, reply);
+    t.equal(client.closeReason?.code, 'KV_INTERNAL', `${reply}: the connection is closed`);
+    await client.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});

@@ -1,13 +1,17 @@
 import t from 'tap';
 import {
+  badClockEntry,
   compareVectors,
   counterOf,
   coversDot,
   type Dot,
   descends,
   emptyVector,
+  MAX_COUNTER,
+  MAX_UNHELD_COUNTER,
   mergeVectors,
   type Ordering,
+  unheldClaim,
   type VersionVector,
   vectorEntries,
 } from '../../src/clock/index.js';
@@ -91,4 +95,20 @@ t.test('vectorEntries sorts by actor (code unit order)', async (t) => {
     ['é', 4],
   ]);
   t.same(vectorEntries(emptyVector), []);
+});
+
+t.test('counter bounds: records hold 48 bits; a context may claim above 2^47 only what the key already holds', async (t) => {
+  t.equal(MAX_COUNTER, 2 ** 48 - 1, 'what the record format stores');
+  t.equal(badClockEntry('a~1', MAX_COUNTER), undefined, 'a record may hold the largest counter');
+  t.match(badClockEntry('a~1', MAX_COUNTER + 1), /from 1 to 2\^48 - 1/);
+  t.match(badClockEntry('a~1', MAX_COUNTER, MAX_COUNTER - 1), /from 1 to 2\^48 - 2/, 'a tighter bound is said as such');
+  for (const bad of [0, -1, 1.5, '1', null, 2 ** 53]) t.ok(badClockEntry('a~1', bad), `counter ${String(bad)}`);
+
+  const held = vv({ 'a~1': MAX_UNHELD_COUNTER + 5, 'b~1': 3 });
+  t.equal(unheldClaim(vv({ 'c~1': MAX_UNHELD_COUNTER }), emptyVector), undefined, 'up to 2^47, whatever the record holds');
+  t.same(unheldClaim(vv({ 'c~1': MAX_UNHELD_COUNTER + 1 }), emptyVector), ['c~1', MAX_UNHELD_COUNTER + 1], 'above 2^47 on a fresh key');
+  t.equal(unheldClaim(vv({ 'a~1': MAX_UNHELD_COUNTER + 5, 'b~1': 3 }), held), undefined, 'what the record holds is taken back');
+  t.equal(unheldClaim(vv({ 'a~1': MAX_UNHELD_COUNTER + 2 }), held), undefined, 'less than the record holds');
+  t.same(unheldClaim(vv({ 'b~1': 1, 'a~1': MAX_UNHELD_COUNTER + 6 }), held), ['a~1', MAX_UNHELD_COUNTER + 6], 'one more than the record holds');
+  t.same(unheldClaim(vv({ 'b~1': MAX_UNHELD_COUNTER + 1 }), held), ['b~1', MAX_UNHELD_COUNTER + 1], "judged per actor: a's counter does not cover b");
 });

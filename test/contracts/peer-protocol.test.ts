@@ -10,7 +10,7 @@ import { KvError } from '../../src/errors.js';
 import { decodePeerReply, encodePeerReply, encodePeerRequest, peerFields } from '../../src/net/peer-json.js';
 import { parseRequest } from '../../src/net/protocol.js';
 import type { PeerOp, PeerRequest, PeerRequestOf } from '../../src/protocol/peer.js';
-import { sampleReply, sampleRequests } from './peer-samples.js';
+import { sampleRecord, sampleReply, sampleRequests } from './peer-samples.js';
 
 const ops = Object.keys(peerFields) as PeerOp[];
 const REFUSED = new Set(['KV_BAD_REQUEST', 'KV_BAD_ENCODING', 'KV_BAD_CONTEXT', 'KV_BAD_JSON']);
@@ -159,6 +159,19 @@ t.test('a reply field of the wrong type, or a count that does not match the requ
     codeOf(() => decodePeerReply(clocks, { clocks: [null] }, defaultLimits)),
     'KV_BAD_REQUEST',
     'kv.clocks: one clock for two keys',
+  );
+  const clocksAsked = clocks as PeerRequestOf<'kv.clocks'>;
+  const swapped = encodePeerReply(clocksAsked, { clocks: [sampleRecord.clock, sampleRecord.clock] }).clocks as string[];
+  t.equal(
+    codeOf(() => decodePeerReply(clocks, { clocks: [swapped[1], swapped[0]] }, defaultLimits)),
+    'KV_BAD_CONTEXT',
+    'kv.clocks: each clock is bound to its own key, so clocks out of order are refused',
+  );
+  const coordinate = wireFields(sampleRequests['kv.coordinate'][0] as PeerRequest);
+  t.equal(
+    codeOf(() => throughLine({ ...coordinate, key: Buffer.from('another key').toString('base64') })),
+    'KV_BAD_CONTEXT',
+    "kv.coordinate: a client's context forwarded with another key is refused",
   );
   const many = sampleRequests['kv.replicate.many'][0] as PeerRequest;
   t.equal(

@@ -4,8 +4,8 @@
  * time), and the fault switch wrapped around TCP with no fault set. Each serves a RequestHandler
  * through the same line answering (net/answer.ts) the daemon uses.
  */
-
 import { randomBytes } from 'node:crypto';
+import { createServer, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { defaultLimits } from '../../src/config.js';
 import { VirtualClock } from '../../src/env/clock.js';
@@ -15,12 +15,13 @@ import { KvError } from '../../src/errors.js';
 import { answerLine } from '../../src/net/answer.js';
 import { FaultSwitch } from '../../src/net/fault-switch.js';
 import { ConnectionAuthenticator } from '../../src/net/peer-auth.js';
+import { parseRequest } from '../../src/net/protocol.js';
 import { TcpServer } from '../../src/net/tcp-server.js';
 import { TcpTransport } from '../../src/net/tcp-transport.js';
-import { type ConnectionIdentity, opRefusal, type RequestHandler } from '../../src/protocol/connection.js';
+import { type ConnectionIdentity, newClientConnection, opRefusal, type RequestHandler } from '../../src/protocol/connection.js';
 import type { PeerOp, PeerReplies, PeerRequest } from '../../src/protocol/peer.js';
 import type { PeerTransport } from '../../src/protocol/transport.js';
-import { runFor, SimNetwork, serveLines } from '../../src/sim/index.js';
+import { replyFields, runFor, SimNetwork, serveLines } from '../../src/sim/index.js';
 import { sampleRecord, sampleReply, sampleRequests, tombstone } from './peer-samples.js';
 
 interface Harness {
@@ -189,4 +190,55 @@ t.test('fault switch: reset refuses at once, drop times out unseen, hang times o
   t.throws(() => faults?.set(addr, 'sideways'), { code: 'KV_BAD_REQUEST' }, 'an unknown mode');
   faults?.set(addr, 'none');
   t.same(await h.transport.request(addr, request, 2000), sampleReply(request), 'none: through again');
+});
+
+t.test('TCP: a reply that gives a field twice is refused, and the next request goes over a new connection', async (t) => {
+  const connections: Socket[] = [];
+  const secrets = [Buffer.from('transport-contract-secret-0123456789')];
+  const gate = new ConnectionAuthenticator({
+    secrets,
+    tokens: undefined,
+    self: () => ({ name: 'server', cluster: 'c1' }),
+    randomBytes,
+    requireCertificate: false,
+    onFailure: () => {},
+  });
+  const server = createServer((socket) => {
+    connections.push(socket);
+    const first = connections.length === 1;
+    const identity = newClientConnection('test', true);
+    let buffered = '';
+    socket.on('data', (chunk) => {
+      buffered += chunk.toString('utf8');
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, nl);
+        const id = (JSON.parse(line) as { id: number }).id;
+        buffered = buffered.slice(nl + 1);
+        const { request } = parseRequest(Buffer.from(line), defaultLimits);
+        if (request.op === 'peer.hello' || request.op === 'peer.proof') {
+          socket.write(`${JSON.stringify({ id, ok: true, ...gate.answer(request, identity) })}\n`);
+          continue;
+        }
+        // The first connection answers with `dropped` twice: JSON.parse would take the last.
+        socket.write(first ? `{"id":${id},"ok":true,"dropped":false,"dropped":true}\n` : `{"id":${id},"ok":true,"dropped":true}\n`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const transport = new TcpTransport(defaultLimits, { peer: { secrets, self: () => ({ name: 'caller', cluster: 'c1' }), randomBytes } }, 500);
+  t.teardown(async () => {
+    await transport.close();
+    for (const socket of connections) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const addr = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  const request: PeerRequest = { op: 'kv.reap', key: Buffer.from('k'), record: tombstone };
+  await t.rejects(transport.request(addr, request, 2000), { code: 'KV_INTERNAL', message: /"dropped" twice/ });
+  t.same(await transport.request(addr, request, 2000), { dropped: true }, 'answered over a new connection');
+  t.equal(connections.length, 2, 'the connection that carried the reply was not reused');
+});
+
+t.test('simulated network: a reply line that gives a field twice is refused', async (t) => {
+  t.throws(() => replyFields('{"id":1,"ok":true,"dropped":false,"dropped":true}'), { code: 'KV_BAD_REQUEST', message: /"dropped" twice/ });
+  t.same(replyFields('{"id":1,"ok":true,"dropped":true}'), { id: 1, ok: true, dropped: true });
 });

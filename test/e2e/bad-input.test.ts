@@ -87,6 +87,32 @@ t.test('each bad input gets its error code and the connection keeps serving', as
   t.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype polluted in the test process');
 });
 
+t.test('a field given twice is refused: the daemon neither leaves nor writes, and the connection keeps serving', async (t) => {
+  const conn = await rawConnection(daemon.addr);
+  t.teardown(() => conn.socket.destroy());
+  // JSON.parse alone would run the last op: leave.
+  conn.socket.write('{"id":1,"op":"ping","op":"leave"}\n');
+  const refused = await conn.next();
+  t.equal(refused.id, 1, 'the refusal carries the id');
+  t.equal((refused.error as { code: string }).code, 'KV_BAD_REQUEST');
+  t.match((refused.error as { message: string }).message, '"op" twice');
+  conn.socket.write('{"id":2,"op":"put","key":"twice-a","value":"v","k\\u0065y":"twice-b"}\n');
+  t.equal(((await conn.next()).error as { code: string }).code, 'KV_BAD_REQUEST', 'a key given twice (once escaped) is refused too');
+  conn.socket.write('{"id":3,"op":"members"}\n');
+  const members = await conn.next();
+  t.equal(members.id, 3, 'the same connection keeps serving');
+  t.same(
+    (members.members as { name: string; status: string }[]).map((m) => [m.name, m.status]),
+    [[daemon.name, 'up']],
+    'the node did not leave',
+  );
+  const client = await KvClient.connect(daemon.addr);
+  t.teardown(() => client.close());
+  t.equal((await client.get('twice-a')).found, false, 'nothing written under the first key');
+  t.equal((await client.get('twice-b')).found, false, 'nor under the second');
+  t.ok(isAlive(daemon.pid), 'the daemon runs');
+});
+
 async function peekContext(): Promise<string | undefined> {
   const client = await KvClient.connect(daemon.addr);
   const got = await client.get('survivor');

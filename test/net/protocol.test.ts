@@ -1,5 +1,5 @@
 import t from 'tap';
-import { EMPTY_CONTEXT, encodeContext, vectorEntries } from '../../src/clock/index.js';
+import { contextTag, EMPTY_CONTEXT, encodeContext, vectorEntries } from '../../src/clock/index.js';
 import { defaultLimits, type Limits, MAX_REPLICAS } from '../../src/config.js';
 import { KvError } from '../../src/errors.js';
 import { isOp, parseRequest, requestIdOf } from '../../src/net/protocol.js';
@@ -23,12 +23,15 @@ function errorOf(input: Buffer, limits: Limits = defaultLimits): KvError | undef
   return undefined;
 }
 
-const ctx = encodeContext(
-  new Map([
-    ['n1', 3],
-    ['n2', 1],
-  ]),
-);
+/** A context as a get of `key` returns it. */
+const contextOf = (key: string) =>
+  encodeContext(
+    Buffer.from(key),
+    new Map([
+      ['n1', 3],
+      ['n2', 1],
+    ]),
+  );
 
 t.test('valid requests', async (t) => {
   t.same(parse({ id: 1, op: 'ping' }), { id: 1, op: 'ping' });
@@ -37,7 +40,7 @@ t.test('valid requests', async (t) => {
   t.same(parse({ op: 'ping', id: null }), { id: null, op: 'ping' });
   t.same(parse({ op: 'ping', id: 0 }), { id: 0, op: 'ping' });
 
-  const put = parse({ id: 7, op: 'put', key: 'user:1', value: 'héllo', context: ctx, w: 2 });
+  const put = parse({ id: 7, op: 'put', key: 'user:1', value: 'héllo', context: contextOf('user:1'), w: 2 });
   t.equal(put.op, 'put');
   if (put.op === 'put') {
     t.equal(put.key.toString('utf8'), 'user:1');
@@ -65,7 +68,7 @@ t.test('valid requests', async (t) => {
   if (keep.op === 'put') t.equal(keep.keepSiblings, true, 'keepSiblings asks for the add-a-sibling write');
   t.throws(() => parse({ op: 'put', key: 'k', value: 'v', keepSiblings: 'yes' }), { code: 'KV_BAD_REQUEST' }, 'keepSiblings is a boolean');
   t.throws(
-    () => parse({ op: 'put', key: 'k', value: 'v', context: ctx, keepSiblings: true }),
+    () => parse({ op: 'put', key: 'k', value: 'v', context: contextOf('k'), keepSiblings: true }),
     { code: 'KV_BAD_REQUEST' },
     'a context already says what is superseded',
   );
@@ -74,7 +77,7 @@ t.test('valid requests', async (t) => {
   const get = parse({ id: 'g', op: 'get', key: 'k', r: 3 });
   t.same(get, { id: 'g', op: 'get', key: Buffer.from('k'), r: 3, encoding: 'utf8' });
 
-  const del = parse({ op: 'delete', key: 'k', context: ctx });
+  const del = parse({ op: 'delete', key: 'k', context: contextOf('k') });
   t.equal(del.op, 'delete');
   if (del.op === 'delete') {
     t.equal(del.key.toString(), 'k');
@@ -88,6 +91,13 @@ t.test('valid requests', async (t) => {
     t.same([...bin.value], [0xde, 0xad, 0xbe, 0xef]);
     t.equal(bin.encoding, 'base64');
   }
+  const binCtx = parse({ op: 'delete', key: Buffer.from('user:1').toString('base64'), encoding: 'base64', context: contextOf('user:1') });
+  if (binCtx.op === 'delete') t.equal(binCtx.context?.get('n1'), 3, 'a context read in UTF-8 is taken with the key in base64: the same bytes');
+  t.throws(
+    () => parse({ op: 'put', key: 'user:2', value: 'v', context: contextOf('user:1') }),
+    { code: 'KV_BAD_CONTEXT', message: /read for another key/ },
+    "another key's context is refused",
+  );
   t.same(parse({ op: 'get', key: 'k', encoding: 'utf8' }), { id: null, op: 'get', key: Buffer.from('k'), r: undefined, encoding: 'utf8' });
   t.ok(parse('  {"op":"ping"}  '), 'surrounding whitespace is fine');
 });
@@ -153,7 +163,12 @@ t.test('each bad input yields its code', async (t) => {
     ['lone low surrogate in value', line('{"op":"put","key":"k","value":"\\udc00"}'), 'KV_BAD_ENCODING'],
     ['surrogates in the wrong order', line('{"op":"put","key":"k","value":"\\ude00\\ud83d"}'), 'KV_BAD_ENCODING'],
     ['bad context', line({ op: 'put', key: 'k', value: 'v', context: 'garbage!!' }), 'KV_BAD_CONTEXT'],
-    ['bad context on delete', line({ op: 'delete', key: 'k', context: Buffer.from('[["a",0]]').toString('base64url') }), 'KV_BAD_CONTEXT'],
+    [
+      'bad context on delete',
+      line({ op: 'delete', key: 'k', context: Buffer.from(`["${contextTag(Buffer.from('k'))}",[["a",0]]]`).toString('base64url') }),
+      'KV_BAD_CONTEXT',
+    ],
+    ['context of another key', line({ op: 'delete', key: 'k', context: contextOf('k2') }), 'KV_BAD_CONTEXT'],
     ['w of 0', line({ op: 'put', key: 'k', value: 'v', w: 0 }), 'KV_BAD_REQUEST'],
     ['w negative', line({ op: 'put', key: 'k', value: 'v', w: -1 }), 'KV_BAD_REQUEST'],
     ['w fractional', line({ op: 'put', key: 'k', value: 'v', w: 1.5 }), 'KV_BAD_REQUEST'],
@@ -169,6 +184,39 @@ t.test('each bad input yields its code', async (t) => {
     t.ok(err instanceof KvError, `${name}: throws a KvError`);
     t.equal(err?.code, code, `${name}: ${code}`);
   }
+});
+
+t.test('a field given twice in any object is refused, naming the field', async (t) => {
+  const k = (s: string) => Buffer.from(s).toString('base64');
+  const record = '{"clock":[["a~1",1]],"siblings":[["a~1",1,5,0,"dg=="]]}';
+  const twice = '{"clock":[["a~1",1]],"clock":[],"siblings":[]}';
+  const cases: [name: string, text: string, field: string, id: string | number | null][] = [
+    ['op twice (the last would win)', '{"id":1,"op":"ping","op":"leave"}', 'op', 1],
+    ['key twice on a put', '{"id":2,"op":"put","key":"a","value":"v","key":"b"}', 'key', 2],
+    ['context twice', `{"id":3,"op":"delete","key":"k","context":"W10","context":"W10"}`, 'context', 3],
+    ['op spelt with an escape the second time', '{"id":4,"op":"ping","o\u0070":"leave"}', 'op', 4],
+    ['id twice: no id to answer with', '{"id":5,"op":"ping","id":6}', 'id', null],
+    ['a name twice in a record inside a peer message', `{"id":7,"op":"kv.replicate","key":"${k('a')}","record":${twice}}`, 'clock', 7],
+    [
+      'a name twice in the second item of a batch',
+      `{"id":8,"op":"kv.replicate.many","items":[{"key":"${k('a')}","record":${record}},{"key":"${k('b')}","record":${record},"key":"${k('c')}"}]}`,
+      'key',
+      8,
+    ],
+  ];
+  for (const [name, text, field, id] of cases) {
+    const err = errorOf(line(text));
+    t.equal(err?.code, 'KV_BAD_REQUEST', `${name}: KV_BAD_REQUEST`);
+    t.match(err?.message, `"${field}" twice`, `${name}: names the field`);
+    t.same(err?.details, { field }, `${name}: field in details`);
+    t.equal(requestIdOf(err), id, `${name}: id`);
+  }
+  t.equal(errorOf(line('{"id":9,"op":"put","key":"k","value":"\\"op\\":\\"leave\\",\\"op\\":1"}')), undefined, 'repeated names inside a value are bytes');
+  t.equal(
+    errorOf(line(`{"op":"kv.replicate.many","items":[{"key":"${k('a')}","record":${record}},{"key":"${k('b')}","record":${record}}]}`)),
+    undefined,
+    'the same names in sibling objects are fine',
+  );
 });
 
 t.test('field-name attacks do not pollute Object.prototype', async (t) => {

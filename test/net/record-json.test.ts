@@ -68,12 +68,16 @@ t.test('a record from a peer is held to the limits of a client write', async (t)
     siblings: Array.from({ length: n }, (_, i) => [`w${i}~1`, 1, 5, 0, v]),
   });
   t.ok(recordFromJson(siblings(3), { ...bounds, maxSiblings: 3 }), 'siblings up to the limit');
+  // A write from a context at 2^47 leaves 2^47 + 1 in the record: replicas must take it, or the key could not be written.
+  const high = { clock: [['a~1', 2 ** 47 + 1]], siblings: [['a~1', 2 ** 47 + 1, 5, 0, v]] };
+  t.equal(recordFromJson(high, bounds).clock.get('a~1'), 2 ** 47 + 1, 'counters past 2^47, as writes leave them');
+  t.equal(recordFromJson({ clock: [['a~1', 2 ** 48 - 1]], siblings: [] }, bounds).clock.get('a~1'), 2 ** 48 - 1, 'up to what 48 bits hold');
   const cases: [string, unknown, string][] = [
     ['one sibling over the limit', siblings(4), 'KV_BAD_REQUEST'],
     ['a value over the value limit', { clock: [['a~1', 1]], siblings: [['a~1', 1, 5, 0, Buffer.alloc(11).toString('base64')]] }, 'KV_VALUE_TOO_LARGE'],
     ['257 clock entries', { clock: Array.from({ length: 257 }, (_, i) => [`a${i}~1`, 1]), siblings: [] }, 'KV_BAD_REQUEST'],
-    ['a counter above 2^47', { clock: [['a~1', 2 ** 47 + 1]], siblings: [] }, 'KV_BAD_REQUEST'],
-    ['a dot above 2^47', { clock: [['a~1', 2 ** 47]], siblings: [['a~1', 2 ** 47 + 1, 5, 0, v]] }, 'KV_BAD_REQUEST'],
+    ['a counter above 2^48 - 1 (48 bits stored)', { clock: [['a~1', 2 ** 48]], siblings: [] }, 'KV_BAD_REQUEST'],
+    ['a dot above 2^48 - 1', { clock: [['a~1', 2 ** 48 - 1]], siblings: [['a~1', 2 ** 48, 5, 0, v]] }, 'KV_BAD_REQUEST'],
     ['an actor of 513 characters', { clock: [['a'.repeat(513), 1]], siblings: [] }, 'KV_BAD_REQUEST'],
     ['an empty actor', { clock: [['', 1]], siblings: [] }, 'KV_BAD_REQUEST'],
     [

@@ -158,6 +158,31 @@ t.test('a write with context supersedes what the context saw', async (t) => {
   t.same((await liveStrings(s.replica, await coldView(s).read(k('x')))).sort(), ['p', 'q']);
 });
 
+t.test("a context may claim counters above 2^47 only as the key holds them: no context can spend a key's counters", async (t) => {
+  const s = setup({ actor: 'n1#1' });
+  await s.replica.write(k('x'), k('first'), undefined);
+  // The largest counter a context may claim on any key: the write takes it and counts on by one.
+  const forged = await s.replica.write(k('x'), k('forged'), new Map([['n1#1', 2 ** 47]]));
+  t.equal(forged.record.clock.get('n1#1'), 2 ** 47 + 1);
+  t.same(await liveStrings(s.replica, forged.record), ['forged'], 'the forged context saw the first value');
+  // What the store holds now, it issued: a read's context is taken back, past 2^47.
+  const read = (await s.replica.read(k('x')))!;
+  const next = await s.replica.write(k('x'), k('next'), read.clock);
+  t.equal(next.record.clock.get('n1#1'), 2 ** 47 + 2);
+  t.same(await liveStrings(s.replica, next.record), ['next']);
+  t.equal((await s.replica.write(k('x'), null, next.record.clock)).existed, true, 'a delete with its context');
+  t.same(await liveStrings(s.replica, (await s.replica.write(k('x'), k('plain'), undefined, true)).record), ['plain'], 'a plain write');
+  // Beyond what the key holds, above 2^47: refused, and nothing changes.
+  const before = (await s.replica.read(k('x')))!;
+  for (const claim of [new Map([['n1#1', (before.clock.get('n1#1') as number) + 1]]), new Map([['n9#9', 2 ** 47 + 1]]), new Map([['n1#1', 2 ** 48 - 2]])]) {
+    await t.rejects(s.replica.write(k('x'), k('spent'), claim), { code: 'KV_BAD_CONTEXT', message: /above 2\^47/ }, JSON.stringify([...claim]));
+    await t.rejects(s.replica.write(k('x'), null, claim), { code: 'KV_BAD_CONTEXT' }, `delete: ${JSON.stringify([...claim])}`);
+  }
+  t.same(vectorEntries((await coldView(s).read(k('x')))!.clock), vectorEntries(before.clock), 'the key is as it was');
+  await t.rejects(s.replica.write(k('fresh'), k('v'), new Map([['n1#1', 2 ** 47 + 1]])), { code: 'KV_BAD_CONTEXT' }, 'on a key never written');
+  t.equal(await s.replica.read(k('fresh')), undefined, 'which stays unwritten');
+});
+
 t.test('delete without context hides everything', async (t) => {
   const s = setup();
   await Promise.all(['a', 'b', 'c'].map((v) => s.replica.write(k('d'), k(v), undefined)));
