@@ -11,7 +11,7 @@ import t from 'tap';
 import { KvClient } from '../../src/client/client.js';
 import { newSecret } from '../../src/net/credentials.js';
 import { peerProof } from '../../src/net/peer-auth.js';
-import { type Daemon, kvctl, startDaemon, tempDir, waitFor } from '../helpers/cli.js';
+import { type Daemon, killHard, kvctl, startDaemon, tempDir, waitFor } from '../helpers/cli.js';
 import { startCluster, waitForMembers } from '../helpers/cluster.js';
 import { freePort, makeCertificates, peerConnect, recordingProxy, writeSecretFile } from '../helpers/security.js';
 
@@ -137,6 +137,7 @@ t.test('a node with the wrong secret cannot join and is told why; secrets rotate
   t.equal((await kvctl(['stop', '--data-dir', third.dataDir])).code, 0);
   const lost = await kvctl(['start', '--data-dir', third.dataDir, '--secret-file', writeSecretFile(dir, 'lost').file, '--json']);
   t.equal(lost.code, 0, 'it starts (its peers may be down; it cannot tell)');
+  t.teardown(() => killHard(JSON.parse(lost.out).pid));
   await waitFor(() => /a peer refused this node/.test(readFileSync(third.logFile, 'utf8')), 'the restarted node to log the refusal');
   t.match(readFileSync(second.logFile, 'utf8'), /peer handshake refused/, 'and the refusing node logs it too');
 });
