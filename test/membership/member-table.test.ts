@@ -3,6 +3,7 @@ import {
   isGone,
   LEFT_GRACE_MS,
   MAX_CLOCK_SKEW_MS,
+  MAX_RING_WEIGHT,
   MAX_TABLE_MEMBERS,
   type MemberInfo,
   MemberTable,
@@ -338,4 +339,25 @@ t.test('the table is capped, and members that left are forgotten after a grace p
   t.ok(small.get('x'), 'kept during the grace period');
   small.merge([info('x', { generation: now - 1000, heartbeat: 2, status: 'left' })], now + LEFT_GRACE_MS);
   t.equal(small.get('x'), undefined, 'forgotten after it, and a peer that still gossips it does not bring it back');
+});
+
+t.test('the weight of members up is capped, so no gossip makes every node build a ring of millions of tokens', async (t) => {
+  const now = 10_000_000;
+  const table = new MemberTable(info('me', { generation: now }), { suspectAfterMs: 1500, downAfterMs: 3000 }, now);
+  const heavy = Array.from({ length: 100 }, (_, i) => info(`heavy${i}`, { generation: now - 1000, weight: 64 }));
+  const result = table.merge(heavy, now);
+  const upWeight = () => table.ringMembers().reduce((sum, m) => sum + m.weight, 0);
+  t.ok(upWeight() <= MAX_RING_WEIGHT, `the ring holds at most ${MAX_RING_WEIGHT} units of weight (holds ${upWeight()})`);
+  t.equal(result.refused, 100 - Math.floor((MAX_RING_WEIGHT - 1) / 64), 'the entries beyond the cap are refused');
+  const room = MAX_RING_WEIGHT - upWeight();
+  t.ok(room < 64, 'no room for one more heavy member');
+  table.merge(
+    Array.from({ length: room }, (_, i) => info(`filler${i}`, { generation: now - 1000, weight: 1 })),
+    now,
+  );
+  t.equal(upWeight(), MAX_RING_WEIGHT);
+  t.equal(table.merge([info('light', { generation: now - 1000, weight: 1 })], now).refused, 1, 'a full ring takes no more weight');
+  t.equal(table.merge([info('heavy0', { generation: now - 1000, heartbeat: 2, weight: 64 })], now).refused, 0, 'members already in it go on');
+  t.equal(table.merge([info('heavy0', { generation: now - 1000, heartbeat: 3, status: 'leaving' })], now).refused, 0, 'a member leaving frees its weight');
+  t.equal(table.merge([info('light', { generation: now - 1000, weight: 1 })], now).refused, 0, 'for others');
 });
