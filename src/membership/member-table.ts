@@ -23,7 +23,11 @@
  * MAX_TABLE_MEMBERS entries and MAX_RING_WEIGHT of weight up, and forgets members that left
  * LEFT_GRACE_MS after it last heard of them, and never learns one it did not know (a removal is
  * kept and learned: it must go on beating that incarnation's own entries).
-
+ *
+ * A plausible entry about us, of our own life and newer than ours, would win everywhere over what
+ * we say (a peer that lies, or our previous life on a clock that went back), and keep us down on
+ * every other node. We refute it as a SWIM member refutes a suspicion with a higher incarnation
+ * number: we go on under a generation above it.
  */
 
 /** How far a host's clock may run ahead of ours: generations further in the future are refused. */
@@ -170,6 +174,9 @@ export class MemberTable {
           this.entries.set(this.self.name, { info: this.self, heardAt: now });
           result.ringChanged = true;
           result.removedSelf = true;
+        } else if (this.outdatesSelf(info, now)) {
+          this.self = { ...this.self, generation: info.generation + 1, heartbeat: 0 };
+          this.entries.set(this.self.name, { info: this.self, heardAt: now });
         }
         continue;
       }
@@ -200,6 +207,17 @@ export class MemberTable {
       this.entries.set(info.name, { info, heardAt: heard || !local ? now : local.heardAt });
     }
     return result;
+  }
+
+  /** True for a plausible entry of our own life, not a removal, newer than what we say (see the module header). */
+  private outdatesSelf(info: MemberInfo, now: number): boolean {
+    return (
+      info.incarnation === this.self.incarnation &&
+      info.status !== 'removed' &&
+      this.self.status !== 'removed' &&
+      newer(info, this.self) &&
+      implausible(info, undefined, now) === undefined
+    );
   }
 
   /** Drops members that left and were not heard of for LEFT_GRACE_MS. */
