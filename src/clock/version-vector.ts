@@ -12,10 +12,14 @@ export const emptyVector: VersionVector = new Map();
 
 /**
  * Bounds on a clock taken from outside (a client's context, a peer's record). Records store
- * counters in 48 bits; refusing counters above 2^47 leaves every key 2^47 more writes, so no
- * request can make a key unwritable. Actors are node names plus incarnations.
+ * counters in 48 bits; contexts and records carry counters up to 2^47, and a context may raise a
+ * key's counter only to 2^46 (MAX_RAISED_COUNTER): from there the key takes 2^46 more writes before
+ * its own context or record would carry a counter past 2^47, so no request can make a key
+ * unwritable. (A context at 2^47 itself did: the next write minted 2^47+1, which no replica took
+ * and no put could pass back.) Actors are node names plus incarnations.
  */
 export const MAX_COUNTER = 2 ** 47;
+export const MAX_RAISED_COUNTER = 2 ** 46;
 export const MAX_CLOCK_ENTRIES = 256;
 export const MAX_ACTOR_CHARS = 512;
 /**
@@ -43,6 +47,12 @@ export function clockOverfilled(before: VersionVector, after: VersionVector, own
   if (after.size <= MAX_FILLED_CLOCK_ENTRIES) return false;
   for (const actor of after.keys()) if (actor !== ownActor && !before.has(actor)) return true;
   return false;
+}
+
+/** The first actor whose counter `context` raises past MAX_RAISED_COUNTER, above what `held` has; undefined when none. */
+export function raisedPastBound(held: VersionVector, context: VersionVector): string | undefined {
+  for (const [actor, n] of context) if (n > MAX_RAISED_COUNTER && n > (held.get(actor) ?? 0)) return actor;
+  return undefined;
 }
 
 /** One event: the `counter`-th write coordinated by replica `actor`. */

@@ -17,10 +17,12 @@ import {
   emptyVector,
   isTombstone,
   MAX_FILLED_CLOCK_ENTRIES,
+  MAX_RAISED_COUNTER,
   mergeOverBounds,
   mergeRecords,
   mergeVectors,
   pruneClock,
+  raisedPastBound,
   sameVersions,
   type VersionVector,
   versionDigest,
@@ -122,6 +124,14 @@ export class LocalReplica {
   ): Promise<WriteResult> {
     const existing = await this.currentLocked(key, cacheKey);
     const current = existing ?? emptyRecord<StoredValue>();
+    // A client's context (a plain write's is the replicas' own clocks) may not use up a key's counters.
+    const raised = supersedeCurrent || !context ? undefined : raisedPastBound(current.clock, context);
+    if (raised !== undefined) {
+      throw new KvError('KV_BAD_CONTEXT', `the context raises the counter of ${raised} past ${MAX_RAISED_COUNTER} (2^46); pass the context a get returned`, {
+        actor: raised,
+        limit: MAX_RAISED_COUNTER,
+      });
+    }
     // A delete without a context always means "what is there now" (as Riak's does).
     const supersede = supersedeCurrent || (isDelete && context === undefined);
     const seen = supersede ? (context ? mergeVectors(context, current.clock) : current.clock) : (context ?? emptyVector);

@@ -1,5 +1,15 @@
 import t from 'tap';
-import { applyWrite, emptyRecord, isTombstone, liveSiblings, MAX_CLOCK_ENTRIES, MAX_FILLED_CLOCK_ENTRIES, vectorEntries } from '../../src/clock/index.js';
+import {
+  applyWrite,
+  emptyRecord,
+  isTombstone,
+  liveSiblings,
+  MAX_CLOCK_ENTRIES,
+  MAX_COUNTER,
+  MAX_FILLED_CLOCK_ENTRIES,
+  MAX_RAISED_COUNTER,
+  vectorEntries,
+} from '../../src/clock/index.js';
 import { VirtualClock } from '../../src/env/clock.js';
 import { KvError } from '../../src/errors.js';
 import { LocalReplica } from '../../src/replica/local-replica.js';
@@ -274,6 +284,24 @@ t.test("contexts and merges cannot fill a key's clock without end; the key stays
   t.equal((await fresh.replica.read(k('m')))!.clock.size, 152, 'the refused merge changed nothing');
   await fresh.replica.merge(k('m'), many(0));
   t.pass('a merge of what is held already passes');
+});
+
+t.test('a context may raise a counter only so far that the key keeps room for its writes', async (t) => {
+  const s = setup({ actor: 'n1#1' });
+  await s.replica.write(k('m'), k('v0'), undefined);
+  for (const actor of ['n1#1', 'n2#1']) {
+    await t.rejects(
+      s.replica.write(k('m'), k('v1'), new Map([[actor, MAX_COUNTER]])),
+      { code: 'KV_BAD_CONTEXT', details: { actor, limit: MAX_RAISED_COUNTER } },
+      `${actor} (${actor === 'n1#1' ? 'the coordinator' : 'another writer'}) at 2^47: the next write would mint past what a context or record carries`,
+    );
+  }
+  t.same(await liveStrings(s.replica, await coldView(s).read(k('m'))), ['v0'], 'the refused writes changed nothing');
+  const raised = await s.replica.write(k('m'), k('v1'), new Map([['n1#1', MAX_RAISED_COUNTER]]));
+  t.equal(raised.record.clock.get('n1#1'), MAX_RAISED_COUNTER + 1, 'up to 2^46 is taken');
+  const again = await s.replica.write(k('m'), k('v2'), raised.record.clock);
+  t.equal(again.record.clock.get('n1#1'), MAX_RAISED_COUNTER + 2, 'and the context the key then has is taken back: counters it holds are not raised');
+  t.ok(again.record.clock.get('n1#1')! < MAX_COUNTER, 'far below what contexts and records carry');
 });
 
 t.test('supersedeCurrent: a write supersedes what the replica holds at that moment, whatever the context', async (t) => {
