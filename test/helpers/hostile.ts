@@ -126,13 +126,13 @@ export async function gossipCluster(d: Daemon): Promise<Record<string, unknown>>
 }
 
 export const keyName = (i: number): string => `key-${i}`;
-export const valueOf = (i: number): string => `value-${i}`;
+export const valueName = (i: number): string => `value-${i}`;
 
 /** Writes keys 0..count-1 through `d`. */
 export async function writeKeys(d: Daemon, count: number): Promise<void> {
   const client = await KvClient.connect(d.addr);
   try {
-    await Promise.all(Array.from({ length: count }, (_, i) => client.put(keyName(i), valueOf(i))));
+    await Promise.all(Array.from({ length: count }, (_, i) => client.put(keyName(i), valueName(i))));
   } finally {
     await client.close();
   }
@@ -145,7 +145,7 @@ export async function keysLost(d: Daemon, count: number): Promise<string[]> {
     const reads = await Promise.all(
       Array.from({ length: count }, (_, i) =>
         client.get(keyName(i)).then(
-          (got) => got.values.length === 1 && got.values[0]?.toString() === valueOf(i),
+          (got) => got.values.length === 1 && got.values[0]?.toString() === valueName(i),
           () => false,
         ),
       ),
