@@ -12,7 +12,7 @@
  * Invariants: every sibling's dot is covered by `clock`; no two siblings share a dot; a sibling is
  * dropped only when a write or merge proves some version causally succeeds it.
  */
-import { counterOf, coversDot, type Dot, emptyVector, mergeVectors, type VersionVector } from './version-vector.js';
+import { clockOverfilled, counterOf, coversDot, type Dot, emptyVector, mergeVectors, type VersionVector } from './version-vector.js';
 
 export interface Sibling<V> {
   readonly dot: Dot;
@@ -60,6 +60,19 @@ export function mergeRecords<V>(a: CausalRecord<V>, b: CausalRecord<V>): CausalR
   for (const s of b.siblings) if (!aDots.has(dotKey(s)) && !coversDot(a.clock, s.dot)) kept.push(s);
   kept.sort(compareSiblings);
   return { clock: mergeVectors(a.clock, b.clock), siblings: kept };
+}
+
+/**
+ * Which bound a merged record breaks, if kept where `before` was held (undefined: nothing held):
+ * 'siblings' when it holds more than `maxSiblings` and more than `before` did (a merge that
+ * resolves siblings always passes), 'clock' when outside actors filled its clock
+ * (clockOverfilled); undefined when it is within both. What a client write could not store, a
+ * merge does not either.
+ */
+export function mergeOverBounds<V>(before: CausalRecord<V> | undefined, after: CausalRecord<V>, maxSiblings: number): 'siblings' | 'clock' | undefined {
+  if (after.siblings.length > maxSiblings && after.siblings.length > (before?.siblings.length ?? 0)) return 'siblings';
+  if (clockOverfilled(before?.clock ?? emptyVector, after.clock)) return 'clock';
+  return undefined;
 }
 
 /** The live values (tombstones left out), oldest write first. */

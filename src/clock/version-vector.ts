@@ -27,6 +27,14 @@ export const MAX_COUNTER = 2 ** 48 - 1;
 export const MAX_UNHELD_COUNTER = 2 ** 47;
 export const MAX_CLOCK_ENTRIES = 256;
 export const MAX_ACTOR_CHARS = 512;
+/**
+ * Entries a key's clock may come to hold through what arrives from outside (contexts, records
+ * from peers). Each bounded input could otherwise add its own new actors, and the clock would grow
+ * without end: past MAX_CLOCK_ENTRIES its context is refused and its record no longer travels.
+ * The rest, up to MAX_CLOCK_ENTRIES, is room for the actors the key's own coordinators mint under,
+ * so a key that others filled stays writable. A real key holds N actors and a few retired ones.
+ */
+export const MAX_FILLED_CLOCK_ENTRIES = 192;
 
 /** Why a clock entry from outside is out of bounds (counters up to `maxCounter`), or undefined when it is fine. */
 export function badClockEntry(actor: unknown, counter: unknown, maxCounter = MAX_COUNTER): string | undefined {
@@ -45,6 +53,17 @@ export function badClockEntry(actor: unknown, counter: unknown, maxCounter = MAX
 export function unheldClaim(context: VersionVector, held: VersionVector): Dot | undefined {
   for (const [actor, n] of context) if (n > MAX_UNHELD_COUNTER && n > (held.get(actor) ?? 0)) return [actor, n];
   return undefined;
+}
+
+/**
+ * True when `after` (a clock after a write or merge) holds more than MAX_FILLED_CLOCK_ENTRIES and
+ * gained actors from outside to get there: actors `before` did not hold, other than `ownActor`
+ * (the coordinator's own, always allowed). A change that adds no outside actor always passes.
+ */
+export function clockOverfilled(before: VersionVector, after: VersionVector, ownActor?: string): boolean {
+  if (after.size <= MAX_FILLED_CLOCK_ENTRIES) return false;
+  for (const actor of after.keys()) if (actor !== ownActor && !before.has(actor)) return true;
+  return false;
 }
 
 /** One event: the `counter`-th write coordinated by replica `actor`. */

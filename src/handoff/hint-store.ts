@@ -5,11 +5,14 @@
  * backlog per target and the hints per key (a fallback answers sloppy reads from them).
  *
  * Caps per target: bytes (a hint that would exceed it is refused, so the write is not counted
- * toward W) and age (older hints are dropped at delivery time and left to anti-entropy).
+ * toward W) and age (older hints are dropped at delivery time and left to anti-entropy). A merged
+ * hint is held to the limits of the replica's own records (siblings, clock entries): the target
+ * would refuse anything larger, and the hint would never be delivered.
  */
-import { mergeRecords } from '../clock/index.js';
+import { mergeOverBounds, mergeRecords } from '../clock/index.js';
 import { KeyedLock } from '../env/keyed-lock.js';
 import { KvError } from '../errors.js';
+import { clockFilledError } from '../replica/local-replica.js';
 import { decodeRecord, encodeRecord, type StoredRecord } from '../storage/record-format.js';
 import type { Store } from '../storage/store.js';
 
@@ -54,6 +57,8 @@ export class HintStore {
   constructor(
     private readonly store: Store,
     readonly caps: HintCaps,
+    /** Concurrent values one hint may hold (the node's --max-siblings). */
+    private readonly maxSiblings: number,
   ) {}
 
   /** Rebuilds the index from the store (at start: hints survive restarts). */
@@ -105,7 +110,17 @@ export class HintStore {
   private async addLocked(target: string, key: Buffer, record: StoredRecord, now: number): Promise<void> {
     const k = storeKey(target, key);
     const existing = await this.store.get(k);
-    const merged = existing ? mergeRecords(decodeHint(existing).record, record) : record;
+    const held = existing ? decodeHint(existing).record : undefined;
+    const merged = held ? mergeRecords(held, record) : record;
+    const over = mergeOverBounds(held, merged, this.maxSiblings);
+    if (over === 'siblings') {
+      throw new KvError(
+        'KV_TOO_MANY_SIBLINGS',
+        `a hint for ${target} would hold ${merged.siblings.length} concurrent values of one key (limit ${this.maxSiblings})`,
+        { target, siblings: merged.siblings.length, limit: this.maxSiblings },
+      );
+    }
+    if (over === 'clock') throw clockFilledError(merged.clock.size);
     const value = encodeHint(merged, now);
     const index = this.indexFor(target);
     const previous = index.get(key.toString('latin1'))?.bytes ?? 0;

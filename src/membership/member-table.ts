@@ -20,15 +20,27 @@
  * (`implausible`): a generation no further ahead of our clock than hosts' clocks disagree, a
  * heartbeat no higher than one beat per millisecond since that generation, and, within one
  * process life (incarnation and generation), the same address. The table holds at most
- * MAX_TABLE_MEMBERS entries, and forgets members that left LEFT_GRACE_MS after it last heard of
- * them, and never learns one it did not know (a removal is kept and learned: it must go on beating
- * that incarnation's own entries).
+ * MAX_TABLE_MEMBERS entries and MAX_RING_WEIGHT of weight up, and forgets members that left
+ * LEFT_GRACE_MS after it last heard of them, and never learns one it did not know (a removal is
+ * kept and learned: it must go on beating that incarnation's own entries).
+ *
+ * A plausible entry about us, of our own life and newer than ours, would win everywhere over what
+ * we say (a peer that lies, or our previous life on a clock that went back), and keep us down on
+ * every other node. We refute it as a SWIM member refutes a suspicion with a higher incarnation
+ * number: we go on under a generation above it.
  */
 
 /** How far a host's clock may run ahead of ours: generations further in the future are refused. */
 export const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000;
 /** Entries a table holds at most; new names beyond it are refused. */
 export const MAX_TABLE_MEMBERS = 2048;
+/**
+ * Weight the members that are up hold together at most (as many units as the table holds members):
+ * an entry that would raise it further is refused. The ring has vnodesPerWeight tokens per unit,
+ * and every node builds it again on each change: a full table of weight-64 members would have
+ * taken minutes of a blocked event loop to build.
+ */
+export const MAX_RING_WEIGHT = MAX_TABLE_MEMBERS;
 /** How long a member that left stays in the table after we last heard of it. */
 export const LEFT_GRACE_MS = 60 * 60 * 1000;
 
@@ -84,6 +96,11 @@ export interface MergeResult {
 /** Statuses that take a member off the ring and out of gossip for good (for its incarnation). */
 export function isGone(status: MemberStatus): boolean {
   return status === 'left' || status === 'removed';
+}
+
+/** The weight a member places on the ring (none unless it is up). */
+function weightUp(m: MemberInfo): number {
+  return m.status === 'up' ? m.weight : 0;
 }
 
 function newer(a: MemberInfo, b: MemberInfo): boolean {
@@ -148,6 +165,8 @@ export class MemberTable {
   merge(remote: readonly MemberInfo[], now: number): MergeResult {
     const result: MergeResult = { ringChanged: false, recovered: [], refused: 0 };
     this.forgetLeft(now);
+    let upWeight = 0;
+    for (const { info } of this.entries.values()) upWeight += weightUp(info);
     for (const info of remote) {
       if (info.name === this.self.name) {
         if (info.status === 'removed' && info.incarnation === this.self.incarnation && this.self.status !== 'removed') {
@@ -155,6 +174,9 @@ export class MemberTable {
           this.entries.set(this.self.name, { info: this.self, heardAt: now });
           result.ringChanged = true;
           result.removedSelf = true;
+        } else if (this.outdatesSelf(info, now)) {
+          this.self = { ...this.self, generation: info.generation + 1, heartbeat: 0 };
+          this.entries.set(this.self.name, { info: this.self, heardAt: now });
         }
         continue;
       }
@@ -163,10 +185,16 @@ export class MemberTable {
       // A member we never knew that has left is nothing to us; learning it would also bring back
       // those we forgot after the grace period, from peers that had not forgotten them yet.
       if (!local && info.status === 'left') continue;
-      if (implausible(info, local?.info, now) || (!local && this.entries.size >= MAX_TABLE_MEMBERS)) {
+      const addedWeight = weightUp(info) - (local ? weightUp(local.info) : 0);
+      if (
+        implausible(info, local?.info, now) ||
+        (!local && this.entries.size >= MAX_TABLE_MEMBERS) ||
+        (addedWeight > 0 && upWeight + addedWeight > MAX_RING_WEIGHT)
+      ) {
         result.refused++;
         continue;
       }
+      upWeight += addedWeight;
       // A removal is said by others: it is no sign of life from the member.
       const heard = info.status !== 'removed';
       if (!local) {
@@ -179,6 +207,17 @@ export class MemberTable {
       this.entries.set(info.name, { info, heardAt: heard || !local ? now : local.heardAt });
     }
     return result;
+  }
+
+  /** True for a plausible entry of our own life, not a removal, newer than what we say (see the module header). */
+  private outdatesSelf(info: MemberInfo, now: number): boolean {
+    return (
+      info.incarnation === this.self.incarnation &&
+      info.status !== 'removed' &&
+      this.self.status !== 'removed' &&
+      newer(info, this.self) &&
+      implausible(info, undefined, now) === undefined
+    );
   }
 
   /** Drops members that left and were not heard of for LEFT_GRACE_MS. */

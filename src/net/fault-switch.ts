@@ -40,11 +40,11 @@ export class FaultSwitch implements PeerTransport {
     return Object.fromEntries(this.rules);
   }
 
-  async request<Op extends PeerOp>(addr: string, request: PeerRequestOf<Op>, timeoutMs: number): Promise<PeerReply<Op>> {
+  async request<Op extends PeerOp>(addr: string, request: PeerRequestOf<Op>, timeoutMs: number, node?: string): Promise<PeerReply<Op>> {
     const mode = this.rules.get(addr);
-    if (!mode) return this.inner.request(addr, request, timeoutMs);
+    if (!mode) return this.inner.request(addr, request, timeoutMs, node);
     if (mode === 'reset') throw new KvError('KV_UNREACHABLE', `link to ${addr} reset (fault switch)`, { addr });
-    if (mode === 'hang') void this.inner.request(addr, request, timeoutMs).catch(() => {});
+    if (mode === 'hang') void this.inner.request(addr, request, timeoutMs, node).catch(() => {});
     await new Promise<void>((resolve) => this.clock.setTimer(timeoutMs, resolve));
     throw new KvError('KV_TIMEOUT', `no reply from ${addr} within ${timeoutMs} ms (fault switch: ${mode})`, { addr });
   }

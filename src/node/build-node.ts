@@ -94,7 +94,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
   const self = o.identity.name;
   const faults = o.testingFaults ? new FaultSwitch(o.transport, o.clock) : undefined;
   const transport = faults ?? o.transport;
-  const hints = new HintStore(o.store, o.hintCaps);
+  const hints = new HintStore(o.store, o.hintCaps, o.limits.maxSiblings);
   const cache = new LruCache<string, StoredRecord>(o.cacheBytes);
   // Assigned below: the replica asks the member table which clock actors are retired, and the ring whether it has peers.
   let table: MemberTable | undefined;

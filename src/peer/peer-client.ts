@@ -2,8 +2,8 @@
  * How engines talk to other nodes: one typed method per peer op, and one policy for all of them.
  * - Addresses: a node is named; its address comes from the member table. No address known, or a
  *   node gossip sees down, fails at once with KV_UNREACHABLE, without sending (the caller's
- *   quorum or retry decides what that means). Gossip and joining go to addresses (seeds have no
- *   names yet).
+ *   quorum or retry decides what that means); so does another node answering at that address.
+ *   Gossip and joining go to addresses (seeds have no names yet).
  * - Timeouts: the node's request timeout; bulk anti-entropy steps (a leaf listing, a batch of
  *   records) at least BULK_TIMEOUT_MS, as they may take longer than a client request under load.
  * - Errors: KV_UNREACHABLE / KV_TIMEOUT (see isUnreachable), the peer's own error code, or
@@ -149,6 +149,6 @@ export class PeerClient {
     const addr = this.deps.addrOf(name);
     if (!addr) return Promise.reject(new KvError('KV_UNREACHABLE', `no address known for ${name}`, { peer: name }));
     if (!this.deps.isUp(name)) return Promise.reject(new KvError('KV_UNREACHABLE', `${name} is down`, { peer: name }));
-    return this.deps.transport.request(addr, request, timeoutMs);
+    return this.deps.transport.request(addr, request, timeoutMs, name);
   }
 }

@@ -12,9 +12,12 @@ import { isUtf8 } from 'node:buffer';
 import {
   applyWrite,
   type CausalRecord,
+  clockOverfilled,
   emptyRecord,
   emptyVector,
   isTombstone,
+  MAX_FILLED_CLOCK_ENTRIES,
+  mergeOverBounds,
   mergeRecords,
   mergeVectors,
   pruneClock,
@@ -50,6 +53,18 @@ export interface LocalReplicaOptions {
   isRetiredActor?: (actor: string) => boolean;
   /** Whether to report each committed change with its version digest (while there are replicas to compare trees with). */
   reportChanges?: () => boolean;
+}
+
+/** A merge refused because outside actors would fill the key's clock (see MAX_FILLED_CLOCK_ENTRIES). */
+export function clockFilledError(entries: number): KvError {
+  return new KvError(
+    'KV_BAD_REQUEST',
+    `a merged record would hold ${entries} clock entries, more than the ${MAX_FILLED_CLOCK_ENTRIES} others may fill a key's clock with`,
+    {
+      entries,
+      limit: MAX_FILLED_CLOCK_ENTRIES,
+    },
+  );
 }
 
 /** N replicas plus room for a few handoffs and wiped incarnations. */
@@ -124,6 +139,13 @@ export class LocalReplica {
     const written = applyWrite(current, seen, this.actor, stored, this.clock.now());
     const next = pruneClock(written, this.options.maxClockEntries ?? DEFAULT_MAX_CLOCK_ENTRIES, this.options.isRetiredActor ?? neverRetired);
     if (next.siblings.length > this.options.maxSiblings) throw this.tooManySiblings(key, current.siblings.length);
+    if (clockOverfilled(current.clock, next.clock, this.actor)) {
+      throw new KvError(
+        'KV_BAD_CONTEXT',
+        `the context names writers the key never had: its clock would hold ${next.clock.size} entries (at most ${MAX_FILLED_CLOCK_ENTRIES} from contexts); pass the context a get returned`,
+        { entries: next.clock.size, limit: MAX_FILLED_CLOCK_ENTRIES },
+      );
+    }
     await this.commit(key, cacheKey, existing, next);
     if (isDelete) this.counters.deletes++;
     else this.counters.puts++;
@@ -142,10 +164,10 @@ export class LocalReplica {
     const current = await this.currentLocked(key, cacheKey);
     if (current && sameVersions(current, incoming)) return current;
     const next = current ? mergeRecords(current, incoming) : incoming;
-    // The limit holds on merges too; a merge that does not add siblings (it resolves some) always passes.
-    if (next.siblings.length > this.options.maxSiblings && next.siblings.length > (current?.siblings.length ?? 0)) {
-      throw this.tooManySiblings(key, Math.max(current?.siblings.length ?? 0, incoming.siblings.length));
-    }
+    // The limits hold on merges too; a merge that does not add siblings (it resolves some) always passes.
+    const over = mergeOverBounds(current, next, this.options.maxSiblings);
+    if (over === 'siblings') throw this.tooManySiblings(key, Math.max(current?.siblings.length ?? 0, incoming.siblings.length));
+    if (over === 'clock') throw clockFilledError(next.clock.size);
     await this.commit(key, cacheKey, current, next);
     this.counters.merges++;
     return next;

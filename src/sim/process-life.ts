@@ -35,8 +35,8 @@ export class ProcessLife {
       defer: (fn) => void this.setTimer(0, fn),
     };
     this.transport = {
-      request: <Op extends PeerOp>(addr: string, request: PeerRequestOf<Op>, timeoutMs: number) =>
-        this.alive ? this.request(transport, addr, request, timeoutMs) : never<PeerReply<Op>>(),
+      request: <Op extends PeerOp>(addr: string, request: PeerRequestOf<Op>, timeoutMs: number, node?: string) =>
+        this.alive ? this.request(transport, addr, request, timeoutMs, node) : never<PeerReply<Op>>(),
       close: async () => {},
     };
   }
@@ -76,8 +76,14 @@ export class ProcessLife {
   }
 
   /** The transport's request, timed out here if the network dropped it (see the header). */
-  private request<Op extends PeerOp>(transport: PeerTransport, addr: string, request: PeerRequestOf<Op>, timeoutMs: number): Promise<PeerReply<Op>> {
-    const sent = transport.request(addr, request, timeoutMs);
+  private request<Op extends PeerOp>(
+    transport: PeerTransport,
+    addr: string,
+    request: PeerRequestOf<Op>,
+    timeoutMs: number,
+    node: string | undefined,
+  ): Promise<PeerReply<Op>> {
+    const sent = transport.request(addr, request, timeoutMs, node);
     return this.guard(
       new Promise((resolve, reject) => {
         const timer = this.setTimer(timeoutMs, () => reject(new KvError('KV_TIMEOUT', `no reply from ${addr} within ${timeoutMs} ms`, { addr, timeoutMs })));

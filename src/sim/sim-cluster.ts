@@ -160,7 +160,7 @@ export class SimCluster {
       antiEntropy: { intervalMs: 0, maxKeysPerSecond: 1_000_000, tombstoneGraceMs: 60 * 60 * 1000 },
       testingFaults: false,
     });
-    this.network.register(node.addr, serveLines(node.built.node, defaultLimits));
+    this.network.register(node.addr, serveLines(node.built.node, defaultLimits), node.name);
     await node.built.start();
   }
 

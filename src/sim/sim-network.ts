@@ -38,7 +38,7 @@ import { decodePeerReply, encodePeerRequest } from '../net/peer-json.js';
 import type { RecordBounds } from '../net/record-json.js';
 import { newClientConnection, type RequestHandler } from '../protocol/connection.js';
 import type { PeerOp, PeerReply, PeerRequestOf } from '../protocol/peer.js';
-import type { PeerTransport } from '../protocol/transport.js';
+import { type PeerTransport, wrongNodeError } from '../protocol/transport.js';
 
 /** Serves one request line arriving from `from`; resolves the reply line (a JSON Reply). */
 export type SimHandler = (line: Buffer, from: string) => Promise<string> | string;
@@ -100,9 +100,13 @@ export class SimNetwork {
     this.lossRate = checkRate(options.lossRate);
   }
 
-  /** Serves `addr` with `handler` (replacing any previous one, e.g. after a restart). */
-  register(addr: string, handler: SimHandler): void {
+  /** The node serving each address, as a TCP link's handshake would name it (when registered with a name). */
+  private readonly nodes = new Map<string, string>();
+
+  /** Serves `addr` with `handler` (replacing any previous one, e.g. after a restart); `node` names the node there. */
+  register(addr: string, handler: SimHandler, node?: string): void {
     this.handlers.set(addr, handler);
+    if (node !== undefined) this.nodes.set(addr, node);
   }
 
   /** Removes `addr`: requests to it are refused from now on. */
@@ -112,7 +116,9 @@ export class SimNetwork {
 
   /** A peer transport whose requests come from `fromAddr`: messages written and replies validated as over TCP. */
   transportFor(fromAddr: string, bounds: RecordBounds = defaultLimits): PeerTransport {
-    const request = async <Op extends PeerOp>(addr: string, message: PeerRequestOf<Op>, timeoutMs: number): Promise<PeerReply<Op>> => {
+    const request = async <Op extends PeerOp>(addr: string, message: PeerRequestOf<Op>, timeoutMs: number, node?: string): Promise<PeerReply<Op>> => {
+      const found = this.nodes.get(addr);
+      if (node !== undefined && found !== undefined && found !== node) throw wrongNodeError(addr, node, found);
       const reply = await this.requestLine(fromAddr, addr, `{"id":${this.nextId++},${encodePeerRequest(message)}}`, timeoutMs);
       return decodePeerReply(message, replyFields(reply), bounds);
     };

@@ -94,7 +94,7 @@ function simHarness(): Harness {
     transport: net.transportFor('10.0.0.99:7070'),
     serve: async (handler) => {
       const addr = `10.0.0.${next++}:7070`;
-      net.register(addr, serveLines(handler, defaultLimits));
+      net.register(addr, serveLines(handler, defaultLimits), 'server');
       return addr;
     },
     deadAddr: async () => '10.0.0.250:7070',
@@ -146,6 +146,20 @@ function conformance(t: Test, name: string, make: () => Promise<Harness>): void 
       const addr = await h.serve(handler);
       const reply = h.settle(h.transport.request(addr, { op: 'kv.reap', key: Buffer.from('k'), record: tombstone }, 5000));
       await t.rejects(reply, { code: 'KV_BAD_REQUEST' });
+    });
+
+    t.test('a request meant for another node than the one at the address is refused unsent: KV_UNREACHABLE', async (t) => {
+      const { handler, seen } = handlerOf(sampleReply);
+      const addr = await h.serve(handler);
+      const request: PeerRequest = { op: 'kv.replicate', key: Buffer.from('k'), record: sampleRecord };
+      await t.rejects(h.settle(h.transport.request(addr, request, 5000, 'impostor')), {
+        code: 'KV_UNREACHABLE',
+        message: /is server, not impostor/,
+        details: { peer: 'impostor', found: 'server' },
+      });
+      t.equal(seen.length, 0, 'nothing reached the node there');
+      t.same(await h.settle(h.transport.request(addr, request, 5000, 'server')), {}, 'meant for the node there, it is answered');
+      t.equal(seen.length, 1);
     });
 
     t.test('nobody at the address: KV_UNREACHABLE', async (t) => {

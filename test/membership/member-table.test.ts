@@ -3,6 +3,7 @@ import {
   isGone,
   LEFT_GRACE_MS,
   MAX_CLOCK_SKEW_MS,
+  MAX_RING_WEIGHT,
   MAX_TABLE_MEMBERS,
   type MemberInfo,
   MemberTable,
@@ -53,13 +54,23 @@ t.test('only a fresh heartbeat refreshes a member', async (t) => {
   t.equal(table.health('a', 2000), 'alive');
 });
 
-t.test('entries about ourselves are ignored', async (t) => {
+t.test('entries about ourselves are ignored, and one newer than ours is refuted', async (t) => {
   const table = tableAt();
-  const result = table.merge([info('me', { generation: 9999, heartbeat: 9999, status: 'left', addr: 'elsewhere:1' })], 0);
-  t.same(table.me, info('me'));
-  t.same(table.get('me'), info('me'));
-  t.same(result, { ringChanged: false, recovered: [], refused: 0 });
+  const older = table.merge([info('me', { generation: 999, heartbeat: 9999, status: 'left', addr: 'elsewhere:1' })], 0);
+  t.same(table.me, info('me'), 'an older entry about us changes nothing');
+  t.same(older, { ringChanged: false, recovered: [], refused: 0 });
+  const newer = table.merge([info('me', { generation: 9999, heartbeat: 9999, status: 'left', addr: 'elsewhere:1', weight: 64 })], 0);
+  t.same(newer, { ringChanged: false, recovered: [], refused: 0 });
+  t.same(table.me, info('me', { generation: 10_000, heartbeat: 0 }), 'a newer one: we go on under a generation above it, saying what we said');
+  t.same(table.get('me'), table.me);
+  t.ok(supersedes(table.tick(0), info('me', { generation: 9999, heartbeat: 9999 })), 'and our next entry wins over it everywhere');
   t.equal(table.health('me', 1_000_000), 'alive', 'we never suspect ourselves');
+  const otherLife = tableAt();
+  otherLife.merge([info('me', { incarnation: 'another', generation: 9999 })], 0);
+  t.same(otherLife.me, info('me'), 'an entry of another incarnation (a wiped data dir) is not ours to refute');
+  const implausibleNews = tableAt();
+  implausibleNews.merge([info('me', { generation: 2 ** 53 - 1 })], 0);
+  t.same(implausibleNews.me, info('me'), 'nor is one no node could have said');
 });
 
 t.test('health by heartbeat age (suspect at 1500 ms, down at 3000 ms)', async (t) => {
@@ -338,4 +349,59 @@ t.test('the table is capped, and members that left are forgotten after a grace p
   t.ok(small.get('x'), 'kept during the grace period');
   small.merge([info('x', { generation: now - 1000, heartbeat: 2, status: 'left' })], now + LEFT_GRACE_MS);
   t.equal(small.get('x'), undefined, 'forgotten after it, and a peer that still gossips it does not bring it back');
+});
+
+t.test('gossip refuses a real node generation far enough ahead to keep it down; its own gossip refutes one within the skew', async (t) => {
+  const now = 10_000_000;
+  const detector = { suspectAfterMs: 1500, downAfterMs: 3000 };
+  const a = new MemberTable(info('a', { generation: now }), detector, now);
+  const b = new MemberTable(info('b', { generation: now }), detector, now);
+  const c = new MemberTable(info('c', { generation: now }), detector, now);
+  const gossip = (from: MemberTable, to: MemberTable, at: number) => to.merge(from.infos(), at);
+  for (const [x, y] of [
+    [a, b],
+    [b, c],
+    [c, a],
+    [a, c],
+  ] as const)
+    gossip(x, y, now);
+  // A peer tells a: "b restarted, nine minutes from now".
+  a.merge([{ ...info('b'), generation: now + 9 * 60_000, heartbeat: 0 }], now);
+  gossip(a, c, now);
+  b.tick(now + 100);
+  gossip(b, c, now + 100);
+  t.equal(c.get('b')?.generation, now + 9 * 60_000, "b's own entry cannot win over it");
+  // b hears the lie about itself (gossip is push-pull: c answers b) and refutes it.
+  gossip(c, b, now + 200);
+  b.tick(now + 300);
+  gossip(b, c, now + 300);
+  gossip(c, a, now + 300);
+  for (const [name, table] of [
+    ['a', a],
+    ['c', c],
+  ] as const) {
+    t.equal(table.get('b')?.generation, now + 9 * 60_000 + 1, `${name} takes b's refutation`);
+    t.equal(table.health('b', now + 300 + 2900), 'suspect', `${name} hears from b again (no longer stuck at the lie)`);
+  }
+});
+
+t.test('the weight of members up is capped, so no gossip makes every node build a ring of millions of tokens', async (t) => {
+  const now = 10_000_000;
+  const table = new MemberTable(info('me', { generation: now }), { suspectAfterMs: 1500, downAfterMs: 3000 }, now);
+  const heavy = Array.from({ length: 100 }, (_, i) => info(`heavy${i}`, { generation: now - 1000, weight: 64 }));
+  const result = table.merge(heavy, now);
+  const upWeight = () => table.ringMembers().reduce((sum, m) => sum + m.weight, 0);
+  t.ok(upWeight() <= MAX_RING_WEIGHT, `the ring holds at most ${MAX_RING_WEIGHT} units of weight (holds ${upWeight()})`);
+  t.equal(result.refused, 100 - Math.floor((MAX_RING_WEIGHT - 1) / 64), 'the entries beyond the cap are refused');
+  const room = MAX_RING_WEIGHT - upWeight();
+  t.ok(room < 64, 'no room for one more heavy member');
+  table.merge(
+    Array.from({ length: room }, (_, i) => info(`filler${i}`, { generation: now - 1000, weight: 1 })),
+    now,
+  );
+  t.equal(upWeight(), MAX_RING_WEIGHT);
+  t.equal(table.merge([info('light', { generation: now - 1000, weight: 1 })], now).refused, 1, 'a full ring takes no more weight');
+  t.equal(table.merge([info('heavy0', { generation: now - 1000, heartbeat: 2, weight: 64 })], now).refused, 0, 'members already in it go on');
+  t.equal(table.merge([info('heavy0', { generation: now - 1000, heartbeat: 3, status: 'leaving' })], now).refused, 0, 'a member leaving frees its weight');
+  t.equal(table.merge([info('light', { generation: now - 1000, weight: 1 })], now).refused, 0, 'for others');
 });

@@ -1,5 +1,14 @@
 import t from 'tap';
-import { applyWrite, emptyRecord, isTombstone, liveSiblings, vectorEntries } from '../../src/clock/index.js';
+import {
+  applyWrite,
+  emptyRecord,
+  isTombstone,
+  liveSiblings,
+  MAX_CLOCK_ENTRIES,
+  MAX_COUNTER,
+  MAX_FILLED_CLOCK_ENTRIES,
+  vectorEntries,
+} from '../../src/clock/index.js';
 import { VirtualClock } from '../../src/env/clock.js';
 import { KvError } from '../../src/errors.js';
 import { LocalReplica } from '../../src/replica/local-replica.js';
@@ -262,6 +271,43 @@ t.test('maxSiblings holds on merges too; a merge that resolves siblings always p
   await resolving.replica.write(k('m'), k('resolved'), ours.clock);
   await here.replica.merge(k('m'), (await resolving.replica.read(k('m')))!);
   t.same(await liveStrings(here.replica, await here.replica.read(k('m'))), ['resolved']);
+});
+
+t.test("contexts and merges cannot fill a key's clock without end; the key stays writable", async (t) => {
+  const s = setup({ actor: 'n1#1' });
+  const first = await s.replica.write(k('m'), k('v0'), undefined);
+  const ghosts = (from: number, count: number) => Array.from({ length: count }, (_, i) => [`ghost-${from + i}`, 1] as const);
+  // A forged context: the node's own actor covered (so nothing piles up as siblings) and invented writers.
+  const forged = (from: number, count: number) => new Map([['n1#1', 1000], ...ghosts(from, count)]);
+  const filled = await s.replica.write(k('m'), k('v1'), forged(0, MAX_FILLED_CLOCK_ENTRIES - 1));
+  t.equal(filled.record.clock.size, MAX_FILLED_CLOCK_ENTRIES, 'a context may bring writers the key did not know, up to the bound');
+  const before = await canon(s.replica, await coldView(s).read(k('m')));
+  await t.rejects(
+    s.replica.write(k('m'), k('v2'), forged(10_000, 1)),
+    { code: 'KV_BAD_CONTEXT', details: { limit: MAX_FILLED_CLOCK_ENTRIES } },
+    'one past it is refused',
+  );
+  t.same(await canon(s.replica, await coldView(s).read(k('m'))), before, 'and changed nothing');
+  // The key stays writable: with its context, without one, and by a coordinator it never had.
+  const ctx = (await s.replica.read(k('m')))!.clock;
+  t.ok(ctx.size <= MAX_CLOCK_ENTRIES, 'its context is one a client may pass back');
+  t.same(await liveStrings(s.replica, (await s.replica.write(k('m'), k('with-context'), ctx)).record), ['with-context']);
+  await s.replica.write(k('m'), k('plain'), undefined, true);
+  const other = setup({ store: s.store, actor: 'n9#1' });
+  const theirs = await other.replica.write(k('m'), k('new-coordinator'), (await other.replica.read(k('m')))!.clock);
+  t.equal(theirs.record.clock.size, MAX_FILLED_CLOCK_ENTRIES + 1, "a coordinator's own new actor is always room");
+  t.same(await liveStrings(other.replica, theirs.record), ['new-coordinator']);
+
+  // Merges: a record bringing more outside writers is refused; one that brings none passes.
+  const fresh = setup({ actor: 'n1#1' });
+  await fresh.replica.merge(k('m'), first.record);
+  const raw = (v: string): StoredValue => ({ codec: CODEC_RAW, stored: k(v), raw: k(v) });
+  const many = (from: number) => applyWrite(emptyRecord<StoredValue>(), new Map(ghosts(from, 150)), `writer-${from}`, raw('x'), 5);
+  await fresh.replica.merge(k('m'), many(0));
+  await t.rejects(fresh.replica.merge(k('m'), many(1000)), { code: 'KV_BAD_REQUEST', details: { limit: MAX_FILLED_CLOCK_ENTRIES } }, 'merges are bounded too');
+  t.equal((await fresh.replica.read(k('m')))!.clock.size, 152, 'the refused merge changed nothing');
+  await fresh.replica.merge(k('m'), many(0));
+  t.pass('a merge of what is held already passes');
 });
 
 t.test('supersedeCurrent: a write supersedes what the replica holds at that moment, whatever the context', async (t) => {
