@@ -3,7 +3,8 @@
  * by side: "plain", as `kvctl start --nodes 3` makes it (a cluster secret, no TLS, no tokens), and
  * "TLS+auth" (the same, plus TLS 1.3 on the listener and on peer links with mutual TLS, and client
  * tokens; the bench presents a `write` token). Both take the same load, alternating phase by phase
- * (plain, TLS+auth, plain, TLS+auth, ...) so the shared machine's noise falls on both: 1 KiB base64
+ * (plain, TLS+auth, then TLS+auth, plain the next round) so the shared machine's noise falls on
+ * both, and each round's two phases give one paired ratio (the targets take their median): 1 KiB base64
  * text values, fresh keys for puts, then gets of the keys just written, checked byte for byte, 64
  * in flight over one connection per node and over four per node. The first puts and gets of the
  * fresh clusters are reported as the cold phase; the measured rounds follow. Also: what opening a
@@ -12,7 +13,7 @@
 import type { KvClient } from '../src/client/client.js';
 import type { ClientOptions } from '../src/net/line-connection.js';
 import { type BenchContext, VALUE_BYTES } from './bench-context.js';
-import { type Median, medianRun } from './closed-loop.js';
+import { medianRun } from './closed-loop.js';
 import { type BenchCluster, startCluster, stopCluster } from './cluster.js';
 import { base64TextValues, seededRng } from './json-documents.js';
 import { ROW_HEADERS, row } from './kv-sections.js';
@@ -42,8 +43,18 @@ const LAYOUTS = [
   { label: '4 per node', perNode: 4 },
 ] as const;
 
-type Results = Map<string, Median<PhaseResult>>;
+/** Every measured run, in the order taken, by setup, phase and layout (resultKey). */
+type Runs = Map<string, PhaseResult[]>;
+const COLD = 'cold, 1 per node';
+const ROW_LAYOUTS = [COLD, ...LAYOUTS.map((l) => l.label)];
 const resultKey = (setup: Setup, phase: Phase, layout: string) => `${setup.label}|${phase}|${layout}`;
+
+/** The secured/plain throughput ratio of each round (the two phases taken back to back), sorted. */
+function pairedRatios(runs: Runs, plain: Setup, secured: Setup, phase: Phase, layout: string): number[] {
+  const p = runs.get(resultKey(plain, phase, layout)) ?? [];
+  const s = runs.get(resultKey(secured, phase, layout)) ?? [];
+  return p.map((r, i) => (s[i] as PhaseResult).opsPerSec / r.opsPerSec).sort((a, b) => a - b);
+}
 
 export async function securitySection(ctx: BenchContext): Promise<void> {
   const { report, resources, config } = ctx;
@@ -72,14 +83,21 @@ export async function securitySection(ctx: BenchContext): Promise<void> {
         setup.lanes.push(await openClusterLanes(layout.label, targets, nodes, client));
       }
     }
-    const results = await measureAlternating(ctx, setups);
+    const runs = await measureAlternating(ctx, plain, secured);
+    const median = (setup: Setup, phase: Phase, layout: string) => {
+      const list = runs.get(resultKey(setup, phase, layout));
+      return list ? medianRun(list) : undefined;
+    };
 
-    report.note(`${fmt(config.keys)} puts (fresh keys) and ${fmt(config.getOps)} gets per measured phase; each row is the median of ${config.rounds} round(s)`);
+    report.note(
+      `${fmt(config.keys)} puts (fresh keys) and ${fmt(config.getOps)} gets per measured phase; each row is the median of ${config.rounds} round(s), ` +
+        `the cold rows one phase of ${fmt(config.keys)} each (the first requests of a fresh cluster)`,
+    );
     const rows: Cell[][] = [];
     for (const phase of PHASES) {
-      for (const layout of ['cold, 1 per node', ...LAYOUTS.map((l) => l.label)]) {
+      for (const layout of ROW_LAYOUTS) {
         for (const setup of setups) {
-          const r = results.get(resultKey(setup, phase, layout));
+          const r = median(setup, phase, layout);
           if (r) rows.push(row(phase, setup.label, { ...(setup.lanes[0] as Lanes), label: layout }, r));
         }
       }
@@ -91,13 +109,16 @@ export async function securitySection(ctx: BenchContext): Promise<void> {
 
     const ratioRows: Cell[][] = [];
     for (const phase of PHASES) {
-      for (const layout of ['cold, 1 per node', ...LAYOUTS.map((l) => l.label)]) {
-        const p = results.get(resultKey(plain, phase, layout));
-        const s = results.get(resultKey(secured, phase, layout));
+      for (const layout of ROW_LAYOUTS) {
+        const p = median(plain, phase, layout);
+        const s = median(secured, phase, layout);
         if (!p || !s) continue;
+        const paired = pairedRatios(runs, plain, secured, phase, layout);
         ratioRows.push([
           phase,
           layout,
+          `${fmt(medianOf(paired), 2)}x`,
+          `${fmt(paired[0] ?? Number.NaN, 2)}–${fmt(paired.at(-1) ?? Number.NaN, 2)}`,
           `${fmt(s.opsPerSec / p.opsPerSec, 2)}x`,
           `${fmt(s.p50Us / p.p50Us, 2)}x`,
           `${fmt(s.p99Us / p.p99Us, 2)}x`,
@@ -106,13 +127,18 @@ export async function securitySection(ctx: BenchContext): Promise<void> {
         ]);
       }
     }
-    report.table(['phase', 'conns', 'ops/s TLS+auth / plain', 'p50 ratio', 'p99 ratio', 'daemon cpu µs/op added', 'client cpu µs/op added'], ratioRows);
+    report.table(
+      ['TLS+auth / plain', 'conns', 'ops/s, paired', 'rounds min–max', 'ops/s, of medians', 'p50', 'p99', 'daemon cpu µs/op added', 'client cpu µs/op added'],
+      ratioRows,
+    );
+    report.note(
+      '"paired": the median over rounds of each round\'s ratio (the two clusters measured back to back, which goes first swapped every round), ' +
+        "less moved by the machine's other load than the ratio of the two medians; p50, p99 and cpu compare the median rounds",
+    );
     for (const phase of PHASES) {
-      const p = results.get(resultKey(plain, phase, LAYOUTS[0].label)) as Median<PhaseResult>;
-      const s = results.get(resultKey(secured, phase, LAYOUTS[0].label)) as Median<PhaseResult>;
-      report.target(`TLS+auth / plain, ${phase}`, s.opsPerSec / p.opsPerSec, '≥', 0.7);
+      report.target(`TLS+auth / plain, ${phase}`, medianOf(pairedRatios(runs, plain, secured, phase, LAYOUTS[0].label)), '≥', 0.7);
     }
-    report.note('targets: 1 connection per node, medians of the measured rounds; both clusters run on the same 127.0.0.1 and the same cores');
+    report.note('targets: 1 connection per node, paired ratio; both clusters run on 127.0.0.1 and share the same cores');
 
     report.table(['connection set-up (node1, idle)', 'connected, median ms', 'p90 ms', 'connected + first ping, median ms', 'p90 ms'], connectRows);
     report.note(
@@ -125,41 +151,43 @@ export async function securitySection(ctx: BenchContext): Promise<void> {
   }
 }
 
+/** The middle of a sorted list (the upper middle of an even count, as medianRun). */
+function medianOf(sorted: readonly number[]): number {
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
 /**
- * The cold phase (the first puts and gets of each fresh cluster), then `rounds` rounds of each
- * layout; within each, plain and TLS+auth take turns phase by phase.
+ * The cold phase (the first puts, then gets, of each fresh cluster, plain first), then `rounds`
+ * rounds of each layout: plain and TLS+auth take turns phase by phase, and which goes first is
+ * swapped every round so a drift in the machine's other load does not always fall on the same one.
  */
-async function measureAlternating(ctx: BenchContext, setups: readonly Setup[]): Promise<Results> {
+async function measureAlternating(ctx: BenchContext, plain: Setup, secured: Setup): Promise<Runs> {
   const { keys, getOps, warmOps, rounds } = ctx.config;
-  const runs = new Map<string, PhaseResult[]>();
+  const runs: Runs = new Map();
   const record = (setup: Setup, phase: Phase, layout: string, r: PhaseResult) => {
     const key = resultKey(setup, phase, layout);
     runs.set(key, [...(runs.get(key) ?? []), r]);
   };
-  const cold = 'cold, 1 per node';
-  for (const setup of setups) record(setup, 'put', cold, await setup.workload.put(setup.lanes[0] as Lanes, 'cold', keys, 0, 1));
-  for (const [i, setup] of setups.entries()) {
+  const both = [plain, secured];
+  for (const setup of both) record(setup, 'put', COLD, await setup.workload.put(setup.lanes[0] as Lanes, 'cold', keys, 0, 1));
+  for (const [i, setup] of both.entries()) {
     // Each cold key read once, in a shuffled order.
-    record(setup, 'get', cold, await setup.workload.get(setup.lanes[0] as Lanes, lastRound('cold', 1), keys, keys, 0, 1, seededRng(90 + i)));
+    record(setup, 'get', COLD, await setup.workload.get(setup.lanes[0] as Lanes, lastRound('cold', 1), keys, keys, 0, 1, seededRng(90 + i)));
   }
   for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? both : [secured, plain];
     for (const [l, layout] of LAYOUTS.entries()) {
       // Warm-up requests before the first round of each layout only: later rounds follow load anyway.
       const warm = round === 0 ? warmOps : 0;
       const prefix = `l${l}r${round}`;
-      for (const setup of setups) record(setup, 'put', layout.label, await setup.workload.put(setup.lanes[l] as Lanes, prefix, keys, warm, 1));
-      for (const [i, setup] of setups.entries()) {
-        const lanes = setup.lanes[l] as Lanes;
-        record(
-          setup,
-          'get',
-          layout.label,
-          await setup.workload.get(lanes, lastRound(prefix, 1), keys, getOps, warm, 1, seededRng(900 + 100 * l + 10 * round + i)),
-        );
+      for (const setup of order) record(setup, 'put', layout.label, await setup.workload.put(setup.lanes[l] as Lanes, prefix, keys, warm, 1));
+      for (const setup of order) {
+        const rng = seededRng(900 + 100 * l + 10 * round + both.indexOf(setup));
+        record(setup, 'get', layout.label, await setup.workload.get(setup.lanes[l] as Lanes, lastRound(prefix, 1), keys, getOps, warm, 1, rng));
       }
     }
   }
-  return new Map([...runs].map(([key, list]) => [key, medianRun(list)]));
+  return runs;
 }
 
 /** A difference with its sign, one decimal. */
