@@ -135,6 +135,8 @@ export async function securitySection(ctx: BenchContext): Promise<void> {
       '"paired": the median over rounds of each round\'s ratio (the two clusters measured back to back, which goes first swapped every round), ' +
         "less moved by the machine's other load than the ratio of the two medians; p50, p99 and cpu compare the median rounds",
     );
+    report.table(['CPU over every phase', 'requests', 'daemons s', 'client s', 'daemons µs/request', 'client µs/request'], cpuRows(runs, [plain, secured]));
+    report.note('each cluster served the same requests, so its total CPU is the steadiest comparison on a busy machine (throughput moves with what else runs)');
     for (const phase of PHASES) {
       report.target(`TLS+auth / plain, ${phase}`, medianOf(pairedRatios(runs, plain, secured, phase, LAYOUTS[0].label)), '≥', 0.7);
     }
@@ -149,6 +151,38 @@ export async function securitySection(ctx: BenchContext): Promise<void> {
     await closeLanes(setups.flatMap((s) => s.lanes));
     for (const setup of setups) await stopCluster(ctx, setup.cluster);
   }
+}
+
+/** CPU spent over every measured phase (cold included), per setup: its daemons, and this process on its behalf. */
+function cpuRows(runs: Runs, setups: readonly Setup[]): Cell[][] {
+  const rows = setups.map((setup) => {
+    const mine = [...runs].filter(([key]) => key.startsWith(`${setup.label}|`)).flatMap(([, list]) => list);
+    const requests = mine.reduce((sum, r) => sum + r.ops, 0);
+    const daemonUs = mine.reduce((sum, r) => sum + r.daemonCpuUsPerOp * r.ops, 0);
+    const clientUs = mine.reduce((sum, r) => sum + r.clientCpuUsPerOp * r.ops, 0);
+    return { label: setup.label, requests, daemonUs, clientUs };
+  });
+  const [base] = rows;
+  const out: Cell[][] = rows.map((r) => [
+    r.label,
+    fmt(r.requests),
+    fmt(r.daemonUs / 1e6, 1),
+    fmt(r.clientUs / 1e6, 1),
+    fmt(r.daemonUs / r.requests, 1),
+    fmt(r.clientUs / r.requests, 1),
+  ]);
+  for (const r of rows.slice(1)) {
+    if (!base) break;
+    out.push([
+      `${r.label} / ${base.label}`,
+      '',
+      `${fmt(r.daemonUs / base.daemonUs, 2)}x`,
+      `${fmt(r.clientUs / base.clientUs, 2)}x`,
+      signed((r.daemonUs - base.daemonUs) / r.requests),
+      signed((r.clientUs - base.clientUs) / r.requests),
+    ]);
+  }
+  return out;
 }
 
 /** The middle of a sorted list (the upper middle of an even count, as medianRun). */
