@@ -4,8 +4,10 @@
  * node, a bounded wait until every node sees every member up and alive, and the per-link fault
  * switch (daemons started with --testing-faults) to cut one node off and heal it.
  */
-import { KvClient } from '../src/client/client.js';
+import type { KvClient } from '../src/client/client.js';
+import type { ClientOptions } from '../src/net/line-connection.js';
 import type { BenchContext } from './bench-context.js';
+import { connectClient } from './kv-workload.js';
 import type { BenchDaemon } from './resources.js';
 
 export interface BenchCluster {
@@ -14,6 +16,16 @@ export interface BenchCluster {
   nodes: BenchDaemon[];
   /** One connection per node (same order), for members, stats and test.fault requests. */
   control: KvClient[];
+  /** What a client needs to reach these nodes (TLS, a token), for connections beyond `control`. */
+  client: ClientOptions;
+}
+
+export interface ClusterOptions {
+  /** Added to `kvctl start --nodes K`. */
+  flags?: string[];
+  size?: number;
+  /** What the nodes ask of clients (a secured cluster: TLS and a token); none by default. */
+  client?: ClientOptions;
 }
 
 interface MemberView {
@@ -32,12 +44,12 @@ export function nodeName(cluster: BenchCluster, i: number): string {
 }
 
 /** Starts `size` daemons as one cluster and waits until they all see each other. */
-export async function startCluster(ctx: BenchContext, label: string, flags: string[] = [], size = 3): Promise<BenchCluster> {
+export async function startCluster(ctx: BenchContext, label: string, { flags = [], size = 3, client = {} }: ClusterOptions = {}): Promise<BenchCluster> {
   const dir = ctx.resources.tempDir(label);
   const nodes = await ctx.resources.startCluster(dir, size, flags, ctx.config.daemonEnv);
   const control: KvClient[] = [];
-  for (const node of nodes) control.push(await KvClient.connect(node.addr, { timeoutMs: 30_000 }));
-  const cluster = { dir, nodes, control };
+  for (const node of nodes) control.push(await connectClient(node.addr, client));
+  const cluster = { dir, nodes, control, client };
   await waitUntilConverged(cluster);
   return cluster;
 }

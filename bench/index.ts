@@ -11,8 +11,11 @@
  *   7. repair cost: `kvctl repair` after d of 100,000 keys changed on two of three replicas,
  *      against a full copy of the data set
  *   8. overwrites without contexts (10,000 keys, ten passes) next to inserts, one node and three
+ *   9. TLS and authentication: a plain 3-node cluster and one with TLS 1.3 (mutual between nodes)
+ *      and client tokens, same run, alternating phase by phase; 1 KiB base64 text; connection set-up
  *
- * `--only overwrite` runs section 8 alone (`npm run bench -- --only overwrite`).
+ * `--only overwrite` runs section 8 alone (`npm run bench -- --only overwrite`), `--only security`
+ * section 9.
  * The bench process is the client; daemons are separate processes started with `kvctl start
  * --port 0` on 127.0.0.1. BENCH_CPU_PROF=DIR profiles the daemons' CPU (cpu-prof-preload.ts;
  * profiles land in DIR when they stop; summarize with `node dist/bench/cpu-profile-summary.js FILE... [TOP]`,
@@ -33,6 +36,7 @@ import { overwriteSection } from './overwrite-section.js';
 import { repairSection } from './repair-section.js';
 import { fmt, mib, Report } from './report.js';
 import { Resources } from './resources.js';
+import { securitySection } from './security-section.js';
 import { measureStartup } from './startup-bench.js';
 
 const PROFILER_PRELOAD = fileURLToPath(new URL('./cpu-prof-preload.js', import.meta.url));
@@ -90,6 +94,9 @@ async function startupSection({ report, config }: BenchContext, d: DaemonUnderTe
   report.target('kvctl get / node -e 0', startup.kvctlGetMs / startup.nodeEmptyMs, '≤', 3);
 }
 
+/** The sections `--only NAME` runs alone. */
+const SECTIONS_RUN_ALONE: Record<string, (ctx: BenchContext) => Promise<void>> = { overwrite: overwriteSection, security: securitySection };
+
 async function run(ctx: BenchContext): Promise<void> {
   const { config } = ctx;
   const cpu = cpus();
@@ -101,9 +108,15 @@ async function run(ctx: BenchContext): Promise<void> {
   );
   warnIfBusy('before the run');
   if (process.argv.includes('--only')) {
-    const only = process.argv[process.argv.indexOf('--only') + 1];
-    if (only !== 'overwrite') throw new RangeError(`--only takes "overwrite", got "${only}"`);
-    await overwriteSection(ctx);
+    const only = process.argv[process.argv.indexOf('--only') + 1] ?? '';
+    const section = SECTIONS_RUN_ALONE[only];
+    if (!section)
+      throw new RangeError(
+        `--only takes ${Object.keys(SECTIONS_RUN_ALONE)
+          .map((s) => `"${s}"`)
+          .join(' or ')}, got "${only}"`,
+      );
+    await section(ctx);
     warnIfBusy('after the run (this includes the bench itself)');
     ctx.report.summary();
     return;
@@ -117,6 +130,7 @@ async function run(ctx: BenchContext): Promise<void> {
   await clusterSection(ctx, values, on);
   await repairSection(ctx);
   await overwriteSection(ctx);
+  await securitySection(ctx);
   warnIfBusy('after the run (this includes the bench itself)');
   ctx.report.summary();
 }

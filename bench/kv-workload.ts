@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { KvClient } from '../src/client/client.js';
+import type { ClientOptions } from '../src/net/line-connection.js';
 import { type LoopResult, type Median, medianRun, runClosedLoop } from './closed-loop.js';
 import type { Rng } from './json-documents.js';
 import type { BenchDaemon } from './resources.js';
@@ -25,14 +26,18 @@ export interface Lanes {
   statsClients: KvClient[];
 }
 
-function connectClient(addr: string): Promise<KvClient> {
-  return KvClient.connect(addr, { timeoutMs: 30_000 });
+/**
+ * A bench connection to a daemon: a long deadline (a loaded machine answers slowly), with what the
+ * daemon asks of its clients (`options`: TLS and a token for a secured daemon; none by default).
+ */
+export function connectClient(addr: string, options: ClientOptions = {}): Promise<KvClient> {
+  return KvClient.connect(addr, { timeoutMs: 30_000, ...options });
 }
 
 /** `connections` connections to one daemon. */
-export async function openLanes(addr: string, daemonPid: number, connections: number): Promise<Lanes> {
+export async function openLanes(addr: string, daemonPid: number, connections: number, options: ClientOptions = {}): Promise<Lanes> {
   const clients: KvClient[] = [];
-  for (let c = 0; c < connections; c++) clients.push(await connectClient(addr));
+  for (let c = 0; c < connections; c++) clients.push(await connectClient(addr, options));
   return { label: `${connections}x${IN_FLIGHT / connections}`, clients, daemonPids: [daemonPid], statsClients: [clients[0] as KvClient] };
 }
 
@@ -40,13 +45,18 @@ export async function openLanes(addr: string, daemonPid: number, connections: nu
  * Requests go to `targets` (one connection each, the 64 in flight spread evenly), while CPU and
  * counters cover every daemon in `daemons` (e.g. the whole cluster when only one node is sent to).
  */
-export async function openClusterLanes(label: string, targets: readonly BenchDaemon[], daemons: readonly BenchDaemon[]): Promise<Lanes> {
+export async function openClusterLanes(
+  label: string,
+  targets: readonly BenchDaemon[],
+  daemons: readonly BenchDaemon[],
+  options: ClientOptions = {},
+): Promise<Lanes> {
   const clients: KvClient[] = [];
-  for (const t of targets) clients.push(await connectClient(t.addr));
+  for (const t of targets) clients.push(await connectClient(t.addr, options));
   const statsClients: KvClient[] = [];
   for (const d of daemons) {
     const i = targets.indexOf(d);
-    statsClients.push(i >= 0 ? (clients[i] as KvClient) : await connectClient(d.addr));
+    statsClients.push(i >= 0 ? (clients[i] as KvClient) : await connectClient(d.addr, options));
   }
   return { label, clients, daemonPids: daemons.map((d) => d.pid), statsClients };
 }

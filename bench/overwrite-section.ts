@@ -8,11 +8,11 @@
  * and disk bytes per key afterwards, and how many keys were left holding siblings (a plain
  * overwrite supersedes what a read at R sees, so none should).
  */
-import { randomBytes } from 'node:crypto';
 import type { KvClient } from '../src/client/client.js';
 import type { BenchContext } from './bench-context.js';
 import { type LoopResult, runClosedLoop } from './closed-loop.js';
 import { startCluster, stopCluster } from './cluster.js';
+import { base64TextValues, seededRng } from './json-documents.js';
 import { closeLanes, IN_FLIGHT, keyOf, type Lanes, openClusterLanes, openLanes } from './kv-workload.js';
 import { type Cell, fmt, mib } from './report.js';
 
@@ -29,11 +29,6 @@ interface SetupFigures {
   diskBytes: number;
   keysHeld: number;
   withSiblings: number;
-}
-
-/** 1 KiB of base64 text, different per index (a tenth of them distinct values, cycled). */
-function textValues(count: number): string[] {
-  return Array.from({ length: count }, () => randomBytes((VALUE_TEXT_BYTES / 4) * 3).toString('base64'));
 }
 
 async function runSetup(label: string, lanes: Lanes, values: string[]): Promise<Omit<SetupFigures, 'rssBytes' | 'diskBytes' | 'keysHeld'>> {
@@ -68,7 +63,8 @@ export async function overwriteSection(ctx: BenchContext): Promise<void> {
   report.heading(
     `8. Overwrites without contexts: ${fmt(KEYS)} keys overwritten ${PASSES} times with plain puts, next to inserts (1 KiB base64 text, ${IN_FLIGHT} in flight, no warm-up)`,
   );
-  const values = textValues(KEYS / 10);
+  // A tenth as many distinct values as keys, cycled.
+  const values = base64TextValues(seededRng(8), KEYS / 10, VALUE_TEXT_BYTES);
   const figures: SetupFigures[] = [];
 
   const single = await resources.startDaemon(resources.tempDir('overwrite-single'), [], config.daemonEnv);

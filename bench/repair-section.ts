@@ -11,12 +11,12 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { RepairSummary } from '../src/cli/repair-run.js';
-import { KvClient } from '../src/client/client.js';
+import type { KvClient } from '../src/client/client.js';
 import type { BenchContext } from './bench-context.js';
 import { runClosedLoop } from './closed-loop.js';
 import { type BenchCluster, heal, isolate, keyCounts, merkleRoots, startCluster, stopCluster, waitUntilConverged } from './cluster.js';
 import { randomValues, seededRng } from './json-documents.js';
-import { IN_FLIGHT, keyOf, shuffled } from './kv-workload.js';
+import { connectClient, IN_FLIGHT, keyOf, shuffled } from './kv-workload.js';
 import { type Cell, fmt } from './report.js';
 import { KVCTL_BIN } from './resources.js';
 
@@ -91,7 +91,7 @@ async function timedRepair(addr: string): Promise<{ summary: RepairSummary; exch
 /** Every record read from `source` at R=1 and written at W=1 to an empty standalone daemon, 64 in flight. */
 async function fullCopy(ctx: BenchContext, source: KvClient, records: number): Promise<FullCopy> {
   const target = await ctx.resources.startDaemon(ctx.resources.tempDir('full-copy'), [], ctx.config.daemonEnv);
-  const dst = await KvClient.connect(target.addr, { timeoutMs: 30_000 });
+  const dst = await connectClient(target.addr);
   try {
     let bytes = 0;
     const lo = loopbackBytes();
@@ -138,7 +138,7 @@ export async function repairSection(ctx: BenchContext): Promise<void> {
   );
   const values = randomValues(seededRng(7), 4096, REPAIR_VALUE_BYTES);
   const changedValues = randomValues(seededRng(71), 4096, REPAIR_VALUE_BYTES);
-  const cluster = await startCluster(ctx, 'repair', ['--testing-faults', '--anti-entropy-interval-ms', '0']);
+  const cluster = await startCluster(ctx, 'repair', { flags: ['--testing-faults', '--anti-entropy-interval-ms', '0'] });
   const runs: RepairRun[] = [];
   let full: FullCopy;
   try {
