@@ -5,7 +5,6 @@ import {
   isTombstone,
   liveSiblings,
   MAX_CLOCK_ENTRIES,
-  MAX_COUNTER,
   MAX_FILLED_CLOCK_ENTRIES,
   vectorEntries,
 } from '../../src/clock/index.js';
