@@ -21,6 +21,7 @@ import { clearStalePidFile, defaultNodeName, type StartedDaemon, startDaemon, st
 import { daemonPaths, defaultDataDir } from '../daemon/paths.js';
 import { readSettingsFile, writeSettingsFile } from '../daemon/settings-file.js';
 import { KvError } from '../errors.js';
+import { MAX_MEMBER_NAME_CHARS } from '../membership/member-wire.js';
 import { newSecret } from '../net/credentials.js';
 import { checkPortsFree, defaultClusterDir, describeRunning, listLocalNodes, localNodeDir, runningPid } from './local-cluster.js';
 import { checkSavedSettings, type NodeSettings, PER_NODE_SETTINGS, resolveNodeSettings } from './node-settings.js';
@@ -57,13 +58,17 @@ function explicitSettings(flags: StartFlags): Partial<ClusterSettings> {
 
 function nodeConfig(s: NodeSettings, dataDir: string, cluster: ClusterSettings, explicit: Partial<ClusterSettings>): NodeConfig & { nameGiven: boolean } {
   const { n, w, r } = cluster;
+  const name = s.name ?? defaultNodeName(s.port);
+  if (name.length === 0 || name.length > MAX_MEMBER_NAME_CHARS) {
+    throw new KvError('KV_USAGE', `a node name is 1 to ${MAX_MEMBER_NAME_CHARS} characters (${name.length} given): peers refuse longer ones`);
+  }
   if (w > n || r > n) throw new KvError('KV_USAGE', `W (${w}) and R (${r}) must not exceed N (${n})`);
   if (s['tombstone-grace-ms'] < s['hint-max-age-ms']) {
     // Otherwise a hint written before a delete could arrive after its tombstone was reaped.
     throw new KvError('KV_USAGE', `--tombstone-grace-ms (${s['tombstone-grace-ms']}) must be at least --hint-max-age-ms (${s['hint-max-age-ms']})`);
   }
   return {
-    name: s.name ?? defaultNodeName(s.port),
+    name,
     nameGiven: s.name !== undefined,
     host: s.host,
     port: s.port,

@@ -6,6 +6,20 @@ import { MAX_TABLE_MEMBERS, type MemberInfo } from './member-table.js';
 const STATUSES = new Set(['up', 'leaving', 'left', 'removed']);
 /** Same bound as `kvctl start --weight`: a peer cannot make every node build a huge ring. */
 export const MAX_WEIGHT = 64;
+/**
+ * Longest strings a member entry may carry. With at most MAX_TABLE_MEMBERS entries, a whole table
+ * stays under 2 MiB (the default line limit), so it can always be gossiped, and a peer cannot make
+ * a node hold megabytes per member. A name fits a host name and a port; an address, a bracketed
+ * IPv6 or a host name and a port.
+ */
+export const MAX_MEMBER_NAME_CHARS = 256;
+const MAX_ADDR_CHARS = 262;
+const MAX_INCARNATION_CHARS = 64;
+const MAX_RING_ID_CHARS = 64;
+
+function boundedString(raw: unknown, max: number): boolean {
+  return typeof raw === 'string' && raw.length > 0 && raw.length <= max;
+}
 
 export function parseMembers(raw: unknown): MemberInfo[] {
   if (!Array.isArray(raw) || raw.length > MAX_TABLE_MEMBERS)
@@ -17,9 +31,9 @@ function parseMember(raw: unknown): MemberInfo {
   if (!isJsonObject(raw)) throw new KvError('KV_BAD_REQUEST', 'malformed member entry');
   const m = raw;
   const ok =
-    typeof m.name === 'string' &&
-    typeof m.addr === 'string' &&
-    typeof m.incarnation === 'string' &&
+    boundedString(m.name, MAX_MEMBER_NAME_CHARS) &&
+    boundedString(m.addr, MAX_ADDR_CHARS) &&
+    boundedString(m.incarnation, MAX_INCARNATION_CHARS) &&
     Number.isSafeInteger(m.generation) &&
     Number.isSafeInteger(m.heartbeat) &&
     typeof m.weight === 'number' &&
@@ -29,7 +43,7 @@ function parseMember(raw: unknown): MemberInfo {
     Number.isSafeInteger(m.keys) &&
     Number.isSafeInteger(m.handoffPending) &&
     Number.isSafeInteger(m.hintBacklog) &&
-    (m.handoffRing === undefined || typeof m.handoffRing === 'string');
+    (m.handoffRing === undefined || boundedString(m.handoffRing, MAX_RING_ID_CHARS));
   if (!ok) throw new KvError('KV_BAD_REQUEST', 'malformed member entry');
   return {
     name: m.name as string,

@@ -1,13 +1,5 @@
 import t from 'tap';
-import {
-  applyWrite,
-  emptyRecord,
-  isTombstone,
-  liveSiblings,
-  MAX_CLOCK_ENTRIES,
-  MAX_FILLED_CLOCK_ENTRIES,
-  vectorEntries,
-} from '../../src/clock/index.js';
+import { applyWrite, emptyRecord, isTombstone, liveSiblings, MAX_CLOCK_ENTRIES, MAX_FILLED_CLOCK_ENTRIES, vectorEntries } from '../../src/clock/index.js';
 import { VirtualClock } from '../../src/env/clock.js';
 import { KvError } from '../../src/errors.js';
 import { LocalReplica } from '../../src/replica/local-replica.js';
