@@ -18,12 +18,16 @@ export interface Certificates {
   key: string;
 }
 
-/** A CA and one certificate every node presents (SANs: the given IPs; for servers and clients, as peers are both). */
-export function makeCertificates(dir: string, ips: readonly string[]): Certificates {
-  const f = (name: string) => join(dir, name);
+/**
+ * A CA and one certificate every node presents (SANs: the given IPs; for servers and clients, as
+ * peers are both). `prefix` names the files, so one dir can hold several CAs (tests make a second
+ * one to be refused).
+ */
+export function makeCertificates(dir: string, ips: readonly string[], prefix = ''): Certificates {
+  const f = (name: string) => join(dir, `${prefix}${name}`);
   const run = (args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  run(['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=kvctl bench CA']);
+  run(['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=kvctl CA']);
   run(['req', ...ec, '-keyout', f('node.key'), '-out', f('node.csr'), '-subj', '/CN=kvctl node']);
   writeFileSync(f('node.ext'), `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}\nextendedKeyUsage=serverAuth,clientAuth\n`);
   run([

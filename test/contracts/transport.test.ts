@@ -49,12 +49,9 @@ function handlerOf(answer: (request: PeerRequest) => Promise<PeerReplies[PeerOp]
   return { handler, seen };
 }
 
-async function tcpHarness(wrap?: (inner: PeerTransport) => PeerTransport): Promise<Harness> {
-  const servers: TcpServer[] = [];
-  // Both ends hold the same secret: every connection runs the peer handshake before its first message.
-  const secrets = [Buffer.from('transport-contract-secret-0123456789')];
-  const inner = new TcpTransport(defaultLimits, { peer: { secrets, self: () => ({ name: 'caller', cluster: 'c1' }), randomBytes } }, 500);
-  const gate = new ConnectionAuthenticator({
+/** The server side of the peer handshake, for a server named `server` in cluster c1. */
+function serverGate(secrets: Buffer[]): ConnectionAuthenticator {
+  return new ConnectionAuthenticator({
     secrets,
     tokens: undefined,
     self: () => ({ name: 'server', cluster: 'c1' }),
@@ -62,6 +59,14 @@ async function tcpHarness(wrap?: (inner: PeerTransport) => PeerTransport): Promi
     requireCertificate: false,
     onFailure: () => {},
   });
+}
+
+async function tcpHarness(wrap?: (inner: PeerTransport) => PeerTransport): Promise<Harness> {
+  const servers: TcpServer[] = [];
+  // Both ends hold the same secret: every connection runs the peer handshake before its first message.
+  const secrets = [Buffer.from('transport-contract-secret-0123456789')];
+  const inner = new TcpTransport(defaultLimits, { peer: { secrets, self: () => ({ name: 'caller', cluster: 'c1' }), randomBytes } }, 500);
+  const gate = serverGate(secrets);
   const serve = async (handler: RequestHandler) => {
     const server = new TcpServer((line, connection) => answerLine(line, handler, connection, defaultLimits, gate), defaultLimits);
     servers.push(server);
@@ -209,14 +214,7 @@ t.test('fault switch: reset refuses at once, drop times out unseen, hang times o
 t.test('TCP: a reply that gives a field twice is refused, and the next request goes over a new connection', async (t) => {
   const connections: Socket[] = [];
   const secrets = [Buffer.from('transport-contract-secret-0123456789')];
-  const gate = new ConnectionAuthenticator({
-    secrets,
-    tokens: undefined,
-    self: () => ({ name: 'server', cluster: 'c1' }),
-    randomBytes,
-    requireCertificate: false,
-    onFailure: () => {},
-  });
+  const gate = serverGate(secrets);
   const server = createServer((socket) => {
     connections.push(socket);
     const first = connections.length === 1;

@@ -4,9 +4,11 @@
  * acknowledges everything, and the checks that nothing was lost: every key reads back and every
  * node sees the same members up.
  */
+
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { KvClient } from '../../src/client/client.js';
+import type { MemberInfo } from '../../src/membership/index.js';
 import type { Daemon } from './cli.js';
 import { clusterSecretFile } from './cluster.js';
 import { peerConnect } from './security.js';
@@ -53,19 +55,7 @@ export function wireRecord(siblings: { actor: string; counter?: number; value: s
 }
 
 /** A member entry as gossip carries it. */
-export interface WireMember {
-  name: string;
-  addr: string;
-  incarnation: string;
-  generation: number;
-  heartbeat: number;
-  weight: number;
-  status: 'up' | 'leaving' | 'left' | 'removed';
-  keys: number;
-  handoffPending: number;
-  hintBacklog: number;
-  handoffRing?: string;
-}
+export type WireMember = MemberInfo;
 
 export function fakeMember(name: string, over: Partial<WireMember> = {}): WireMember {
   return {
@@ -79,6 +69,7 @@ export function fakeMember(name: string, over: Partial<WireMember> = {}): WireMe
     keys: 0,
     handoffPending: 0,
     hintBacklog: 0,
+    handoffRing: undefined,
     ...over,
   };
 }

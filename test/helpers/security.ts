@@ -1,5 +1,4 @@
 /** What the security tests share: secrets and tokens in files, certificates made with openssl, peer connections, a recording proxy. */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
@@ -15,39 +14,8 @@ export function writeSecretFile(dir: string, name: string, lines: string[] = [ne
   return { file, secret: lines[0] as string };
 }
 
-export interface Certificates {
-  ca: string;
-  cert: string;
-  key: string;
-}
-
-/** A CA and one certificate for every node (SANs: the given IPs), as an operator would make them with openssl. */
-export function makeCertificates(dir: string, ips: string[], prefix = ''): Certificates {
-  const f = (name: string) => join(dir, `${prefix}${name}`);
-  const run = (args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  run(['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=kvctl test CA']);
-  run(['req', ...ec, '-keyout', f('node.key'), '-out', f('node.csr'), '-subj', '/CN=kvctl node']);
-  writeFileSync(f('node.ext'), `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}\nextendedKeyUsage=serverAuth,clientAuth\n`);
-  run([
-    'x509',
-    '-req',
-    '-in',
-    f('node.csr'),
-    '-CA',
-    f('ca.pem'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    f('node.pem'),
-    '-days',
-    '2',
-    '-extfile',
-    f('node.ext'),
-  ]);
-  return { ca: f('ca.pem'), cert: f('node.pem'), key: f('node.key') };
-}
+/** Certificates as an operator makes them with openssl (shared with the bench). */
+export { type Certificates, makeCertificates } from '../../bench/tls-material.js';
 
 /** A connection that proves `secret` in the peer handshake, as a node (or a process that stole the secret) would. */
 export function peerConnect(addr: string, secret: string, extra: ClientOptions = {}): Promise<KvClient> {
