@@ -131,6 +131,8 @@ t.test('a node with the wrong secret cannot join and is told why; secrets rotate
   const third = await startDaemon(t, { args: ['--secret-file', writeSecretFile(dir, 'new', [next]).file, '--join', second.addr, '--name', 'third'] });
   await waitFor(async () => (await memberNames(third.addr)).length === 3, 'third to see three members');
   t.same(await memberNames(second.addr), ['first', 'second', 'third'], 'all three are members');
+  // first (old secret only) and third (new only) refuse each other: first hears of third through second's gossip.
+  await waitFor(async () => (await memberNames(first.addr)).length === 3, 'first to hear of third');
   t.same(await memberNames(first.addr), ['first', 'second', 'third'], 'first (old secret) sees the one it cannot reach directly, through gossip');
 
   // A node restarted with another secret is cut off, and both sides say so in their logs.
