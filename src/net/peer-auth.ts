@@ -146,9 +146,9 @@ export class ConnectionAuthenticator implements ConnectionGate {
     };
     if (this.o.requireCertificate && !connection.certified) refuse('peers must present a TLS certificate signed by this cluster’s CA (--tls-peer-verify)');
     const secret = matchingSecret(this.o.secrets, proofs, 'client', transcript);
-    if (!secret) refuse('its proof does not match this node’s cluster secret (check --secret-file on both nodes)');
+    if (!secret) return refuse('its proof does not match this node’s cluster secret (check --secret-file on both nodes)');
     connection.kind = 'peer';
-    return { proof: peerProof(secret as Buffer, 'server', transcript).toString('base64') };
+    return { proof: peerProof(secret, 'server', transcript).toString('base64') };
   }
 }
 

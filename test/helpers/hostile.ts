@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { KvClient } from '../../src/client/client.js';
-import type { MemberInfo } from '../../src/membership/index.js';
+import { type MemberInfo, newMember } from '../../src/membership/index.js';
 import type { Daemon } from './cli.js';
 import { clusterSecretFile } from './cluster.js';
 import { peerConnect } from './security.js';
@@ -58,20 +58,7 @@ export function wireRecord(siblings: { actor: string; counter?: number; value: s
 export type WireMember = MemberInfo;
 
 export function fakeMember(name: string, over: Partial<WireMember> = {}): WireMember {
-  return {
-    name,
-    addr: '127.0.0.1:1',
-    incarnation: 'invented',
-    generation: Date.now(),
-    heartbeat: 1,
-    weight: 1,
-    status: 'up',
-    keys: 0,
-    handoffPending: 0,
-    hintBacklog: 0,
-    handoffRing: undefined,
-    ...over,
-  };
+  return { ...newMember({ name, addr: '127.0.0.1:1', incarnation: 'invented', generation: Date.now(), weight: 1 }), heartbeat: 1, ...over };
 }
 
 interface MemberView extends WireMember {
