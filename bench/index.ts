@@ -15,7 +15,8 @@
  *      and client tokens, same run, alternating phase by phase; 1 KiB base64 text; connection set-up
  *
  * `--only overwrite` runs section 8 alone (`npm run bench -- --only overwrite`), `--only security`
- * section 9.
+ * section 9. `--only soak` runs the soak (soak-section.ts; SOAK_MINUTES, default 10), which the
+ * default run leaves out: a cluster under mixed load with a node killed every minute.
  * The bench process is the client; daemons are separate processes started with `kvctl start
  * --port 0` on 127.0.0.1. BENCH_CPU_PROF=DIR profiles the daemons' CPU (cpu-prof-preload.ts;
  * profiles land in DIR when they stop; summarize with `node dist/bench/cpu-profile-summary.js FILE... [TOP]`,
@@ -37,6 +38,7 @@ import { repairSection } from './repair-section.js';
 import { fmt, mib, Report } from './report.js';
 import { Resources } from './resources.js';
 import { securitySection } from './security-section.js';
+import { soakSection } from './soak-section.js';
 import { measureStartup } from './startup-bench.js';
 
 const PROFILER_PRELOAD = fileURLToPath(new URL('./cpu-prof-preload.js', import.meta.url));
@@ -95,7 +97,11 @@ async function startupSection({ report, config }: BenchContext, d: DaemonUnderTe
 }
 
 /** The sections `--only NAME` runs alone. */
-const SECTIONS_RUN_ALONE: Record<string, (ctx: BenchContext) => Promise<void>> = { overwrite: overwriteSection, security: securitySection };
+const SECTIONS_RUN_ALONE: Record<string, (ctx: BenchContext) => Promise<void>> = {
+  overwrite: overwriteSection,
+  security: securitySection,
+  soak: soakSection,
+};
 
 async function run(ctx: BenchContext): Promise<void> {
   const { config } = ctx;

@@ -81,6 +81,26 @@ export class Resources {
     });
   }
 
+  /**
+   * Starts a daemon again from its data dir (its saved settings), on the port it had, e.g. after a
+   * kill -9; the new pid is registered in place of the old one.
+   */
+  async restartDaemon(daemon: BenchDaemon, env: NodeJS.ProcessEnv = {}): Promise<BenchDaemon> {
+    this.daemons.delete(daemon.pid);
+    const port = daemon.addr.slice(daemon.addr.lastIndexOf(':') + 1);
+    const { stdout } = await execFileAsync(process.execPath, [KVCTL_BIN, 'start', '--data-dir', daemon.dataDir, '--port', port, '--json'], {
+      env: { ...process.env, ...env },
+      timeout: 60_000,
+    }).catch((err: unknown) => {
+      this.registerPidFiles(daemon.dataDir);
+      throw err;
+    });
+    const started = JSON.parse(stdout) as StartedJson;
+    const restarted: BenchDaemon = { ...daemon, pid: started.pid, addr: started.addr };
+    this.daemons.set(restarted.pid, restarted);
+    return restarted;
+  }
+
   /** Registers daemons found by their pid files under `dir` (depth 1), so `release()` stops them. */
   private registerPidFiles(dir: string): void {
     for (const sub of ['', ...safeReaddir(dir)]) {
