@@ -20,7 +20,7 @@ const MAX_RING_ID_CHARS = 64;
  * Longest cause of a degraded member, in printable ASCII (so its bytes on the wire are its
  * length): with the other fields at their bounds, a full table still fits the line limit.
  */
-export const MAX_DEGRADED_CHARS = 96;
+export const MAX_DEGRADED_CHARS = 80;
 const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
 
 function boundedString(raw: unknown, max: number): boolean {
