@@ -19,6 +19,8 @@ export class FileLogger implements Logger {
   private stream: WriteStream | undefined;
   /** Lines handed to the stream and not yet written: held again if it fails. */
   private unwritten: string[] = [];
+  /** How many of `unwritten`, from its start, are written already (a queue without shifting). */
+  private written = 0;
   private held: string[] = [];
   private heldBytes = 0;
   private dropped = 0;
@@ -37,9 +39,10 @@ export class FileLogger implements Logger {
       this.stream = undefined;
       this.failedAt = Date.now();
       this.failure = err.message;
-      for (const line of this.unwritten.reverse()) this.held.unshift(line);
+      this.held = [...this.unwritten.slice(this.written), ...this.held];
       this.heldBytes = this.held.reduce((sum, line) => sum + line.length, 0);
       this.unwritten = [];
+      this.written = 0;
     });
     return stream;
   }
@@ -47,7 +50,11 @@ export class FileLogger implements Logger {
   private write(stream: WriteStream, text: string): void {
     this.unwritten.push(text);
     stream.write(text, (err) => {
-      if (!err && this.stream === stream) this.unwritten.shift();
+      if (err || this.stream !== stream) return;
+      if (++this.written === this.unwritten.length) {
+        this.unwritten = [];
+        this.written = 0;
+      }
     });
   }
 
@@ -70,7 +77,7 @@ export class FileLogger implements Logger {
     const note = {
       t: new Date().toISOString(),
       level: 'warn',
-      msg: 'the log could not be written for a while; lines held meanwhile follow',
+      msg: 'the log could not be written for a while; the lines held meanwhile follow (those written in part before the failure may repeat)',
       error: this.failure,
       held: this.held.length,
       dropped: this.dropped,
