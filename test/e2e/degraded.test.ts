@@ -106,6 +106,7 @@ if (refused) {
     const storage = status.storage as { state: string; cause: string; fault: string; since: number };
     t.match(storage.cause, /No space left on device/, `with the cause: ${storage.cause}`);
     t.equal(storage.fault, 'no-space');
+    t.match(storage.cause, /\.ldb: /, 'a table file: the memtable flush (a compaction) is what ran out of space, the error LevelDB remembers');
     const text = await kvctl(['status', '--addr', a.addr]);
     t.match(text.out, /health: +DEGRADED since .*No space left on device/, 'and so does its text');
 
