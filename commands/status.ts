@@ -9,8 +9,10 @@ import { isJsonObject } from '../src/json.js';
 
 export default class Status extends KvCommand {
   static override summary = 'Say whether a daemon runs, and show its stats.';
-  static override description = `Asks the daemon at --addr (or the one whose pid file is in --data-dir) for its stats: uptime, operation counts,
-cache entries/bytes/hit ratio, compression, disk bytes, connections and limits. Exit 0 when it runs, 3 when it does not.`;
+  static override description = `Asks the daemon at --addr (or the one whose pid file is in --data-dir) for its stats: its health, uptime,
+operation counts, cache entries/bytes/hit ratio, compression, disk bytes, connections and limits. Exit 0 when it runs, 3 when it does not.
+Health is up, or degraded while its storage refuses writes (a full disk, an I/O error): then it says why and since when, still serves
+reads, and retries on its own (reopening LevelDB if it must) until writes work again.`;
   static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json | jq .cache.hitRatio'];
 
   static override flags = {
@@ -77,6 +79,7 @@ function describe(s: Record<string, unknown>): string {
   const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
   return [
     `running: "${s.node}" at ${s.addr} (pid ${s.pid}, up ${Math.round(Number(s.uptimeMs) / 1000)} s)`,
+    `  health:      ${healthLine(s.health, s.storage)}`,
     `  data dir:    ${s.dataDir}${s.sync ? ' (fsync per commit)' : ''}`,
     `  log:         ${s.logFile}`,
     `  ops:         ${ops.gets} gets, ${ops.puts} puts, ${ops.deletes} deletes, ${ops.errors} errors`,
@@ -87,6 +90,15 @@ function describe(s: Record<string, unknown>): string {
     `  cluster:     ${clusterLine(s.cluster as ClusterView)}`,
     `  security:    ${securityLine(s.security)}`,
   ].join('\n');
+}
+
+/** `up`, or `degraded` with why, since when and how recovery goes. */
+function healthLine(health: unknown, storage: unknown): string {
+  if (health !== 'degraded' || !isJsonObject(storage)) return typeof health === 'string' ? health : 'not reported';
+  const since =
+    typeof storage.since === 'number' ? ` since ${new Date(storage.since).toISOString()} (${Math.round((Date.now() - storage.since) / 1000)} s)` : '';
+  const latest = typeof storage.lastError === 'string' ? `; latest attempt: ${storage.lastError}` : '';
+  return `DEGRADED${since}: ${String(storage.cause)}; writes are refused, reads served; retrying on its own (${Number(storage.attempts ?? 0)} attempts${latest})`;
 }
 
 /** What protects the node, and a warning when it runs --insecure. */

@@ -126,7 +126,7 @@ async function main(): Promise<void> {
       requireCertificate: config.security.tls?.peerVerify === true,
       onFailure: (what, fields) => logger.log('warn', what, fields),
     });
-    store = await LevelStore.open(paths.db, { sync: config.sync });
+    store = await LevelStore.open(paths.db, { sync: config.sync, clock, logger });
     const levelStore = store;
     const meta = new NodeMeta(store);
 
@@ -243,6 +243,7 @@ async function main(): Promise<void> {
       hintDeliveryIntervalMs: config.hints.deliveryIntervalMs,
       antiEntropy: config.antiEntropy,
       testingFaults: config.testingFaults,
+      storageStatus: () => levelStore.status(),
       processStats: async () => ({
         pid: process.pid,
         addr,
@@ -264,6 +265,8 @@ async function main(): Promise<void> {
       onLeft: () => void shutdown('left the cluster'),
       onRemoved: () => void onRemoved(),
     });
+    // Peers hear at once that this node's storage refuses writes, or takes them again.
+    levelStore.onStatusChange = () => built?.gossiper.round();
     await built.start();
     markBuilt();
     if (removed) throw removedError(identity.name, cluster.id, config.dataDir);

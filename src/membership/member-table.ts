@@ -64,6 +64,11 @@ export interface MemberInfo {
   hintBacklog: number;
   /** Fingerprint of the last ring this node finished handing off for. */
   handoffRing: string | undefined;
+  /**
+   * Set while the member's storage fails (a full disk, an I/O error): why, in a few words. It still
+   * answers reads; writes to it fail until it recovers on its own.
+   */
+  degraded?: string;
 }
 
 /** A member as it announces itself on start: up, heartbeat 0, nothing held yet. */
@@ -151,7 +156,10 @@ export class MemberTable {
    * Starts a new gossip round: bumps our heartbeat, applying any change to what we say of ourselves.
    * Once removed we stay removed, whatever the update says.
    */
-  tick(now: number, update: Partial<Pick<MemberInfo, 'status' | 'keys' | 'handoffPending' | 'hintBacklog' | 'weight' | 'handoffRing'>> = {}): MemberInfo {
+  tick(
+    now: number,
+    update: Partial<Pick<MemberInfo, 'status' | 'keys' | 'handoffPending' | 'hintBacklog' | 'weight' | 'handoffRing' | 'degraded'>> = {},
+  ): MemberInfo {
     const status = this.self.status === 'removed' ? 'removed' : (update.status ?? this.self.status);
     this.self = { ...this.self, ...update, status, heartbeat: this.self.heartbeat + 1 };
     this.entries.set(this.self.name, { info: this.self, heardAt: now });
@@ -273,6 +281,16 @@ export class MemberTable {
   isUp(name: string, now: number): boolean {
     const h = this.health(name, now);
     return h === 'alive' || h === 'suspect';
+  }
+
+  /**
+   * True when the member is up and its storage takes writes, as it last said. Dynamo sends a write
+   * to the first N healthy nodes: a degraded member refuses writes (KV_STORAGE) until it recovers,
+   * so a write plan does better to treat it as down (a sloppy write then leaves a hint with a
+   * stand-in, delivered once it is up again); reads still go to it.
+   */
+  acceptsWrites(name: string, now: number): boolean {
+    return this.isUp(name, now) && this.entries.get(name)?.info.degraded === undefined;
   }
 
   get(name: string): MemberInfo | undefined {

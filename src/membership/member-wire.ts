@@ -16,6 +16,12 @@ export const MAX_MEMBER_NAME_CHARS = 256;
 const MAX_ADDR_CHARS = 262;
 const MAX_INCARNATION_CHARS = 64;
 const MAX_RING_ID_CHARS = 64;
+/**
+ * Longest cause of a degraded member, in printable ASCII (so its bytes on the wire are its
+ * length): with the other fields at their bounds, a full table still fits the line limit.
+ */
+export const MAX_DEGRADED_CHARS = 80;
+const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
 
 function boundedString(raw: unknown, max: number): boolean {
   return typeof raw === 'string' && raw.length > 0 && raw.length <= max;
@@ -43,7 +49,8 @@ function parseMember(raw: unknown): MemberInfo {
     Number.isSafeInteger(m.keys) &&
     Number.isSafeInteger(m.handoffPending) &&
     Number.isSafeInteger(m.hintBacklog) &&
-    (m.handoffRing === undefined || boundedString(m.handoffRing, MAX_RING_ID_CHARS));
+    (m.handoffRing === undefined || boundedString(m.handoffRing, MAX_RING_ID_CHARS)) &&
+    (m.degraded === undefined || (boundedString(m.degraded, MAX_DEGRADED_CHARS) && PRINTABLE_ASCII.test(m.degraded as string)));
   if (!ok) throw new KvError('KV_BAD_REQUEST', 'malformed member entry');
   return {
     name: m.name as string,
@@ -57,5 +64,6 @@ function parseMember(raw: unknown): MemberInfo {
     handoffPending: m.handoffPending as number,
     hintBacklog: m.hintBacklog as number,
     handoffRing: m.handoffRing as string | undefined,
+    ...(m.degraded === undefined ? {} : { degraded: m.degraded as string }),
   };
 }

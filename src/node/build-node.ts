@@ -18,6 +18,7 @@ import { HintedHandoff } from '../handoff/hinted-handoff.js';
 import { OwnershipTransfer } from '../handoff/ownership-transfer.js';
 import { type ClusterIdentity, ClusterState } from '../membership/cluster-state.js';
 import { isGone, type MemberInfo, MemberTable, newMember } from '../membership/member-table.js';
+import { MAX_DEGRADED_CHARS } from '../membership/member-wire.js';
 import { FaultSwitch } from '../net/fault-switch.js';
 import { PeerClient } from '../peer/peer-client.js';
 import type { PeerTransport } from '../protocol/transport.js';
@@ -26,6 +27,7 @@ import { LocalReplica } from '../replica/local-replica.js';
 import type { ValueCodec } from '../storage/codec.js';
 import { LruCache } from '../storage/lru-cache.js';
 import type { StoredRecord } from '../storage/record-format.js';
+import { boundedText, type StorageStatus } from '../storage/storage-health.js';
 import type { Store } from '../storage/store.js';
 import { actorOf, actorParts, type NodeIdentity, nextEpoch } from './identity.js';
 import { KvNode } from './kv-node.js';
@@ -63,6 +65,8 @@ export interface BuildNodeOptions {
   /** Wraps the transport in a per-link fault switch (tests only: --testing-faults). */
   testingFaults: boolean;
   processStats?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
+  /** Whether the store takes writes (LevelStore); a store without one is always up. */
+  storageStatus?: () => StorageStatus;
   onLeft?: () => void;
   /** Called once gossip says this node (this incarnation) was removed from the cluster. */
   onRemoved?: () => void;
@@ -88,6 +92,12 @@ function isRetired(table: MemberTable | undefined, actor: string): boolean {
   const member = table?.get(name);
   if (!member) return false; // unknown: keep, to be safe
   return isGone(member.status) || member.incarnation !== incarnation;
+}
+
+/** What this node gossips of its storage: nothing while it is up, a short cause while degraded. */
+function degradedCause(status: StorageStatus | undefined): string | undefined {
+  if (status?.state !== 'degraded') return undefined;
+  return boundedText(status.cause ?? 'storage fault', MAX_DEGRADED_CHARS);
 }
 
 export function buildNode(o: BuildNodeOptions): BuiltNode {
@@ -161,7 +171,13 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     random: o.random,
     settings: o.membership,
     logger: o.logger,
-    selfUpdate: () => ({ keys: replica.keys, handoffPending: transfer.pending, handoffRing: transfer.handoffRing, hintBacklog: hints.total() }),
+    selfUpdate: () => ({
+      keys: replica.keys,
+      handoffPending: transfer.pending,
+      handoffRing: transfer.handoffRing,
+      hintBacklog: hints.total(),
+      degraded: degradedCause(o.storageStatus?.()),
+    }),
     onMerge: (result) => {
       if (result.removedSelf) {
         // Our data is no longer ours to move: the survivors copied it from the other replicas.
@@ -219,6 +235,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     treesReady,
     faults,
     processStats: o.processStats,
+    storageStatus: o.storageStatus,
     onLeft: o.onLeft,
     applySettings,
   });

@@ -24,6 +24,7 @@ import { type ClientRequest, encodeBytes, replyEncoding } from '../protocol/clie
 import type { ConnectionIdentity, RequestHandler } from '../protocol/connection.js';
 import type { PeerOp, PeerReplies, PeerReply, PeerRequest, PeerRequestOf } from '../protocol/peer.js';
 import type { LocalReplica } from '../replica/local-replica.js';
+import type { StorageStatus } from '../storage/storage-health.js';
 
 export interface NodeParts {
   name: string;
@@ -45,6 +46,8 @@ export interface NodeParts {
   faults?: FaultControl;
   /** Extra figures for `stats` from the process around the node (connections, pid, addresses). */
   processStats?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
+  /** Whether the store takes writes; a node without one is always up. */
+  storageStatus?: () => StorageStatus;
   /** Called once the node has left the cluster (after a leave). */
   onLeft?: () => void;
   /** Adopts cluster settings with a version (see ClusterState.adoptSettings); true when they changed. */
@@ -311,8 +314,12 @@ export class KvNode implements RequestHandler {
   private async stats(): Promise<Record<string, unknown>> {
     const { replica, coordinator, transfer, state, clock } = this.parts;
     const { cache, codec, counters } = replica;
+    const storage = this.parts.storageStatus?.() ?? { state: 'up', episodes: 0, reopens: 0 };
     return {
       node: this.parts.name,
+      // The node's own health: degraded while its storage refuses writes (reads still served).
+      health: storage.state,
+      storage,
       uptimeMs: clock.now() - this.startedAt,
       keys: replica.keys,
       ops: { ...counters, errors: this.errors, ...coordinator.counters, ...this.parts.peers.counters },

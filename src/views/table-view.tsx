@@ -5,7 +5,7 @@
  */
 import { Box, Text } from 'ink';
 
-const STATE_COLOURS: Record<string, string> = { up: 'green', suspect: 'yellow', down: 'red', leaving: 'cyan', left: 'gray' };
+const STATE_COLOURS: Record<string, string> = { up: 'green', degraded: 'magenta', suspect: 'yellow', down: 'red', leaving: 'cyan', left: 'gray' };
 
 export interface TableViewProps {
   title: string;

@@ -16,6 +16,8 @@ export interface MemberRow {
   handoffPending: number;
   hintBacklog: number;
   weight: number;
+  /** Set while the member's storage refuses writes: why, as it gossips it. */
+  degraded?: string;
 }
 
 export interface MembersSnapshot {
@@ -44,10 +46,20 @@ export interface RingSnapshot {
   preferenceList?: { name: string; role: 'primary' | 'fallback' }[];
 }
 
-/** One word per node, as operators read it: up, suspect, down, leaving, left, removed. */
-export function memberState(m: Pick<MemberRow, 'status' | 'health'>): string {
+/**
+ * One word per node, as operators read it: up, degraded (alive, but its storage refuses writes),
+ * suspect, down, leaving, left, removed.
+ */
+export function memberState(m: Pick<MemberRow, 'status' | 'health' | 'degraded'>): string {
   if (m.status !== 'up') return m.status;
-  return m.health === 'alive' ? 'up' : m.health;
+  if (m.health !== 'alive') return m.health;
+  return m.degraded === undefined ? 'up' : 'degraded';
+}
+
+/** True for a member that answers: up, or degraded (it still serves reads and views). */
+export function answers(m: Pick<MemberRow, 'status' | 'health' | 'degraded'>): boolean {
+  const state = memberState(m);
+  return state === 'up' || state === 'degraded';
 }
 
 function age(ms: number): string {
@@ -88,11 +100,17 @@ export function copiesWarning(n: number, nodes: number, copiesPerKey = Math.min(
   return `N=${n} but ${plural(nodes, 'node', 'nodes')}: ${plural(copiesPerKey, 'copy', 'copies')} per key`;
 }
 
-/** The members view's warnings: the cluster's copies per key (the daemon's figure when it sends one) against N. */
+/**
+ * The members view's warnings: the cluster's copies per key (the daemon's figure when it sends one)
+ * against N, and each degraded member with its cause.
+ */
 export function membersWarnings(s: MembersSnapshot): string[] {
   const nodes = s.members.filter((m) => m.status !== 'left').length;
   const warning = copiesWarning(s.cluster.n, nodes, s.cluster.copiesPerKey);
-  return warning ? [warning] : [];
+  const degraded = s.members
+    .filter((m) => memberState(m) === 'degraded')
+    .map((m) => `${m.name} is degraded (${m.degraded}): it refuses writes until its storage recovers, and still serves reads`);
+  return [...(warning ? [warning] : []), ...degraded];
 }
 
 export const ringColumns = ['NODE', 'STATUS', 'WEIGHT', 'VNODES', 'OWNS', 'OWNS AFTER HANDOFF', 'HANDOFF'];

@@ -42,6 +42,7 @@ export const LAYER_MAP: readonly LayerEntry[] = [
   { pattern: 'storage/codec.ts', layer: 'core' },
   { pattern: 'storage/lru-cache.ts', layer: 'core' },
   { pattern: 'storage/store.ts', layer: 'core' },
+  { pattern: 'storage/storage-health.ts', layer: 'core' },
   { pattern: 'env/clock.ts', layer: 'core' },
   { pattern: 'env/random.ts', layer: 'core' },
   { pattern: 'env/with-resolvers.ts', layer: 'core' },

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { defaultLimits } from '../../src/config.js';
 import {
   isGone,
   LEFT_GRACE_MS,
@@ -11,6 +12,7 @@ import {
   parseMembers,
   supersedes,
 } from '../../src/membership/index.js';
+import { MAX_DEGRADED_CHARS } from '../../src/membership/member-wire.js';
 
 const detector = { suspectAfterMs: 1500, downAfterMs: 3000 };
 
@@ -301,11 +303,55 @@ t.test('parseMembers rejects malformed entries', async (t) => {
     ['handoffPending missing', [{ ...info('a'), handoffPending: undefined }]],
     ['hintBacklog float', [{ ...info('a'), hintBacklog: 0.5 }]],
     ['numeric handoffRing', [{ ...info('a'), handoffRing: 12 }]],
+    [`a degraded cause of ${MAX_DEGRADED_CHARS + 1} characters`, [{ ...info('a'), degraded: 'd'.repeat(MAX_DEGRADED_CHARS + 1) }]],
+    ['an empty degraded cause', [{ ...info('a'), degraded: '' }]],
+    ['a degraded cause with a newline', [{ ...info('a'), degraded: 'disk\nfull' }]],
+    ['a degraded cause beyond ASCII (more bytes than characters)', [{ ...info('a'), degraded: '\u2028'.repeat(10) }]],
+    ['a numeric degraded cause', [{ ...info('a'), degraded: 28 }]],
     ['one bad among good', [info('a'), { ...info('b'), status: 'gone' }]],
   ];
   for (const [name, raw] of bad) {
     t.throws(() => parseMembers(raw), { code: 'KV_BAD_REQUEST' }, name);
   }
+});
+
+t.test('a degraded member: its cause travels in gossip, bounded; it is up, but not for writes', async (t) => {
+  const cause = 'IO error: /data/db/000005.ldb: No space left on device';
+  const wire = JSON.parse(JSON.stringify([info('a', { degraded: cause }), info('b')])) as unknown;
+  const parsed = parseMembers(wire);
+  t.equal(parsed[0]?.degraded, cause, 'carried as said');
+  t.notOk('degraded' in (parsed[1] ?? {}), 'absent while the member is up');
+  t.equal(parseMembers([info('a', { degraded: 'd'.repeat(MAX_DEGRADED_CHARS) })])[0]?.degraded?.length, MAX_DEGRADED_CHARS, 'the bound itself is taken');
+
+  // With every other field at its bound, a full table of degraded members still fits a line.
+  const widest = {
+    ...info('n'.repeat(256), { addr: `${'h'.repeat(256)}:65535`, incarnation: 'i'.repeat(64), handoffRing: 'r'.repeat(64), status: 'removed' }),
+    generation: -(2 ** 53 - 1),
+    heartbeat: -(2 ** 53 - 1),
+    keys: -(2 ** 53 - 1),
+    handoffPending: -(2 ** 53 - 1),
+    hintBacklog: -(2 ** 53 - 1),
+    weight: 63.99999999999999,
+    degraded: 'd'.repeat(MAX_DEGRADED_CHARS),
+  };
+  const tableBytes = (JSON.stringify(widest).length + 1) * MAX_TABLE_MEMBERS;
+  t.ok(tableBytes < defaultLimits.maxLineBytes - 16 * 1024, `${tableBytes} bytes for a full table, under the line limit with room for the message`);
+
+  const now = 10_000;
+  const table = new MemberTable(info('me', { generation: 1 }), { suspectAfterMs: 1500, downAfterMs: 3000 }, now);
+  table.merge([info('a', { generation: 1, heartbeat: 1, degraded: cause }), info('b', { generation: 1, heartbeat: 1 })], now);
+  t.ok(table.isUp('a', now), 'a degraded member is up: it answers reads');
+  t.notOk(table.acceptsWrites('a', now), 'but does not take writes');
+  t.ok(table.acceptsWrites('b', now));
+  t.equal(table.view(now).find((m) => m.name === 'a')?.degraded, cause, 'the view shows why');
+  const merged = table.merge([info('a', { generation: 1, heartbeat: 2 })], now + 100);
+  t.equal(merged.ringChanged, false, 'recovering does not move the ring');
+  t.ok(table.acceptsWrites('a', now + 100), 'once it says it is up again, it takes writes');
+  t.notOk(table.acceptsWrites('a', now + 3100), 'a member down takes none');
+  table.tick(now, { degraded: cause });
+  t.equal(table.me.degraded, cause, 'a node says it is degraded on its next tick');
+  table.tick(now, { degraded: undefined });
+  t.equal(table.me.degraded, undefined, 'and stops saying it');
 });
 
 // BUG (src/membership/member-wire.ts): parseMembers accepts any positive weight from a peer. The

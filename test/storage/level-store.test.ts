@@ -2,8 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { VirtualClock } from '../../src/env/clock.js';
+import type { Logger } from '../../src/env/logger.js';
 import { KvError } from '../../src/errors.js';
 import { EARLY_COMMIT_WRITES, LevelStore } from '../../src/storage/level-store.js';
+import type { StoreOp } from '../../src/storage/store.js';
 
 type T = Test;
 
@@ -111,4 +114,167 @@ t.test('LevelStore: a location that cannot be opened is KV_STORAGE', async (t) =
   const file = join(tempDir(t), 'a-file');
   writeFileSync(file, 'not a directory');
   await t.rejects(LevelStore.open(join(file, 'db'), { sync: false }), { code: 'KV_STORAGE' });
+});
+
+/**
+ * A LevelStore whose batches fail on demand, as LevelDB's do on a full disk: `fault` fails every
+ * batch (a disk that stays full), `sticky` also keeps failing after the disk is back until LevelDB
+ * is reopened (the error LevelDB remembers after a failed compaction). `gate` holds batches until
+ * released, so a test can have two in flight.
+ */
+class FaultyStore extends LevelStore {
+  fault: Error | undefined;
+  sticky = false;
+  room = true;
+  gate: Promise<void> | undefined;
+  /** Every batch LevelDB was given, and whether it was after a reopen. */
+  readonly batchesSeen: { keys: string[]; reopens: number }[] = [];
+  reopens = 0;
+  /** Fails the batch holding this key with `badRequest`, as LevelDB refuses an invalid write. */
+  badKey: string | undefined;
+
+  static create(location: string, clock: VirtualClock | undefined, logs: string[]): Promise<FaultyStore> {
+    const logger: Logger = { log: (_level, msg, fields) => logs.push(`${msg} ${JSON.stringify(fields ?? {})}`), close: async () => {} };
+    return LevelStore.openStore(new FaultyStore(location, { sync: false, clock, logger, recovery: { firstRetryMs: 100, maxRetryMs: 400 } }));
+  }
+
+  protected override async batchImpl(ops: StoreOp[], options: { sync: boolean }): Promise<void> {
+    const keys = ops.map((op) => op.key.toString());
+    this.batchesSeen.push({ keys, reopens: this.reopens });
+    const gate = this.gate;
+    if (gate) await gate;
+    if (this.badKey !== undefined && keys.includes(this.badKey)) throw Object.assign(new Error('value is not valid'), { code: 'LEVEL_INVALID_VALUE' });
+    if (this.fault) throw this.fault;
+    return super.batchImpl(ops, options);
+  }
+
+  protected override async roomToReopen(): Promise<void> {
+    if (!this.room) throw new Error('waiting for free space: 0.0 MiB free');
+  }
+
+  protected override async reopen(): Promise<void> {
+    // Reopening clears the remembered error, not a disk that is still full.
+    if (this.sticky && this.room) {
+      this.sticky = false;
+      this.fault = undefined;
+    }
+    this.reopens++;
+    await super.reopen();
+  }
+}
+
+const diskFull = () => Object.assign(new Error('IO error: /data/db/000011.ldb: No space left on device'), { code: 'LEVEL_IO_ERROR' });
+const outcome = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (err: KvError) => err.code,
+  );
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+async function until(t: T, what: string, check: () => boolean, clock?: VirtualClock): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (check()) return;
+    clock?.advance(50);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  t.fail(`timed out waiting for ${what}`);
+}
+
+t.test('LevelStore: a failed batch rejects every write in it, acknowledges none, and later writes are refused while degraded', async (t) => {
+  const logs: string[] = [];
+  const clock = new VirtualClock(Date.now());
+  const store = await FaultyStore.create(join(tempDir(t), 'db'), clock, logs);
+  await store.write([{ type: 'put', key: b('before'), value: b('1') }]);
+  store.fault = diskFull();
+  store.sticky = true;
+  store.room = false;
+  const group = Array.from({ length: 10 }, (_, i) => outcome(store.write([{ type: 'put', key: b(`g${i}`), value: b('v') }])));
+  t.same(await Promise.all(group), Array(10).fill('KV_STORAGE'), 'every write of the failed batch is refused');
+  const status = store.status();
+  t.equal(status.state, 'degraded');
+  t.match(status.cause, /No space left on device/);
+  t.equal(status.fault, 'no-space');
+  t.ok(
+    logs.some((l) => l.startsWith('storage degraded') && l.includes('No space left')),
+    'entering degraded is logged with the cause',
+  );
+  const seen = store.batchesSeen.length;
+  const refused = await store.write([{ type: 'put', key: b('later'), value: b('v') }]).catch((e: KvError) => e);
+  t.equal((refused as KvError).code, 'KV_STORAGE', 'a write while degraded is refused');
+  t.match((refused as KvError).message, /storage degraded since .*No space left on device.*retries on its own/);
+  t.equal(store.batchesSeen.length, seen, 'without reaching LevelDB');
+  t.equal((await store.get(b('before')))?.toString(), '1', 'reads go on');
+  for (let i = 0; i < 10; i++) t.equal(await store.get(b(`g${i}`)), undefined, 'nothing of the failed batch stored');
+
+  // The disk stays full: no reopen (reads keep working), still degraded.
+  clock.advance(1000);
+  await turn();
+  t.equal(store.reopens, 0, 'no reopen while the disk has no room');
+  t.equal(store.status().state, 'degraded');
+  t.equal((await store.get(b('before')))?.toString(), '1');
+
+  // Space comes back, but LevelDB still remembers its error: only a reopen clears it.
+  store.room = true;
+  await until(t, 'the store to be up', () => store.status().state === 'up', clock);
+  t.equal(store.reopens, 1, 'reopened once');
+  t.equal(store.status().reopens, 1);
+  t.ok(
+    logs.some((l) => l.startsWith('storage recovered') && l.includes('degradedMs')),
+    'leaving degraded is logged, with how long it lasted',
+  );
+  await store.write([{ type: 'put', key: b('after'), value: b('2') }]);
+  t.equal((await store.get(b('after')))?.toString(), '2', 'writes resume without a restart');
+  t.equal((await store.get(b('before')))?.toString(), '1', 'what was acknowledged before is still there');
+  await store.close();
+});
+
+t.test('LevelStore: a batch that succeeds while another in flight fails', async (t) => {
+  const clock = new VirtualClock(Date.now());
+  const store = await FaultyStore.create(join(tempDir(t), 'db'), clock, []);
+
+  // Acknowledged first, then the other one fails: LevelDB may have written it after the torn
+  // record, so it is written again after the reopen.
+  let release!: () => void;
+  store.gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const failing = outcome(store.write([{ type: 'put', key: b('failing'), value: b('x') }]));
+  await turn(); // its batch is in flight, held at the gate
+  store.gate = undefined;
+  const acked = await outcome(store.write([{ type: 'put', key: b('acked'), value: b('y') }]));
+  t.equal(acked, 'ok', 'acknowledged while the other batch is in flight');
+  store.fault = diskFull();
+  release();
+  t.equal(await failing, 'KV_STORAGE');
+  t.equal(store.status().state, 'degraded');
+  store.fault = undefined;
+  await until(t, 'the store to be up', () => store.status().state === 'up', clock);
+  const rewritten = store.batchesSeen.filter((s) => s.reopens === 1 && s.keys.includes('acked'));
+  t.equal(rewritten.length, 1, 'the acknowledged batch is written again after the reopen');
+  t.equal((await store.get(b('acked')))?.toString(), 'y', 'and readable');
+
+  // The fault is seen first, then the other batch succeeds: it is not acknowledged.
+  store.gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const inFlight = outcome(store.write([{ type: 'put', key: b('in-flight'), value: b('z') }]));
+  await turn();
+  store.gate = undefined;
+  store.fault = diskFull();
+  t.equal(await outcome(store.write([{ type: 'put', key: b('fails'), value: b('w') }])), 'KV_STORAGE');
+  store.fault = undefined;
+  release();
+  t.equal(await inFlight, 'KV_STORAGE', 'a batch in flight when the fault was seen is refused even though LevelDB took it');
+  await until(t, 'the store to be up', () => store.status().state === 'up', clock);
+  await store.close();
+});
+
+t.test('LevelStore: a write LevelDB refuses fails alone, not the writes joined with it, and does not degrade the store', async (t) => {
+  const store = await FaultyStore.create(join(tempDir(t), 'db'), undefined, []);
+  store.badKey = 'bad';
+  const results = await Promise.all(['a', 'bad', 'c'].map((k) => outcome(store.write([{ type: 'put', key: b(k), value: b('v') }]))));
+  t.same(results, ['ok', 'KV_STORAGE', 'ok']);
+  t.equal(store.status().state, 'up', 'a refused request is no storage fault');
+  t.equal((await store.get(b('c')))?.toString(), 'v');
+  await store.close();
 });

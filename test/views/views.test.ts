@@ -7,10 +7,12 @@ import { createElement } from 'react';
 import t from 'tap';
 import { TableView } from '../../src/views/table-view.js';
 import {
+  answers,
   copiesWarning,
   type MembersSnapshot,
   memberColumns,
   memberRows,
+  memberState,
   membersTitle,
   membersWarnings,
   plainTable,
@@ -133,6 +135,26 @@ t.test("members warnings count the nodes not left, or take the daemon's copiesPe
   t.same(membersWarnings(oneLeft), ['N=3 but 2 nodes: 2 copies per key']);
   t.same(membersWarnings({ ...oneLeft, cluster: { ...oneLeft.cluster, copiesPerKey: 1 } }), ['N=3 but 2 nodes: 1 copy per key'], 'the daemon knows best');
   t.same(membersWarnings({ ...members, members: [members.members[0]!] }), ['N=3 but 1 node: 1 copy per key']);
+});
+
+t.test('a degraded member: its own state word, a warning with the cause, still one that answers', async (t) => {
+  const cause = 'IO error: /data/db/000005.ldb: No space left on device';
+  const degraded = { ...members, members: members.members.map((m) => (m.name === 'node1' ? { ...m, degraded: cause } : m)) };
+  t.equal(memberRows(degraded)[0]?.[1], 'degraded', 'STATE says degraded');
+  t.same(membersWarnings(degraded), [`node1 is degraded (${cause}): it refuses writes until its storage recovers, and still serves reads`]);
+  t.ok(answers(degraded.members[0]!), 'a --watch may still poll it');
+  const base = degraded.members[0]!;
+  t.equal(memberState({ ...base, health: 'down' }), 'down', 'down wins: what it last said is stale');
+  t.notOk(answers({ ...base, health: 'down' }));
+  t.equal(memberState({ ...base, status: 'leaving' }), 'leaving');
+  t.equal(memberState({ ...base, degraded: undefined }), 'up');
+  const frame = renderToString(
+    createElement(TableView, { title: membersTitle(degraded), columns: memberColumns, rows: memberRows(degraded), stateColumn: 1 }),
+    {
+      columns: 200,
+    },
+  );
+  t.match(frame, /node1\*\s+degraded/);
 });
 
 t.test('ring warnings count the nodes holding vnodes', async (t) => {
