@@ -385,16 +385,15 @@ function decodeReply(request: PeerRequest, raw: Record<string, unknown>, bounds:
       if (!Array.isArray(skipped) || !skipped.every((i) => Number.isSafeInteger(i) && i >= 0 && i < records.length && records[i] === null)) {
         throw bad('skipped must list indexes of null records');
       }
-      return { records: records.map((r) => (r === null ? undefined : recordFromJson(r, bounds))), skipped: skipped as number[] };
+      const decoded = records.map((r) => (r === null ? undefined : recordFromJson(r, bounds)));
+      return skipped.length > 0 ? { records: decoded, skipped: skipped as number[] } : { records: decoded };
     }
     case 'ae.store':
       if (!Number.isSafeInteger(raw.stored)) throw bad('stored');
+      if (raw.results === undefined) return { stored: raw.stored as number };
       return {
         stored: raw.stored as number,
-        results:
-          raw.results === undefined
-            ? undefined
-            : exactArray(raw.results, request.items.length, bad, 'results').map((e) => (e === null ? undefined : wireErrorOf(e, bad))),
+        results: exactArray(raw.results, request.items.length, bad, 'results').map((e) => (e === null ? undefined : wireErrorOf(e, bad))),
       };
   }
 }
