@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { KvClient } from '../../src/client/client.js';
 import { type Daemon, startDaemon, waitFor } from '../helpers/cli.js';
-import { clusterSecretFile, replicaReader, startCluster, stats, waitForMembers } from '../helpers/cluster.js';
+import { clusterSecretFile, heal, isolate, replicaReader, startCluster, stats, waitForHealth, waitForMembers } from '../helpers/cluster.js';
 import { b64, codeOf } from '../helpers/hostile.js';
 
 const MiB = 1024 * 1024;
@@ -153,4 +153,47 @@ t.test('a record over one node’s limit: refused by that request only, and anti
   await ca.put('wide', 'resolved', { context, w: 3 });
   t.same((await cs.get('wide', { r: 3 })).values.map(String), ['resolved'], 'the resolved key reaches every replica');
   t.ok(await upEverywhere(clients, 3), 'every node sees three members up');
+});
+
+t.test('a hint its target can never take is dropped with a count, and the hints behind it are delivered', async (t) => {
+  const args = ['--anti-entropy-interval-ms', '0', '--max-value-bytes', '100000', '--testing-faults', '--down-after-ms', '1000'];
+  const [a, b] = await startCluster(t, 2, [...args, '--n', '2', '--consistency', 'sloppy']);
+  const small = await startDaemon(t, {
+    dataDir: join((a as Daemon).dataDir, '..', 'small'),
+    args: ['--name', 'small', '--join', (a as Daemon).addr, '--secret-file', clusterSecretFile(a as Daemon), '--max-record-bytes', '150000', ...args],
+  });
+  const nodes = [a, b, small] as Daemon[];
+  await waitForMembers(nodes, 3);
+  const clients = await clientsOf(t, nodes);
+  const byName = new Map(nodes.map((d, i) => [d.name, clients[i] as KvClient]));
+  // Two keys whose replicas are the small node and one other: their hints for it wait at the third.
+  const keys: { key: string; writer: KvClient; holder: Daemon }[] = [];
+  for (let i = 0; keys.length < 2 && i < 500; i++) {
+    const key = `hk-${i}`;
+    const list = ((await (clients[0] as KvClient).request({ op: 'ring', key })).preferenceList as { name: string }[]).map((p) => p.name);
+    if (list.indexOf('small') !== 0 && list.indexOf('small') !== 1) continue;
+    const other = list.slice(0, 2).find((n) => n !== 'small') as string;
+    const holder = nodes.find((d) => d.name !== 'small' && d.name !== other) as Daemon;
+    if (keys.length === 1 && keys[0]?.holder !== holder) continue; // both hints at one node
+    keys.push({ key, writer: byName.get(other) as KvClient, holder });
+  }
+  const [wide, narrow] = keys as [(typeof keys)[0], (typeof keys)[0]];
+  await isolate(nodes, small);
+  await waitForHealth(a as Daemon, 'small', 'down');
+  await waitForHealth(b as Daemon, 'small', 'down');
+  await wide.writer.put(wide.key, randomBytes(90_000), { w: 2 });
+  await wide.writer.put(wide.key, randomBytes(90_000), { w: 2, keepSiblings: true });
+  await narrow.writer.put(narrow.key, 'fits', { w: 2 });
+  const hints = async () => (await stats(wide.holder)).hints as { held: number; delivered: number; unsendableRecords: number };
+  t.equal((await hints()).held, 2, `${wide.holder.name} holds a hint for each key, one of 180 kB`);
+
+  await heal(nodes);
+  await waitFor(async () => (await hints()).held === 0, 'the hints to be delivered or dropped', 20_000);
+  const after = await hints();
+  t.equal(after.unsendableRecords, 1, 'the hint the small node refuses is dropped, counted once');
+  t.equal(after.delivered, 1, 'the other is delivered');
+  const reader = await replicaReader(small);
+  t.teardown(() => reader.close());
+  t.not((await reader.request({ op: 'kv.read', key: b64(narrow.key) })).record, null, 'the small node holds the key that fits');
+  t.equal((await reader.request({ op: 'kv.read', key: b64(wide.key) })).record, null, 'and not the one over its limit');
 });
