@@ -84,15 +84,20 @@ export function replyEncoding(values: readonly Buffer[], requested: Encoding): E
   return 'utf8';
 }
 
-/** Bytes escaping adds to UTF-8 `bytes` as a JSON string, counted until it exceeds `stopAbove`. */
+/** Bytes JSON escaping adds to each byte: \b \t \n \f \r, " and \\ one more; other control characters five (\u00XX). */
+const ESCAPE_EXTRA = (() => {
+  const table = new Uint8Array(256);
+  for (let b = 0; b < 0x20; b++) table[b] = 5;
+  for (const b of [0x08, 0x09, 0x0a, 0x0c, 0x0d, 0x22, 0x5c]) table[b] = 1;
+  return table;
+})();
+
+/** Bytes escaping adds to UTF-8 `bytes` as a JSON string, counted until it exceeds `stopAbove` (checked every 64 KiB). */
 function jsonEscapeBytes(bytes: Buffer, stopAbove: number): number {
   let extra = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i] as number;
-    if (b >= 0x20 && b !== 0x22 && b !== 0x5c) continue;
-    // \b \t \n \f \r, " and \ take two bytes; other control characters \u00XX, six.
-    extra += b === 0x08 || b === 0x09 || b === 0x0a || b === 0x0c || b === 0x0d || b === 0x22 || b === 0x5c ? 1 : 5;
-    if (extra > stopAbove) return extra;
+  for (let start = 0; start < bytes.length && extra <= stopAbove; start += 65536) {
+    const end = Math.min(bytes.length, start + 65536);
+    for (let i = start; i < end; i++) extra += ESCAPE_EXTRA[bytes[i] as number] as number;
   }
   return extra;
 }

@@ -196,3 +196,11 @@ t.test('start: --max-record-bytes defaults to what the line holds, and flags tha
   t.throws(() => nodeLimits({ ...flags, 'max-line-bytes': 1_000_000 }), { code: 'KV_USAGE', message: /--max-line-bytes 1000000/ });
   t.equal(nodeLimits({ ...flags, 'max-record-bytes': 1 << 20 }).maxRecordBytes, 1 << 20, 'a smaller record limit as given');
 });
+
+t.test('a get reply is in UTF-8 only when that is no longer than base64 (give or take UTF8_SLACK_BYTES)', async (t) => {
+  t.equal(replyEncoding([Buffer.from('{"a":"b","c":["d","e"]}')], 'utf8'), 'utf8', 'a short JSON document, mostly quotes');
+  t.equal(replyEncoding([Buffer.from('line\n'.repeat(10_000))], 'utf8'), 'utf8', 'text with newlines');
+  t.equal(replyEncoding([Buffer.alloc(10_000, 0x01)], 'utf8'), 'base64', 'control characters, six bytes each once escaped');
+  t.equal(replyEncoding([Buffer.alloc(10_000, 0x22)], 'utf8'), 'base64', 'nothing but quotes, two bytes each');
+  t.equal(replyEncoding([Buffer.from('plain'), Buffer.alloc(10_000, 0x01)], 'utf8'), 'base64', 'one value decides for the reply');
+});
