@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { KvClient } from '../../src/client/client.js';
 import { type Daemon, startDaemon, waitFor } from '../helpers/cli.js';
-import { clusterSecretFile, heal, isolate, replicaReader, startCluster, stats, waitForHealth, waitForMembers } from '../helpers/cluster.js';
+import { clusterSecretFile, heal, isolate, replicaReader, startCluster, stats, waitForHandoff, waitForHealth, waitForMembers } from '../helpers/cluster.js';
 import { b64, codeOf } from '../helpers/hostile.js';
 
 const MiB = 1024 * 1024;
@@ -86,74 +86,83 @@ t.test('siblings of 1 MiB values: the write that would go over the record limit 
   t.same((await b.get('fat', { r: 3 })).values.map(String), ['small again']);
 });
 
-t.test('a record over one node’s limit: refused by that request only, and anti-entropy counts it once instead of sending it every round', async (t) => {
-  const fast = ['--anti-entropy-interval-ms', '300', '--max-value-bytes', '100000', '--testing-faults'];
-  const [a, b] = await startCluster(t, 2, fast);
-  const secret = clusterSecretFile(a as Daemon);
-  // A third node that keeps records of at most 150 kB; the others keep the default.
-  const small = await startDaemon(t, {
-    dataDir: join((a as Daemon).dataDir, '..', 'small'), // beside the others, by the cluster's secret file
-    args: ['--name', 'small', '--join', (a as Daemon).addr, '--secret-file', secret, '--max-record-bytes', '150000', ...fast],
-  });
-  const nodes = [a, b, small] as Daemon[];
-  await waitForMembers(nodes, 3);
-  const clients = await clientsOf(t, nodes);
-  const [ca, cb, cs] = clients as [KvClient, KvClient, KvClient];
+t.test(
+  'a record over one node’s limit: refused by that request only; ownership transfer and anti-entropy count it once instead of sending it again',
+  async (t) => {
+    const fast = ['--anti-entropy-interval-ms', '300', '--max-value-bytes', '100000', '--testing-faults'];
+    const [a, b] = await startCluster(t, 2, fast);
+    const secret = clusterSecretFile(a as Daemon);
+    // A key whose record the small node will not keep: two siblings of 90 kB, written before it joins.
+    const [first, second] = await clientsOf(t, [a, b] as Daemon[]);
+    await (first as KvClient).put('wide', randomBytes(90_000));
+    await (second as KvClient).put('wide', randomBytes(90_000), { keepSiblings: true });
+    // A third node that keeps records of at most 150 kB; the others keep the default.
+    const small = await startDaemon(t, {
+      dataDir: join((a as Daemon).dataDir, '..', 'small'), // beside the others, by the cluster's secret file
+      args: ['--name', 'small', '--join', (a as Daemon).addr, '--secret-file', secret, '--max-record-bytes', '150000', ...fast],
+    });
+    const nodes = [a, b, small] as Daemon[];
+    await waitForMembers(nodes, 3);
+    // Ownership transfer hands the small node its keys: the one it refuses is counted, and the hand-off completes.
+    await waitForHandoff(nodes);
+    let refusedByTransfer = 0;
+    for (const d of [a, b] as Daemon[]) refusedByTransfer += ((await stats(d)).handoff as { unsendableRecords: number }).unsendableRecords;
+    t.ok(refusedByTransfer >= 1, `ownership transfer counted the record the small node refuses (${refusedByTransfer}) and finished`);
+    const clients = await clientsOf(t, nodes);
+    const [ca, cs] = [clients[0], clients[2]] as [KvClient, KvClient];
 
-  // A peer's record over the limit: refused with the code, on that request only.
-  const peer = await replicaReader(small);
-  t.teardown(() => peer.close());
-  const big = { clock: [['x~1', 1]], siblings: [['x~1', 1, Date.now(), 0, b64(randomBytes(90_000))]] as unknown[] };
-  const bigger = {
-    clock: [
-      ['x~1', 1],
-      ['y~1', 1],
-    ],
-    siblings: [...big.siblings, ['y~1', 1, Date.now(), 0, b64(randomBytes(90_000))]],
-  };
-  const reply = await peer.request({
-    op: 'kv.replicate.many',
-    items: [
-      { key: b64('peer-big'), record: bigger },
-      { key: b64('peer-ok'), record: big },
-    ],
-  });
-  t.match(
-    reply.results,
-    [{ code: 'KV_RECORD_TOO_LARGE', details: { key: 'peer-big', limit: 150_000 } }, null],
-    'per item: the big one refused, the other stored',
-  );
-  t.equal(await codeOf(peer.request({ op: 'kv.replicate', key: b64('peer-big'), record: bigger })), 'KV_RECORD_TOO_LARGE');
-  t.equal((await peer.request({ op: 'kv.read', key: b64('peer-ok') })).record !== null, true, 'the same connection still serves');
+    // A peer's record over the limit: refused with the code, on that request only.
+    const peer = await replicaReader(small);
+    t.teardown(() => peer.close());
+    const big = { clock: [['x~1', 1]], siblings: [['x~1', 1, Date.now(), 0, b64(randomBytes(90_000))]] as unknown[] };
+    const bigger = {
+      clock: [
+        ['x~1', 1],
+        ['y~1', 1],
+      ],
+      siblings: [...big.siblings, ['y~1', 1, Date.now(), 0, b64(randomBytes(90_000))]],
+    };
+    const reply = await peer.request({
+      op: 'kv.replicate.many',
+      items: [
+        { key: b64('peer-big'), record: bigger },
+        { key: b64('peer-ok'), record: big },
+      ],
+    });
+    t.match(
+      reply.results,
+      [{ code: 'KV_RECORD_TOO_LARGE', details: { key: 'peer-big', limit: 150_000 } }, null],
+      'per item: the big one refused, the other stored',
+    );
+    t.equal(await codeOf(peer.request({ op: 'kv.replicate', key: b64('peer-big'), record: bigger })), 'KV_RECORD_TOO_LARGE');
+    t.equal((await peer.request({ op: 'kv.read', key: b64('peer-ok') })).record !== null, true, 'the same connection still serves');
 
-  // A key whose record the small node cannot keep: two siblings of 90 kB written through a and b.
-  await ca.put('wide', randomBytes(90_000));
-  await cb.put('wide', randomBytes(90_000), { keepSiblings: true, w: 2 });
-  const unsendable = async () => {
-    let sum = 0;
-    for (const d of nodes) sum += ((await stats(d)).antiEntropy as { unsendableRecords: number }).unsendableRecords;
-    return sum;
-  };
-  await waitFor(async () => (await unsendable()) > 0, 'anti-entropy to meet the record the small node refuses', 20_000);
-  // Each node exchanges with a random peer every round: after a few rounds every pair has met the key.
-  const exchanges = async () => Promise.all(nodes.map(async (d) => ((await stats(d)).antiEntropy as { exchanges: number }).exchanges));
-  const moreRounds = async (rounds: number) => {
-    const before = await exchanges();
-    await waitFor(async () => (await exchanges()).every((n, i) => n >= (before[i] as number) + rounds), `${rounds} more exchanges on every node`, 30_000);
-  };
-  await moreRounds(6);
-  const counted = await unsendable();
-  t.ok(counted <= 4, `counted ${counted} time(s): once per node and peer that met it (at most 4 with the small node)`);
-  await moreRounds(6);
-  t.equal(await unsendable(), counted, 'then passed over in later exchanges, not sent again');
+    const unsendable = async () => {
+      let sum = 0;
+      for (const d of nodes) sum += ((await stats(d)).antiEntropy as { unsendableRecords: number }).unsendableRecords;
+      return sum;
+    };
+    await waitFor(async () => (await unsendable()) > 0, 'anti-entropy to meet the record the small node refuses', 20_000);
+    // Each node exchanges with a random peer every round: after a few rounds every pair has met the key.
+    const exchanges = async () => Promise.all(nodes.map(async (d) => ((await stats(d)).antiEntropy as { exchanges: number }).exchanges));
+    const moreRounds = async (rounds: number) => {
+      const before = await exchanges();
+      await waitFor(async () => (await exchanges()).every((n, i) => n >= (before[i] as number) + rounds), `${rounds} more exchanges on every node`, 30_000);
+    };
+    await moreRounds(6);
+    const counted = await unsendable();
+    t.ok(counted <= 4, `counted ${counted} time(s): once per node and peer that met it (at most 4 with the small node)`);
+    await moreRounds(6);
+    t.equal(await unsendable(), counted, 'then passed over in later exchanges, not sent again');
 
-  // Writes through every node go on, and a write that resolves the key reaches the small node too.
-  for (const [i, client] of clients.entries()) await client.put(`still-${i}`, 'fine');
-  const { context } = await ca.get('wide', { r: 2 });
-  await ca.put('wide', 'resolved', { context, w: 3 });
-  t.same((await cs.get('wide', { r: 3 })).values.map(String), ['resolved'], 'the resolved key reaches every replica');
-  t.ok(await upEverywhere(clients, 3), 'every node sees three members up');
-});
+    // Writes through every node go on, and a write that resolves the key reaches the small node too.
+    for (const [i, client] of clients.entries()) await client.put(`still-${i}`, 'fine');
+    const { context } = await ca.get('wide', { r: 2 });
+    await ca.put('wide', 'resolved', { context, w: 3 });
+    t.same((await cs.get('wide', { r: 3 })).values.map(String), ['resolved'], 'the resolved key reaches every replica');
+    t.ok(await upEverywhere(clients, 3), 'every node sees three members up');
+  },
+);
 
 t.test('a hint its target can never take is dropped with a count, and the hints behind it are delivered', async (t) => {
   const args = ['--anti-entropy-interval-ms', '0', '--max-value-bytes', '100000', '--testing-faults', '--down-after-ms', '1000'];
