@@ -182,7 +182,7 @@ export function recordLimitsProblem(limits: RecordLimits): string | undefined {
   const fitting = recordBytesFitting(limits);
   return (
     `--max-record-bytes ${limits.maxRecordBytes} (with --max-key-bytes ${limits.maxKeyBytes}, --max-value-bytes ${limits.maxValueBytes}, --max-siblings ${limits.maxSiblings}) ` +
-    `makes messages of up to ${line} bytes between nodes, over --max-line-bytes ${limits.maxLineBytes}: ` +
+    `makes messages of up to ${line} bytes (between nodes, and get replies), over --max-line-bytes ${limits.maxLineBytes}: ` +
     `raise --max-line-bytes to at least ${line}${fitting >= limits.maxValueBytes ? `, or lower --max-record-bytes to at most ${fitting}` : ''}`
   );
 }
