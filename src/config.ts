@@ -18,15 +18,22 @@ export interface Limits {
   maxInFlightPerConnection: number;
   /** Concurrent values one key may hold before writes without a context are refused. */
   maxSiblings: number;
+  /**
+   * Bytes of values one key's record may hold, its siblings together (see protocol/record-size.ts):
+   * with the other limits, every record a node accepts fits one line to any peer and to a client.
+   */
+  maxRecordBytes: number;
 }
 
 export const defaultLimits: Limits = {
-  maxLineBytes: 2 * 1024 * 1024,
+  // Room for the largest record's messages: 4/3 of 2 MiB in base64 plus metadata, ~2.8 MiB (protocol/record-size.ts).
+  maxLineBytes: 4 * 1024 * 1024,
   maxKeyBytes: 4096,
   maxValueBytes: 1024 * 1024,
   maxConnections: 1024,
   maxInFlightPerConnection: 1024,
   maxSiblings: 64,
+  maxRecordBytes: 2 * 1024 * 1024,
 };
 
 export type CodecName = 'zlib' | 'brotli-wasm';

@@ -66,6 +66,12 @@ export const errorCodes = {
   KV_EMPTY_KEY: { exit: ExitStatus.rejected, summary: 'Keys must be at least one byte long.', retryable: false },
   KV_KEY_TOO_LARGE: { exit: ExitStatus.rejected, summary: 'The key is longer than the maximum key size (--max-key-bytes).', retryable: false },
   KV_VALUE_TOO_LARGE: { exit: ExitStatus.rejected, summary: 'The value is longer than the maximum value size (--max-value-bytes).', retryable: false },
+  KV_RECORD_TOO_LARGE: {
+    exit: ExitStatus.rejected,
+    summary:
+      "The write would make the key's record larger than a node keeps (--max-record-bytes, its values' bytes together): resolve its siblings with a context, or write a smaller value.",
+    retryable: false,
+  },
   KV_LINE_TOO_LONG: {
     exit: ExitStatus.rejected,
     summary: 'A request line exceeds the maximum line size (--max-line-bytes); the connection is closed.',

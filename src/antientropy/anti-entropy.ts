@@ -8,8 +8,9 @@
 import type { AntiEntropySettings } from '../config.js';
 import { every, type Periodic } from '../env/clock.js';
 import { type Random, sample } from '../env/random.js';
-import type { KvError } from '../errors.js';
-import { type LeafEntries, type PeerReplies, recordPayloadBytes } from '../protocol/peer.js';
+import { type KvError, toKvError } from '../errors.js';
+import type { LeafEntries, PeerReplies } from '../protocol/peer.js';
+import { isRecordRefused, printableKey, recordItemBytes, unsendableRecord } from '../protocol/record-size.js';
 import type { EngineDeps } from '../replica/engine-deps.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import { diffEntries, FANOUT, LEAVES } from './merkle-tree.js';
@@ -53,6 +54,12 @@ export interface AntiEntropyDeps extends EngineDeps {
 }
 
 const FETCH_BATCH = 128;
+/** Unsendable records remembered at most (beyond, the oldest is tried again, and logged again, by a later exchange). */
+const MAX_REMEMBERED_UNSENDABLE = 10_000;
+
+function unsendableId(peer: string, keyBase64: string): string {
+  return `${peer}\n${keyBase64}`;
+}
 /**
  * Under writes, replicas' trees always differ in the leaves of writes still on their way to a
  * replica (in seeded simulations at 15-24k puts/s, 58-176 of the 1024 leaves at one moment), and
@@ -69,7 +76,9 @@ const LEAVES_PER_REQUEST = LEAVES;
 
 export class AntiEntropy {
   private periodic: Periodic | undefined;
-  readonly counters = { exchanges: 0, keysTransferred: 0, bytesTransferred: 0, leavesListed: 0, leavesSettled: 0 };
+  readonly counters = { exchanges: 0, keysTransferred: 0, bytesTransferred: 0, leavesListed: 0, leavesSettled: 0, unsendableRecords: 0 };
+  /** Records found unsendable, by peer and key, with the versions (digest pair) they had then; oldest first. */
+  private readonly unsendable = new Map<string, string>();
   /** Runs after each background exchange (the tombstone reaper). */
   afterRound: (() => Promise<unknown>) | undefined;
 
@@ -161,12 +170,21 @@ export class AntiEntropy {
     }
     this.counters.leavesListed += leaves.length;
     const differing: string[] = [];
+    /** Each differing key's pair of digests (ours, theirs), to tell a record known to be unsendable from a new version of it. */
+    const versions = new Map<string, string>();
     for (let i = 0; i < leaves.length; i += LEAVES_PER_REQUEST) {
       const chunk = leaves.slice(i, i + LEAVES_PER_REQUEST);
       const theirs = await this.deps.peers.leafEntries(peer, chunk);
       const ours = await this.deps.trees.entries(peer, chunk);
       chunk.forEach((_, j) => {
-        differing.push(...diffEntries(ours[j] ?? [], theirs[j] ?? []));
+        const mine = new Map(ours[j] ?? []);
+        const other = new Map(theirs[j] ?? []);
+        for (const key of diffEntries(ours[j] ?? [], theirs[j] ?? [])) {
+          const pair = `${mine.get(key) ?? ''}/${other.get(key) ?? ''}`;
+          if (this.unsendable.get(unsendableId(peer, key)) === pair) continue; // known not to travel, and unchanged since
+          differing.push(key);
+          versions.set(key, pair);
+        }
       });
     }
     summary.keysDiffering = differing.length;
@@ -174,7 +192,7 @@ export class AntiEntropy {
     if (!options.dryRun) {
       for (let i = 0; i < differing.length; i += FETCH_BATCH) {
         const batch = differing.slice(i, i + FETCH_BATCH);
-        await this.transfer(peer, batch, summary);
+        await this.transfer(peer, batch, summary, versions);
         if (options.maxKeysPerSecond) await this.pause((batch.length / options.maxKeysPerSecond) * 1000);
       }
       summary.rootsEqualAfter = differing.length === 0 || (await this.deps.peers.treeRoot(peer)) === tree.root();
@@ -188,23 +206,76 @@ export class AntiEntropy {
     return summary;
   }
 
-  /** Fetches the peer's records for these keys, merges them here, and sends the merge back. */
-  private async transfer(peer: string, keys: string[], summary: ExchangeSummary): Promise<void> {
-    const keyBytes = keys.map((k) => Buffer.from(k, 'base64'));
-    const theirs = await this.deps.peers.fetch(peer, keyBytes);
+  /**
+   * Fetches the peer's records for these keys, merges them here, and sends the merges back, each
+   * message within one line. A record that cannot travel (too large for a line, or refused by
+   * either side) is skipped, counted and remembered with its versions, so later exchanges pass
+   * over it until either side writes the key again.
+   */
+  private async transfer(peer: string, keys: string[], summary: ExchangeSummary, versions: Map<string, string>): Promise<void> {
+    let pending = keys.map((k) => Buffer.from(k, 'base64'));
     const back: { key: Buffer; record: StoredRecord }[] = [];
-    for (let i = 0; i < keyBytes.length; i++) {
-      const key = keyBytes[i] as Buffer;
-      const record = theirs[i];
-      if (record) summary.bytesTransferred += recordPayloadBytes(key, record);
-      const merged = record ? await this.deps.replica.merge(key, record) : await this.deps.replica.read(key, false);
-      if (merged) back.push({ key, record: merged });
-      summary.keysTransferred++;
+    let backBytes = 0;
+    const sendBack = async () => {
+      if (back.length === 0) return;
+      const items = back.splice(0);
+      backBytes = 0;
+      const results = await this.deps.peers.store(peer, items);
+      results.forEach((error, i) => {
+        const item = items[i] as { key: Buffer; record: StoredRecord };
+        if (!error) return;
+        if (!isRecordRefused(error)) throw error;
+        this.skipUnsendable(peer, item.key, versions, error);
+      });
+    };
+    while (pending.length > 0) {
+      const { records, skipped } = await this.deps.peers.fetch(peer, pending);
+      const tooLarge = new Set(skipped);
+      for (let i = 0; i < records.length; i++) {
+        const key = pending[i] as Buffer;
+        if (tooLarge.has(i)) {
+          this.skipUnsendable(peer, key, versions, `${peer} holds a record for it too large for one line`);
+          continue;
+        }
+        const record = records[i];
+        if (record) summary.bytesTransferred += recordItemBytes(key, record);
+        let merged: StoredRecord | undefined;
+        try {
+          merged = record ? await this.deps.replica.merge(key, record) : await this.deps.replica.read(key, false);
+        } catch (err) {
+          if (!isRecordRefused(err)) throw err;
+          this.skipUnsendable(peer, key, versions, err as KvError);
+          continue;
+        }
+        summary.keysTransferred++;
+        if (!merged) continue;
+        const bytes = recordItemBytes(key, merged);
+        if (bytes > this.deps.peers.maxItemBytes) {
+          this.skipUnsendable(peer, key, versions, unsendableRecord(key, bytes, this.deps.peers.maxLineBytes));
+          continue;
+        }
+        if (backBytes + bytes > this.deps.peers.maxItemBytes) await sendBack();
+        back.push({ key, record: merged });
+        backBytes += bytes;
+        summary.bytesTransferred += bytes;
+      }
+      pending = pending.slice(records.length);
     }
-    if (back.length > 0) {
-      for (const item of back) summary.bytesTransferred += recordPayloadBytes(item.key, item.record);
-      await this.deps.peers.store(peer, back);
-    }
+    await sendBack();
+  }
+
+  /** Counts a record that cannot travel to `peer`, logs it once per key and version, and remembers it (bounded). */
+  private skipUnsendable(peer: string, key: Buffer, versions: Map<string, string>, why: KvError | string): void {
+    this.counters.unsendableRecords++;
+    const keyText = key.toString('base64');
+    const id = unsendableId(peer, keyText);
+    const pair = versions.get(keyText) ?? '';
+    if (this.unsendable.get(id) === pair) return;
+    this.unsendable.delete(id);
+    this.unsendable.set(id, pair);
+    if (this.unsendable.size > MAX_REMEMBERED_UNSENDABLE) this.unsendable.delete(this.unsendable.keys().next().value as string);
+    const reason = typeof why === 'string' ? { message: why } : { code: why.code, message: why.message };
+    this.deps.logger.log('warn', 'anti-entropy skips a record it cannot send', { peer, key: printableKey(key), ...reason });
   }
 
   private pause(ms: number): Promise<void> {
@@ -224,14 +295,37 @@ export class AntiEntropy {
     return { entries: await this.deps.trees.entries(peer, leaves) };
   }
 
-  /** ae.fetch: our records for keys (undefined where we hold none). */
+  /**
+   * ae.fetch: our records for keys (undefined where we hold none), from the first, as many as one
+   * reply line holds; a record too large for a line alone is skipped and named in `skipped`.
+   */
   async handleFetch(keys: Buffer[]): Promise<PeerReplies['ae.fetch']> {
-    return { records: await Promise.all(keys.map((key) => this.deps.replica.read(key, false))) };
+    const records: (StoredRecord | undefined)[] = [];
+    const skipped: number[] = [];
+    let bytes = 0;
+    for (const key of keys) {
+      const record = await this.deps.replica.read(key, false);
+      const itemBytes = record ? recordItemBytes(key, record) : 8;
+      if (itemBytes > this.deps.peers.maxItemBytes) {
+        skipped.push(records.length);
+        records.push(undefined);
+        bytes += 8;
+        continue;
+      }
+      if (records.length > 0 && bytes + itemBytes > this.deps.peers.maxItemBytes) break;
+      records.push(record);
+      bytes += itemBytes;
+    }
+    return { records, skipped };
   }
 
-  /** ae.store: merge records the peer sends back. */
+  /** ae.store: merge records the peer sends back; a record refused here (too large, too many siblings) fails alone. */
   async handleStore(items: { key: Buffer; record: StoredRecord }[]): Promise<PeerReplies['ae.store']> {
-    await Promise.all(items.map((item) => this.deps.replica.merge(item.key, item.record)));
-    return { stored: items.length };
+    const outcomes = await Promise.allSettled(items.map((item) => this.deps.replica.merge(item.key, item.record)));
+    const results = outcomes.map((outcome) => (outcome.status === 'fulfilled' ? undefined : toKvError(outcome.reason)));
+    // Anything but a refusal of one record fails the whole request, as before.
+    const failed = results.find((error) => error && !isRecordRefused(error));
+    if (failed) throw failed;
+    return { stored: results.filter((error) => !error).length, results };
   }
 }

@@ -9,6 +9,10 @@
 import { Flags, type Interfaces } from '@oclif/core';
 import { DEFAULT_HOST, DEFAULT_PORT, defaultAntiEntropy, defaultHints, defaultLimits, defaultMembershipSettings, envVars } from '../config.js';
 import { KvError } from '../errors.js';
+import { largestRecordLineBytes } from '../protocol/record-size.js';
+
+/** What the largest record's messages take beyond 4/3 of its values, in KiB, with the default limits (for the help text). */
+const RECORD_OVERHEAD_KIB = (largestRecordLineBytes(defaultLimits) - (4 * defaultLimits.maxRecordBytes) / 3) / 1024;
 
 export const nodeSettingFlags = {
   host: Flags.string({ description: 'Address to listen on', env: envVars.host, default: DEFAULT_HOST }),
@@ -102,7 +106,7 @@ export const nodeSettingFlags = {
   codec: Flags.string({ description: 'Brotli implementation for values', options: ['zlib', 'brotli-wasm'], default: 'zlib' }),
   'compress-min-bytes': Flags.integer({ description: 'Values shorter than this are stored uncompressed', default: 512, min: 0 }),
   'max-line-bytes': Flags.integer({
-    description: 'Longest request line; longer closes the connection',
+    description: 'Longest request or reply line; longer closes the connection. Must hold the largest record: see --max-record-bytes',
     default: defaultLimits.maxLineBytes,
     min: 64,
     helpGroup: 'LIMITS',
@@ -111,6 +115,11 @@ export const nodeSettingFlags = {
   'max-value-bytes': Flags.integer({ description: 'Longest value', default: defaultLimits.maxValueBytes, min: 0, helpGroup: 'LIMITS' }),
   'max-connections': Flags.integer({ description: 'Client connections open at once', default: defaultLimits.maxConnections, min: 1, helpGroup: 'LIMITS' }),
   'max-siblings': Flags.integer({ description: 'Concurrent values one key may hold', default: defaultLimits.maxSiblings, min: 1, helpGroup: 'LIMITS' }),
+  'max-record-bytes': Flags.integer({
+    description: `Bytes of values one key may hold, its siblings together; a write over it gets KV_RECORD_TOO_LARGE. The largest record's messages must fit --max-line-bytes (about 4/3 of this plus ${Math.round(RECORD_OVERHEAD_KIB)} KiB) [default: ${defaultLimits.maxRecordBytes}, or what --max-line-bytes holds if less]`,
+    min: 1,
+    helpGroup: 'LIMITS',
+  }),
 };
 
 export type NodeSettingName = keyof typeof nodeSettingFlags;

@@ -14,6 +14,7 @@ import {
   defaultHints,
   defaultLimits,
   defaultMembershipSettings,
+  type Limits,
   type NodeConfig,
   type SecuritySettings,
 } from '../config.js';
@@ -23,6 +24,7 @@ import { readSettingsFile, writeSettingsFile } from '../daemon/settings-file.js'
 import { KvError } from '../errors.js';
 import { MAX_MEMBER_NAME_CHARS } from '../membership/member-wire.js';
 import { newSecret } from '../net/credentials.js';
+import { recordBytesFitting, recordLimitsProblem } from '../protocol/record-size.js';
 import { checkPortsFree, defaultClusterDir, describeRunning, listLocalNodes, localNodeDir, runningPid } from './local-cluster.js';
 import { checkSavedSettings, type NodeSettings, PER_NODE_SETTINGS, resolveNodeSettings } from './node-settings.js';
 
@@ -84,14 +86,7 @@ function nodeConfig(s: NodeSettings, dataDir: string, cluster: ClusterSettings, 
     codec: s.codec as CodecName,
     compressMinBytes: s['compress-min-bytes'],
     compressQuality: 4,
-    limits: {
-      ...defaultLimits,
-      maxLineBytes: s['max-line-bytes'],
-      maxKeyBytes: s['max-key-bytes'],
-      maxValueBytes: s['max-value-bytes'],
-      maxConnections: s['max-connections'],
-      maxSiblings: s['max-siblings'],
-    },
+    limits: nodeLimits(s),
     weight: s.weight,
     membership: {
       ...defaultMembershipSettings,
@@ -110,6 +105,28 @@ function nodeConfig(s: NodeSettings, dataDir: string, cluster: ClusterSettings, 
     testingFaults: s['testing-faults'],
     security: securitySettings(s),
   };
+}
+
+/**
+ * The limits from the flags, checked together: every record a node accepts must fit one line to a
+ * peer and to a client (protocol/record-size.ts). Without --max-record-bytes, the default, or what
+ * --max-line-bytes holds if that is less (a data dir saved with a smaller line limit still starts).
+ */
+export function nodeLimits(
+  s: Pick<NodeSettings, 'max-line-bytes' | 'max-key-bytes' | 'max-value-bytes' | 'max-connections' | 'max-siblings' | 'max-record-bytes'>,
+): Limits {
+  const limits = {
+    ...defaultLimits,
+    maxLineBytes: s['max-line-bytes'],
+    maxKeyBytes: s['max-key-bytes'],
+    maxValueBytes: s['max-value-bytes'],
+    maxConnections: s['max-connections'],
+    maxSiblings: s['max-siblings'],
+  };
+  limits.maxRecordBytes = s['max-record-bytes'] ?? Math.max(limits.maxValueBytes, Math.min(defaultLimits.maxRecordBytes, recordBytesFitting(limits)));
+  const problem = recordLimitsProblem(limits);
+  if (problem) throw new KvError('KV_USAGE', problem, { limits });
+  return limits;
 }
 
 /** The security flags as settings; TLS needs its certificate, key and CA together. */

@@ -19,6 +19,7 @@ import { emptyVector, type VersionVector } from '../clock/index.js';
 import type { Clock, Timer } from '../env/clock.js';
 import { withResolvers } from '../env/with-resolvers.js';
 import type { KvError } from '../errors.js';
+import { clockTextBytes, MAX_RECORD_META_BYTES, recordTooLarge } from '../protocol/record-size.js';
 import { isUnreachable } from '../protocol/transport.js';
 import { planReplicas, quorumSize, type Slot } from '../quorum/plan.js';
 import { type QuorumState, WriteQuorum } from '../quorum/quorum.js';
@@ -38,6 +39,9 @@ export class WritePath {
     const w = quorumSize(state.settings, ringSize, 'w', options.w);
     const mode = options.consistency ?? state.settings.consistency;
     const plain = context === undefined && (value === null || options.keepSiblings !== true);
+    // The record this write makes holds the context's clock: one too large for a record is refused here, before it is forwarded.
+    const contextBytes = context ? clockTextBytes(context) : 0;
+    if (contextBytes > MAX_RECORD_META_BYTES) throw recordTooLarge(key, 'metadata', contextBytes, MAX_RECORD_META_BYTES);
     if (ringSize === 1 && state.ring.members[0]?.name === self) {
       // Every key's only replica is here: no plan, quorum or timer (measured ~1 µs and ~1.7 KB of garbage per put).
       const local = await this.deps.replica.write(key, value, context, plain);

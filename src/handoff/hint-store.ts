@@ -51,7 +51,7 @@ function decodeHint(data: Buffer): { record: StoredRecord; storedAt: number } {
 export class HintStore {
   /** target -> key (latin1) -> meta */
   private readonly index = new Map<string, Map<string, HintMeta>>();
-  readonly counters = { stored: 0, delivered: 0, droppedOverBytes: 0, droppedOverAge: 0 };
+  readonly counters = { stored: 0, delivered: 0, droppedOverBytes: 0, droppedOverAge: 0, unsendableRecords: 0 };
   private seq = 0;
 
   constructor(
@@ -156,8 +156,11 @@ export class HintStore {
     }
   }
 
-  /** Removes a hint once delivered (only if nothing was merged into it since it was read). */
-  remove(target: string, key: Buffer, seq: number, reason: 'delivered' | 'expired'): Promise<void> {
+  /**
+   * Removes a hint once delivered, expired, or refused for good by its target (`unsendable`: too
+   * large to send, or over the target's limits); only if nothing was merged into it since it was read.
+   */
+  remove(target: string, key: Buffer, seq: number, reason: 'delivered' | 'expired' | 'unsendable'): Promise<void> {
     return this.lock.run(`${target}\u0000${key.toString('latin1')}`, async () => {
       const index = this.index.get(target);
       const latin = key.toString('latin1');
@@ -165,6 +168,7 @@ export class HintStore {
       await this.store.write([{ type: 'del', key: storeKey(target, key) }]);
       index.delete(latin);
       if (reason === 'delivered') this.counters.delivered++;
+      else if (reason === 'unsendable') this.counters.unsendableRecords++;
       else this.counters.droppedOverAge++;
     });
   }

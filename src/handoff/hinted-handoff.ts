@@ -1,10 +1,13 @@
 /**
  * Delivers hints (Dynamo §4.6): every `intervalMs`, and as soon as gossip sees a node come back,
  * each hint for a node that is up is sent to it (batched with other records for it) and deleted once it acknowledged.
- * Hints older than the age cap are dropped with a counter and left to anti-entropy. Hints for a
+ * Hints older than the age cap are dropped with a counter and left to anti-entropy; so are hints
+ * the target refuses for good (a record too large, or over its limits). Hints for a
  * node removed from the cluster (kvctl remove) go to the key's current replicas instead.
  */
 import { every, type Periodic } from '../env/clock.js';
+import type { KvError } from '../errors.js';
+import { isRecordRefused, printableKey } from '../protocol/record-size.js';
 import type { EngineDeps } from '../replica/engine-deps.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import type { HintStore } from './hint-store.js';
@@ -49,16 +52,20 @@ export class HintedHandoff {
             continue;
           }
           if (removed) {
-            if (!(await this.toCurrentReplicas(hint.key, hint.record))) break;
-            await this.deps.hints.remove(target, hint.key, hint.seq, 'delivered');
+            const outcome = await this.toCurrentReplicas(hint.key, hint.record);
+            if (outcome === 'retry') break;
+            await this.deps.hints.remove(target, hint.key, hint.seq, outcome);
             continue;
           }
           if (!up) break;
           try {
             await this.deps.peers.replicate(target, { key: hint.key, record: hint.record });
             await this.deps.hints.remove(target, hint.key, hint.seq, 'delivered');
-          } catch {
-            break; // target unreachable after all: try again next round
+          } catch (err) {
+            if (!isRecordRefused(err)) break; // target unreachable after all: try again next round
+            // Sending it again would be refused again, and would hold up the hints behind it.
+            this.logUnsendable(target, hint.key, err as KvError);
+            await this.deps.hints.remove(target, hint.key, hint.seq, 'unsendable');
           }
         }
       }
@@ -69,20 +76,27 @@ export class HintedHandoff {
     }
   }
 
-  /** The target will never come back: the key's replicas on the current ring take the record. */
-  private async toCurrentReplicas(key: Buffer, record: StoredRecord): Promise<boolean> {
+  /**
+   * The target will never come back: the key's replicas on the current ring take the record.
+   * 'unsendable' when one of them refused it for good (the others have it).
+   */
+  private async toCurrentReplicas(key: Buffer, record: StoredRecord): Promise<'delivered' | 'unsendable' | 'retry'> {
     const { state, self } = this.deps;
+    let outcome: 'delivered' | 'unsendable' = 'delivered';
     for (const name of state.ring.primaries(key, state.settings.n)) {
-      if (name === self) {
-        await this.deps.replica.merge(key, record);
-        continue;
-      }
       try {
-        await this.deps.peers.replicate(name, { key, record });
-      } catch {
-        return false; // unreachable now: try again next round
+        if (name === self) await this.deps.replica.merge(key, record);
+        else await this.deps.peers.replicate(name, { key, record });
+      } catch (err) {
+        if (!isRecordRefused(err)) return 'retry'; // unreachable now: try again next round
+        this.logUnsendable(name, key, err as KvError);
+        outcome = 'unsendable';
       }
     }
-    return true;
+    return outcome;
+  }
+
+  private logUnsendable(target: string, key: Buffer, err: KvError): void {
+    this.deps.logger.log('warn', 'hint dropped: its record cannot be delivered', { target, key: printableKey(key), code: err.code, message: err.message });
   }
 }

@@ -10,7 +10,9 @@
  * ring change is simply run again: the ring it last completed is kept in its store.
  */
 import type { Timer } from '../env/clock.js';
+import type { KvError } from '../errors.js';
 import { ringFingerprint } from '../membership/cluster-state.js';
+import { isRecordRefused, printableKey } from '../protocol/record-size.js';
 import type { EngineDeps } from '../replica/engine-deps.js';
 import { Ring, type RingMember } from '../ring/index.js';
 import type { StoredRecord } from '../storage/record-format.js';
@@ -36,6 +38,8 @@ export interface HandedOff {
 }
 
 const CONCURRENT_SENDS = 32;
+/** Unsendable keys remembered for logging at most (then forgotten, and logged again if met again). */
+const MAX_LOGGED_UNSENDABLE = 10_000;
 
 export class OwnershipTransfer {
   private handedOff: Ring | undefined;
@@ -49,6 +53,10 @@ export class OwnershipTransfer {
   sentKeys = 0;
   forgottenKeys = 0;
   failedKeys = 0;
+  /** Records a new owner refused for good (too large to send, or over its limits): kept here, not retried. */
+  unsendableRecords = 0;
+  /** Keys already logged as unsendable (bounded), so a rerun does not log them again. */
+  private readonly loggedUnsendable = new Set<string>();
   /** Resolves listeners waiting for the transfer to be complete (leave). */
   private idleWaiters: (() => void)[] = [];
 
@@ -170,21 +178,45 @@ export class OwnershipTransfer {
   /** The fresh actor of the current run, once asked for. */
   private freshActorOfRun: Promise<void> | undefined;
 
+  /**
+   * Sends the key to its new owners; false when one was unreachable (the run is tried again). An
+   * owner that refuses the record for good (too large for a line or for its limits) is counted
+   * and logged once, and not retried; our copy is then kept, so nothing is lost.
+   */
   private async transfer(key: Buffer, record: StoredRecord, plan: { targets: string[]; forget: boolean }): Promise<boolean> {
     const results = await Promise.all(
       plan.targets.map((name) =>
         this.deps.peers.replicate(name, { key, record }).then(
-          () => true,
-          () => false,
+          () => 'sent' as const,
+          (err: unknown) => {
+            if (!isRecordRefused(err)) return 'failed' as const;
+            this.skipUnsendable(name, key, err as KvError);
+            return 'refused' as const;
+          },
         ),
       ),
     );
-    if (!results.every(Boolean)) return false;
+    if (results.includes('failed')) return false;
+    if (results.includes('refused')) return true;
     this.sentKeys++;
     if (plan.forget) {
       await (this.freshActorOfRun ??= this.deps.freshActor());
       if (await this.deps.replica.forget(key, record)) this.forgottenKeys++;
     }
     return true;
+  }
+
+  private skipUnsendable(target: string, key: Buffer, err: KvError): void {
+    this.unsendableRecords++;
+    const id = `${target}\n${key.toString('base64')}`;
+    if (this.loggedUnsendable.has(id)) return;
+    if (this.loggedUnsendable.size >= MAX_LOGGED_UNSENDABLE) this.loggedUnsendable.clear();
+    this.loggedUnsendable.add(id);
+    this.deps.logger.log('warn', 'ownership transfer skips a record its new owner refuses', {
+      target,
+      key: printableKey(key),
+      code: err.code,
+      message: err.message,
+    });
   }
 }

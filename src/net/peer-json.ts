@@ -303,10 +303,15 @@ export function encodePeerReply<Op extends PeerOp>(request: Extract<PeerRequest,
     }
     case 'ae.leaves':
       return { entries: (r as PeerReplies['ae.leaves']).entries };
-    case 'ae.fetch':
-      return { records: (r as PeerReplies['ae.fetch']).records.map((rec) => (rec ? recordToJson(rec) : null)) };
-    case 'ae.store':
-      return { stored: (r as PeerReplies['ae.store']).stored };
+    case 'ae.fetch': {
+      const f = r as PeerReplies['ae.fetch'];
+      const records = f.records.map((rec) => (rec ? recordToJson(rec) : null));
+      return f.skipped && f.skipped.length > 0 ? { records, skipped: f.skipped } : { records };
+    }
+    case 'ae.store': {
+      const s = r as PeerReplies['ae.store'];
+      return s.results ? { stored: s.stored, results: s.results.map((e) => (e ? e.toWire() : null)) } : { stored: s.stored };
+    }
   }
 }
 
@@ -370,11 +375,26 @@ function decodeReply(request: PeerRequest, raw: Record<string, unknown>, bounds:
       };
     case 'ae.leaves':
       return { entries: exactArray(raw.entries, request.leaves.length, bad, 'entries').map((leaf) => leafEntriesOf(leaf, bad)) };
-    case 'ae.fetch':
-      return { records: exactArray(raw.records, request.keys.length, bad, 'records').map((r) => (r === null ? undefined : recordFromJson(r, bounds))) };
+    case 'ae.fetch': {
+      // A prefix of the keys, at least one of them: the rest did not fit the reply's line.
+      const records = raw.records;
+      if (!Array.isArray(records) || records.length > request.keys.length || (records.length === 0 && request.keys.length > 0)) {
+        throw bad(`records must be an array of 1 to ${request.keys.length}`);
+      }
+      const skipped = raw.skipped === undefined ? [] : raw.skipped;
+      if (!Array.isArray(skipped) || !skipped.every((i) => Number.isSafeInteger(i) && i >= 0 && i < records.length && records[i] === null)) {
+        throw bad('skipped must list indexes of null records');
+      }
+      const decoded = records.map((r) => (r === null ? undefined : recordFromJson(r, bounds)));
+      return skipped.length > 0 ? { records: decoded, skipped: skipped as number[] } : { records: decoded };
+    }
     case 'ae.store':
       if (!Number.isSafeInteger(raw.stored)) throw bad('stored');
-      return { stored: raw.stored as number };
+      if (raw.results === undefined) return { stored: raw.stored as number };
+      return {
+        stored: raw.stored as number,
+        results: exactArray(raw.results, request.items.length, bad, 'results').map((e) => (e === null ? undefined : wireErrorOf(e, bad))),
+      };
   }
 }
 

@@ -112,6 +112,8 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
   const replica = new LocalReplica(o.store, o.codec, cache, o.clock, {
     actor: actorOf(o.identity),
     maxSiblings: o.limits.maxSiblings,
+    maxRecordBytes: o.limits.maxRecordBytes,
+    maxValueBytes: o.limits.maxValueBytes,
     isRetiredActor: (actor) => isRetired(table, actor),
     // Merkle trees follow the data only while there are peers to compare with; a ring change rebuilds them from a scan.
     reportChanges: () => (ringSize?.() ?? 0) > 1,
@@ -129,9 +131,8 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     addrOf: (name) => state.addrOf(name),
     isUp: (name) => state.table.isUp(name, o.clock.now()),
     requestTimeoutMs: o.requestTimeoutMs,
-    // 3/8 of the line limit in keys and values is about half of it in base64: a batch of records
-    // fits one line at a peer with the same limits, with room for clocks and field names.
-    maxBatchBytes: Math.floor((o.limits.maxLineBytes * 3) / 8),
+    // Items are sized as their text on the wire: a batch fits one line at a peer with the same limits.
+    maxLineBytes: o.limits.maxLineBytes,
   });
   // What every engine on this node shares (each takes the fields it needs).
   const engine: EngineDeps = { self, replica, state, peers, clock: o.clock, logger: o.logger, requestTimeoutMs: o.requestTimeoutMs };

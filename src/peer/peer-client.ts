@@ -26,8 +26,8 @@ import {
   type PeerReply,
   type PeerRequestOf,
   type ReplicaItem,
-  recordPayloadBytes,
 } from '../protocol/peer.js';
+import { base64Bytes, ENVELOPE_BYTES, recordItemBytes, unsendableRecord } from '../protocol/record-size.js';
 import type { PeerTransport } from '../protocol/transport.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import { PeerBatcher } from './peer-batcher.js';
@@ -41,8 +41,8 @@ export interface PeerClientDeps {
   /** Whether gossip sees the node up now. */
   isUp: (name: string) => boolean;
   requestTimeoutMs: number;
-  /** Payload bytes (recordPayloadBytes) one batched message carries at most; a single larger record goes alone. */
-  maxBatchBytes: number;
+  /** Longest line a peer takes (its --max-line-bytes, taken to be this node's): batches are sized to fit one. */
+  maxLineBytes: number;
 }
 
 /** Bulk anti-entropy steps get at least this long. */
@@ -53,12 +53,18 @@ export class PeerClient {
   private readonly replicas: PeerBatcher<ReplicaItem, KvError | undefined>;
   private readonly clocks: PeerBatcher<Buffer, VersionVector | undefined>;
 
+  /** Bytes of items one batched message carries at most: a line less its envelope. */
+  readonly maxItemBytes: number;
+  readonly maxLineBytes: number;
+
   constructor(private readonly deps: PeerClientDeps) {
-    const maxBytes = deps.maxBatchBytes;
+    const maxBytes = Math.max(0, deps.maxLineBytes - ENVELOPE_BYTES);
+    this.maxItemBytes = maxBytes;
+    this.maxLineBytes = deps.maxLineBytes;
     this.replicas = new PeerBatcher(
       deps.clock,
       { maxItems: MAX_REPLICA_ITEMS, maxBytes },
-      (item) => recordPayloadBytes(item.key, item.record),
+      (item) => recordItemBytes(item.key, item.record, item.hintFor),
       async (name, items) => {
         this.counters.replicaBatches++;
         this.counters.replicaRecords += items.length;
@@ -68,14 +74,34 @@ export class PeerClient {
     this.clocks = new PeerBatcher(
       deps.clock,
       { maxItems: MAX_CLOCK_KEYS, maxBytes },
-      (key) => key.length,
+      (key) => base64Bytes(key.length) + 3,
       async (name, keys) => (await this.send(name, { op: 'kv.clocks', keys })).clocks,
     );
   }
 
-  /** Stores a record at a replica (or as a hint there, with `hintFor`); batched per turn. Rejects with the replica's error for it. */
+  /**
+   * Stores a record at a replica (or as a hint there, with `hintFor`); batched per turn. Rejects
+   * with the replica's error for it, or KV_RECORD_TOO_LARGE when the record cannot travel: larger
+   * than a line (not sent), or a line the peer refused even with the record alone (a peer with
+   * smaller limits). A batch the peer refused as too long is sent again one record at a time, so
+   * only the record that does not fit is refused.
+   */
   async replicate(name: string, item: ReplicaItem): Promise<void> {
-    const error = await this.replicas.add(name, item);
+    const bytes = recordItemBytes(item.key, item.record, item.hintFor);
+    if (bytes > this.maxItemBytes) throw unsendableRecord(item.key, bytes, this.deps.maxLineBytes);
+    let error: KvError | undefined;
+    try {
+      error = await this.replicas.add(name, item);
+    } catch (err) {
+      if ((err as KvError).code !== 'KV_LINE_TOO_LONG') throw err;
+      try {
+        await this.send(name, { op: 'kv.replicate', ...item });
+        return;
+      } catch (alone) {
+        if ((alone as KvError).code !== 'KV_LINE_TOO_LONG') throw alone;
+        throw unsendableRecord(item.key, bytes, undefined, name);
+      }
+    }
     if (error) throw error;
   }
 
@@ -125,14 +151,18 @@ export class PeerClient {
     return (await this.bulk(name, { op: 'ae.leaves', peer: this.deps.self, leaves })).entries;
   }
 
-  /** The peer's records for keys (undefined where it holds none). */
-  async fetch(name: string, keys: Buffer[]): Promise<(StoredRecord | undefined)[]> {
-    return (await this.bulk(name, { op: 'ae.fetch', peer: this.deps.self, keys })).records;
+  /**
+   * The peer's records for keys (undefined where it holds none), for as many of the keys, from the
+   * first, as one reply line holds; `skipped` lists the keys whose record alone is too large for one.
+   */
+  fetch(name: string, keys: Buffer[]): Promise<PeerReplies['ae.fetch']> {
+    return this.bulk(name, { op: 'ae.fetch', peer: this.deps.self, keys });
   }
 
-  /** Has the peer merge records. */
-  async store(name: string, items: { key: Buffer; record: StoredRecord }[]): Promise<void> {
-    await this.bulk(name, { op: 'ae.store', peer: this.deps.self, items });
+  /** Has the peer merge records (a batch that fits one line); one result per item, undefined when stored. */
+  async store(name: string, items: { key: Buffer; record: StoredRecord }[]): Promise<(KvError | undefined)[]> {
+    const reply = await this.bulk(name, { op: 'ae.store', peer: this.deps.self, items });
+    return reply.results ?? items.map(() => undefined);
   }
 
   /** Pushes our member table to an address and returns its answer (push-pull gossip, or a join). */

@@ -63,8 +63,41 @@ export function encodeBytes(bytes: Buffer, encoding: Encoding): string {
   return bytes.toString(encoding);
 }
 
-/** The encoding a reply must use for `values`: utf8 only when every value is valid UTF-8. */
+/** Bytes beyond base64's size a reply's UTF-8 value may take once escaped (a short JSON document is mostly quotes). */
+export const UTF8_SLACK_BYTES = 64;
+
+/**
+ * The encoding a reply must use for `values`: utf8 only when every value is valid UTF-8 and their
+ * JSON text is no longer than base64 plus UTF8_SLACK_BYTES each (control characters take up to 6
+ * bytes once escaped), so a reply never takes much more than base64 would: what the limits on
+ * records count on (protocol/record-size.ts).
+ */
 export function replyEncoding(values: readonly Buffer[], requested: Encoding): Encoding {
   if (requested === 'base64') return 'base64';
-  return values.every((v) => isUtf8(v)) ? 'utf8' : 'base64';
+  if (!values.every((v) => isUtf8(v))) return 'base64';
+  let room = 0;
+  for (const v of values) room += 4 * Math.ceil(v.length / 3) - v.length + UTF8_SLACK_BYTES;
+  for (const v of values) {
+    room -= jsonEscapeBytes(v, room);
+    if (room < 0) return 'base64';
+  }
+  return 'utf8';
+}
+
+/** Bytes JSON escaping adds to each byte: \b \t \n \f \r, " and \\ one more; other control characters five (\u00XX). */
+const ESCAPE_EXTRA = (() => {
+  const table = new Uint8Array(256);
+  for (let b = 0; b < 0x20; b++) table[b] = 5;
+  for (const b of [0x08, 0x09, 0x0a, 0x0c, 0x0d, 0x22, 0x5c]) table[b] = 1;
+  return table;
+})();
+
+/** Bytes escaping adds to UTF-8 `bytes` as a JSON string, counted until it exceeds `stopAbove` (checked every 64 KiB). */
+function jsonEscapeBytes(bytes: Buffer, stopAbove: number): number {
+  let extra = 0;
+  for (let start = 0; start < bytes.length && extra <= stopAbove; start += 65536) {
+    const end = Math.min(bytes.length, start + 65536);
+    for (let i = start; i < end; i++) extra += ESCAPE_EXTRA[bytes[i] as number] as number;
+  }
+  return extra;
 }

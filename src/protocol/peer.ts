@@ -69,8 +69,13 @@ export interface PeerReplies {
   /** Level 0: the root; level 1: the segment hashes; level 2: the leaf hashes of each asked segment. */
   'ae.hashes': { root?: string; segments?: string[]; leaves?: string[][] };
   'ae.leaves': { entries: LeafEntries[] };
-  'ae.fetch': { records: (StoredRecord | undefined)[] };
-  'ae.store': { stored: number };
+  /**
+   * Records for the asked keys, from the first, as many as one line holds (the rest: ask again);
+   * `skipped` lists the indexes of keys whose record alone is too large for a line (null in `records`).
+   */
+  'ae.fetch': { records: (StoredRecord | undefined)[]; skipped?: number[] };
+  /** `results`: one entry per item, undefined when stored, else why not (absent from peers that do not say). */
+  'ae.store': { stored: number; results?: (KvError | undefined)[] };
 }
 
 export type PeerReply<Op extends PeerOp> = PeerReplies[Op];
@@ -84,14 +89,3 @@ export const MAX_REPLICA_ITEMS = 1024;
 export const MAX_CLOCK_KEYS = 1024;
 /** Keys one ae.fetch or ae.store message carries at most. */
 export const MAX_TRANSFER_KEYS = 1024;
-
-/**
- * The bytes a record takes in a message, for sizing batches: its key and stored values, plus a
- * bound per clock entry and sibling. Encodings may inflate this by a constant factor (base64:
- * 4/3), which is why batches are sized at a fraction of the line limit.
- */
-export function recordPayloadBytes(key: Buffer, record: StoredRecord): number {
-  let bytes = key.length + 64 * (record.clock.size + record.siblings.length);
-  for (const s of record.siblings) bytes += s.value ? s.value.stored.length : 0;
-  return bytes;
-}

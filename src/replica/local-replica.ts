@@ -8,7 +8,6 @@
  * read cannot overwrite a newer write), and a write updates a cached key after its batch resolves.
  */
 
-import { isUtf8 } from 'node:buffer';
 import {
   applyWrite,
   type CausalRecord,
@@ -29,6 +28,7 @@ import {
 import type { Clock } from '../env/clock.js';
 import { KeyedLock } from '../env/keyed-lock.js';
 import { KvError } from '../errors.js';
+import { knownValueBytes, MAX_RECORD_META_BYTES, printableKey, recordMetaBytes, recordTooLarge } from '../protocol/record-size.js';
 import type { StoredValue, ValueCodec } from '../storage/codec.js';
 import type { LruCache } from '../storage/lru-cache.js';
 import { decodeRecord, encodeRecord, recordMemoryBytes, type StoredRecord } from '../storage/record-format.js';
@@ -53,6 +53,10 @@ export interface LocalReplicaOptions {
   isRetiredActor?: (actor: string) => boolean;
   /** Whether to report each committed change with its version digest (while there are replicas to compare trees with). */
   reportChanges?: () => boolean;
+  /** Bytes of values one record may hold (protocol/record-size.ts); unbounded when omitted. */
+  maxRecordBytes?: number;
+  /** Longest value: a compressed value's raw size is taken to be at most this until decoded. */
+  maxValueBytes?: number;
 }
 
 /** A merge refused because outside actors would fill the key's clock (see MAX_FILLED_CLOCK_ENTRIES). */
@@ -139,6 +143,7 @@ export class LocalReplica {
     const written = applyWrite(current, seen, this.actor, stored, this.clock.now());
     const next = pruneClock(written, this.options.maxClockEntries ?? DEFAULT_MAX_CLOCK_ENTRIES, this.options.isRetiredActor ?? neverRetired);
     if (next.siblings.length > this.options.maxSiblings) throw this.tooManySiblings(key, current.siblings.length);
+    await this.checkRecordSize(key, existing, next);
     if (clockOverfilled(current.clock, next.clock, this.actor)) {
       throw new KvError(
         'KV_BAD_CONTEXT',
@@ -168,6 +173,7 @@ export class LocalReplica {
     const over = mergeOverBounds(current, next, this.options.maxSiblings);
     if (over === 'siblings') throw this.tooManySiblings(key, Math.max(current?.siblings.length ?? 0, incoming.siblings.length));
     if (over === 'clock') throw clockFilledError(next.clock.size);
+    await this.checkRecordSize(key, current, next);
     await this.commit(key, cacheKey, current, next);
     this.counters.merges++;
     return next;
@@ -194,9 +200,36 @@ export class LocalReplica {
     return data ? decodeRecord(data).clock : undefined;
   }
 
+  /**
+   * Refuses (KV_RECORD_TOO_LARGE) a record `after` whose values or metadata are over the limits,
+   * unless it holds no more than `before` did (a write or merge that resolves siblings of a record
+   * kept under larger limits always passes). Compressed values count by their raw size, which is
+   * known without decoding them as long as a maximum-size value in their place would fit.
+   */
+  private async checkRecordSize(key: Buffer, before: StoredRecord | undefined, after: StoredRecord): Promise<void> {
+    const meta = recordMetaBytes(after);
+    if (meta > MAX_RECORD_META_BYTES && meta > (before ? recordMetaBytes(before) : 0)) {
+      throw recordTooLarge(key, 'metadata', meta, MAX_RECORD_META_BYTES);
+    }
+    const limit = this.options.maxRecordBytes;
+    if (limit === undefined) return;
+    let known = knownValueBytes(after);
+    const perUnknown = this.options.maxValueBytes ?? Number.POSITIVE_INFINITY;
+    if (known.bytes + known.unknown * perUnknown <= limit) return;
+    if (known.unknown > 0) {
+      await this.values(after);
+      known = knownValueBytes(after);
+    }
+    if (known.bytes <= limit) return;
+    if (before) {
+      await this.values(before);
+      if (known.bytes <= knownValueBytes(before).bytes) return;
+    }
+    throw recordTooLarge(key, 'values', known.bytes, limit);
+  }
+
   private tooManySiblings(key: Buffer, held: number): KvError {
-    const printable = isUtf8(key) ? key.toString('utf8') : `base64:${key.toString('base64')}`;
-    const shown = printable.length > 100 ? `${printable.slice(0, 100)}…` : printable;
+    const shown = printableKey(key);
     return new KvError(
       'KV_TOO_MANY_SIBLINGS',
       `key ${JSON.stringify(shown)} already holds ${held} concurrent values (limit ${this.options.maxSiblings}); write with the context of a read, or without --keep-siblings, to resolve them`,

@@ -10,7 +10,7 @@ import { type Daemon, isAlive, startDaemon, waitFor } from '../helpers/cli.js';
 
 let daemon: Daemon;
 t.before(async () => {
-  daemon = await startDaemon(t, { args: ['--max-line-bytes', '65536', '--max-key-bytes', '64', '--max-value-bytes', '1024', '--max-connections', '8'] });
+  daemon = await startDaemon(t, { args: ['--max-line-bytes', '262144', '--max-key-bytes', '64', '--max-value-bytes', '1024', '--max-connections', '8'] });
 });
 
 /** A raw connection that collects reply lines. */
@@ -143,14 +143,14 @@ t.test('an over-long line gets KV_LINE_TOO_LONG and closes only that connection'
   const bystander = await KvClient.connect(daemon.addr);
   t.teardown(() => bystander.close());
   // In one write, as one TCP chunk: the case split2's maxLength misses.
-  victim.socket.write(`{"id":1,"op":"put","key":"k","value":"${'x'.repeat(70_000)}"}\n`);
+  victim.socket.write(`{"id":1,"op":"put","key":"k","value":"${'x'.repeat(270_000)}"}\n`);
   const reply = await victim.next();
   t.equal((reply.error as { code: string }).code, 'KV_LINE_TOO_LONG');
   await victim.closed;
   t.pass('connection closed by the daemon');
   // Spread over many writes with no newline at all: still bounded.
   const dribbler = await rawConnection(daemon.addr);
-  for (let i = 0; i < 20; i++) dribbler.socket.write('y'.repeat(5000));
+  for (let i = 0; i < 20; i++) dribbler.socket.write('y'.repeat(14_000));
   t.equal(((await dribbler.next()).error as { code: string }).code, 'KV_LINE_TOO_LONG');
   await dribbler.closed;
   t.equal(await bystander.ping(), daemon.name, 'other connections are unaffected');

@@ -57,7 +57,7 @@ function build(options: { transport?: PeerTransport; seeds?: string[]; peers?: M
     addrOf: (name) => table.get(name)?.addr,
     isUp: (name) => table.isUp(name, clock.now()),
     requestTimeoutMs: 500,
-    maxBatchBytes: 1 << 20,
+    maxLineBytes: 1 << 20,
   });
   const gossiper = new Gossiper({
     table,

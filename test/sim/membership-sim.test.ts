@@ -91,7 +91,7 @@ class Cluster {
       addrOf: (peer) => table.get(peer)?.addr,
       isUp: (peer) => table.isUp(peer, this.clock.now()),
       requestTimeoutMs: 500,
-      maxBatchBytes: 1 << 20,
+      maxLineBytes: 1 << 20,
     });
     const gossiper = new Gossiper({
       table,
