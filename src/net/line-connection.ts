@@ -18,6 +18,9 @@ import { type PeerHandshake, provePeer } from './peer-auth.js';
 /** Replies can hold many siblings of the largest value; the client trusts its daemon up to this. */
 const MAX_REPLY_LINE_BYTES = 256 * 1024 * 1024;
 
+/** How long an orderly close waits for the other end to close too before the socket is destroyed. */
+export const CLOSE_GRACE_MS = 1000;
+
 /** TLS for a connection (PEM): the CA that signed the daemon's certificate, and a certificate to present (nodes do). */
 export interface ClientTls {
   ca?: Buffer;
@@ -58,6 +61,11 @@ export class LineConnection {
   private deadlineTimerAt = Number.POSITIVE_INFINITY;
   /** The daemon's limits once known (a ping told them). */
   protected limits: Limits | undefined;
+  /**
+   * Told once, when the connection ends for any reason (closed by either end, reset, refused by
+   * the daemon on the connection itself), so a pool can drop it at once rather than on its next use.
+   */
+  onEnded: ((reason: KvError) => void) | undefined;
 
   /** Wraps a connected socket; use `connect`. */
   constructor(
@@ -186,13 +194,21 @@ export class LineConnection {
     this.socket.write(text);
   }
 
-  close(): Promise<void> {
+  /**
+   * Closes in order (what was written is sent first); a daemon that does not close its end within
+   * `graceMs` (hung, or unreachable) has the socket destroyed, so a close never waits forever.
+   */
+  close(graceMs = CLOSE_GRACE_MS): Promise<void> {
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
     this.deadlineTimerAt = Number.POSITIVE_INFINITY;
     return new Promise((resolve) => {
       if (this.socket.destroyed) return resolve();
-      this.socket.once('close', () => resolve());
+      const grace = setTimeout(() => this.socket.destroy(), graceMs).unref();
+      this.socket.once('close', () => {
+        clearTimeout(grace);
+        resolve();
+      });
       this.socket.end();
     });
   }
@@ -242,6 +258,7 @@ export class LineConnection {
   }
 
   private fail(err: KvError): void {
+    const first = this.closedError === undefined;
     this.closedError ??= err;
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
@@ -250,6 +267,7 @@ export class LineConnection {
       this.pending.delete(id);
     }
     if (!this.socket.destroyed) this.socket.destroy();
+    if (first) this.onEnded?.(err);
   }
 }
 
