@@ -97,13 +97,15 @@ export class KvNode implements RequestHandler {
         return this.repair(request.peer, request.dryRun, request.range);
       case 'put': {
         this.checkServing();
-        const { record, hinted } = await coordinator.write(request.key, request.value, request.context, {
+        const { record, hinted, hintsDropped } = await coordinator.write(request.key, request.value, request.context, {
           w: request.w,
           consistency: request.consistency,
           keepSiblings: request.keepSiblings,
         });
         const reply: Record<string, unknown> = { context: encodeContext(request.key, record.clock), siblings: liveSiblings(record).length };
         if (hinted.length > 0) reply.hinted = hinted;
+        // Hints a fallback dropped at its cap: those replicas get the write only from anti-entropy.
+        if (hintsDropped.length > 0) reply.hintsDropped = hintsDropped;
         return reply;
       }
       case 'delete': {
