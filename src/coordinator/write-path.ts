@@ -230,7 +230,8 @@ class Replication {
     this.resolve = resolve;
     this.used = new Set([...job.prefs.filter((p) => p.role === 'primary').map((p) => p.name), ...slots.map((s) => s.holder)]);
     this.replicaDeadline = replicaDeadlineMs(requestTimeoutMs, job.mode);
-    const toSend = slots.filter((s) => !(s.holder === self && !s.hintFor));
+    // Hints first: a fallback at its cap answers without writing, so the reply can usually say a hint was dropped.
+    const toSend = slots.filter((s) => !(s.holder === self && !s.hintFor)).sort((x, y) => Number(y.hintFor !== undefined) - Number(x.hintFor !== undefined));
     for (const slot of toSend) this.send(slot);
     this.check();
     if (this.done || toSend.length === 0) {
