@@ -318,6 +318,8 @@ export class KvNode implements RequestHandler {
       uptimeMs: clock.now() - this.startedAt,
       keys: replica.keys,
       ops: { ...counters, errors: this.errors, ...coordinator.counters, ...this.parts.peers.counters },
+      // Peers that just failed one of this node's requests: its requests plan around them for a few seconds.
+      routingAround: coordinator.recentFailures.list(clock.now()),
       cache: { entries: cache.size, bytes: cache.bytes, budgetBytes: cache.budgetBytes, hits: cache.hits, misses: cache.misses, hitRatio: cache.hitRatio },
       codec: { name: codec.codec.name, compressedValues: codec.compressed, rawValues: codec.storedRaw },
       cluster: { ...this.clusterView(), members: state.table.infos().length, status: state.table.me.status },
