@@ -61,6 +61,8 @@ export class LineConnection {
   private deadlineTimerAt = Number.POSITIVE_INFINITY;
   /** The daemon's limits once known (a ping told them). */
   protected limits: Limits | undefined;
+  /** The daemon's line limit alone, when only that was learned (see learnLineLimit). */
+  private lineLimit: number | undefined;
   /**
    * Told once, when the connection ends for any reason (closed by either end, reset, refused by
    * the daemon on the connection itself), so a pool can drop it at once rather than on its next use.
@@ -115,6 +117,16 @@ export class LineConnection {
     return this.limits;
   }
 
+  /**
+   * Takes the line limit from the `limits` of a daemon's ping reply: a longer request line is then
+   * refused here (KV_LINE_TOO_LONG, not sent) instead of making the daemon close the connection
+   * with every request on it.
+   */
+  learnLineLimit(limits: unknown): void {
+    const max = isJsonObject(limits) ? limits.maxLineBytes : undefined;
+    if (typeof max === 'number' && Number.isSafeInteger(max) && max > 0) this.lineLimit = max;
+  }
+
   /** Requests sent (or queued to send) and not answered yet. */
   get inFlight(): number {
     return this.pending.size;
@@ -139,7 +151,7 @@ export class LineConnection {
     if (this.closedError) return Promise.reject(this.closedError);
     const id = this.nextId++;
     const line = fields === '' ? `{"id":${id}}` : `{"id":${id},${fields}}`;
-    const maxLineBytes = this.limits?.maxLineBytes;
+    const maxLineBytes = this.limits?.maxLineBytes ?? this.lineLimit;
     const lineBytes = maxLineBytes === undefined ? undefined : lineBytesOverLimit(line, maxLineBytes);
     if (lineBytes !== undefined) {
       return Promise.reject(

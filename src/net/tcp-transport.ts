@@ -10,7 +10,9 @@
  * is tried again only after a backoff per address (ReconnectBackoff); meanwhile requests to that
  * address fail at once with KV_UNREACHABLE. A peer's error reply to one request (it carries the
  * request's id) is an answer, not a broken link: the connection stays. Each address has its own
- * connection and backoff, so one peer's broken link never fails requests to another.
+ * connection and backoff, so one peer's broken link never fails requests to another. A link asks
+ * its peer's line limit once made (ping): a message over it fails alone with KV_LINE_TOO_LONG,
+ * unsent, rather than making the peer close the connection under every request on it.
  */
 import { KvError } from '../errors.js';
 import type { PeerOp, PeerReply, PeerRequestOf } from '../protocol/peer.js';
@@ -93,6 +95,9 @@ export class TcpTransport implements PeerTransport {
     const connection = await LineConnection.connect(addr, { timeoutMs, tls: this.link.tls });
     try {
       const other = await provePeer((body) => connection.request(body), this.link.peer, addr);
+      // The peer's line limit: a message longer than it is refused here, unsent, and the link and
+      // every other request on it stay (the peer would close the connection over it).
+      connection.learnLineLimit((await connection.request({ op: 'ping' })).limits);
       // Watched from here on: a link that ends leaves the pool at once (during the handshake, the
       // handshake's own failure does). A link that ended in between is refused like a failed handshake.
       if (connection.closeReason) throw connection.closeReason;

@@ -35,7 +35,7 @@ async function fakePeer(t: Test, behaviour: Behaviour) {
     onFailure: () => {},
   });
   const sockets: Socket[] = [];
-  const state = { accepted: 0, refuseAtConnect: false, sockets };
+  const state = { accepted: 0, refuseAtConnect: false, sockets, lines: [] as string[], maxLineBytes: defaultLimits.maxLineBytes };
   const server: Server = createServer((socket) => {
     state.accepted++;
     sockets.push(socket);
@@ -55,6 +55,11 @@ async function fakePeer(t: Test, behaviour: Behaviour) {
         const { request } = parseRequest(Buffer.from(line), defaultLimits);
         if (request.op === 'peer.hello' || request.op === 'peer.proof') {
           socket.write(`${JSON.stringify({ id, ok: true, ...gate.answer(request, identity) })}\n`);
+          continue;
+        }
+        state.lines.push(line);
+        if (request.op === 'ping') {
+          socket.write(`${JSON.stringify({ id, ok: true, node: 'peer', limits: { ...defaultLimits, maxLineBytes: state.maxLineBytes } })}\n`);
           continue;
         }
         behaviour(socket, id, line);
@@ -183,6 +188,25 @@ t.test('a link that cannot be made is retried with backoff; meanwhile requests f
   await until('the link to leave the pool', () => tr.linkCount === 0);
   await tr.request(peer.addr, request, 2000);
   t.equal(peer.state.accepted, 4, 'after a success, a link that ends is made again at once');
+});
+
+t.test("a message over the peer's line limit is refused unsent; the link and the other requests on it stay", async (t) => {
+  const peer = await fakePeer(t, answer);
+  peer.state.maxLineBytes = 4096;
+  const tr = transport(t);
+  const big: PeerRequest = { op: 'kv.read', key: Buffer.alloc(4000, 1), digest: true };
+  const results = await Promise.allSettled([tr.request(peer.addr, request, 2000), tr.request(peer.addr, big, 2000), tr.request(peer.addr, request, 2000)]);
+  t.same(
+    results.map((r) => r.status),
+    ['fulfilled', 'rejected', 'fulfilled'],
+    'only the long one fails',
+  );
+  t.match((results[1] as PromiseRejectedResult).reason, { code: 'KV_LINE_TOO_LONG', message: /not sent/ });
+  t.notOk(
+    peer.state.lines.some((l) => l.length > 4096),
+    'the peer never saw it',
+  );
+  t.equal(peer.state.accepted, 1, 'one connection throughout');
 });
 
 t.test('close does not wait forever for a peer that never closes its end', async (t) => {
