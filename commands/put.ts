@@ -77,6 +77,16 @@ Writes that overlap in time through different nodes, or across a partition, stil
       );
     }
     if (process.stdout.isTTY) this.say('OK');
-    return { key: args.key, ok: true, context: result.context, siblings: result.siblings, ...(result.hinted.length > 0 ? { hinted: result.hinted } : {}) };
+    if (result.hintsDropped.length > 0) {
+      this.note(`no fallback could keep a hint for ${result.hintsDropped.join(', ')} (hint cap reached): anti-entropy brings them the write later`);
+    }
+    return {
+      key: args.key,
+      ok: true,
+      context: result.context,
+      siblings: result.siblings,
+      ...(result.hinted.length > 0 ? { hinted: result.hinted } : {}),
+      ...(result.hintsDropped.length > 0 ? { hintsDropped: result.hintsDropped } : {}),
+    };
   }
 }

@@ -70,6 +70,16 @@ export function clusterSettingsFrom(explicit: Partial<ClusterSettings>): Cluster
 /** Largest N a cluster may run with: a key's clock and every reply stay small. */
 export const MAX_REPLICAS = 16;
 
+/**
+ * In sloppy mode a replica that has not answered within this share of the request timeout counts
+ * as failed for that request, and a stand-in is asked with the time left (strict mode has no
+ * stand-in to ask: there a replica has the whole request timeout).
+ */
+export const REPLICA_DEADLINE_SHARE = 0.5;
+
+/** How long a coordinator routes around a peer that just failed one of its requests (RecentFailures). */
+export const RECENT_FAILURE_MS = 3000;
+
 /** Gossip and failure detection; the defaults detect a dead node within about 3 s on loopback. */
 export interface MembershipSettings {
   gossipIntervalMs: number;

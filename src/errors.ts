@@ -112,6 +112,11 @@ export const errorCodes = {
   KV_START_FAILED: { exit: ExitStatus.startFailed, summary: 'The daemon could not start; its log says why.', retryable: false },
   KV_NOT_RUNNING: { exit: ExitStatus.unreachable, summary: 'No daemon runs for this data dir or address.', retryable: false },
   KV_STORAGE: { exit: ExitStatus.internal, summary: 'The storage engine failed (disk full, I/O error); nothing was acknowledged.', retryable: true },
+  KV_HINTS_FULL: {
+    exit: ExitStatus.quorum,
+    summary: 'A fallback dropped a hint: its hint cap for the down replica (--hint-max-mb) is reached; the write was not counted there.',
+    retryable: true,
+  },
   KV_INTERNAL: { exit: ExitStatus.internal, summary: 'A bug: the daemon or the CLI hit an unexpected condition.', retryable: false },
 } as const satisfies Record<string, ErrorSpec>;
 

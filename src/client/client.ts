@@ -38,9 +38,18 @@ export class KvClient extends LineConnection {
     return rest;
   }
 
-  async put(key: Buffer | string, value: Buffer | string, options: WriteOptions = {}): Promise<{ context: string; siblings: number; hinted: string[] }> {
+  async put(
+    key: Buffer | string,
+    value: Buffer | string,
+    options: WriteOptions = {},
+  ): Promise<{ context: string; siblings: number; hinted: string[]; hintsDropped: string[] }> {
     const reply = await this.requestText(`"op":"put",${bytesFields(key, value)}${writeFieldsText(options)}`);
-    return { context: String(reply.context), siblings: Number(reply.siblings ?? 1), hinted: (reply.hinted as string[] | undefined) ?? [] };
+    return {
+      context: String(reply.context),
+      siblings: Number(reply.siblings ?? 1),
+      hinted: (reply.hinted as string[] | undefined) ?? [],
+      hintsDropped: (reply.hintsDropped as string[] | undefined) ?? [],
+    };
   }
 
   async get(key: Buffer | string, options: { r?: number; consistency?: Consistency } = {}): Promise<GetResult> {

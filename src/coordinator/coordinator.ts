@@ -7,9 +7,10 @@
  * - quorum/plan.ts and quorum/quorum.ts (pure): which replicas a request uses, and when it is met.
  */
 import type { VersionVector } from '../clock/index.js';
-import type { Consistency } from '../config.js';
+import { type Consistency, RECENT_FAILURE_MS } from '../config.js';
 import type { PeerReplies } from '../protocol/peer.js';
 import { copiesPerKey } from '../quorum/plan.js';
+import { RecentFailures } from '../quorum/recent-failures.js';
 import { LocalCopy } from './local-copy.js';
 import type { CoordinatorCounters, CoordinatorDeps, ReadOutcome, WriteOptions, WriteOutcome } from './outcomes.js';
 import { ReadPath } from './read-path.js';
@@ -19,7 +20,9 @@ import { WritePath } from './write-path.js';
 export type { CoordinatorDeps, ReadOutcome, WriteOptions, WriteOutcome } from './outcomes.js';
 
 export class Coordinator {
-  readonly counters: CoordinatorCounters = { forwarded: 0, readRepairs: 0, quorumFailures: 0 };
+  readonly counters: CoordinatorCounters = { forwarded: 0, readRepairs: 0, quorumFailures: 0, standIns: 0, replicaDeadlinesMissed: 0 };
+  /** Peers that just failed one of this node's requests: routed around for a few seconds (gossip is not told). */
+  readonly recentFailures = new RecentFailures(RECENT_FAILURE_MS);
   private readonly writes: WritePath;
   private readonly reads: ReadPath;
   /** Peer ops this node answers as a replica. */
@@ -27,8 +30,8 @@ export class Coordinator {
 
   constructor(private readonly deps: CoordinatorDeps) {
     const local = new LocalCopy(deps.replica, deps.hints);
-    this.writes = new WritePath(deps, this.counters);
-    this.reads = new ReadPath(deps, this.counters, local);
+    this.writes = new WritePath(deps, this.counters, this.recentFailures);
+    this.reads = new ReadPath(deps, this.counters, local, this.recentFailures);
     this.replicaSide = new ReplicaSide(deps, local);
   }
 
@@ -50,6 +53,6 @@ export class Coordinator {
   /** Peer op kv.coordinate: another node asks us, a replica, to coordinate a write. */
   async handleCoordinate(key: Buffer, value: Buffer | null, context: VersionVector | undefined, options: WriteOptions): Promise<PeerReplies['kv.coordinate']> {
     const outcome = await this.write(key, value, context, { ...options, forwarded: true });
-    return { record: outcome.record, existed: outcome.existed, quorum: outcome.quorum, hinted: outcome.hinted };
+    return { record: outcome.record, existed: outcome.existed, quorum: outcome.quorum, hinted: outcome.hinted, hintsDropped: outcome.hintsDropped };
   }
 }

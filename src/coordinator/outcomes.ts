@@ -18,8 +18,10 @@ export interface WriteOutcome {
   record: StoredRecord;
   existed: boolean;
   quorum: QuorumSummary;
-  /** Down replicas a fallback took the write for (sloppy quorum), each with a hint. */
+  /** Replicas a fallback took the write for (sloppy quorum), each with a hint stored durably. */
   hinted: string[];
+  /** Replicas whose hint a fallback dropped (its hint cap for them was reached) and no other fallback kept. */
+  hintsDropped: string[];
 }
 
 export interface ReadOutcome {
@@ -50,14 +52,40 @@ export interface CoordinatorCounters {
   forwarded: number;
   readRepairs: number;
   quorumFailures: number;
+  /** Fallbacks asked within a request in place of a replica that failed it (sloppy). */
+  standIns: number;
+  /** Replicas that did not answer a request within their deadline. */
+  replicaDeadlinesMissed: number;
 }
 
-/** KV_QUORUM_NOT_MET, saying how many of the key's replicas answered (counted). */
-export function quorumError(counters: CoordinatorCounters, field: 'w' | 'r', summary: QuorumSummary, replicas: number): KvError {
+/**
+ * KV_QUORUM_NOT_MET, saying how many of the key's replicas answered and why the others did not
+ * (counted).
+ */
+export function quorumError(
+  counters: CoordinatorCounters,
+  field: 'w' | 'r',
+  summary: QuorumSummary,
+  replicas: number,
+  failures: ReadonlyMap<string, string> = new Map(),
+): KvError {
   counters.quorumFailures++;
   const verb = field === 'w' ? 'acknowledged the write' : 'answered the read';
-  return new KvError('KV_QUORUM_NOT_MET', `only ${summary.replied} of ${replicas} replicas ${verb}; ${field.toUpperCase()}=${summary.needed} needed`, {
+  const why = failures.size > 0 ? ` (${[...failures].map(([name, reason]) => `${name}: ${reason}`).join('; ')})` : '';
+  return new KvError('KV_QUORUM_NOT_MET', `only ${summary.replied} of ${replicas} replicas ${verb}; ${field.toUpperCase()}=${summary.needed} needed${why}`, {
     ...summary,
     replicas,
+    ...(failures.size > 0 ? { failures: Object.fromEntries(failures) } : {}),
   });
+}
+
+/** Why a replica failed a request, for the quorum error: its error code, or the deadline it missed. */
+export function failureReason(err: unknown): string {
+  const code = (err as KvError | undefined)?.code;
+  return code ?? String(err);
+}
+
+/** The reason given for a replica that did not answer within `ms`. */
+export function missedDeadline(ms: number): string {
+  return `no reply within ${ms} ms`;
 }

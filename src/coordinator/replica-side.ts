@@ -4,6 +4,7 @@
  */
 import { versionDigest } from '../clock/index.js';
 import { KvError, toKvError } from '../errors.js';
+import { hintDroppedError } from '../handoff/hint-store.js';
 import type { PeerReplies, ReplicaItem } from '../protocol/peer.js';
 import type { LocalCopy } from './local-copy.js';
 import type { CoordinatorDeps } from './outcomes.js';
@@ -38,10 +39,16 @@ export class ReplicaSide {
     return { results: outcomes.map((outcome) => (outcome.status === 'fulfilled' ? undefined : toKvError(outcome.reason))) };
   }
 
-  /** Stores a record here, or as a hint for `hintFor`: only for a member this node knows (hints are held, bounded, until it comes back). */
+  /**
+   * Stores a record here, or as a hint for `hintFor`: only for a member this node knows (hints are
+   * held, bounded, until it comes back). A hint dropped at the cap is refused (KV_HINTS_FULL), so
+   * the coordinator neither counts it nor reports it as hinted.
+   */
   private async store({ key, record, hintFor }: ReplicaItem): Promise<unknown> {
     if (!hintFor || hintFor === this.deps.self) return this.deps.replica.merge(key, record);
     if (!this.deps.state.table.get(hintFor)) throw new KvError('KV_BAD_REQUEST', `a hint for ${hintFor}, a node this one does not know`, { hintFor });
-    return this.deps.hints.add(hintFor, key, record, this.deps.clock.now());
+    const kept = await this.deps.hints.add(hintFor, key, record, this.deps.clock.now());
+    if (kept === 'dropped') throw hintDroppedError(hintFor, this.deps.hints.caps.maxBytesPerTarget);
+    return undefined;
   }
 }

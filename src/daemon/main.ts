@@ -254,6 +254,7 @@ async function main(): Promise<void> {
         memory: { rssBytes: process.memoryUsage().rss },
         store: { diskBytes: await levelStore.diskBytes(), batches: levelStore.batches, batchedOps: levelStore.batchedOps },
         server: server.stats(),
+        peerLinks: { open: peerTransport.linkCount, ...peerTransport.counters },
         security: {
           peerSecret: config.security.secretFile !== undefined,
           clientTokens: config.security.clientTokenFile !== undefined,

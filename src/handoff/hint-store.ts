@@ -4,8 +4,8 @@
  * hints for one (target, key) merge into one record. An in-memory index (built at start) gives the
  * backlog per target and the hints per key (a fallback answers sloppy reads from them).
  *
- * Caps per target: bytes (a hint that would exceed it is refused, so the write is not counted
- * toward W) and age (older hints are dropped at delivery time and left to anti-entropy). A merged
+ * Caps per target: bytes (a hint that would exceed it is dropped, and add() says so: the write is
+ * not counted toward W, nor reported as hinted) and age (older hints are dropped at delivery time and left to anti-entropy). A merged
  * hint is held to the limits of the replica's own records (siblings, clock entries): the target
  * would refuse anything larger, and the hint would never be delivered.
  */
@@ -25,6 +25,14 @@ export interface HintCaps {
 }
 
 export const defaultHintCaps: HintCaps = { maxBytesPerTarget: 64 * 1024 * 1024, maxAgeMs: 60 * 60 * 1000 };
+
+/** What became of a hint: stored durably (fsynced), or dropped because the target's byte cap was reached. */
+export type HintKept = 'stored' | 'dropped';
+
+/** The refusal a fallback answers with for a hint it dropped at the cap (a peer's write does not count it). */
+export function hintDroppedError(target: string, maxBytes: number): KvError {
+  return new KvError('KV_HINTS_FULL', `hints held for ${target} would exceed ${maxBytes} bytes; this hint was dropped`, { target, limit: maxBytes });
+}
 
 interface HintMeta {
   bytes: number;
@@ -102,12 +110,16 @@ export class HintStore {
   /** Serializes read-merge-write per hint, so two hints for one key arriving together both count. */
   private readonly lock = new KeyedLock();
 
-  /** Stores (merging with an existing hint), fsynced before it resolves; refuses beyond the byte cap. */
-  add(target: string, key: Buffer, record: StoredRecord, now: number): Promise<void> {
+  /**
+   * Stores (merging with an existing hint), fsynced before it resolves 'stored'; beyond the byte
+   * cap the hint is dropped and it resolves 'dropped'. Throws for a hint the target would refuse
+   * (too many siblings, a clock too full) and for storage failures.
+   */
+  add(target: string, key: Buffer, record: StoredRecord, now: number): Promise<HintKept> {
     return this.lock.run(`${target}\u0000${key.toString('latin1')}`, () => this.addLocked(target, key, record, now));
   }
 
-  private async addLocked(target: string, key: Buffer, record: StoredRecord, now: number): Promise<void> {
+  private async addLocked(target: string, key: Buffer, record: StoredRecord, now: number): Promise<HintKept> {
     const k = storeKey(target, key);
     const existing = await this.store.get(k);
     const held = existing ? decodeHint(existing).record : undefined;
@@ -126,11 +138,12 @@ export class HintStore {
     const previous = index.get(key.toString('latin1'))?.bytes ?? 0;
     if (this.backlog(target).bytes - previous + value.length > this.caps.maxBytesPerTarget) {
       this.counters.droppedOverBytes++;
-      throw new KvError('KV_STORAGE', `hint backlog for ${target} would exceed ${this.caps.maxBytesPerTarget} bytes`, { target });
+      return 'dropped';
     }
     await this.store.write([{ type: 'put', key: k, value }], { sync: true });
     index.set(key.toString('latin1'), { bytes: value.length, storedAt: now, seq: ++this.seq });
     this.counters.stored++;
+    return 'stored';
   }
 
   /** Hints held for this key (for any target), merged; undefined when none. */

@@ -18,6 +18,9 @@ import { type PeerHandshake, provePeer } from './peer-auth.js';
 /** Replies can hold many siblings of the largest value; the client trusts its daemon up to this. */
 const MAX_REPLY_LINE_BYTES = 256 * 1024 * 1024;
 
+/** How long an orderly close waits for the other end to close too before the socket is destroyed. */
+export const CLOSE_GRACE_MS = 1000;
+
 /** TLS for a connection (PEM): the CA that signed the daemon's certificate, and a certificate to present (nodes do). */
 export interface ClientTls {
   ca?: Buffer;
@@ -58,6 +61,13 @@ export class LineConnection {
   private deadlineTimerAt = Number.POSITIVE_INFINITY;
   /** The daemon's limits once known (a ping told them). */
   protected limits: Limits | undefined;
+  /** The daemon's line limit alone, when only that was learned (see learnLineLimit). */
+  private lineLimit: number | undefined;
+  /**
+   * Told once, when the connection ends for any reason (closed by either end, reset, refused by
+   * the daemon on the connection itself), so a pool can drop it at once rather than on its next use.
+   */
+  onEnded: ((reason: KvError) => void) | undefined;
 
   /** Wraps a connected socket; use `connect`. */
   constructor(
@@ -107,6 +117,16 @@ export class LineConnection {
     return this.limits;
   }
 
+  /**
+   * Takes the line limit from the `limits` of a daemon's ping reply: a longer request line is then
+   * refused here (KV_LINE_TOO_LONG, not sent) instead of making the daemon close the connection
+   * with every request on it.
+   */
+  learnLineLimit(limits: unknown): void {
+    const max = isJsonObject(limits) ? limits.maxLineBytes : undefined;
+    if (typeof max === 'number' && Number.isSafeInteger(max) && max > 0) this.lineLimit = max;
+  }
+
   /** Requests sent (or queued to send) and not answered yet. */
   get inFlight(): number {
     return this.pending.size;
@@ -131,7 +151,7 @@ export class LineConnection {
     if (this.closedError) return Promise.reject(this.closedError);
     const id = this.nextId++;
     const line = fields === '' ? `{"id":${id}}` : `{"id":${id},${fields}}`;
-    const maxLineBytes = this.limits?.maxLineBytes;
+    const maxLineBytes = this.limits?.maxLineBytes ?? this.lineLimit;
     const lineBytes = maxLineBytes === undefined ? undefined : lineBytesOverLimit(line, maxLineBytes);
     if (lineBytes !== undefined) {
       return Promise.reject(
@@ -186,13 +206,21 @@ export class LineConnection {
     this.socket.write(text);
   }
 
-  close(): Promise<void> {
+  /**
+   * Closes in order (what was written is sent first); a daemon that does not close its end within
+   * `graceMs` (hung, or unreachable) has the socket destroyed, so a close never waits forever.
+   */
+  close(graceMs = CLOSE_GRACE_MS): Promise<void> {
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
     this.deadlineTimerAt = Number.POSITIVE_INFINITY;
     return new Promise((resolve) => {
       if (this.socket.destroyed) return resolve();
-      this.socket.once('close', () => resolve());
+      const grace = setTimeout(() => this.socket.destroy(), graceMs).unref();
+      this.socket.once('close', () => {
+        clearTimeout(grace);
+        resolve();
+      });
       this.socket.end();
     });
   }
@@ -242,6 +270,7 @@ export class LineConnection {
   }
 
   private fail(err: KvError): void {
+    const first = this.closedError === undefined;
     this.closedError ??= err;
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
@@ -250,6 +279,7 @@ export class LineConnection {
       this.pending.delete(id);
     }
     if (!this.socket.destroyed) this.socket.destroy();
+    if (first) this.onEnded?.(err);
   }
 }
 

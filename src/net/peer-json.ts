@@ -294,7 +294,7 @@ export function encodePeerReply<Op extends PeerOp>(request: Extract<PeerRequest,
       return { dropped: (r as PeerReplies['kv.reap']).dropped };
     case 'kv.coordinate': {
       const c = r as PeerReplies['kv.coordinate'];
-      return { record: recordToJson(c.record), existed: c.existed, quorum: c.quorum, hinted: c.hinted };
+      return { record: recordToJson(c.record), existed: c.existed, quorum: c.quorum, hinted: c.hinted, hintsDropped: c.hintsDropped };
     }
     case 'ae.hashes': {
       const h = r as PeerReplies['ae.hashes'];
@@ -361,6 +361,7 @@ function decodeReply(request: PeerRequest, raw: Record<string, unknown>, bounds:
         existed: raw.existed,
         quorum: quorumOf(raw.quorum, bad),
         hinted: stringArray(raw.hinted ?? [], bad, 'hinted'),
+        hintsDropped: stringArray(raw.hintsDropped ?? [], bad, 'hintsDropped'),
       };
     case 'ae.hashes':
       if (request.level === 0) {

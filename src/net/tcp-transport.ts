@@ -1,16 +1,26 @@
 /**
- * The peer transport over TCP: one pooled line connection per peer address, re-made after a
- * failure, each opened with the peer handshake (and TLS when configured) before any message.
- * The handshake names the node at the address; a request meant for another node is refused
- * (see PeerTransport). Messages are written and replies validated by net/peer-json, as in the
- * simulator.
+ * The peer transport over TCP: one pooled line connection per peer address, each opened with the
+ * peer handshake (and TLS when configured) before any message. The handshake names the node at
+ * the address; a request meant for another node is refused (see PeerTransport). Messages are
+ * written and replies validated by net/peer-json, as in the simulator.
+ *
+ * Links heal on their own: a connection that ends for any reason (closed or reset by the peer, or
+ * refused by it on the connection itself, e.g. KV_LINE_TOO_LONG or KV_TOO_MANY_CONNECTIONS) leaves
+ * the pool the moment it ends, and the next request makes a new one. A link that cannot be made
+ * is tried again only after a backoff per address (ReconnectBackoff); meanwhile requests to that
+ * address fail at once with KV_UNREACHABLE. A peer's error reply to one request (it carries the
+ * request's id) is an answer, not a broken link: the connection stays. Each address has its own
+ * connection and backoff, so one peer's broken link never fails requests to another. A link asks
+ * its peer's line limit once made (ping): a message over it fails alone with KV_LINE_TOO_LONG,
+ * unsent, rather than making the peer close the connection under every request on it.
  */
-import type { KvError } from '../errors.js';
+import { KvError } from '../errors.js';
 import type { PeerOp, PeerReply, PeerRequestOf } from '../protocol/peer.js';
 import { type PeerTransport, wrongNodeError } from '../protocol/transport.js';
 import { type ClientTls, LineConnection } from './line-connection.js';
 import { type PeerHandshake, provePeer } from './peer-auth.js';
 import { decodePeerReply, encodePeerRequest } from './peer-json.js';
+import { type BackoffSettings, defaultBackoff, ReconnectBackoff } from './reconnect-backoff.js';
 import type { RecordBounds } from './record-json.js';
 
 /** A connection that completed the peer handshake, and the node that proved itself on it. */
@@ -21,6 +31,9 @@ interface PeerLink {
 
 export class TcpTransport implements PeerTransport {
   private readonly connections = new Map<string, Promise<PeerLink>>();
+  private readonly backoff: ReconnectBackoff;
+  /** Links made and links that ended, for stats and tests. */
+  readonly counters = { opened: 0, ended: 0, failedToOpen: 0 };
 
   constructor(
     /** What records in replies may hold (the node's own limits). */
@@ -31,49 +44,74 @@ export class TcpTransport implements PeerTransport {
      */
     private readonly link: { peer: PeerHandshake; tls?: ClientTls | undefined; onRefused?: (addr: string, err: KvError) => void },
     private readonly connectTimeoutMs = 1000,
-  ) {}
+    backoff: BackoffSettings = defaultBackoff,
+    /** The time for backoffs (ms); injected for tests. */
+    private readonly now: () => number = Date.now,
+  ) {
+    this.backoff = new ReconnectBackoff(backoff);
+  }
 
   async request<Op extends PeerOp>(addr: string, request: PeerRequestOf<Op>, timeoutMs: number, node?: string): Promise<PeerReply<Op>> {
-    let pending = this.connections.get(addr);
-    if (!pending) {
-      pending = this.open(addr, Math.min(this.connectTimeoutMs, timeoutMs));
-      this.connections.set(addr, pending);
-    }
-    let link: PeerLink;
-    try {
-      link = await pending;
-    } catch (err) {
-      if (this.connections.get(addr) === pending) this.connections.delete(addr);
-      const code = (err as KvError).code;
-      if (code === 'KV_AUTH_FAILED' || code === 'KV_CLUSTER_MISMATCH' || code === 'KV_TLS_FAILED') this.link.onRefused?.(addr, err as KvError);
-      throw err;
-    }
+    const link = await this.linkTo(addr, timeoutMs);
     if (node !== undefined && link.node !== node) throw wrongNodeError(addr, node, link.node);
-    let reply: Record<string, unknown>;
-    try {
-      reply = await link.connection.requestText(encodePeerRequest(request), timeoutMs);
-    } catch (err) {
-      // A connection that ended (unreachable, or closed over a reply it could not read) is made anew next time.
-      const ended = (err as KvError).code === 'KV_UNREACHABLE' || link.connection.closeReason !== undefined;
-      if (ended && this.connections.get(addr) === pending) {
-        this.connections.delete(addr);
-        void link.connection.close();
-      }
-      throw err;
-    }
+    const reply = await link.connection.requestText(encodePeerRequest(request), timeoutMs);
     return decodePeerReply(request, reply, this.bounds);
   }
 
+  /** The pooled link to `addr`, made now if there is none (unless a backoff says to wait). */
+  private linkTo(addr: string, timeoutMs: number): Promise<PeerLink> {
+    const pooled = this.connections.get(addr);
+    if (pooled) return pooled;
+    const wait = this.backoff.waitMs(addr, this.now());
+    if (wait > 0) {
+      const failures = this.backoff.failures(addr);
+      return Promise.reject(
+        new KvError('KV_UNREACHABLE', `no link to ${addr}: the last ${failures} attempt(s) failed; next attempt in ${wait} ms`, { addr, retryInMs: wait }),
+      );
+    }
+    const pending = this.open(addr, Math.min(this.connectTimeoutMs, timeoutMs), () => {
+      this.counters.ended++;
+      if (this.connections.get(addr) === pending) this.connections.delete(addr);
+    });
+    this.connections.set(addr, pending);
+    pending.then(
+      () => {
+        this.counters.opened++;
+        this.backoff.succeeded(addr);
+      },
+      (err: unknown) => {
+        this.counters.failedToOpen++;
+        if (this.connections.get(addr) === pending) this.connections.delete(addr);
+        this.backoff.failed(addr, this.now());
+        const code = (err as KvError).code;
+        if (code === 'KV_AUTH_FAILED' || code === 'KV_CLUSTER_MISMATCH' || code === 'KV_TLS_FAILED') this.link.onRefused?.(addr, err as KvError);
+      },
+    );
+    return pending;
+  }
+
   /** Connects (TLS when configured) and runs the peer handshake, keeping the name the other node proved. */
-  private async open(addr: string, timeoutMs: number): Promise<PeerLink> {
+  private async open(addr: string, timeoutMs: number, onEnded: () => void): Promise<PeerLink> {
     const connection = await LineConnection.connect(addr, { timeoutMs, tls: this.link.tls });
     try {
       const other = await provePeer((body) => connection.request(body), this.link.peer, addr);
+      // The peer's line limit: a message longer than it is refused here, unsent, and the link and
+      // every other request on it stay (the peer would close the connection over it).
+      connection.learnLineLimit((await connection.request({ op: 'ping' })).limits);
+      // Watched from here on: a link that ends leaves the pool at once (during the handshake, the
+      // handshake's own failure does). A link that ended in between is refused like a failed handshake.
+      if (connection.closeReason) throw connection.closeReason;
+      connection.onEnded = onEnded;
       return { connection, node: other.name };
     } catch (err) {
       connection.destroy();
       throw err;
     }
+  }
+
+  /** Addresses with a link open or being made. */
+  get linkCount(): number {
+    return this.connections.size;
   }
 
   async close(): Promise<void> {

@@ -100,13 +100,15 @@ export class KvNode implements RequestHandler {
         return this.repair(request.peer, request.dryRun, request.range);
       case 'put': {
         this.checkServing();
-        const { record, hinted } = await coordinator.write(request.key, request.value, request.context, {
+        const { record, hinted, hintsDropped } = await coordinator.write(request.key, request.value, request.context, {
           w: request.w,
           consistency: request.consistency,
           keepSiblings: request.keepSiblings,
         });
         const reply: Record<string, unknown> = { context: encodeContext(request.key, record.clock), siblings: liveSiblings(record).length };
         if (hinted.length > 0) reply.hinted = hinted;
+        // Hints a fallback dropped at its cap: those replicas get the write only from anti-entropy.
+        if (hintsDropped.length > 0) reply.hintsDropped = hintsDropped;
         return reply;
       }
       case 'delete': {
@@ -323,6 +325,8 @@ export class KvNode implements RequestHandler {
       uptimeMs: clock.now() - this.startedAt,
       keys: replica.keys,
       ops: { ...counters, errors: this.errors, ...coordinator.counters, ...this.parts.peers.counters },
+      // Peers that just failed one of this node's requests: its requests plan around them for a few seconds.
+      routingAround: coordinator.recentFailures.list(clock.now()),
       cache: { entries: cache.size, bytes: cache.bytes, budgetBytes: cache.budgetBytes, hits: cache.hits, misses: cache.misses, hitRatio: cache.hitRatio },
       codec: { name: codec.codec.name, compressedValues: codec.compressed, rawValues: codec.storedRaw },
       cluster: { ...this.clusterView(), members: state.table.infos().length, status: state.table.me.status },

@@ -65,7 +65,8 @@ export interface PeerReplies {
   /** One entry per item, in order: undefined when stored, else why not. */
   'kv.replicate.many': { results: (KvError | undefined)[] };
   'kv.reap': { dropped: boolean };
-  'kv.coordinate': { record: StoredRecord; existed: boolean; quorum: QuorumSummary; hinted: string[] };
+  /** hinted: replicas a fallback durably keeps a hint for; hintsDropped: those whose hint was dropped at a cap. */
+  'kv.coordinate': { record: StoredRecord; existed: boolean; quorum: QuorumSummary; hinted: string[]; hintsDropped: string[] };
   /** Level 0: the root; level 1: the segment hashes; level 2: the leaf hashes of each asked segment. */
   'ae.hashes': { root?: string; segments?: string[]; leaves?: string[][] };
   'ae.leaves': { entries: LeafEntries[] };

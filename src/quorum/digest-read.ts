@@ -77,6 +77,37 @@ export class DigestRead<V> {
     return this.compare();
   }
 
+  /**
+   * A stand-in joins the read (sloppy mode: it takes the place of a replica that failed). It is
+   * asked for its record when no record is on its way, else for its digest.
+   */
+  add(name: string): ReadAction[] {
+    if (this.decided || this.state.has(name)) return [];
+    if (!this.haveRecord && ![...this.state.values()].includes('record?')) {
+      this.state.set(name, 'record?');
+      return [{ kind: 'askRecord', name }];
+    }
+    this.state.set(name, 'digest?');
+    return [{ kind: 'askDigest', name }];
+  }
+
+  /**
+   * The record asked for is late: ask a replica whose digest has come for its record too (the
+   * late one may still answer, and counts if it does). Nothing when a record is in already.
+   */
+  hedge(): ReadAction[] {
+    if (this.decided || this.haveRecord) return [];
+    const next = [...this.state].find(([, s]) => s === 'digest')?.[0];
+    if (next === undefined) return [];
+    this.state.set(next, 'record?');
+    return [{ kind: 'askRecord', name: next }];
+  }
+
+  /** Replicas asked and not answered yet. */
+  waiting(): string[] {
+    return [...this.state].filter(([, s]) => s === 'record?' || s === 'digest?').map(([name]) => name);
+  }
+
   /** A request to a replica failed (record or digest). */
   failed(name: string): ReadAction[] {
     if (this.decided) return [];

@@ -2,7 +2,7 @@
  * Which replicas a request uses, and how many must answer: pure decisions the coordinator engine
  * makes for every put, get and delete (time and liveness passed in).
  */
-import type { ClusterSettings, Consistency } from '../config.js';
+import { type ClusterSettings, type Consistency, REPLICA_DEADLINE_SHARE } from '../config.js';
 import { KvError } from '../errors.js';
 import type { PreferenceEntry } from '../ring/index.js';
 
@@ -72,4 +72,48 @@ export function planReplicas(
     }
   }
   return { primaries, slots };
+}
+
+/**
+ * The node that stands in for a replica that failed within a request (sloppy mode): the first
+ * node after the key's primaries in its preference list that this request has not used yet and
+ * that `healthy` accepts (this node always is). Undefined when none is left.
+ */
+export function nextStandIn(
+  prefs: readonly PreferenceEntry[],
+  used: ReadonlySet<string>,
+  self: string,
+  healthy: (name: string) => boolean,
+): string | undefined {
+  for (const p of prefs) {
+    if (p.role === 'primary' || used.has(p.name)) continue;
+    if (p.name === self || healthy(p.name)) return p.name;
+  }
+  return undefined;
+}
+
+/** How long one replica has to answer before it counts as failed for the request (see REPLICA_DEADLINE_SHARE). */
+export function replicaDeadlineMs(requestTimeoutMs: number, mode: Consistency): number {
+  return mode === 'sloppy' ? Math.max(1, Math.floor(requestTimeoutMs * REPLICA_DEADLINE_SHARE)) : requestTimeoutMs;
+}
+
+/** Refusals of the record itself: any other node would refuse it too, so no stand-in is asked. */
+const RECORD_REFUSALS: ReadonlySet<string> = new Set<string>([
+  'KV_TOO_MANY_SIBLINGS',
+  'KV_RECORD_TOO_LARGE',
+  'KV_BAD_REQUEST',
+  'KV_LINE_TOO_LONG',
+  'KV_VALUE_TOO_LARGE',
+  'KV_KEY_TOO_LARGE',
+]);
+
+/** True when a replica's failure (its error code) is one a stand-in may do better than. */
+export function standInMayHelp(code: string | undefined): boolean {
+  return code === undefined || !RECORD_REFUSALS.has(code);
+}
+
+/** Replicas in the order a read asks them: this node first, then the healthy ones, then those that just failed (preference order kept within each). */
+export function readOrder(holders: readonly string[], self: string, recentlyFailed: (name: string) => boolean): string[] {
+  const rank = (name: string) => (name === self ? 0 : recentlyFailed(name) ? 2 : 1);
+  return [...holders].sort((a, b) => rank(a) - rank(b));
 }

@@ -17,12 +17,30 @@ export interface QuorumSummary {
 export class WriteQuorum {
   private readonly acked = new Set<string>();
   private readonly failures = new Map<string, string>();
+  private readonly replicas: string[];
 
   constructor(
-    readonly replicas: readonly string[],
+    replicas: readonly string[],
     readonly needed: number,
   ) {
     if (needed < 1) throw new RangeError('a write quorum needs at least one ack');
+    this.replicas = [...replicas];
+  }
+
+  /** A stand-in joins the write (sloppy mode: it takes the place of a replica that failed). */
+  add(name: string): QuorumState {
+    if (!this.replicas.includes(name)) this.replicas.push(name);
+    return this.state();
+  }
+
+  /** Whether `name` has acknowledged or failed. */
+  settled(name: string): boolean {
+    return this.acked.has(name) || this.failures.has(name);
+  }
+
+  /** Replicas that failed, each with why (for the error that reports a missed quorum). */
+  failed(): ReadonlyMap<string, string> {
+    return this.failures;
   }
 
   ack(name: string): QuorumState {

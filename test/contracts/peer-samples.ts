@@ -85,7 +85,13 @@ export function sampleReply(request: PeerRequest): PeerReplies[PeerOp] {
     case 'kv.reap':
       return { dropped: true };
     case 'kv.coordinate':
-      return { record: sampleRecord, existed: true, quorum: { needed: 2, replied: 2, failed: 0, replicas: 3, answered: ['n1', 'n2'] }, hinted: ['n3'] };
+      return {
+        record: sampleRecord,
+        existed: true,
+        quorum: { needed: 2, replied: 2, failed: 0, replicas: 3, answered: ['n1', 'n2'] },
+        hinted: ['n3'],
+        hintsDropped: ['n4'],
+      };
     case 'ae.hashes':
       return request.level === 0 ? { root: 'r' } : request.level === 1 ? { segments: hashes(32) } : { leaves: request.segments.map(() => hashes(32)) };
     case 'ae.leaves':

@@ -231,6 +231,10 @@ t.test('TCP: a reply that gives a field twice is refused, and the next request g
           socket.write(`${JSON.stringify({ id, ok: true, ...gate.answer(request, identity) })}\n`);
           continue;
         }
+        if (request.op === 'ping') {
+          socket.write(`${JSON.stringify({ id, ok: true, node: 'server', limits: defaultLimits })}\n`);
+          continue;
+        }
         // The first connection answers with `dropped` twice: JSON.parse would take the last.
         socket.write(first ? `{"id":${id},"ok":true,"dropped":false,"dropped":true}\n` : `{"id":${id},"ok":true,"dropped":true}\n`);
       }

@@ -106,7 +106,9 @@ if (refused) {
     const storage = status.storage as { state: string; cause: string; fault: string; since: number };
     t.match(storage.cause, /No space left on device/, `with the cause: ${storage.cause}`);
     t.equal(storage.fault, 'no-space');
-    t.match(storage.cause, /\.ldb: /, 'a table file: the memtable flush (a compaction) is what ran out of space, the error LevelDB remembers');
+    // Usually a table file (the memtable flush, a compaction: the error LevelDB remembers until reopened); on a busy machine sometimes the log.
+    t.match(storage.cause, /\.(ldb|log): /, 'a LevelDB file ran out of space');
+    t.comment(/\.ldb: /.test(storage.cause) ? 'the fault hit a memtable flush (a compaction)' : 'the fault hit the log write');
     const text = await kvctl(['status', '--addr', a.addr]);
     t.match(text.out, /health: +DEGRADED since .*No space left on device/, 'and so does its text');
 
@@ -117,10 +119,13 @@ if (refused) {
     t.match(plain.out, /^full +degraded /m, `the peer's members table shows it degraded`);
     t.match(plain.out, /full is degraded \(.*No space left on device.*\)/, 'with a warning that says why');
 
-    // Writes while degraded fail at once, reads go on.
+    // Writes while degraded go to the healthy replica (this node forwards them; W=1), at once; reads go on.
     const during = Date.now();
-    t.equal(await put('during'), false, 'a write while degraded is refused');
+    t.equal(await put('during'), true, 'a write sent to the degraded node is coordinated by its healthy peer and acknowledged');
     t.ok(Date.now() - during < 2000, 'at once, not after a timeout');
+    const peerClient = await KvClient.connect(b.addr, { timeoutMs: 20_000 });
+    t.teardown(() => peerClient.close());
+    t.same((await peerClient.get('during', { r: 1 })).values[0], acknowledged.get('during'), 'the healthy peer holds it');
     const sample = [...acknowledged.entries()].slice(0, 5);
     for (const [key, value] of sample) t.same((await client.get(key)).values[0], value, `${key} readable while degraded`);
 
@@ -152,6 +157,7 @@ if (refused) {
     await waitFor(() => !isAlive(b.pid), 'the peer to exit');
     let missing = 0;
     let wrong = 0;
+    acknowledged.delete('during'); // written while degraded, to the peer only (W=1, checked above)
     for (const [key, value] of acknowledged) {
       const r = await client.get(key, { r: 1 });
       if (!r.found) missing++;

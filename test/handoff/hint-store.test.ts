@@ -27,3 +27,15 @@ t.test('merged hints are held to the limits of a record: siblings and clock entr
   t.pass('a hint that adds nothing new is taken again');
   t.same(hints.backlog('n3').hints, 1);
 });
+
+t.test('add says whether the hint was stored: at the byte cap it is dropped, and nothing is written', async (t) => {
+  const store = new MemoryStore();
+  const hints = new HintStore(store, { ...defaultHintCaps, maxBytesPerTarget: 200 }, 8);
+  t.equal(await hints.add('n2', Buffer.from('k1'), written('a'), 1), 'stored', 'under the cap');
+  const before = hints.backlog('n2');
+  t.equal(await hints.add('n2', Buffer.from('k2'), written('b', 20), 1), 'dropped', 'a hint that would pass the cap');
+  t.same(hints.backlog('n2'), before, 'the backlog is as it was');
+  t.equal(await hints.forKey(Buffer.from('k2')), undefined, 'nothing was kept for the dropped key');
+  t.same([hints.counters.stored, hints.counters.droppedOverBytes], [1, 1]);
+  t.equal(await hints.add('n3', Buffer.from('k2'), written('b'), 1), 'stored', 'the cap is per target');
+});

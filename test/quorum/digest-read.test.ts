@@ -86,3 +86,42 @@ t.test('no replicas: decided at once; R below 1 is refused', async (t) => {
   t.equal(read.decide().result.record, undefined);
   t.throws(() => new DigestRead<string>(['a'], 0), RangeError);
 });
+
+t.test('a stand-in joins: asked for its record when none is on its way, and counts toward R', async (t) => {
+  const read = new DigestRead<string>(['a', 'b', 'c'], 3);
+  read.start();
+  t.same(read.waiting().sort(), ['a', 'b', 'c']);
+  read.digest('b', versionDigest(v2));
+  t.same(show(read.add('d')), 'dig(d)', 'a record is on its way from a: the stand-in sends a digest');
+  t.same(show(read.failed('a')), 'rec(b)', 'a failed: b, whose digest came, is asked for its record');
+  t.same(show(read.record('b', v2)), '', 'waiting for c and d');
+  read.digest('c', versionDigest(v2));
+  t.notOk(read.decided, 'two answers of three');
+  read.digest('d', versionDigest(v2));
+  t.ok(read.decided, 'the stand-in made up the third');
+  t.same(read.decide().result.answered.sort(), ['b', 'c', 'd']);
+  t.same(read.add('e'), [], 'none joins a decided read');
+
+  const lone = new DigestRead<string>(['a'], 1);
+  lone.start();
+  t.same(show(lone.add('d')), 'dig(d)', "a's record is still awaited");
+  lone.failed('a');
+  t.notOk(lone.decided, 'the stand-in is still out');
+  t.same(show(lone.digest('d', versionDigest(v1))), 'rec(d)', 'its digest, with no record yet: asked for its record');
+  lone.record('d', v1);
+  t.ok(lone.decided);
+  t.same(values(lone.decide().result.record), ['one']);
+});
+
+t.test('hedge: a late record is asked of a replica whose digest came; nothing once a record is in', async (t) => {
+  const read = new DigestRead<string>(['a', 'b', 'c'], 2);
+  read.start();
+  t.same(read.hedge(), [], 'no digest yet: nobody to ask');
+  read.digest('b', versionDigest(v2));
+  t.same(show(read.hedge()), 'rec(b)');
+  t.same(show(read.record('b', v2)), '', 'b answered; R=2 needs one more');
+  read.digest('c', versionDigest(v2));
+  t.ok(read.decided, 'decided without the late replica');
+  t.same(read.decide().result.answered.sort(), ['b', 'c']);
+  t.same(read.hedge(), [], 'decided: nothing to hedge');
+});

@@ -69,3 +69,18 @@ t.test('W+R>N: every write quorum meets every read quorum (N=3)', async (t) => {
     t.equal(met.length, subsets(w).length, `W=${w}: every ${w}-subset of acks is met`);
   }
 });
+
+t.test('WriteQuorum: a stand-in joins in place of a failed replica, and its ack counts', async (t) => {
+  const q = new WriteQuorum(['a', 'b', 'c'], 3);
+  q.ack('a');
+  q.ack('b');
+  t.equal(q.add('d'), 'pending', 'joining keeps the write open');
+  t.equal(q.fail('c', 'no reply within 1000 ms'), 'pending', 'c failed, the stand-in d may still answer');
+  t.ok(q.settled('c'));
+  t.notOk(q.settled('d'));
+  t.same([...q.failed()], [['c', 'no reply within 1000 ms']], 'why c failed');
+  t.equal(q.ack('d'), 'met');
+  t.match(q.summary(), { replied: 3, failed: 1, replicas: 4, answered: ['a', 'b', 'd'] });
+  t.equal(q.ack('c'), 'met', 'a late ack of a replica counted as failed changes nothing');
+  t.equal(q.summary().replied, 3);
+});
