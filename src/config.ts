@@ -47,10 +47,10 @@ export const defaultLimits: Limits = {
   maxSiblings: 64,
   maxPeerConnections: 256,
   maxConnectionReplyBytes: 16 * 1024 * 1024,
-  maxReplyBytes: 128 * 1024 * 1024,
-  maxInputBytes: 64 * 1024 * 1024,
+  maxReplyBytes: 64 * 1024 * 1024,
+  maxInputBytes: 32 * 1024 * 1024,
   readTimeoutMs: 30_000,
-  sendTimeoutMs: 60_000,
+  sendTimeoutMs: 30_000,
   idleTimeoutMs: 10 * 60_000,
 };
 

@@ -73,16 +73,23 @@ class WaitQueue<T> {
 }
 
 /**
+ * Who goes first when several wait for room: peers (a flood of client requests must not starve the
+ * node's replication and gossip), then clients with nothing running or unsent (a ping or a single
+ * request waits for one reply to drain, not for every busy connection's turn), then busy clients.
+ */
+export const Priority = { peer: 0, quietClient: 1, busyClient: 2 } as const;
+export type Priority = (typeof Priority)[keyof typeof Priority];
+
+/**
  * A daemon-wide byte budget that connections take from before running a request. Connections that
- * find no room wait in FIFO order (peers ahead of clients: a flood of client requests must not
- * starve the node's replication and gossip); a connection gets room only when no one waits ahead
- * of it, so none starves. When nothing is held, the first in line always gets room, however large
- * its request: progress never depends on the limit being larger than a request.
+ * find no room wait in line, FIFO within each priority; a connection gets room only when no one
+ * waits ahead of it, so none starves behind later arrivals of its priority. When nothing is held,
+ * the first in line always gets room, however large its request: progress never depends on the
+ * limit being larger than a request.
  */
 export class SharedBudget<C> {
   private heldBytes = 0;
-  private readonly peers = new WaitQueue<C>();
-  private readonly clients = new WaitQueue<C>();
+  private readonly queues = [new WaitQueue<C>(), new WaitQueue<C>(), new WaitQueue<C>()];
   /** Requests that found no room (they waited). */
   waits = 0;
 
@@ -93,31 +100,33 @@ export class SharedBudget<C> {
   }
 
   get waiting(): number {
-    return this.peers.size + this.clients.size;
+    return this.queues.reduce((sum, queue) => sum + queue.size, 0);
   }
 
   /** The connection first in line, or undefined when none waits. */
   head(): C | undefined {
-    if (this.waiting === 0) return undefined;
-    return this.peers.head() ?? this.clients.head();
+    for (const queue of this.queues) if (queue.size > 0) return queue.head();
+    return undefined;
   }
 
   /**
    * Takes `bytes` for `member` when no one waits ahead of it and they fit (or nothing is held);
-   * otherwise queues it (once) and returns false. A member that got room goes to the back of the
-   * line for its next request, so waiting connections take turns.
+   * otherwise queues it (once, at `priority`) and returns false. A member that got room goes to
+   * the back of the line for its next request, so waiting connections take turns.
    */
-  take(member: C, bytes: number, peer: boolean): boolean {
-    const queue = peer ? this.peers : this.clients;
-    const first = this.waiting === 0 || this.head() === member;
-    if (first && (this.heldBytes === 0 || this.heldBytes + bytes <= this.limit)) {
-      queue.delete(member);
+  take(member: C, bytes: number, priority: Priority): boolean {
+    const head = this.head();
+    if ((head === undefined || head === member) && (this.heldBytes === 0 || this.heldBytes + bytes <= this.limit)) {
+      if (head !== undefined) this.leave(member);
       this.heldBytes += bytes;
       return true;
     }
+    const queue = this.queues[priority] as WaitQueue<C>;
     if (!queue.has(member)) {
+      // Already queued at another priority: it moves (its state changed while it waited); else a new wait.
+      if (this.queued(member)) this.leave(member);
+      else this.waits++;
       queue.push(member);
-      this.waits++;
     }
     return false;
   }
@@ -133,8 +142,11 @@ export class SharedBudget<C> {
 
   /** Leaves the line (the connection closed, or waits for something else now). */
   leave(member: C): void {
-    this.peers.delete(member);
-    this.clients.delete(member);
+    for (const queue of this.queues) queue.delete(member);
+  }
+
+  private queued(member: C): boolean {
+    return this.queues.some((queue) => queue.has(member));
   }
 }
 
@@ -196,13 +208,19 @@ export class InputBudget<C> {
     this.hold(member, 0, false);
   }
 
-  /** Paused connections that may read again now, in FIFO order (they count as reading from here on). */
-  resumable(): C[] {
+  /**
+   * Paused connections that may read again now, in FIFO order (they count as reading from here
+   * on). Each one resumed is expected to read up to `readAllowance` bytes before it is counted
+   * again, so room for one is not handed to all of them at once.
+   */
+  resumable(readAllowance: number): C[] {
     const out: C[] = [];
     if (this.paused.size === 0) return out;
     for (;;) {
       const head = this.paused.head();
-      if (head === undefined || (this.heldBytes >= this.limit && this.reading.size > 0)) return out;
+      if (head === undefined) return out;
+      const room = this.heldBytes + out.length * readAllowance < this.limit;
+      if (!room && this.reading.size > 0) return out;
       this.paused.delete(head);
       this.reading.add(head);
       out.push(head);

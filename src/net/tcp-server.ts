@@ -28,7 +28,7 @@ import type { Limits } from '../config.js';
 import { KvError } from '../errors.js';
 import type { Reply } from '../protocol/client.js';
 import { type ConnectionIdentity, newClientConnection } from '../protocol/connection.js';
-import { ConnectionClock, InputBudget, type Overdue, ReplySizeEstimate, SharedBudget } from './connection-budget.js';
+import { ConnectionClock, InputBudget, type Overdue, Priority, ReplySizeEstimate, SharedBudget } from './connection-budget.js';
 import { LineFramer } from './line-framer.js';
 
 /** How long a closed connection waits for the client to close its side before it is destroyed. */
@@ -51,6 +51,9 @@ const WRITE_HIGH_WATER_BYTES = 64 * 1024;
  * make large ones, and the budgets can be overshot by at most (largest reply / floor) times.
  */
 const REPLY_ESTIMATE_FLOOR_BYTES = 256 * 1024;
+
+/** The most one read from a socket delivers (libuv reads into 64 KiB buffers): what a resumed connection may add at once. */
+const READ_CHUNK_BYTES = 64 * 1024;
 
 /** Answers one line from a connection (see net/answer.ts). */
 export type LineHandler = (line: Buffer, connection: ConnectionIdentity) => Promise<Reply>;
@@ -294,7 +297,7 @@ export class TcpServer {
         head.admit();
         if (this.shared.replies.head() === head) break; // still no room for it: everyone behind it waits too
       }
-      for (const connection of this.shared.input.resumable()) connection.inputRoom();
+      for (const connection of this.shared.input.resumable(READ_CHUNK_BYTES)) connection.inputRoom();
     } finally {
       this.waking = false;
     }
@@ -420,7 +423,8 @@ class Connection {
         ownLimits = true;
         break;
       }
-      if (!replies.take(this, cost, this.role === 'peer')) break;
+      const priority = this.role === 'peer' ? Priority.peer : busy ? Priority.busyClient : Priority.quietClient;
+      if (!replies.take(this, cost, priority)) break;
       this.waiting[this.waitingHead++] = EMPTY;
       this.waitingBytes -= line.length;
       this.running++;
@@ -625,8 +629,12 @@ class Connection {
     const socket = this.socket;
     const buffered = socket.readableLength;
     // Bytes that arrived while reading was paused count as received; so does the time the server
-    // itself keeps a client from sending (paused with the socket's buffer full).
-    if (buffered > this.lastReadableLength || (socket.isPaused() && buffered >= socket.readableHighWaterMark)) this.clock.received(now);
+    // keeps a client from sending (paused with the socket's buffer full) while it answers the
+    // client's own requests. Not so a pause for input room: a connection that holds part of a
+    // line and waits for room as long as the read timeout is closed too, or connections that
+    // each sent part of a line and then nothing would be closed a few at a time, as room frees.
+    const heldBack = socket.isPaused() && buffered >= socket.readableHighWaterMark && !this.inputPaused;
+    if (buffered > this.lastReadableLength || heldBack) this.clock.received(now);
     this.lastReadableLength = buffered;
     if (this.role === 'candidate' && now - this.acceptedAt >= PEER_CANDIDATE_MS && !this.finishing) {
       this.shared.counters.candidatesRefused++;
@@ -638,7 +646,8 @@ class Connection {
         partialBytes: this.finishing ? 0 : this.framer.bufferedBytes,
         unsentBytes: this.unsentBytes,
         busy: this.running > 0 || this.waitingHead < this.waiting.length,
-        idleApplies: this.role !== 'peer' && !this.finishing,
+        // Peer links are pooled, and a candidate has its own, shorter, deadline.
+        idleApplies: this.role === 'client' && !this.finishing,
       },
       now,
       this.shared.limits,
