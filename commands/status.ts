@@ -83,10 +83,21 @@ function describe(s: Record<string, unknown>): string {
     `  cache:       ${cache.entries} entries, ${mib(cache.bytes ?? 0)} of ${mib(cache.budgetBytes ?? 0)}, hit ratio ${((cache.hitRatio ?? 0) * 100).toFixed(1)}%`,
     `  codec:       ${codec.name}: ${codec.compressedValues} values compressed, ${codec.rawValues} stored raw`,
     `  disk:        ${mib(store.diskBytes ?? 0)} (approximate), ${store.batches} group commits of ${store.batchedOps} writes`,
-    `  connections: ${server.connections} open, ${server.refusedConnections} refused`,
+    `  connections: ${connectionsLine(server, mib)}`,
     `  cluster:     ${clusterLine(s.cluster as ClusterView)}`,
     `  security:    ${securityLine(s.security)}`,
   ].join('\n');
+}
+
+/** Open connections by kind and what they hold (a daemon that does not report kinds: the total only). */
+function connectionsLine(server: Record<string, number>, mib: (n: number) => string): string {
+  const open = `${server.connections} open, ${server.refusedConnections} refused`;
+  if (server.clientConnections === undefined) return open;
+  const timeouts = (server.closedByReadTimeout ?? 0) + (server.closedBySendTimeout ?? 0) + (server.closedByIdleTimeout ?? 0);
+  return (
+    `${server.clientConnections} clients, ${server.peerConnections} peers open, ${server.refusedConnections} refused, ${timeouts} closed by timeouts; ` +
+    `holding ${mib(server.replyBytesHeld ?? 0)} of replies, ${mib(server.inputBytesHeld ?? 0)} of input`
+  );
 }
 
 /** What protects the node, and a warning when it runs --insecure. */

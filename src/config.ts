@@ -22,7 +22,7 @@ export interface Limits {
   maxPeerConnections: number;
   /**
    * Reply bytes one connection may hold: replies not yet flushed to its socket, and the replies its
-   * running requests are expected to make (and their request lines). Beyond it, requests wait and
+   * running requests are expected to make (or their request lines, when larger). Beyond it, requests wait and
    * the connection is not read.
    */
   maxConnectionReplyBytes: number;

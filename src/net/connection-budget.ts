@@ -2,8 +2,8 @@
  * The byte budgets and clocks of a server's connections, free of sockets and of time (the caller
  * passes `now`), so that the rules can be tested on their own (net/tcp-server.ts applies them).
  *
- * - Replies: a request read from a connection runs only once its cost (its line plus the reply it
- *   is expected to make) fits the connection's budget and the daemon's; an answered request holds
+ * - Replies: a request read from a connection runs only once its cost (its line or the reply it
+ *   is expected to make, whichever is larger) fits the connection's budget and the daemon's; an answered request holds
  *   its serialized reply until the socket has flushed it. `ReplySizeEstimate` is the expected reply.
  * - Input: bytes of request lines read but not yet run (unfinished lines, and lines waiting for
  *   the reply budget) are capped daemon-wide (`InputBudget`).
@@ -155,7 +155,9 @@ export class SharedBudget<C> {
  * A connection holding part of a line may go on reading while the total is within the limit;
  * beyond it, it pauses until room frees, except that one connection holding part of a line is
  * always read, so that some line always completes and frees room (no deadlock among connections
- * each holding half a line). A line that arrives whole in one read never waits here.
+ * each holding half a line). A line that arrives whole in one read never waits here. The server
+ * lets the read timeout run while a connection waits here: connections that each sent part of a
+ * line and then nothing are all closed after it, not a few at a time as room frees.
  */
 export class InputBudget<C> {
   private heldBytes = 0;

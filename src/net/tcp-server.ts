@@ -7,7 +7,8 @@
  * built from an unbounded list.
  *
  * Memory is bounded in bytes (rules in net/connection-budget.ts): a request read from a
- * connection runs only once its cost (its line, plus the largest reply seen recently) fits both
+ * connection runs only once its cost (its line or the largest reply seen recently, whichever is
+ * larger) fits both
  * the connection's reply budget and the daemon's; replies hold their bytes until the socket has
  * flushed them. While a connection cannot run its next request, has `maxInFlightPerConnection`
  * requests running, or holds its whole budget in unsent replies (the client is not reading), the
@@ -414,7 +415,9 @@ class Connection {
         break;
       }
       const line = this.waiting[this.waitingHead] as Buffer;
-      const cost = line.length + estimate.bytes;
+      // A request holds its line while it runs, then its reply: a large line makes a small reply (a
+      // put) and a small line may make a large one (a get), so the larger of the two is its cost.
+      const cost = Math.max(line.length, estimate.bytes);
       // With nothing running or unsent, one request always runs: progress never depends on the limit.
       const busy = this.running > 0 || this.unsentBytes > 0;
       if (busy && this.reservedBytes + this.unsentBytes + cost > limits.maxConnectionReplyBytes) {
