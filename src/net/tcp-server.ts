@@ -38,8 +38,11 @@ const HALF_CLOSE_GRACE_MS = 5_000;
 /** How long a candidate for a peer slot (accepted with every client slot taken) has to prove it is a peer. */
 export const PEER_CANDIDATE_MS = 5_000;
 
-/** The ops a peer candidate may send: what the peer handshake needs. */
-const CANDIDATE_OPS: ReadonlySet<string> = new Set(['ping', 'peer.hello', 'peer.proof']);
+/**
+ * The ops a peer candidate may send: the peer handshake, nothing else (not even ping: a client that
+ * pings a new connection before use, as `kvctl batch` does, must see the refusal there, as before).
+ */
+const CANDIDATE_OPS: ReadonlySet<string> = new Set(['peer.hello', 'peer.proof']);
 
 /** Small replies are joined into writes of at most this many bytes; a larger reply is written alone. */
 const COALESCE_BYTES = 64 * 1024;
@@ -102,7 +105,7 @@ export interface ServerStats {
   closedByReadTimeout: number;
   closedBySendTimeout: number;
   closedByIdleTimeout: number;
-  /** Candidates for a peer slot closed without completing the peer handshake in time, or for sending other ops. */
+  /** Of the refused, candidates for a peer slot that sent other ops or did not complete the peer handshake in time. */
   peerCandidatesRefused: number;
 }
 
@@ -212,7 +215,7 @@ export class TcpServer {
       peerConnections: this.peers - this.candidates,
       peerCandidates: this.candidates,
       acceptedConnections: this.accepted,
-      refusedConnections: this.refused,
+      refusedConnections: this.refused + counters.candidatesRefused,
       replyBytesHeld: replies.held,
       replyBytesUnsent: counters.unsentBytes,
       inputBytesHeld: input.held,
@@ -396,7 +399,9 @@ class Connection {
     if (this.role === 'candidate') {
       const op = opOf(line);
       if (op === undefined || !CANDIDATE_OPS.has(op)) {
-        this.refuseCandidate(idOf(line));
+        // Refused as a connection (no id), as at accept: a client tries again later rather than failing one request.
+        this.shared.counters.candidatesRefused++;
+        this.finish(this.candidateError());
         return;
       }
     }
@@ -593,12 +598,6 @@ class Connection {
         bytesSeen: bytes,
       }),
     );
-  }
-
-  private refuseCandidate(id: Reply['id']): void {
-    this.shared.counters.candidatesRefused++;
-    this.reply({ id, ok: false, error: this.candidateError().toWire() });
-    this.finish(undefined);
   }
 
   private candidateError(): KvError {
