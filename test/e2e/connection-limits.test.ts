@@ -89,6 +89,24 @@ t.test('many clients pipelining gets of 1 MiB values: all answered, RSS under th
   t.ok(peak < 512 * MiB, `daemon RSS peaked at ${(peak / MiB).toFixed(0)} MiB`);
 });
 
+t.test('a client that takes none of its replies is dropped after the send timeout, and its reply room is freed', async (t) => {
+  const daemon = await startDaemon(t, { args: ['--send-timeout-ms', '1000'] });
+  const client = await KvClient.connect(daemon.addr);
+  t.teardown(() => client.close());
+  await client.put('fat1', randomBytes(MiB));
+  const stalled = await raw(daemon.addr);
+  t.teardown(() => stalled.socket.destroy());
+  stalled.socket.pause(); // reads nothing
+  let gets = '';
+  for (let i = 1; i <= 256; i++) gets += `{"id":${i},"op":"get","key":"fat1"}\n`;
+  stalled.socket.write(gets);
+  await waitFor(async () => (((await client.stats()).server as ServerStats).replyBytesUnsent ?? 0) > 0, 'replies to pile up for the stalled reader');
+  // The client, reading nothing, does not notice; the daemon's stats say it dropped the connection.
+  await waitFor(async () => ((await client.stats()).server as ServerStats).closedBySendTimeout === 1, 'the stalled reader to be dropped', 10_000);
+  const after = (await client.stats()).server as ServerStats;
+  t.match(after, { connections: 1, replyBytesUnsent: 0 }, 'nothing of its replies is held');
+});
+
 t.test('a reply larger than a line gets KV_REPLY_TOO_LARGE with its id, and the connection keeps working', async (t) => {
   const daemon = await startDaemon(t, { args: ['--max-line-bytes', '65536', '--max-value-bytes', '40000'] });
   const client = await KvClient.connect(daemon.addr);
