@@ -14,9 +14,9 @@
  *   9. TLS and authentication: a plain 3-node cluster and one with TLS 1.3 (mutual between nodes)
  *      and client tokens, same run, alternating phase by phase; 1 KiB base64 text; connection set-up
  *
- * `--only overwrite` runs section 8 alone (`npm run bench -- --only overwrite`), `--only security`
- * section 9. `--only soak` runs the soak (soak-section.ts; SOAK_MINUTES, default 10), which the
- * default run leaves out: a cluster under mixed load with a node killed every minute.
+ * `--only single` runs section 1 alone, `--only overwrite` section 8 (`npm run bench -- --only overwrite`),
+ * `--only security` section 9. `--only soak` runs the soak (soak-section.ts; SOAK_MINUTES, default 10),
+ * which the default run leaves out: a cluster under mixed load with a node killed every minute.
  * The bench process is the client; daemons are separate processes started with `kvctl start
  * --port 0` on 127.0.0.1. BENCH_CPU_PROF=DIR profiles the daemons' CPU (cpu-prof-preload.ts;
  * profiles land in DIR when they stop; summarize with `node dist/bench/cpu-profile-summary.js FILE... [TOP]`,
@@ -98,6 +98,10 @@ async function startupSection({ report, config }: BenchContext, d: DaemonUnderTe
 
 /** The sections `--only NAME` runs alone. */
 const SECTIONS_RUN_ALONE: Record<string, (ctx: BenchContext) => Promise<void>> = {
+  single: async (ctx) => {
+    const { on } = await randomValuesSection(ctx);
+    await stop(ctx, on);
+  },
   overwrite: overwriteSection,
   security: securitySection,
   soak: soakSection,

@@ -86,7 +86,7 @@ function describe(s: Record<string, unknown>): string {
     `  cache:       ${cache.entries} entries, ${mib(cache.bytes ?? 0)} of ${mib(cache.budgetBytes ?? 0)}, hit ratio ${((cache.hitRatio ?? 0) * 100).toFixed(1)}%`,
     `  codec:       ${codec.name}: ${codec.compressedValues} values compressed, ${codec.rawValues} stored raw`,
     `  disk:        ${mib(store.diskBytes ?? 0)} (approximate), ${store.batches} group commits of ${store.batchedOps} writes`,
-    `  connections: ${server.connections} open, ${server.refusedConnections} refused`,
+    `  connections: ${connectionsLine(server, mib)}`,
     `  cluster:     ${clusterLine(s.cluster as ClusterView)}`,
     `  security:    ${securityLine(s.security)}`,
   ].join('\n');
@@ -98,7 +98,18 @@ function healthLine(health: unknown, storage: unknown): string {
   const since =
     typeof storage.since === 'number' ? ` since ${new Date(storage.since).toISOString()} (${Math.round((Date.now() - storage.since) / 1000)} s)` : '';
   const latest = typeof storage.lastError === 'string' ? `; latest attempt: ${storage.lastError}` : '';
-  return `DEGRADED${since}: ${String(storage.cause)}; writes are refused, reads served; retrying on its own (${Number(storage.attempts ?? 0)} attempts${latest})`;
+  return `DEGRADED${since}: ${String(storage.cause)}; it takes no writes (the cluster sends them to healthy replicas), reads served; retrying on its own (${Number(storage.attempts ?? 0)} attempts${latest})`;
+}
+
+/** Open connections by kind and what they hold (a daemon that does not report kinds: the total only). */
+function connectionsLine(server: Record<string, number>, mib: (n: number) => string): string {
+  const open = `${server.connections} open, ${server.refusedConnections} refused`;
+  if (server.clientConnections === undefined) return open;
+  const timeouts = (server.closedByReadTimeout ?? 0) + (server.closedBySendTimeout ?? 0) + (server.closedByIdleTimeout ?? 0);
+  return (
+    `${server.clientConnections} clients, ${server.peerConnections} peers open, ${server.refusedConnections} refused, ${timeouts} closed by timeouts; ` +
+    `holding ${mib(server.replyBytesHeld ?? 0)} of replies, ${mib(server.inputBytesHeld ?? 0)} of input`
+  );
 }
 
 /** What protects the node, and a warning when it runs --insecure. */

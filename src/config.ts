@@ -23,6 +23,24 @@ export interface Limits {
    * with the other limits, every record a node accepts fits one line to any peer and to a client.
    */
   maxRecordBytes: number;
+  /** Open peer connections (proven by the peer handshake) accepted at once, apart from client connections. */
+  maxPeerConnections: number;
+  /**
+   * Reply bytes one connection may hold: replies not yet flushed to its socket, and the replies its
+   * running requests are expected to make (or their request lines, when larger). Beyond it, requests wait and
+   * the connection is not read.
+   */
+  maxConnectionReplyBytes: number;
+  /** The same, summed over every connection of the daemon; requests wait for room in FIFO order. */
+  maxReplyBytes: number;
+  /** Bytes of request lines read and not yet run (unfinished lines, lines waiting for room), over every connection. */
+  maxInputBytes: number;
+  /** A connection that stops in the middle of a request line for this long is closed (0: never). */
+  readTimeoutMs: number;
+  /** A connection that takes none of its pending replies for this long is closed (0: never). */
+  sendTimeoutMs: number;
+  /** A client connection with nothing pending and no bytes either way for this long is closed (0: never). */
+  idleTimeoutMs: number;
 }
 
 export const defaultLimits: Limits = {
@@ -34,6 +52,13 @@ export const defaultLimits: Limits = {
   maxInFlightPerConnection: 1024,
   maxSiblings: 64,
   maxRecordBytes: 2 * 1024 * 1024,
+  maxPeerConnections: 256,
+  maxConnectionReplyBytes: 16 * 1024 * 1024,
+  maxReplyBytes: 64 * 1024 * 1024,
+  maxInputBytes: 32 * 1024 * 1024,
+  readTimeoutMs: 30_000,
+  sendTimeoutMs: 30_000,
+  idleTimeoutMs: 10 * 60_000,
 };
 
 export type CodecName = 'zlib' | 'brotli-wasm';

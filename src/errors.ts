@@ -83,6 +83,21 @@ export const errorCodes = {
     retryable: false,
   },
   KV_TOO_MANY_CONNECTIONS: { exit: ExitStatus.unreachable, summary: 'The daemon is at its connection limit (--max-connections).', retryable: true },
+  KV_REPLY_TOO_LARGE: {
+    exit: ExitStatus.rejected,
+    summary: 'The reply would exceed the line limit (--max-line-bytes), so it was not sent; the connection stays open.',
+    retryable: false,
+  },
+  KV_READ_TIMEOUT: {
+    exit: ExitStatus.unreachable,
+    summary: 'The connection sent part of a request line and then nothing for too long (--read-timeout-ms); the daemon closed it.',
+    retryable: true,
+  },
+  KV_IDLE_TIMEOUT: {
+    exit: ExitStatus.unreachable,
+    summary: 'The connection carried nothing for too long (--idle-timeout-ms); the daemon closed it.',
+    retryable: true,
+  },
   KV_SHUTTING_DOWN: { exit: ExitStatus.unreachable, summary: 'The daemon is stopping and takes no new requests.', retryable: true },
   KV_INVALID_QUORUM: { exit: ExitStatus.usage, summary: 'W or R is below 1 or above N, the number of replicas per key.', retryable: false },
   KV_QUORUM_UNAVAILABLE: {

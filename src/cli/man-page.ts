@@ -227,6 +227,7 @@ const limitCodes: Partial<Record<string, ErrorCode>> = {
   'max-key-bytes': 'KV_KEY_TOO_LARGE',
   'max-value-bytes': 'KV_VALUE_TOO_LARGE',
   'max-connections': 'KV_TOO_MANY_CONNECTIONS',
+  'max-peer-connections': 'KV_TOO_MANY_CONNECTIONS',
   'max-siblings': 'KV_TOO_MANY_SIBLINGS',
 };
 

@@ -120,6 +120,48 @@ export const nodeSettingFlags = {
     min: 1,
     helpGroup: 'LIMITS',
   }),
+  'max-peer-connections': Flags.integer({
+    description: 'Peer connections open at once, apart from clients (a connection counts as a peer once it proves the cluster secret)',
+    default: defaultLimits.maxPeerConnections,
+    min: 1,
+    helpGroup: 'LIMITS',
+  }),
+  'max-connection-reply-bytes': Flags.integer({
+    description: 'Reply bytes one connection may hold unsent or in the making; beyond it its requests wait and it is not read',
+    default: defaultLimits.maxConnectionReplyBytes,
+    min: 65536,
+    helpGroup: 'LIMITS',
+  }),
+  'max-reply-bytes': Flags.integer({
+    description: 'Reply bytes all connections together may hold unsent or in the making; beyond it requests wait their turn',
+    default: defaultLimits.maxReplyBytes,
+    min: 65536,
+    helpGroup: 'LIMITS',
+  }),
+  'max-input-bytes': Flags.integer({
+    description: 'Bytes of unfinished or waiting request lines held over all connections; beyond it connections sending long lines wait',
+    default: defaultLimits.maxInputBytes,
+    min: 65536,
+    helpGroup: 'LIMITS',
+  }),
+  'read-timeout-ms': Flags.integer({
+    description: 'Close a connection that sends part of a request line and then nothing for this long (0: never)',
+    default: defaultLimits.readTimeoutMs,
+    min: 0,
+    helpGroup: 'LIMITS',
+  }),
+  'send-timeout-ms': Flags.integer({
+    description: 'Close a connection that takes none of its pending replies for this long (0: never)',
+    default: defaultLimits.sendTimeoutMs,
+    min: 0,
+    helpGroup: 'LIMITS',
+  }),
+  'idle-timeout-ms': Flags.integer({
+    description: 'Close a client connection with nothing pending and no bytes either way for this long (0: never; peers are exempt)',
+    default: defaultLimits.idleTimeoutMs,
+    min: 0,
+    helpGroup: 'LIMITS',
+  }),
 };
 
 export type NodeSettingName = keyof typeof nodeSettingFlags;

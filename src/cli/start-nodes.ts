@@ -113,7 +113,19 @@ function nodeConfig(s: NodeSettings, dataDir: string, cluster: ClusterSettings, 
  * --max-line-bytes holds if that is less (a data dir saved with a smaller line limit still starts).
  */
 export function nodeLimits(
-  s: Pick<NodeSettings, 'max-line-bytes' | 'max-key-bytes' | 'max-value-bytes' | 'max-connections' | 'max-siblings' | 'max-record-bytes'>,
+  s: Pick<NodeSettings, 'max-line-bytes' | 'max-key-bytes' | 'max-value-bytes' | 'max-connections' | 'max-siblings' | 'max-record-bytes'> &
+    Partial<
+      Pick<
+        NodeSettings,
+        | 'max-peer-connections'
+        | 'max-connection-reply-bytes'
+        | 'max-reply-bytes'
+        | 'max-input-bytes'
+        | 'read-timeout-ms'
+        | 'send-timeout-ms'
+        | 'idle-timeout-ms'
+      >
+    >,
 ): Limits {
   const limits = {
     ...defaultLimits,
@@ -122,6 +134,13 @@ export function nodeLimits(
     maxValueBytes: s['max-value-bytes'],
     maxConnections: s['max-connections'],
     maxSiblings: s['max-siblings'],
+    maxPeerConnections: s['max-peer-connections'] ?? defaultLimits.maxPeerConnections,
+    maxConnectionReplyBytes: s['max-connection-reply-bytes'] ?? defaultLimits.maxConnectionReplyBytes,
+    maxReplyBytes: s['max-reply-bytes'] ?? defaultLimits.maxReplyBytes,
+    maxInputBytes: s['max-input-bytes'] ?? defaultLimits.maxInputBytes,
+    readTimeoutMs: s['read-timeout-ms'] ?? defaultLimits.readTimeoutMs,
+    sendTimeoutMs: s['send-timeout-ms'] ?? defaultLimits.sendTimeoutMs,
+    idleTimeoutMs: s['idle-timeout-ms'] ?? defaultLimits.idleTimeoutMs,
   };
   limits.maxRecordBytes = s['max-record-bytes'] ?? Math.max(limits.maxValueBytes, Math.min(defaultLimits.maxRecordBytes, recordBytesFitting(limits)));
   const problem = recordLimitsProblem(limits);

@@ -36,6 +36,11 @@ export class LineFramer {
     private readonly options: LineFramerOptions = {},
   ) {}
 
+  /** Bytes of an unfinished line held, waiting for the rest of it. */
+  get bufferedBytes(): number {
+    return this.pendingBytes;
+  }
+
   push(chunk: Buffer): void {
     if (this.overflowed) return;
     let start = 0;

@@ -1,24 +1,63 @@
 /**
  * The NDJSON/TCP server adapter. Per connection: lines are framed with a byte limit, handled
- * concurrently (many requests in flight, replies as soon as ready, matched by id), and the
- * replies finished within one event-loop turn are joined into one socket write (measured: one
- * write per message tops out near 150k msg/s on loopback; coalesced, 336k on one connection).
+ * concurrently (many requests in flight, replies as soon as ready, matched by id), and replies
+ * finished within one event-loop turn share a socket write (measured: one write per message tops
+ * out near 150k msg/s on loopback; coalesced, 336k on one connection). Small replies are
+ * coalesced into writes of up to 64 KiB; a large one is written on its own; no string is ever
+ * built from an unbounded list.
  *
- * Backpressure: reading from a connection pauses while its unanswered requests exceed
- * `maxInFlightPerConnection` or while its socket buffer is full (the client is not reading its
- * replies), so nothing buffered grows without bound. An over-long line gets an error reply and
- * the connection is closed; other connections are unaffected.
+ * Memory is bounded in bytes (rules in net/connection-budget.ts): a request read from a
+ * connection runs only once its cost (its line or the largest reply seen recently, whichever is
+ * larger) fits both
+ * the connection's reply budget and the daemon's; replies hold their bytes until the socket has
+ * flushed them. While a connection cannot run its next request, has `maxInFlightPerConnection`
+ * requests running, or holds its whole budget in unsent replies (the client is not reading), the
+ * server stops reading it, so the client's own socket fills and it waits (TCP backpressure).
+ * Unfinished request lines are capped daemon-wide as well. A reply larger than a line may carry
+ * is replaced by a KV_REPLY_TOO_LARGE error with the same id.
+ *
+ * Connections that stop mid-line (--read-timeout-ms), stop taking their replies
+ * (--send-timeout-ms) or, for clients, carry nothing at all (--idle-timeout-ms) are closed.
+ * Clients and peers have separate connection limits: a connection counts as a client until the
+ * peer handshake proves it a peer. With every client slot taken, a new connection may still take
+ * a peer slot as a candidate that must complete the peer handshake within a few seconds.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Limits } from '../config.js';
 import { KvError } from '../errors.js';
 import type { Reply } from '../protocol/client.js';
 import { type ConnectionIdentity, newClientConnection } from '../protocol/connection.js';
+import { ConnectionClock, InputBudget, type Overdue, Priority, ReplySizeEstimate, SharedBudget } from './connection-budget.js';
 import { LineFramer } from './line-framer.js';
 
 /** How long a closed connection waits for the client to close its side before it is destroyed. */
 const HALF_CLOSE_GRACE_MS = 5_000;
+
+/** How long a candidate for a peer slot (accepted with every client slot taken) has to prove it is a peer. */
+export const PEER_CANDIDATE_MS = 5_000;
+
+/**
+ * The ops a peer candidate may send: the peer handshake, nothing else (not even ping: a client that
+ * pings a new connection before use, as `kvctl batch` does, must see the refusal there, as before).
+ */
+const CANDIDATE_OPS: ReadonlySet<string> = new Set(['peer.hello', 'peer.proof']);
+
+/** Small replies are joined into writes of at most this many bytes; a larger reply is written alone. */
+const COALESCE_BYTES = 64 * 1024;
+
+/** Replies are written while the socket holds less than this; the rest wait, serialized, until it drains. */
+const WRITE_HIGH_WATER_BYTES = 64 * 1024;
+
+/**
+ * The estimate of a reply never falls below this: requests admitted while replies were small may
+ * make large ones, and the budgets can be overshot by at most (largest reply / floor) times.
+ */
+const REPLY_ESTIMATE_FLOOR_BYTES = 256 * 1024;
+
+/** The most one read from a socket delivers (libuv reads into 64 KiB buffers): what a resumed connection may add at once. */
+const READ_CHUNK_BYTES = 64 * 1024;
 
 /** Answers one line from a connection (see net/answer.ts). */
 export type LineHandler = (line: Buffer, connection: ConnectionIdentity) => Promise<Reply>;
@@ -46,22 +85,83 @@ const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export interface ServerStats {
   connections: number;
+  clientConnections: number;
+  /** Connections proven peers, and candidates for a peer slot still in their handshake. */
+  peerConnections: number;
+  peerCandidates: number;
   acceptedConnections: number;
   refusedConnections: number;
+  /** Reply bytes held daemon-wide: unsent replies, and the estimates of running requests. */
+  replyBytesHeld: number;
+  /** Of those, replies serialized and not yet flushed to a socket. */
+  replyBytesUnsent: number;
+  /** Request bytes read and not yet run: unfinished lines, and lines waiting for room. */
+  inputBytesHeld: number;
+  /** Requests that waited for room in their connection's reply budget, in the daemon's, and connections paused for input room. */
+  connectionBudgetWaits: number;
+  replyBudgetWaits: number;
+  inputBudgetWaits: number;
+  repliesTooLarge: number;
+  closedByReadTimeout: number;
+  closedBySendTimeout: number;
+  closedByIdleTimeout: number;
+  /** Of the refused, candidates for a peer slot that sent other ops or did not complete the peer handshake in time. */
+  peerCandidatesRefused: number;
+}
+
+type Role = 'client' | 'peer' | 'candidate';
+
+/** What connections share: limits, budgets, counters, and the server's bookkeeping. */
+interface Shared {
+  readonly limits: Limits;
+  readonly replies: SharedBudget<Connection>;
+  readonly input: InputBudget<Connection>;
+  readonly estimate: ReplySizeEstimate;
+  readonly counters: {
+    connectionBudgetWaits: number;
+    repliesTooLarge: number;
+    unsentBytes: number;
+    candidatesRefused: number;
+  };
+  /** Room freed in the reply or input budget: let the connections waiting for it go on. */
+  wake(): void;
+  /** The connection's identity became a peer: count it as one, or refuse it when the peer slots are full. */
+  promote(connection: Connection): boolean;
+  closed(connection: Connection): void;
 }
 
 export class TcpServer {
   private readonly server: Server;
   private readonly connections = new Set<Connection>();
+  private readonly shared: Shared;
   private stopping = false;
   private accepted = 0;
   private refused = 0;
+  private clients = 0;
+  /** Peers and candidates for a peer slot. */
+  private peers = 0;
+  private candidates = 0;
+  private readonly timeouts: Record<Overdue, number> = { read: 0, send: 0, idle: 0 };
+  private readonly sweepTimer: NodeJS.Timeout | undefined;
+  private waking = false;
 
   constructor(
     private readonly handler: LineHandler,
     private readonly limits: Limits,
     private readonly options: ServerOptions = {},
   ) {
+    // A reply carrying the largest value, in base64: until replies are seen, any request may make one.
+    const largestReply = Math.ceil(limits.maxValueBytes / 3) * 4 + 1024;
+    this.shared = {
+      limits,
+      replies: new SharedBudget(limits.maxReplyBytes),
+      input: new InputBudget(limits.maxInputBytes),
+      estimate: new ReplySizeEstimate(largestReply, Math.min(REPLY_ESTIMATE_FLOOR_BYTES, largestReply)),
+      counters: { connectionBudgetWaits: 0, repliesTooLarge: 0, unsentBytes: 0, candidatesRefused: 0 },
+      wake: () => this.wake(),
+      promote: (connection) => this.promote(connection),
+      closed: (connection) => this.forget(connection),
+    };
     const tls = options.tls;
     this.server = tls
       ? createTlsServer(
@@ -84,6 +184,11 @@ export class TcpServer {
       : createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
     // A TLS handshake that fails (plaintext, a bad certificate) drops that socket, not the server.
     this.server.on('tlsClientError', () => {});
+    const timeouts = [limits.readTimeoutMs, limits.sendTimeoutMs, limits.idleTimeoutMs, PEER_CANDIDATE_MS].filter((ms) => ms > 0);
+    // A quarter of the shortest timeout: a connection is closed within 1.25 times its timeout.
+    const sweepMs = Math.min(1000, Math.max(10, Math.floor(Math.min(...timeouts) / 4)));
+    this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
+    this.sweepTimer.unref();
   }
 
   /** Listens; rejects with KV_PORT_IN_USE when the address is taken. Resolves the bound port. */
@@ -103,55 +208,163 @@ export class TcpServer {
   }
 
   stats(): ServerStats {
-    return { connections: this.connections.size, acceptedConnections: this.accepted, refusedConnections: this.refused };
+    const { replies, input, counters } = this.shared;
+    return {
+      connections: this.connections.size,
+      clientConnections: this.clients,
+      peerConnections: this.peers - this.candidates,
+      peerCandidates: this.candidates,
+      acceptedConnections: this.accepted,
+      refusedConnections: this.refused + counters.candidatesRefused,
+      replyBytesHeld: replies.held,
+      replyBytesUnsent: counters.unsentBytes,
+      inputBytesHeld: input.held,
+      connectionBudgetWaits: counters.connectionBudgetWaits,
+      replyBudgetWaits: replies.waits,
+      inputBudgetWaits: input.waits,
+      repliesTooLarge: counters.repliesTooLarge,
+      closedByReadTimeout: this.timeouts.read,
+      closedBySendTimeout: this.timeouts.send,
+      closedByIdleTimeout: this.timeouts.idle,
+      peerCandidatesRefused: counters.candidatesRefused,
+    };
   }
 
   /** Stops accepting, lets every connection finish its in-flight requests, then closes them. */
   async close(graceMs = 10_000): Promise<void> {
     this.stopping = true;
+    clearInterval(this.sweepTimer);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     await Promise.all([...this.connections].map((c) => c.drainAndClose(graceMs)));
     await closed;
   }
 
   private accept(socket: Socket): void {
-    if (this.stopping || this.connections.size >= this.limits.maxConnections) {
+    const { maxConnections, maxPeerConnections } = this.limits;
+    let role: Role | undefined;
+    if (!this.stopping) {
+      if (this.clients < maxConnections) role = 'client';
+      else if (this.peers < maxPeerConnections) role = 'candidate';
+    }
+    if (role === undefined) {
       this.refused++;
       const error = this.stopping
         ? new KvError('KV_SHUTTING_DOWN', 'daemon is stopping')
-        : new KvError('KV_TOO_MANY_CONNECTIONS', `connection limit of ${this.limits.maxConnections} reached`, { limit: this.limits.maxConnections });
+        : new KvError('KV_TOO_MANY_CONNECTIONS', `connection limit of ${maxConnections} clients and ${maxPeerConnections} peers reached`, {
+            limit: maxConnections,
+            peerLimit: maxPeerConnections,
+          });
       socket.on('error', () => {});
       socket.end(`${JSON.stringify({ id: null, ok: false, error: error.toWire() })}\n`);
       return;
     }
     this.accepted++;
+    if (role === 'client') this.clients++;
+    else {
+      this.peers++;
+      this.candidates++;
+    }
     const identity = newClientConnection(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, isSameHost(socket.remoteAddress, socket.localAddress), {
       tokensRequired: this.options.tokensRequired ?? false,
       certified: this.options.tls?.requestCertificate === true && (socket as TLSSocket).authorized === true,
     });
-    const connection = new Connection(socket, identity, this.handler, this.limits, () => this.connections.delete(connection));
-    this.connections.add(connection);
+    this.connections.add(new Connection(socket, identity, role, this.handler, this.shared));
   }
+
+  private promote(connection: Connection): boolean {
+    if (connection.role === 'candidate') {
+      this.candidates--;
+      return true;
+    }
+    if (this.peers >= this.limits.maxPeerConnections) return false;
+    this.clients--;
+    this.peers++;
+    return true;
+  }
+
+  private forget(connection: Connection): void {
+    if (!this.connections.delete(connection)) return;
+    if (connection.role === 'client') this.clients--;
+    else this.peers--;
+    if (connection.role === 'candidate') this.candidates--;
+    this.wake();
+  }
+
+  /** Hands freed room to the connections waiting for it: reply budget in FIFO order, then input. */
+  private wake(): void {
+    if (this.waking) return; // a connection admitting requests releases room too: one loop does it all
+    this.waking = true;
+    try {
+      for (;;) {
+        const head = this.shared.replies.head();
+        if (head === undefined) break;
+        head.admit();
+        if (this.shared.replies.head() === head) break; // still no room for it: everyone behind it waits too
+      }
+      for (const connection of this.shared.input.resumable(READ_CHUNK_BYTES)) connection.inputRoom();
+    } finally {
+      this.waking = false;
+    }
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const connection of this.connections) {
+      const verdict = connection.check(now);
+      if (verdict !== undefined) this.timeouts[verdict]++;
+    }
+  }
+}
+
+/** One serialized reply line waiting to be written; `bytes` counts its newline. */
+interface OutLine {
+  text: string;
+  bytes: number;
 }
 
 class Connection {
   private readonly framer: LineFramer;
-  private inFlight = 0;
-  private outbox: string[] = [];
-  private flushScheduled = false;
-  private waitingForDrain = false;
-  private closing = false;
+  private readonly clock: ConnectionClock;
+  private readonly acceptedAt: number;
+  /** Requests running (admitted and not answered). */
+  private running = 0;
+  /** What running requests reserved in the budgets: their lines and estimated replies. */
+  private reservedBytes = 0;
+  /** Lines read and not yet admitted, FIFO from `waitingHead`. */
+  private waiting: Buffer[] = [];
+  private waitingHead = 0;
+  private waitingBytes = 0;
+  /** Serialized replies not yet handed to the socket, FIFO from `outHead`. */
+  private out: OutLine[] = [];
+  private outHead = 0;
+  /** Reply bytes serialized and not yet flushed by the socket (queued here or in the socket's buffer). */
+  private unsentBytes = 0;
+  private pumpScheduled = false;
+  /** The client ended its side: run what it sent, answer, then end ours. */
+  private ended = false;
+  /** Set when the server decides to close: no more lines are read; this error line goes last (if any). */
+  private finishing = false;
+  private farewell: KvError | undefined;
+  private inputPaused = false;
+  private closed = false;
+  private lastReadableLength = 0;
+  /** The waiting line last found over the connection's budget (each wait is counted once). */
+  private lastBlocked: Buffer | undefined;
   private idle: (() => void) | undefined;
+
   constructor(
     private readonly socket: Socket,
     /** A client until a handshake on the connection proves more (see protocol/connection.ts). */
     private readonly identity: ConnectionIdentity,
+    public role: Role,
     private readonly handler: LineHandler,
-    private readonly limits: Limits,
-    onClose: () => void,
+    private readonly shared: Shared,
   ) {
+    const now = performance.now();
+    this.clock = new ConnectionClock(now);
+    this.acceptedAt = now;
     this.framer = new LineFramer(
-      limits.maxLineBytes,
+      shared.limits.maxLineBytes,
       (line) => this.onLine(line),
       (bytes) => this.onOverflow(bytes),
     );
@@ -164,115 +377,381 @@ class Connection {
         return;
       }
       firstChunk = false;
+      if (this.finishing) return; // discarded: the connection is closing
+      this.clock.received(performance.now());
       this.framer.push(chunk);
-    });
-    socket.on('end', () => {
-      this.framer.end();
-      this.closing = true;
-      this.maybeFinish();
-    });
-    socket.on('drain', () => {
-      this.waitingForDrain = false;
+      this.inputChanged();
       this.updateFlow();
     });
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => {
-      this.closing = true;
-      onClose();
-      this.idle?.();
+    socket.on('end', () => {
+      if (!this.finishing) this.framer.end();
+      this.ended = true;
+      this.inputChanged();
+      this.maybeFinish();
     });
+    socket.on('drain', () => this.pump());
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.onClose());
   }
 
   private onLine(line: Buffer): void {
-    if (this.socket.writableEnded) return;
-    if (this.closing) {
-      const error = new KvError('KV_SHUTTING_DOWN', 'daemon is stopping; request not run');
-      this.enqueue(JSON.stringify({ id: idOf(line), ok: false, error: error.toWire() }));
-      return;
+    if (this.finishing) return; // the rest of a chunk after the server decided to close
+    if (this.role === 'candidate') {
+      const op = opOf(line);
+      if (op === undefined || !CANDIDATE_OPS.has(op)) {
+        // Refused as a connection (no id), as at accept: a client tries again later rather than failing one request.
+        this.shared.counters.candidatesRefused++;
+        this.finish(this.candidateError());
+        return;
+      }
     }
-    this.inFlight++;
-    this.updateFlow();
-    void this.handler(line, this.identity).then((reply) => this.send(reply));
+    this.waiting.push(line);
+    this.waitingBytes += line.length;
+    this.admit();
   }
 
-  private send(reply: Reply): void {
-    this.inFlight--;
-    this.enqueue(JSON.stringify(reply));
+  /** Runs waiting lines while they fit the in-flight limit and both reply budgets. */
+  admit(): void {
+    const { limits, replies, estimate } = this.shared;
+    let ownLimits = false;
+    while (this.waitingHead < this.waiting.length && !this.closed) {
+      if (this.running >= limits.maxInFlightPerConnection) {
+        ownLimits = true;
+        break;
+      }
+      const line = this.waiting[this.waitingHead] as Buffer;
+      // A request holds its line while it runs, then its reply: a large line makes a small reply (a
+      // put) and a small line may make a large one (a get), so the larger of the two is its cost.
+      const cost = Math.max(line.length, estimate.bytes);
+      // With nothing running or unsent, one request always runs: progress never depends on the limit.
+      const busy = this.running > 0 || this.unsentBytes > 0;
+      if (busy && this.reservedBytes + this.unsentBytes + cost > limits.maxConnectionReplyBytes) {
+        if (this.lastBlocked !== line) this.shared.counters.connectionBudgetWaits++;
+        this.lastBlocked = line;
+        ownLimits = true;
+        break;
+      }
+      const priority = this.role === 'peer' ? Priority.peer : busy ? Priority.busyClient : Priority.quietClient;
+      if (!replies.take(this, cost, priority)) break;
+      this.waiting[this.waitingHead++] = EMPTY;
+      this.waitingBytes -= line.length;
+      this.running++;
+      this.reservedBytes += cost;
+      this.run(line, cost);
+    }
+    // Waiting on its own limits, the connection keeps no place in the daemon's line.
+    if (ownLimits) replies.leave(this);
+    if (this.waitingHead === this.waiting.length) {
+      this.waiting = [];
+      this.waitingHead = 0;
+    }
+    this.inputChanged();
     this.updateFlow();
+  }
+
+  private run(line: Buffer, cost: number): void {
+    this.handler(line, this.identity).then(
+      (reply) => this.answered(reply, cost),
+      (err: unknown) => this.answered({ id: idOf(line), ok: false, error: new KvError('KV_INTERNAL', String(err)).toWire() }, cost),
+    );
+  }
+
+  private answered(reply: Reply, cost: number): void {
+    this.running--;
+    if (this.closed) return; // its bytes were released when the connection closed
+    this.reservedBytes -= cost;
+    this.shared.replies.release(cost);
+    let answer = reply;
+    let refused = false;
+    // The peer handshake (net/peer-auth.ts) just proved the connection a peer: move it to a peer slot.
+    if (this.identity.kind === 'peer' && this.role !== 'peer') {
+      if (this.shared.promote(this)) this.role = 'peer';
+      else {
+        this.identity.kind = 'client';
+        answer = this.tooManyPeers(reply.id);
+        refused = true;
+      }
+    }
+    this.shared.estimate.record(this.reply(answer));
+    if (refused) this.finish(undefined);
+    this.shared.wake();
+    this.admit();
     this.maybeFinish();
   }
 
-  private enqueue(line: string): void {
-    if (this.socket.destroyed || this.socket.writableEnded) return;
-    this.outbox.push(line);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
+  /** Serializes a reply (refusing one too large for a line) and queues it for writing; returns its bytes. */
+  private reply(reply: Reply): number {
+    if (this.closed) return 0;
+    const maxLineBytes = this.shared.limits.maxLineBytes;
+    let text: string | undefined;
+    let bytes = Number.POSITIVE_INFINITY;
+    try {
+      text = JSON.stringify(reply);
+      bytes = Buffer.byteLength(text, 'utf8');
+    } catch {
+      text = undefined; // larger than a string can be
+    }
+    if (text === undefined || bytes > maxLineBytes) {
+      this.shared.counters.repliesTooLarge++;
+      const size = text === undefined ? 'larger than this daemon can build' : `${bytes} bytes`;
+      const error = new KvError('KV_REPLY_TOO_LARGE', `the reply is ${size}; a line may carry at most ${maxLineBytes} (--max-line-bytes); not sent`, {
+        ...(text === undefined ? {} : { bytes }),
+        limit: maxLineBytes,
+      });
+      text = JSON.stringify({ id: reply.id ?? null, ok: false, error: error.toWire() });
+      bytes = Buffer.byteLength(text, 'utf8');
+    }
+    this.queue(text, bytes + 1);
+    return bytes + 1;
+  }
+
+  private queue(text: string, bytes: number): void {
+    this.out.push({ text, bytes });
+    if (this.unsentBytes === 0) this.clock.owes(true, performance.now());
+    this.unsentBytes += bytes;
+    this.shared.counters.unsentBytes += bytes;
+    this.shared.replies.add(bytes);
+    if (!this.pumpScheduled) {
+      this.pumpScheduled = true;
+      setImmediate(() => this.pump());
     }
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.outbox.length === 0 || this.socket.destroyed || this.socket.writableEnded) return;
-    const text = `${this.outbox.join('\n')}\n`;
-    this.outbox = [];
-    if (!this.socket.write(text)) this.waitingForDrain = true;
+  /** Writes queued replies while the socket has room: small ones joined up to COALESCE_BYTES, a large one alone. */
+  private pump(): void {
+    this.pumpScheduled = false;
+    const socket = this.socket;
+    if (this.closed || socket.destroyed || socket.writableEnded) return;
+    while (this.outHead < this.out.length && socket.writableLength < WRITE_HIGH_WATER_BYTES) {
+      const first = this.out[this.outHead++] as OutLine;
+      let bytes = first.bytes;
+      if (bytes >= COALESCE_BYTES) {
+        // Two writes, corked into one: `text + '\n'` would copy the whole reply once more.
+        socket.cork();
+        socket.write(first.text);
+        socket.write('\n', () => this.flushed(bytes));
+        socket.uncork();
+        continue;
+      }
+      let text = `${first.text}\n`;
+      for (let next = this.out[this.outHead]; next !== undefined && bytes + next.bytes <= COALESCE_BYTES; next = this.out[this.outHead]) {
+        text += `${next.text}\n`;
+        bytes += next.bytes;
+        this.outHead++;
+      }
+      socket.write(text, () => this.flushed(bytes));
+    }
+    if (this.outHead === this.out.length) {
+      this.out = [];
+      this.outHead = 0;
+    }
+    this.maybeFinish();
+  }
+
+  /** The socket flushed `bytes` of replies: release them. */
+  private flushed(bytes: number): void {
+    if (this.closed) return;
+    const now = performance.now();
+    this.clock.sent(now);
+    this.unsentBytes -= bytes;
+    this.shared.counters.unsentBytes -= bytes;
+    this.shared.replies.release(bytes);
+    if (this.unsentBytes === 0) this.clock.owes(false, now);
+    this.shared.wake();
+    this.admit();
+    this.pump();
+  }
+
+  /** Tells the input budget what this connection holds; pauses it when it must wait for room. */
+  private inputChanged(): void {
+    if (this.closed) return;
+    const partial = this.framer.bufferedBytes;
+    const input = this.shared.input;
+    const mayRead = input.hold(this, partial + this.waitingBytes, partial > 0 && !this.ended && !this.finishing);
+    this.inputPaused = !mayRead;
+    if (input.pausedCount > 0) this.shared.wake();
+  }
+
+  /** The input budget has room for this connection again. */
+  inputRoom(): void {
+    this.inputPaused = false;
     this.updateFlow();
-    this.maybeFinish();
   }
 
-  private onOverflow(bytes: number): void {
-    this.closing = true;
-    const error = new KvError('KV_LINE_TOO_LONG', `request line exceeds ${this.limits.maxLineBytes} bytes; closing connection`, {
-      limit: this.limits.maxLineBytes,
-      bytesSeen: bytes,
-    });
-    this.enqueue(JSON.stringify({ id: null, ok: false, error: error.toWire() }));
-    this.socket.pause();
-    this.maybeFinish();
-  }
-
-  /** Pauses reading while too much is unanswered or the client is not reading replies. */
+  /** Reads while nothing says stop: room to run requests, to hold input, and a client taking its replies. */
   private updateFlow(): void {
-    if (this.closing) return;
-    const shouldPause = this.waitingForDrain || this.inFlight >= this.limits.maxInFlightPerConnection;
+    if (this.closed || this.finishing || this.ended) return;
+    const shouldPause =
+      this.inputPaused ||
+      this.waitingHead < this.waiting.length ||
+      this.running >= this.shared.limits.maxInFlightPerConnection ||
+      this.unsentBytes >= this.shared.limits.maxConnectionReplyBytes;
     if (shouldPause && !this.socket.isPaused()) this.socket.pause();
     else if (!shouldPause && this.socket.isPaused()) this.socket.resume();
   }
 
+  private onOverflow(bytes: number): void {
+    const maxLineBytes = this.shared.limits.maxLineBytes;
+    this.finish(
+      new KvError('KV_LINE_TOO_LONG', `request line exceeds ${maxLineBytes} bytes; closing connection`, {
+        limit: maxLineBytes,
+        bytesSeen: bytes,
+      }),
+    );
+  }
+
+  private candidateError(): KvError {
+    const { maxConnections } = this.shared.limits;
+    return new KvError(
+      'KV_TOO_MANY_CONNECTIONS',
+      `connection limit of ${maxConnections} clients reached; this connection was taken into a peer slot and may only complete the peer handshake`,
+      { limit: maxConnections },
+    );
+  }
+
+  private tooManyPeers(id: Reply['id']): Reply {
+    const { maxPeerConnections } = this.shared.limits;
+    const error = new KvError('KV_TOO_MANY_CONNECTIONS', `peer connection limit of ${maxPeerConnections} reached`, { limit: maxPeerConnections });
+    return { id, ok: false, error: error.toWire() };
+  }
+
+  /** Stops reading; once every request read is answered and written, sends `farewell` (if any) and ends. */
+  private finish(farewell: KvError | undefined): void {
+    if (this.finishing) return;
+    this.finishing = true;
+    this.farewell = farewell;
+    this.socket.pause();
+    this.inputChanged();
+    this.maybeFinish();
+  }
+
+  /** Whether the connection is overdue (see ConnectionClock), and if so closes it; called by the server's sweep. */
+  check(now: number): Overdue | undefined {
+    if (this.closed || this.socket.destroyed) return undefined;
+    const socket = this.socket;
+    const buffered = socket.readableLength;
+    // Bytes that arrived while reading was paused count as received; so does the time the server
+    // keeps a client from sending (paused with the socket's buffer full) while it answers the
+    // client's own requests. Not so a pause for input room: a connection that holds part of a
+    // line and waits for room as long as the read timeout is closed too, or connections that
+    // each sent part of a line and then nothing would be closed a few at a time, as room frees.
+    const heldBack = socket.isPaused() && buffered >= socket.readableHighWaterMark && !this.inputPaused;
+    if (buffered > this.lastReadableLength || heldBack) this.clock.received(now);
+    this.lastReadableLength = buffered;
+    if (this.role === 'candidate' && now - this.acceptedAt >= PEER_CANDIDATE_MS && !this.finishing) {
+      this.shared.counters.candidatesRefused++;
+      this.finish(this.candidateError());
+      return undefined;
+    }
+    const verdict = this.clock.overdue(
+      {
+        partialBytes: this.finishing ? 0 : this.framer.bufferedBytes,
+        unsentBytes: this.unsentBytes,
+        busy: this.running > 0 || this.waitingHead < this.waiting.length,
+        // Peer links are pooled, and a candidate has its own, shorter, deadline.
+        idleApplies: this.role === 'client' && !this.finishing,
+      },
+      now,
+      this.shared.limits,
+    );
+    // A connection that takes nothing would not take an error line either: it is dropped.
+    if (verdict === 'send') socket.destroy();
+    else if (verdict === 'read') {
+      this.finish(
+        new KvError('KV_READ_TIMEOUT', `no byte of the rest of a request line for ${this.shared.limits.readTimeoutMs} ms; closing connection`, {
+          timeoutMs: this.shared.limits.readTimeoutMs,
+        }),
+      );
+    } else if (verdict === 'idle') {
+      this.finish(
+        new KvError('KV_IDLE_TIMEOUT', `connection idle for ${this.shared.limits.idleTimeoutMs} ms; closing it`, {
+          timeoutMs: this.shared.limits.idleTimeoutMs,
+        }),
+      );
+    }
+    return verdict;
+  }
+
   /**
-   * Once closing and every reply is written, end our side, keep reading (and discarding) until the
-   * client ends its side, and destroy the socket if it never does.
+   * Once ending (the client ended its side, or the server closes) and every reply is written, ends
+   * our side, keeps reading (and discarding) until the client ends its side, and destroys the
+   * socket if it never does.
    */
   private maybeFinish(): void {
-    if (!this.closing || this.inFlight > 0 || this.flushScheduled || this.outbox.length > 0) return;
-    if (this.socket.destroyed || this.socket.writableEnded) return;
-    this.socket.end();
-    this.socket.resume();
-    setTimeout(() => this.socket.destroy(), HALF_CLOSE_GRACE_MS).unref();
+    if (!this.ended && !this.finishing) return;
+    if (this.running > 0 || this.waitingHead < this.waiting.length || this.outHead < this.out.length || this.pumpScheduled) return;
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableEnded) return;
+    if (this.farewell) {
+      const text = JSON.stringify({ id: null, ok: false, error: this.farewell.toWire() });
+      this.farewell = undefined;
+      this.queue(text, Buffer.byteLength(text) + 1);
+      return; // the pump writes it, then comes back here
+    }
+    this.finishing = true;
+    socket.end();
+    socket.resume();
+    setTimeout(() => socket.destroy(), HALF_CLOSE_GRACE_MS).unref();
   }
 
   drainAndClose(graceMs: number): Promise<void> {
     if (this.socket.destroyed) return Promise.resolve();
-    this.closing = true;
-    this.socket.pause();
+    // Lines read and not run yet are refused: the daemon is stopping.
+    const refusal = new KvError('KV_SHUTTING_DOWN', 'daemon is stopping; request not run');
+    const notRun = this.waiting.slice(this.waitingHead);
+    this.waiting = [];
+    this.waitingHead = 0;
+    this.waitingBytes = 0;
+    this.shared.replies.leave(this);
+    for (const line of notRun) this.reply({ id: idOf(line), ok: false, error: refusal.toWire() });
     return new Promise((resolve) => {
       this.idle = resolve;
       const timer = setTimeout(() => this.socket.destroy(), graceMs);
       timer.unref();
       this.socket.once('close', () => clearTimeout(timer));
-      this.maybeFinish();
+      this.finish(undefined);
     });
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const { replies, input, counters } = this.shared;
+    replies.release(this.reservedBytes + this.unsentBytes);
+    counters.unsentBytes -= this.unsentBytes;
+    this.reservedBytes = 0;
+    this.unsentBytes = 0;
+    this.out = [];
+    this.outHead = 0;
+    this.waiting = [];
+    this.waitingHead = 0;
+    this.waitingBytes = 0;
+    replies.leave(this);
+    input.drop(this);
+    this.shared.closed(this);
+    this.idle?.();
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** Best-effort id of a line we will not run, so the client can still match the refusal. */
-function idOf(line: Buffer): unknown {
+function idOf(line: Buffer): Reply['id'] {
   try {
     const id = (JSON.parse(line.toString('utf8')) as { id?: unknown }).id;
     return typeof id === 'number' || typeof id === 'string' ? id : null;
   } catch {
     return null;
+  }
+}
+
+/** The op a line names, or undefined when it names none (a candidate's lines are checked before they run). */
+function opOf(line: Buffer): string | undefined {
+  try {
+    const op = (JSON.parse(line.toString('utf8')) as { op?: unknown }).op;
+    return typeof op === 'string' ? op : undefined;
+  } catch {
+    return undefined;
   }
 }
 
