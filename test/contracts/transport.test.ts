@@ -14,7 +14,6 @@ import { SystemClock } from '../../src/env/system-clock.js';
 import { KvError } from '../../src/errors.js';
 import { answerLine } from '../../src/net/answer.js';
 import { FaultSwitch } from '../../src/net/fault-switch.js';
-import { ConnectionAuthenticator } from '../../src/net/peer-auth.js';
 import { parseRequest } from '../../src/net/protocol.js';
 import { TcpServer } from '../../src/net/tcp-server.js';
 import { TcpTransport } from '../../src/net/tcp-transport.js';
@@ -22,6 +21,7 @@ import { type ConnectionIdentity, newClientConnection, opRefusal, type RequestHa
 import type { PeerOp, PeerReplies, PeerRequest } from '../../src/protocol/peer.js';
 import type { PeerTransport } from '../../src/protocol/transport.js';
 import { replyFields, runFor, SimNetwork, serveLines } from '../../src/sim/index.js';
+import { serverGate } from '../helpers/security.js';
 import { sampleRecord, sampleReply, sampleRequests, tombstone } from './peer-samples.js';
 
 interface Harness {
@@ -49,24 +49,12 @@ function handlerOf(answer: (request: PeerRequest) => Promise<PeerReplies[PeerOp]
   return { handler, seen };
 }
 
-/** The server side of the peer handshake, for a server named `server` in cluster c1. */
-function serverGate(secrets: Buffer[]): ConnectionAuthenticator {
-  return new ConnectionAuthenticator({
-    secrets,
-    tokens: undefined,
-    self: () => ({ name: 'server', cluster: 'c1' }),
-    randomBytes,
-    requireCertificate: false,
-    onFailure: () => {},
-  });
-}
-
 async function tcpHarness(wrap?: (inner: PeerTransport) => PeerTransport): Promise<Harness> {
   const servers: TcpServer[] = [];
   // Both ends hold the same secret: every connection runs the peer handshake before its first message.
   const secrets = [Buffer.from('transport-contract-secret-0123456789')];
   const inner = new TcpTransport(defaultLimits, { peer: { secrets, self: () => ({ name: 'caller', cluster: 'c1' }), randomBytes } }, 500);
-  const gate = serverGate(secrets);
+  const gate = serverGate('server', secrets);
   const serve = async (handler: RequestHandler) => {
     const server = new TcpServer((line, connection) => answerLine(line, handler, connection, defaultLimits, gate), defaultLimits);
     servers.push(server);
@@ -214,7 +202,7 @@ t.test('fault switch: reset refuses at once, drop times out unseen, hang times o
 t.test('TCP: a reply that gives a field twice is refused, and the next request goes over a new connection', async (t) => {
   const connections: Socket[] = [];
   const secrets = [Buffer.from('transport-contract-secret-0123456789')];
-  const gate = serverGate(secrets);
+  const gate = serverGate('server', secrets);
   const server = createServer((socket) => {
     connections.push(socket);
     const first = connections.length === 1;

@@ -52,8 +52,8 @@ function getLines(from: number, to: number, prefix: string): string {
   return text;
 }
 
-t.test('10,000 puts with one 3 MiB line in the middle: that line alone fails, the 9,999 others are written', async (t) => {
-  const daemon = await startDaemon(t);
+t.test("10,000 puts with one 3 MiB line in the middle, over the daemon's 2 MiB lines: that line alone fails, the 9,999 others are written", async (t) => {
+  const daemon = await startDaemon(t, { args: ['--max-line-bytes', String(2 * 1024 * 1024)] });
   const n = 10_000;
   const bad = 5_000;
   const lines = putLines(1, n, 'big:').split('\n');

@@ -108,16 +108,23 @@ t.test('a client that takes none of its replies is dropped after the send timeou
 });
 
 t.test('a reply larger than a line gets KV_REPLY_TOO_LARGE with its id, and the connection keeps working', async (t) => {
-  const daemon = await startDaemon(t, { args: ['--max-line-bytes', '65536', '--max-value-bytes', '40000'] });
+  const lineLimit = 262_144;
+  const daemon = await startDaemon(t, { args: ['--max-line-bytes', String(lineLimit), '--max-value-bytes', '40000', '--max-record-bytes', '40000'] });
   const client = await KvClient.connect(daemon.addr);
   t.teardown(() => client.close());
-  // 40,000 control characters are valid UTF-8, so a get answers in UTF-8, where JSON escapes each as \u0001: 240 KB.
-  await client.put('controls', Buffer.alloc(40_000, 1));
-  const refused = await client.request({ op: 'get', key: 'controls' }).catch((err: { code: string; message: string }) => err);
-  t.match(refused, { code: 'KV_REPLY_TOO_LARGE', message: /the reply is \d+ bytes; a line may carry at most 65536/ });
-  t.equal(await client.ping(), daemon.name, 'the same connection still serves');
-  const asBase64 = await client.request({ op: 'get', key: Buffer.from('controls').toString('base64'), encoding: 'base64' });
-  t.equal(Buffer.from((asBase64.values as string[])[0] as string, 'base64').length, 40_000, 'in base64 the same value fits');
+  await client.put('fits', randomBytes(40_000));
+  // Every record fits a line; a reply can still outgrow one when the client's own id is long (ids are echoed, unbounded).
+  const longId = 'i'.repeat(lineLimit - 50_000);
+  const conn = await raw(daemon.addr);
+  t.teardown(() => conn.socket.destroy());
+  conn.socket.write(`${JSON.stringify({ id: longId, op: 'get', key: 'fits' })}\n`);
+  await waitFor(() => conn.lines.length >= 1, 'the refusal');
+  const refused = JSON.parse(conn.lines[0] as string) as { id: string; ok: boolean; error: { code: string; message: string } };
+  t.equal(refused.id, longId, 'the refusal carries the request id');
+  t.match(refused.error, { code: 'KV_REPLY_TOO_LARGE', message: new RegExp(`the reply is \\d+ bytes; a line may carry at most ${lineLimit}`) });
+  conn.socket.write(`${JSON.stringify({ id: 2, op: 'get', key: 'fits' })}\n`);
+  await waitFor(() => conn.lines.length >= 2, 'the next reply');
+  t.match(JSON.parse(conn.lines[1] as string), { id: 2, ok: true, found: true }, 'the same connection still serves');
   t.equal((await serverStats(daemon)).repliesTooLarge, 1);
 });
 

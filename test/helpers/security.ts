@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { KvClient } from '../../src/client/client.js';
 import { newSecret } from '../../src/net/credentials.js';
 import type { ClientOptions } from '../../src/net/line-connection.js';
+import { ConnectionAuthenticator } from '../../src/net/peer-auth.js';
 
 /** Writes a new secret (or `lines`) to dir/name, mode 600; returns the file and the current secret. */
 export function writeSecretFile(dir: string, name: string, lines: string[] = [newSecret(randomBytes)]): { file: string; secret: string } {
@@ -16,6 +17,18 @@ export function writeSecretFile(dir: string, name: string, lines: string[] = [ne
 
 /** Certificates as an operator makes them with openssl (shared with the bench). */
 export { type Certificates, makeCertificates } from '../../bench/tls-material.js';
+
+/** The server side of the peer handshake for a node named `name` in cluster c1, as a test server runs it. */
+export function serverGate(name: string, secrets: Buffer[]): ConnectionAuthenticator {
+  return new ConnectionAuthenticator({
+    secrets,
+    tokens: undefined,
+    self: () => ({ name, cluster: 'c1' }),
+    randomBytes,
+    requireCertificate: false,
+    onFailure: () => {},
+  });
+}
 
 /** A connection that proves `secret` in the peer handshake, as a node (or a process that stole the secret) would. */
 export function peerConnect(addr: string, secret: string, extra: ClientOptions = {}): Promise<KvClient> {

@@ -9,12 +9,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { defaultLimits } from '../../src/config.js';
 import { LineConnection } from '../../src/net/line-connection.js';
-import { ConnectionAuthenticator } from '../../src/net/peer-auth.js';
 import { parseRequest } from '../../src/net/protocol.js';
 import { ReconnectBackoff } from '../../src/net/reconnect-backoff.js';
 import { TcpTransport } from '../../src/net/tcp-transport.js';
 import { newClientConnection } from '../../src/protocol/connection.js';
 import type { PeerRequest } from '../../src/protocol/peer.js';
+import { serverGate } from '../helpers/security.js';
 
 const secrets = [Buffer.from('tcp-transport-test-secret-0123456789')];
 const request: PeerRequest = { op: 'kv.read', key: Buffer.from('k'), digest: true };
@@ -26,14 +26,7 @@ type Behaviour = (socket: Socket, id: number, line: string) => void;
  * `behaviour` says; `refuseAtConnect` makes it refuse connections as a daemon at its limit does.
  */
 async function fakePeer(t: Test, behaviour: Behaviour) {
-  const gate = new ConnectionAuthenticator({
-    secrets,
-    tokens: undefined,
-    self: () => ({ name: 'peer', cluster: 'c1' }),
-    randomBytes,
-    requireCertificate: false,
-    onFailure: () => {},
-  });
+  const gate = serverGate('peer', secrets);
   const sockets: Socket[] = [];
   const state = { accepted: 0, refuseAtConnect: false, sockets, lines: [] as string[], maxLineBytes: defaultLimits.maxLineBytes };
   const server: Server = createServer((socket) => {
