@@ -4,7 +4,7 @@
  * sizes, base64 text) from 64 connections, half of them slow readers that pipeline gets of large
  * values and take their replies a little at a time, while one node is killed with SIGKILL and
  * restarted every minute. Prints per minute: requests answered, errors by code, and each node's
- * RSS (the largest sample of the minute). At the end every key is read back at R=2 and checked
+ * RSS, JavaScript heap in use and buffers outside the heap (the largest samples of the minute). At the end every key is read back at R=2 and checked
  * against the last write acknowledged for it: a value from that write (or from a later attempt
  * that was not acknowledged) must be among the values read.
  */
@@ -47,11 +47,24 @@ interface MinuteCounters {
   slowBytes: number;
   errors: Map<string, number>;
   rssMaxMb: number[];
+  /** The largest JavaScript heap in use, and buffers outside it, each node reported this minute (its stats). */
+  heapMaxMb: number[];
+  externalMaxMb: number[];
   event: string;
 }
 
 function newMinute(nodes: number): MinuteCounters {
-  return { puts: 0, gets: 0, slowReplies: 0, slowBytes: 0, errors: new Map(), rssMaxMb: new Array(nodes).fill(0), event: '' };
+  return {
+    puts: 0,
+    gets: 0,
+    slowReplies: 0,
+    slowBytes: 0,
+    errors: new Map(),
+    rssMaxMb: new Array(nodes).fill(0),
+    heapMaxMb: new Array(nodes).fill(0),
+    externalMaxMb: new Array(nodes).fill(0),
+    event: '',
+  };
 }
 
 export async function soakSection(ctx: BenchContext): Promise<void> {
@@ -128,7 +141,13 @@ export async function soakSection(ctx: BenchContext): Promise<void> {
 
   const sampler = setInterval(() => {
     cluster.nodes.forEach((node, i) => {
-      minute.rssMaxMb[i] = Math.max(minute.rssMaxMb[i] ?? 0, rssMb(node.pid));
+      const sample = minute;
+      sample.rssMaxMb[i] = Math.max(sample.rssMaxMb[i] ?? 0, rssMb(node.pid));
+      void memoryOf(node, cluster).then((m) => {
+        if (!m) return;
+        sample.heapMaxMb[i] = Math.max(sample.heapMaxMb[i] ?? 0, m.heapUsedBytes / 1048576);
+        sample.externalMaxMb[i] = Math.max(sample.externalMaxMb[i] ?? 0, m.externalBytes / 1048576);
+      });
     });
   }, RSS_SAMPLE_MS);
   const started = Date.now();
@@ -181,7 +200,7 @@ export async function soakSection(ctx: BenchContext): Promise<void> {
 
 function printMinute(report: BenchContext['report'], n: number, m: MinuteCounters, names: string[]): void {
   const errors = [...m.errors].map(([code, count]) => `${code} ${fmt(count)}`).join(', ') || 'none';
-  const rss = m.rssMaxMb.map((mb, i) => `${names[i]} ${fmt(mb)}`).join(', ');
+  const rss = m.rssMaxMb.map((mb, i) => `${names[i]} ${fmt(mb)} (heap ${fmt(m.heapMaxMb[i] ?? 0)}, buffers ${fmt(m.externalMaxMb[i] ?? 0)})`).join(', ');
   report.note(
     `minute ${n}: ${fmt(m.puts)} puts, ${fmt(m.gets)} gets; slow readers ${fmt(m.slowReplies)} replies, ${fmt(m.slowBytes / 1048576, 1)} MiB; ` +
       `errors: ${errors}; RSS MB ${rss}${m.event ? `; ${m.event}` : ''}`,
@@ -340,6 +359,20 @@ async function reconnectControl(cluster: BenchCluster): Promise<void> {
   for (let i = 0; i < cluster.nodes.length; i++) {
     await cluster.control[i]?.close().catch(() => {});
     cluster.control[i] = await KvClient.connect((cluster.nodes[i] as BenchDaemon).addr, { timeoutMs: 30_000, ...cluster.client });
+  }
+}
+
+/** A node's memory figures from its stats (undefined while it is down). */
+async function memoryOf(node: BenchDaemon, cluster: BenchCluster): Promise<{ heapUsedBytes: number; externalBytes: number } | undefined> {
+  try {
+    const client = await KvClient.connect(node.addr, { timeoutMs: 2_000, ...cluster.client });
+    try {
+      return (await client.stats()).memory as { heapUsedBytes: number; externalBytes: number };
+    } finally {
+      await client.close();
+    }
+  } catch {
+    return undefined;
   }
 }
 

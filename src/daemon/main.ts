@@ -251,7 +251,7 @@ async function main(): Promise<void> {
         logFile: paths.logFile,
         incarnation: identity.incarnation,
         sync: config.sync,
-        memory: { rssBytes: process.memoryUsage().rss },
+        memory: memoryFigures(),
         store: { diskBytes: await levelStore.diskBytes(), batches: levelStore.batches, batchedOps: levelStore.batchedOps },
         server: server.stats(),
         peerLinks: { open: peerTransport.linkCount, ...peerTransport.counters },
@@ -312,4 +312,10 @@ function machineBootId(): string {
   } catch {
     return `unknown-${randomBytes(8).toString('hex')}`;
   }
+}
+
+/** Where the process's memory is: resident, the JavaScript heap, and buffers outside it (values, socket data). */
+function memoryFigures(): { rssBytes: number; heapUsedBytes: number; heapTotalBytes: number; externalBytes: number } {
+  const m = process.memoryUsage();
+  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external };
 }

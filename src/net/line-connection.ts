@@ -21,6 +21,13 @@ const MAX_REPLY_LINE_BYTES = 256 * 1024 * 1024;
 /** How long an orderly close waits for the other end to close too before the socket is destroyed. */
 export const CLOSE_GRACE_MS = 1000;
 
+/**
+ * Request bytes one connection queues to send (in its outbox and its socket) before further
+ * requests are held back until the socket drains: a daemon that reads slowly, or not at all,
+ * cannot make this process buffer without bound. Larger than any one line.
+ */
+const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
+
 /** TLS for a connection (PEM): the CA that signed the daemon's certificate, and a certificate to present (nodes do). */
 export interface ClientTls {
   ca?: Buffer;
@@ -51,6 +58,15 @@ export class LineConnection {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private outbox: string[] = [];
+  /** UTF-16 units in `outbox` (bytes, near enough: request lines are mostly ASCII). */
+  private outboxUnits = 0;
+  /**
+   * Requests held back while this connection already has MAX_UNSENT_BYTES queued to send (a slow or
+   * busy daemon that does not take them): sent as the socket drains, dropped unsent when their
+   * deadline passes first, so what a connection buffers stays bounded.
+   */
+  private held: { id: number; line: string }[] = [];
+  private heldHead = 0;
   private flushScheduled = false;
   private closedError: KvError | undefined;
   /**
@@ -81,6 +97,7 @@ export class LineConnection {
       () => this.fail(new KvError('KV_INTERNAL', 'reply line from daemon exceeds the client limit')),
     );
     socket.on('data', (chunk: Buffer) => framer.push(chunk));
+    socket.on('drain', () => this.sendHeld());
     socket.on('error', (err) => this.fail(new KvError('KV_UNREACHABLE', `connection to ${addr} failed: ${err.message}`, { addr })));
     socket.on('close', () => this.fail(new KvError('KV_UNREACHABLE', `connection to ${addr} closed`, { addr })));
   }
@@ -169,12 +186,40 @@ export class LineConnection {
     const deadline = Date.now() + timeoutMs;
     this.pending.set(id, { resolve, reject, deadline, timeoutMs });
     if (deadline < this.deadlineTimerAt) this.armDeadlineTimer(deadline);
+    if (this.heldHead < this.held.length || this.unsentUnits() > MAX_UNSENT_BYTES) this.held.push({ id, line });
+    else this.enqueue(line);
+    return promise;
+  }
+
+  /** Requests written or queued and not yet taken by the socket (what a daemon that does not read makes this process hold). */
+  private unsentUnits(): number {
+    return this.outboxUnits + this.socket.writableLength;
+  }
+
+  private enqueue(line: string): void {
     this.outbox.push(line);
+    this.outboxUnits += line.length + 1;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(this.flushSoon);
     }
-    return promise;
+  }
+
+  /** The socket drained: send held requests that are still awaited, up to the bound again. */
+  private sendHeld(): void {
+    while (this.heldHead < this.held.length && this.unsentUnits() <= MAX_UNSENT_BYTES) {
+      const next = this.held[this.heldHead++] as { id: number; line: string };
+      if (this.pending.has(next.id)) this.enqueue(next.line);
+    }
+    if (this.heldHead === this.held.length) {
+      this.held = [];
+      this.heldHead = 0;
+    }
+  }
+
+  /** Requests held back, unsent, because the connection had too much queued (see `held`). */
+  get heldRequests(): number {
+    return this.held.length - this.heldHead;
   }
 
   private readonly flushSoon = () => this.flush();
@@ -235,6 +280,7 @@ export class LineConnection {
     if (this.outbox.length === 0) return;
     this.socket.write(`${this.outbox.join('\n')}\n`);
     this.outbox = [];
+    this.outboxUnits = 0;
   }
 
   private onReply(line: Buffer): void {
@@ -278,6 +324,8 @@ export class LineConnection {
       waiter.reject(err);
       this.pending.delete(id);
     }
+    this.held = [];
+    this.heldHead = 0;
     if (!this.socket.destroyed) this.socket.destroy();
     if (first) this.onEnded?.(err);
   }
