@@ -14,14 +14,13 @@ import { SystemClock } from '../../src/env/system-clock.js';
 import { KvError } from '../../src/errors.js';
 import { answerLine } from '../../src/net/answer.js';
 import { FaultSwitch } from '../../src/net/fault-switch.js';
-import { parseRequest } from '../../src/net/protocol.js';
 import { TcpServer } from '../../src/net/tcp-server.js';
 import { TcpTransport } from '../../src/net/tcp-transport.js';
-import { type ConnectionIdentity, newClientConnection, opRefusal, type RequestHandler } from '../../src/protocol/connection.js';
+import { type ConnectionIdentity, opRefusal, type RequestHandler } from '../../src/protocol/connection.js';
 import type { PeerOp, PeerReplies, PeerRequest } from '../../src/protocol/peer.js';
 import type { PeerTransport } from '../../src/protocol/transport.js';
 import { replyFields, runFor, SimNetwork, serveLines } from '../../src/sim/index.js';
-import { serverGate } from '../helpers/security.js';
+import { answerAsPeer, serverGate } from '../helpers/security.js';
 import { sampleRecord, sampleReply, sampleRequests, tombstone } from './peer-samples.js';
 
 interface Harness {
@@ -206,27 +205,16 @@ t.test('TCP: a reply that gives a field twice is refused, and the next request g
   const server = createServer((socket) => {
     connections.push(socket);
     const first = connections.length === 1;
-    const identity = newClientConnection('test', true);
-    let buffered = '';
-    socket.on('data', (chunk) => {
-      buffered += chunk.toString('utf8');
-      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-        const line = buffered.slice(0, nl);
-        const id = (JSON.parse(line) as { id: number }).id;
-        buffered = buffered.slice(nl + 1);
-        const { request } = parseRequest(Buffer.from(line), defaultLimits);
-        if (request.op === 'peer.hello' || request.op === 'peer.proof') {
-          socket.write(`${JSON.stringify({ id, ok: true, ...gate.answer(request, identity) })}\n`);
-          continue;
-        }
-        if (request.op === 'ping') {
-          socket.write(`${JSON.stringify({ id, ok: true, node: 'server', limits: defaultLimits })}\n`);
-          continue;
-        }
+    answerAsPeer(
+      socket,
+      gate,
+      'server',
+      () => defaultLimits,
+      (_line, id) => {
         // The first connection answers with `dropped` twice: JSON.parse would take the last.
         socket.write(first ? `{"id":${id},"ok":true,"dropped":false,"dropped":true}\n` : `{"id":${id},"ok":true,"dropped":true}\n`);
-      }
-    });
+      },
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const transport = new TcpTransport(defaultLimits, { peer: { secrets, self: () => ({ name: 'caller', cluster: 'c1' }), randomBytes } }, 500);

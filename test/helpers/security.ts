@@ -4,9 +4,12 @@ import { writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { KvClient } from '../../src/client/client.js';
+import { defaultLimits, type Limits } from '../../src/config.js';
 import { newSecret } from '../../src/net/credentials.js';
 import type { ClientOptions } from '../../src/net/line-connection.js';
 import { ConnectionAuthenticator } from '../../src/net/peer-auth.js';
+import { parseRequest } from '../../src/net/protocol.js';
+import { newClientConnection } from '../../src/protocol/connection.js';
 
 /** Writes a new secret (or `lines`) to dir/name, mode 600; returns the file and the current secret. */
 export function writeSecretFile(dir: string, name: string, lines: string[] = [newSecret(randomBytes)]): { file: string; secret: string } {
@@ -17,6 +20,33 @@ export function writeSecretFile(dir: string, name: string, lines: string[] = [ne
 
 /** Certificates as an operator makes them with openssl (shared with the bench). */
 export { type Certificates, makeCertificates } from '../../bench/tls-material.js';
+
+/**
+ * A hand-made peer on a raw socket: runs the server side of the handshake through `gate`, answers
+ * ping with `name` and `limits()`, and gives every other request line, with its id, to `other`.
+ */
+export function answerAsPeer(
+  socket: Socket,
+  gate: ConnectionAuthenticator,
+  name: string,
+  limits: () => Limits,
+  other: (line: string, id: number) => void,
+): void {
+  const identity = newClientConnection('test', true);
+  let buffered = '';
+  socket.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8');
+    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      const id = (JSON.parse(line) as { id: number }).id;
+      const { request } = parseRequest(Buffer.from(line), defaultLimits);
+      if (request.op === 'peer.hello' || request.op === 'peer.proof') socket.write(`${JSON.stringify({ id, ok: true, ...gate.answer(request, identity) })}\n`);
+      else if (request.op === 'ping') socket.write(`${JSON.stringify({ id, ok: true, node: name, limits: limits() })}\n`);
+      else other(line, id);
+    }
+  });
+}
 
 /** The server side of the peer handshake for a node named `name` in cluster c1, as a test server runs it. */
 export function serverGate(name: string, secrets: Buffer[]): ConnectionAuthenticator {

@@ -9,12 +9,10 @@ import { createServer, type Server, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { defaultLimits } from '../../src/config.js';
 import { LineConnection } from '../../src/net/line-connection.js';
-import { parseRequest } from '../../src/net/protocol.js';
 import { ReconnectBackoff } from '../../src/net/reconnect-backoff.js';
 import { TcpTransport } from '../../src/net/tcp-transport.js';
-import { newClientConnection } from '../../src/protocol/connection.js';
 import type { PeerRequest } from '../../src/protocol/peer.js';
-import { serverGate } from '../helpers/security.js';
+import { answerAsPeer, serverGate } from '../helpers/security.js';
 
 const secrets = [Buffer.from('tcp-transport-test-secret-0123456789')];
 const request: PeerRequest = { op: 'kv.read', key: Buffer.from('k'), digest: true };
@@ -37,27 +35,16 @@ async function fakePeer(t: Test, behaviour: Behaviour) {
       socket.end(`${JSON.stringify({ id: null, ok: false, error: { code: 'KV_TOO_MANY_CONNECTIONS', message: 'at the limit' } })}\n`);
       return;
     }
-    const identity = newClientConnection('test', true);
-    let buffered = '';
-    socket.on('data', (chunk) => {
-      buffered += chunk.toString('utf8');
-      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        const id = (JSON.parse(line) as { id: number }).id;
-        const { request } = parseRequest(Buffer.from(line), defaultLimits);
-        if (request.op === 'peer.hello' || request.op === 'peer.proof') {
-          socket.write(`${JSON.stringify({ id, ok: true, ...gate.answer(request, identity) })}\n`);
-          continue;
-        }
+    answerAsPeer(
+      socket,
+      gate,
+      'peer',
+      () => ({ ...defaultLimits, maxLineBytes: state.maxLineBytes }),
+      (line, id) => {
         state.lines.push(line);
-        if (request.op === 'ping') {
-          socket.write(`${JSON.stringify({ id, ok: true, node: 'peer', limits: { ...defaultLimits, maxLineBytes: state.maxLineBytes } })}\n`);
-          continue;
-        }
         behaviour(socket, id, line);
-      }
-    });
+      },
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(async () => {
