@@ -94,6 +94,8 @@ export interface MergeResult {
   refused: number;
   /** Members heard from for the first time, or again after being down. */
   recovered: string[];
+  /** Members with news from themselves in this merge (a newer entry that is not a removal): alive lately. */
+  heard: string[];
   /** Set when a peer's table says we (this incarnation) were removed from the cluster. */
   removedSelf?: true;
 }
@@ -171,7 +173,7 @@ export class MemberTable {
    * removal of this incarnation: we take it on and report `removedSelf`.
    */
   merge(remote: readonly MemberInfo[], now: number): MergeResult {
-    const result: MergeResult = { ringChanged: false, recovered: [], refused: 0 };
+    const result: MergeResult = { ringChanged: false, recovered: [], heard: [], refused: 0 };
     this.forgetLeft(now);
     let upWeight = 0;
     for (const { info } of this.entries.values()) upWeight += weightUp(info);
@@ -205,6 +207,7 @@ export class MemberTable {
       upWeight += addedWeight;
       // A removal is said by others: it is no sign of life from the member.
       const heard = info.status !== 'removed';
+      if (heard) result.heard.push(info.name);
       if (!local) {
         result.ringChanged = true;
         if (heard) result.recovered.push(info.name);

@@ -49,6 +49,10 @@ export class FaultSwitch implements PeerTransport {
     throw new KvError('KV_TIMEOUT', `no reply from ${addr} within ${timeoutMs} ms (fault switch: ${mode})`, { addr });
   }
 
+  heardFrom(addr: string): void {
+    this.inner.heardFrom?.(addr);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

@@ -58,6 +58,11 @@ export class TcpTransport implements PeerTransport {
     return decodePeerReply(request, reply, this.bounds);
   }
 
+  /** Gossip heard from the node at `addr`: forget its backoff, so a restarted node is reached at once. */
+  heardFrom(addr: string): void {
+    this.backoff.succeeded(addr);
+  }
+
   /** The pooled link to `addr`, made now if there is none (unless a backoff says to wait). */
   private linkTo(addr: string, timeoutMs: number): Promise<PeerLink> {
     const pooled = this.connections.get(addr);

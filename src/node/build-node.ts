@@ -180,6 +180,10 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
       degraded: degradedCause(o.storageStatus?.()),
     }),
     onMerge: (result) => {
+      for (const name of result.heard) {
+        const addr = table.get(name)?.addr;
+        if (addr !== undefined && name !== self) transport.heardFrom?.(addr);
+      }
       if (result.removedSelf) {
         // Our data is no longer ours to move: the survivors copied it from the other replicas.
         // Hints we hold for others are still delivered (writes we accepted on their behalf).

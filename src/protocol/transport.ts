@@ -20,6 +20,12 @@ export interface PeerTransport {
    * replica" at a real node's address would be acknowledged, and then forgotten everywhere.
    */
   request<Op extends PeerOp>(addr: string, request: PeerRequestOf<Op>, timeoutMs: number, node?: string): Promise<PeerReply<Op>>;
+  /**
+   * Gossip carried news from the node at `addr` (it is alive): a link to it that could not be made
+   * lately may be tried again at once rather than after its backoff. Optional: only transports
+   * that back off need it.
+   */
+  heardFrom?(addr: string): void;
   close(): Promise<void>;
 }
 

@@ -117,7 +117,7 @@ t.test('handlePush accepts a join without settings (or with agreeing ones) and a
   t.same(reply.cluster, { id: 'c1', ...settings, version: 0 });
   t.same((reply.members as MemberInfo[]).map((m) => m.name).sort(), ['a', 'joiner', 'me'], 'the answer holds the joiner too');
   t.ok(table.get('joiner'));
-  t.same(merges.at(-1), { ringChanged: true, recovered: ['joiner'], refused: 0 });
+  t.same(merges.at(-1), { ringChanged: true, recovered: ['joiner'], heard: ['joiner'], refused: 0 });
   const agreeing = pushTo(gossiper, { join: true, cluster: { n: 3, consistency: 'strict' }, members: [info('j2')] });
   t.same(agreeing.cluster, { id: 'c1', ...settings, version: 0 });
   const noCluster = pushTo(gossiper, { join: true, members: [info('j3')] });

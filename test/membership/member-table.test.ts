@@ -60,9 +60,9 @@ t.test('entries about ourselves are ignored, and one newer than ours is refuted'
   const table = tableAt();
   const older = table.merge([info('me', { generation: 999, heartbeat: 9999, status: 'left', addr: 'elsewhere:1' })], 0);
   t.same(table.me, info('me'), 'an older entry about us changes nothing');
-  t.same(older, { ringChanged: false, recovered: [], refused: 0 });
+  t.same(older, { ringChanged: false, recovered: [], heard: [], refused: 0 });
   const newer = table.merge([info('me', { generation: 9999, heartbeat: 9999, status: 'left', addr: 'elsewhere:1', weight: 64 })], 0);
-  t.same(newer, { ringChanged: false, recovered: [], refused: 0 });
+  t.same(newer, { ringChanged: false, recovered: [], heard: [], refused: 0 });
   t.same(table.me, info('me', { generation: 10_000, heartbeat: 0 }), 'a newer one: we go on under a generation above it, saying what we said');
   t.same(table.get('me'), table.me);
   t.ok(supersedes(table.tick(0), info('me', { generation: 9999, heartbeat: 9999 })), 'and our next entry wins over it everywhere');
@@ -101,16 +101,16 @@ t.test('health by heartbeat age (suspect at 1500 ms, down at 3000 ms)', async (t
 
 t.test('merge results: new members, ring-relevant changes, recoveries', async (t) => {
   const table = tableAt();
-  t.same(table.merge([info('a'), info('b')], 0), { ringChanged: true, recovered: ['a', 'b'], refused: 0 }, 'new members');
-  t.same(table.merge([info('a', { heartbeat: 2, keys: 10 })], 0), { ringChanged: false, recovered: [], refused: 0 }, 'a heartbeat and counters');
-  t.same(table.merge([info('a', { heartbeat: 3, status: 'leaving' })], 0), { ringChanged: true, recovered: [], refused: 0 }, 'status');
-  t.same(table.merge([info('a', { heartbeat: 4, status: 'leaving', weight: 2 })], 0), { ringChanged: true, recovered: [], refused: 0 }, 'weight');
+  t.same(table.merge([info('a'), info('b')], 0), { ringChanged: true, recovered: ['a', 'b'], heard: ['a', 'b'], refused: 0 }, 'new members');
+  t.same(table.merge([info('a', { heartbeat: 2, keys: 10 })], 0), { ringChanged: false, recovered: [], heard: ['a'], refused: 0 }, 'a heartbeat and counters');
+  t.same(table.merge([info('a', { heartbeat: 3, status: 'leaving' })], 0), { ringChanged: true, recovered: [], heard: ['a'], refused: 0 }, 'status');
+  t.same(table.merge([info('a', { heartbeat: 4, status: 'leaving', weight: 2 })], 0), { ringChanged: true, recovered: [], heard: ['a'], refused: 0 }, 'weight');
   t.same(
     table.merge([info('a', { generation: 1001, heartbeat: 0, status: 'leaving', weight: 2, addr: 'new:1' })], 0),
-    { ringChanged: true, recovered: [], refused: 0 },
+    { ringChanged: true, recovered: [], heard: ['a'], refused: 0 },
     'address (a restart)',
   );
-  t.same(table.merge([info('b', { heartbeat: 2 })], 5000), { ringChanged: false, recovered: ['b'], refused: 0 }, 'heard again after being down');
+  t.same(table.merge([info('b', { heartbeat: 2 })], 5000), { ringChanged: false, recovered: ['b'], heard: ['b'], refused: 0 }, 'heard again after being down');
   t.equal(table.health('b', 5000), 'alive');
 });
 
@@ -214,8 +214,16 @@ t.test('remove: the member leaves the ring and gossip, and the dead node cannot 
     table.gossipTargets().map((m) => m.name),
     ['a'],
   );
-  t.same(table.merge([info('dead', { heartbeat: 8 })], 10), { ringChanged: false, recovered: [], refused: 0 }, 'its last gossiped entry, still in flight');
-  t.same(table.merge([info('dead', { generation: 9000, heartbeat: 0 })], 20), { ringChanged: false, recovered: [], refused: 0 }, 'its restarted process');
+  t.same(
+    table.merge([info('dead', { heartbeat: 8 })], 10),
+    { ringChanged: false, recovered: [], heard: [], refused: 0 },
+    'its last gossiped entry, still in flight',
+  );
+  t.same(
+    table.merge([info('dead', { generation: 9000, heartbeat: 0 })], 20),
+    { ringChanged: false, recovered: [], heard: [], refused: 0 },
+    'its restarted process',
+  );
   t.equal(table.get('dead')?.status, 'removed');
   t.equal(table.remove('dead')?.status, 'removed', 'removing twice is harmless');
 });
@@ -227,7 +235,7 @@ t.test('a removal spreads: it wins over the dead node entry on every other membe
   other.merge([info('me'), info('dead', { heartbeat: 9 })], 0); // heard a later heartbeat than the remover did
   remover.remove('dead');
   const result = other.merge(remover.infos(), 100);
-  t.same(result, { ringChanged: true, recovered: [], refused: 0 }, 'the ring changes; a removal is no sign of life');
+  t.same(result, { ringChanged: true, recovered: [], heard: [], refused: 0 }, 'the ring changes; a removal is no sign of life');
   t.equal(other.get('dead')?.status, 'removed');
   t.same(
     other
@@ -246,7 +254,7 @@ t.test('a node that hears it was removed takes it on and stays removed', async (
   const remover = tableAt();
   remover.merge([info('dead')], 0);
   remover.remove('dead');
-  t.same(dead.merge(remover.infos(), 10), { ringChanged: true, recovered: ['me'], refused: 0, removedSelf: true });
+  t.same(dead.merge(remover.infos(), 10), { ringChanged: true, recovered: ['me'], heard: ['me'], refused: 0, removedSelf: true });
   t.equal(dead.me.status, 'removed');
   t.notOk(
     dead.ringMembers().some((m) => m.name === 'dead'),
@@ -254,7 +262,7 @@ t.test('a node that hears it was removed takes it on and stays removed', async (
   );
   t.equal(dead.tick(20, { status: 'up', keys: 3 }).status, 'removed', 'a tick cannot bring it back');
   t.equal(dead.me.keys, 3, 'counters still update');
-  t.same(dead.merge(remover.infos(), 30), { ringChanged: false, recovered: [], refused: 0 }, 'reported once');
+  t.same(dead.merge(remover.infos(), 30), { ringChanged: false, recovered: [], heard: [], refused: 0 }, 'reported once');
   const reborn = new MemberTable(info('dead', { incarnation: 'wiped', generation: 5000 }), detector, 0);
   t.same(reborn.merge(remover.infos(), 0).removedSelf, undefined, 'the removal of an old incarnation is not about a new one');
   t.equal(reborn.me.status, 'up');

@@ -170,6 +170,19 @@ t.test('a link that cannot be made is retried with backoff; meanwhile requests f
   t.equal(peer.state.accepted, 4, 'after a success, a link that ends is made again at once');
 });
 
+t.test('gossip news from a peer ends its backoff: the next request tries at once', async (t) => {
+  const peer = await fakePeer(t, answer);
+  const now = 1_000_000;
+  const tr = transport(t, () => now);
+  peer.state.refuseAtConnect = true;
+  await t.rejects(tr.request(peer.addr, request, 2000), { code: 'KV_TOO_MANY_CONNECTIONS' });
+  await t.rejects(tr.request(peer.addr, request, 2000), { code: 'KV_UNREACHABLE', message: /next attempt in/ }, 'in backoff');
+  peer.state.refuseAtConnect = false;
+  tr.heardFrom(peer.addr);
+  t.same(await tr.request(peer.addr, request, 2000), { record: undefined, digest: undefined }, 'made at once, with no time passed');
+  t.equal(peer.state.accepted, 2);
+});
+
 t.test("a message over the peer's line limit is refused unsent; the link and the other requests on it stay", async (t) => {
   const peer = await fakePeer(t, answer);
   peer.state.maxLineBytes = 4096;
