@@ -110,15 +110,17 @@ const SECTIONS_RUN_ALONE: Record<string, (ctx: BenchContext) => Promise<void>> =
 async function run(ctx: BenchContext): Promise<void> {
   const { config } = ctx;
   const cpu = cpus();
-  process.stdout.write(
-    `kvctl bench — ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, ${mib(totalmem())} RAM\n` +
+  const only = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1] ?? '') : undefined;
+  process.stdout.write(`kvctl bench — ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, ${mib(totalmem())} RAM\n`);
+  // The soak says its own load; the phases' settings below are the other sections'.
+  if (only !== 'soak')
+    process.stdout.write(
       `${fmt(config.keys)} keys per put phase, ${fmt(config.getOps)} requests per get phase, ${fmt(config.warmOps)} warm-up requests before each ` +
-      `(${fmt(config.freshWarmOps)} puts before the first phase of a fresh daemon, cluster or LevelDB), ` +
-      `${VALUE_BYTES} B values, 64 in flight; each phase is the median of ${config.rounds} round(s)\n`,
-  );
+        `(${fmt(config.freshWarmOps)} puts before the first phase of a fresh daemon, cluster or LevelDB), ` +
+        `${VALUE_BYTES} B values, 64 in flight; each phase is the median of ${config.rounds} round(s)\n`,
+    );
   warnIfBusy('before the run');
-  if (process.argv.includes('--only')) {
-    const only = process.argv[process.argv.indexOf('--only') + 1] ?? '';
+  if (only !== undefined) {
     const section = SECTIONS_RUN_ALONE[only];
     if (!section)
       throw new RangeError(
