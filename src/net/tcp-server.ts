@@ -35,6 +35,9 @@ import { LineFramer } from './line-framer.js';
 /** How long a closed connection waits for the client to close its side before it is destroyed. */
 const HALF_CLOSE_GRACE_MS = 5_000;
 
+/** Written slots at the head of a connection's reply queue that are dropped once they are most of it. */
+const OUT_COMPACT_AFTER = 1024;
+
 /** How long a candidate for a peer slot (accepted with every client slot taken) has to prove it is a peer. */
 export const PEER_CANDIDATE_MS = 5_000;
 
@@ -256,6 +259,9 @@ export class TcpServer {
           });
       socket.on('error', () => {});
       socket.end(`${JSON.stringify({ id: null, ok: false, error: error.toWire() })}\n`);
+      // A client that never closes its side must not keep the socket (and a stopping daemon) forever.
+      socket.resume();
+      setTimeout(() => socket.destroy(), HALF_CLOSE_GRACE_MS).unref();
       return;
     }
     this.accepted++;
@@ -335,7 +341,7 @@ class Connection {
   private waitingHead = 0;
   private waitingBytes = 0;
   /** Serialized replies not yet handed to the socket, FIFO from `outHead`. */
-  private out: OutLine[] = [];
+  private out: (OutLine | undefined)[] = [];
   private outHead = 0;
   /** Reply bytes serialized and not yet flushed by the socket (queued here or in the socket's buffer). */
   private unsentBytes = 0;
@@ -523,7 +529,7 @@ class Connection {
     const socket = this.socket;
     if (this.closed || socket.destroyed || socket.writableEnded) return;
     while (this.outHead < this.out.length && socket.writableLength < WRITE_HIGH_WATER_BYTES) {
-      const first = this.out[this.outHead++] as OutLine;
+      const first = this.takeOut();
       let bytes = first.bytes;
       if (bytes >= COALESCE_BYTES) {
         // Two writes, corked into one: `text + '\n'` would copy the whole reply once more.
@@ -537,15 +543,30 @@ class Connection {
       for (let next = this.out[this.outHead]; next !== undefined && bytes + next.bytes <= COALESCE_BYTES; next = this.out[this.outHead]) {
         text += `${next.text}\n`;
         bytes += next.bytes;
-        this.outHead++;
+        this.takeOut();
       }
       socket.write(text, () => this.flushed(bytes));
     }
     if (this.outHead === this.out.length) {
       this.out = [];
       this.outHead = 0;
+    } else if (this.outHead > OUT_COMPACT_AFTER && this.outHead * 2 > this.out.length) {
+      // A client that always has replies queued never empties the queue: drop the slots already written.
+      this.out = this.out.slice(this.outHead);
+      this.outHead = 0;
     }
     this.maybeFinish();
+  }
+
+  /**
+   * The next queued reply, its slot cleared: a written reply must not stay reachable from the
+   * queue (its bytes are no longer counted), or a client that always has replies queued would
+   * keep every reply it was ever sent.
+   */
+  private takeOut(): OutLine {
+    const line = this.out[this.outHead] as OutLine;
+    this.out[this.outHead++] = undefined;
+    return line;
   }
 
   /** The socket flushed `bytes` of replies: release them. */
@@ -631,11 +652,12 @@ class Connection {
     const socket = this.socket;
     const buffered = socket.readableLength;
     // Bytes that arrived while reading was paused count as received; so does the time the server
-    // keeps a client from sending (paused with the socket's buffer full) while it answers the
-    // client's own requests. Not so a pause for input room: a connection that holds part of a
+    // holds unread bytes of a client (paused, with anything in the socket's buffer: a paused socket
+    // still reads into it, so bytes there mean the client did send) while it answers the client's
+    // own requests. Not so a pause for input room: a connection that holds part of a
     // line and waits for room as long as the read timeout is closed too, or connections that
     // each sent part of a line and then nothing would be closed a few at a time, as room frees.
-    const heldBack = socket.isPaused() && buffered >= socket.readableHighWaterMark && !this.inputPaused;
+    const heldBack = socket.isPaused() && buffered > 0 && !this.inputPaused;
     if (buffered > this.lastReadableLength || heldBack) this.clock.received(now);
     this.lastReadableLength = buffered;
     if (this.role === 'candidate' && now - this.acceptedAt >= PEER_CANDIDATE_MS && !this.finishing) {
