@@ -9,6 +9,7 @@ import t, { type Test } from 'tap';
 import { defaultLimits, type Limits } from '../../src/config.js';
 import { TcpServer } from '../../src/net/tcp-server.js';
 import type { Reply } from '../../src/protocol/client.js';
+import { waitFor } from '../helpers/cli.js';
 
 async function serve(t: Test, limits: Partial<Limits>, handler: (id: unknown) => Promise<Reply>): Promise<{ server: TcpServer; port: number }> {
   const server = new TcpServer((line) => handler((JSON.parse(line.toString('utf8')) as { id: unknown }).id), { ...defaultLimits, ...limits });
@@ -27,14 +28,6 @@ function open(port: number, options: { allowHalfOpen?: boolean } = {}): Promise<
 
 /** File descriptors this process has open (the server and its clients both live here). */
 const openFds = () => readdirSync('/proc/self/fd').length;
-
-const until = async (what: string, test: () => boolean, ms = 10_000) => {
-  const deadline = Date.now() + ms;
-  while (!test()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 t.test('a client that always has replies queued: replies already written are not kept', async (t) => {
   const value = 'x'.repeat(10_000);
@@ -63,7 +56,7 @@ t.test('a client that always has replies queued: replies already written are not
     socket.resume();
   }, 100);
   t.teardown(() => clearInterval(sip));
-  await until('3,000 replies read', () => replies >= 3000, 30_000);
+  await waitFor(() => replies >= 3000, '3,000 replies read', 30_000);
   const [connection] = [...(server as unknown as { connections: Set<{ out: unknown[]; outHead: number }> }).connections];
   const out = connection?.out ?? [];
   const kept = out.slice(0, connection?.outHead ?? 0).filter((slot) => slot !== undefined).length;
@@ -91,7 +84,7 @@ t.test('a connection the server keeps paused (its in-flight limit) is not closed
   // The second line arrives in two pieces while the server is busy with the first request.
   socket.write('{"id":1,"op":"ping"}\n{"id":2,"op"');
   setTimeout(() => socket.write(':"ping"}\n'), 50);
-  await until('both replies', () => lines.length >= 2, 10_000);
+  await waitFor(() => lines.length >= 2, 'both replies', 10_000);
   t.same(
     lines.map((l) => JSON.parse(l) as { id: number; ok: boolean }),
     [
@@ -118,10 +111,10 @@ t.test('a refused connection whose client never closes is destroyed after a grac
   refused.on('data', (chunk: Buffer) => {
     text += chunk.toString('utf8');
   });
-  await until('the refusal', () => text.includes('KV_TOO_MANY_CONNECTIONS'));
+  await waitFor(() => text.includes('KV_TOO_MANY_CONNECTIONS'), 'the refusal');
   t.equal(openFds() - fdsBefore, 2, "both ends open (this process holds the client's and the server's)");
   // The client never closes its side; past the grace the server has let go of its own.
-  await until("the server's side to be closed", () => openFds() - fdsBefore === 1, 8_000);
+  await waitFor(() => openFds() - fdsBefore === 1, "the server's side to be closed", 8_000);
   t.pass('the server closed the refused connection the client kept half-open');
   t.equal(server.stats().refusedConnections, 1);
 });
