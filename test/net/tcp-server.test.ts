@@ -116,5 +116,6 @@ t.test('a refused connection whose client never closes is destroyed after a grac
   // The client never closes its side; past the grace the server has let go of its own.
   await waitFor(() => openFds() - fdsBefore === 1, "the server's side to be closed", 8_000);
   t.pass('the server closed the refused connection the client kept half-open');
-  t.equal(server.stats().refusedConnections, 1);
+  // At least this one (the candidate that never completes a handshake may be refused by now too).
+  t.ok(server.stats().refusedConnections >= 1, 'counted as refused');
 });
