@@ -1,7 +1,9 @@
 /**
  * The measured codec table behind the value-compression settings (docs/compression.md):
  *
- *   npm run build && node dist/bench/codec-table.js [--json] [--quick]
+ *   npm run build && node dist/bench/codec-table.js [--json] [--quick] [--out FILE.json]
+ *
+ * (CODEC_QUALITY=N picks the quality sections B-E use; default: the daemon's.)
  *
  * On a seeded corpus of values (codec-corpus.ts: JSON documents, base64 text, English-like prose,
  * and for the pre-check random bytes, gzipped data and float64 readings; 100 B to 16 KiB):
@@ -17,11 +19,14 @@
  *      one, deflate with a preset dictionary (Node's zlib), against brotli; Node 20's brotli takes
  *      no custom dictionary;
  *   E. the worker thread against inline compression, 64 values in flight: wall time and
- *      event-loop time per value.
+ *      event-loop time per value;
+ *   F. bytes on disk: the values stored raw or compressed in a LevelDB (with its own snappy block
+ *      compression, as the daemon's), after a full compaction: what compression saves on disk,
+ *      which is less than its ratio where snappy already shrinks the raw values across records.
  * Every round trip is checked. CPU figures are noisy on a shared machine: compare within one run.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,11 +36,14 @@ import { distinctSampleBytes } from '../src/storage/codec.js';
 import { brotliParams, InlineBrotliCodec, ZlibBrotliCodec } from '../src/storage/zlib-codec.js';
 import { runClosedLoop } from './closed-loop.js';
 import { ALL_KINDS, CORPUS_SIZES, corpusValues, TEXT_KINDS, type ValueKind } from './codec-corpus.js';
+import { compactDir, loadRaw } from './raw-level.js';
 import { fmt } from './report.js';
 
 const argv = process.argv.slice(2);
 const JSON_OUT = argv.includes('--json');
 const QUICK = argv.includes('--quick');
+/** `--out FILE`: also write the JSON there (the table still prints). */
+const OUT_FILE = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : undefined;
 /** Minimum time each timed cell runs, ms. */
 const MIN_MS = QUICK ? 5 : 15;
 const TRIALS = QUICK ? 2 : 4;
@@ -361,6 +369,51 @@ async function placementRow(which: PlacementRow['codec'], kind: ValueKind, bytes
   return { codec: which, kind, bytes, quality, wallUsPerValue: (result.elapsedMs * 1000) / ops, loopUsPerValue: (used.active * 1000) / ops };
 }
 
+// ---------- F. bytes on disk ----------
+
+interface DiskRow {
+  kind: ValueKind;
+  bytes: number;
+  values: number;
+  /** Keys and raw values, bytes. */
+  logicalBytes: number;
+  /** Table-file bytes after compaction, per variant: raw, brotli at each quality. */
+  diskBytes: Record<string, number>;
+}
+
+/** Bytes of a compacted LevelDB's table files (the fixed MANIFEST/LOG files left out). */
+function tableBytes(dir: string): number {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.ldb') || f.endsWith('.sst'))
+    .reduce((total, f) => total + statSync(join(dir, f)).size, 0);
+}
+
+async function diskRow(kind: ValueKind, bytes: number): Promise<DiskRow> {
+  const count = Math.ceil(((QUICK ? 1 : 4) * 1024 * 1024) / bytes);
+  const vals = corpusValues(kind, bytes, count, 77);
+  const variants: Array<[string, (v: Buffer) => Buffer]> = [
+    ['raw', (v) => v],
+    ...[0, 1, 4].map((q): [string, (v: Buffer) => Buffer] => [`brotli q${q}`, (v) => brotliCompressSync(v, { params: brotliParams(v.length, q) })]),
+  ];
+  const diskBytes: Record<string, number> = {};
+  for (const [label, encode] of variants) {
+    const dir = mkdtempSync(join(tmpdir(), 'kvctl-codec-disk-'));
+    try {
+      const location = join(dir, 'db');
+      await loadRaw(
+        location,
+        vals.map((v, i): [string, Buffer] => [`d${kind}:${String(i).padStart(8, '0')}`, encode(v)]),
+      );
+      await compactDir(location);
+      diskBytes[label] = tableBytes(location);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const logicalBytes = vals.reduce((total, v, i) => total + v.length + `d${kind}:${String(i).padStart(8, '0')}`.length, 0);
+  return { kind, bytes, values: count, logicalBytes, diskBytes };
+}
+
 // ---------- printing ----------
 
 function table(headers: string[], rows: (string | number)[][]): void {
@@ -413,6 +466,8 @@ async function main(): Promise<void> {
       for (const which of ['none', 'inline', 'worker'] as const) placement.push(await placementRow(which, kind, bytes, quality));
     }
   }
+  const disk: DiskRow[] = [];
+  for (const kind of [...TEXT_KINDS, 'cjk'] as ValueKind[]) for (const bytes of [512, 1024, 2048, 4096, 8192, 16384]) disk.push(await diskRow(kind, bytes));
   const result = {
     node: process.version,
     loadavg: load,
@@ -425,8 +480,10 @@ async function main(): Promise<void> {
     dictionary,
     dictionaryNotes: [...dictNotes],
     placement,
+    disk,
     seconds: (Date.now() - started) / 1000,
   };
+  if (OUT_FILE) writeFileSync(OUT_FILE, `${JSON.stringify(result, null, 1)}\n`);
   if (JSON_OUT) {
     console.log(JSON.stringify(result, null, 1));
     return;
@@ -508,6 +565,17 @@ async function main(): Promise<void> {
   table(
     ['values', 'quality', 'codec', 'wall µs/value', 'event loop µs/value'],
     placement.map((p) => [`${p.kind} ${sizeLabel(p.bytes)}`, p.quality, p.codec, fmt(p.wallUsPerValue, 1), fmt(p.loopUsPerValue, 1)]),
+  );
+  heading("F. bytes on disk: values in LevelDB (snappy blocks on, as the daemon's) after a full compaction, over the raw values' table bytes");
+  const variantLabels = Object.keys(disk[0]?.diskBytes ?? {});
+  table(
+    ['kind size', 'values', 'raw on disk / logical', ...variantLabels],
+    disk.map((d) => [
+      `${d.kind} ${sizeLabel(d.bytes)}`,
+      d.values,
+      `${fmt(((d.diskBytes.raw ?? 0) / d.logicalBytes) * 100, 0)}%`,
+      ...variantLabels.map((l) => `${fmt(((d.diskBytes[l] ?? 0) / (d.diskBytes.raw ?? 1)) * 100, 0)}%`),
+    ]),
   );
   console.log(
     `\n   load average at end ${loadavg()

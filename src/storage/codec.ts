@@ -32,6 +32,14 @@ export interface StoredValue {
   raw: Buffer | undefined;
 }
 
+/**
+ * Brotli quality a node compresses values with. Measured (bench/codec-table.ts, docs/compression.md):
+ * on 1 KiB JSON and text, quality 1 keeps ~90 % of quality 4's ratio at about a third of its CPU
+ * (~20 µs against ~60 µs per value); quality 0 saves a few µs more but loses a further tenth of
+ * the saving on JSON and base64.
+ */
+export const DEFAULT_COMPRESS_QUALITY = 1;
+
 export interface ValueCodecOptions {
   minBytes: number;
   quality: number;
