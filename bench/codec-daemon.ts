@@ -21,8 +21,6 @@ import { type BenchDaemon, dirBytes, Resources } from './resources.js';
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
 const ROUNDS = QUICK ? 1 : 3;
-/** `--inline`: a third daemon compressing on its event loop instead of the worker thread. */
-const INLINE = argv.includes('--inline');
 
 interface Workload {
   kind: ValueKind;
@@ -70,7 +68,6 @@ async function measureWorkload(resources: Resources, w: Workload): Promise<Workl
     ['compressed', ['--compress-min-bytes', '512'], {}],
     ['raw', ['--compress-min-bytes', '1000000000'], {}],
   ];
-  if (INLINE) variants.push(['compressed inline', ['--compress-min-bytes', '512'], { KVCTL_INLINE_COMPRESS_MAX_BYTES: '1000000000' }]);
   for (const [label, flags, env] of variants) {
     const daemon = await resources.startDaemon(resources.tempDir(`codec-${w.kind}-${label.replace(' ', '-')}`), flags, env);
     sides.push({ label, daemon, lanes: await openLanes(daemon.addr, daemon.pid, 4), rounds: [] });
@@ -144,9 +141,6 @@ async function main(): Promise<void> {
     for (const row of cells) console.log(`   ${row.map((cell, c) => (c < 2 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  ')}`);
     for (const r of results) {
       const [c, raw] = r.sides as [WorkloadResult['sides'][number], WorkloadResult['sides'][number]];
-      const inline = r.sides[2];
-      if (inline)
-        console.log(`   ${r.kind} ${r.bytes} B: inline compression puts at ${fmt((inline.medianOpsPerSec / c.medianOpsPerSec) * 100, 0)}% of the worker's`);
       const speed = c.medianOpsPerSec / raw.medianOpsPerSec;
       const disk = c.diskBytes / raw.diskBytes;
       console.log(

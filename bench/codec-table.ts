@@ -32,7 +32,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { brotliCompressSync, brotliDecompressSync, deflateRawSync, inflateRawSync } from 'node:zlib';
-import { distinctSampleBytes } from '../src/storage/codec.js';
+import { DEFAULT_COMPRESS_QUALITY, distinctSampleBytes } from '../src/storage/codec.js';
 import { brotliParams, InlineBrotliCodec, ZlibBrotliCodec } from '../src/storage/zlib-codec.js';
 import { runClosedLoop } from './closed-loop.js';
 import { ALL_KINDS, CORPUS_SIZES, corpusValues, TEXT_KINDS, type ValueKind } from './codec-corpus.js';
@@ -51,7 +51,7 @@ const QUALITIES = [0, 1, 2, 3, 4, 5];
 /** zlib's default brotli window, log2 bytes (4 MiB). */
 const DEFAULT_LGWIN = 22;
 /** The quality sections B-E use (the chosen default; section A shows why). */
-const CHOSEN_QUALITY = Number(process.env.CODEC_QUALITY ?? 1);
+const CHOSEN_QUALITY = Number(process.env.CODEC_QUALITY ?? DEFAULT_COMPRESS_QUALITY);
 const PRECHECK_THRESHOLDS = [48, 56, 64, 72, 80, 88, 96, 104, 112];
 const MIN_SAVING_CANDIDATES = [0.8, 0.875, 0.95, 0.99];
 

@@ -21,8 +21,6 @@ const decompressAsync = promisify(brotliDecompress);
  */
 const SYNC_DECOMPRESS_MAX_BYTES = 8 * 1024;
 
-const INLINE_COMPRESS_MAX_BYTES = Number(process.env.KVCTL_INLINE_COMPRESS_MAX_BYTES ?? 0);
-
 /** The smallest brotli window (log2 bytes) that holds a value of `rawLength` bytes. */
 export function sizedWindow(rawLength: number): number {
   return Math.min(24, Math.max(10, Math.ceil(Math.log2(rawLength + 1))));
@@ -125,7 +123,6 @@ export class ZlibBrotliCodec implements Codec {
   batches = 0;
 
   compress(raw: Buffer, quality: number): Promise<Buffer> {
-    if (raw.length < INLINE_COMPRESS_MAX_BYTES) return settledNow(() => ownBytes(brotliCompressSync(raw, { params: brotliParams(raw.length, quality) })));
     return new Promise((resolve, reject) => {
       this.queue.push({ raw, quality, resolve, reject });
       if (!this.scheduled) {
