@@ -1,9 +1,9 @@
 /**
  * A value is compressed once, by the replica that first stores it, and its stored bytes travel
  * as they are (seeded simulation, real KvNodes): N=3 replication, hinted handoff to a node that
- * was down, and anti-entropy repair of a wiped replica each leave every copy byte-identical to
- * the coordinator's, with exactly one brotli compression per put in the whole cluster and no
- * decompression anywhere on the way.
+ * was down, anti-entropy repair of a wiped replica and ownership transfer to new replicas each
+ * leave every copy byte-identical to the coordinator's, with exactly one brotli compression per
+ * put in the whole cluster and no decompression anywhere on the way.
  */
 import t from 'tap';
 import type { ClusterSettings } from '../../src/config.js';
@@ -154,5 +154,28 @@ t.test(`anti-entropy: a wiped replica gets back the bytes first stored (seed ${S
   t.equal(calls.compress, PUTS, `${PUTS} puts, ${calls.compress} compressions, the repair included`);
   t.equal(calls.decompress, 0, 'the repair decompressed nothing');
   t.same(await copiesDiffering(sim, keys, () => sim.nodes), [], 'c holds the same bytes as a and b again');
+  sim.stop();
+});
+
+t.test(`ownership transfer: raising N copies the bytes first stored to the new replicas (seed ${SEED})`, async (t) => {
+  const sim = await startCluster(3, { n: 1, w: 1, r: 1, consistency: 'strict' });
+  calls.compress = 0;
+  calls.decompress = 0;
+  const keys = await putAll(sim, 'moved', sim.nodes);
+  t.equal(
+    sim.nodes.reduce((sum, n) => sum + n.built.replica.keys, 0),
+    PUTS,
+    'N=1: one copy of each key',
+  );
+  await sim.settle(sim.request(sim.nodes[0] as SimNode, { op: 'cluster.set', n: 3, w: 2, r: 2 }));
+  await runFor(sim.clock, 5000, 20);
+  t.same(
+    sim.nodes.map((n) => n.built.replica.keys),
+    [PUTS, PUTS, PUTS],
+    'N=3: every node holds every key',
+  );
+  t.equal(calls.compress, PUTS, `${PUTS} puts, ${calls.compress} compressions, the transfers included`);
+  t.equal(calls.decompress, 0, 'the transfers decompressed nothing');
+  t.same(await copiesDiffering(sim, keys, () => sim.nodes), [], 'the new replicas hold the same bytes as the first');
   sim.stop();
 });
