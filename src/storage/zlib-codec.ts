@@ -21,15 +21,17 @@ const decompressAsync = promisify(brotliDecompress);
  */
 const SYNC_DECOMPRESS_MAX_BYTES = 8 * 1024;
 
-/** The smallest brotli window (log2 bytes) that holds a value of `rawLength` bytes. */
+/**
+ * The smallest brotli window (log2 bytes) that holds a value of `rawLength` bytes: the output is
+ * the same as with zlib's default 4 MiB window (docs/compression.md, A), and the encoder's ring
+ * buffer a few KiB.
+ */
 export function sizedWindow(rawLength: number): number {
   return Math.min(24, Math.max(10, Math.ceil(Math.log2(rawLength + 1))));
 }
 
 /** Brotli parameters for one value (zlib's `params` option); `lgwin` defaults to the sized window. */
 export function brotliParams(rawLength: number, quality: number, lgwin = sizedWindow(rawLength)): Record<number, number> {
-  // A window just large enough for the value: measured 42 -> 33 µs per 1 KiB JSON value against
-  // the default 4 MiB window, output the same size.
   return {
     [zlibConstants.BROTLI_PARAM_QUALITY]: quality,
     [zlibConstants.BROTLI_PARAM_SIZE_HINT]: rawLength,
@@ -109,8 +111,10 @@ interface CompressRequest {
  * Node's built-in brotli, compressing on a worker thread: the compressions of one event-loop turn
  * go to the worker as one message and come back as one. Measured here on 1 KiB JSON values with 64
  * in flight: zlib's async brotliCompress spent ~170 µs of wall time per value on 2 cores (a stream,
- * an encoder with a 4 MiB window and a thread-pool hop per call), the worker ~35 µs, all of it off
- * the event loop. Small values decompress synchronously (cheaper than any hand-off).
+ * an encoder with a 4 MiB window and a thread-pool hop per call), the worker ~35 µs; its wall time
+ * is about inline compression's, but only 5-11 µs per value of it is spent on the event loop
+ * (docs/compression.md, E).
+ * Small values decompress synchronously (cheaper than any hand-off).
  */
 export class ZlibBrotliCodec implements Codec {
   readonly name = 'zlib' as const;
