@@ -241,7 +241,7 @@ export class AntiEntropy {
         if (record) summary.bytesTransferred += recordItemBytes(key, record);
         let merged: StoredRecord | undefined;
         try {
-          merged = record ? await this.deps.replica.merge(key, record) : await this.deps.replica.read(key, false);
+          merged = record ? await this.deps.replica.merge(key, record) : await this.deps.replica.storedRecord(key);
         } catch (err) {
           if (!isRecordRefused(err)) throw err;
           this.skipUnsendable(peer, key, versions, err as KvError);
@@ -304,7 +304,7 @@ export class AntiEntropy {
     const skipped: number[] = [];
     let bytes = 0;
     for (const key of keys) {
-      const record = await this.deps.replica.read(key, false);
+      const record = await this.deps.replica.storedRecord(key);
       const itemBytes = record ? recordItemBytes(key, record) : 8;
       if (itemBytes > this.deps.peers.maxItemBytes) {
         skipped.push(records.length);

@@ -25,6 +25,7 @@ import { KvError } from '../errors.js';
 import { MAX_MEMBER_NAME_CHARS } from '../membership/member-wire.js';
 import { newSecret } from '../net/credentials.js';
 import { recordBytesFitting, recordLimitsProblem } from '../protocol/record-size.js';
+import { DEFAULT_COMPRESS_QUALITY } from '../storage/codec.js';
 import { checkPortsFree, defaultClusterDir, describeRunning, listLocalNodes, localNodeDir, runningPid } from './local-cluster.js';
 import { checkSavedSettings, type NodeSettings, PER_NODE_SETTINGS, resolveNodeSettings } from './node-settings.js';
 
@@ -85,7 +86,7 @@ function nodeConfig(s: NodeSettings, dataDir: string, cluster: ClusterSettings, 
     sync: s.sync,
     codec: s.codec as CodecName,
     compressMinBytes: s['compress-min-bytes'],
-    compressQuality: 4,
+    compressQuality: DEFAULT_COMPRESS_QUALITY,
     limits: nodeLimits(s),
     weight: s.weight,
     membership: {

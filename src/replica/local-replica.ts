@@ -189,6 +189,14 @@ export class LocalReplica {
   }
 
   /**
+   * The committed record with its values as stored (left compressed), without filling the cache:
+   * what a peer is sent to store as it is (anti-entropy), where decoding would be work for nothing.
+   */
+  async storedRecord(key: Buffer): Promise<StoredRecord | undefined> {
+    return this.currentLocked(key, key.toString('latin1'));
+  }
+
+  /**
    * The key's version vector (undefined: never written), without decoding values or filling the
    * cache: what a plain write's coordinator gathers from replicas.
    */

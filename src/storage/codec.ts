@@ -32,6 +32,14 @@ export interface StoredValue {
   raw: Buffer | undefined;
 }
 
+/**
+ * Brotli quality a node compresses values with. Measured (bench/codec-table.ts, docs/compression.md):
+ * on 1 KiB JSON and text, quality 1 keeps ~90 % of quality 4's ratio at about a third of its CPU
+ * (~20 µs against ~60 µs per value); quality 0 saves a few µs more but loses a further tenth of
+ * the saving on JSON and base64.
+ */
+export const DEFAULT_COMPRESS_QUALITY = 1;
+
 export interface ValueCodecOptions {
   minBytes: number;
   quality: number;
@@ -39,12 +47,18 @@ export interface ValueCodecOptions {
 
 const SAMPLE_BYTES = 128;
 /**
- * Distinct byte values in a 128-byte sample above which brotli is not worth trying: random or
- * already-compressed data shows ~100 of 256, text and JSON 20-50. Counting them costs well under
- * a microsecond, where an entropy estimate over 512 bytes cost ~4 µs per put in the profile.
+ * Distinct byte values in a 128-byte sample above which brotli is not worth trying. Measured
+ * (docs/compression.md) on values of 512 B and more: random and gzipped data show 87-113, while
+ * JSON shows 29-45, English 18-31, Chinese UTF-8 32-52 and base64 49-61 (base64 cannot pass 65);
+ * any threshold from 64 to 88 skipped every value brotli could not shrink and none it could.
+ * Counting them costs under a microsecond, where an entropy estimate over 512 bytes cost ~4 µs.
  */
 const INCOMPRESSIBLE_DISTINCT_BYTES = 80;
-/** Keep the compressed form only when it saves at least 1/8 of the bytes. */
+/**
+ * Keep the compressed form only when it saves at least 1/8 of the bytes. Measured: values of
+ * 512 B and more that brotli shrinks at all save 16 % or more, so the cut only matters on short
+ * values, where a few percent would not repay the decompression on every read.
+ */
 const MIN_SAVING_RATIO = 0.875;
 const seen = new Uint8Array(256);
 let seenMark = 0;

@@ -21,16 +21,30 @@ const decompressAsync = promisify(brotliDecompress);
  */
 const SYNC_DECOMPRESS_MAX_BYTES = 8 * 1024;
 
-/** Brotli parameters for one value (zlib's `params` option). */
-function brotliParams(rawLength: number, quality: number): Record<number, number> {
-  // A window just large enough for the value: measured 42 -> 33 µs per 1 KiB JSON value against
-  // the default 4 MiB window, output the same size.
-  const lgwin = Math.min(24, Math.max(10, Math.ceil(Math.log2(rawLength + 1))));
+/**
+ * The smallest brotli window (log2 bytes) that holds a value of `rawLength` bytes: the output is
+ * the same as with zlib's default 4 MiB window (docs/compression.md, A), and the encoder's ring
+ * buffer a few KiB.
+ */
+export function sizedWindow(rawLength: number): number {
+  return Math.min(24, Math.max(10, Math.ceil(Math.log2(rawLength + 1))));
+}
+
+/** Brotli parameters for one value (zlib's `params` option); `lgwin` defaults to the sized window. */
+export function brotliParams(rawLength: number, quality: number, lgwin = sizedWindow(rawLength)): Record<number, number> {
   return {
     [zlibConstants.BROTLI_PARAM_QUALITY]: quality,
     [zlibConstants.BROTLI_PARAM_SIZE_HINT]: rawLength,
     [zlibConstants.BROTLI_PARAM_LGWIN]: lgwin,
   };
+}
+
+/**
+ * `data` in memory of its own size. zlib's synchronous calls return a view of their 16 KiB output
+ * chunk: a 1 KiB value kept in the cache that way holds 16 KiB, 16 times what the cache counts.
+ */
+function ownBytes(data: Buffer): Buffer {
+  return data.buffer.byteLength > 2 * data.byteLength + 1024 ? Buffer.copyBytesFrom(data) : data;
 }
 
 /** The outcome of a synchronous call as a promise (settled already: a throw becomes a rejection). */
@@ -44,22 +58,45 @@ function settledNow(run: () => Buffer): Promise<Buffer> {
 
 /**
  * The compression worker: one message per batch of values, compressed one after another with the
- * synchronous brotli call and the parameters the caller chose. Plain CommonJS source (run with
- * `eval`), so it needs no file of its own and loads the same from `src/` under the tests and from `dist/`.
+ * synchronous brotli call. The values travel packed into one transferred ArrayBuffer (with their
+ * lengths and qualities), and the results come back the same way: posting Buffers one by one
+ * structured-cloned each value's whole backing store (Node's 8 KiB pool slab for a small Buffer)
+ * both ways, measured ~15 µs of event-loop time per 1 KiB value. Plain CommonJS source (run with
+ * `eval`), so it needs no file of its own and loads the same from `src/` under the tests and from
+ * `dist/`; its window formula is `sizedWindow`'s.
  */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
-parentPort.on('message', ({ seq, values, params }) => {
+const C = zlib.constants;
+parentPort.on('message', ({ seq, packed, lengths, qualities }) => {
+  const input = Buffer.from(packed);
   const out = [];
-  for (let i = 0; i < values.length; i++) {
+  const outLengths = new Int32Array(lengths.length);
+  const errors = [];
+  let total = 0;
+  for (let i = 0, at = 0; i < lengths.length; at += lengths[i], i++) {
+    const raw = input.subarray(at, at + lengths[i]);
+    const lgwin = Math.min(24, Math.max(10, Math.ceil(Math.log2(raw.length + 1))));
+    const params = { [C.BROTLI_PARAM_QUALITY]: qualities[i], [C.BROTLI_PARAM_SIZE_HINT]: raw.length, [C.BROTLI_PARAM_LGWIN]: lgwin };
     try {
-      out.push(zlib.brotliCompressSync(values[i], { params: params[i] }));
+      const result = zlib.brotliCompressSync(raw, { params });
+      out.push(result);
+      outLengths[i] = result.length;
+      total += result.length;
     } catch (err) {
-      out.push(String((err && err.message) || err));
+      out.push(undefined);
+      outLengths[i] = -1;
+      errors.push(String((err && err.message) || err));
     }
   }
-  parentPort.postMessage({ seq, out });
+  const reply = new Uint8Array(total);
+  for (let i = 0, at = 0; i < out.length; i++) {
+    if (!out[i]) continue;
+    reply.set(out[i], at);
+    at += out[i].length;
+  }
+  parentPort.postMessage({ seq, packed: reply.buffer, lengths: outLengths, errors }, [reply.buffer, outLengths.buffer]);
 });
 `;
 
@@ -74,8 +111,10 @@ interface CompressRequest {
  * Node's built-in brotli, compressing on a worker thread: the compressions of one event-loop turn
  * go to the worker as one message and come back as one. Measured here on 1 KiB JSON values with 64
  * in flight: zlib's async brotliCompress spent ~170 µs of wall time per value on 2 cores (a stream,
- * an encoder with a 4 MiB window and a thread-pool hop per call), the worker ~35 µs, all of it off
- * the event loop. Small values decompress synchronously (cheaper than any hand-off).
+ * an encoder with a 4 MiB window and a thread-pool hop per call), the worker ~35 µs; its wall time
+ * is about inline compression's, but only 5-11 µs per value of it is spent on the event loop
+ * (docs/compression.md, E).
+ * Small values decompress synchronously (cheaper than any hand-off).
  */
 export class ZlibBrotliCodec implements Codec {
   readonly name = 'zlib' as const;
@@ -98,8 +137,8 @@ export class ZlibBrotliCodec implements Codec {
   }
 
   decompress(data: Buffer): Promise<Buffer> {
-    if (data.length > SYNC_DECOMPRESS_MAX_BYTES) return decompressAsync(data);
-    return settledNow(() => brotliDecompressSync(data));
+    if (data.length > SYNC_DECOMPRESS_MAX_BYTES) return decompressAsync(data).then(ownBytes);
+    return settledNow(() => ownBytes(brotliDecompressSync(data)));
   }
 
   private flush(): void {
@@ -112,21 +151,41 @@ export class ZlibBrotliCodec implements Codec {
     this.inFlight.set(seq, batch);
     const worker = this.startedWorker();
     if (this.inFlight.size === 1) worker.ref(); // pending compressions keep the process alive
-    worker.postMessage({ seq, values: batch.map((r) => r.raw), params: batch.map((r) => brotliParams(r.raw.length, r.quality)) });
+    let total = 0;
+    for (const request of batch) total += request.raw.length;
+    const packed = new Uint8Array(total);
+    const lengths = new Int32Array(batch.length);
+    const qualities = new Int32Array(batch.length);
+    let at = 0;
+    batch.forEach((request, i) => {
+      packed.set(request.raw, at);
+      at += request.raw.length;
+      lengths[i] = request.raw.length;
+      qualities[i] = request.quality;
+    });
+    worker.postMessage({ seq, packed: packed.buffer, lengths, qualities }, [packed.buffer]);
   }
 
   private startedWorker(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.unref(); // an idle codec never keeps the process alive (ref'd while batches are out)
-    worker.on('message', ({ seq, out }: { seq: number; out: (Uint8Array | string)[] }) => {
+    worker.on('message', ({ seq, packed, lengths, errors }: { seq: number; packed: ArrayBuffer; lengths: Int32Array; errors: string[] }) => {
       const batch = this.inFlight.get(seq) ?? [];
       this.inFlight.delete(seq);
       if (this.inFlight.size === 0) worker.unref();
+      const results = new Uint8Array(packed);
+      let at = 0;
+      let failed = 0;
       batch.forEach((request, i) => {
-        const packed = out[i];
-        if (packed instanceof Uint8Array) request.resolve(Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength));
-        else request.reject(new Error(`brotli compression failed: ${packed ?? 'no result'}`));
+        const length = lengths[i] ?? -1;
+        if (length < 0) {
+          request.reject(new Error(`brotli compression failed: ${errors[failed++] ?? 'no result'}`));
+          return;
+        }
+        // A copy of its own: a view would keep the whole batch's buffer alive as long as any one value is cached.
+        request.resolve(Buffer.copyBytesFrom(results, at, length));
+        at += length;
       });
     });
     const fail = (err: Error) => {
@@ -158,11 +217,11 @@ export class InlineBrotliCodec implements Codec {
   readonly name = 'zlib' as const;
 
   compress(raw: Buffer, quality: number): Promise<Buffer> {
-    return settledNow(() => brotliCompressSync(raw, { params: brotliParams(raw.length, quality) }));
+    return settledNow(() => ownBytes(brotliCompressSync(raw, { params: brotliParams(raw.length, quality) })));
   }
 
   decompress(data: Buffer): Promise<Buffer> {
-    return settledNow(() => brotliDecompressSync(data));
+    return settledNow(() => ownBytes(brotliDecompressSync(data)));
   }
 }
 

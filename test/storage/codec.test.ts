@@ -220,6 +220,45 @@ t.test('ZlibBrotliCodec compresses the values of one turn in one worker message'
   t.ok((await codec.decompress(later)).equals(raws[0] as Buffer));
 });
 
+t.test('ZlibBrotliCodec: values of mixed sizes and qualities in one batch come back as the inline codec writes them, each in its own memory', async (t) => {
+  const codec = new ZlibBrotliCodec();
+  t.teardown(() => codec.close());
+  const inline = new InlineBrotliCodec();
+  const raws = [Buffer.alloc(0), ...Array.from({ length: 7 }, (_, i) => jsonDoc(200 + i, 1 + i * 40)), seededBytes(9, 3000)];
+  const qualities = raws.map((_, i) => i % 6);
+  const packed = await Promise.all(raws.map((raw, i) => codec.compress(raw, qualities[i] as number)));
+  t.equal(codec.batches, 1, 'one batch');
+  for (const [i, p] of packed.entries()) {
+    const raw = raws[i] as Buffer;
+    t.ok(p.equals(await inline.compress(raw, qualities[i] as number)), `value ${i} (${raw.length} bytes, q${qualities[i]}): the same bytes as inline`);
+    // A cached value must not pin the whole batch's buffer.
+    t.ok(p.buffer.byteLength <= Math.max(p.byteLength, 8192), `value ${i}: its own allocation, not a view of the batch`);
+  }
+});
+
+t.test('values the zlib codecs return hold memory of about their own size, not a 16 KiB zlib chunk', async (t) => {
+  const worker = new ZlibBrotliCodec();
+  t.teardown(() => worker.close());
+  const raws = [jsonDoc(301, 3), jsonDoc(302, 20), jsonDoc(303, 60)];
+  for (const codec of [worker, new InlineBrotliCodec()]) {
+    for (const raw of raws) {
+      const packed = await codec.compress(raw, 1);
+      const unpacked = await codec.decompress(packed);
+      t.ok(unpacked.equals(raw), `${codec.constructor.name}: ${raw.length} bytes round trip`);
+      // Small copies share Node's 8 KiB pool with other small Buffers; larger ones get at most about twice their size.
+      for (const [what, b] of [
+        ['compressed', packed],
+        ['decompressed', unpacked],
+      ] as const) {
+        t.ok(
+          b.buffer.byteLength <= Math.max(8192, 2 * b.byteLength + 1024),
+          `${codec.constructor.name}: ${what} ${b.byteLength} bytes in ${b.buffer.byteLength}`,
+        );
+      }
+    }
+  }
+});
+
 t.test('ZlibBrotliCodec: compressions pending when the worker stops fail, and the next call starts a new worker', async (t) => {
   const codec = new ZlibBrotliCodec();
   t.teardown(() => codec.close());
