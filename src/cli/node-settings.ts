@@ -104,7 +104,11 @@ export const nodeSettingFlags = {
   'cache-mb': Flags.integer({ description: 'Memory budget of the hot-value cache, MiB (0: no cache)', env: envVars.cacheMb, default: 64, min: 0 }),
   sync: Flags.boolean({ description: 'fsync each group commit before acknowledging writes', default: false, allowNo: true }),
   codec: Flags.string({ description: 'Brotli implementation for values', options: ['zlib', 'brotli-wasm'], default: 'zlib' }),
-  'compress-min-bytes': Flags.integer({ description: 'Values shorter than this are stored uncompressed', default: 512, min: 0 }),
+  'compress-min-bytes': Flags.integer({
+    description: 'Values shorter than this are stored as they come: smaller ones compress better in LevelDB blocks than one by one',
+    default: 4096,
+    min: 0,
+  }),
   'max-line-bytes': Flags.integer({
     description: 'Longest request or reply line; longer closes the connection. Must hold the largest record: see --max-record-bytes',
     default: defaultLimits.maxLineBytes,
