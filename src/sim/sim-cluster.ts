@@ -33,7 +33,7 @@ import type { AckLedger } from './ack-ledger.js';
 import { InvariantChecker, type Violation } from './invariants.js';
 import { type PlantedBug, plantBug } from './planted-bugs.js';
 import { ProcessLife } from './process-life.js';
-import { drainMicrotasks, runFor, SimNetwork, serveLines } from './sim-network.js';
+import { drainMicrotasks, runFor, SimNetwork, serveFrames } from './sim-network.js';
 import { type PowerLossReport, SimDisk } from './sim-store.js';
 
 export interface SimClusterOptions {
@@ -160,7 +160,7 @@ export class SimCluster {
       antiEntropy: { intervalMs: 0, maxKeysPerSecond: 1_000_000, tombstoneGraceMs: 60 * 60 * 1000 },
       testingFaults: false,
     });
-    this.network.register(node.addr, serveLines(node.built.node, defaultLimits), node.name);
+    this.network.register(node.addr, serveFrames(node.built.node, defaultLimits), node.name);
     await node.built.start();
   }
 
