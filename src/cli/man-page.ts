@@ -9,7 +9,7 @@
 import { DEFAULT_HOST, DEFAULT_PORT, defaultLimits, envVars } from '../config.js';
 import { daemonPaths, defaultDataDir } from '../daemon/paths.js';
 import { type ErrorCode, ExitStatus, errorCodes } from '../errors.js';
-import { isPeerOpName } from '../net/peer-json.js';
+import { isPeerOpName } from '../net/peer-frames.js';
 import { allowedFields } from '../net/protocol.js';
 import type { Op } from '../protocol/client.js';
 import { MAX_CLOCK_KEYS, MAX_REPLICA_ITEMS } from '../protocol/peer.js';

@@ -180,8 +180,14 @@ export async function provePeer(
     nonce: clientNonce.toString('base64'),
   });
   const malformed = () => new KvError('KV_BAD_REQUEST', `the node at ${addr} answered the peer handshake with a malformed reply`, { addr });
-  if (typeof hello.node !== 'string' || hello.node.length === 0 || typeof hello.cluster !== 'string' || hello.version !== PEER_PROTOCOL_VERSION)
-    throw malformed();
+  if (hello.version !== PEER_PROTOCOL_VERSION) {
+    throw new KvError(
+      'KV_BAD_REQUEST',
+      `the node at ${addr} speaks peer protocol version ${JSON.stringify(hello.version)?.slice(0, 32)}; this node speaks peer protocol version ${PEER_PROTOCOL_VERSION}`,
+      { addr, version: PEER_PROTOCOL_VERSION },
+    );
+  }
+  if (typeof hello.node !== 'string' || hello.node.length === 0 || typeof hello.cluster !== 'string') throw malformed();
   if (self.cluster !== '' && hello.cluster !== self.cluster) {
     throw new KvError('KV_CLUSTER_MISMATCH', `the node at ${addr} belongs to cluster ${hello.cluster}; this node belongs to cluster ${self.cluster}`, {
       addr,
