@@ -11,6 +11,7 @@ import { KvClient } from '../../src/client/client.js';
 import { type MemberInfo, newMember } from '../../src/membership/index.js';
 import type { Daemon } from './cli.js';
 import { clusterSecretFile } from './cluster.js';
+import type { TestPeer } from './peer-frames.js';
 import { peerConnect } from './security.js';
 
 /** The error code of a rejected promise (undefined when it resolved). */
@@ -26,7 +27,7 @@ export async function codeOf(promise: Promise<unknown>): Promise<string | undefi
 export const b64 = (text: string | Buffer): string => Buffer.from(text).toString('base64');
 
 /** A connection to `d` that proved its local cluster's secret: a peer, buggy or hostile. */
-export async function attackerPeer(t: { teardown: (fn: () => unknown) => void }, d: Daemon): Promise<KvClient> {
+export async function attackerPeer(t: { teardown: (fn: () => unknown) => void }, d: Daemon): Promise<TestPeer> {
   const peer = await peerConnect(d.addr, readFileSync(clusterSecretFile(d), 'utf8').trim(), { timeoutMs: 60_000 });
   t.teardown(() => peer.close());
   return peer;

@@ -10,6 +10,7 @@ import type { ClientOptions } from '../../src/net/line-connection.js';
 import { ConnectionAuthenticator } from '../../src/net/peer-auth.js';
 import { parseRequest } from '../../src/net/protocol.js';
 import { newClientConnection } from '../../src/protocol/connection.js';
+import { TestPeer } from './peer-frames.js';
 
 /** Writes a new secret (or `lines`) to dir/name, mode 600; returns the file and the current secret. */
 export function writeSecretFile(dir: string, name: string, lines: string[] = [newSecret(randomBytes)]): { file: string; secret: string } {
@@ -60,13 +61,9 @@ export function serverGate(name: string, secrets: Buffer[]): ConnectionAuthentic
   });
 }
 
-/** A connection that proves `secret` in the peer handshake, as a node (or a process that stole the secret) would. */
-export function peerConnect(addr: string, secret: string, extra: ClientOptions = {}): Promise<KvClient> {
-  return KvClient.connect(addr, {
-    timeoutMs: 5000,
-    ...extra,
-    peer: { secrets: [Buffer.from(secret)], self: () => ({ name: 'test-peer', cluster: '' }), randomBytes },
-  });
+/** A connection that proves `secret` in the peer handshake and then speaks frames, as a node (or a process that stole the secret) would. */
+export function peerConnect(addr: string, secret: string, extra: Omit<ClientOptions, 'peer'> = {}): Promise<TestPeer> {
+  return TestPeer.connect(addr, secret, extra);
 }
 
 /** A TCP proxy to `target` that keeps every byte it forwards, both ways (what a passive observer on the wire sees). */
