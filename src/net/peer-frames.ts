@@ -286,7 +286,7 @@ export function encodePeerRequest(request: PeerRequest, id: number): Buffer {
   const w = new FrameWriter();
   switch (request.op) {
     case 'gossip.push':
-      w.text(JSON.stringify({ cluster: gossipClusterToJson(request.cluster), members: request.members, join: request.cluster.kind === 'joiner' }));
+      w.text(JSON.stringify({ cluster: gossipClusterToJson(request.cluster), members: request.members, ...(request.cluster.kind === 'joiner' ? { join: true } : {}) }));
       break;
     case 'kv.read':
       w.bytesField(request.key).flag(request.digest);
@@ -650,7 +650,7 @@ function readRequest(op: PeerOp, r: FrameReader, bounds: FrameBounds): PeerReque
       for (const name of Object.keys(body)) if (!GOSSIP_FIELDS.has(name)) throw r.bad(`unknown gossip field "${name.slice(0, 64)}"`);
       const members = parseMembers(body.members);
       if (body.join === true) return { op, cluster: { kind: 'joiner', explicit: parseExplicitSettings(body.cluster) }, members };
-      if (body.join !== false && body.join !== undefined) throw r.bad('join must be true or false');
+      if (body.join !== undefined) throw r.bad('join must be true or absent');
       const cluster = parseGossipedCluster(body.cluster);
       if (!cluster) throw new KvError('KV_BAD_REQUEST', 'gossip must name a valid cluster (id, n, w, r, consistency, version)');
       return { op, cluster: { kind: 'member', cluster }, members };

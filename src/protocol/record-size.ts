@@ -51,10 +51,10 @@ export const LINE_ENVELOPE_BYTES = 1024 + ID_TEXT_BYTES + 2 * MAX_REPLICAS * NAM
 const NAME_FRAME_BYTES = 2 + 3 * MAX_NAME_CHARS;
 /**
  * The fixed bytes around the records of the largest frame that carries them: header, counts,
- * flags and numbers, plus up to 4×MAX_REPLICAS node names (a kv.coordinate reply's `answered`,
- * `hinted` and `hintsDropped`; the peer or hint a request names).
+ * flags and numbers (well under 2 KiB), plus up to 3×MAX_REPLICAS + 1 node names (a kv.coordinate
+ * reply's `answered`, `hinted` and `hintsDropped`; the peer a request names).
  */
-export const FRAME_ENVELOPE_BYTES = 8 * 1024 + 4 * MAX_REPLICAS * NAME_FRAME_BYTES;
+export const FRAME_ENVELOPE_BYTES = 2 * 1024 + (3 * MAX_REPLICAS + 1) * NAME_FRAME_BYTES;
 /** A version vector in a frame at most (a forwarded context): its count and every entry at its longest. */
 const CLOCK_FRAME_BYTES = 2 + MAX_CLOCK_ENTRIES * (2 + 3 * MAX_ACTOR_CHARS + 6);
 /** The context's fixed part: `["<16-hex tag>",[…]]`. */
@@ -208,7 +208,7 @@ export function printableKey(key: Buffer): string {
 
 /**
  * KV_RECORD_TOO_LARGE for a record that cannot travel to a peer: its message would be `bytes`
- * long, over this node's line limit (`maxLineBytes`), or `peer` refused the line with it alone.
+ * long, over this node's line limit (`maxLineBytes`), or `peer` refused the frame with it alone.
  */
 export function unsendableRecord(key: Buffer, bytes: number, maxLineBytes: number | undefined, peer?: string): KvError {
   const shown = printableKey(key);
