@@ -9,12 +9,13 @@
  * Replies are decoded by the node's own decoder and shown in the same JSON view.
  */
 import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
 import { encodeContext } from '../../src/clock/index.js';
 import { defaultLimits } from '../../src/config.js';
 import { KvError } from '../../src/errors.js';
 import type { ClientOptions } from '../../src/net/line-connection.js';
 import { LineConnection } from '../../src/net/line-connection.js';
-import { provePeer } from '../../src/net/peer-auth.js';
+import { peerProof, provePeer } from '../../src/net/peer-auth.js';
 import {
   decodeErrorFrame,
   decodePingReply,
@@ -25,6 +26,7 @@ import {
   readFrameHeader,
   replyOf,
 } from '../../src/net/peer-frames.js';
+import { PEER_PROTOCOL_VERSION } from '../../src/net/protocol.js';
 import type { PeerOp, PeerReplies, PeerRequest } from '../../src/protocol/peer.js';
 import type { StoredRecord } from '../../src/storage/record-format.js';
 
@@ -337,4 +339,94 @@ export class TestPeer {
 /** The error a frame reply carries (undefined for a reply that is no error). */
 export function frameError(frame: Buffer): KvError | undefined {
   return readFrameHeader(frame).kind === FRAME_ERROR ? decodeErrorFrame(frame) : undefined;
+}
+
+/** Reads lines and frames from a raw socket, in order, as they arrive. */
+export class WireReader {
+  private buffered = Buffer.alloc(0);
+  private waiting: (() => void) | undefined;
+  closed = false;
+
+  constructor(readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffered = Buffer.concat([this.buffered, chunk]);
+      this.waiting?.();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.waiting?.();
+    });
+    socket.on('error', () => {});
+  }
+
+  private async until<T>(take: () => T | undefined, what: string, timeoutMs = 5000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const got = take();
+      if (got !== undefined) return got;
+      if (this.closed) throw new Error(`the connection closed before ${what}`);
+      if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        this.waiting = resolve;
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+
+  /** The next line, parsed. */
+  line(): Promise<Record<string, unknown>> {
+    return this.until(() => {
+      const nl = this.buffered.indexOf(0x0a);
+      if (nl < 0) return undefined;
+      const line = this.buffered.subarray(0, nl);
+      this.buffered = this.buffered.subarray(nl + 1);
+      return JSON.parse(line.toString('utf8')) as Record<string, unknown>;
+    }, 'a line');
+  }
+
+  /** The next whole frame. */
+  frame(): Promise<Buffer> {
+    return this.until(() => {
+      if (this.buffered.length < 4 || this.buffered.length < this.buffered.readUInt32BE(0) + 4) return undefined;
+      const frame = this.buffered.subarray(0, this.buffered.readUInt32BE(0) + 4);
+      this.buffered = this.buffered.subarray(frame.length);
+      return frame;
+    }, 'a frame');
+  }
+
+  /** Resolves once the other end closed the connection. */
+  ended(timeoutMs = 5000): Promise<true> {
+    return this.until(() => (this.closed ? true : undefined), 'the close', timeoutMs);
+  }
+}
+
+/**
+ * A raw socket that ran the peer handshake by hand, speaking `version`; `afterProof` is written in
+ * the same write as the proof line (a peer that pipelines). Resolves the socket and its reader
+ * once the proof's reply (the last line) was read; rejects with the node's refusal.
+ */
+export async function rawPeer(
+  addr: string,
+  secret: Buffer,
+  options: { version?: number; afterProof?: Buffer } = {},
+): Promise<{ socket: Socket; reader: WireReader }> {
+  const [host, port] = addr.split(':') as [string, string];
+  const socket = connect({ host, port: Number(port) });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  const reader = new WireReader(socket);
+  const clientNonce = randomBytes(32);
+  socket.write(
+    `${JSON.stringify({ id: 1, op: 'peer.hello', version: options.version ?? PEER_PROTOCOL_VERSION, node: 'raw-peer', cluster: '', nonce: clientNonce.toString('base64') })}\n`,
+  );
+  const hello = await reader.line();
+  if (hello.ok !== true) throw KvError.fromWire(hello.error);
+  const transcript = { clientNonce, serverNonce: Buffer.from(hello.nonce as string, 'base64'), cluster: hello.cluster as string, client: 'raw-peer', server: hello.node as string };
+  const proof = Buffer.from(`${JSON.stringify({ id: 2, op: 'peer.proof', proofs: [peerProof(secret, 'client', transcript).toString('base64')] })}\n`);
+  socket.write(options.afterProof ? Buffer.concat([proof, options.afterProof]) : proof);
+  const answer = await reader.line();
+  if (answer.ok !== true) throw KvError.fromWire(answer.error);
+  return { socket, reader };
 }
