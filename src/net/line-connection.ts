@@ -199,10 +199,14 @@ export class LineConnection {
     const maxBytes = this.lineLimit;
     if (maxBytes !== undefined && bytes.length > maxBytes) {
       return Promise.reject(
-        new KvError('KV_LINE_TOO_LONG', `message is ${bytes.length} bytes; the node at ${this.addr} takes frames of at most ${maxBytes} (its --max-line-bytes); not sent`, {
-          bytes: bytes.length,
-          limit: maxBytes,
-        }),
+        new KvError(
+          'KV_LINE_TOO_LONG',
+          `message is ${bytes.length} bytes; the node at ${this.addr} takes frames of at most ${maxBytes} (its --max-line-bytes); not sent`,
+          {
+            bytes: bytes.length,
+            limit: maxBytes,
+          },
+        ),
       );
     }
     return this.send<Buffer>(id, bytes, timeoutMs);
@@ -221,7 +225,9 @@ export class LineConnection {
   requestText(fields: string, timeoutMs = this.timeoutMs): Promise<Record<string, unknown>> {
     if (this.closedError) return Promise.reject(this.closedError);
     if (this.frameFramer) {
-      return Promise.reject(new KvError('KV_BAD_REQUEST', `this connection to ${this.addr} carries peer frames since its handshake; it takes no JSON requests`));
+      return Promise.reject(
+        new KvError('KV_BAD_REQUEST', `this connection to ${this.addr} carries peer frames since its handshake; it takes no JSON requests`),
+      );
     }
     const id = this.nextId++;
     const line = fields === '' ? `{"id":${id}}` : `{"id":${id},${fields}}`;

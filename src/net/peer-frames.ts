@@ -58,9 +58,6 @@ import { checkRecordBounds, malformedRecord, type RecordBounds } from './record-
 
 /** Bytes of the fixed header: length, kind, id, op. */
 export const FRAME_HEADER_BYTES = 10;
-/** Header bytes counted by `length` (kind, id, op). */
-const COUNTED_HEADER_BYTES = 6;
-
 export const FRAME_REQUEST = 1;
 export const FRAME_REPLY = 2;
 export const FRAME_ERROR = 3;
@@ -286,7 +283,13 @@ export function encodePeerRequest(request: PeerRequest, id: number): Buffer {
   const w = new FrameWriter();
   switch (request.op) {
     case 'gossip.push':
-      w.text(JSON.stringify({ cluster: gossipClusterToJson(request.cluster), members: request.members, ...(request.cluster.kind === 'joiner' ? { join: true } : {}) }));
+      w.text(
+        JSON.stringify({
+          cluster: gossipClusterToJson(request.cluster),
+          members: request.members,
+          ...(request.cluster.kind === 'joiner' ? { join: true } : {}),
+        }),
+      );
       break;
     case 'kv.read':
       w.bytesField(request.key).flag(request.digest);
@@ -341,7 +344,9 @@ export function encodePeerRequest(request: PeerRequest, id: number): Buffer {
 }
 
 function writeReplicaItem(w: FrameWriter, item: ReplicaItem): void {
-  w.bytesField(item.key).record(item.record).flag(item.hintFor !== undefined);
+  w.bytesField(item.key)
+    .record(item.record)
+    .flag(item.hintFor !== undefined);
   if (item.hintFor !== undefined) w.name(item.hintFor);
 }
 
@@ -692,7 +697,8 @@ function readRequest(op: PeerOp, r: FrameReader, bounds: FrameBounds): PeerReque
       const consistency = r.u8('consistency');
       if (consistency > 2) throw r.bad('consistency must be 0 (none), 1 (strict) or 2 (sloppy)');
       const keepSiblings = r.flag('keepSiblings');
-      if (keepSiblings && context !== undefined) throw new KvError('KV_BAD_REQUEST', 'keepSiblings applies only to a write without a context', { field: 'keepSiblings' });
+      if (keepSiblings && context !== undefined)
+        throw new KvError('KV_BAD_REQUEST', 'keepSiblings applies only to a write without a context', { field: 'keepSiblings' });
       return {
         op,
         key,
@@ -781,7 +787,13 @@ function readReply(request: PeerRequest, r: FrameReader, bounds: FrameBounds): P
     case 'kv.coordinate': {
       const record = r.record(bounds);
       const existed = r.flag('existed');
-      const quorum: QuorumSummary = { needed: r.u16('quorum'), replied: r.u16('quorum'), failed: r.u16('quorum'), replicas: r.u16('quorum'), answered: readNames(r, 'answered') };
+      const quorum: QuorumSummary = {
+        needed: r.u16('quorum'),
+        replied: r.u16('quorum'),
+        failed: r.u16('quorum'),
+        replicas: r.u16('quorum'),
+        answered: readNames(r, 'answered'),
+      };
       return { record, existed, quorum, hinted: readNames(r, 'hinted'), hintsDropped: readNames(r, 'hintsDropped') };
     }
     case 'ae.hashes':
@@ -897,7 +909,8 @@ function parseExplicitSettings(raw: unknown): Partial<ClusterSettings> {
   if (raw === undefined) return {};
   if (!isJsonObject(raw)) throw new KvError('KV_BAD_REQUEST', 'cluster must be an object');
   for (const name of Object.keys(raw)) {
-    if (!JOINER_FIELDS.has(name)) throw new KvError('KV_BAD_REQUEST', `unknown field "${name.slice(0, 64)}" for a joiner's cluster`, { field: name.slice(0, 64) });
+    if (!JOINER_FIELDS.has(name))
+      throw new KvError('KV_BAD_REQUEST', `unknown field "${name.slice(0, 64)}" for a joiner's cluster`, { field: name.slice(0, 64) });
   }
   const out: Partial<ClusterSettings> = {};
   for (const name of ['n', 'w', 'r'] as const) {

@@ -556,10 +556,14 @@ class Connection {
       let frame = reply;
       if (frame.length > maxLineBytes) {
         this.shared.counters.repliesTooLarge++;
-        const error = new KvError('KV_REPLY_TOO_LARGE', `the reply is ${frame.length} bytes; a frame may carry at most ${maxLineBytes} (--max-line-bytes); not sent`, {
-          bytes: frame.length,
-          limit: maxLineBytes,
-        });
+        const error = new KvError(
+          'KV_REPLY_TOO_LARGE',
+          `the reply is ${frame.length} bytes; a frame may carry at most ${maxLineBytes} (--max-line-bytes); not sent`,
+          {
+            bytes: frame.length,
+            limit: maxLineBytes,
+          },
+        );
         frame = errorFrameFor(frame, error);
       }
       this.queue({ frame, bytes: frame.length });

@@ -20,7 +20,16 @@ import type { PeerOp, PeerReply, PeerRequestOf } from '../protocol/peer.js';
 import { type PeerTransport, wrongNodeError } from '../protocol/transport.js';
 import { type ClientTls, LineConnection } from './line-connection.js';
 import { type PeerHandshake, provePeer } from './peer-auth.js';
-import { decodeErrorFrame, decodePingReply, encodePeerRequest, encodePingFrame, FRAME_ERROR, type FrameBounds, readFrameHeader, replyOf } from './peer-frames.js';
+import {
+  decodeErrorFrame,
+  decodePingReply,
+  encodePeerRequest,
+  encodePingFrame,
+  FRAME_ERROR,
+  type FrameBounds,
+  readFrameHeader,
+  replyOf,
+} from './peer-frames.js';
 import { type BackoffSettings, defaultBackoff, ReconnectBackoff } from './reconnect-backoff.js';
 
 /** A connection that completed the peer handshake, and the node that proved itself on it. */
@@ -93,7 +102,8 @@ export class TcpTransport implements PeerTransport {
         if (this.connections.get(addr) === pending) this.connections.delete(addr);
         this.backoff.failed(addr, this.now());
         const code = (err as KvError).code;
-        if (code === 'KV_AUTH_FAILED' || code === 'KV_CLUSTER_MISMATCH' || code === 'KV_TLS_FAILED' || isVersionRefusal(err)) this.link.onRefused?.(addr, err as KvError);
+        if (code === 'KV_AUTH_FAILED' || code === 'KV_CLUSTER_MISMATCH' || code === 'KV_TLS_FAILED' || isVersionRefusal(err))
+          this.link.onRefused?.(addr, err as KvError);
       },
     );
     return pending;

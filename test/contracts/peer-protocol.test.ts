@@ -136,11 +136,7 @@ t.test('counts over their bound, keys over the key limit, and values over the va
       { op: 'kv.coordinate', key: k, value: Buffer.alloc(defaultLimits.maxValueBytes + 1).toString('base64') },
       'KV_VALUE_TOO_LARGE',
     ],
-    [
-      'kv.coordinate: keepSiblings with a context',
-      { op: 'kv.coordinate', key: k, value: k, context: 'W10', keepSiblings: true },
-      'KV_BAD_REQUEST',
-    ],
+    ['kv.coordinate: keepSiblings with a context', { op: 'kv.coordinate', key: k, value: k, context: 'W10', keepSiblings: true }, 'KV_BAD_REQUEST'],
     ['kv.replicate: a hint for an empty name', { op: 'kv.replicate', key: k, record, hintFor: '' }, 'KV_BAD_REQUEST'],
     [
       'gossip.push: a member without its fields',
@@ -158,17 +154,29 @@ t.test('counts over their bound, keys over the key limit, and values over the va
   ];
   for (const [name, fields, expected] of cases) {
     const frame = frameFromJson(fields, 1);
-    t.equal(codeOf(() => decodePeerRequest(fields.op as PeerOp, frame, defaultLimits)), expected, name);
+    t.equal(
+      codeOf(() => decodePeerRequest(fields.op as PeerOp, frame, defaultLimits)),
+      expected,
+      name,
+    );
   }
   const flag = encodePeerRequest({ op: 'kv.read', key: Buffer.from('k'), digest: true }, 1);
   flag[flag.length - 1] = 2;
   t.throws(() => decodePeerRequest('kv.read', flag, defaultLimits), { code: 'KV_BAD_REQUEST', message: /digest must be 0 or 1/ }, 'a flag other than 0 or 1');
   const huge = encodePeerRequest({ op: 'kv.clocks', keys: [Buffer.from('k')] }, 1);
   huge.writeUInt32BE(0xffffffff, 10);
-  t.throws(() => decodePeerRequest('kv.clocks', huge, defaultLimits), { code: 'KV_BAD_REQUEST', message: /keys must be 1 to 1024, not 4294967295/ }, 'a huge count');
+  t.throws(
+    () => decodePeerRequest('kv.clocks', huge, defaultLimits),
+    { code: 'KV_BAD_REQUEST', message: /keys must be 1 to 1024, not 4294967295/ },
+    'a huge count',
+  );
   const longKey = encodePeerRequest({ op: 'kv.read', key: Buffer.from('k'), digest: false }, 1);
   longKey.writeUInt32BE(0xfffffff0, 10);
-  t.throws(() => decodePeerRequest('kv.read', longKey, defaultLimits), { code: 'KV_BAD_REQUEST', message: /key of 4294967280 bytes is over the limit/ }, 'a huge length');
+  t.throws(
+    () => decodePeerRequest('kv.read', longKey, defaultLimits),
+    { code: 'KV_BAD_REQUEST', message: /key of 4294967280 bytes is over the limit/ },
+    'a huge length',
+  );
 });
 
 t.test('a reply whose counts do not match the request is refused', async (t) => {

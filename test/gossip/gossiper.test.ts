@@ -8,10 +8,10 @@ import { Gossiper } from '../../src/gossip/gossiper.js';
 import { ClusterState } from '../../src/membership/cluster-state.js';
 import { type MemberInfo, MemberTable, type MergeResult, newMember } from '../../src/membership/index.js';
 import { decodePeerReply, decodePeerRequest, encodePeerReply, encodePeerRequest } from '../../src/net/peer-frames.js';
-import { frameFromJson } from '../helpers/peer-frames.js';
 import { PeerClient } from '../../src/peer/peer-client.js';
 import type { PeerReplies, PeerRequest, PeerRequestOf } from '../../src/protocol/peer.js';
 import type { PeerTransport } from '../../src/protocol/transport.js';
+import { frameFromJson } from '../helpers/peer-frames.js';
 
 const settings: ClusterSettings = { n: 3, w: 2, r: 2, consistency: 'strict' };
 const membership: MembershipSettings = { gossipIntervalMs: 200, fanout: 2, suspectAfterMs: 1500, downAfterMs: 3000 };
@@ -41,7 +41,11 @@ function recordingTransport(members: (addr: string) => MemberInfo[] = () => []) 
 /** A gossip push as a peer's frame carries it: validated by the real decoder, answered, the answer encoded and read back. */
 function pushTo(gossiper: Gossiper, body: Record<string, unknown>): Record<string, unknown> {
   const request = decodePeerRequest('gossip.push', frameFromJson({ op: 'gossip.push', ...body }, 1), defaultLimits) as PeerRequestOf<'gossip.push'>;
-  const reply: PeerReplies['gossip.push'] = decodePeerReply(request, encodePeerReply(request, gossiper.handlePush(request.cluster, request.members), 1), defaultLimits);
+  const reply: PeerReplies['gossip.push'] = decodePeerReply(
+    request,
+    encodePeerReply(request, gossiper.handlePush(request.cluster, request.members), 1),
+    defaultLimits,
+  );
   const c = reply.cluster;
   return { cluster: c ? { id: c.id, ...c.settings, version: c.settingsVersion ?? 0 } : undefined, members: reply.members };
 }

@@ -96,7 +96,10 @@ class RawWriter {
     for (const [actor, counter] of r.clock) w.name(actor).u48(counter);
     w.u16(r.siblings.length);
     for (const [actor, counter, ts, codec, value] of r.siblings) {
-      w.name(actor).u48(counter).u48(ts).u8(codec === -1 ? 0x80 : codec);
+      w.name(actor)
+        .u48(counter)
+        .u48(ts)
+        .u8(codec === -1 ? 0x80 : codec);
       const bytes = value === null ? Buffer.alloc(0) : b64Bytes(value, 'a value');
       w.bytes(bytes);
     }
@@ -150,14 +153,18 @@ export function frameFromJson(body: Record<string, unknown>, id: number): Buffer
       break;
     }
     case 'kv.replicate':
-      w.bytes(b64Bytes(body.key, 'key')).record(body.record).flag(body.hintFor !== undefined);
+      w.bytes(b64Bytes(body.key, 'key'))
+        .record(body.record)
+        .flag(body.hintFor !== undefined);
       if (body.hintFor !== undefined) w.name(body.hintFor);
       break;
     case 'kv.replicate.many': {
       const list = items(body.items);
       w.u32(list.length);
       for (const item of list) {
-        w.bytes(b64Bytes(item.key, 'key')).record(item.record).flag(item.hintFor !== undefined);
+        w.bytes(b64Bytes(item.key, 'key'))
+          .record(item.record)
+          .flag(item.hintFor !== undefined);
         if (item.hintFor !== undefined) w.name(item.hintFor);
       }
       break;
@@ -229,9 +236,7 @@ function typedShape(body: Record<string, unknown>): PeerRequest {
     case 'kv.coordinate':
       return { op, key: keyOf(body.key), value: null, keepSiblings: false };
     case 'ae.hashes':
-      return body.level === 2
-        ? { op, peer: '', level: 2, segments: list(body.segments) as unknown as number[] }
-        : { op, peer: '', level: body.level as 0 | 1 };
+      return body.level === 2 ? { op, peer: '', level: 2, segments: list(body.segments) as unknown as number[] } : { op, peer: '', level: body.level as 0 | 1 };
     case 'ae.leaves':
       return { op, peer: '', leaves: list(body.leaves) as unknown as number[] };
     case 'ae.fetch':
@@ -423,7 +428,13 @@ export async function rawPeer(
   );
   const hello = await reader.line();
   if (hello.ok !== true) throw KvError.fromWire(hello.error);
-  const transcript = { clientNonce, serverNonce: Buffer.from(hello.nonce as string, 'base64'), cluster: hello.cluster as string, client: 'raw-peer', server: hello.node as string };
+  const transcript = {
+    clientNonce,
+    serverNonce: Buffer.from(hello.nonce as string, 'base64'),
+    cluster: hello.cluster as string,
+    client: 'raw-peer',
+    server: hello.node as string,
+  };
   const proof = Buffer.from(`${JSON.stringify({ id: 2, op: 'peer.proof', proofs: [peerProof(secret, 'client', transcript).toString('base64')] })}\n`);
   socket.write(options.afterProof ? Buffer.concat([proof, options.afterProof]) : proof);
   const answer = await reader.line();

@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { KvClient } from '../../src/client/client.js';
 import { defaultLimits, type Limits } from '../../src/config.js';
 import { newSecret } from '../../src/net/credentials.js';
 import type { ClientOptions } from '../../src/net/line-connection.js';

@@ -65,7 +65,8 @@ function randomRecord(rng: () => number): StoredRecord {
 
 const randomName = (rng: () => number) => `${pick(rng, ['n', 'ñode', '节点'])}${Math.floor(rng() * 1000)}`;
 const many = <T>(rng: () => number, max: number, make: () => T) => Array.from({ length: 1 + Math.floor(rng() * max) }, make);
-const randomError = (rng: () => number) => (rng() < 0.5 ? undefined : new KvError('KV_TOO_MANY_SIBLINGS', `too many ${Math.floor(rng() * 100)}`, { limit: 64 }));
+const randomError = (rng: () => number) =>
+  rng() < 0.5 ? undefined : new KvError('KV_TOO_MANY_SIBLINGS', `too many ${Math.floor(rng() * 100)}`, { limit: 64 });
 const hex = (rng: () => number) => randomBytes(rng, 16).toString('hex').padEnd(32, '0');
 
 /** A random request of `op` and a random reply to it. */
@@ -73,9 +74,15 @@ function randomExchange(rng: () => number, op: PeerOp): [PeerRequest, PeerReplie
   const key = randomKey(rng);
   switch (op) {
     case 'gossip.push': {
-      const members = many(rng, 3, () => ({ ...newMember({ name: randomName(rng), addr: '10.0.0.1:1', incarnation: 'i', generation: 1, weight: 1 }), heartbeat: 3 }));
+      const members = many(rng, 3, () => ({
+        ...newMember({ name: randomName(rng), addr: '10.0.0.1:1', incarnation: 'i', generation: 1, weight: 1 }),
+        heartbeat: 3,
+      }));
       const cluster = { id: 'c1', settings: { n: 3, w: 2, r: 2, consistency: 'strict' as const }, settingsVersion: 2 };
-      return [{ op, cluster: { kind: 'member', cluster }, members }, { cluster, members }];
+      return [
+        { op, cluster: { kind: 'member', cluster }, members },
+        { cluster, members },
+      ];
     }
     case 'kv.read': {
       const digest = rng() < 0.5;
@@ -111,7 +118,13 @@ function randomExchange(rng: () => number, op: PeerOp): [PeerRequest, PeerReplie
       const names = many(rng, 3, () => randomName(rng));
       return [
         request,
-        { record: randomRecord(rng), existed: rng() < 0.5, quorum: { needed: 2, replied: 3, failed: 0, replicas: 3, answered: names }, hinted: names.slice(1), hintsDropped: [] },
+        {
+          record: randomRecord(rng),
+          existed: rng() < 0.5,
+          quorum: { needed: 2, replied: 3, failed: 0, replicas: 3, answered: names },
+          hinted: names.slice(1),
+          hintsDropped: [],
+        },
       ];
     }
     case 'ae.hashes': {
@@ -124,7 +137,10 @@ function randomExchange(rng: () => number, op: PeerOp): [PeerRequest, PeerReplie
     }
     case 'ae.leaves': {
       const leaves = many(rng, 4, () => Math.floor(rng() * 1024));
-      return [{ op, peer: randomName(rng), leaves }, { entries: leaves.map(() => many(rng, 3, () => [randomKey(rng).toString('base64'), hex(rng)] as [string, string])) }];
+      return [
+        { op, peer: randomName(rng), leaves },
+        { entries: leaves.map(() => many(rng, 3, () => [randomKey(rng).toString('base64'), hex(rng)] as [string, string])) },
+      ];
     }
     case 'ae.fetch': {
       const keys = many(rng, 5, () => randomKey(rng));
@@ -224,7 +240,13 @@ t.test('a record from a peer is held to the bounds of a client write, whatever i
   }
   // Bytes after the record inside its own length, and an actor in invalid UTF-8.
   const frame = frameFromJson({ op: 'kv.replicate', key: 'aw==', record: { clock: [['a~1', 1]], siblings: [] } }, 1);
-  const stuffed = Buffer.concat([frame.subarray(0, 15), Buffer.alloc(4), frame.subarray(19, frame.length - 1), Buffer.from([9]), frame.subarray(frame.length - 1)]);
+  const stuffed = Buffer.concat([
+    frame.subarray(0, 15),
+    Buffer.alloc(4),
+    frame.subarray(19, frame.length - 1),
+    Buffer.from([9]),
+    frame.subarray(frame.length - 1),
+  ]);
   stuffed.writeUInt32BE(frame.readUInt32BE(15) + 1, 15);
   stuffed.writeUInt32BE(stuffed.length - 4, 0);
   t.throws(() => decodePeerRequest('kv.replicate', stuffed, limits), { code: 'KV_BAD_REQUEST', message: /malformed record/ }, 'a byte after the record');
@@ -315,7 +337,10 @@ t.test('answerFrame: replies for its id; refuses an unknown op, a wrong kind, a 
   const cut = encodePeerRequest(read, 10).subarray(0, 14);
   cut.writeUInt32BE(10, 0);
   t.match(await refused(cut), { id: 10, error: { code: 'KV_BAD_REQUEST', message: /malformed kv\.read frame/ } });
-  t.match(await refused(encodePeerRequest(read, 11), { ...newClientConnection('x', true), kind: 'client' } as never), { id: 11, error: { code: 'KV_FORBIDDEN' } });
+  t.match(await refused(encodePeerRequest(read, 11), { ...newClientConnection('x', true), kind: 'client' } as never), {
+    id: 11,
+    error: { code: 'KV_FORBIDDEN' },
+  });
   t.match(await refused(encodePeerRequest(read, 12), peerConnection(), handler(new KvError('KV_NOT_MEMBER', 'left', { node: 'a' }))), {
     id: 12,
     error: { code: 'KV_NOT_MEMBER', message: 'left', details: { node: 'a' } },

@@ -45,7 +45,10 @@ async function serve(t: Test, limits: Partial<Limits> = {}, o: { valueBytes?: nu
       state.running--;
       if (request.op !== 'kv.read') return {};
       const stored = Buffer.alloc(o.valueBytes ?? 3, 7);
-      return { record: { clock: new Map([['a~1', 1]]), siblings: [{ dot: ['a~1', 1], ts: 5, value: { codec: CODEC_RAW, stored, raw: stored } }] }, digest: undefined };
+      return {
+        record: { clock: new Map([['a~1', 1]]), siblings: [{ dot: ['a~1', 1], ts: 5, value: { codec: CODEC_RAW, stored, raw: stored } }] },
+        digest: undefined,
+      };
     }) as RequestHandler['handlePeer'],
     countError() {
       state.errors++;
@@ -142,7 +145,11 @@ t.test('frames keep to the in-flight limit per connection, and a reply over the 
   for (let id = 1; id <= 10; id++) socket.write(encodePeerRequest(read, id));
   const ids: number[] = [];
   for (let i = 0; i < 10; i++) ids.push(readFrameHeader(await reader.frame()).id);
-  t.same(ids.sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'every frame answered');
+  t.same(
+    ids.sort((a, b) => a - b),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    'every frame answered',
+  );
   t.equal(state.maxRunning, 2, 'never more than 2 running');
 
   const big = await serve(t, { maxLineBytes: 50_000 }, { valueBytes: 60_000 });
@@ -179,5 +186,8 @@ t.test('the connecting side refuses a node that answers with another version, na
   const addr = `127.0.0.1:${(server.address() as { port: number }).port}`;
   const err = await TestPeer.connect(addr, 'x').catch((e: unknown) => e);
   t.ok(err instanceof KvError);
-  t.match(err, { code: 'KV_BAD_REQUEST', message: `the node at ${addr} speaks peer protocol version 1; this node speaks peer protocol version ${PEER_PROTOCOL_VERSION}` });
+  t.match(err, {
+    code: 'KV_BAD_REQUEST',
+    message: `the node at ${addr} speaks peer protocol version 1; this node speaks peer protocol version ${PEER_PROTOCOL_VERSION}`,
+  });
 });

@@ -123,9 +123,7 @@ t.test('a connection the peer closes while idle leaves the pool without failing 
 });
 
 t.test("an error reply to one request keeps the connection; one peer's broken link does not touch another's", async (t) => {
-  const refusing = await fakePeer(t, (socket, id) =>
-    socket.write(errorFrame(id, 'KV_UNREACHABLE', 'the peer could not reach a third node')),
-  );
+  const refusing = await fakePeer(t, (socket, id) => socket.write(errorFrame(id, 'KV_UNREACHABLE', 'the peer could not reach a third node')));
   const closing = await fakePeer(t, (socket) => socket.destroy());
   const healthy = await fakePeer(t, answer);
   const tr = transport(t);

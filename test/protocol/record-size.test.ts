@@ -17,8 +17,8 @@ import {
   MAX_RECORD_META_BYTES,
   type RecordLimits,
   recordBytesFitting,
-  recordLimitsProblem,
   recordItemBytes,
+  recordLimitsProblem,
   recordMetaBytes,
   recordStoredBytes,
 } from '../../src/protocol/record-size.js';

@@ -12,9 +12,9 @@ import { KvError } from '../../src/errors.js';
 import { Gossiper } from '../../src/gossip/gossiper.js';
 import { joinCluster } from '../../src/gossip/join.js';
 import { type MemberInfo, MemberTable } from '../../src/membership/index.js';
+import { decodeErrorFrame, FRAME_ERROR, FRAME_REPLY, FRAME_REQUEST } from '../../src/net/peer-frames.js';
 import { PeerClient } from '../../src/peer/peer-client.js';
 import type { RequestHandler } from '../../src/protocol/connection.js';
-import { decodeErrorFrame, FRAME_ERROR, FRAME_REPLY, FRAME_REQUEST } from '../../src/net/peer-frames.js';
 import { runFor, SimNetwork, serveFrames } from '../../src/sim/index.js';
 
 const SEEDS = process.env.SIM_SEED ? [Number(process.env.SIM_SEED)] : [1, 2, 3];
