@@ -213,7 +213,9 @@ function protocolSection(): string[] {
     ...connectionOps.map(opTerm),
     '.SS "Node-to-node ops"',
     prose(
-      'Nodes use the same port and framing under dotted op names; peer keys are always base64. They are listed for operators reading logs and captures. ' +
+      'Nodes use the same port. Once the peer handshake succeeds, the connection carries binary frames both ways instead of lines: a 10-byte header ' +
+        '(length, kind, request id, op code), then the fields below in binary (keys and values as raw bytes, records in their stored form; gossip as JSON text); ' +
+        'a frame, like a line, is at most --max-line-bytes. They are listed for operators reading logs and captures. ' +
         'Messages and replies between nodes are validated as strictly as client requests, in both directions. A connection that has not completed the ' +
         'peer handshake is refused these ops with KV_FORBIDDEN.',
     ),

@@ -81,21 +81,21 @@ export const OP_CODES: Readonly<Record<PeerOp, number>> = {
   'ae.store': 11,
 };
 /**
- * What each op's frame carries, by the field names its typed request (protocol/peer.ts) uses:
- * documentation for operators reading captures (the man page lists them).
+ * What each op's frame carries, by name (id and op in its header, the rest in its payload, in this
+ * order): documentation for operators reading captures (the man page lists them).
  */
 export const peerFrameFields: Readonly<Record<PeerOp, ReadonlySet<string>>> = {
-  'gossip.push': new Set(['cluster', 'members', 'join']),
-  'kv.read': new Set(['key', 'digest']),
-  'kv.clocks': new Set(['keys']),
-  'kv.replicate': new Set(['key', 'record', 'hintFor']),
-  'kv.replicate.many': new Set(['items']),
-  'kv.reap': new Set(['key', 'record']),
-  'kv.coordinate': new Set(['key', 'value', 'delete', 'context', 'w', 'consistency', 'keepSiblings']),
-  'ae.hashes': new Set(['peer', 'level', 'segments']),
-  'ae.leaves': new Set(['peer', 'leaves']),
-  'ae.fetch': new Set(['peer', 'keys']),
-  'ae.store': new Set(['peer', 'items']),
+  'gossip.push': new Set(['id', 'op', 'cluster', 'members', 'join']),
+  'kv.read': new Set(['id', 'op', 'key', 'digest']),
+  'kv.clocks': new Set(['id', 'op', 'keys']),
+  'kv.replicate': new Set(['id', 'op', 'key', 'record', 'hintFor']),
+  'kv.replicate.many': new Set(['id', 'op', 'items']),
+  'kv.reap': new Set(['id', 'op', 'key', 'record']),
+  'kv.coordinate': new Set(['id', 'op', 'key', 'value', 'delete', 'context', 'w', 'consistency', 'keepSiblings']),
+  'ae.hashes': new Set(['id', 'op', 'peer', 'level', 'segments']),
+  'ae.leaves': new Set(['id', 'op', 'peer', 'leaves']),
+  'ae.fetch': new Set(['id', 'op', 'peer', 'keys']),
+  'ae.store': new Set(['id', 'op', 'peer', 'items']),
 };
 
 export function isPeerOpName(op: string): op is PeerOp {

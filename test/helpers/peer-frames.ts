@@ -28,6 +28,7 @@ import {
 } from '../../src/net/peer-frames.js';
 import { PEER_PROTOCOL_VERSION } from '../../src/net/protocol.js';
 import type { PeerOp, PeerReplies, PeerRequest } from '../../src/protocol/peer.js';
+import type { SimCluster, SimNode } from '../../src/sim/index.js';
 import type { StoredRecord } from '../../src/storage/record-format.js';
 
 export class UnrepresentableError extends Error {}
@@ -289,6 +290,18 @@ function replyJson(request: PeerRequest, reply: PeerReplies[PeerOp]): Record<str
   }
 }
 
+/** The reply frame to a request in the JSON view (sent under `id`), in the JSON view; throws the error of an error frame. */
+export function jsonReplyOf(body: Record<string, unknown>, id: number, frame: Buffer): Record<string, unknown> {
+  const request = typedShape(body);
+  // Bounds far above any node's: what a node answers is shown as it is.
+  return replyJson(request, replyOf(request, id, frame, { ...defaultLimits, maxValueBytes: 64 * 1024 * 1024, maxSiblings: 1_000_000 }));
+}
+
+/** A request in the JSON view sent to a simulated node as a peer link would send it; resolves its reply in the JSON view. */
+export async function simAsPeer(sim: SimCluster, node: SimNode, body: Record<string, unknown>, timeoutMs = 5000): Promise<Record<string, unknown>> {
+  return jsonReplyOf(body, 1, await sim.settle(sim.requestFrame(node, frameFromJson(body, 1), timeoutMs)));
+}
+
 /** A connection that proved the cluster secret and speaks frames, as a node (or a process that stole the secret) would. */
 export class TestPeer {
   private constructor(
@@ -327,8 +340,7 @@ export class TestPeer {
       sentId = id;
       return frameFromJson(body, id);
     }, timeoutMs);
-    const request = typedShape(body);
-    return replyJson(request, replyOf(request, sentId, reply, { ...defaultLimits, maxValueBytes: 64 * 1024 * 1024, maxSiblings: 1_000_000 }));
+    return jsonReplyOf(body, sentId, reply);
   }
 
   /** Sends any frame, made for the id given; resolves the whole reply frame (an error frame included). */
