@@ -576,13 +576,14 @@ class FrameReader {
     return checkRecordBounds(readRecord(stored), bounds);
   }
 
-  clock(what: string, maxCounter: number): Map<string, number> {
+  /** A version vector; a counter out of 1..maxCounter is `outOfBounds`'s error (a context's is KV_BAD_CONTEXT, as a client's). */
+  clock(what: string, maxCounter: number, outOfBounds: (why: string) => KvError = this.bad): Map<string, number> {
     const n = this.count(2, `${what} entries`, MAX_CLOCK_ENTRIES);
     const vv = new Map<string, number>();
     for (let i = 0; i < n; i++) {
       const actor = this.name(`${what} actor`, 512);
       const counter = this.u48(`${what} counter`);
-      if (counter < 1 || counter > maxCounter) throw this.bad(`${what} counter out of range`);
+      if (counter < 1 || counter > maxCounter) throw outOfBounds(`a counter must be a whole number from 1 to 2^48 - ${2 ** 48 - maxCounter}`);
       if (vv.has(actor)) throw this.bad(`${what} names an actor twice`);
       vv.set(actor, counter);
     }
@@ -692,7 +693,9 @@ function readRequest(op: PeerOp, r: FrameReader, bounds: FrameBounds): PeerReque
         }
       }
       // A context as a token would allow: counters a write can still add one to.
-      const context = r.flag('context') ? r.clock('context', MAX_COUNTER - 1) : undefined;
+      const context = r.flag('context')
+        ? r.clock('context', MAX_COUNTER - 1, (why) => new KvError('KV_BAD_CONTEXT', `context is out of bounds: ${why}`))
+        : undefined;
       const w = r.u32('w');
       const consistency = r.u8('consistency');
       if (consistency > 2) throw r.bad('consistency must be 0 (none), 1 (strict) or 2 (sloppy)');

@@ -17,7 +17,7 @@
  * the context (the clock in base64url).
  */
 import { isUtf8 } from 'node:buffer';
-import { MAX_ACTOR_CHARS, MAX_CLOCK_ENTRIES } from '../clock/index.js';
+import { MAX_CLOCK_ENTRIES } from '../clock/index.js';
 import { MAX_REPLICAS } from '../config.js';
 import { KvError } from '../errors.js';
 import { CODEC_RAW } from '../storage/codec.js';
@@ -55,8 +55,12 @@ const NAME_FRAME_BYTES = 2 + 3 * MAX_NAME_CHARS;
  * reply's `answered`, `hinted` and `hintsDropped`; the peer a request names).
  */
 export const FRAME_ENVELOPE_BYTES = 2 * 1024 + (3 * MAX_REPLICAS + 1) * NAME_FRAME_BYTES;
-/** A version vector in a frame at most (a forwarded context): its count and every entry at its longest. */
-const CLOCK_FRAME_BYTES = 2 + MAX_CLOCK_ENTRIES * (2 + 3 * MAX_ACTOR_CHARS + 6);
+/**
+ * A forwarded context in a frame at most: the write path refuses, before forwarding, a context
+ * whose clock text (clockTextBytes: at least 7 bytes per entry more than its actor's UTF-8) is over
+ * MAX_RECORD_META_BYTES; in binary an entry takes its actor's UTF-8 and 8 bytes.
+ */
+const CLOCK_FRAME_BYTES = 2 + MAX_RECORD_META_BYTES + MAX_CLOCK_ENTRIES;
 /** The context's fixed part: `["<16-hex tag>",[…]]`. */
 const CONTEXT_FIXED_BYTES = 24;
 

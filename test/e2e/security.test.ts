@@ -11,6 +11,7 @@ import t from 'tap';
 import { KvClient } from '../../src/client/client.js';
 import { newSecret } from '../../src/net/credentials.js';
 import { peerProof } from '../../src/net/peer-auth.js';
+import { PEER_PROTOCOL_VERSION } from '../../src/net/protocol.js';
 import { type Daemon, killHard, kvctl, startDaemon, tempDir, waitFor } from '../helpers/cli.js';
 import { startCluster, waitForMembers } from '../helpers/cluster.js';
 import { freePort, makeCertificates, peerConnect, recordingProxy, writeSecretFile } from '../helpers/security.js';
@@ -76,7 +77,7 @@ t.test('a recorded handshake proves nothing on another connection', async (t) =>
   const { file, secret } = writeSecretFile(dir, 'secret');
   const daemon = await startDaemon(t, { args: ['--secret-file', file] });
   const clientNonce = randomBytes(32);
-  const hello = { op: 'peer.hello', version: 1, node: 'recorder', cluster: '', nonce: clientNonce.toString('base64') };
+  const hello = { op: 'peer.hello', version: PEER_PROTOCOL_VERSION, node: 'recorder', cluster: '', nonce: clientNonce.toString('base64') };
 
   const first = await KvClient.connect(daemon.addr);
   t.teardown(() => first.close());

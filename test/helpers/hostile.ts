@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { KvClient } from '../../src/client/client.js';
 import { type MemberInfo, newMember } from '../../src/membership/index.js';
+import { PEER_PROTOCOL_VERSION } from '../../src/net/protocol.js';
 import type { Daemon } from './cli.js';
 import { clusterSecretFile } from './cluster.js';
 import type { TestPeer } from './peer-frames.js';
@@ -174,7 +175,7 @@ export async function ackEverything(t: { teardown: (fn: () => unknown) => void }
         } catch {
           // not JSON: acknowledged all the same
         }
-        const ack = { id, ok: true, version: 1, node: 'ack', cluster: '', nonce: b64('x'.repeat(32)), proof: b64('x'.repeat(32)) };
+        const ack = { id, ok: true, version: PEER_PROTOCOL_VERSION, node: 'ack', cluster: '', nonce: b64('x'.repeat(32)), proof: b64('x'.repeat(32)) };
         socket.write(`${JSON.stringify({ ...ack, results: [], stored: 1, dropped: true, members: [] })}\n`);
       }
     });
