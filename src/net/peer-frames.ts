@@ -531,12 +531,15 @@ class FrameReader {
     return n;
   }
 
-  /** u32-prefixed bytes, at most `max` of them; a view into the frame. */
+  /**
+   * u32-prefixed bytes, at most `max` of them, copied: a frame is often a view into a socket's
+   * read buffer, and a key or value kept (in a cache, a hint) must not keep that whole buffer.
+   */
   bytes(what: string, max: number): Buffer {
     const n = this.u32(what);
     if (n > max) throw this.bad(`${what} of ${n} bytes is over the limit of ${max}`);
     this.need(n, what);
-    const out = this.frame.subarray(this.at, this.at + n);
+    const out = Buffer.from(this.frame.subarray(this.at, this.at + n));
     this.at += n;
     return out;
   }
