@@ -11,9 +11,11 @@ import t from 'tap';
 import { KvClient } from '../../src/client/client.js';
 import { newSecret } from '../../src/net/credentials.js';
 import { peerProof } from '../../src/net/peer-auth.js';
+import { FRAME_REPLY, readFrameHeader } from '../../src/net/peer-frames.js';
 import { PEER_PROTOCOL_VERSION } from '../../src/net/protocol.js';
 import { type Daemon, killHard, kvctl, startDaemon, tempDir, waitFor } from '../helpers/cli.js';
 import { startCluster, waitForMembers } from '../helpers/cluster.js';
+import { frameFromJson } from '../helpers/peer-frames.js';
 import { freePort, makeCertificates, peerConnect, recordingProxy, writeSecretFile } from '../helpers/security.js';
 
 /** The error code of a rejected promise. */
@@ -91,7 +93,8 @@ t.test('a recorded handshake proves nothing on another connection', async (t) =>
   };
   const proof = peerProof(Buffer.from(secret), 'client', transcript).toString('base64');
   await first.request({ op: 'peer.proof', proofs: [proof] });
-  t.ok(await first.request({ op: 'kv.read', key: 'azE=' }), 'the recorded connection became a peer');
+  const read = await first.requestFrame((id) => frameFromJson({ op: 'kv.read', key: 'azE=' }, id));
+  t.equal(readFrameHeader(read).kind, FRAME_REPLY, 'the recorded connection became a peer: it speaks frames, and its kv.read is answered');
 
   const replay = await KvClient.connect(daemon.addr);
   t.teardown(() => replay.close());
