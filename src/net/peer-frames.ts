@@ -111,7 +111,7 @@ const OPS_BY_CODE: readonly (PeerOp | undefined)[] = (() => {
 /** Segments and leaves of a Merkle tree (antientropy/merkle-tree.ts): 32 segments of 32 leaves. */
 const TREE_SEGMENTS = 32;
 const TREE_LEAVES = 1024;
-/** Longest node name a frame may carry (net/fields.ts parseNodeName). */
+/** Longest node name a frame may carry (membership/member-wire.ts MAX_MEMBER_NAME_CHARS). */
 const MAX_NAME_CHARS = 256;
 /** Longest tree hash and version digest text. */
 const MAX_HASH_CHARS = 128;

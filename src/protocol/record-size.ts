@@ -36,7 +36,7 @@ export interface RecordLimits {
   maxSiblings: number;
 }
 
-/** Characters of a node name at most (membership/member-wire.ts MAX_MEMBER_NAME_CHARS; net/fields.ts parseNodeName). */
+/** Characters of a node name at most (membership/member-wire.ts MAX_MEMBER_NAME_CHARS; net/peer-frames.ts). */
 const MAX_NAME_CHARS = 256;
 /** A node name as JSON text at most: every character escaped as \uXXXX, quotes and a comma. */
 const NAME_TEXT_BYTES = 6 * MAX_NAME_CHARS + 3;
