@@ -163,7 +163,8 @@ const opPurpose: Record<Op, string> = {
   'test.fault': 'The per-link fault switch for partition tests; served only by daemons started with --testing-faults.',
   auth: 'Present a client token (a daemon with --client-token-file serves nothing but ping and auth until one is given); replies its role.',
   'peer.hello': 'First step of the peer handshake: protocol version, node name, cluster id and a fresh 32-byte nonce; replies the same of the other node.',
-  'peer.proof': 'Second step: HMAC-SHA256 proofs under the current (and previous) cluster secret; replies the other node’s proof.',
+  'peer.proof':
+    'Second step: HMAC-SHA256 proofs under the current (and previous) cluster secret; replies the other node’s proof. With frames:true (nodes’ links), the connection carries binary frames from then on.',
 };
 
 /** One `.TP` per op: the op in bold, then "Fields: ..." (the exact allow-list, in order), then its purpose. */

@@ -1,7 +1,7 @@
 /**
  * One connection to a daemon, as the client and the node-to-node transport both use it: NDJSON,
- * and binary frames (net/peer-frames.ts) once the peer handshake succeeded on it (the reply to
- * `peer.proof` is the last line; what follows is frames, both ways). Either way:
+ * and binary frames (net/peer-frames.ts) once a peer handshake that asked for them succeeded on
+ * it (the reply to `peer.proof` is the last line; what follows is frames, both ways). Either way:
  * many requests in flight (ids match replies that may come out of order), one deadline timer for
  * all of them, wire errors turned back into KvErrors with their stable codes, and requests written
  * in one tick sharing one write. Once the daemon's limits are known, a request line over its line
@@ -140,7 +140,8 @@ export class LineConnection {
     const socket = await openSocket(addr, timeoutMs, options.tls);
     const connection = new this(socket, addr, timeoutMs);
     try {
-      if (options.peer) await provePeer((body) => connection.request(body), options.peer, addr);
+      // A client that proves itself a peer (a node asking another for its members) keeps lines.
+      if (options.peer) await provePeer((body) => connection.request(body), options.peer, addr, false);
       if (options.token !== undefined) await connection.request({ op: 'auth', token: options.token });
     } catch (err) {
       connection.destroy();
@@ -176,7 +177,7 @@ export class LineConnection {
 
   /** Sends any request object (an id is added); resolves the reply or rejects its error. */
   request(body: Record<string, unknown>, timeoutMs = this.timeoutMs): Promise<Record<string, unknown>> {
-    if (body.op === 'peer.proof' && !this.frameFramer) this.proofId = this.nextId;
+    if (body.op === 'peer.proof' && body.frames === true && !this.frameFramer) this.proofId = this.nextId;
     return this.requestText(JSON.stringify(body).slice(1, -1), timeoutMs);
   }
 

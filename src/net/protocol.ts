@@ -45,7 +45,7 @@ const clientFields: Readonly<Record<ClientOp, ReadonlySet<string>>> = {
 const connectionFields: Readonly<Record<ConnectionOp, ReadonlySet<string>>> = {
   auth: new Set([...COMMON_FIELDS, 'token']),
   'peer.hello': new Set([...COMMON_FIELDS, 'version', 'node', 'cluster', 'nonce']),
-  'peer.proof': new Set([...COMMON_FIELDS, 'proofs']),
+  'peer.proof': new Set([...COMMON_FIELDS, 'proofs', 'frames']),
 };
 /**
  * Per-op allow-list of request field names; read-only, exported so the man page documents exactly what is validated.
@@ -148,6 +148,8 @@ function validateConnection(op: ConnectionOp, fields: Record<string, unknown>): 
     if (node.length === 0) throw new KvError('KV_BAD_REQUEST', 'peer.hello: node must not be empty');
     return { op, version: PEER_PROTOCOL_VERSION, node, cluster: name('cluster'), nonce: fixedBytes(fields.nonce, 'nonce', NONCE_BYTES) };
   }
+  if (fields.frames !== undefined && typeof fields.frames !== 'boolean')
+    throw new KvError('KV_BAD_REQUEST', 'peer.proof: frames must be true or false', { field: 'frames' });
   const proofs = fields.proofs;
   if (!Array.isArray(proofs) || proofs.length < 1 || proofs.length > 2) {
     throw new KvError('KV_BAD_REQUEST', 'peer.proof takes proofs: one or two base64 HMACs (current and previous secret)');

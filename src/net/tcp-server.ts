@@ -1,7 +1,8 @@
 /**
  * The TCP server adapter: NDJSON for clients; for peers, binary frames (net/peer-frames.ts) once
- * the peer handshake succeeded on the connection (the line that carried `peer.proof` is the last
- * line; what follows its successful reply, both ways, is frames). Per connection: lines (or
+ * the peer handshake succeeded on the connection and its `peer.proof` asked for them (that line
+ * is the last; what follows its successful reply, both ways, is frames: nodes' links do; a node
+ * asking a peer's client views, e.g. its members, keeps lines). Per connection: lines (or
  * frames) are split with a byte limit, --max-line-bytes for both (a frame's header gives its size,
  * so one over the limit is refused before it is held), handled
  * concurrently (many requests in flight, replies as soon as ready, matched by id), and replies
@@ -429,7 +430,7 @@ class Connection {
         return true;
       }
     }
-    const proof = this.shared.frames !== undefined && this.identity.kind !== 'peer' && isProofLine(line);
+    const proof = this.shared.frames !== undefined && this.identity.kind !== 'peer' && asksForFrames(line);
     if (proof) this.proofLine = line;
     this.waiting.push(line);
     this.waitingBytes += line.length;
@@ -877,9 +878,15 @@ function errorFrameFor(to: Buffer, error: KvError): Buffer {
   return encodeErrorFrame(id, opCode, error.toWire());
 }
 
-/** Whether a line asks for peer.proof (checked cheaply first: this runs on every client line). */
-function isProofLine(line: Buffer): boolean {
-  return line.includes('peer.proof') && opOf(line) === 'peer.proof';
+/** Whether a line is a peer.proof asking for frames once it succeeds (checked cheaply first: this runs on every client line). */
+function asksForFrames(line: Buffer): boolean {
+  if (!line.includes('peer.proof')) return false;
+  try {
+    const request = JSON.parse(line.toString('utf8')) as { op?: unknown; frames?: unknown };
+    return request.op === 'peer.proof' && request.frames === true;
+  } catch {
+    return false;
+  }
 }
 
 /** Best-effort id of a line we will not run, so the client can still match the refusal. */

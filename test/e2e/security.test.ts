@@ -92,7 +92,7 @@ t.test('a recorded handshake proves nothing on another connection', async (t) =>
     server: String(answer.node),
   };
   const proof = peerProof(Buffer.from(secret), 'client', transcript).toString('base64');
-  await first.request({ op: 'peer.proof', proofs: [proof] });
+  await first.request({ op: 'peer.proof', proofs: [proof], frames: true });
   const read = await first.requestFrame((id) => frameFromJson({ op: 'kv.read', key: 'azE=' }, id));
   t.equal(readFrameHeader(read).kind, FRAME_REPLY, 'the recorded connection became a peer: it speaks frames, and its kv.read is answered');
 

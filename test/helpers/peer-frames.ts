@@ -418,14 +418,14 @@ export class WireReader {
 }
 
 /**
- * A raw socket that ran the peer handshake by hand, speaking `version`; `afterProof` is written in
- * the same write as the proof line (a peer that pipelines). Resolves the socket and its reader
+ * A raw socket that ran the peer handshake by hand, speaking `version`, asking for frames unless
+ * `frames` is false; `afterProof` is written in the same write as the proof line (a peer that pipelines). Resolves the socket and its reader
  * once the proof's reply (the last line) was read; rejects with the node's refusal.
  */
 export async function rawPeer(
   addr: string,
   secret: Buffer,
-  options: { version?: number; afterProof?: Buffer } = {},
+  options: { version?: number; afterProof?: Buffer; frames?: boolean } = {},
 ): Promise<{ socket: Socket; reader: WireReader }> {
   const [host, port] = addr.split(':') as [string, string];
   const socket = connect({ host, port: Number(port) });
@@ -447,7 +447,8 @@ export async function rawPeer(
     client: 'raw-peer',
     server: hello.node as string,
   };
-  const proof = Buffer.from(`${JSON.stringify({ id: 2, op: 'peer.proof', proofs: [peerProof(secret, 'client', transcript).toString('base64')] })}\n`);
+  const proofs = [peerProof(secret, 'client', transcript).toString('base64')];
+  const proof = Buffer.from(`${JSON.stringify({ id: 2, op: 'peer.proof', proofs, ...(options.frames === false ? {} : { frames: true }) })}\n`);
   socket.write(options.afterProof ? Buffer.concat([proof, options.afterProof]) : proof);
   const answer = await reader.line();
   if (answer.ok !== true) throw KvError.fromWire(answer.error);

@@ -74,6 +74,16 @@ t.test('after the handshake, a peer link carries frames both ways; JSON requests
   await t.rejects(peer.connection.request({ op: 'ping' }), { code: 'KV_BAD_REQUEST', message: /carries peer frames/ }, 'a JSON request is refused unsent');
 });
 
+t.test('a peer handshake that does not ask for frames keeps lines: client views are served, node-to-node ops are not', async (t) => {
+  const { addr } = await serve(t);
+  const { socket, reader } = await rawPeer(addr, secret, { frames: false });
+  t.teardown(() => socket.destroy());
+  socket.write('{"id":3,"op":"members"}\n');
+  t.match(await reader.line(), { id: 3, ok: true, pong: true }, 'a client op, answered as a line');
+  socket.write('{"id":4,"op":"kv.read","key":"aw=="}\n');
+  t.match(await reader.line(), { id: 4, ok: false, error: { code: 'KV_BAD_REQUEST', message: /kv\.read travels between nodes in binary frames/ } });
+});
+
 t.test('a frame pipelined in the same write as the proof is read as a frame once the proof succeeded', async (t) => {
   const { addr } = await serve(t);
   const { socket, reader } = await rawPeer(addr, secret, { afterProof: encodePeerRequest(read, 42) });
