@@ -9,7 +9,7 @@
 import { DEFAULT_HOST, DEFAULT_PORT, defaultLimits, envVars } from '../config.js';
 import { daemonPaths, defaultDataDir } from '../daemon/paths.js';
 import { type ErrorCode, ExitStatus, errorCodes } from '../errors.js';
-import { isPeerOpName } from '../net/peer-json.js';
+import { isPeerOpName } from '../net/peer-frames.js';
 import { allowedFields } from '../net/protocol.js';
 import type { Op } from '../protocol/client.js';
 import { MAX_CLOCK_KEYS, MAX_REPLICA_ITEMS } from '../protocol/peer.js';
@@ -163,7 +163,8 @@ const opPurpose: Record<Op, string> = {
   'test.fault': 'The per-link fault switch for partition tests; served only by daemons started with --testing-faults.',
   auth: 'Present a client token (a daemon with --client-token-file serves nothing but ping and auth until one is given); replies its role.',
   'peer.hello': 'First step of the peer handshake: protocol version, node name, cluster id and a fresh 32-byte nonce; replies the same of the other node.',
-  'peer.proof': 'Second step: HMAC-SHA256 proofs under the current (and previous) cluster secret; replies the other node’s proof.',
+  'peer.proof':
+    'Second step: HMAC-SHA256 proofs under the current (and previous) cluster secret; replies the other node’s proof. With frames:true (nodes’ links), the connection carries binary frames from then on.',
 };
 
 /** One `.TP` per op: the op in bold, then "Fields: ..." (the exact allow-list, in order), then its purpose. */
@@ -213,7 +214,9 @@ function protocolSection(): string[] {
     ...connectionOps.map(opTerm),
     '.SS "Node-to-node ops"',
     prose(
-      'Nodes use the same port and framing under dotted op names; peer keys are always base64. They are listed for operators reading logs and captures. ' +
+      'Nodes use the same port. Once the peer handshake succeeds, the connection carries binary frames both ways instead of lines: a 10-byte header ' +
+        '(length, kind, request id, op code), then the fields below in binary (keys and values as raw bytes, records in their stored form; gossip as JSON text); ' +
+        'a frame, like a line, is at most --max-line-bytes. They are listed for operators reading logs and captures. ' +
         'Messages and replies between nodes are validated as strictly as client requests, in both directions. A connection that has not completed the ' +
         'peer handshake is refused these ops with KV_FORBIDDEN.',
     ),

@@ -23,7 +23,7 @@ import { checkRemoved } from '../gossip/removal-check.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
 import { type MemberInfo, newMember } from '../membership/member-table.js';
 import { parseMembers } from '../membership/member-wire.js';
-import { answerLine } from '../net/answer.js';
+import { answerFrame, answerLine } from '../net/answer.js';
 import type { ClientOptions } from '../net/line-connection.js';
 import { ConnectionAuthenticator, type PeerSelf } from '../net/peer-auth.js';
 import { TcpServer } from '../net/tcp-server.js';
@@ -146,7 +146,14 @@ async function main(): Promise<void> {
           return answerLine(line, (built as NonNullable<typeof built>).node, connection, config.limits, authenticator);
         },
         config.limits,
-        { tls: credentials.serverTls, tokensRequired: authenticator.tokensRequired },
+        {
+          tls: credentials.serverTls,
+          tokensRequired: authenticator.tokensRequired,
+          frames: async (frame, connection) => {
+            if (!built) await whenBuilt;
+            return answerFrame(frame, (built as NonNullable<typeof built>).node, connection, config.limits);
+          },
+        },
       );
     } catch (err) {
       throw new KvError('KV_START_FAILED', `cannot use the TLS certificate and key: ${(err as Error).message}`, undefined, { cause: err });

@@ -7,16 +7,9 @@
 import { decodeContext, type VersionVector } from '../clock/index.js';
 import type { Consistency } from '../config.js';
 import { KvError } from '../errors.js';
-import { isJsonObject } from '../json.js';
 import type { Encoding } from '../protocol/client.js';
 
 const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
-
-/** A JSON value that must be an object (not null, not an array). */
-export function asObject(raw: unknown, what: string): Record<string, unknown> {
-  if (!isJsonObject(raw)) throw new KvError('KV_BAD_REQUEST', `${what} must be an object`);
-  return raw;
-}
 
 /**
  * Refuses forbidden names and any name not in `allowed` (undefined: forbidden names only). `what`
@@ -58,13 +51,6 @@ export function parseBytes(raw: unknown, field: string, encoding: Encoding): Buf
   return Buffer.from(raw, 'utf8');
 }
 
-/** A key between peers: base64 always (binary-safe without a per-message encoding), 1..maxKeyBytes bytes. */
-export function parsePeerKey(raw: unknown, maxKeyBytes: number): Buffer {
-  const key = parseBytes(raw, 'key', 'base64');
-  if (key.length === 0 || key.length > maxKeyBytes) throw new KvError('KV_BAD_REQUEST', 'peer key size out of range');
-  return key;
-}
-
 export function parseEncoding(raw: unknown): Encoding {
   if (raw === undefined || raw === 'utf8') return 'utf8';
   if (raw === 'base64') return 'base64';
@@ -96,19 +82,5 @@ export function parseKeepSiblings(raw: unknown, context: VersionVector | undefin
   if (raw === undefined) return false;
   if (typeof raw !== 'boolean') throw new KvError('KV_BAD_REQUEST', 'keepSiblings must be true or false', { field: 'keepSiblings' });
   if (raw && context !== undefined) throw new KvError('KV_BAD_REQUEST', 'keepSiblings applies only to a write without a context', { field: 'keepSiblings' });
-  return raw;
-}
-
-/** An array of 1..max items (0..max when `allowEmpty`), each parsed by `item`. */
-export function parseArray<T>(raw: unknown, field: string, max: number, item: (x: unknown, i: number) => T, allowEmpty = false): T[] {
-  if (!Array.isArray(raw) || raw.length > max || (!allowEmpty && raw.length === 0)) {
-    throw new KvError('KV_BAD_REQUEST', `${field} must be an array of ${allowEmpty ? 0 : 1} to ${max} entries`, { field });
-  }
-  return raw.map(item);
-}
-
-/** A node name from a peer or an admin request. */
-export function parseNodeName(raw: unknown, field: string): string {
-  if (typeof raw !== 'string' || raw.length === 0 || raw.length > 256) throw new KvError('KV_BAD_REQUEST', `${field} must be a node name`, { field });
   return raw;
 }

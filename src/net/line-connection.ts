@@ -1,5 +1,7 @@
 /**
- * One NDJSON connection to a daemon, as the client and the node-to-node transport both use it:
+ * One connection to a daemon, as the client and the node-to-node transport both use it: NDJSON,
+ * and binary frames (net/peer-frames.ts) once a peer handshake that asked for them succeeded on
+ * it (the reply to `peer.proof` is the last line; what follows is frames, both ways). Either way:
  * many requests in flight (ids match replies that may come out of order), one deadline timer for
  * all of them, wire errors turned back into KvErrors with their stable codes, and requests written
  * in one tick sharing one write. Once the daemon's limits are known, a request line over its line
@@ -12,8 +14,10 @@ import { type Limits, parseAddr } from '../config.js';
 import { withResolvers } from '../env/with-resolvers.js';
 import { KvError } from '../errors.js';
 import { isJsonObject, repeatedFieldName } from '../json.js';
+import { FrameFramer } from './frame-framer.js';
 import { LineFramer } from './line-framer.js';
 import { type PeerHandshake, provePeer } from './peer-auth.js';
+import { decodeErrorFrame, FRAME_ERROR, nextFrameId, readFrameHeader } from './peer-frames.js';
 
 /** Replies can hold many siblings of the largest value; the client trusts its daemon up to this. */
 const MAX_REPLY_LINE_BYTES = 256 * 1024 * 1024;
@@ -47,7 +51,8 @@ export interface ClientOptions {
 }
 
 interface Pending {
-  resolve: (reply: Record<string, unknown>) => void;
+  /** A line's reply object, or a whole reply frame. */
+  resolve: (reply: Record<string, unknown> & Buffer) => void;
   reject: (err: KvError) => void;
   /** When the request times out (ms, Date.now clock) and after how long, for the error. */
   deadline: number;
@@ -57,15 +62,15 @@ interface Pending {
 export class LineConnection {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private outbox: string[] = [];
-  /** UTF-16 units in `outbox` (bytes, near enough: request lines are mostly ASCII). */
+  private outbox: (string | Buffer)[] = [];
+  /** UTF-16 units in `outbox` (bytes, near enough: request lines are mostly ASCII; frames count their bytes). */
   private outboxUnits = 0;
   /**
    * Requests held back while this connection already has MAX_UNSENT_BYTES queued to send (a slow or
    * busy daemon that does not take them): sent as the socket drains, dropped unsent when their
    * deadline passes first, so what a connection buffers stays bounded.
    */
-  private held: { id: number; line: string }[] = [];
+  private held: { id: number; line: string | Buffer }[] = [];
   private heldHead = 0;
   private flushScheduled = false;
   private closedError: KvError | undefined;
@@ -84,6 +89,13 @@ export class LineConnection {
    * the daemon on the connection itself), so a pool can drop it at once rather than on its next use.
    */
   onEnded: ((reason: KvError) => void) | undefined;
+  private readonly lineFramer: LineFramer;
+  /** Set once the peer handshake succeeded: replies are frames from then on. */
+  private frameFramer: FrameFramer | undefined;
+  /** The id of the `peer.proof` request in flight: its successful reply is the last line. */
+  private proofId: number | undefined;
+  /** The proof's reply was read: switch to frames once the chunk it came in is split. */
+  private switchPending = false;
 
   /** Wraps a connected socket; use `connect`. */
   constructor(
@@ -96,7 +108,15 @@ export class LineConnection {
       (line) => this.onReply(line),
       () => this.fail(new KvError('KV_INTERNAL', 'reply line from daemon exceeds the client limit')),
     );
-    socket.on('data', (chunk: Buffer) => framer.push(chunk));
+    this.lineFramer = framer;
+    socket.on('data', (chunk: Buffer) => {
+      if (this.frameFramer) {
+        this.frameFramer.push(chunk);
+        return;
+      }
+      framer.push(chunk);
+      if (this.switchPending) this.switchToFrames();
+    });
     socket.on('drain', () => this.sendHeld());
     socket.on('error', (err) => this.fail(new KvError('KV_UNREACHABLE', `connection to ${addr} failed: ${err.message}`, { addr })));
     socket.on('close', () => this.fail(new KvError('KV_UNREACHABLE', `connection to ${addr} closed`, { addr })));
@@ -120,7 +140,8 @@ export class LineConnection {
     const socket = await openSocket(addr, timeoutMs, options.tls);
     const connection = new this(socket, addr, timeoutMs);
     try {
-      if (options.peer) await provePeer((body) => connection.request(body), options.peer, addr);
+      // A client that proves itself a peer (a node asking another for its members) keeps lines.
+      if (options.peer) await provePeer((body) => connection.request(body), options.peer, addr, false);
       if (options.token !== undefined) await connection.request({ op: 'auth', token: options.token });
     } catch (err) {
       connection.destroy();
@@ -156,7 +177,45 @@ export class LineConnection {
 
   /** Sends any request object (an id is added); resolves the reply or rejects its error. */
   request(body: Record<string, unknown>, timeoutMs = this.timeoutMs): Promise<Record<string, unknown>> {
+    if (body.op === 'peer.proof' && body.frames === true && !this.frameFramer) this.proofId = this.nextId;
     return this.requestText(JSON.stringify(body).slice(1, -1), timeoutMs);
+  }
+
+  /** True once the connection carries frames (the peer handshake succeeded on it). */
+  get speaksFrames(): boolean {
+    return this.frameFramer !== undefined;
+  }
+
+  /**
+   * Sends one request frame, made by `frame` for the id given; resolves the whole reply frame
+   * (an error frame included: the caller decodes it). Only once the connection speaks frames.
+   */
+  requestFrame(frame: (id: number) => Buffer, timeoutMs = this.timeoutMs): Promise<Buffer> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    if (!this.frameFramer) return Promise.reject(new KvError('KV_INTERNAL', 'a frame sent before the peer handshake succeeded'));
+    let id = this.nextId;
+    while (this.pending.has(id)) id = nextFrameId(id);
+    this.nextId = nextFrameId(id);
+    const bytes = frame(id);
+    const maxBytes = this.lineLimit;
+    if (maxBytes !== undefined && bytes.length > maxBytes) {
+      return Promise.reject(
+        new KvError(
+          'KV_LINE_TOO_LONG',
+          `message is ${bytes.length} bytes; the node at ${this.addr} takes frames of at most ${maxBytes} (its --max-line-bytes); not sent`,
+          {
+            bytes: bytes.length,
+            limit: maxBytes,
+          },
+        ),
+      );
+    }
+    return this.send<Buffer>(id, bytes, timeoutMs);
+  }
+
+  /** A frame's line limit, learned from the node (the frame-layer ping). */
+  learnFrameLimit(maxFrameBytes: number): void {
+    this.lineLimit = maxFrameBytes;
   }
 
   /**
@@ -166,6 +225,11 @@ export class LineConnection {
    */
   requestText(fields: string, timeoutMs = this.timeoutMs): Promise<Record<string, unknown>> {
     if (this.closedError) return Promise.reject(this.closedError);
+    if (this.frameFramer) {
+      return Promise.reject(
+        new KvError('KV_BAD_REQUEST', `this connection to ${this.addr} carries peer frames since its handshake; it takes no JSON requests`),
+      );
+    }
     const id = this.nextId++;
     const line = fields === '' ? `{"id":${id}}` : `{"id":${id},${fields}}`;
     const maxLineBytes = this.limits?.maxLineBytes ?? this.lineLimit;
@@ -182,12 +246,16 @@ export class LineConnection {
         ),
       );
     }
-    const { promise, resolve, reject } = withResolvers<Record<string, unknown>>();
+    return this.send<Record<string, unknown>>(id, line, timeoutMs);
+  }
+
+  private send<T>(id: number, message: string | Buffer, timeoutMs: number): Promise<T> {
+    const { promise, resolve, reject } = withResolvers<T>();
     const deadline = Date.now() + timeoutMs;
-    this.pending.set(id, { resolve, reject, deadline, timeoutMs });
+    this.pending.set(id, { resolve: resolve as Pending['resolve'], reject, deadline, timeoutMs });
     if (deadline < this.deadlineTimerAt) this.armDeadlineTimer(deadline);
-    if (this.heldHead < this.held.length || this.unsentUnits() > MAX_UNSENT_BYTES) this.held.push({ id, line });
-    else this.enqueue(line);
+    if (this.heldHead < this.held.length || this.unsentUnits() > MAX_UNSENT_BYTES) this.held.push({ id, line: message });
+    else this.enqueue(message);
     return promise;
   }
 
@@ -196,9 +264,9 @@ export class LineConnection {
     return this.outboxUnits + this.socket.writableLength;
   }
 
-  private enqueue(line: string): void {
-    this.outbox.push(line);
-    this.outboxUnits += line.length + 1;
+  private enqueue(message: string | Buffer): void {
+    this.outbox.push(message);
+    this.outboxUnits += typeof message === 'string' ? message.length + 1 : message.length;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(this.flushSoon);
@@ -208,7 +276,7 @@ export class LineConnection {
   /** The socket drained: send held requests that are still awaited, up to the bound again. */
   private sendHeld(): void {
     while (this.heldHead < this.held.length && this.unsentUnits() <= MAX_UNSENT_BYTES) {
-      const next = this.held[this.heldHead++] as { id: number; line: string };
+      const next = this.held[this.heldHead++] as { id: number; line: string | Buffer };
       if (this.pending.has(next.id)) this.enqueue(next.line);
     }
     if (this.heldHead === this.held.length) {
@@ -278,12 +346,51 @@ export class LineConnection {
   private flush(): void {
     this.flushScheduled = false;
     if (this.outbox.length === 0) return;
-    this.socket.write(`${this.outbox.join('\n')}\n`);
+    if (this.frameFramer) {
+      // Frames as they are, corked into one write.
+      this.socket.cork();
+      for (const frame of this.outbox) this.socket.write(frame);
+      this.socket.uncork();
+    } else this.socket.write(`${this.outbox.join('\n')}\n`);
     this.outbox = [];
     this.outboxUnits = 0;
   }
 
-  private onReply(line: Buffer): void {
+  /** The handshake's reply was the last line: what follows (in this chunk and after) is frames. */
+  private switchToFrames(): void {
+    this.switchPending = false;
+    const framer = new FrameFramer(
+      MAX_REPLY_LINE_BYTES,
+      (frame) => this.onFrame(frame),
+      () => this.fail(new KvError('KV_INTERNAL', `a frame from ${this.addr} exceeds the client limit`)),
+      (why) => this.fail(new KvError('KV_INTERNAL', `the node at ${this.addr} sent a malformed frame: ${why}`)),
+    );
+    this.frameFramer = framer;
+    const rest = this.lineFramer.takeHeld();
+    if (rest.length > 0) framer.push(rest);
+  }
+
+  private onFrame(frame: Buffer): void {
+    const { kind, id } = readFrameHeader(frame);
+    if (id === 0) {
+      // The connection's own error: the node closes it.
+      this.fail(kind === FRAME_ERROR ? safeErrorOf(frame) : new KvError('KV_INTERNAL', `the node at ${this.addr} sent a frame with id 0 that is no error`));
+      return;
+    }
+    const waiter = this.pending.get(id);
+    if (!waiter) return;
+    this.pending.delete(id);
+    waiter.resolve(frame as Record<string, unknown> & Buffer);
+  }
+
+  /** A reply line; false when it is the handshake's last (frames follow). */
+  private onReply(line: Buffer): boolean {
+    this.handleReply(line);
+    if (this.switchPending) return false;
+    return true;
+  }
+
+  private handleReply(line: Buffer): void {
     let reply: unknown;
     try {
       reply = JSON.parse(line.toString('utf8'));
@@ -311,7 +418,11 @@ export class LineConnection {
     const waiter = this.pending.get(id);
     if (!waiter) return;
     this.pending.delete(id);
-    if (reply.ok === true) waiter.resolve(reply);
+    if (id === this.proofId) {
+      this.proofId = undefined;
+      if (reply.ok === true) this.switchPending = true;
+    }
+    if (reply.ok === true) waiter.resolve(reply as Record<string, unknown> & Buffer);
     else waiter.reject(KvError.fromWire(reply.error));
   }
 
@@ -328,6 +439,14 @@ export class LineConnection {
     this.heldHead = 0;
     if (!this.socket.destroyed) this.socket.destroy();
     if (first) this.onEnded?.(err);
+  }
+}
+
+function safeErrorOf(frame: Buffer): KvError {
+  try {
+    return decodeErrorFrame(frame);
+  } catch (err) {
+    return err as KvError;
   }
 }
 

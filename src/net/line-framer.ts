@@ -23,15 +23,23 @@ export class LineFramer {
   private overflowed = false;
   /** Inside an over-long line being skipped: input is dropped up to its newline. */
   private skipping = false;
+  /**
+   * A line's handler asked to hold what follows it (the connection may switch to binary frames
+   * after that line's reply): input is kept unread, up to the line limit, until `resume` reads it
+   * as lines or `takeHeld` hands it over.
+   */
+  private held = false;
+  private endedWhileHeld = false;
 
   /**
-   * @param onLine called with each complete line (newline excluded)
+   * @param onLine called with each complete line (newline excluded); returning false holds the
+   *   input that follows the line, unread (see `held`)
    * @param onOverflow called once when a line exceeds the limit; the framer then ignores input
    *   (or, with `skipOverlongLines`, the rest of that line only)
    */
   constructor(
     private readonly maxLineBytes: number,
-    private readonly onLine: (line: Buffer) => void,
+    private readonly onLine: (line: Buffer) => unknown,
     private readonly onOverflow: (bytesSeen: number) => void,
     private readonly options: LineFramerOptions = {},
   ) {}
@@ -43,6 +51,10 @@ export class LineFramer {
 
   push(chunk: Buffer): void {
     if (this.overflowed) return;
+    if (this.held) {
+      this.keep(chunk);
+      return;
+    }
     let start = 0;
     if (this.skipping) {
       const nl = chunk.indexOf(NEWLINE);
@@ -69,7 +81,11 @@ export class LineFramer {
         this.pendingBytes = 0;
       }
       start = nl + 1;
-      this.emit(line);
+      if (this.emit(line) === false) {
+        this.held = true;
+        if (start < chunk.length) this.keep(chunk.subarray(start));
+        return;
+      }
       if (this.overflowed) return;
     }
     const rest = chunk.length - start;
@@ -83,8 +99,45 @@ export class LineFramer {
     this.pendingBytes += rest;
   }
 
+  /** Input held after a line, kept while it fits the line limit. */
+  private keep(bytes: Buffer): void {
+    if (this.pendingBytes + bytes.length > this.maxLineBytes) {
+      this.held = false;
+      this.overflow(this.pendingBytes + bytes.length);
+      this.overflowed = true;
+      return;
+    }
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+  }
+
+  /** Reads the held input as lines again. */
+  resume(): void {
+    if (!this.held) return;
+    this.held = false;
+    const rest = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.push(rest);
+    if (this.endedWhileHeld) this.end();
+  }
+
+  /** Hands over the held input and reads no more: the stream goes on in another framing. */
+  takeHeld(): Buffer {
+    const rest = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.held = false;
+    this.overflowed = true;
+    return rest;
+  }
+
   /** Input ended: a last line without newline still counts. */
   end(): void {
+    if (this.held) {
+      this.endedWhileHeld = true;
+      return;
+    }
     this.skipping = false;
     if (this.overflowed || this.pendingBytes === 0) return;
     const line = Buffer.concat(this.pending, this.pendingBytes);
@@ -93,9 +146,10 @@ export class LineFramer {
     this.emit(line);
   }
 
-  private emit(line: Buffer): void {
+  private emit(line: Buffer): unknown {
     const trimmed = line.length > 0 && line[line.length - 1] === CR ? line.subarray(0, line.length - 1) : line;
-    if (trimmed.length > 0 || this.options.emitEmptyLines) this.onLine(trimmed);
+    if (trimmed.length > 0 || this.options.emitEmptyLines) return this.onLine(trimmed);
+    return undefined;
   }
 
   private overflow(bytes: number): void {

@@ -9,7 +9,8 @@
  *   2. the connecting node sends `peer.proof`: HMAC-SHA256, under each secret it holds (current,
  *      then previous), of both nonces, the cluster id and both names; the server checks it against
  *      each secret it holds, marks the connection as a peer, and answers with its own HMAC under the
- *      secret that matched, which the connecting node checks in turn.
+ *      secret that matched, which the connecting node checks in turn. With `frames: true` in its
+ *      proof, the connection carries binary frames from then on (net/peer-frames.ts).
  * The secret never crosses the wire. Both nonces are fresh per connection, so a recorded handshake
  * proves nothing on another connection; the two proofs carry different labels, so one side's proof
  * cannot be reflected back as the other's. Holding two secrets lets a rotation roll through the
@@ -169,6 +170,8 @@ export async function provePeer(
   request: (body: Record<string, unknown>) => Promise<Record<string, unknown>>,
   h: PeerHandshake,
   addr: string,
+  /** Ask that the connection carry binary frames once the handshake succeeded (a node's peer link does). */
+  frames = true,
 ): Promise<PeerSelf> {
   const self = h.self();
   const clientNonce = h.randomBytes(NONCE_BYTES);
@@ -180,8 +183,14 @@ export async function provePeer(
     nonce: clientNonce.toString('base64'),
   });
   const malformed = () => new KvError('KV_BAD_REQUEST', `the node at ${addr} answered the peer handshake with a malformed reply`, { addr });
-  if (typeof hello.node !== 'string' || hello.node.length === 0 || typeof hello.cluster !== 'string' || hello.version !== PEER_PROTOCOL_VERSION)
-    throw malformed();
+  if (hello.version !== PEER_PROTOCOL_VERSION) {
+    throw new KvError(
+      'KV_BAD_REQUEST',
+      `the node at ${addr} speaks peer protocol version ${JSON.stringify(hello.version)?.slice(0, 32)}; this node speaks peer protocol version ${PEER_PROTOCOL_VERSION}`,
+      { addr, version: PEER_PROTOCOL_VERSION },
+    );
+  }
+  if (typeof hello.node !== 'string' || hello.node.length === 0 || typeof hello.cluster !== 'string') throw malformed();
   if (self.cluster !== '' && hello.cluster !== self.cluster) {
     throw new KvError('KV_CLUSTER_MISMATCH', `the node at ${addr} belongs to cluster ${hello.cluster}; this node belongs to cluster ${self.cluster}`, {
       addr,
@@ -198,7 +207,7 @@ export async function provePeer(
   if (serverNonce.length !== NONCE_BYTES) throw malformed();
   const transcript: Transcript = { clientNonce, serverNonce, cluster: hello.cluster, client: self.name, server: hello.node };
   const proofs = keysOf(h.secrets).map((secret) => peerProof(secret, 'client', transcript).toString('base64'));
-  const answer = await request({ op: 'peer.proof', proofs });
+  const answer = await request({ op: 'peer.proof', proofs, ...(frames ? { frames: true } : {}) });
   let serverProof: Buffer | undefined;
   try {
     serverProof = isJsonObject(answer) ? parseBytes(answer.proof, 'proof', 'base64') : undefined;

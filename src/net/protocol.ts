@@ -1,7 +1,8 @@
 /**
  * The request line protocol (DESIGN §2): one JSON object per line, validated here into a typed
  * request (protocol/client.ts) before any engine sees it. Field names are checked against a
- * per-op allow-list (net/fields.ts); peer ops are validated by net/peer-json.ts, as strictly.
+ * per-op allow-list (net/fields.ts). Peer ops travel in binary frames after the peer handshake
+ * (net/peer-frames.ts validates them, as strictly); as a line, one is refused.
  */
 import { isUtf8 } from 'node:buffer';
 import { type ClusterSettings, type Limits, MAX_REPLICAS } from '../config.js';
@@ -9,7 +10,7 @@ import { KvError } from '../errors.js';
 import { isJsonObject, type RepeatedField, repeatedFieldName } from '../json.js';
 import type { ClientRequest, ConnectionRequest, Op, Request, RequestId } from '../protocol/client.js';
 import { checkFieldNames, parseBytes, parseConsistency, parseContext, parseEncoding, parseKeepSiblings, parseQuorum } from './fields.js';
-import { decodePeerRequest, isPeerOpName, peerFields } from './peer-json.js';
+import { isPeerOpName, peerFrameFields } from './peer-frames.js';
 
 export type { Encoding, Reply, RequestId } from '../protocol/client.js';
 
@@ -17,7 +18,7 @@ type ClientOp = ClientRequest['op'];
 type ConnectionOp = ConnectionRequest['op'];
 
 /** The version of the peer protocol this node speaks (the handshake carries it). */
-export const PEER_PROTOCOL_VERSION = 1;
+export const PEER_PROTOCOL_VERSION = 2;
 /** Bytes of a handshake nonce, and of an HMAC-SHA256 proof. */
 export const NONCE_BYTES = 32;
 export const PROOF_BYTES = 32;
@@ -44,10 +45,13 @@ const clientFields: Readonly<Record<ClientOp, ReadonlySet<string>>> = {
 const connectionFields: Readonly<Record<ConnectionOp, ReadonlySet<string>>> = {
   auth: new Set([...COMMON_FIELDS, 'token']),
   'peer.hello': new Set([...COMMON_FIELDS, 'version', 'node', 'cluster', 'nonce']),
-  'peer.proof': new Set([...COMMON_FIELDS, 'proofs']),
+  'peer.proof': new Set([...COMMON_FIELDS, 'proofs', 'frames']),
 };
-/** Per-op allow-list of request field names; read-only, exported so the man page documents exactly what is validated. */
-export const allowedFields: Readonly<Record<Op, ReadonlySet<string>>> = { ...clientFields, ...peerFields, ...connectionFields };
+/**
+ * Per-op allow-list of request field names; read-only, exported so the man page documents exactly what is validated.
+ * Peer ops travel in binary frames (net/peer-frames.ts); theirs name what each frame carries.
+ */
+export const allowedFields: Readonly<Record<Op, ReadonlySet<string>>> = { ...clientFields, ...peerFrameFields, ...connectionFields };
 
 export function isOp(op: unknown): op is Op {
   return typeof op === 'string' && Object.hasOwn(allowedFields, op);
@@ -107,8 +111,14 @@ function validate(fields: Record<string, unknown>, limits: Limits, admit: ((op: 
   }
   admit?.(op);
   // One pass: forbidden names and the op's allow-list (this runs on every request).
+  if (isPeerOpName(op)) {
+    throw new KvError(
+      'KV_BAD_REQUEST',
+      `op ${op} travels between nodes in binary frames once the peer handshake succeeded (peer protocol version ${PEER_PROTOCOL_VERSION}), not as a JSON line`,
+      { op },
+    );
+  }
   checkFieldNames(fields, allowedFields[op], op, true);
-  if (isPeerOpName(op)) return decodePeerRequest(op, fields, limits);
   if (Object.hasOwn(connectionFields, op)) return validateConnection(op as ConnectionOp, fields);
   return validateClient(op as ClientOp, fields, limits);
 }
@@ -131,15 +141,15 @@ function validateConnection(op: ConnectionOp, fields: Record<string, unknown>): 
       throw new KvError(
         'KV_BAD_REQUEST',
         `peer.hello: this node speaks peer protocol version ${PEER_PROTOCOL_VERSION}, not ${JSON.stringify(fields.version)?.slice(0, 32)}`,
-        {
-          version: PEER_PROTOCOL_VERSION,
-        },
+        { version: PEER_PROTOCOL_VERSION, theirs: typeof fields.version === 'number' ? fields.version : null },
       );
     }
     const node = name('node');
     if (node.length === 0) throw new KvError('KV_BAD_REQUEST', 'peer.hello: node must not be empty');
     return { op, version: PEER_PROTOCOL_VERSION, node, cluster: name('cluster'), nonce: fixedBytes(fields.nonce, 'nonce', NONCE_BYTES) };
   }
+  if (fields.frames !== undefined && typeof fields.frames !== 'boolean')
+    throw new KvError('KV_BAD_REQUEST', 'peer.proof: frames must be true or false', { field: 'frames' });
   const proofs = fields.proofs;
   if (!Array.isArray(proofs) || proofs.length < 1 || proofs.length > 2) {
     throw new KvError('KV_BAD_REQUEST', 'peer.proof takes proofs: one or two base64 HMACs (current and previous secret)');

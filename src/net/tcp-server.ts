@@ -1,5 +1,10 @@
 /**
- * The NDJSON/TCP server adapter. Per connection: lines are framed with a byte limit, handled
+ * The TCP server adapter: NDJSON for clients; for peers, binary frames (net/peer-frames.ts) once
+ * the peer handshake succeeded on the connection and its `peer.proof` asked for them (that line
+ * is the last; what follows its successful reply, both ways, is frames: nodes' links do; a node
+ * asking a peer's client views, e.g. its members, keeps lines). Per connection: lines (or
+ * frames) are split with a byte limit, --max-line-bytes for both (a frame's header gives its size,
+ * so one over the limit is refused before it is held), handled
  * concurrently (many requests in flight, replies as soon as ready, matched by id), and replies
  * finished within one event-loop turn share a socket write (measured: one write per message tops
  * out near 150k msg/s on loopback; coalesced, 336k on one connection). Small replies are
@@ -30,7 +35,9 @@ import { KvError } from '../errors.js';
 import type { Reply } from '../protocol/client.js';
 import { type ConnectionIdentity, newClientConnection } from '../protocol/connection.js';
 import { ConnectionClock, InputBudget, type Overdue, Priority, ReplySizeEstimate, SharedBudget } from './connection-budget.js';
+import { FrameFramer } from './frame-framer.js';
 import { LineFramer } from './line-framer.js';
+import { encodeErrorFrame, FRAME_HEADER_BYTES, readFrameHeader } from './peer-frames.js';
 
 /** How long a closed connection waits for the client to close its side before it is destroyed. */
 const HALF_CLOSE_GRACE_MS = 5_000;
@@ -64,6 +71,8 @@ const READ_CHUNK_BYTES = 64 * 1024;
 
 /** Answers one line from a connection (see net/answer.ts). */
 export type LineHandler = (line: Buffer, connection: ConnectionIdentity) => Promise<Reply>;
+/** Answers one request frame from a peer connection with its reply frame (see net/answer.ts). */
+export type FrameHandler = (frame: Buffer, connection: ConnectionIdentity) => Promise<Buffer>;
 
 /** The listener's TLS material (PEM); with it, the listener speaks only TLS 1.3. */
 export interface ServerTls {
@@ -78,6 +87,11 @@ export interface ServerOptions {
   tls?: ServerTls;
   /** Clients must present a token before anything but ping (see protocol/connection.ts). */
   tokensRequired?: boolean;
+  /**
+   * Answers peers' frames. Without it, a connection the handshake proves a peer goes on in lines
+   * (a server that serves no peer ops).
+   */
+  frames?: FrameHandler;
 }
 
 /** The first byte of a TLS handshake record. */
@@ -120,6 +134,7 @@ interface Shared {
   readonly replies: SharedBudget<Connection>;
   readonly input: InputBudget<Connection>;
   readonly estimate: ReplySizeEstimate;
+  readonly frames: FrameHandler | undefined;
   readonly counters: {
     connectionBudgetWaits: number;
     repliesTooLarge: number;
@@ -160,6 +175,7 @@ export class TcpServer {
       replies: new SharedBudget(limits.maxReplyBytes),
       input: new InputBudget(limits.maxInputBytes),
       estimate: new ReplySizeEstimate(largestReply, Math.min(REPLY_ESTIMATE_FLOOR_BYTES, largestReply)),
+      frames: options.frames,
       counters: { connectionBudgetWaits: 0, repliesTooLarge: 0, unsentBytes: 0, candidatesRefused: 0 },
       wake: () => this.wake(),
       promote: (connection) => this.promote(connection),
@@ -322,14 +338,15 @@ export class TcpServer {
   }
 }
 
-/** One serialized reply line waiting to be written; `bytes` counts its newline. */
-interface OutLine {
-  text: string;
-  bytes: number;
-}
+/** One serialized reply waiting to be written: a line (`bytes` counts its newline) or a frame. */
+type OutLine = { text: string; frame?: undefined; bytes: number } | { text?: undefined; frame: Buffer; bytes: number };
 
 class Connection {
   private readonly framer: LineFramer;
+  /** Set once the peer handshake succeeded: from then on the connection carries frames, both ways. */
+  private frames: FrameFramer | undefined;
+  /** The `peer.proof` line read, running: input after it is held until its reply says which framing follows. */
+  private proofLine: Buffer | undefined;
   private readonly clock: ConnectionClock;
   private readonly acceptedAt: number;
   /** Requests running (admitted and not answered). */
@@ -385,12 +402,13 @@ class Connection {
       firstChunk = false;
       if (this.finishing) return; // discarded: the connection is closing
       this.clock.received(performance.now());
-      this.framer.push(chunk);
+      if (this.frames) this.frames.push(chunk);
+      else this.framer.push(chunk);
       this.inputChanged();
       this.updateFlow();
     });
     socket.on('end', () => {
-      if (!this.finishing) this.framer.end();
+      if (!this.finishing && !this.frames) this.framer.end();
       this.ended = true;
       this.inputChanged();
       this.maybeFinish();
@@ -400,20 +418,58 @@ class Connection {
     socket.on('close', () => this.onClose());
   }
 
-  private onLine(line: Buffer): void {
-    if (this.finishing) return; // the rest of a chunk after the server decided to close
+  /** A line read; false holds the input after it (a peer.proof: frames may follow its reply). */
+  private onLine(line: Buffer): boolean {
+    if (this.finishing) return true; // the rest of a chunk after the server decided to close
     if (this.role === 'candidate') {
       const op = opOf(line);
       if (op === undefined || !CANDIDATE_OPS.has(op)) {
         // Refused as a connection (no id), as at accept: a client tries again later rather than failing one request.
         this.shared.counters.candidatesRefused++;
         this.finish(this.candidateError());
-        return;
+        return true;
       }
     }
+    const proof = this.shared.frames !== undefined && this.identity.kind !== 'peer' && asksForFrames(line);
+    if (proof) this.proofLine = line;
     this.waiting.push(line);
     this.waitingBytes += line.length;
     this.admit();
+    return !proof;
+  }
+
+  /** A frame read from a peer (its size within the limit). */
+  private onFrame(frame: Buffer): void {
+    if (this.finishing) return;
+    this.waiting.push(frame);
+    this.waitingBytes += frame.length;
+    this.admit();
+  }
+
+  /** The handshake's reply is queued: frames follow if the connection is now a peer's, lines otherwise. */
+  private proofAnswered(): void {
+    this.proofLine = undefined;
+    if (this.identity.kind !== 'peer' || this.role !== 'peer' || this.finishing) {
+      this.framer.resume();
+      return;
+    }
+    // Every line before the proof was admitted first (in order) and nothing after it was read: from here, only frames.
+    const frames = new FrameFramer(
+      this.shared.limits.maxLineBytes,
+      (frame) => this.onFrame(frame),
+      (bytes) => this.onFrameOverflow(bytes),
+      (why) => this.finish(new KvError('KV_BAD_REQUEST', `malformed frame header: ${why}; closing connection`)),
+    );
+    this.frames = frames;
+    const rest = this.framer.takeHeld();
+    if (rest.length > 0) frames.push(rest);
+    this.inputChanged();
+    this.updateFlow();
+  }
+
+  /** Bytes of an unfinished line or frame held. */
+  private get partialBytes(): number {
+    return this.frames ? this.frames.bufferedBytes : this.framer.bufferedBytes;
   }
 
   /** Runs waiting lines while they fit the in-flight limit and both reply budgets. */
@@ -455,14 +511,21 @@ class Connection {
     this.updateFlow();
   }
 
-  private run(line: Buffer, cost: number): void {
-    this.handler(line, this.identity).then(
-      (reply) => this.answered(reply, cost),
-      (err: unknown) => this.answered({ id: idOf(line), ok: false, error: new KvError('KV_INTERNAL', String(err)).toWire() }, cost),
+  private run(input: Buffer, cost: number): void {
+    if (this.frames) {
+      (this.shared.frames as FrameHandler)(input, this.identity).then(
+        (reply) => this.answered(reply, cost, input),
+        (err: unknown) => this.answered(errorFrameFor(input, new KvError('KV_INTERNAL', String(err))), cost, input),
+      );
+      return;
+    }
+    this.handler(input, this.identity).then(
+      (reply) => this.answered(reply, cost, input),
+      (err: unknown) => this.answered({ id: idOf(input), ok: false, error: new KvError('KV_INTERNAL', String(err)).toWire() }, cost, input),
     );
   }
 
-  private answered(reply: Reply, cost: number): void {
+  private answered(reply: Reply | Buffer, cost: number, input: Buffer): void {
     this.running--;
     if (this.closed) return; // its bytes were released when the connection closed
     this.reservedBytes -= cost;
@@ -474,21 +537,39 @@ class Connection {
       if (this.shared.promote(this)) this.role = 'peer';
       else {
         this.identity.kind = 'client';
-        answer = this.tooManyPeers(reply.id);
+        answer = this.tooManyPeers(Buffer.isBuffer(reply) ? null : reply.id);
         refused = true;
       }
     }
     this.shared.estimate.record(this.reply(answer));
+    if (input === this.proofLine) this.proofAnswered();
     if (refused) this.finish(undefined);
     this.shared.wake();
     this.admit();
     this.maybeFinish();
   }
 
-  /** Serializes a reply (refusing one too large for a line) and queues it for writing; returns its bytes. */
-  private reply(reply: Reply): number {
+  /** Serializes a reply (refusing one too large for a line or frame) and queues it for writing; returns its bytes. */
+  private reply(reply: Reply | Buffer): number {
     if (this.closed) return 0;
     const maxLineBytes = this.shared.limits.maxLineBytes;
+    if (Buffer.isBuffer(reply)) {
+      let frame = reply;
+      if (frame.length > maxLineBytes) {
+        this.shared.counters.repliesTooLarge++;
+        const error = new KvError(
+          'KV_REPLY_TOO_LARGE',
+          `the reply is ${frame.length} bytes; a frame may carry at most ${maxLineBytes} (--max-line-bytes); not sent`,
+          {
+            bytes: frame.length,
+            limit: maxLineBytes,
+          },
+        );
+        frame = errorFrameFor(frame, error);
+      }
+      this.queue({ frame, bytes: frame.length });
+      return frame.length;
+    }
     let text: string | undefined;
     let bytes = Number.POSITIVE_INFINITY;
     try {
@@ -507,12 +588,13 @@ class Connection {
       text = JSON.stringify({ id: reply.id ?? null, ok: false, error: error.toWire() });
       bytes = Buffer.byteLength(text, 'utf8');
     }
-    this.queue(text, bytes + 1);
+    this.queue({ text, bytes: bytes + 1 });
     return bytes + 1;
   }
 
-  private queue(text: string, bytes: number): void {
-    this.out.push({ text, bytes });
+  private queue(out: OutLine): void {
+    const bytes = out.bytes;
+    this.out.push(out);
     if (this.unsentBytes === 0) this.clock.owes(true, performance.now());
     this.unsentBytes += bytes;
     this.shared.counters.unsentBytes += bytes;
@@ -531,6 +613,21 @@ class Connection {
     while (this.outHead < this.out.length && socket.writableLength < WRITE_HIGH_WATER_BYTES) {
       const first = this.takeOut();
       let bytes = first.bytes;
+      if (first.frame) {
+        // Frames go as they are, corked into one write: small ones up to COALESCE_BYTES together.
+        socket.cork();
+        let last = first.frame;
+        for (let next = this.out[this.outHead]; next?.frame !== undefined && bytes + next.bytes <= COALESCE_BYTES; next = this.out[this.outHead]) {
+          socket.write(last);
+          last = next.frame;
+          bytes += next.bytes;
+          this.takeOut();
+        }
+        const written = bytes;
+        socket.write(last, () => this.flushed(written));
+        socket.uncork();
+        continue;
+      }
       if (bytes >= COALESCE_BYTES) {
         // Two writes, corked into one: `text + '\n'` would copy the whole reply once more.
         socket.cork();
@@ -540,7 +637,7 @@ class Connection {
         continue;
       }
       let text = `${first.text}\n`;
-      for (let next = this.out[this.outHead]; next !== undefined && bytes + next.bytes <= COALESCE_BYTES; next = this.out[this.outHead]) {
+      for (let next = this.out[this.outHead]; next?.text !== undefined && bytes + next.bytes <= COALESCE_BYTES; next = this.out[this.outHead]) {
         text += `${next.text}\n`;
         bytes += next.bytes;
         this.takeOut();
@@ -586,7 +683,7 @@ class Connection {
   /** Tells the input budget what this connection holds; pauses it when it must wait for room. */
   private inputChanged(): void {
     if (this.closed) return;
-    const partial = this.framer.bufferedBytes;
+    const partial = this.partialBytes;
     const input = this.shared.input;
     const mayRead = input.hold(this, partial + this.waitingBytes, partial > 0 && !this.ended && !this.finishing);
     this.inputPaused = !mayRead;
@@ -615,6 +712,16 @@ class Connection {
     const maxLineBytes = this.shared.limits.maxLineBytes;
     this.finish(
       new KvError('KV_LINE_TOO_LONG', `request line exceeds ${maxLineBytes} bytes; closing connection`, {
+        limit: maxLineBytes,
+        bytesSeen: bytes,
+      }),
+    );
+  }
+
+  private onFrameOverflow(bytes: number): void {
+    const maxLineBytes = this.shared.limits.maxLineBytes;
+    this.finish(
+      new KvError('KV_LINE_TOO_LONG', `a frame of ${bytes} bytes exceeds ${maxLineBytes} (--max-line-bytes); closing connection`, {
         limit: maxLineBytes,
         bytesSeen: bytes,
       }),
@@ -667,7 +774,7 @@ class Connection {
     }
     const verdict = this.clock.overdue(
       {
-        partialBytes: this.finishing ? 0 : this.framer.bufferedBytes,
+        partialBytes: this.finishing ? 0 : this.partialBytes,
         unsentBytes: this.unsentBytes,
         busy: this.running > 0 || this.waitingHead < this.waiting.length,
         // Peer links are pooled, and a candidate has its own, shorter, deadline.
@@ -705,9 +812,13 @@ class Connection {
     const socket = this.socket;
     if (socket.destroyed || socket.writableEnded) return;
     if (this.farewell) {
-      const text = JSON.stringify({ id: null, ok: false, error: this.farewell.toWire() });
+      // In frames, id 0 is the connection's own, as a line's null id is.
+      if (this.frames) this.queue(frameOut(encodeErrorFrame(0, 0, this.farewell.toWire())));
+      else {
+        const text = JSON.stringify({ id: null, ok: false, error: this.farewell.toWire() });
+        this.queue({ text, bytes: Buffer.byteLength(text) + 1 });
+      }
       this.farewell = undefined;
-      this.queue(text, Buffer.byteLength(text) + 1);
       return; // the pump writes it, then comes back here
     }
     this.finishing = true;
@@ -725,7 +836,7 @@ class Connection {
     this.waitingHead = 0;
     this.waitingBytes = 0;
     this.shared.replies.leave(this);
-    for (const line of notRun) this.reply({ id: idOf(line), ok: false, error: refusal.toWire() });
+    for (const input of notRun) this.reply(this.frames ? errorFrameFor(input, refusal) : { id: idOf(input), ok: false, error: refusal.toWire() });
     return new Promise((resolve) => {
       this.idle = resolve;
       const timer = setTimeout(() => this.socket.destroy(), graceMs);
@@ -756,6 +867,27 @@ class Connection {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+function frameOut(frame: Buffer): OutLine {
+  return { frame, bytes: frame.length };
+}
+
+/** An error frame answering the frame `to` (its id and op). */
+function errorFrameFor(to: Buffer, error: KvError): Buffer {
+  const { id, opCode } = to.length >= FRAME_HEADER_BYTES ? readFrameHeader(to) : { id: 0, opCode: 0 };
+  return encodeErrorFrame(id, opCode, error.toWire());
+}
+
+/** Whether a line is a peer.proof asking for frames once it succeeds (checked cheaply first: this runs on every client line). */
+function asksForFrames(line: Buffer): boolean {
+  if (!line.includes('peer.proof')) return false;
+  try {
+    const request = JSON.parse(line.toString('utf8')) as { op?: unknown; frames?: unknown };
+    return request.op === 'peer.proof' && request.frames === true;
+  } catch {
+    return false;
+  }
+}
 
 /** Best-effort id of a line we will not run, so the client can still match the refusal. */
 function idOf(line: Buffer): Reply['id'] {

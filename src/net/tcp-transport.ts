@@ -1,8 +1,9 @@
 /**
- * The peer transport over TCP: one pooled line connection per peer address, each opened with the
- * peer handshake (and TLS when configured) before any message. The handshake names the node at
- * the address; a request meant for another node is refused (see PeerTransport). Messages are
- * written and replies validated by net/peer-json, as in the simulator.
+ * The peer transport over TCP: one pooled connection per peer address, each opened with the peer
+ * handshake (and TLS when configured) before any message; from then on it carries binary frames.
+ * The handshake names the node at the address; a request meant for another node is refused (see
+ * PeerTransport). Messages are written and replies validated by net/peer-frames, as in the
+ * simulator.
  *
  * Links heal on their own: a connection that ends for any reason (closed or reset by the peer, or
  * refused by it on the connection itself, e.g. KV_LINE_TOO_LONG or KV_TOO_MANY_CONNECTIONS) leaves
@@ -11,7 +12,7 @@
  * address fail at once with KV_UNREACHABLE. A peer's error reply to one request (it carries the
  * request's id) is an answer, not a broken link: the connection stays. Each address has its own
  * connection and backoff, so one peer's broken link never fails requests to another. A link asks
- * its peer's line limit once made (ping): a message over it fails alone with KV_LINE_TOO_LONG,
+ * its peer's frame limit once made (a frame-layer ping): a message over it fails alone with KV_LINE_TOO_LONG,
  * unsent, rather than making the peer close the connection under every request on it.
  */
 import { KvError } from '../errors.js';
@@ -19,9 +20,17 @@ import type { PeerOp, PeerReply, PeerRequestOf } from '../protocol/peer.js';
 import { type PeerTransport, wrongNodeError } from '../protocol/transport.js';
 import { type ClientTls, LineConnection } from './line-connection.js';
 import { type PeerHandshake, provePeer } from './peer-auth.js';
-import { decodePeerReply, encodePeerRequest } from './peer-json.js';
+import {
+  decodeErrorFrame,
+  decodePingReply,
+  encodePeerRequest,
+  encodePingFrame,
+  FRAME_ERROR,
+  type FrameBounds,
+  readFrameHeader,
+  replyOf,
+} from './peer-frames.js';
 import { type BackoffSettings, defaultBackoff, ReconnectBackoff } from './reconnect-backoff.js';
-import type { RecordBounds } from './record-json.js';
 
 /** A connection that completed the peer handshake, and the node that proved itself on it. */
 interface PeerLink {
@@ -37,7 +46,7 @@ export class TcpTransport implements PeerTransport {
 
   constructor(
     /** What records in replies may hold (the node's own limits). */
-    private readonly bounds: RecordBounds,
+    private readonly bounds: FrameBounds,
     /**
      * How this node proves itself to peers, TLS for its peer connections, and who hears of a peer
      * that refused the handshake (a secret or cluster that does not match is an operator's to fix).
@@ -54,8 +63,12 @@ export class TcpTransport implements PeerTransport {
   async request<Op extends PeerOp>(addr: string, request: PeerRequestOf<Op>, timeoutMs: number, node?: string): Promise<PeerReply<Op>> {
     const link = await this.linkTo(addr, timeoutMs);
     if (node !== undefined && link.node !== node) throw wrongNodeError(addr, node, link.node);
-    const reply = await link.connection.requestText(encodePeerRequest(request), timeoutMs);
-    return decodePeerReply(request, reply, this.bounds);
+    let sentId = 0;
+    const reply = await link.connection.requestFrame((id) => {
+      sentId = id;
+      return encodePeerRequest(request, id);
+    }, timeoutMs);
+    return replyOf(request, sentId, reply, this.bounds);
   }
 
   /** Gossip heard from the node at `addr`: forget its backoff, so a restarted node is reached at once. */
@@ -89,7 +102,8 @@ export class TcpTransport implements PeerTransport {
         if (this.connections.get(addr) === pending) this.connections.delete(addr);
         this.backoff.failed(addr, this.now());
         const code = (err as KvError).code;
-        if (code === 'KV_AUTH_FAILED' || code === 'KV_CLUSTER_MISMATCH' || code === 'KV_TLS_FAILED') this.link.onRefused?.(addr, err as KvError);
+        if (code === 'KV_AUTH_FAILED' || code === 'KV_CLUSTER_MISMATCH' || code === 'KV_TLS_FAILED' || isVersionRefusal(err))
+          this.link.onRefused?.(addr, err as KvError);
       },
     );
     return pending;
@@ -100,9 +114,11 @@ export class TcpTransport implements PeerTransport {
     const connection = await LineConnection.connect(addr, { timeoutMs, tls: this.link.tls });
     try {
       const other = await provePeer((body) => connection.request(body), this.link.peer, addr);
-      // The peer's line limit: a message longer than it is refused here, unsent, and the link and
+      // The peer's frame limit: a message longer than it is refused here, unsent, and the link and
       // every other request on it stay (the peer would close the connection over it).
-      connection.learnLineLimit((await connection.request({ op: 'ping' })).limits);
+      const pong = await connection.requestFrame(encodePingFrame);
+      if (readFrameHeader(pong).kind === FRAME_ERROR) throw decodeErrorFrame(pong);
+      connection.learnFrameLimit(decodePingReply(pong));
       // Watched from here on: a link that ends leaves the pool at once (during the handshake, the
       // handshake's own failure does). A link that ended in between is refused like a failed handshake.
       if (connection.closeReason) throw connection.closeReason;
@@ -124,4 +140,9 @@ export class TcpTransport implements PeerTransport {
     this.connections.clear();
     await Promise.all(links.map((p) => p.then((l) => l.connection.close()).catch(() => {})));
   }
+}
+
+/** A peer that speaks another version of the peer protocol refused the handshake (or was refused). */
+function isVersionRefusal(err: unknown): boolean {
+  return err instanceof KvError && err.code === 'KV_BAD_REQUEST' && /peer protocol version/.test(err.message);
 }

@@ -27,7 +27,7 @@ import {
   type PeerRequestOf,
   type ReplicaItem,
 } from '../protocol/peer.js';
-import { base64Bytes, ENVELOPE_BYTES, recordItemBytes, unsendableRecord } from '../protocol/record-size.js';
+import { FRAME_ENVELOPE_BYTES, recordItemBytes, unsendableRecord } from '../protocol/record-size.js';
 import type { PeerTransport } from '../protocol/transport.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import { PeerBatcher } from './peer-batcher.js';
@@ -41,7 +41,7 @@ export interface PeerClientDeps {
   /** Whether gossip sees the node up now. */
   isUp: (name: string) => boolean;
   requestTimeoutMs: number;
-  /** Longest line a peer takes (its --max-line-bytes, taken to be this node's): batches are sized to fit one. */
+  /** Longest frame a peer takes (its --max-line-bytes, taken to be this node's): batches are sized to fit one. */
   maxLineBytes: number;
 }
 
@@ -53,12 +53,12 @@ export class PeerClient {
   private readonly replicas: PeerBatcher<ReplicaItem, KvError | undefined>;
   private readonly clocks: PeerBatcher<Buffer, VersionVector | undefined>;
 
-  /** Bytes of items one batched message carries at most: a line less its envelope. */
+  /** Bytes of items one batched message carries at most: a frame less its envelope. */
   readonly maxItemBytes: number;
   readonly maxLineBytes: number;
 
   constructor(private readonly deps: PeerClientDeps) {
-    const maxBytes = Math.max(0, deps.maxLineBytes - ENVELOPE_BYTES);
+    const maxBytes = Math.max(0, deps.maxLineBytes - FRAME_ENVELOPE_BYTES);
     this.maxItemBytes = maxBytes;
     this.maxLineBytes = deps.maxLineBytes;
     this.replicas = new PeerBatcher(
@@ -74,7 +74,7 @@ export class PeerClient {
     this.clocks = new PeerBatcher(
       deps.clock,
       { maxItems: MAX_CLOCK_KEYS, maxBytes },
-      (key) => base64Bytes(key.length) + 3,
+      (key) => 4 + key.length,
       async (name, keys) => (await this.send(name, { op: 'kv.clocks', keys })).clocks,
     );
   }
@@ -82,7 +82,7 @@ export class PeerClient {
   /**
    * Stores a record at a replica (or as a hint there, with `hintFor`); batched per turn. Rejects
    * with the replica's error for it, or KV_RECORD_TOO_LARGE when the record cannot travel: larger
-   * than a line (not sent), or a line the peer refused even with the record alone (a peer with
+   * than a frame (not sent), or a frame the peer refused even with the record alone (a peer with
    * smaller limits). A batch the peer refused as too long is sent again one record at a time, so
    * only the record that does not fit is refused.
    */
@@ -153,13 +153,13 @@ export class PeerClient {
 
   /**
    * The peer's records for keys (undefined where it holds none), for as many of the keys, from the
-   * first, as one reply line holds; `skipped` lists the keys whose record alone is too large for one.
+   * first, as one reply frame holds; `skipped` lists the keys whose record alone is too large for one.
    */
   fetch(name: string, keys: Buffer[]): Promise<PeerReplies['ae.fetch']> {
     return this.bulk(name, { op: 'ae.fetch', peer: this.deps.self, keys });
   }
 
-  /** Has the peer merge records (a batch that fits one line); one result per item, undefined when stored. */
+  /** Has the peer merge records (a batch that fits one frame); one result per item, undefined when stored. */
   async store(name: string, items: { key: Buffer; record: StoredRecord }[]): Promise<(KvError | undefined)[]> {
     const reply = await this.bulk(name, { op: 'ae.store', peer: this.deps.self, items });
     return reply.results ?? items.map(() => undefined);

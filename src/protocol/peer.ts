@@ -1,7 +1,7 @@
 /**
  * The node-to-node protocol as types: every message a node sends another, and the reply each one
  * gets, in the engines' own terms (keys and values as bytes, records, version vectors, member
- * entries). Engines see only these; how they travel (JSON lines today) lives below, in net/, and
+ * entries). Engines see only these; how they travel (binary frames, net/peer-frames.ts) lives below, in net/, and
  * each direction is validated there before an engine sees it.
  */
 import type { VersionVector } from '../clock/index.js';
@@ -71,8 +71,8 @@ export interface PeerReplies {
   'ae.hashes': { root?: string; segments?: string[]; leaves?: string[][] };
   'ae.leaves': { entries: LeafEntries[] };
   /**
-   * Records for the asked keys, from the first, as many as one line holds (the rest: ask again);
-   * `skipped` lists the indexes of keys whose record alone is too large for a line (null in `records`).
+   * Records for the asked keys, from the first, as many as one frame holds (the rest: ask again);
+   * `skipped` lists the indexes of keys whose record alone is too large for a frame (undefined in `records`).
    */
   'ae.fetch': { records: (StoredRecord | undefined)[]; skipped?: number[] };
   /** `results`: one entry per item, undefined when stored, else why not (absent from peers that do not say). */

@@ -1,20 +1,23 @@
 /**
  * How large a record is, and how large the messages that carry it get: the arithmetic that lets
  * every record a node accepts travel to any peer with the same limits, and come back to a client
- * in a get reply, within one line.
+ * in a get reply, within one line (or frame: --max-line-bytes bounds both).
  *
  * A record's size, what --max-record-bytes bounds, is the bytes of its values (each the larger of
  * its stored and raw forms: peers get the stored form, clients the raw one). Its metadata (the
- * clock and each version's dot and timestamp, as the JSON text peers exchange) has a fixed bound of
- * its own, MAX_RECORD_META_BYTES: a real key's clock names a few nodes and takes well under 1 KiB.
+ * clock and each version's dot and timestamp, measured as JSON text) has a fixed bound of its own,
+ * MAX_RECORD_META_BYTES: a real key's clock names a few nodes and takes well under 1 KiB.
  *
- * The text of a record on the wire (net/record-json.ts) is its metadata plus each stored value in
- * base64 (4 bytes per 3, rounded up), so it is at most 4/3 of the record's size + 3 per sibling +
- * the metadata. A message adds its envelope (id, op, field names, the key in base64, node names)
- * around one record; a client's get reply carries the raw values (base64, or UTF-8 only when that
- * is no longer: see protocol/client.ts replyEncoding) and the context (the clock in base64url).
+ * Between peers a record travels in its stored binary form (storage/record-format.ts) inside a
+ * frame (net/peer-frames.ts): its stored values as they are, plus its metadata in binary, which
+ * is at most its JSON measure plus 2 bytes per clock entry and 6 per sibling (fixed-width counters
+ * and timestamps against their shortest decimal digits). A frame adds its envelope (header, counts,
+ * the key, node names) around one record. A client's get reply is a JSON line: it carries the raw
+ * values (base64, or UTF-8 only when that is no longer: see protocol/client.ts replyEncoding) and
+ * the context (the clock in base64url).
  */
 import { isUtf8 } from 'node:buffer';
+import { MAX_CLOCK_ENTRIES } from '../clock/index.js';
 import { MAX_REPLICAS } from '../config.js';
 import { KvError } from '../errors.js';
 import { CODEC_RAW } from '../storage/codec.js';
@@ -33,18 +36,31 @@ export interface RecordLimits {
   maxSiblings: number;
 }
 
-/** Characters of a node name at most (membership/member-wire.ts MAX_MEMBER_NAME_CHARS; net/fields.ts parseNodeName). */
+/** Characters of a node name at most (membership/member-wire.ts MAX_MEMBER_NAME_CHARS; net/peer-frames.ts). */
 const MAX_NAME_CHARS = 256;
 /** A node name as JSON text at most: every character escaped as \uXXXX, quotes and a comma. */
 const NAME_TEXT_BYTES = 6 * MAX_NAME_CHARS + 3;
 /** A request id as the envelope budgets it (peers number theirs; a client's own string id is its own business). */
 const ID_TEXT_BYTES = 256;
 /**
- * The fixed text around one record in the largest message that carries it: op and field names,
- * numbers, booleans, plus up to 2×MAX_REPLICAS node names (a kv.coordinate reply's quorum
- * `answered` and `hinted`; a get reply's `replicas` and `fallbacks`).
+ * The fixed text around the values of a client's get reply: field names, numbers, booleans, plus
+ * up to 2×MAX_REPLICAS node names (`replicas` and `fallbacks`).
  */
-export const ENVELOPE_BYTES = 1024 + ID_TEXT_BYTES + 2 * MAX_REPLICAS * NAME_TEXT_BYTES;
+export const LINE_ENVELOPE_BYTES = 1024 + ID_TEXT_BYTES + 2 * MAX_REPLICAS * NAME_TEXT_BYTES;
+/** A node name in a frame at most: its u16 length and up to 3 UTF-8 bytes per UTF-16 unit. */
+const NAME_FRAME_BYTES = 2 + 3 * MAX_NAME_CHARS;
+/**
+ * The fixed bytes around the records of the largest frame that carries them: header, counts,
+ * flags and numbers (well under 2 KiB), plus up to 3×MAX_REPLICAS + 1 node names (a kv.coordinate
+ * reply's `answered`, `hinted` and `hintsDropped`; the peer a request names).
+ */
+export const FRAME_ENVELOPE_BYTES = 2 * 1024 + (3 * MAX_REPLICAS + 1) * NAME_FRAME_BYTES;
+/**
+ * A forwarded context in a frame at most: the write path refuses, before forwarding, a context
+ * whose clock text (clockTextBytes: at least 7 bytes per entry more than its actor's UTF-8) is over
+ * MAX_RECORD_META_BYTES; in binary an entry takes its actor's UTF-8 and 8 bytes.
+ */
+const CLOCK_FRAME_BYTES = 2 + MAX_RECORD_META_BYTES + MAX_CLOCK_ENTRIES;
 /** The context's fixed part: `["<16-hex tag>",[…]]`. */
 const CONTEXT_FIXED_BYTES = 24;
 
@@ -66,8 +82,9 @@ function digits(n: number): number {
 }
 
 /**
- * Bytes of a record's metadata as JSON text: everything of its wire text (net/record-json.ts
- * recordJsonText) but the base64 characters of its values.
+ * Bytes of a record's metadata measured as JSON text
+ * (`{"clock":[["actor",n],…],"siblings":[["actor",n,ts,codec,"<value>"],…]}` without the values'
+ * characters): what MAX_RECORD_META_BYTES bounds.
  */
 export function recordMetaBytes(record: StoredRecord): number {
   // {"clock":[ … ],"siblings":[ … ]}
@@ -93,19 +110,20 @@ export function clockTextBytes(clock: ReadonlyMap<string, number>): number {
   return bytes;
 }
 
-/** Bytes of the record's wire text (what recordJsonText writes). */
-export function recordTextBytes(record: StoredRecord): number {
-  let bytes = recordMetaBytes(record);
-  for (const s of record.siblings) if (s.value) bytes += base64Bytes(s.value.stored.length);
+/** Bytes of the record in its stored binary form (what storage/record-format.ts encodeRecord writes). */
+export function recordStoredBytes(record: StoredRecord): number {
+  let bytes = 1 + 2 + 2;
+  for (const [actor] of record.clock) bytes += 2 + Buffer.byteLength(actor, 'utf8') + 6;
+  for (const s of record.siblings) bytes += 2 + Buffer.byteLength(s.dot[0], 'utf8') + 6 + 6 + 1 + 4 + (s.value?.stored.length ?? 0);
   return bytes;
 }
 
 /**
- * Bytes a record item takes in a batched message (kv.replicate.many, ae.store, an ae.fetch
- * reply): `{"key":"<base64>","record":…,"hintFor":"<name>"},` at most.
+ * Bytes a record item takes in a batched frame (kv.replicate.many, ae.store, an ae.fetch reply):
+ * the key and the record with their lengths, the flags, the hint's name.
  */
 export function recordItemBytes(key: Buffer, record: StoredRecord, hintFor?: string): number {
-  return 32 + base64Bytes(key.length) + recordTextBytes(record) + (hintFor === undefined ? 0 : 12 + jsonStringBytes(hintFor));
+  return 4 + key.length + 4 + recordStoredBytes(record) + 2 + (hintFor === undefined ? 0 : 2 + Buffer.byteLength(hintFor, 'utf8'));
 }
 
 /**
@@ -123,30 +141,29 @@ export function knownValueBytes(record: StoredRecord): { bytes: number; unknown:
   return { bytes, unknown };
 }
 
-/** The longest wire text of a record within the limits. */
-export function largestRecordTextBytes(limits: Pick<RecordLimits, 'maxRecordBytes' | 'maxSiblings'>): number {
-  // Σ 4·ceil(v/3) ≤ 4/3·Σv + 8/3 per value.
-  return Math.ceil((4 * limits.maxRecordBytes) / 3) + 3 * limits.maxSiblings + MAX_RECORD_META_BYTES;
+/** The longest stored form of a record within the limits: its values, its metadata at its bound, and the binary's slack over that bound. */
+export function largestRecordStoredBytes(limits: Pick<RecordLimits, 'maxRecordBytes' | 'maxSiblings'>): number {
+  return limits.maxRecordBytes + MAX_RECORD_META_BYTES + 2 * MAX_CLOCK_ENTRIES + 6 * limits.maxSiblings;
 }
 
-/** The lines the largest record within `limits` makes, by message. */
+/** The lines (and frames) the largest record within `limits` makes, by message. */
 export interface LargestLines {
-  /** A peer message with one record: kv.replicate(.many), kv.reap, ae.store, replies to kv.read, ae.fetch, kv.coordinate. */
+  /** A peer frame with one record: kv.replicate(.many), kv.reap, ae.store, replies to kv.read, ae.fetch, kv.coordinate. */
   recordMessage: number;
-  /** A write forwarded to a replica (kv.coordinate): the key, the value and the client's context. */
+  /** A write forwarded to a replica (a kv.coordinate frame): the key, the value and the client's context. */
   forwardedWrite: number;
   /** A client's get reply: every raw value, the context, the replicas that answered. */
   getReply: number;
 }
 
 export function largestLines(limits: RecordLimits): LargestLines {
-  const key = base64Bytes(limits.maxKeyBytes);
+  const key = 4 + limits.maxKeyBytes;
   const context = base64Bytes(MAX_RECORD_META_BYTES + CONTEXT_FIXED_BYTES);
   return {
-    recordMessage: ENVELOPE_BYTES + key + largestRecordTextBytes(limits),
-    forwardedWrite: ENVELOPE_BYTES + key + base64Bytes(limits.maxValueBytes) + context,
+    recordMessage: FRAME_ENVELOPE_BYTES + key + 4 + largestRecordStoredBytes(limits),
+    forwardedWrite: FRAME_ENVELOPE_BYTES + key + 4 + limits.maxValueBytes + CLOCK_FRAME_BYTES,
     // Values: base64 plus quotes and a comma each (UTF-8 is used only when no longer, give or take UTF8_SLACK_BYTES).
-    getReply: ENVELOPE_BYTES + Math.ceil((4 * limits.maxRecordBytes) / 3) + (6 + UTF8_SLACK_BYTES) * limits.maxSiblings + context,
+    getReply: LINE_ENVELOPE_BYTES + Math.ceil((4 * limits.maxRecordBytes) / 3) + (6 + UTF8_SLACK_BYTES) * limits.maxSiblings + context,
   };
 }
 
@@ -195,14 +212,14 @@ export function printableKey(key: Buffer): string {
 
 /**
  * KV_RECORD_TOO_LARGE for a record that cannot travel to a peer: its message would be `bytes`
- * long, over this node's line limit (`maxLineBytes`), or `peer` refused the line with it alone.
+ * long, over this node's line limit (`maxLineBytes`), or `peer` refused the frame with it alone.
  */
 export function unsendableRecord(key: Buffer, bytes: number, maxLineBytes: number | undefined, peer?: string): KvError {
   const shown = printableKey(key);
   const why =
     maxLineBytes === undefined
-      ? `${peer} refused the line that carried it alone (its --max-line-bytes is smaller than this node's)`
-      : `more than one line to a peer holds (${maxLineBytes} bytes, --max-line-bytes)`;
+      ? `${peer} refused the frame that carried it alone (its --max-line-bytes is smaller than this node's)`
+      : `more than one frame to a peer holds (${maxLineBytes} bytes, --max-line-bytes)`;
   return new KvError('KV_RECORD_TOO_LARGE', `key ${JSON.stringify(shown)}: its record takes ${bytes} bytes in a message, ${why}; not sent`, {
     key: shown,
     bytes,

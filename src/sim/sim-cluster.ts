@@ -21,7 +21,7 @@ import { nullLogger } from '../env/logger.js';
 import { SeededRandom } from '../env/random.js';
 import { KvError } from '../errors.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
-import { answerLine } from '../net/answer.js';
+import { answerFrame, answerLine } from '../net/answer.js';
 import { type BuiltNode, buildNode } from '../node/build-node.js';
 import { loadIdentity } from '../node/identity.js';
 import { NodeMeta } from '../node/node-meta.js';
@@ -33,7 +33,7 @@ import type { AckLedger } from './ack-ledger.js';
 import { InvariantChecker, type Violation } from './invariants.js';
 import { type PlantedBug, plantBug } from './planted-bugs.js';
 import { ProcessLife } from './process-life.js';
-import { drainMicrotasks, runFor, SimNetwork, serveLines } from './sim-network.js';
+import { drainMicrotasks, runFor, SimNetwork, serveFrames } from './sim-network.js';
 import { type PowerLossReport, SimDisk } from './sim-store.js';
 
 export interface SimClusterOptions {
@@ -160,13 +160,14 @@ export class SimCluster {
       antiEntropy: { intervalMs: 0, maxKeysPerSecond: 1_000_000, tombstoneGraceMs: 60 * 60 * 1000 },
       testingFaults: false,
     });
-    this.network.register(node.addr, serveLines(node.built.node, defaultLimits), node.name);
+    this.network.register(node.addr, serveFrames(node.built.node, defaultLimits), node.name);
     await node.built.start();
   }
 
   /**
-   * A request as a client connection sends it (kind: use 'peer' to send node-to-node ops by hand;
-   * `local`: the client runs on the node's host, as an operator's CLI does).
+   * A request as a client connection sends it (kind: 'peer' for a connection that proved itself a
+   * peer: node-to-node ops travel in frames, see `requestFrame`; `local`: the client runs on the
+   * node's host, as an operator's CLI does).
    */
   private async handle(node: SimNode, body: Record<string, unknown>, kind: ConnectionKind, local: boolean): Promise<Record<string, unknown>> {
     const identity = newClientConnection(local ? 'sim-client (same host)' : 'sim-client (another host)', local);
@@ -182,16 +183,26 @@ export class SimCluster {
    * `timeoutMs` of virtual time with KV_TIMEOUT.
    */
   request(node: SimNode, body: Record<string, unknown>, timeoutMs = 5000, kind: ConnectionKind = 'client', local = true): Promise<Record<string, unknown>> {
+    return this.deliver(node, () => this.handle(node, body, kind, local), timeoutMs);
+  }
+
+  /** Sends one request frame to a node as a peer link would (node-to-node ops by hand); resolves the reply frame, error frames included. */
+  requestFrame(node: SimNode, frame: Buffer, timeoutMs = 5000): Promise<Buffer> {
+    const identity = { ...newClientConnection('sim-peer', false), kind: 'peer' as const };
+    return this.deliver(node, () => answerFrame(frame, node.built.node, identity, defaultLimits), timeoutMs);
+  }
+
+  private deliver<T>(node: SimNode, handle: () => Promise<T>, timeoutMs: number): Promise<T> {
     const life = node.life;
     const sent = this.clock.now();
-    const reply = new Promise<Record<string, unknown>>((resolve, reject) => {
+    const reply = new Promise<T>((resolve, reject) => {
       if (!life.isAlive) return reject(new KvError('KV_UNREACHABLE', `connection to ${node.name} refused`));
       const timer = this.clock.setTimer(timeoutMs, () => reject(new KvError('KV_TIMEOUT', `no reply from ${node.name}`)));
       const reset = life.onEnd(() => {
         timer.cancel();
         reject(new KvError('KV_UNREACHABLE', `connection to ${node.name} reset`));
       });
-      life.guard(this.handle(node, body, kind, local)).then(
+      life.guard(handle()).then(
         (value) => {
           timer.cancel();
           reset.cancel();
@@ -209,7 +220,7 @@ export class SimCluster {
     const record = (outcome: string) => trace.update(`${this.clock.now()} client>${node.name}@${sent} ${outcome}\n`);
     return reply.then(
       (value) => {
-        record(JSON.stringify(value));
+        record(Buffer.isBuffer(value) ? value.toString('base64') : JSON.stringify(value));
         return value;
       },
       (err: unknown) => {

@@ -1,9 +1,10 @@
 /**
  * An in-memory network for a whole cluster in one process, deterministic per seed (the
  * FoundationDB / TigerBeetle approach; memberlist's `mock_transport.go`, with the clock injected
- * too). It carries request and reply lines, the same text TCP carries: every node registers a
- * line handler under its address and talks through `transportFor(addr)`, which implements the
- * same PeerTransport contract as TcpTransport, with the same encoder and validators (net/).
+ * too). It carries request and reply frames, the same bytes a peer link carries over TCP once its
+ * handshake is done: every node registers a frame handler under its address and talks through
+ * `transportFor(addr)`, which implements the same PeerTransport contract as TcpTransport, with the
+ * same encoder and validators (net/peer-frames.ts).
  *
  * What it models:
  * - one-way latency, uniform in [min, max] ms, drawn per message from the injected Random;
@@ -15,12 +16,12 @@
  *   a reset (the OS refusing the connection), which travels back like a reply (latency, loss,
  *   cuts) and rejects the request with KV_UNREACHABLE. A crashed node's own outstanding requests
  *   never settle: the process that awaited them is gone, and a restart does not revive them.
- * - the wire: requests and replies are lines of text, so nothing is shared by reference and an
- *   encoding bug fails here as it would on TCP; a handler's error travels as its error reply.
+ * - the wire: requests and replies are binary frames, so nothing is shared by reference and an
+ *   encoding bug fails here as it would on TCP; a handler's error travels as its error frame.
  * - timeouts: a lost or cut message surfaces as KV_TIMEOUT when the caller's `timeoutMs` passes.
  *
  * What it does not model: bandwidth, queueing, reordering beyond what random latency gives,
- * connection set-up cost, byte limits per line, duplicated or corrupted messages, asymmetric
+ * connection set-up cost and the handshake, byte limits per frame, duplicated or corrupted messages, asymmetric
  * partitions, clock skew between nodes (all nodes read the same VirtualClock).
  *
  * Every delay goes through the VirtualClock's `setTimer`, every draw through the Random, so a run
@@ -32,16 +33,14 @@ import { defaultLimits, type Limits } from '../config.js';
 import type { Timer, VirtualClock } from '../env/clock.js';
 import type { Random } from '../env/random.js';
 import { KvError, toKvError, type WireError } from '../errors.js';
-import { isJsonObject, repeatedFieldName } from '../json.js';
-import { answerLine } from '../net/answer.js';
-import { decodePeerReply, encodePeerRequest } from '../net/peer-json.js';
-import type { RecordBounds } from '../net/record-json.js';
+import { answerFrame } from '../net/answer.js';
+import { encodeErrorFrame, encodePeerRequest, type FrameBounds, nextFrameId, readFrameHeader, replyOf } from '../net/peer-frames.js';
 import { newClientConnection, type RequestHandler } from '../protocol/connection.js';
 import type { PeerOp, PeerReply, PeerRequestOf } from '../protocol/peer.js';
 import { type PeerTransport, wrongNodeError } from '../protocol/transport.js';
 
-/** Serves one request line arriving from `from`; resolves the reply line (a JSON Reply). */
-export type SimHandler = (line: Buffer, from: string) => Promise<string> | string;
+/** Serves one request frame arriving from `from`; resolves the reply frame. */
+export type SimHandler = (frame: Buffer, from: string) => Promise<Buffer> | Buffer;
 
 export interface SimNetworkOptions {
   /** One-way latency bounds in ms, inclusive of min; each message draws uniformly in [min, max). */
@@ -68,13 +67,16 @@ export interface SimNetworkStats {
 
 interface Pending {
   from: string;
+  /** The request's id and op code, for an error frame answering it. */
+  id: number;
+  opCode: number;
   settled: boolean;
   timer: Timer;
-  resolve: (reply: string) => void;
+  resolve: (reply: Buffer) => void;
   reject: (err: KvError) => void;
 }
 
-type Outcome = { reply: string } | { error: WireError } | { reset: true };
+type Outcome = { reply: Buffer } | { error: WireError } | { reset: true };
 
 export class SimNetwork {
   private readonly handlers = new Map<string, SimHandler>();
@@ -85,10 +87,10 @@ export class SimNetwork {
   private readonly lives = new Map<string, number>();
   private readonly pending = new Set<Pending>();
   private lossRate: number;
-  private nextId = 1;
+  private lastId = 0;
   readonly stats: SimNetworkStats = { requests: 0, lost: 0, cut: 0, refused: 0, timeouts: 0, replies: 0 };
-  /** Told of every message as it arrives: a request or reply line as sent, or 'reset' (for trace hashes). */
-  onDeliver: ((at: number, from: string, to: string, line: Buffer | string) => void) | undefined;
+  /** Told of every message as it arrives: a request or reply frame as sent, or 'reset' (for trace hashes). */
+  onDeliver: ((at: number, from: string, to: string, message: Buffer | string) => void) | undefined;
 
   constructor(
     private readonly clock: VirtualClock,
@@ -115,12 +117,14 @@ export class SimNetwork {
   }
 
   /** A peer transport whose requests come from `fromAddr`: messages written and replies validated as over TCP. */
-  transportFor(fromAddr: string, bounds: RecordBounds = defaultLimits): PeerTransport {
+  transportFor(fromAddr: string, bounds: FrameBounds = defaultLimits): PeerTransport {
     const request = async <Op extends PeerOp>(addr: string, message: PeerRequestOf<Op>, timeoutMs: number, node?: string): Promise<PeerReply<Op>> => {
       const found = this.nodes.get(addr);
       if (node !== undefined && found !== undefined && found !== node) throw wrongNodeError(addr, node, found);
-      const reply = await this.requestLine(fromAddr, addr, `{"id":${this.nextId++},${encodePeerRequest(message)}}`, timeoutMs);
-      return decodePeerReply(message, replyFields(reply), bounds);
+      this.lastId = nextFrameId(this.lastId);
+      const id = this.lastId;
+      const reply = await this.requestFrame(fromAddr, addr, encodePeerRequest(message, id), timeoutMs);
+      return replyOf(message, id, reply, bounds);
     };
     return { request, close: async () => {} };
   }
@@ -162,17 +166,19 @@ export class SimNetwork {
   }
 
   /**
-   * Sends one request line from `from` to `to`; resolves the reply line. Rejects with
+   * Sends one request frame from `from` to `to`; resolves the reply frame. Rejects with
    * KV_UNREACHABLE (refused, or `from` crashed) or KV_TIMEOUT; a handler that throws is answered
    * by an error reply built from its error.
    */
-  requestLine(from: string, to: string, line: string, timeoutMs: number): Promise<string> {
+  requestFrame(from: string, to: string, wire: Buffer, timeoutMs: number): Promise<Buffer> {
     if (this.crashed.has(from)) return Promise.reject(new KvError('KV_UNREACHABLE', `${from} is crashed and cannot send`));
     this.stats.requests++;
-    const wire = Buffer.from(line);
     return new Promise((resolve, reject) => {
+      const { id, opCode } = readFrameHeader(wire);
       const p: Pending = {
         from,
+        id,
+        opCode,
         settled: false,
         resolve,
         reject,
@@ -244,7 +250,7 @@ export class SimNetwork {
   }
 
   private reply(p: Pending, to: string, from: string, outcome: Outcome): void {
-    const wire = 'reply' in outcome ? outcome.reply : 'error' in outcome ? JSON.stringify({ id: null, ok: false, error: outcome.error }) : undefined;
+    const wire = 'reply' in outcome ? outcome.reply : 'error' in outcome ? encodeErrorFrame(p.id, p.opCode, outcome.error) : undefined;
     const life = this.lifeOf(from);
     this.send(to, from, () => {
       this.onDeliver?.(this.clock.now(), to, from, wire ?? 'reset');
@@ -279,24 +285,9 @@ export class SimNetwork {
   }
 }
 
-/** Serves a node's requests on the network: each line answered as a peer connection's line is. */
-export function serveLines(handler: RequestHandler, limits: Limits): SimHandler {
-  return async (line, from) => JSON.stringify(await answerLine(line, handler, { ...newClientConnection(from, false), kind: 'peer' }, limits));
-}
-
-/** The fields of a reply line, or its error as a KvError. */
-export function replyFields(line: string): Record<string, unknown> {
-  let reply: unknown;
-  try {
-    reply = JSON.parse(line);
-  } catch {
-    throw new KvError('KV_BAD_REQUEST', 'a peer replied with a line that is not JSON');
-  }
-  if (!isJsonObject(reply)) throw new KvError('KV_BAD_REQUEST', 'a peer replied with a line that is not an object');
-  const repeated = repeatedFieldName(Buffer.from(line, 'utf8'));
-  if (repeated) throw new KvError('KV_BAD_REQUEST', `a peer replied with a line that gives field "${repeated.name.slice(0, 64)}" twice`);
-  if (reply.ok === false) throw KvError.fromWire(reply.error);
-  return reply;
+/** Serves a node's requests on the network: each frame answered as a peer link's frame is. */
+export function serveFrames(handler: RequestHandler, limits: Limits): SimHandler {
+  return (frame, from) => answerFrame(frame, handler, { ...newClientConnection(from, false), kind: 'peer' }, limits);
 }
 
 function linkKey(a: string, b: string): string {

@@ -2,7 +2,7 @@
  * The peer transport contract (src/protocol/transport.ts) as a conformance suite, run against
  * every transport: TCP (a real server on a loopback port), the simulator's network (virtual
  * time), and the fault switch wrapped around TCP with no fault set. Each serves a RequestHandler
- * through the same line answering (net/answer.ts) the daemon uses.
+ * through the same frame answering (net/answer.ts) the daemon uses.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
@@ -12,14 +12,15 @@ import { VirtualClock } from '../../src/env/clock.js';
 import { SeededRandom } from '../../src/env/random.js';
 import { SystemClock } from '../../src/env/system-clock.js';
 import { KvError } from '../../src/errors.js';
-import { answerLine } from '../../src/net/answer.js';
+import { answerFrame, answerLine } from '../../src/net/answer.js';
 import { FaultSwitch } from '../../src/net/fault-switch.js';
+import { encodePeerReply } from '../../src/net/peer-frames.js';
 import { TcpServer } from '../../src/net/tcp-server.js';
 import { TcpTransport } from '../../src/net/tcp-transport.js';
 import { type ConnectionIdentity, opRefusal, type RequestHandler } from '../../src/protocol/connection.js';
 import type { PeerOp, PeerReplies, PeerRequest } from '../../src/protocol/peer.js';
 import type { PeerTransport } from '../../src/protocol/transport.js';
-import { replyFields, runFor, SimNetwork, serveLines } from '../../src/sim/index.js';
+import { runFor, SimNetwork, serveFrames } from '../../src/sim/index.js';
 import { answerAsPeer, serverGate } from '../helpers/security.js';
 import { sampleRecord, sampleReply, sampleRequests, tombstone } from './peer-samples.js';
 
@@ -55,7 +56,9 @@ async function tcpHarness(wrap?: (inner: PeerTransport) => PeerTransport): Promi
   const inner = new TcpTransport(defaultLimits, { peer: { secrets, self: () => ({ name: 'caller', cluster: 'c1' }), randomBytes } }, 500);
   const gate = serverGate('server', secrets);
   const serve = async (handler: RequestHandler) => {
-    const server = new TcpServer((line, connection) => answerLine(line, handler, connection, defaultLimits, gate), defaultLimits);
+    const server = new TcpServer((line, connection) => answerLine(line, handler, connection, defaultLimits, gate), defaultLimits, {
+      frames: (frame, connection) => answerFrame(frame, handler, connection, defaultLimits),
+    });
     servers.push(server);
     return `127.0.0.1:${await server.listen('127.0.0.1', 0)}`;
   };
@@ -86,7 +89,7 @@ function simHarness(): Harness {
     transport: net.transportFor('10.0.0.99:7070'),
     serve: async (handler) => {
       const addr = `10.0.0.${next++}:7070`;
-      net.register(addr, serveLines(handler, defaultLimits), 'server');
+      net.register(addr, serveFrames(handler, defaultLimits), 'server');
       return addr;
     },
     deadAddr: async () => '10.0.0.250:7070',
@@ -134,10 +137,15 @@ function conformance(t: Test, name: string, make: () => Promise<Harness>): void 
     });
 
     t.test('a malformed reply is refused, not cast', async (t) => {
-      const { handler } = handlerOf(() => ({ dropped: 'yes' }) as unknown as PeerReplies['kv.reap']);
+      // One result for two items: the frame says so, and the caller refuses it.
+      const { handler } = handlerOf(() => ({ results: [undefined] }) as PeerReplies['kv.replicate.many']);
       const addr = await h.serve(handler);
-      const reply = h.settle(h.transport.request(addr, { op: 'kv.reap', key: Buffer.from('k'), record: tombstone }, 5000));
-      await t.rejects(reply, { code: 'KV_BAD_REQUEST' });
+      const items = [
+        { key: Buffer.from('k'), record: tombstone },
+        { key: Buffer.from('l'), record: tombstone },
+      ];
+      const reply = h.settle(h.transport.request(addr, { op: 'kv.replicate.many', items }, 5000));
+      await t.rejects(reply, { code: 'KV_BAD_REQUEST', message: /results must be 2 to 2/ });
     });
 
     t.test('a request meant for another node than the one at the address is refused unsent: KV_UNREACHABLE', async (t) => {
@@ -198,21 +206,30 @@ t.test('fault switch: reset refuses at once, drop times out unseen, hang times o
   t.same(await h.transport.request(addr, request, 2000), sampleReply(request), 'none: through again');
 });
 
-t.test('TCP: a reply that gives a field twice is refused, and the next request goes over a new connection', async (t) => {
+t.test('TCP: a malformed reply frame fails its request alone; a malformed frame header ends the link, and the next request goes over a new one', async (t) => {
   const connections: Socket[] = [];
   const secrets = [Buffer.from('transport-contract-secret-0123456789')];
   const gate = serverGate('server', secrets);
+  const request = { op: 'kv.reap', key: Buffer.from('k'), record: tombstone } as const;
+  let answered = 0;
   const server = createServer((socket) => {
     connections.push(socket);
-    const first = connections.length === 1;
     answerAsPeer(
       socket,
       gate,
       'server',
       () => defaultLimits,
-      (_line, id) => {
-        // The first connection answers with `dropped` twice: JSON.parse would take the last.
-        socket.write(first ? `{"id":${id},"ok":true,"dropped":false,"dropped":true}\n` : `{"id":${id},"ok":true,"dropped":true}\n`);
+      (_frame, id) => {
+        answered++;
+        const good = encodePeerReply(request, { dropped: true }, id);
+        // First a reply with a byte after its last field, then a good one, then a header whose length cannot hold a header.
+        if (answered === 1) {
+          const bad = Buffer.concat([good, Buffer.from([0])]);
+          bad.writeUInt32BE(bad.length - 4, 0);
+          socket.write(bad);
+        } else if (answered === 2) socket.write(good);
+        else if (answered === 3) socket.write(Buffer.from([0, 0, 0, 1, 2]));
+        else socket.write(good);
       },
     );
   });
@@ -224,13 +241,28 @@ t.test('TCP: a reply that gives a field twice is refused, and the next request g
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
   const addr = `127.0.0.1:${(server.address() as { port: number }).port}`;
-  const request: PeerRequest = { op: 'kv.reap', key: Buffer.from('k'), record: tombstone };
-  await t.rejects(transport.request(addr, request, 2000), { code: 'KV_INTERNAL', message: /"dropped" twice/ });
+  await t.rejects(transport.request(addr, request, 2000), { code: 'KV_BAD_REQUEST', message: /kv\.reap reply.*1 bytes after the last field/ });
+  t.same(await transport.request(addr, request, 2000), { dropped: true }, 'the next request is answered over the same connection');
+  t.equal(connections.length, 1);
+  await t.rejects(transport.request(addr, request, 2000), { code: 'KV_INTERNAL', message: /malformed frame/ });
   t.same(await transport.request(addr, request, 2000), { dropped: true }, 'answered over a new connection');
-  t.equal(connections.length, 2, 'the connection that carried the reply was not reused');
+  t.equal(connections.length, 2, 'the connection that carried the malformed header was not reused');
 });
 
-t.test('simulated network: a reply line that gives a field twice is refused', async (t) => {
-  t.throws(() => replyFields('{"id":1,"ok":true,"dropped":false,"dropped":true}'), { code: 'KV_BAD_REQUEST', message: /"dropped" twice/ });
-  t.same(replyFields('{"id":1,"ok":true,"dropped":true}'), { id: 1, ok: true, dropped: true });
+t.test('simulated network: a reply frame that does not answer the request is refused', async (t) => {
+  const clock = new VirtualClock(0);
+  const net = new SimNetwork(clock, new SeededRandom(3), { latencyMs: [1, 1], lossRate: 0 });
+  const request = { op: 'kv.reap', key: Buffer.from('k'), record: tombstone } as const;
+  const replies = [
+    (id: number) => Buffer.concat([encodePeerReply(request, { dropped: true }, id), Buffer.from([1])]),
+    (id: number) => encodePeerReply(request, { dropped: true }, id + 1),
+    (id: number) => encodePeerReply({ op: 'kv.read', key: Buffer.from('k'), digest: true }, { record: undefined, digest: undefined }, id),
+  ];
+  for (const [i, reply] of replies.entries()) {
+    net.register(`10.0.0.${i}:1`, (frame) => reply(frame.readUInt32BE(5)));
+    const outcome = net.transportFor('10.0.0.99:1').request(`10.0.0.${i}:1`, request, 1000);
+    const caught = outcome.catch((err: unknown) => err);
+    await runFor(clock, 10, 1);
+    t.match(await caught, { code: 'KV_BAD_REQUEST', message: /kv\.reap reply/ }, `reply ${i} is refused`);
+  }
 });

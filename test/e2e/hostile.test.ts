@@ -77,12 +77,12 @@ t.test('records, reaps, hints and contexts from a peer are held to what a client
     const overLimits: [string, Record<string, unknown>, string][] = [
       [`${MAX_SIBLINGS + 1} siblings`, wireRecord(Array.from({ length: MAX_SIBLINGS + 1 }, (_, i) => ({ actor: `w${i}`, value: 'x' }))), 'KV_BAD_REQUEST'],
       ['a value one byte over the limit', wireRecord([{ actor: 'w', value: 'x'.repeat(MAX_VALUE_BYTES + 1) }]), 'KV_VALUE_TOO_LARGE'],
-      ['a counter over 48 bits', wireRecord([{ actor: 'w', counter: 2 ** 48, value: 'x' }]), 'KV_BAD_REQUEST'],
       [
         '257 clock entries',
         { ...wireRecord([{ actor: 'w', value: 'x' }]), clock: Array.from({ length: 257 }, (_, i) => [i === 0 ? 'w' : `c${i}`, 1]) },
         'KV_BAD_REQUEST',
       ],
+      // (A counter over 48 bits cannot be written in a frame at all: its field has 48 bits.)
       ['a tombstone with bytes', { clock: [['w', 1]], siblings: [['w', 1, Date.now(), -1, b64('x')]] }, 'KV_BAD_REQUEST'],
       ['a sibling the clock does not cover (it would win every merge)', { clock: [['w', 1]], siblings: [['w', 5, Date.now(), 0, b64('x')]] }, 'KV_BAD_REQUEST'],
       [
@@ -134,14 +134,7 @@ t.test('records, reaps, hints and contexts from a peer are held to what a client
     const cases: [string, string, string][] = [
       ['an empty key', '', 'KV_BAD_REQUEST'],
       ['a 100 KB key', b64(Buffer.alloc(100_000, 'k')), 'KV_BAD_REQUEST'],
-      ['a key that is not base64', 'not base64!', 'KV_BAD_ENCODING'],
-      [
-        'a key in base64url',
-        b64(Buffer.from([0xfb, 0xff]))
-          .replace('+', '-')
-          .replace('/', '_'),
-        'KV_BAD_ENCODING',
-      ],
+      // (A key that is not base64 cannot be sent: frames carry a key's bytes.)
     ];
     for (const [what, key, code] of cases) {
       t.equal(await codeOf(peer.request({ op: 'ae.store', peer: b.name, items: [{ key, record }] })), code, `ae.store: ${what}`);

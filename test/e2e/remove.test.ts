@@ -7,12 +7,13 @@ import t from 'tap';
 import { KvClient } from '../../src/client/client.js';
 import { type Daemon, isAlive, killHard, kvctl, waitFor } from '../helpers/cli.js';
 import { replicaReader, startCluster, stats, waitForHealth } from '../helpers/cluster.js';
+import type { TestPeer } from '../helpers/peer-frames.js';
 
 const KEYS = 200;
 const keyOf = (i: number) => `key:${i}`;
 
 /** Whether `d` itself stores the key (read from that node alone). */
-async function holds(client: KvClient, key: string): Promise<boolean> {
+async function holds(client: TestPeer, key: string): Promise<boolean> {
   const reply = await client.request({ op: 'kv.read', key: Buffer.from(key).toString('base64') });
   return reply.record !== null;
 }

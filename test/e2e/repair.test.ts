@@ -85,7 +85,7 @@ t.test('repair transfers exactly the k diverged keys of 10,000, and the roots en
 t.test("a node whose data dir was wiped restarts as a new incarnation and loses no one's writes", async (t) => {
   const nodes = await startCluster(t, 3, FAULTS);
   const [a, , c] = nodes as [Daemon, Daemon, Daemon];
-  const cClient = await replicaReader(c);
+  const cClient = await KvClient.connect(c.addr);
   // Writes coordinated by node3 carry dots of its first incarnation.
   for (let i = 0; i < 50; i++) await cClient.put(`w:${i}`, `old${i}`);
   const before = await stats(c);

@@ -11,8 +11,11 @@ import t from 'tap';
 import { KvClient } from '../../src/client/client.js';
 import { newSecret } from '../../src/net/credentials.js';
 import { peerProof } from '../../src/net/peer-auth.js';
+import { FRAME_REPLY, readFrameHeader } from '../../src/net/peer-frames.js';
+import { PEER_PROTOCOL_VERSION } from '../../src/net/protocol.js';
 import { type Daemon, killHard, kvctl, startDaemon, tempDir, waitFor } from '../helpers/cli.js';
 import { startCluster, waitForMembers } from '../helpers/cluster.js';
+import { frameFromJson } from '../helpers/peer-frames.js';
 import { freePort, makeCertificates, peerConnect, recordingProxy, writeSecretFile } from '../helpers/security.js';
 
 /** The error code of a rejected promise. */
@@ -76,7 +79,7 @@ t.test('a recorded handshake proves nothing on another connection', async (t) =>
   const { file, secret } = writeSecretFile(dir, 'secret');
   const daemon = await startDaemon(t, { args: ['--secret-file', file] });
   const clientNonce = randomBytes(32);
-  const hello = { op: 'peer.hello', version: 1, node: 'recorder', cluster: '', nonce: clientNonce.toString('base64') };
+  const hello = { op: 'peer.hello', version: PEER_PROTOCOL_VERSION, node: 'recorder', cluster: '', nonce: clientNonce.toString('base64') };
 
   const first = await KvClient.connect(daemon.addr);
   t.teardown(() => first.close());
@@ -89,8 +92,9 @@ t.test('a recorded handshake proves nothing on another connection', async (t) =>
     server: String(answer.node),
   };
   const proof = peerProof(Buffer.from(secret), 'client', transcript).toString('base64');
-  await first.request({ op: 'peer.proof', proofs: [proof] });
-  t.ok(await first.request({ op: 'kv.read', key: 'azE=' }), 'the recorded connection became a peer');
+  await first.request({ op: 'peer.proof', proofs: [proof], frames: true });
+  const read = await first.requestFrame((id) => frameFromJson({ op: 'kv.read', key: 'azE=' }, id));
+  t.equal(readFrameHeader(read).kind, FRAME_REPLY, 'the recorded connection became a peer: it speaks frames, and its kv.read is answered');
 
   const replay = await KvClient.connect(daemon.addr);
   t.teardown(() => replay.close());

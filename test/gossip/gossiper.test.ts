@@ -7,10 +7,11 @@ import { KvError } from '../../src/errors.js';
 import { Gossiper } from '../../src/gossip/gossiper.js';
 import { ClusterState } from '../../src/membership/cluster-state.js';
 import { type MemberInfo, MemberTable, type MergeResult, newMember } from '../../src/membership/index.js';
-import { decodePeerRequest, encodePeerReply, encodePeerRequest } from '../../src/net/peer-json.js';
+import { decodePeerReply, decodePeerRequest, encodePeerReply, encodePeerRequest } from '../../src/net/peer-frames.js';
 import { PeerClient } from '../../src/peer/peer-client.js';
-import type { PeerRequest, PeerRequestOf } from '../../src/protocol/peer.js';
+import type { PeerReplies, PeerRequest, PeerRequestOf } from '../../src/protocol/peer.js';
 import type { PeerTransport } from '../../src/protocol/transport.js';
+import { frameFromJson } from '../helpers/peer-frames.js';
 
 const settings: ClusterSettings = { n: 3, w: 2, r: 2, consistency: 'strict' };
 const membership: MembershipSettings = { gossipIntervalMs: 200, fanout: 2, suspectAfterMs: 1500, downAfterMs: 3000 };
@@ -37,10 +38,16 @@ function recordingTransport(members: (addr: string) => MemberInfo[] = () => []) 
   return { sent, transport };
 }
 
-/** A gossip push as a peer's line carries it: validated by the real decoder, answered, the answer encoded. */
+/** A gossip push as a peer's frame carries it: validated by the real decoder, answered, the answer encoded and read back. */
 function pushTo(gossiper: Gossiper, body: Record<string, unknown>): Record<string, unknown> {
-  const request = decodePeerRequest('gossip.push', { op: 'gossip.push', ...body }, defaultLimits) as PeerRequestOf<'gossip.push'>;
-  return encodePeerReply(request, gossiper.handlePush(request.cluster, request.members));
+  const request = decodePeerRequest('gossip.push', frameFromJson({ op: 'gossip.push', ...body }, 1), defaultLimits) as PeerRequestOf<'gossip.push'>;
+  const reply: PeerReplies['gossip.push'] = decodePeerReply(
+    request,
+    encodePeerReply(request, gossiper.handlePush(request.cluster, request.members), 1),
+    defaultLimits,
+  );
+  const c = reply.cluster;
+  return { cluster: c ? { id: c.id, ...c.settings, version: c.settingsVersion ?? 0 } : undefined, members: reply.members };
 }
 
 function build(options: { transport?: PeerTransport; seeds?: string[]; peers?: MemberInfo[]; selfUpdate?: () => Partial<MemberInfo> } = {}) {
@@ -142,7 +149,8 @@ t.test('a push carries the cluster and our table, and no join flag', async (t) =
   if (request?.op !== 'gossip.push') return;
   t.same(request.cluster, { kind: 'member', cluster: { id: 'c1', settings } });
   t.equal(request.members.length, 2);
-  const text = JSON.parse(`{${encodePeerRequest(request)}}`) as Record<string, unknown>;
+  // On the wire: the frame carries gossip's JSON text after its header and length.
+  const text = JSON.parse(encodePeerRequest(request, 1).subarray(14).toString('utf8')) as Record<string, unknown>;
   t.same(text.cluster, { id: 'c1', ...settings, version: 0 }, 'on the wire: the cluster fields');
   t.notOk('join' in text);
 });

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KvClient } from '../../src/client/client.js';
 import { type Daemon, killHard, kvctl, tempDir, waitFor } from './cli.js';
+import type { TestPeer } from './peer-frames.js';
 import { peerConnect } from './security.js';
 
 export type { Daemon };
@@ -107,6 +108,6 @@ export function clusterSecretFile(d: Daemon): string {
 }
 
 /** A connection to `d` as a node of its local cluster (it proves the cluster secret), to read what `d` itself holds with kv.read. */
-export function replicaReader(d: Daemon): Promise<KvClient> {
+export function replicaReader(d: Daemon): Promise<TestPeer> {
   return peerConnect(d.addr, readFileSync(clusterSecretFile(d), 'utf8').trim());
 }

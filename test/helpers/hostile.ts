@@ -9,8 +9,10 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { KvClient } from '../../src/client/client.js';
 import { type MemberInfo, newMember } from '../../src/membership/index.js';
+import { PEER_PROTOCOL_VERSION } from '../../src/net/protocol.js';
 import type { Daemon } from './cli.js';
 import { clusterSecretFile } from './cluster.js';
+import type { TestPeer } from './peer-frames.js';
 import { peerConnect } from './security.js';
 
 /** The error code of a rejected promise (undefined when it resolved). */
@@ -26,7 +28,7 @@ export async function codeOf(promise: Promise<unknown>): Promise<string | undefi
 export const b64 = (text: string | Buffer): string => Buffer.from(text).toString('base64');
 
 /** A connection to `d` that proved its local cluster's secret: a peer, buggy or hostile. */
-export async function attackerPeer(t: { teardown: (fn: () => unknown) => void }, d: Daemon): Promise<KvClient> {
+export async function attackerPeer(t: { teardown: (fn: () => unknown) => void }, d: Daemon): Promise<TestPeer> {
   const peer = await peerConnect(d.addr, readFileSync(clusterSecretFile(d), 'utf8').trim(), { timeoutMs: 60_000 });
   t.teardown(() => peer.close());
   return peer;
@@ -173,7 +175,7 @@ export async function ackEverything(t: { teardown: (fn: () => unknown) => void }
         } catch {
           // not JSON: acknowledged all the same
         }
-        const ack = { id, ok: true, version: 1, node: 'ack', cluster: '', nonce: b64('x'.repeat(32)), proof: b64('x'.repeat(32)) };
+        const ack = { id, ok: true, version: PEER_PROTOCOL_VERSION, node: 'ack', cluster: '', nonce: b64('x'.repeat(32)), proof: b64('x'.repeat(32)) };
         socket.write(`${JSON.stringify({ ...ack, results: [], stored: 1, dropped: true, members: [] })}\n`);
       }
     });

@@ -3,13 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { KvClient } from '../../src/client/client.js';
 import { defaultLimits, type Limits } from '../../src/config.js';
 import { newSecret } from '../../src/net/credentials.js';
 import type { ClientOptions } from '../../src/net/line-connection.js';
 import { ConnectionAuthenticator } from '../../src/net/peer-auth.js';
+import { encodePingReply, PING_OP_CODE, readFrameHeader } from '../../src/net/peer-frames.js';
 import { parseRequest } from '../../src/net/protocol.js';
 import { newClientConnection } from '../../src/protocol/connection.js';
+import { TestPeer } from './peer-frames.js';
 
 /** Writes a new secret (or `lines`) to dir/name, mode 600; returns the file and the current secret. */
 export function writeSecretFile(dir: string, name: string, lines: string[] = [newSecret(randomBytes)]): { file: string; secret: string } {
@@ -22,28 +23,41 @@ export function writeSecretFile(dir: string, name: string, lines: string[] = [ne
 export { type Certificates, makeCertificates } from '../../bench/tls-material.js';
 
 /**
- * A hand-made peer on a raw socket: runs the server side of the handshake through `gate`, answers
- * ping with `name` and `limits()`, and gives every other request line, with its id, to `other`.
+ * A hand-made peer on a raw socket: runs the server side of the handshake through `gate` (lines),
+ * then speaks frames as a node does: answers the frame-layer ping with `limits().maxLineBytes`
+ * and gives every other request frame, with its id, to `other`.
  */
 export function answerAsPeer(
   socket: Socket,
   gate: ConnectionAuthenticator,
   name: string,
   limits: () => Limits,
-  other: (line: string, id: number) => void,
+  other: (frame: Buffer, id: number) => void,
 ): void {
-  const identity = newClientConnection('test', true);
-  let buffered = '';
+  const identity = newClientConnection(`test peer ${name}`, true);
+  let buffered = Buffer.alloc(0);
+  let frames = false;
   socket.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString('utf8');
-    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      const id = (JSON.parse(line) as { id: number }).id;
-      const { request } = parseRequest(Buffer.from(line), defaultLimits);
-      if (request.op === 'peer.hello' || request.op === 'peer.proof') socket.write(`${JSON.stringify({ id, ok: true, ...gate.answer(request, identity) })}\n`);
-      else if (request.op === 'ping') socket.write(`${JSON.stringify({ id, ok: true, node: name, limits: limits() })}\n`);
-      else other(line, id);
+    buffered = Buffer.concat([buffered, chunk]);
+    for (;;) {
+      if (frames) {
+        if (buffered.length < 4 || buffered.length < buffered.readUInt32BE(0) + 4) return;
+        const frame = buffered.subarray(0, buffered.readUInt32BE(0) + 4);
+        buffered = buffered.subarray(frame.length);
+        const { id, opCode } = readFrameHeader(frame);
+        if (opCode === PING_OP_CODE) socket.write(encodePingReply(id, limits().maxLineBytes));
+        else other(frame, id);
+        continue;
+      }
+      const nl = buffered.indexOf(0x0a);
+      if (nl < 0) return;
+      const line = buffered.subarray(0, nl);
+      buffered = buffered.subarray(nl + 1);
+      const id = (JSON.parse(line.toString('utf8')) as { id: number }).id;
+      const { request } = parseRequest(line, defaultLimits);
+      if (request.op !== 'peer.hello' && request.op !== 'peer.proof') throw new Error(`a hand-made peer got ${request.op} before its handshake`);
+      socket.write(`${JSON.stringify({ id, ok: true, ...gate.answer(request, identity) })}\n`);
+      if (request.op === 'peer.proof') frames = true;
     }
   });
 }
@@ -60,13 +74,9 @@ export function serverGate(name: string, secrets: Buffer[]): ConnectionAuthentic
   });
 }
 
-/** A connection that proves `secret` in the peer handshake, as a node (or a process that stole the secret) would. */
-export function peerConnect(addr: string, secret: string, extra: ClientOptions = {}): Promise<KvClient> {
-  return KvClient.connect(addr, {
-    timeoutMs: 5000,
-    ...extra,
-    peer: { secrets: [Buffer.from(secret)], self: () => ({ name: 'test-peer', cluster: '' }), randomBytes },
-  });
+/** A connection that proves `secret` in the peer handshake and then speaks frames, as a node (or a process that stole the secret) would. */
+export function peerConnect(addr: string, secret: string, extra: Omit<ClientOptions, 'peer'> = {}): Promise<TestPeer> {
+  return TestPeer.connect(addr, secret, extra);
 }
 
 /** A TCP proxy to `target` that keeps every byte it forwards, both ways (what a passive observer on the wire sees). */

@@ -4,7 +4,7 @@ import t from 'tap';
 import { defaultLimits } from '../../src/config.js';
 import { newSecret, parseClientToken, parseSecrets, TokenTable } from '../../src/net/credentials.js';
 import { ConnectionAuthenticator, type PeerSecrets, peerProof, provePeer } from '../../src/net/peer-auth.js';
-import { parseRequest } from '../../src/net/protocol.js';
+import { PEER_PROTOCOL_VERSION, parseRequest } from '../../src/net/protocol.js';
 import type { ConnectionRequest } from '../../src/protocol/client.js';
 import { type ConnectionIdentity, newClientConnection } from '../../src/protocol/connection.js';
 
@@ -55,7 +55,7 @@ t.test('a wrong secret is refused on both sides, and nothing changes', async (t)
   const s = secret();
   const liar = async (body: Record<string, unknown>) =>
     body.op === 'peer.hello'
-      ? { version: 1, node: 'liar', cluster: 'c1', nonce: randomBytes(32).toString('base64') }
+      ? { version: PEER_PROTOCOL_VERSION, node: 'liar', cluster: 'c1', nonce: randomBytes(32).toString('base64') }
       : { proof: randomBytes(32).toString('base64') };
   await t.rejects(provePeer(liar, { secrets: [s], self: self(), randomBytes }, 'addr'), { code: 'KV_AUTH_FAILED', message: /could not prove/ });
 });
@@ -141,10 +141,15 @@ t.test('cluster ids must agree; a certificate can be required', async (t) => {
 t.test('the wire refuses malformed handshakes', async (t) => {
   const parse = (body: Record<string, unknown>) => () => parseRequest(Buffer.from(JSON.stringify(body)), defaultLimits);
   const nonce = randomBytes(32).toString('base64');
-  t.throws(parse({ op: 'peer.hello', version: 2, node: 'n', cluster: '', nonce }), { code: 'KV_BAD_REQUEST', message: /version 1/ });
-  t.throws(parse({ op: 'peer.hello', version: 1, node: '', cluster: '', nonce }), { code: 'KV_BAD_REQUEST' });
-  t.throws(parse({ op: 'peer.hello', version: 1, node: 'n', cluster: '', nonce: randomBytes(8).toString('base64') }), { code: 'KV_BAD_REQUEST' });
-  t.throws(parse({ op: 'peer.hello', version: 1, node: 'x'.repeat(513), cluster: '', nonce }), { code: 'KV_BAD_REQUEST' });
+  const v = PEER_PROTOCOL_VERSION;
+  t.throws(parse({ op: 'peer.hello', version: v + 1, node: 'n', cluster: '', nonce }), {
+    code: 'KV_BAD_REQUEST',
+    message: `peer.hello: this node speaks peer protocol version ${v}, not ${v + 1}`,
+  });
+  t.throws(parse({ op: 'peer.hello', version: v - 1, node: 'n', cluster: '', nonce }), { code: 'KV_BAD_REQUEST', message: `version ${v}, not ${v - 1}` });
+  t.throws(parse({ op: 'peer.hello', version: v, node: '', cluster: '', nonce }), { code: 'KV_BAD_REQUEST' });
+  t.throws(parse({ op: 'peer.hello', version: v, node: 'n', cluster: '', nonce: randomBytes(8).toString('base64') }), { code: 'KV_BAD_REQUEST' });
+  t.throws(parse({ op: 'peer.hello', version: v, node: 'x'.repeat(513), cluster: '', nonce }), { code: 'KV_BAD_REQUEST' });
   t.throws(parse({ op: 'peer.proof', proofs: [nonce, nonce, nonce] }), { code: 'KV_BAD_REQUEST' }, 'at most two proofs');
   t.throws(parse({ op: 'peer.proof', proofs: [] }), { code: 'KV_BAD_REQUEST' });
   t.throws(parse({ op: 'auth', token: '' }), { code: 'KV_BAD_REQUEST' });

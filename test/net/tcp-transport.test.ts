@@ -9,24 +9,25 @@ import { createServer, type Server, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { defaultLimits } from '../../src/config.js';
 import { LineConnection } from '../../src/net/line-connection.js';
+import { encodeErrorFrame, encodePeerReply, OP_CODES } from '../../src/net/peer-frames.js';
 import { ReconnectBackoff } from '../../src/net/reconnect-backoff.js';
 import { TcpTransport } from '../../src/net/tcp-transport.js';
-import type { PeerRequest } from '../../src/protocol/peer.js';
+import type { PeerRequestOf } from '../../src/protocol/peer.js';
 import { answerAsPeer, serverGate } from '../helpers/security.js';
 
 const secrets = [Buffer.from('tcp-transport-test-secret-0123456789')];
-const request: PeerRequest = { op: 'kv.read', key: Buffer.from('k'), digest: true };
+const request: PeerRequestOf<'kv.read'> = { op: 'kv.read', key: Buffer.from('k'), digest: true };
 
-type Behaviour = (socket: Socket, id: number, line: string) => void;
+type Behaviour = (socket: Socket, id: number, frame: Buffer) => void;
 
 /**
- * A peer that runs the server side of the handshake, then answers each request line as
+ * A peer that runs the server side of the handshake, then answers each request frame as
  * `behaviour` says; `refuseAtConnect` makes it refuse connections as a daemon at its limit does.
  */
 async function fakePeer(t: Test, behaviour: Behaviour) {
   const gate = serverGate('peer', secrets);
   const sockets: Socket[] = [];
-  const state = { accepted: 0, refuseAtConnect: false, sockets, lines: [] as string[], maxLineBytes: defaultLimits.maxLineBytes };
+  const state = { accepted: 0, refuseAtConnect: false, sockets, frames: [] as Buffer[], maxLineBytes: defaultLimits.maxLineBytes };
   const server: Server = createServer((socket) => {
     state.accepted++;
     sockets.push(socket);
@@ -40,9 +41,9 @@ async function fakePeer(t: Test, behaviour: Behaviour) {
       gate,
       'peer',
       () => ({ ...defaultLimits, maxLineBytes: state.maxLineBytes }),
-      (line, id) => {
-        state.lines.push(line);
-        behaviour(socket, id, line);
+      (frame, id) => {
+        state.frames.push(frame);
+        behaviour(socket, id, frame);
       },
     );
   });
@@ -60,7 +61,9 @@ function transport(t: Test, now: () => number = Date.now): TcpTransport {
   return tr;
 }
 
-const answer: Behaviour = (socket, id) => socket.write(`{"id":${id},"ok":true,"digest":null}\n`);
+const answer: Behaviour = (socket, id) => socket.write(encodePeerReply(request, { record: undefined, digest: undefined }, id));
+/** An error frame answering the request `id`, or the connection's own (id 0). */
+const errorFrame = (id: number, code: string, message: string) => encodeErrorFrame(id, OP_CODES[request.op], { code, message });
 
 async function until(what: string, check: () => boolean): Promise<void> {
   const deadline = Date.now() + 5000;
@@ -95,10 +98,10 @@ t.test('a connection the peer refuses on the connection itself is dropped at onc
     if (refuseNext) {
       refuseNext = false;
       // What a daemon does with a line over its limit: an error without an id, then it closes.
-      socket.end(`${JSON.stringify({ id: null, ok: false, error: { code: 'KV_LINE_TOO_LONG', message: 'too long' } })}\n`);
+      socket.end(errorFrame(0, 'KV_LINE_TOO_LONG', 'too long'));
       return;
     }
-    answer(socket, id, '');
+    answer(socket, id, Buffer.alloc(0));
   });
   const tr = transport(t);
   await t.rejects(tr.request(peer.addr, request, 2000), { code: 'KV_LINE_TOO_LONG' });
@@ -120,9 +123,7 @@ t.test('a connection the peer closes while idle leaves the pool without failing 
 });
 
 t.test("an error reply to one request keeps the connection; one peer's broken link does not touch another's", async (t) => {
-  const refusing = await fakePeer(t, (socket, id) =>
-    socket.write(`${JSON.stringify({ id, ok: false, error: { code: 'KV_UNREACHABLE', message: 'the peer could not reach a third node' } })}\n`),
-  );
+  const refusing = await fakePeer(t, (socket, id) => socket.write(errorFrame(id, 'KV_UNREACHABLE', 'the peer could not reach a third node')));
   const closing = await fakePeer(t, (socket) => socket.destroy());
   const healthy = await fakePeer(t, answer);
   const tr = transport(t);
@@ -187,7 +188,7 @@ t.test("a message over the peer's line limit is refused unsent; the link and the
   const peer = await fakePeer(t, answer);
   peer.state.maxLineBytes = 4096;
   const tr = transport(t);
-  const big: PeerRequest = { op: 'kv.read', key: Buffer.alloc(4000, 1), digest: true };
+  const big: PeerRequestOf<'kv.read'> = { op: 'kv.read', key: Buffer.alloc(4090, 1), digest: true };
   const results = await Promise.allSettled([tr.request(peer.addr, request, 2000), tr.request(peer.addr, big, 2000), tr.request(peer.addr, request, 2000)]);
   t.same(
     results.map((r) => r.status),
@@ -196,7 +197,7 @@ t.test("a message over the peer's line limit is refused unsent; the link and the
   );
   t.match((results[1] as PromiseRejectedResult).reason, { code: 'KV_LINE_TOO_LONG', message: /not sent/ });
   t.notOk(
-    peer.state.lines.some((l) => l.length > 4096),
+    peer.state.frames.some((f) => f.length > 4096),
     'the peer never saw it',
   );
   t.equal(peer.state.accepted, 1, 'one connection throughout');

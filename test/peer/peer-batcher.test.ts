@@ -6,6 +6,7 @@
 import t from 'tap';
 import { defaultLimits } from '../../src/config.js';
 import { runFor, SimCluster } from '../../src/sim/index.js';
+import { simAsPeer } from '../helpers/peer-frames.js';
 
 async function cluster(seed: number): Promise<SimCluster> {
   const sim = new SimCluster({ seed, nodes: 3, settings: { n: 3, w: 3, r: 3, consistency: 'strict' } });
@@ -36,7 +37,7 @@ t.test('a replica answers per record: the one it cannot store fails, the others 
   const sim = await cluster(6);
   const [node1, node2] = sim.nodes;
   if (!node1 || !node2) throw new Error('no nodes');
-  const asPeer = (node: typeof node1, body: Record<string, unknown>) => sim.settle(sim.request(node, body, 5000, 'peer'));
+  const asPeer = (node: typeof node1, body: Record<string, unknown>) => simAsPeer(sim, node, body);
   await sim.settle(sim.request(node1, { op: 'put', key: 'good', value: 'x' }));
   // A well-formed record for a new key, taken from a real read of node1's copy.
   const wire = (await asPeer(node1, { op: 'kv.read', key: Buffer.from('good').toString('base64') })).record;
@@ -71,11 +72,11 @@ t.test('a malformed record refuses the whole message; a client connection may no
     op: 'kv.replicate.many',
     items: [
       { key: Buffer.from('fine').toString('base64'), record: { clock: [['a~1', 1]], siblings: [['a~1', 1, 5, 0, 'dg==']] } },
-      { key: Buffer.from('broken').toString('base64'), record: { clock: 'nope', siblings: [] } },
+      { key: Buffer.from('broken').toString('base64'), record: { clock: [['a~1', 1]], siblings: [['a~1', 9, 5, 0, 'dg==']] } },
     ],
   };
-  await t.rejects(sim.settle(sim.request(node2, body, 5000, 'peer')), { code: 'KV_BAD_REQUEST' }, 'refused as a whole');
-  const fine = await sim.settle(sim.request(node2, { op: 'kv.read', key: Buffer.from('fine').toString('base64') }, 5000, 'peer'));
+  await t.rejects(simAsPeer(sim, node2, body), { code: 'KV_BAD_REQUEST' }, 'refused as a whole');
+  const fine = await simAsPeer(sim, node2, { op: 'kv.read', key: Buffer.from('fine').toString('base64') });
   t.equal(fine.record, null, 'nothing of a refused message was stored');
   await t.rejects(sim.settle(sim.request(node2, { ...body, items: body.items.slice(0, 1) })), { code: 'KV_FORBIDDEN' }, 'peer ops need a peer connection');
 });

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { VirtualClock } from '../../src/env/clock.js';
 import { KvError } from '../../src/errors.js';
-import { encodePeerRequest } from '../../src/net/peer-json.js';
+import { encodePeerRequest } from '../../src/net/peer-frames.js';
 import { PeerClient } from '../../src/peer/peer-client.js';
 import type { PeerRequest } from '../../src/protocol/peer.js';
 import type { PeerTransport } from '../../src/protocol/transport.js';
@@ -25,7 +25,7 @@ function fakePeer(peerLineBytes: number) {
   const stored: string[] = [];
   const transport = {
     async request(_addr: string, request: PeerRequest) {
-      const bytes = Buffer.byteLength(`{"id":123456,${encodePeerRequest(request)}}`);
+      const bytes = encodePeerRequest(request, 123456).length;
       lines.push(bytes);
       if (bytes > peerLineBytes) throw new KvError('KV_LINE_TOO_LONG', `request line exceeds ${peerLineBytes} bytes; closing connection`);
       if (request.op === 'kv.replicate') {
@@ -91,6 +91,6 @@ t.test('a peer with a smaller line limit: the batch is sent again record by reco
     ['fulfilled', 'fulfilled', 'rejected', 'fulfilled'],
   );
   const refused = outcomes[2] as PromiseRejectedResult;
-  t.match(refused.reason, { code: 'KV_RECORD_TOO_LARGE', message: /key "c".*n2 refused the line/ });
+  t.match(refused.reason, { code: 'KV_RECORD_TOO_LARGE', message: /key "c".*n2 refused the frame/ });
   t.same(peer.stored.sort(), ['a', 'b', 'd']);
 });

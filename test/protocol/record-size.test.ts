@@ -1,14 +1,14 @@
 /**
- * The size arithmetic of records: the text sizes it computes are the bytes net/ writes, and the
- * largest record within the limits, sent in every message that carries one, stays within the
- * line the calculation promises. Limits that break the promise are refused with the numbers.
+ * The size arithmetic of records: the sizes it computes are the bytes net/ writes (frames between
+ * peers, JSON lines to clients), and the largest record within the limits, sent in every message
+ * that carries one, stays within the line or frame the calculation promises. Limits that break
+ * the promise are refused with the numbers.
  */
 import t from 'tap';
 import { nodeLimits } from '../../src/cli/start-nodes.js';
 import { encodeContext } from '../../src/clock/index.js';
 import { defaultLimits } from '../../src/config.js';
-import { encodePeerReply, encodePeerRequest } from '../../src/net/peer-json.js';
-import { recordJsonText } from '../../src/net/record-json.js';
+import { encodePeerReply, encodePeerRequest } from '../../src/net/peer-frames.js';
 import { replyEncoding } from '../../src/protocol/client.js';
 import type { PeerRequest, PeerRequestOf } from '../../src/protocol/peer.js';
 import {
@@ -17,12 +17,13 @@ import {
   MAX_RECORD_META_BYTES,
   type RecordLimits,
   recordBytesFitting,
+  recordItemBytes,
   recordLimitsProblem,
   recordMetaBytes,
-  recordTextBytes,
+  recordStoredBytes,
 } from '../../src/protocol/record-size.js';
 import { CODEC_BROTLI, CODEC_RAW } from '../../src/storage/codec.js';
-import type { StoredRecord } from '../../src/storage/record-format.js';
+import { encodeRecord, type StoredRecord } from '../../src/storage/record-format.js';
 import { seededRandom } from '../helpers/random.js';
 
 const ACTORS = ['node1~a1', 'n"quote~b2', 'ünïcode~c3', 'back\\slash~d4', 'tab\tnew\nline~e5', '\u0001ctl~f6', 'lone\ud800surrogate', '😀~g7'];
@@ -45,24 +46,35 @@ function randomRecord(rng: () => number): StoredRecord {
   return { clock, siblings };
 }
 
-t.test('recordTextBytes is the UTF-8 length of the text peers get, escapes and all', async (t) => {
+t.test('recordStoredBytes and recordItemBytes are the bytes a frame carries; the binary metadata stays within its slack over the JSON measure', async (t) => {
   const rng = seededRandom(7);
   const wrong: string[] = [];
   for (let i = 0; i < 1000; i++) {
     const record = randomRecord(rng);
-    const text = recordJsonText(record);
-    const bytes = Buffer.byteLength(text);
-    if (recordTextBytes(record) !== bytes) wrong.push(`#${i}: computed ${recordTextBytes(record)}, wire ${bytes}`);
+    const stored = encodeRecord(record).length;
+    if (recordStoredBytes(record) !== stored) wrong.push(`#${i}: computed ${recordStoredBytes(record)}, stored form ${stored}`);
+    const key = Buffer.from(`key ${i}`);
+    const hintFor = i % 2 === 0 ? `ñode-${i}` : undefined;
+    const item = { key, record, ...(hintFor ? { hintFor } : {}) };
+    const one = encodePeerRequest({ op: 'kv.replicate.many', items: [item] }, 1).length;
+    const two = encodePeerRequest({ op: 'kv.replicate.many', items: [item, item] }, 1).length;
+    // An item in a frame: its bytes, plus the ae.fetch reply's presence flag at most.
+    if (recordItemBytes(key, record, hintFor) < two - one || recordItemBytes(key, record, hintFor) > two - one + 1) wrong.push(`#${i}: item`);
     let values = 0;
-    for (const s of record.siblings) if (s.value) values += s.value.stored.toString('base64').length;
-    if (recordMetaBytes(record) !== bytes - values) wrong.push(`#${i}: metadata`);
+    for (const s of record.siblings) if (s.value) values += s.value.stored.length;
+    if (stored - values > recordMetaBytes(record) + 2 * record.clock.size + 6 * record.siblings.length) wrong.push(`#${i}: binary metadata over its bound`);
+    // The JSON measure of the metadata: the record as JSON text, each value an empty string.
+    const text = JSON.stringify({
+      clock: [...record.clock],
+      siblings: record.siblings.map((s) => [s.dot[0], s.dot[1], s.ts, s.value ? s.value.codec : -1, s.value ? '' : null]),
+    });
+    if (recordMetaBytes(record) !== Buffer.byteLength(text)) wrong.push(`#${i}: metadata ${recordMetaBytes(record)} vs ${Buffer.byteLength(text)}`);
   }
   t.same(wrong, [], 'exact for 1000 random records');
 });
 
 /** A name of 256 characters that JSON escapes to 6 bytes each: the longest text a node name can take. */
 const escapedName = (i: number) => `${String(i).padStart(3, '0')}${'\u0001'.repeat(253)}`;
-const MAX_ID = '"id":9007199254740991';
 
 /**
  * The largest record within `limits`: values adding up to maxRecordBytes in maxSiblings siblings,
@@ -90,7 +102,6 @@ function largestRecord(limits: RecordLimits): { key: Buffer; record: StoredRecor
   return { key: Buffer.alloc(limits.maxKeyBytes, 0xff), record };
 }
 
-const line = (fields: string) => Buffer.byteLength(`{${MAX_ID},${fields}}`);
 const replyLine = (fields: Record<string, unknown>) => Buffer.byteLength(JSON.stringify({ id: 2 ** 53 - 1, ok: true, ...fields }));
 
 for (const limits of [
@@ -111,32 +122,32 @@ for (const limits of [
       { op: 'ae.store', peer: peerName, items: [{ key, record }] },
     ];
     for (const request of requests) {
-      const bytes = line(encodePeerRequest(request));
+      const bytes = encodePeerRequest(request, 0xffffffff).length;
       t.ok(bytes <= bound.recordMessage, `${request.op}: ${bytes} <= ${bound.recordMessage}`);
     }
     const asked = (op: PeerRequest['op']) => ({ op, key, keys: [key], digest: false, peer: peerName }) as unknown as PeerRequestOf<'kv.read'>;
     const replies: [string, number][] = [
-      ['kv.read reply', replyLine(encodePeerReply(asked('kv.read'), { record, digest: undefined }))],
-      ['ae.fetch reply', replyLine(encodePeerReply(asked('ae.fetch') as never, { records: [record] } as never))],
+      ['kv.read reply', encodePeerReply(asked('kv.read'), { record, digest: undefined }, 0xffffffff).length],
+      ['ae.fetch reply', encodePeerReply(asked('ae.fetch') as never, { records: [record] } as never, 0xffffffff).length],
       [
         'kv.coordinate reply',
-        replyLine(
-          encodePeerReply(
-            asked('kv.coordinate') as never,
-            {
-              record,
-              existed: true,
-              quorum: { needed: 16, replied: 16, failed: 0, replicas: 16, answered: names },
-              hinted: names,
-            } as never,
-          ),
-        ),
+        encodePeerReply(
+          asked('kv.coordinate') as never,
+          {
+            record,
+            existed: true,
+            quorum: { needed: 16, replied: 16, failed: 0, replicas: 16, answered: names },
+            hinted: names,
+            hintsDropped: names,
+          } as never,
+          0xffffffff,
+        ).length,
       ],
     ];
     for (const [what, bytes] of replies) t.ok(bytes <= bound.recordMessage, `${what}: ${bytes} <= ${bound.recordMessage}`);
     const value = Buffer.alloc(limits.maxValueBytes, 0xfe);
     const context = new Map([...record.clock].slice(0, -1));
-    const forwarded = line(encodePeerRequest({ op: 'kv.coordinate', key, value, context, w: 16, consistency: 'strict', keepSiblings: false }));
+    const forwarded = encodePeerRequest({ op: 'kv.coordinate', key, value, context, w: 16, consistency: 'strict', keepSiblings: false }, 0xffffffff).length;
     t.ok(forwarded <= bound.forwardedWrite, `kv.coordinate: ${forwarded} <= ${bound.forwardedWrite}`);
     // A get reply: the raw values, worst for UTF-8 when every byte is escaped.
     for (const fill of [0x01, 0x22, 0x61, 0xff]) {

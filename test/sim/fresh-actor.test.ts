@@ -6,6 +6,7 @@
  */
 import t from 'tap';
 import { runFor, SimCluster, type SimNode } from '../../src/sim/index.js';
+import { simAsPeer } from '../helpers/peer-frames.js';
 
 const SEED = process.env.SIM_SEED ? Number(process.env.SIM_SEED) : 4;
 const b64 = (text: string) => Buffer.from(text).toString('base64');
@@ -34,7 +35,7 @@ t.test(`keys a node forgot and then coordinates again keep every acknowledged wr
   // A write to each such key coordinated at node1 (as a forwarding node would ask it to), keeping siblings.
   for (const key of forgotten) {
     const write = { op: 'kv.coordinate', key: b64(key), value: b64(`second-${key}`), keepSiblings: true };
-    await sim.settle(sim.request(node1, write, 5000, 'peer'));
+    await simAsPeer(sim, node1, write);
   }
   const dropped: string[] = [];
   for (const key of forgotten) {

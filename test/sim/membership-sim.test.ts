@@ -12,9 +12,10 @@ import { KvError } from '../../src/errors.js';
 import { Gossiper } from '../../src/gossip/gossiper.js';
 import { joinCluster } from '../../src/gossip/join.js';
 import { type MemberInfo, MemberTable } from '../../src/membership/index.js';
+import { decodeErrorFrame, FRAME_ERROR, FRAME_REPLY, FRAME_REQUEST } from '../../src/net/peer-frames.js';
 import { PeerClient } from '../../src/peer/peer-client.js';
 import type { RequestHandler } from '../../src/protocol/connection.js';
-import { replyFields, runFor, SimNetwork, serveLines } from '../../src/sim/index.js';
+import { runFor, SimNetwork, serveFrames } from '../../src/sim/index.js';
 
 const SEEDS = process.env.SIM_SEED ? [Number(process.env.SIM_SEED)] : [1, 2, 3];
 t.comment(`seeds ${SEEDS.join(', ')}; replay one with SIM_SEED=<seed>`);
@@ -108,7 +109,7 @@ class Cluster {
     });
     const node = { name, addr, table, gossiper };
     this.nodes.set(name, node);
-    const serve = serveLines(gossipOnly(gossiper), defaultLimits);
+    const serve = serveFrames(gossipOnly(gossiper), defaultLimits);
     if (this.net.isCrashed(addr)) this.net.restart(addr, serve);
     else this.net.register(addr, serve);
     // Nodes do not start in lockstep: each first round comes at a random point of an interval.
@@ -261,7 +262,7 @@ t.test('a node joining through one seed is learned by all', async (t) => {
     const through = addrOf(all[c.random.int(all.length)] as string);
     const joiner = 'joiner';
     const self = c.selfInfo(joiner);
-    c.net.register(self.addr, () => '{"id":null,"ok":true}');
+    c.net.register(self.addr, () => Buffer.alloc(0));
     // As the daemon does: push our entry with join:true, adopt the reply, then gossip.
     let joined: Awaited<ReturnType<typeof joinCluster>> | undefined;
     let joinError: unknown;
@@ -338,24 +339,33 @@ t.test('a run replays exactly from its seed', async (t) => {
   t.same(await run(), await run());
 });
 
-t.test('SimNetwork: lines between addresses', async (t) => {
+t.test('SimNetwork: frames between addresses', async (t) => {
   const make = (lossRate = 0) => {
     const clock = new VirtualClock(0);
     const net = new SimNetwork(clock, new SeededRandom(7), { latencyMs: [5, 5], lossRate });
     return { clock, net };
   };
   /** Runs `promise` to completion on the virtual clock; returns its outcome and the virtual time it took. */
-  /** A request line from `from` to `to`; resolves the reply's fields, rejects its error. */
+  /** A frame of `kind` whose payload is `body` as JSON (the network carries bytes; what they say is its users' business). */
+  const frame = (kind: number, body: Record<string, unknown>) => {
+    const json = Buffer.from(JSON.stringify(body));
+    const header = Buffer.alloc(10);
+    header.writeUInt32BE(6 + json.length, 0);
+    header[4] = kind;
+    header.writeUInt32BE(1, 5);
+    return Buffer.concat([header, json]);
+  };
+  /** A request frame from `from` to `to`; resolves the reply's fields, rejects its error. */
   const ask = (net: SimNetwork, from: string, to: string, body: Record<string, unknown>, timeoutMs: number) =>
-    net.requestLine(from, to, JSON.stringify({ id: 1, ...body }), timeoutMs).then((line) => {
-      const { id: _id, ok: _ok, ...fields } = replyFields(line);
-      return fields;
+    net.requestFrame(from, to, frame(FRAME_REQUEST, body), timeoutMs).then((reply) => {
+      if (reply[4] === FRAME_ERROR) throw decodeErrorFrame(reply);
+      return JSON.parse(reply.subarray(10).toString()) as Record<string, unknown>;
     });
-  /** A handler answering each line's fields with `answer` (sync or async), as a JSON reply line. */
+  /** A handler answering each frame's fields with `answer` (sync or async), as a reply frame. */
   const serve =
     (answer: (body: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>) =>
-    async (line: Buffer): Promise<string> =>
-      JSON.stringify({ id: 1, ok: true, ...(await answer(JSON.parse(line.toString()) as Record<string, unknown>)) });
+    async (wire: Buffer): Promise<Buffer> =>
+      frame(FRAME_REPLY, await answer(JSON.parse(wire.subarray(10).toString()) as Record<string, unknown>));
   const settle = async (clock: VirtualClock, promise: Promise<Record<string, unknown>>) => {
     let outcome: { reply?: Record<string, unknown>; error?: KvError } | undefined;
     const start = clock.now();

@@ -4,6 +4,7 @@
  */
 import t from 'tap';
 import { runFor, SimCluster, type SimNode } from '../../src/sim/index.js';
+import { simAsPeer } from '../helpers/peer-frames.js';
 
 const SEED = process.env.SIM_SEED ? Number(process.env.SIM_SEED) : 9;
 const b64 = (text: string) => Buffer.from(text).toString('base64');
@@ -19,8 +20,8 @@ t.test(`a hint is kept only for a member the node knows (seed ${SEED})`, async (
   const { sim, nodes } = await cluster();
   const [node1, node2] = nodes;
   await sim.settle(sim.request(node1, { op: 'put', key: 'k', value: 'v' }));
-  const { record } = await sim.settle(sim.request(node1, { op: 'kv.read', key: b64('k') }, 5000, 'peer'));
-  const asPeer = (body: Record<string, unknown>) => sim.settle(sim.request(node2, body, 5000, 'peer'));
+  const { record } = await simAsPeer(sim, node1, { op: 'kv.read', key: b64('k') });
+  const asPeer = (body: Record<string, unknown>) => simAsPeer(sim, node2, body);
   const reply = await asPeer({
     op: 'kv.replicate.many',
     items: [
@@ -40,8 +41,8 @@ t.test(`a tombstone younger than the node's grace period is not dropped on reque
   const [node1, node2] = nodes;
   await sim.settle(sim.request(node1, { op: 'put', key: 'gone', value: 'v' }));
   await sim.settle(sim.request(node1, { op: 'delete', key: 'gone' }));
-  const { record } = await sim.settle(sim.request(node2, { op: 'kv.read', key: b64('gone') }, 5000, 'peer'));
-  const reap = await sim.settle(sim.request(node2, { op: 'kv.reap', key: b64('gone'), record }, 5000, 'peer'));
+  const { record } = await simAsPeer(sim, node2, { op: 'kv.read', key: b64('gone') });
+  const reap = await simAsPeer(sim, node2, { op: 'kv.reap', key: b64('gone'), record });
   t.equal(reap.dropped, false, 'refused: the tombstone is younger than the grace period');
   t.ok(await node2.built.replica.read(Buffer.from('gone'), false), 'the tombstone is still there');
   sim.stop();
