@@ -31,6 +31,8 @@ export const CLOSE_GRACE_MS = 1000;
  * cannot make this process buffer without bound. Larger than any one line.
  */
 const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
+/** Frames smaller than this are joined into one buffer per write, up to this many bytes together. */
+const JOIN_FRAMES_BELOW_BYTES = 64 * 1024;
 
 /** TLS for a connection (PEM): the CA that signed the daemon's certificate, and a certificate to present (nodes do). */
 export interface ClientTls {
@@ -347,10 +349,26 @@ export class LineConnection {
     this.flushScheduled = false;
     if (this.outbox.length === 0) return;
     if (this.frameFramer) {
-      // Frames as they are, corked into one write.
-      this.socket.cork();
-      for (const frame of this.outbox) this.socket.write(frame);
-      this.socket.uncork();
+      // Small frames joined into one buffer (one write; corking a write per frame cost a stream
+      // request each), a large one written alone rather than copied.
+      let run: Buffer[] = [];
+      let runBytes = 0;
+      const writeRun = () => {
+        if (run.length > 0) this.socket.write(run.length === 1 ? (run[0] as Buffer) : Buffer.concat(run, runBytes));
+        run = [];
+        runBytes = 0;
+      };
+      for (const frame of this.outbox as Buffer[]) {
+        if (frame.length >= JOIN_FRAMES_BELOW_BYTES) {
+          writeRun();
+          this.socket.write(frame);
+        } else {
+          if (runBytes + frame.length > JOIN_FRAMES_BELOW_BYTES) writeRun();
+          run.push(frame);
+          runBytes += frame.length;
+        }
+      }
+      writeRun();
     } else this.socket.write(`${this.outbox.join('\n')}\n`);
     this.outbox = [];
     this.outboxUnits = 0;

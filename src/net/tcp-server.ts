@@ -614,18 +614,16 @@ class Connection {
       const first = this.takeOut();
       let bytes = first.bytes;
       if (first.frame) {
-        // Frames go as they are, corked into one write: small ones up to COALESCE_BYTES together.
-        socket.cork();
-        let last = first.frame;
+        // Small frames joined into one buffer up to COALESCE_BYTES: one write, where corking many
+        // writes cost a stream request per frame (measured: writev and its bookkeeping ~7 % of a node's CPU).
+        const frames = [first.frame];
         for (let next = this.out[this.outHead]; next?.frame !== undefined && bytes + next.bytes <= COALESCE_BYTES; next = this.out[this.outHead]) {
-          socket.write(last);
-          last = next.frame;
+          frames.push(next.frame);
           bytes += next.bytes;
           this.takeOut();
         }
         const written = bytes;
-        socket.write(last, () => this.flushed(written));
-        socket.uncork();
+        socket.write(frames.length === 1 ? first.frame : Buffer.concat(frames), () => this.flushed(written));
         continue;
       }
       if (bytes >= COALESCE_BYTES) {
