@@ -54,8 +54,9 @@ interface Plan {
 }
 
 function planOf(ctx: BenchContext): Plan {
-  const zipfKeys = ctx.config.quick ? 100_000 : 1_000_000;
   const putOps = ctx.config.keys;
+  // 1 M keys by default (25,000 puts per phase), 100 k with --quick; a small BENCH_OPS shrinks it too.
+  const zipfKeys = Math.min(ctx.config.quick ? 100_000 : 1_000_000, putOps * 40);
   return { zipfKeys, chunkOps: Math.min(100_000, zipfKeys / 10), putOps, getOps: putOps * 2, rmwOps: putOps / 2, etcdOps: Math.min(putOps, 20_000) };
 }
 
@@ -226,6 +227,7 @@ async function runSetup(ctx: BenchContext, setup: Setup, plan: Plan, values: Ret
     await loadStore.close();
   }
   run.rssAfterLoad = setup.serverPids.map((pid) => rssBytes(pid));
+  ctx.report.record({ section: 'realistic', setup: setup.label, workload: 'rss after load', keys: plan.zipfKeys, rssBytes: run.rssAfterLoad });
 
   for (const connections of setup.connections) {
     const store = await setup.open(connections);
