@@ -1,7 +1,8 @@
 /**
  * Section 10 (`--only realistic`): what users will see, with peers measured in the same run on the
  * same cores. Every setup starts fresh and takes the same load from this process (the closed loop,
- * 64 requests in flight), with every value read back checked:
+ * 64 requests in flight). Every value a get returns is checked against the values its key was
+ * given, and after each phase that only writes, 1,000 of its keys are read back (unmeasured):
  *
  *   - load: the zipfian key space (1 M keys; --quick 100 k) written once with 1 KiB base64 text,
  *     16 connections, in a scrambled key order, measured in chunks of 100,000 puts (--quick
@@ -181,6 +182,24 @@ function check(label: string, space: KeySpace, k: number, got: Buffer[], seen: {
 
 const uniform = (rng: Rng, n: number) => Math.floor(rng() * n);
 
+/** Keys a put phase wrote that are read back afterwards, unmeasured. */
+const READ_BACK = 1000;
+
+/** Reads the keys `ks` of `space` back (unmeasured) and checks each value: for phases that only write. */
+async function readBack(label: string, store: Store, space: KeySpace, ks: readonly number[]): Promise<void> {
+  const seen = { siblings: 0 };
+  await runClosedLoop(ks.length, IN_FLIGHT, async (i, w) => {
+    const k = ks[i] as number;
+    check(`${label} (read back)`, space, k, await store.get(space.key(k), w), seen);
+  });
+}
+
+/** Up to READ_BACK keys of 0..n-1, spread evenly. */
+function sampleOf(n: number): number[] {
+  const count = Math.min(n, READ_BACK);
+  return Array.from({ length: count }, (_, i) => Math.floor((i * n) / count));
+}
+
 /** Fresh-key puts of `space` (keys 0..size-1 in order), then as many gets, uniform over them. */
 async function putThenGet(run: SetupRun, store: Store, connections: number, space: KeySpace, value: string, ops: number, seed: number): Promise<void> {
   await run.phase(store, connections, { workload: 'put', value }, ops, (i, w) => store.put(space.key(i), space.first(i), w));
@@ -223,6 +242,7 @@ async function runSetup(ctx: BenchContext, setup: Setup, plan: Plan, values: Ret
         return loadStore.put(zipfSpace.key(k), zipfSpace.first(k), w);
       });
     }
+    await readBack(`${setup.label} load`, loadStore, zipfSpace, sampleOf(plan.zipfKeys));
   } finally {
     await loadStore.close();
   }
@@ -233,17 +253,21 @@ async function runSetup(ctx: BenchContext, setup: Setup, plan: Plan, values: Ret
     const store = await setup.open(connections);
     try {
       const fresh = new KeySpace(`p${connections}`, plan.putOps, values.text.payloads);
-      await run.phase(store, connections, { workload: 'put', value: text }, plan.putOps, (i, w) => store.put(fresh.key(i), fresh.first(i), w));
-      const rng = seededRng(300 + connections);
       const label = (workload: string) => `${setup.label} ${workload} ${connections} conns`;
+      await run.phase(store, connections, { workload: 'put', value: text }, plan.putOps, (i, w) => store.put(fresh.key(i), fresh.first(i), w));
+      await readBack(label('put'), store, fresh, sampleOf(plan.putOps));
+      const rng = seededRng(300 + connections);
       await run.phase(store, connections, { workload: 'get', value: text }, plan.getOps, async (_i, w, seen) => {
         const k = uniform(rng, plan.zipfKeys);
         check(label('get'), zipfSpace, k, await store.get(zipfSpace.key(k), w), seen);
       });
+      const overwritten: number[] = [];
       await run.phase(store, connections, { workload: 'overwrite', value: text }, plan.putOps, (_i, w) => {
         const k = uniform(rng, plan.zipfKeys);
+        if (overwritten.length < READ_BACK) overwritten.push(k);
         return store.put(zipfSpace.key(k), zipfSpace.next(k), w);
       });
+      await readBack(label('overwrite'), store, zipfSpace, overwritten);
       await run.phase(store, connections, { workload: 'read-modify-write', value: text }, plan.rmwOps, async (_i, w, seen) => {
         const k = uniform(rng, plan.zipfKeys);
         check(label('read-modify-write'), zipfSpace, k, await store.readModifyWrite(zipfSpace.key(k), zipfSpace.next(k), w), seen);
