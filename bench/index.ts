@@ -20,7 +20,8 @@
  *      installed (`apt-get install redis-server etcd-server`; skipped with that hint when not)
  *
  * `--only single` runs section 1 alone, `--only overwrite` section 8 (`npm run bench -- --only overwrite`),
- * `--only security` section 9, `--only realistic` section 10 (about 15 minutes; `--quick` about 3).
+ * `--only security` section 9, `--only realistic` section 10 (29 minutes on 2 cores at load average 11, mostly loading
+ * 1 M keys into the 3-node cluster; far less on an idle machine; `--quick` about 3).
  * `--only soak` runs the soak (soak-section.ts; SOAK_MINUTES, default 10), which the default run
  * leaves out, as it leaves out section 10: a cluster under mixed load with a node killed every minute.
  *
@@ -188,15 +189,15 @@ function gitCommit(): string | undefined {
   }
 }
 
-/** The run as one JSON object (`--json`). */
-function runJson(ctx: BenchContext, startedAt: number): string {
+/** The run as one JSON object (`--json`); `git` is the commit read when the run started. */
+function runJson(ctx: BenchContext, startedAt: number, git: string | undefined): string {
   const cpu = cpus();
   const { daemonEnv: _env, ...settings } = ctx.config;
   return `${JSON.stringify({
     startedAt: new Date(startedAt).toISOString(),
     seconds: (Date.now() - startedAt) / 1000,
     args: process.argv.slice(2),
-    git: gitCommit() ?? null,
+    git: git ?? null,
     machine: { cpus: cpu.length, model: cpu[0]?.model.trim() ?? null, node: process.version, platform: process.platform, ramBytes: totalmem() },
     loadAverages,
     settings,
@@ -225,10 +226,11 @@ async function main(): Promise<void> {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => abandon(`stdout: ${err.code ?? err.message}`, 1));
   process.on('exit', () => ctx.resources.releaseNow());
   const startedAt = Date.now();
+  const git = json ? gitCommit() : undefined;
   try {
     await run(ctx);
     ctx.report.print(`\ntotal ${fmt((Date.now() - startedAt) / 1000, 1)} s\n`);
-    if (json) process.stdout.write(runJson(ctx, startedAt));
+    if (json) process.stdout.write(runJson(ctx, startedAt, git));
   } finally {
     await ctx.resources.release();
   }
