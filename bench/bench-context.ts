@@ -3,6 +3,8 @@ import type { Report } from './report.js';
 import type { Resources } from './resources.js';
 
 export interface BenchConfig {
+  /** `--quick`: a smoke run (fewer keys, one round). */
+  quick: boolean;
   /** Keys written per put phase (each a fresh key). */
   keys: number;
   /** Requests per measured get phase. */

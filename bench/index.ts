@@ -13,16 +13,29 @@
  *   8. overwrites without contexts (10,000 keys, ten passes) next to inserts, one node and three
  *   9. TLS and authentication: a plain 3-node cluster and one with TLS 1.3 (mutual between nodes)
  *      and client tokens, same run, alternating phase by phase; 1 KiB base64 text; connection set-up
+ *  10. what users will see (realistic-section.ts): JSON, text and random values of 100 B – 256 KiB,
+ *      a cold phase, overwrites, read-modify-write, zipfian 90/10 over 1 M keys, 1 and 16
+ *      connections, one node and three; next to raw classic-level, redis-server (no persistence,
+ *      and appendfsync everysec) and a 3-member etcd started by the bench in the same run when
+ *      installed (`apt-get install redis-server etcd-server`; skipped with that hint when not)
  *
  * `--only single` runs section 1 alone, `--only overwrite` section 8 (`npm run bench -- --only overwrite`),
- * `--only security` section 9. `--only soak` runs the soak (soak-section.ts; SOAK_MINUTES, default 10),
- * which the default run leaves out: a cluster under mixed load with a node killed every minute.
+ * `--only security` section 9, `--only realistic` section 10 (29 minutes on 2 cores at load average 11, mostly loading
+ * 1 M keys into the 3-node cluster; far less on an idle machine; `--quick` about 3).
+ * `--only soak` runs the soak (soak-section.ts; SOAK_MINUTES, default 10), which the default run
+ * leaves out, as it leaves out section 10: a cluster under mixed load with a node killed every minute.
+ *
+ * `--json` writes one JSON object to stdout when the run ends: the machine, load averages, git
+ * commit, settings, every target line and every phase a section recorded (section 10 records all
+ * of its phases), so runs can be compared (`npm run bench -- --only realistic --json > run.json`).
+ * The human text then goes to stderr.
  * The bench process is the client; daemons are separate processes started with `kvctl start
  * --port 0` on 127.0.0.1. BENCH_CPU_PROF=DIR profiles the daemons' CPU (cpu-prof-preload.ts;
  * profiles land in DIR when they stop; summarize with `node dist/bench/cpu-profile-summary.js FILE... [TOP]`,
  * which sums several files, e.g. the three daemons of a cluster).
  * Every daemon and temp dir is released at the end, on error, and on SIGINT/SIGTERM.
  */
+import { execFileSync } from 'node:child_process';
 import { constants, cpus, loadavg, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +47,7 @@ import { measureCodec } from './codec-bench.js';
 import { jsonCorpus, jsonDocument, seededRng } from './json-documents.js';
 import { type DaemonUnderTest, jsonSection, randomValuesSection, rawLevelSection, stop } from './kv-sections.js';
 import { overwriteSection } from './overwrite-section.js';
+import { realisticSection } from './realistic-section.js';
 import { repairSection } from './repair-section.js';
 import { fmt, mib, Report } from './report.js';
 import { Resources } from './resources.js';
@@ -49,6 +63,7 @@ function configFrom(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
   if (!Number.isFinite(keys)) throw new RangeError(`BENCH_OPS must be a whole number, got "${env.BENCH_OPS}"`);
   const profDir = env.BENCH_CPU_PROF;
   return {
+    quick,
     keys,
     getOps: keys * 2,
     warmOps: Math.min(2_000, Math.ceil(keys / 10)),
@@ -105,21 +120,22 @@ const SECTIONS_RUN_ALONE: Record<string, (ctx: BenchContext) => Promise<void>> =
   overwrite: overwriteSection,
   security: securitySection,
   soak: soakSection,
+  realistic: realisticSection,
 };
 
 async function run(ctx: BenchContext): Promise<void> {
   const { config } = ctx;
   const cpu = cpus();
   const only = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1] ?? '') : undefined;
-  process.stdout.write(`kvctl bench — ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, ${mib(totalmem())} RAM\n`);
-  // The soak says its own load; the phases' settings below are the other sections'.
-  if (only !== 'soak')
-    process.stdout.write(
+  ctx.report.print(`kvctl bench — ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, ${mib(totalmem())} RAM\n`);
+  // The soak and section 10 say their own load; the phases' settings below are the other sections'.
+  if (only !== 'soak' && only !== 'realistic')
+    ctx.report.print(
       `${fmt(config.keys)} keys per put phase, ${fmt(config.getOps)} requests per get phase, ${fmt(config.warmOps)} warm-up requests before each ` +
         `(${fmt(config.freshWarmOps)} puts before the first phase of a fresh daemon, cluster or LevelDB), ` +
         `${VALUE_BYTES} B values, 64 in flight; each phase is the median of ${config.rounds} round(s)\n`,
     );
-  warnIfBusy('before the run');
+  warnIfBusy(ctx, 'before the run');
   if (only !== undefined) {
     const section = SECTIONS_RUN_ALONE[only];
     if (!section)
@@ -129,7 +145,7 @@ async function run(ctx: BenchContext): Promise<void> {
           .join(' or ')}, got "${only}"`,
       );
     await section(ctx);
-    warnIfBusy('after the run (this includes the bench itself)');
+    warnIfBusy(ctx, 'after the run (this includes the bench itself)');
     ctx.report.summary();
     return;
   }
@@ -143,7 +159,7 @@ async function run(ctx: BenchContext): Promise<void> {
   await repairSection(ctx);
   await overwriteSection(ctx);
   await securitySection(ctx);
-  warnIfBusy('after the run (this includes the bench itself)');
+  warnIfBusy(ctx, 'after the run (this includes the bench itself)');
   ctx.report.summary();
 }
 
@@ -151,16 +167,52 @@ async function run(ctx: BenchContext): Promise<void> {
  * Figures are only comparable on an otherwise idle machine: prints the load averages, with a
  * warning when other work was running (the bench itself keeps the load near 1-2).
  */
-function warnIfBusy(when: string): void {
+function warnIfBusy(ctx: BenchContext, when: string): void {
   const [one = 0, five = 0] = loadavg();
   const busy = when.startsWith('before') ? one > 0.7 : one > 2.5;
-  process.stdout.write(
+  loadAverages.push({ when, oneMinute: one, fiveMinutes: five });
+  ctx.report.print(
     `\nload average ${when}: ${fmt(one, 2)} (1 min), ${fmt(five, 2)} (5 min)${busy ? ' — WARNING: other work is running; figures are skewed' : ''}\n`,
   );
 }
 
+const loadAverages: Array<{ when: string; oneMinute: number; fiveMinutes: number }> = [];
+
+/** The commit the bench ran from, with "-dirty" when the work tree had changes; undefined outside git. */
+function gitCommit(): string | undefined {
+  try {
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return dirty ? `${head}-dirty` : head;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The run as one JSON object (`--json`); `git` is the commit read when the run started. */
+function runJson(ctx: BenchContext, startedAt: number, git: string | undefined): string {
+  const cpu = cpus();
+  const { daemonEnv: _env, ...settings } = ctx.config;
+  return `${JSON.stringify({
+    startedAt: new Date(startedAt).toISOString(),
+    seconds: (Date.now() - startedAt) / 1000,
+    args: process.argv.slice(2),
+    git: git ?? null,
+    machine: { cpus: cpu.length, model: cpu[0]?.model.trim() ?? null, node: process.version, platform: process.platform, ramBytes: totalmem() },
+    loadAverages,
+    settings,
+    targets: ctx.report.targets,
+    phases: ctx.report.phases,
+  })}\n`;
+}
+
 async function main(): Promise<void> {
-  const ctx: BenchContext = { config: configFrom(process.argv.slice(2), process.env), report: new Report(), resources: new Resources() };
+  const json = process.argv.includes('--json');
+  const ctx: BenchContext = {
+    config: configFrom(process.argv.slice(2), process.env),
+    report: new Report(json ? process.stderr : process.stdout),
+    resources: new Resources(),
+  };
   let releasing = false;
   const abandon = (why: string, status: number) => {
     if (releasing) return;
@@ -174,9 +226,11 @@ async function main(): Promise<void> {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => abandon(`stdout: ${err.code ?? err.message}`, 1));
   process.on('exit', () => ctx.resources.releaseNow());
   const startedAt = Date.now();
+  const git = json ? gitCommit() : undefined;
   try {
     await run(ctx);
-    process.stdout.write(`\ntotal ${fmt((Date.now() - startedAt) / 1000, 1)} s\n`);
+    ctx.report.print(`\ntotal ${fmt((Date.now() - startedAt) / 1000, 1)} s\n`);
+    if (json) process.stdout.write(runJson(ctx, startedAt, git));
   } finally {
     await ctx.resources.release();
   }

@@ -1,6 +1,8 @@
 /**
  * Printing: compact fixed-width tables, and one line per target (figure, target, meets/misses),
- * also collected so the run ends with a summary of every target.
+ * also collected so the run ends with a summary of every target. Sections may also record their
+ * phases' figures as plain objects, for the run's JSON (`--json`); the human text then goes to
+ * stderr so stdout carries the JSON alone.
  */
 export type Cell = string | number;
 
@@ -16,13 +18,28 @@ export interface TargetLine {
 
 export class Report {
   readonly targets: TargetLine[] = [];
+  /** Figures sections recorded for the JSON output, in the order measured. */
+  readonly phases: Array<Record<string, unknown>> = [];
+
+  /** @param out where the human text goes */
+  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
+
+  /** Writes text as is (no indent, no newline added). */
+  print(text: string): void {
+    this.out.write(text);
+  }
+
+  /** Keeps one phase's figures for the JSON output. */
+  record(figures: Record<string, unknown>): void {
+    this.phases.push(figures);
+  }
 
   heading(text: string): void {
-    process.stdout.write(`\n== ${text}\n`);
+    this.out.write(`\n== ${text}\n`);
   }
 
   note(text: string): void {
-    process.stdout.write(`   ${text}\n`);
+    this.out.write(`   ${text}\n`);
   }
 
   /** Left-aligns the first column, right-aligns the rest. */
@@ -31,7 +48,7 @@ export class Report {
     const widths = headers.map((_, c) => Math.max(...cells.map((row) => (row[c] ?? '').length)));
     for (const row of cells) {
       const line = row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  ');
-      process.stdout.write(`   ${line}\n`);
+      this.out.write(`   ${line}\n`);
     }
   }
 
@@ -39,7 +56,7 @@ export class Report {
   target(label: string, figure: number, direction: '≥' | '≤', target: number, unit = 'x'): void {
     const meets = direction === '≥' ? figure >= target : figure <= target;
     this.targets.push({ label, figure, direction, target, unit, meets });
-    process.stdout.write(`   target ${label}: ${fmt(figure, 2)}${unit} (target ${direction} ${target}${unit}) ${meets ? 'meets' : 'MISSES'}\n`);
+    this.out.write(`   target ${label}: ${fmt(figure, 2)}${unit} (target ${direction} ${target}${unit}) ${meets ? 'meets' : 'MISSES'}\n`);
   }
 
   summary(): void {

@@ -1,11 +1,13 @@
 /**
- * Everything a bench run creates outside its own process: temp dirs and kvctl daemons. Each is
+ * Everything a bench run creates outside its own process: temp dirs, kvctl daemons and other
+ * servers it measures next to them (redis-server, etcd). Each is
  * registered when created, so `release()` (called in a finally, and on SIGINT/SIGTERM) stops every
  * daemon by pid (SIGTERM, then SIGKILL after a deadline) and removes every temp dir, even after a
  * failure half-way through.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +80,28 @@ export class Resources {
       const daemon: BenchDaemon = { pid: d.pid, addr: d.addr, dataDir: d.dataDir ?? dataDir, ...(d.name ? { name: d.name } : {}) };
       this.daemons.set(daemon.pid, daemon);
       return daemon;
+    });
+  }
+
+  /**
+   * Starts another server (e.g. redis-server) in the foreground as a child of this process, its
+   * output appended to `logFile`, and registers it so `release()` stops it by pid like a daemon.
+   * The caller waits for it to answer. Resolves once the process exists; rejects when it cannot
+   * be started (e.g. not installed).
+   */
+  spawnServer(command: string, args: string[], dataDir: string, logFile: string): Promise<BenchDaemon> {
+    const log = openSync(logFile, 'a');
+    const child = spawn(command, args, { cwd: dataDir, stdio: ['ignore', log, log] });
+    closeSync(log);
+    return new Promise((resolvePromise, reject) => {
+      child.once('error', reject);
+      child.once('spawn', () => {
+        const server: BenchDaemon = { pid: child.pid as number, addr: '', dataDir };
+        this.daemons.set(server.pid, server);
+        // The run does not wait on it; Node still reaps it when it exits (stopDaemon polls for that).
+        child.unref();
+        resolvePromise(server);
+      });
     });
   }
 
@@ -213,4 +237,29 @@ export function dirBytes(dir: string): number {
     else if (entry.isFile()) total += statSync(path).size;
   }
   return total;
+}
+
+/**
+ * A loopback port free right now (the OS picks it; the listener is closed again), for servers that
+ * cannot be told to pick their own port and report it, e.g. redis-server and etcd.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolvePromise(port));
+    });
+  });
+}
+
+/** Polls `ready` every 50 ms until it holds (errors count as not yet); throws past the deadline. */
+export async function pollUntil(ready: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await ready().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`${what}: not ready within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
