@@ -78,19 +78,13 @@ interface Setup {
 }
 
 /** One measured phase, as printed and as written to the JSON. */
-export interface PhaseFigures {
+export interface PhaseFigures extends LoopResult {
   setup: string;
   workload: string;
   value: string;
   /** Connections (per node for a cluster); 0 in-process; 64 for etcd's keep-alive pool. */
   connections: number;
   lanes: string;
-  ops: number;
-  elapsedMs: number;
-  opsPerSec: number;
-  p50Us: number;
-  p99Us: number;
-  p999Us: number;
   serverCpuUsPerOp: number | null;
   clientCpuUsPerOp: number;
   /** Largest RSS of any one server process during the phase. */

@@ -26,41 +26,14 @@ import {
 } from '../../src/net/peer-frames.js';
 import { newClientConnection, type RequestHandler } from '../../src/protocol/connection.js';
 import type { PeerOp, PeerReplies, PeerRequest, PeerRequestOf } from '../../src/protocol/peer.js';
-import { CODEC_BROTLI, CODEC_RAW } from '../../src/storage/codec.js';
-import type { StoredRecord } from '../../src/storage/record-format.js';
 import { frameFromJson } from '../helpers/peer-frames.js';
-import { seededRandom } from '../helpers/random.js';
+import { randomRecord as anyRecord, pick, randomBytes, seededRandom } from '../helpers/random.js';
 
 const ACTORS = ['node1~a1', 'n"quote~b2', 'ünïcode~c3', 'back\\slash~d4', 'tab\tnew\nline~e5', '😀~g7'];
-
-function pick<T>(rng: () => number, list: readonly T[]): T {
-  return list[Math.floor(rng() * list.length)] as T;
-}
-
-function randomBytes(rng: () => number, max: number): Buffer {
-  return Buffer.from(Array.from({ length: Math.floor(rng() * max) }, () => Math.floor(rng() * 256)));
-}
+const randomRecord = (rng: () => number) => anyRecord(rng, { actors: ACTORS, maxCounter: 2 ** 48 - 2, maxValueBytes: 300 });
 
 function randomKey(rng: () => number): Buffer {
   return Buffer.concat([Buffer.from([1 + Math.floor(rng() * 255)]), randomBytes(rng, 40)]);
-}
-
-function randomRecord(rng: () => number): StoredRecord {
-  const clock = new Map<string, number>();
-  for (const a of ACTORS) if (rng() < 0.5) clock.set(a, 1 + Math.floor(rng() * (2 ** 48 - 2)));
-  const siblings: StoredRecord['siblings'][number][] = [];
-  const count = Math.floor(rng() * 5);
-  for (let i = 0; i < count; i++) {
-    const actor = pick(rng, ACTORS);
-    const bytes = randomBytes(rng, 300);
-    const kind = rng();
-    const value = kind < 0.3 ? null : kind < 0.6 ? { codec: CODEC_RAW, stored: bytes, raw: bytes } : { codec: CODEC_BROTLI, stored: bytes, raw: undefined };
-    const counter = 1 + Math.floor(rng() * 1e9);
-    if (siblings.some((s) => s.dot[0] === actor && s.dot[1] === counter)) continue;
-    clock.set(actor, Math.max(clock.get(actor) ?? 0, counter));
-    siblings.push({ dot: [actor, counter], ts: Math.floor(rng() * 2 ** 48), value } as StoredRecord['siblings'][number]);
-  }
-  return { clock, siblings };
 }
 
 const randomName = (rng: () => number) => `${pick(rng, ['n', 'ñode', '节点'])}${Math.floor(rng() * 1000)}`;

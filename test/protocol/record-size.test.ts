@@ -22,29 +22,12 @@ import {
   recordMetaBytes,
   recordStoredBytes,
 } from '../../src/protocol/record-size.js';
-import { CODEC_BROTLI, CODEC_RAW } from '../../src/storage/codec.js';
+import { CODEC_RAW } from '../../src/storage/codec.js';
 import { encodeRecord, type StoredRecord } from '../../src/storage/record-format.js';
-import { seededRandom } from '../helpers/random.js';
+import { randomRecord as anyRecord, seededRandom } from '../helpers/random.js';
 
 const ACTORS = ['node1~a1', 'n"quote~b2', 'ünïcode~c3', 'back\\slash~d4', 'tab\tnew\nline~e5', '\u0001ctl~f6', 'lone\ud800surrogate', '😀~g7'];
-
-function randomRecord(rng: () => number): StoredRecord {
-  const clock = new Map<string, number>();
-  for (const a of ACTORS) if (rng() < 0.5) clock.set(a, 1 + Math.floor(rng() * 2 ** 47));
-  const siblings: StoredRecord['siblings'][number][] = [];
-  const count = Math.floor(rng() * 5);
-  for (let i = 0; i < count; i++) {
-    const actor = ACTORS[Math.floor(rng() * ACTORS.length)] as string;
-    const bytes = Buffer.from(Array.from({ length: Math.floor(rng() * 50) }, () => Math.floor(rng() * 256)));
-    const kind = rng();
-    const value = kind < 0.3 ? null : kind < 0.6 ? { codec: CODEC_RAW, stored: bytes, raw: bytes } : { codec: CODEC_BROTLI, stored: bytes, raw: undefined };
-    const counter = 1 + Math.floor(rng() * 1e9);
-    if (siblings.some((s) => s.dot[0] === actor && s.dot[1] === counter)) continue;
-    clock.set(actor, Math.max(clock.get(actor) ?? 0, counter));
-    siblings.push({ dot: [actor, counter], ts: Math.floor(rng() * 2 ** 48), value } as StoredRecord['siblings'][number]);
-  }
-  return { clock, siblings };
-}
+const randomRecord = (rng: () => number) => anyRecord(rng, { actors: ACTORS, maxCounter: 2 ** 47, maxValueBytes: 50 });
 
 t.test('recordStoredBytes and recordItemBytes are the bytes a frame carries; the binary metadata stays within its slack over the JSON measure', async (t) => {
   const rng = seededRandom(7);
