@@ -52,14 +52,13 @@ export interface ClientOptions {
   peer?: PeerHandshake;
 }
 
-interface Pending {
-  /** A line's reply object, or a whole reply frame. */
-  resolve: (reply: Record<string, unknown> & Buffer) => void;
+/** A request waiting for its reply: a line's reply object, or a whole reply frame, as it was sent. */
+type Pending = ({ kind: 'line'; resolve: (reply: Record<string, unknown>) => void } | { kind: 'frame'; resolve: (frame: Buffer) => void }) & {
   reject: (err: KvError) => void;
   /** When the request times out (ms, Date.now clock) and after how long, for the error. */
   deadline: number;
   timeoutMs: number;
-}
+};
 
 export class LineConnection {
   private nextId = 1;
@@ -212,7 +211,9 @@ export class LineConnection {
         ),
       );
     }
-    return this.send<Buffer>(id, bytes, timeoutMs);
+    const { promise, resolve, reject } = withResolvers<Buffer>();
+    this.send(id, bytes, { kind: 'frame', resolve, reject, deadline: Date.now() + timeoutMs, timeoutMs });
+    return promise;
   }
 
   /** A frame's line limit, learned from the node (the frame-layer ping). */
@@ -248,17 +249,17 @@ export class LineConnection {
         ),
       );
     }
-    return this.send<Record<string, unknown>>(id, line, timeoutMs);
+    const { promise, resolve, reject } = withResolvers<Record<string, unknown>>();
+    this.send(id, line, { kind: 'line', resolve, reject, deadline: Date.now() + timeoutMs, timeoutMs });
+    return promise;
   }
 
-  private send<T>(id: number, message: string | Buffer, timeoutMs: number): Promise<T> {
-    const { promise, resolve, reject } = withResolvers<T>();
-    const deadline = Date.now() + timeoutMs;
-    this.pending.set(id, { resolve: resolve as Pending['resolve'], reject, deadline, timeoutMs });
+  private send(id: number, message: string | Buffer, waiter: Pending): void {
+    const { deadline } = waiter;
+    this.pending.set(id, waiter);
     if (deadline < this.deadlineTimerAt) this.armDeadlineTimer(deadline);
     if (this.heldHead < this.held.length || this.unsentUnits() > MAX_UNSENT_BYTES) this.held.push({ id, line: message });
     else this.enqueue(message);
-    return promise;
   }
 
   /** Requests written or queued and not yet taken by the socket (what a daemon that does not read makes this process hold). */
@@ -398,7 +399,8 @@ export class LineConnection {
     const waiter = this.pending.get(id);
     if (!waiter) return;
     this.pending.delete(id);
-    waiter.resolve(frame as Record<string, unknown> & Buffer);
+    if (waiter.kind === 'frame') waiter.resolve(frame);
+    else waiter.reject(new KvError('KV_INTERNAL', `the node at ${this.addr} answered a line request with a frame`));
   }
 
   /** A reply line; false when it is the handshake's last (frames follow). */
@@ -440,8 +442,9 @@ export class LineConnection {
       this.proofId = undefined;
       if (reply.ok === true) this.switchPending = true;
     }
-    if (reply.ok === true) waiter.resolve(reply as Record<string, unknown> & Buffer);
-    else waiter.reject(KvError.fromWire(reply.error));
+    if (reply.ok !== true) waiter.reject(KvError.fromWire(reply.error));
+    else if (waiter.kind === 'line') waiter.resolve(reply);
+    else waiter.reject(new KvError('KV_INTERNAL', `the node at ${this.addr} answered a frame with a line`));
   }
 
   private fail(err: KvError): void {
