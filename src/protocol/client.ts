@@ -92,11 +92,18 @@ const ESCAPE_EXTRA = (() => {
   return table;
 })();
 
+/** A byte JSON escapes, in a latin1 view of UTF-8 bytes (every byte one character; escaped ones are all ASCII). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what JSON escapes
+const ESCAPED_BYTE = /[\u0000-\u001f"\\]/;
+
 /** Bytes escaping adds to UTF-8 `bytes` as a JSON string, counted until it exceeds `stopAbove` (checked every 64 KiB). */
 function jsonEscapeBytes(bytes: Buffer, stopAbove: number): number {
   let extra = 0;
   for (let start = 0; start < bytes.length && extra <= stopAbove; start += 65536) {
     const end = Math.min(bytes.length, start + 65536);
+    // Most values escape nothing: one native regex scan says so, where counting byte by byte in
+    // JavaScript took about 3 µs per 1 KiB reply.
+    if (!ESCAPED_BYTE.test(bytes.toString('latin1', start, end))) continue;
     for (let i = start; i < end; i++) extra += ESCAPE_EXTRA[bytes[i] as number] as number;
   }
   return extra;

@@ -35,6 +35,8 @@ export class DigestRead<V> {
   /** Digest each replica reported, or of the record it sent (null: it holds nothing). */
   private readonly digests = new Map<string, string | null>();
   private decidedAt: ReadResult<V> | undefined;
+  /** The digest of `merged`, taken once per merge: a read compares it with every replica's, up to three times. */
+  private mergedDigest: { of: CausalRecord<V>; digest: string } | undefined;
 
   constructor(
     private readonly holders: readonly string[],
@@ -64,7 +66,8 @@ export class DigestRead<V> {
     if (this.decided) return [];
     this.haveRecord = true;
     if (record) this.merged = this.merged ? mergeRecords(this.merged, record) : record;
-    this.digests.set(name, record ? versionDigest(record) : null);
+    // The first record is the merge: its digest is the one every replica is compared with.
+    this.digests.set(name, record ? (record === this.merged ? this.wanted() : versionDigest(record)) : null);
     this.state.set(name, 'answered');
     return this.compare();
   }
@@ -131,7 +134,10 @@ export class DigestRead<V> {
   }
 
   private wanted(): string | null {
-    return this.merged ? versionDigest(this.merged) : null;
+    const merged = this.merged;
+    if (!merged) return null;
+    if (this.mergedDigest?.of !== merged) this.mergedDigest = { of: merged, digest: versionDigest(merged) };
+    return this.mergedDigest.digest;
   }
 
   /** Digests equal to the result's count as answers; others (or, with no record yet, one of them) are asked for their record. */
