@@ -165,6 +165,11 @@ export class FileLogger implements Logger {
       this.draining = undefined;
       this.unwritten = [];
       this.written = 0;
+      if (this.failedAt !== undefined) {
+        // The disk fails: the lines stay held, and the file is opened (and rotated) again a second later at the soonest.
+        this.rotation = undefined;
+        return;
+      }
       const problem = await this.shiftFiles();
       if (problem !== undefined) this.rotateAfter = Date.now() + ROTATE_RETRY_MS;
       this.rotation = undefined;
@@ -185,9 +190,13 @@ export class FileLogger implements Logger {
     }
   }
 
-  /** Opens the file (again) and writes what was held, after saying why it was held if something went wrong. */
+  /**
+   * Opens the file (again) and writes what was held, after saying why it was held if something went
+   * wrong. The held lines go through `append` one by one, so a long backlog rotates at the cap too.
+   */
   private resume(rotateProblem?: string): void {
     this.stream = this.openStream();
+    const held = this.held;
     const notes: string[] = [];
     if (this.failedAt !== undefined || this.dropped > 0) {
       notes.push(
@@ -195,7 +204,7 @@ export class FileLogger implements Logger {
           'warn',
           'log.resumed',
           'the log could not be written for a while; the lines held meanwhile follow (those written in part before the failure may repeat)',
-          { error: this.failure, held: this.held.length, dropped: this.dropped },
+          { error: this.failure, held: held.length, dropped: this.dropped },
         ),
       );
     }
@@ -204,20 +213,18 @@ export class FileLogger implements Logger {
         this.line('warn', 'log.rotate_failed', 'the log could not be rotated; it goes on in this file', { error: rotateProblem, retryInMs: ROTATE_RETRY_MS }),
       );
     }
-    // A newline first ends a line a failure cut short.
-    const text = `${this.failedAt !== undefined ? '\n' : ''}${notes.join('')}${this.held.join('')}`;
-    if (text.length > 0) {
-      this.write(this.stream, text);
-      this.size += Buffer.byteLength(text);
-    }
+    // A newline ends a line a failure cut short.
+    if (this.failedAt !== undefined && this.size > 0) this.append('\n');
     this.held = [];
     this.heldBytes = 0;
     this.dropped = 0;
     this.failedAt = undefined;
+    for (const line of [...notes, ...held]) this.append(line);
   }
 
   async close(): Promise<void> {
-    await this.rotation;
+    // A rotation may start another (a long backlog): wait for the last.
+    while (this.rotation) await this.rotation;
     const stream = this.stream;
     if (!stream) return;
     await new Promise<void>((resolve) => {

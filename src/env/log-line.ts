@@ -28,7 +28,10 @@ export interface LineHead {
 
 const FIXED = new Set<string>(FIXED_FIELDS);
 
-/** The line for one call, newline-terminated, at most `maxBytes` UTF-8 bytes long (newline included). */
+/**
+ * The line for one call, newline-terminated, at most `maxBytes` UTF-8 bytes long (newline included)
+ * for any cap of 512 bytes or more: below that the fixed fields alone, shortened, may not fit.
+ */
 export function formatLine(head: LineHead, fields: Record<string, unknown> | undefined, maxBytes = MAX_LINE_BYTES): string {
   const out: Record<string, unknown> = { ...head };
   if (fields) for (const key of Object.keys(fields)) out[FIXED.has(key) ? `field_${key}` : key] = fields[key];
