@@ -2,7 +2,9 @@
  * Node settings: the embedded defaults, their environment variables, and their limits.
  * Every limit is explicit here, documented in `kvctl start --help` and the man page, and tested.
  */
-import type { LogLevel } from './env/logger.js';
+import type { LogSettings } from './env/logger.js';
+
+export { defaultLogSettings, type LogSettings } from './env/logger.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 7070;
@@ -156,18 +158,6 @@ export interface NodeConfig {
   security: SecuritySettings;
   log: LogSettings;
 }
-
-/** The daemon's log file (src/env/file-logger.ts): its level, and its rotation. */
-export interface LogSettings {
-  /** Lines below this level are not written. */
-  level: LogLevel;
-  /** A log file is rotated before it grows past this many bytes. */
-  maxBytes: number;
-  /** Rotated files kept (kvctl.log.1 ... kvctl.log.<files>); the logs take at most about maxBytes * (files + 1). */
-  files: number;
-}
-
-export const defaultLogSettings: LogSettings = { level: 'info', maxBytes: 10 * 1024 * 1024, files: 3 };
 
 /** Who may connect and how (files are read by the daemon when it starts). */
 export interface SecuritySettings {

@@ -18,11 +18,10 @@
 import { appendFileSync, createWriteStream, statSync, type WriteStream } from 'node:fs';
 import { readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { defaultLogSettings } from '../config.js';
 import type { LogEvent } from './log-events.js';
 import { formatLine, MAX_LINE_BYTES } from './log-line.js';
 import { rotationPlan } from './log-rotation.js';
-import { LEVEL_RANK, type Logger, type LogLevel } from './logger.js';
+import { defaultLogSettings, LEVEL_RANK, type Logger, type LogLevel } from './logger.js';
 
 /** Lines held while the log cannot be written (or is being rotated), at most. */
 const HELD_BYTES = 256 * 1024;
