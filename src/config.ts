@@ -2,6 +2,10 @@
  * Node settings: the embedded defaults, their environment variables, and their limits.
  * Every limit is explicit here, documented in `kvctl start --help` and the man page, and tested.
  */
+import type { LogSettings } from './env/logger.js';
+
+export { defaultLogSettings, type LogSettings } from './env/logger.js';
+
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 7070;
 
@@ -152,6 +156,7 @@ export interface NodeConfig {
   /** Enables the per-link fault switch (test.fault op). Never in production. */
   testingFaults: boolean;
   security: SecuritySettings;
+  log: LogSettings;
 }
 
 /** Who may connect and how (files are read by the daemon when it starts). */

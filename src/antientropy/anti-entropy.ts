@@ -90,7 +90,7 @@ export class AntiEntropy {
       this.deps.clock,
       this.deps.settings.intervalMs,
       () => this.backgroundRound(),
-      (err) => this.deps.logger.log('warn', 'anti-entropy round failed', { message: (err as Error).message }),
+      (err) => this.deps.logger.log('warn', 'antientropy.round_failed', 'anti-entropy round failed', { message: (err as Error).message }),
     );
   }
 
@@ -106,10 +106,11 @@ export class AntiEntropy {
     if (!peer || !this.deps.trees.ready) return;
     try {
       const summary = await this.exchange(peer, { maxKeysPerSecond: this.deps.settings.maxKeysPerSecond, settleMs: BACKGROUND_SETTLE_MS });
-      if (summary.keysTransferred > 0) this.deps.logger.log('info', 'anti-entropy repaired keys', { ...summary, keys: summary.keys.length });
+      if (summary.keysTransferred > 0)
+        this.deps.logger.log('info', 'antientropy.repaired', 'anti-entropy repaired keys', { ...summary, keys: summary.keys.length });
       await this.afterRound?.();
     } catch (err) {
-      this.deps.logger.log('debug', 'anti-entropy exchange failed', { peer, code: (err as KvError).code });
+      this.deps.logger.log('debug', 'antientropy.exchange_failed', 'anti-entropy exchange failed', { peer, code: (err as KvError).code });
     }
   }
 
@@ -275,7 +276,7 @@ export class AntiEntropy {
     this.unsendable.set(id, pair);
     if (this.unsendable.size > MAX_REMEMBERED_UNSENDABLE) this.unsendable.delete(this.unsendable.keys().next().value as string);
     const reason = typeof why === 'string' ? { message: why } : { code: why.code, message: why.message };
-    this.deps.logger.log('warn', 'anti-entropy skips a record it cannot send', { peer, key: printableKey(key), ...reason });
+    this.deps.logger.log('warn', 'antientropy.record_skipped', 'anti-entropy skips a record it cannot send', { peer, key: printableKey(key), ...reason });
   }
 
   private pause(ms: number): Promise<void> {

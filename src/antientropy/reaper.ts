@@ -50,14 +50,14 @@ export class TombstoneReaper {
       const records = await Promise.all(others.map((name) => this.deps.peers.read(name, key)));
       const identical = records.every((theirs) => theirs && sameVersions(theirs, record) && isTombstone(theirs));
       if (!identical) {
-        this.deps.logger.log('debug', 'tombstone kept: not every replica holds it yet', { key: key.toString('base64') });
+        this.deps.logger.log('debug', 'tombstone.kept', 'tombstone kept: not every replica holds it yet', { key: key.toString('base64') });
         return false;
       }
       await Promise.all(others.map((name) => this.deps.peers.reap(name, key, record)));
       await this.deps.replica.forget(key, record);
       return true;
     } catch (err) {
-      this.deps.logger.log('debug', 'tombstone reap skipped', { message: (err as Error).message });
+      this.deps.logger.log('debug', 'tombstone.reap_skipped', 'tombstone reap skipped', { message: (err as Error).message });
       return false;
     }
   }

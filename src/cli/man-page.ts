@@ -323,7 +323,14 @@ function filesSection(): string[] {
       `\\fIDATA_DIR/${esc(local(paths.pidFile))}\\fR`,
       'JSON: pid, host, port, name, startedAt. Informational: the LevelDB lock is what keeps a second daemon out, so a pid file left by a crash blocks nothing.',
     ),
-    term(`\\fIDATA_DIR/${esc(local(paths.logFile))}\\fR`, 'The daemon log: one JSON object per line, and anything the daemon printed.'),
+    term(
+      `\\fIDATA_DIR/${esc(local(paths.logFile))}\\fR`,
+      "The daemon log: one JSON object per line (time, level, node, event, msg, then the event's fields), rotated at \\-\\-log\\-max\\-bytes to kvctl.log.1 ... kvctl.log.N (N: \\-\\-log\\-files); see docs/logs.md.",
+    ),
+    term(
+      `\\fIDATA_DIR/${esc(local(paths.outFile))}\\fR`,
+      "What the daemon process printed itself, such as a crash's stack trace; moved to daemon.out.1 at a start once over 1 MiB.",
+    ),
   ];
 }
 

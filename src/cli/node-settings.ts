@@ -7,12 +7,25 @@
  * the cluster and live with its identity in the store.
  */
 import { Flags, type Interfaces } from '@oclif/core';
-import { DEFAULT_HOST, DEFAULT_PORT, defaultAntiEntropy, defaultHints, defaultLimits, defaultMembershipSettings, envVars } from '../config.js';
+import {
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  defaultAntiEntropy,
+  defaultHints,
+  defaultLimits,
+  defaultLogSettings,
+  defaultMembershipSettings,
+  envVars,
+} from '../config.js';
+import { LOG_LEVELS } from '../env/logger.js';
 import { KvError } from '../errors.js';
 import { largestRecordLineBytes } from '../protocol/record-size.js';
 
 /** What the largest record's messages take beyond 4/3 of its values, in KiB, with the default limits (for the help text). */
 const RECORD_OVERHEAD_KIB = (largestRecordLineBytes(defaultLimits) - (4 * defaultLimits.maxRecordBytes) / 3) / 1024;
+
+/** The smallest log cap: room for a line with its fixed fields and a long node name. */
+const MIN_LOG_MAX_BYTES = 4096;
 
 export const nodeSettingFlags = {
   host: Flags.string({ description: 'Address to listen on', env: envVars.host, default: DEFAULT_HOST }),
@@ -108,6 +121,25 @@ export const nodeSettingFlags = {
     description: 'Values shorter than this are stored as they come: smaller ones compress better in LevelDB blocks than one by one',
     default: 4096,
     min: 0,
+  }),
+  'log-level': Flags.string({
+    description: 'Lines of the log below this level are not written',
+    options: [...LOG_LEVELS],
+    default: defaultLogSettings.level,
+    helpGroup: 'LOGS',
+  }),
+  'log-max-bytes': Flags.integer({
+    description: `The log (kvctl.log in the data dir) is rotated before it grows past this: kvctl.log -> kvctl.log.1 -> kvctl.log.2 ...; the logs take at most --log-max-bytes x (--log-files + 1) of disk`,
+    default: defaultLogSettings.maxBytes,
+    min: MIN_LOG_MAX_BYTES,
+    helpGroup: 'LOGS',
+  }),
+  'log-files': Flags.integer({
+    description: 'Rotated log files kept; the oldest is deleted (0: none, the log starts over at the cap)',
+    default: defaultLogSettings.files,
+    min: 0,
+    max: 100,
+    helpGroup: 'LOGS',
   }),
   'max-line-bytes': Flags.integer({
     description: 'Longest request or reply line; longer closes the connection. Must hold the largest record: see --max-record-bytes',

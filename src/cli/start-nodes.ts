@@ -21,6 +21,7 @@ import {
 import { clearStalePidFile, defaultNodeName, type StartedDaemon, startDaemon, stopProcess } from '../daemon/control.js';
 import { daemonPaths, defaultDataDir } from '../daemon/paths.js';
 import { readSettingsFile, writeSettingsFile } from '../daemon/settings-file.js';
+import type { LogLevel } from '../env/logger.js';
 import { KvError } from '../errors.js';
 import { MAX_MEMBER_NAME_CHARS } from '../membership/member-wire.js';
 import { newSecret } from '../net/credentials.js';
@@ -105,6 +106,7 @@ function nodeConfig(s: NodeSettings, dataDir: string, cluster: ClusterSettings, 
     },
     testingFaults: s['testing-faults'],
     security: securitySettings(s),
+    log: { level: s['log-level'] as LogLevel, maxBytes: s['log-max-bytes'], files: s['log-files'] },
   };
 }
 

@@ -220,7 +220,7 @@ export class ReadPath {
       if (name === this.deps.self) await this.deps.replica.merge(key, record);
       else await this.deps.peers.replicate(name, { key, record });
     } catch (err) {
-      this.deps.logger.log('debug', 'read repair failed', { peer: name, code: (err as KvError).code });
+      this.deps.logger.log('debug', 'read.repair_failed', 'read repair failed', { peer: name, code: (err as KvError).code });
     }
   }
 }

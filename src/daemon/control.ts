@@ -7,7 +7,7 @@
  * file left by a crash never blocks the next start.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { NodeConfig } from '../config.js';
@@ -16,6 +16,18 @@ import type { ClusterIdentity } from '../membership/cluster-state.js';
 import { type DaemonMessage, daemonPaths, type PidFileContents } from './paths.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+
+/** daemon.out beyond this at a start is moved to daemon.out.1 (replacing the one before). */
+export const OUT_FILE_MAX_BYTES = 1024 * 1024;
+
+/** Moves `file` to `file.1` when it holds more than `maxBytes`; a file that cannot be checked is left to the append to report. */
+export function keepSmall(file: string, maxBytes: number): void {
+  try {
+    if (statSync(file).size > maxBytes) renameSync(file, `${file}.1`);
+  } catch {
+    // Not there yet, or not ours to move: appending says what is wrong, if anything.
+  }
+}
 
 export interface StartedDaemon {
   cluster: ClusterIdentity;
@@ -35,9 +47,12 @@ export function defaultNodeName(port: number): string {
 /** Spawns a daemon and resolves once it answers; rejects with the daemon's own error code. */
 export function startDaemon(config: NodeConfig & { nameGiven: boolean }, timeoutMs = 30_000): Promise<StartedDaemon> {
   mkdirSync(config.dataDir, { recursive: true });
-  const { logFile } = daemonPaths(config.dataDir);
-  // Anything the daemon prints (a crash's stack trace) lands in its log, not on a closed terminal.
-  const out = openSync(logFile, 'a');
+  const { logFile, outFile } = daemonPaths(config.dataDir);
+  // Anything the daemon prints (a crash's stack trace) lands in a file, not on a closed terminal. Not
+  // in the log: its lines are JSON, and the log is rotated under the daemon, whose stdout would go on
+  // writing to the renamed, and at last deleted, file. Little is printed, so a size check per start bounds it.
+  keepSmall(outFile, OUT_FILE_MAX_BYTES);
+  const out = openSync(outFile, 'a');
   const child = spawn(process.execPath, [MAIN], {
     detached: true,
     stdio: ['ignore', out, out, 'ipc'],
@@ -66,7 +81,9 @@ export function startDaemon(config: NodeConfig & { nameGiven: boolean }, timeout
     });
     child.on('exit', (code, signal) => {
       finish();
-      reject(new KvError('KV_START_FAILED', `daemon exited before it was ready (${signal ?? `code ${code}`}); see ${logFile}`, { logFile }));
+      reject(
+        new KvError('KV_START_FAILED', `daemon exited before it was ready (${signal ?? `code ${code}`}); see ${logFile} and ${outFile}`, { logFile, outFile }),
+      );
     });
   });
 }

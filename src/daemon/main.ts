@@ -15,6 +15,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { KvClient } from '../client/client.js';
 import { advertiseProblem, isLoopbackHost, type NodeConfig, protectedModeProblem } from '../config.js';
 import { FileLogger } from '../env/file-logger.js';
+import type { LogEvent } from '../env/logger.js';
 import { SeededRandom } from '../env/random.js';
 import { SystemClock } from '../env/system-clock.js';
 import { KvError, toKvError } from '../errors.js';
@@ -39,6 +40,16 @@ import { loadCredentials } from './credential-files.js';
 import { type DaemonMessage, daemonPaths, type PidFileContents } from './paths.js';
 
 export type DaemonConfig = NodeConfig & { nameGiven: boolean };
+
+/** The log, once main() opened it: the last-resort handler below writes to it too. */
+let crashLog: FileLogger | undefined;
+
+/** The event of each refusal the connection authenticator reports (its texts are the messages). */
+const AUTH_EVENTS: Readonly<Record<string, LogEvent>> = {
+  'client token refused': 'auth.token_refused',
+  'peer of another cluster refused': 'auth.cluster_mismatch',
+  'peer handshake refused': 'auth.peer_refused',
+};
 
 /** Sends a message to the parent and lets go of the IPC channel once it is written. */
 function report(message: DaemonMessage): Promise<void> {
@@ -78,7 +89,10 @@ async function main(): Promise<void> {
   const config = JSON.parse(process.env.KVCTL_DAEMON_CONFIG ?? '{}') as DaemonConfig;
   const paths = daemonPaths(config.dataDir);
   mkdirSync(config.dataDir, { recursive: true });
-  const logger = new FileLogger(paths.logFile);
+  const logger = new FileLogger(paths.logFile, { node: config.name, level: config.log.level, maxBytes: config.log.maxBytes, files: config.log.files });
+  crashLog = logger;
+  logger.log('info', 'node.starting', 'starting', { pid: process.pid, nodeVersion: process.version, dataDir: config.dataDir, log: config.log });
+  logger.log('debug', 'node.config', 'configuration', { ...config });
   const clock = new SystemClock();
   const generation = clock.now();
   let store: LevelStore | undefined;
@@ -90,9 +104,11 @@ async function main(): Promise<void> {
     const unprotected = protectedModeProblem(config.host, config.security);
     if (unprotected) throw new KvError('KV_START_FAILED', unprotected, { host: config.host });
     const credentials = loadCredentials(config.security);
-    for (const warning of credentials.warnings) logger.log('warn', warning);
+    for (const warning of credentials.warnings) logger.log('warn', 'security.file_readable', warning);
     if (config.security.insecure && !isLoopbackHost(config.host)) {
-      logger.log('warn', 'running with --insecure: other hosts may connect without the protection protected mode asks for', { host: config.host });
+      logger.log('warn', 'security.insecure', 'running with --insecure: other hosts may connect without the protection protected mode asks for', {
+        host: config.host,
+      });
     }
     // How this node connects to its peers: TLS when configured, then the peer handshake.
     const peerLink = {
@@ -107,7 +123,7 @@ async function main(): Promise<void> {
         const now = clock.now();
         if (now - (lastRefusalLogged.get(peer) ?? Number.NEGATIVE_INFINITY) < 60_000) return;
         lastRefusalLogged.set(peer, now);
-        logger.log('warn', 'a peer refused this node', { peer, code: err.code, message: err.message });
+        logger.log('warn', 'peer.refused', 'a peer refused this node', { peer, code: err.code, message: err.message });
       },
     });
     const membersAt = async (peer: string, timeoutMs: number): Promise<MemberInfo[]> => {
@@ -124,7 +140,9 @@ async function main(): Promise<void> {
       self: () => self,
       randomBytes,
       requireCertificate: config.security.tls?.peerVerify === true,
-      onFailure: (what, fields) => logger.log('warn', what, fields),
+      // The refused peer's claimed name goes as `peer`: `node` is this node's own, in every line.
+      onFailure: (what, { node: peer, ...fields }) =>
+        logger.log('warn', AUTH_EVENTS[what] ?? 'auth.refused', what, peer === undefined ? fields : { ...fields, peer }),
     });
     store = await LevelStore.open(paths.db, { sync: config.sync, clock, logger });
     const levelStore = store;
@@ -171,6 +189,7 @@ async function main(): Promise<void> {
       machineBootId(),
     );
     self = { name: identity.name, cluster: '' };
+    logger.setNode(identity.name);
 
     const peers = await meta.loadPeers();
     let cluster = await meta.loadCluster();
@@ -191,7 +210,7 @@ async function main(): Promise<void> {
       const joining = newMember({ name: identity.name, addr, incarnation: identity.incarnation, generation, weight: config.weight });
       ({ cluster, members } = await joinCluster(peerTransport, config.join, joining, config.explicitClusterSettings, 5000));
       if (members.some((m) => m.name === identity.name && m.incarnation !== identity.incarnation && m.status === 'up')) {
-        logger.log('warn', 'joining under a name the cluster knows with another incarnation (a wiped data dir?)', { name: identity.name });
+        logger.log('warn', 'node.name_reused', 'joining under a name the cluster knows with another incarnation (a wiped data dir?)', { name: identity.name });
       }
     } else {
       cluster = { id: randomBytes(8).toString('hex'), settings: config.cluster };
@@ -204,7 +223,7 @@ async function main(): Promise<void> {
     const clusterId = cluster.id;
     const onRemoved = async () => {
       removed = true;
-      logger.log('error', 'this node was removed from the cluster (kvctl remove); exiting: wipe the data dir and join again as a new node', {
+      logger.log('error', 'node.removed', 'this node was removed from the cluster (kvctl remove); exiting: wipe the data dir and join again as a new node', {
         cluster: clusterId,
       });
       await meta.saveRemoved({ cluster: clusterId, at: clock.now() }).catch(() => {});
@@ -214,13 +233,13 @@ async function main(): Promise<void> {
     const shutdown = async (reason: string) => {
       if (stopping) return;
       stopping = true;
-      logger.log('info', 'stopping', { reason });
+      logger.log('info', 'node.stopping', 'stopping', { reason });
       built?.stop();
       await server.close();
       await peerTransport.close();
       await levelStore.close();
       rmSync(paths.pidFile, { force: true });
-      logger.log('info', 'stopped', { reason });
+      logger.log('info', 'node.stopped', 'stopped', { reason });
       await logger.close();
       process.exit(0);
     };
@@ -281,7 +300,13 @@ async function main(): Promise<void> {
 
     const pidFile: PidFileContents = { pid: process.pid, host: config.host, port, name: identity.name, startedAt: new Date().toISOString() };
     writeFileSync(paths.pidFile, `${JSON.stringify(pidFile)}\n`);
-    logger.log('info', 'listening', { addr, name: identity.name, incarnation: identity.incarnation, cluster: cluster.id, dataDir: config.dataDir });
+    logger.log('info', 'node.listening', 'listening', {
+      addr,
+      name: identity.name,
+      incarnation: identity.incarnation,
+      cluster: cluster.id,
+      dataDir: config.dataDir,
+    });
 
     process.on('SIGTERM', () => void shutdown('SIGTERM'));
     process.on('SIGINT', () => void shutdown('SIGINT'));
@@ -289,7 +314,7 @@ async function main(): Promise<void> {
     await report({ type: 'ready', pid: process.pid, host: config.host, port, name: identity.name, dataDir: config.dataDir, logFile: paths.logFile, cluster });
   } catch (err) {
     const error = toKvError(err);
-    logger.log('error', 'start failed', { code: error.code, message: error.message });
+    logger.log('error', 'node.start_failed', 'start failed', { code: error.code, message: error.message });
     await report({ type: 'error', error: error.toWire() });
     await store?.close().catch(() => {});
     await logger.close();
@@ -300,6 +325,7 @@ async function main(): Promise<void> {
 process.on('uncaughtException', (err) => {
   // Last resort: log and exit rather than run on in an unknown state; acknowledged data is on disk.
   process.stderr.write(`kvctl daemon: uncaught exception: ${err.stack ?? err}\n`);
+  crashLog?.logNow('error', 'node.crashed', 'uncaught exception; exiting', { message: err.message, stack: err.stack });
   process.exit(70);
 });
 

@@ -18,6 +18,8 @@ export function daemonPaths(dataDir: string) {
     db: join(dataDir, 'db'),
     pidFile: join(dataDir, 'kvctl.pid'),
     logFile: join(dataDir, 'kvctl.log'),
+    /** What the daemon process itself prints (a crash's stack trace, Node's warnings): not JSON, so not in the log. */
+    outFile: join(dataDir, 'daemon.out'),
     /** The node's settings, kept across restarts (src/daemon/settings-file.ts). */
     settingsFile: join(dataDir, 'node.json'),
   };

@@ -44,7 +44,7 @@ export class Gossiper {
       this.deps.clock,
       this.deps.settings.gossipIntervalMs,
       () => this.round(),
-      (err) => this.deps.logger.log('error', 'gossip round failed', { message: (err as Error).message }),
+      (err) => this.deps.logger.log('error', 'gossip.round_failed', 'gossip round failed', { message: (err as Error).message }),
     );
   }
 
@@ -104,18 +104,19 @@ export class Gossiper {
   /** Adopts the settings of our cluster a peer gossiped if they are newer; a reply without a valid cluster is ignored (logged). */
   private adoptSettings(theirs: ClusterIdentity | undefined): void {
     if (!theirs) {
-      this.deps.logger.log('warn', 'ignored a malformed cluster from a peer', {});
+      this.deps.logger.log('warn', 'gossip.malformed_cluster', 'ignored a malformed cluster from a peer');
       return;
     }
     if (theirs.id !== this.deps.cluster.id) return;
     const version = theirs.settingsVersion ?? 0;
-    if (this.deps.adoptSettings(theirs.settings, version)) this.deps.logger.log('info', 'cluster settings changed', { ...theirs.settings, version });
+    if (this.deps.adoptSettings(theirs.settings, version))
+      this.deps.logger.log('info', 'cluster.settings_changed', 'cluster settings changed', { ...theirs.settings, version });
   }
 
   private merge(members: MemberInfo[], now: number): void {
     const result = this.deps.table.merge(members, now);
     if (result.ringChanged || result.recovered.length > 0) {
-      this.deps.logger.log('info', 'membership changed', { recovered: result.recovered, ringChanged: result.ringChanged });
+      this.deps.logger.log('info', 'gossip.membership_changed', 'membership changed', { recovered: result.recovered, ringChanged: result.ringChanged });
     }
     this.deps.onMerge(result);
   }

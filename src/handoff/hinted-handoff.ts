@@ -28,7 +28,7 @@ export class HintedHandoff {
       this.deps.clock,
       this.deps.intervalMs,
       () => this.deliverAll(),
-      (err) => this.deps.logger.log('warn', 'hint delivery failed', { message: (err as Error).message }),
+      (err) => this.deps.logger.log('warn', 'handoff.delivery_failed', 'hint delivery failed', { message: (err as Error).message }),
     );
   }
 
@@ -70,7 +70,7 @@ export class HintedHandoff {
         }
       }
     } catch (err) {
-      this.deps.logger.log('warn', 'hint delivery failed', { message: (err as Error).message });
+      this.deps.logger.log('warn', 'handoff.delivery_failed', 'hint delivery failed', { message: (err as Error).message });
     } finally {
       this.delivering = false;
     }
@@ -97,6 +97,11 @@ export class HintedHandoff {
   }
 
   private logUnsendable(target: string, key: Buffer, err: KvError): void {
-    this.deps.logger.log('warn', 'hint dropped: its record cannot be delivered', { target, key: printableKey(key), code: err.code, message: err.message });
+    this.deps.logger.log('warn', 'handoff.hint_dropped', 'hint dropped: its record cannot be delivered', {
+      target,
+      key: printableKey(key),
+      code: err.code,
+      message: err.message,
+    });
   }
 }

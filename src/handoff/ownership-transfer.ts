@@ -140,7 +140,7 @@ export class OwnershipTransfer {
       }
     } catch (err) {
       failures++;
-      this.deps.logger.log('error', 'ownership transfer failed', { message: (err as Error).message });
+      this.deps.logger.log('error', 'transfer.failed', 'ownership transfer failed', { message: (err as Error).message });
     } finally {
       this.running = false;
     }
@@ -148,10 +148,10 @@ export class OwnershipTransfer {
       this.handedOff = target;
       this.handedOffN = targetN;
       await this.deps.saveHandedOff({ members: [...target.members], n: targetN });
-      this.deps.logger.log('info', 'ownership transfer complete', { ring: ringFingerprint(target, targetN), sentKeys: this.sentKeys });
+      this.deps.logger.log('info', 'transfer.complete', 'ownership transfer complete', { ring: ringFingerprint(target, targetN), sentKeys: this.sentKeys });
     } else if (failures > 0) {
       this.failedKeys += failures;
-      this.deps.logger.log('warn', 'ownership transfer incomplete; will retry', { failures });
+      this.deps.logger.log('warn', 'transfer.incomplete', 'ownership transfer incomplete; will retry', { failures });
       this.schedule(this.deps.retryDelayMs);
       return;
     }
@@ -212,7 +212,7 @@ export class OwnershipTransfer {
     if (this.loggedUnsendable.has(id)) return;
     if (this.loggedUnsendable.size >= MAX_LOGGED_UNSENDABLE) this.loggedUnsendable.clear();
     this.loggedUnsendable.add(id);
-    this.deps.logger.log('warn', 'ownership transfer skips a record its new owner refuses', {
+    this.deps.logger.log('warn', 'transfer.record_skipped', 'ownership transfer skips a record its new owner refuses', {
       target,
       key: printableKey(key),
       code: err.code,

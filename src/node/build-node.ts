@@ -160,7 +160,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     freshActor: async () => {
       identity = await nextEpoch(o.store, identity);
       replica.actor = actorOf(identity);
-      o.logger.log('info', 'new clock epoch before forgetting handed-off keys', { actor: replica.actor });
+      o.logger.log('info', 'clock.new_epoch', 'new clock epoch before forgetting handed-off keys', { actor: replica.actor });
     },
   });
   let savedPeers = '';
@@ -216,7 +216,9 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
   const applySettings = (settings: ClusterSettings, version: number): boolean => {
     const n = state.settings.n;
     if (!state.adoptSettings(settings, version)) return false;
-    void o.meta.saveCluster(state.cluster).catch((err: Error) => o.logger.log('error', 'could not save cluster settings', { message: err.message }));
+    void o.meta
+      .saveCluster(state.cluster)
+      .catch((err: Error) => o.logger.log('error', 'cluster.save_failed', 'could not save cluster settings', { message: err.message }));
     if (state.settings.n !== n) {
       transfer.schedule();
       void treesReady();

@@ -223,7 +223,7 @@ export class KvNode implements RequestHandler {
       });
     }
     state.table.remove(name);
-    logger.log('warn', 'removed a node from the cluster', { node: name, health, force });
+    logger.log('warn', 'cluster.member_removed', 'removed a node from the cluster', { member: name, health, force });
     if (state.refreshRing()) {
       transfer.schedule(0);
       void this.parts.treesReady();
@@ -239,11 +239,11 @@ export class KvNode implements RequestHandler {
     if (state.table.me.status !== 'up') return { status: state.table.me.status };
     state.table.tick(clock.now(), { status: 'leaving' });
     state.refreshRing();
-    logger.log('info', 'leaving: handing off all keys');
+    logger.log('info', 'node.leaving', 'leaving: handing off all keys');
     transfer.schedule(0);
     void transfer.whenDone().then(() => {
       state.table.tick(clock.now(), { status: 'left' });
-      logger.log('info', 'left the cluster', { sentKeys: transfer.sentKeys });
+      logger.log('info', 'node.left', 'left the cluster', { sentKeys: transfer.sentKeys });
       let rounds = 0;
       const farewell = () => {
         gossiper.round();
@@ -267,7 +267,7 @@ export class KvNode implements RequestHandler {
     }
     const previous = { ...state.settings };
     const changed = this.parts.applySettings(next, (state.cluster.settingsVersion ?? 0) + 1);
-    this.parts.logger.log('info', 'cluster settings set', { previous, settings: next });
+    this.parts.logger.log('info', 'cluster.settings_set', 'cluster settings set', { previous, settings: next });
     return { previous, cluster: this.clusterView(), changed };
   }
 

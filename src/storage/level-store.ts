@@ -406,7 +406,7 @@ export class LevelStore implements Store {
     if (this.replay.length > 0) {
       // Acknowledged writes a torn log may have lost: one last try to write them again.
       await this.reopen().catch((err: Error) =>
-        this.logger.log('error', 'could not write again, before closing, writes a storage fault may have lost', {
+        this.logger.log('error', 'storage.replay_failed', 'could not write again, before closing, writes a storage fault may have lost', {
           writes: this.replay.length,
           message: err.message,
         }),

@@ -143,7 +143,7 @@ export class StorageRecovery {
       reopens: this.current.reopens,
     };
     this.delayMs = this.settings.firstRetryMs;
-    this.logger.log('warn', 'storage degraded: writes are refused until the disk works again; retrying on its own', {
+    this.logger.log('warn', 'storage.degraded', 'storage degraded: writes are refused until the disk works again; retrying on its own', {
       cause,
       fault: this.current.fault,
       retryInMs: this.delayMs,
@@ -182,7 +182,7 @@ export class StorageRecovery {
     } catch (err) {
       const lastError = boundedText(messageOf(rootOf(err)), MAX_CAUSE_CHARS);
       if (lastError !== this.current.lastError) {
-        this.logger.log('warn', 'storage still degraded', { cause: this.current.cause, lastError, attempts: this.current.attempts });
+        this.logger.log('warn', 'storage.still_degraded', 'storage still degraded', { cause: this.current.cause, lastError, attempts: this.current.attempts });
       }
       this.current.lastError = lastError;
       this.delayMs = Math.min(this.delayMs * 2, this.settings.maxRetryMs);
@@ -190,7 +190,7 @@ export class StorageRecovery {
       return;
     }
     const degradedMs = this.clock.now() - (this.current.since ?? this.clock.now());
-    this.logger.log('info', 'storage recovered: writes are taken again', {
+    this.logger.log('info', 'storage.recovered', 'storage recovered: writes are taken again', {
       cause: this.current.cause,
       degradedMs,
       attempts: this.current.attempts,

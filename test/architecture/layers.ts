@@ -48,6 +48,9 @@ export const LAYER_MAP: readonly LayerEntry[] = [
   { pattern: 'env/with-resolvers.ts', layer: 'core' },
   { pattern: 'env/keyed-lock.ts', layer: 'core' },
   { pattern: 'env/logger.ts', layer: 'core' },
+  { pattern: 'env/log-events.ts', layer: 'core' },
+  { pattern: 'env/log-line.ts', layer: 'core' },
+  { pattern: 'env/log-rotation.ts', layer: 'core' },
   { pattern: 'net/connection-budget.ts', layer: 'core' },
   // engine: the protocols, with I/O, time and randomness injected.
   { pattern: 'coordinator/**', layer: 'engine' },

@@ -134,7 +134,7 @@ class FaultyStore extends LevelStore {
   badKey: string | undefined;
 
   static create(location: string, clock: VirtualClock | undefined, logs: string[]): Promise<FaultyStore> {
-    const logger: Logger = { log: (_level, msg, fields) => logs.push(`${msg} ${JSON.stringify(fields ?? {})}`), close: async () => {} };
+    const logger: Logger = { log: (_level, _event, msg, fields) => logs.push(`${msg} ${JSON.stringify(fields ?? {})}`), close: async () => {} };
     return LevelStore.openStore(new FaultyStore(location, { sync: false, clock, logger, recovery: { firstRetryMs: 100, maxRetryMs: 400 } }));
   }
 

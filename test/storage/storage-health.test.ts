@@ -1,6 +1,6 @@
 import t from 'tap';
 import { VirtualClock } from '../../src/env/clock.js';
-import type { Logger, LogLevel } from '../../src/env/logger.js';
+import type { LogEvent, Logger, LogLevel } from '../../src/env/logger.js';
 import { KvError } from '../../src/errors.js';
 import { MAX_DEGRADED_CHARS } from '../../src/membership/member-wire.js';
 import {
@@ -40,7 +40,7 @@ t.test('boundedText: one printable line, bounded, keeping the end of a long one'
 interface Fake {
   clock: VirtualClock;
   recovery: StorageRecovery;
-  logs: { level: LogLevel; msg: string; fields?: Record<string, unknown> }[];
+  logs: { level: LogLevel; event: LogEvent; msg: string; fields?: Record<string, unknown> }[];
   changes: StorageStatus[];
   calls: string[];
   /** What each action does next (a message rejects). */
@@ -56,7 +56,7 @@ function fake(): Fake {
   const clock = new VirtualClock(1_000_000);
   const f = { clock, logs: [], changes: [], calls: [], room: undefined, reopen: undefined, probe: undefined, open: true } as unknown as Fake;
   const logger: Logger = {
-    log: (level, msg, fields) => f.logs.push({ level, msg, fields }),
+    log: (level, event, msg, fields) => f.logs.push({ level, event, msg, fields }),
     close: async () => {},
   };
   const act = (name: 'room' | 'reopen' | 'probe') => async () => {
@@ -96,6 +96,7 @@ t.test('a fault makes the store degraded with its cause, logged once', async (t)
   t.equal(f.logs.length, 1);
   t.equal(f.logs[0]?.level, 'warn');
   t.match(f.logs[0]?.msg, /storage degraded/);
+  t.equal(f.logs[0]?.event, 'storage.degraded', 'under its stable event name');
   t.equal(f.logs[0]?.fields?.cause, ENOSPC, 'the log names the cause');
 
   f.recovery.fail(levelError('LEVEL_IO_ERROR', 'IO error: something else'));
@@ -138,6 +139,7 @@ t.test('waits at a doubling backoff while the disk has no room, then reopens and
   );
   const recovered = f.logs.find((l) => l.msg.startsWith('storage recovered'));
   t.ok(recovered, 'leaving degraded is logged');
+  t.equal(recovered?.event, 'storage.recovered');
   t.equal(recovered?.fields?.cause, ENOSPC, 'with the cause');
   t.equal(recovered?.fields?.degradedMs, 250 + 500 + 1000 + 2000 + 2000 + 2000, 'and how long it lasted');
 
