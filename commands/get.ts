@@ -66,6 +66,8 @@ When concurrent writes left several values (siblings), nothing goes to stdout an
       context: result.context,
       replicas: result.replicas,
       ...(result.maybeStale ? { maybeStale: true } : {}),
+      // Each value's deadline (ISO 8601, null: none) when any value expires.
+      ...(result.expiresAt ? { expiresAt: result.expiresAt.map((ms) => (ms === null ? null : new Date(ms).toISOString())) } : {}),
     };
   }
 

@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { addrFlags, KvCommand } from '../src/cli/base-command.js';
 import { type BatchSummary, runBatch } from '../src/cli/batch.js';
 import { batchExit, batchFlags } from '../src/cli/batch-flags.js';
+import { parseDurationMs } from '../src/cli/duration.js';
 import { readStdin } from '../src/cli/read-stdin.js';
 import { contextFlag, writeFlags } from '../src/cli/write-flags.js';
 import type { Consistency } from '../src/config.js';
@@ -16,12 +17,14 @@ Without --context the write overwrites: it supersedes every version a read at R 
 Writes that overlap in time through different nodes, or across a partition, still both survive as siblings.
 --context (the "context" of a get) supersedes exactly the versions that read saw: a read-modify-write that never loses a concurrent write.
 --keep-siblings writes beside whatever is there (the new value becomes one more sibling), for values merged by the application.
---stdin reads NDJSON requests ({"key":…, "value":…} with optional "context", "keepSiblings": true, "encoding": "base64") and writes one NDJSON result per line, in order.`;
+--ttl makes the value expire: from its deadline on, reads and scans no longer see it, and it is reaped as a delete is.
+--stdin reads NDJSON requests ({"key":…, "value":…} with optional "context", "keepSiblings": true, "ttlMs", "encoding": "base64") and writes one NDJSON result per line, in order.`;
   static override examples = [
     '<%= config.bin %> put user:1 \'{"name":"Ada"}\'',
     'cat photo.jpg | <%= config.bin %> put photo:1',
     '<%= config.bin %> put user:1 Ada --context "$(<%= config.bin %> get user:1 --json | jq -r .context)"',
     '<%= config.bin %> put cart:7 apples --keep-siblings',
+    '<%= config.bin %> put session:42 token --ttl 30m',
     'seq 1000 | jq -c \'{key: "k\\(.)", value: "v\\(.)"}\' | <%= config.bin %> put --stdin',
   ];
 
@@ -39,6 +42,10 @@ Writes that overlap in time through different nodes, or across a partition, stil
       default: false,
       exclusive: ['context'],
     }),
+    ttl: Flags.string({
+      description:
+        "Expire the value after this long (500ms, 30s, 5m, 2h, 7d, 1h30m; a bare number is seconds), counted on the daemon's clock from when it takes the put",
+    }),
   };
 
   async run(): Promise<Record<string, unknown> | BatchSummary> {
@@ -51,7 +58,11 @@ Writes that overlap in time through different nodes, or across a partition, stil
         maxLineBytes: flags['max-line-bytes'],
         reconnectTimeoutMs: flags['reconnect-timeout'],
         reconnect: () => this.connect(flags),
-        defaults: { ...(flags.w ? { w: flags.w } : {}), ...(flags.consistency ? { consistency: flags.consistency } : {}) },
+        defaults: {
+          ...(flags.w ? { w: flags.w } : {}),
+          ...(flags.consistency ? { consistency: flags.consistency } : {}),
+          ...(flags.ttl ? { ttlMs: parseDurationMs(flags.ttl, 'ttl') } : {}),
+        },
       });
       await client.close();
       return batchExit(this, summary);
@@ -63,12 +74,14 @@ Writes that overlap in time through different nodes, or across a partition, stil
     else throw new KvError('KV_USAGE', 'missing VALUE: give it as an argument or pipe it on stdin');
 
     const context = contextFlag(flags.context);
+    const ttlMs = flags.ttl === undefined ? undefined : parseDurationMs(flags.ttl, 'ttl');
     const client = await this.connect(flags);
     const result = await client.put(args.key, value, {
       context,
       w: flags.w,
       consistency: flags.consistency as Consistency | undefined,
       keepSiblings: flags['keep-siblings'],
+      ...(ttlMs === undefined ? {} : { ttlMs }),
     });
     await client.close();
     if (result.siblings > 1) {
@@ -85,6 +98,7 @@ Writes that overlap in time through different nodes, or across a partition, stil
       ok: true,
       context: result.context,
       siblings: result.siblings,
+      ...(result.expiresAt === undefined ? {} : { expiresAt: new Date(result.expiresAt).toISOString() }),
       ...(result.hinted.length > 0 ? { hinted: result.hinted } : {}),
       ...(result.hintsDropped.length > 0 ? { hintsDropped: result.hintsDropped } : {}),
     };

@@ -9,8 +9,12 @@
  * written before the delete can arrive after the reap). A replica that was away for longer than
  * the grace period and comes back with the old value is the classic limit of this scheme
  * (Cassandra's gc_grace_seconds): repair it before the grace period runs out.
+ *
+ * A value past its deadline (a put with a TTL) is dead as a tombstone is, from its deadline on:
+ * a record whose every version is deleted or expired is reaped the same way, the grace period
+ * counted from the latest delete or deadline among them.
  */
-import { isTombstone, sameVersions } from '../clock/index.js';
+import { deadFrom, isDead, sameVersions } from '../clock/index.js';
 import type { PeerReplies } from '../protocol/peer.js';
 import type { EngineDeps } from '../replica/engine-deps.js';
 import type { StoredRecord } from '../storage/record-format.js';
@@ -30,7 +34,7 @@ export class TombstoneReaper {
     const now = clock.now();
     let count = 0;
     const candidates: [Buffer, StoredRecord][] = [];
-    for await (const [key, record] of replica.tombstones()) {
+    for await (const [key, record] of replica.deadOrExpiring()) {
       if (!this.pastGrace(record, now)) continue;
       // One replica drives each key: the first one that is up.
       const replicas = state.ring.primaries(key, state.settings.n);
@@ -48,7 +52,7 @@ export class TombstoneReaper {
     const others = replicas.filter((name) => name !== self);
     try {
       const records = await Promise.all(others.map((name) => this.deps.peers.read(name, key)));
-      const identical = records.every((theirs) => theirs && sameVersions(theirs, record) && isTombstone(theirs));
+      const identical = records.every((theirs) => theirs && sameVersions(theirs, record) && isDead(theirs, clock.now()));
       if (!identical) {
         this.deps.logger.log('debug', 'tombstone.kept', 'tombstone kept: not every replica holds it yet', { key: key.toString('base64') });
         return false;
@@ -67,13 +71,16 @@ export class TombstoneReaper {
    * tombstone younger than our grace period stays, whoever asks.
    */
   async handleReap(key: Buffer, record: StoredRecord): Promise<PeerReplies['kv.reap']> {
-    if (!isTombstone(record) || !this.pastGrace(record, this.deps.clock.now())) return { dropped: false };
+    if (!this.pastGrace(record, this.deps.clock.now())) return { dropped: false };
     return { dropped: await this.deps.replica.forget(key, record) };
   }
 
-  /** True once every version of the tombstone is older than the grace period. */
+  /** True once every version is dead (deleted or expired) and the latest of them died longer than the grace period ago. */
   private pastGrace(record: StoredRecord, now: number): boolean {
-    const newest = Math.max(...record.siblings.map((s) => s.ts));
+    const from = deadFrom(record);
+    if (from === undefined || !isDead(record, now)) return false;
+    // A tombstone's time is when it was written: the newest version's, as before deadlines existed.
+    const newest = Math.max(from, ...record.siblings.map((s) => s.ts));
     return now - newest >= this.deps.graceMs;
   }
 }

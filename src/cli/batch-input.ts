@@ -14,7 +14,7 @@ export type BatchOp = 'put' | 'get' | 'delete';
 
 /** The fields an input line of each op may hold; the op itself comes from the command. */
 export const BATCH_FIELDS: Record<BatchOp, ReadonlySet<string>> = {
-  put: new Set(['key', 'value', 'context', 'encoding', 'w', 'consistency', 'keepSiblings']),
+  put: new Set(['key', 'value', 'context', 'encoding', 'w', 'consistency', 'keepSiblings', 'ttlMs']),
   get: new Set(['key', 'encoding', 'r', 'consistency']),
   delete: new Set(['key', 'context', 'encoding', 'w', 'consistency', 'keepSiblings']),
 };

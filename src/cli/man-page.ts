@@ -146,7 +146,7 @@ const opPurpose: Record<Op, string> = {
   'cluster.set': "Change the cluster's n, w, r or consistency; gossip spreads them (kvctl cluster set).",
   reap: 'Reap tombstones that every replica holds and that are older than the grace period.',
   repair: 'Merkle anti-entropy with peers now (kvctl repair).',
-  put: 'Store value under key. Without context it overwrites (supersedes what a read at R sees); with context it supersedes exactly the versions that read saw; keepSiblings (no context) keeps what is there as siblings.',
+  put: 'Store value under key. Without context it overwrites (supersedes what a read at R sees); with context it supersedes exactly the versions that read saw; keepSiblings (no context) keeps what is there as siblings; ttlMs makes it expire that many ms after the node takes it (the reply gives expiresAt).',
   get: 'Read key: replies found, values (one, or several siblings), encoding and one context covering them.',
   delete: 'Write a tombstone for key (superseding what a read at R sees, or exactly what context saw); replies existed.',
   'gossip.push': 'Member table exchange (gossip) and join requests.',

@@ -15,6 +15,8 @@ export interface GetResult {
   /** Nodes that answered; with fallbacks among them (sloppy), the value may be stale. */
   replicas: string[];
   maybeStale: boolean;
+  /** Each value's deadline in ms since the epoch (null: none), when any value has one. */
+  expiresAt?: (number | null)[];
 }
 
 export interface WriteOptions {
@@ -23,6 +25,8 @@ export interface WriteOptions {
   consistency?: Consistency;
   /** put without a context: keep what is there as siblings instead of superseding it. */
   keepSiblings?: boolean;
+  /** put: the value expires this many ms after the daemon takes it. */
+  ttlMs?: number;
 }
 
 export class KvClient extends LineConnection {
@@ -42,13 +46,14 @@ export class KvClient extends LineConnection {
     key: Buffer | string,
     value: Buffer | string,
     options: WriteOptions = {},
-  ): Promise<{ context: string; siblings: number; hinted: string[]; hintsDropped: string[] }> {
+  ): Promise<{ context: string; siblings: number; hinted: string[]; hintsDropped: string[]; expiresAt?: number }> {
     const reply = await this.requestText(`"op":"put",${bytesFields(key, value)}${writeFieldsText(options)}`);
     return {
       context: String(reply.context),
       siblings: Number(reply.siblings ?? 1),
       hinted: (reply.hinted as string[] | undefined) ?? [],
       hintsDropped: (reply.hintsDropped as string[] | undefined) ?? [],
+      ...(typeof reply.expiresAt === 'number' ? { expiresAt: reply.expiresAt } : {}),
     };
   }
 
@@ -62,6 +67,7 @@ export class KvClient extends LineConnection {
       context: typeof reply.context === 'string' ? reply.context : undefined,
       replicas: (reply.replicas as string[] | undefined) ?? [],
       maybeStale: reply.maybeStale === true,
+      ...(Array.isArray(reply.expiresAt) ? { expiresAt: reply.expiresAt as (number | null)[] } : {}),
     };
   }
 
@@ -99,9 +105,10 @@ function bytesFields(key: Buffer | string, value?: Buffer | string): string {
 }
 
 /** Optional request fields as JSON text, each with its leading comma. */
-function writeFieldsText(options: { context?: string; w?: number; r?: number; consistency?: Consistency; keepSiblings?: boolean }): string {
+function writeFieldsText(options: { context?: string; w?: number; r?: number; consistency?: Consistency; keepSiblings?: boolean; ttlMs?: number }): string {
   let out = '';
   if (options.keepSiblings) out += ',"keepSiblings":true';
+  if (options.ttlMs !== undefined) out += `,"ttlMs":${JSON.stringify(options.ttlMs)}`;
   if (options.context !== undefined) out += `,"context":${JSON.stringify(options.context)}`;
   if (options.w !== undefined) out += `,"w":${JSON.stringify(options.w)}`;
   if (options.r !== undefined) out += `,"r":${JSON.stringify(options.r)}`;

@@ -20,6 +20,12 @@ export interface Sibling<V> {
   readonly ts: number;
   /** `null` is a tombstone: a delete that replicates like a value. */
   readonly value: V | null;
+  /**
+   * Wall-clock milliseconds from which the value is expired (absent: never): set once, by the node
+   * that took the write, and part of the version, so every replica, hint and repair carries the
+   * same deadline. An expired value is hidden from reads as a tombstone is, and reaped as one.
+   */
+  readonly expiresAt?: number;
 }
 
 export interface CausalRecord<V> {
@@ -36,13 +42,22 @@ export function emptyRecord<V>(): CausalRecord<V> {
  * seen, adds the new version with a fresh dot. A write without context (empty vector) supersedes
  * nothing, so it becomes a sibling of whatever is there.
  */
-export function applyWrite<V>(record: CausalRecord<V>, context: VersionVector, actor: string, value: V | null, ts: number): CausalRecord<V> {
+export function applyWrite<V>(
+  record: CausalRecord<V>,
+  context: VersionVector,
+  actor: string,
+  value: V | null,
+  ts: number,
+  expiresAt?: number,
+): CausalRecord<V> {
   const survivors = record.siblings.filter((s) => !coversDot(context, s.dot));
   // The counter must exceed any event by this actor the record or the context knows of.
   const counter = Math.max(counterOf(record.clock, actor), counterOf(context, actor)) + 1;
   const clock = new Map(mergeVectors(record.clock, context));
   clock.set(actor, counter);
-  const siblings = [...survivors, { dot: [actor, counter] as Dot, ts, value }];
+  const written: Sibling<V> =
+    value !== null && expiresAt !== undefined ? { dot: [actor, counter], ts, value, expiresAt } : { dot: [actor, counter], ts, value };
+  const siblings = [...survivors, written];
   siblings.sort(compareSiblings);
   return { clock, siblings };
 }
@@ -73,6 +88,38 @@ export function mergeOverBounds<V>(before: CausalRecord<V> | undefined, after: C
   if (after.siblings.length > maxSiblings && after.siblings.length > (before?.siblings.length ?? 0)) return 'siblings';
   if (clockOverfilled(before?.clock ?? emptyVector, after.clock)) return 'clock';
   return undefined;
+}
+
+/** True when the sibling is a value whose deadline has passed at `now`. */
+export function isExpired(s: Sibling<unknown>, now: number): boolean {
+  return s.expiresAt !== undefined && s.expiresAt <= now;
+}
+
+/** The values a read returns at `now`: neither tombstones nor expired, oldest write first. */
+export function visibleSiblings<V>(record: CausalRecord<V>, now: number): Sibling<V>[] {
+  return record.siblings.filter((s) => s.value !== null && !isExpired(s, now));
+}
+
+/**
+ * When every version of the record is dead (a tombstone, or a value past its deadline): the latest
+ * delete time or deadline among them. Undefined while any version lives on without a deadline
+ * (or the record is empty). A record dead at `now` is reaped as a tombstone is, once past the grace period.
+ */
+export function deadFrom(record: CausalRecord<unknown>): number | undefined {
+  if (record.siblings.length === 0) return undefined;
+  let from = 0;
+  for (const s of record.siblings) {
+    if (s.value === null) from = Math.max(from, s.ts);
+    else if (s.expiresAt !== undefined) from = Math.max(from, s.expiresAt);
+    else return undefined;
+  }
+  return from;
+}
+
+/** True when the record holds versions and none of them is visible at `now`: all deleted or expired. */
+export function isDead(record: CausalRecord<unknown>, now: number): boolean {
+  const from = deadFrom(record);
+  return from !== undefined && (from <= now || record.siblings.every((s) => s.value === null));
 }
 
 /** The live values (tombstones left out), oldest write first. */

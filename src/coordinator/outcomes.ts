@@ -36,6 +36,8 @@ export interface WriteOptions {
   consistency?: Consistency;
   /** Without a context: supersede nothing (the new version is a sibling of what is there). */
   keepSiblings?: boolean;
+  /** When the value expires, wall-clock ms (absent: never): set by the node the client asked, carried as it is. */
+  expiresAt?: number;
   /** A write another node sent us to coordinate (never forwarded again). */
   forwarded?: boolean;
 }

@@ -69,7 +69,7 @@ export class WritePath {
     if (contextBytes > MAX_RECORD_META_BYTES) throw recordTooLarge(key, 'metadata', contextBytes, MAX_RECORD_META_BYTES);
     if (ringSize === 1 && state.ring.members[0]?.name === self) {
       // Every key's only replica is here: no plan, quorum or timer (measured ~1 µs and ~1.7 KB of garbage per put).
-      const local = await this.deps.replica.write(key, value, context, plain);
+      const local = await this.deps.replica.write(key, value, context, plain, options.expiresAt);
       return {
         record: local.record,
         existed: local.existed,
@@ -94,7 +94,7 @@ export class WritePath {
       // Replicas that missed the gather's deadline are remembered now: a sloppy write replaces them before sending.
       if (gathered.missed.length > 0 && mode === 'sloppy') ({ slots } = planReplicas(prefs, self, usable, mode, w, 'w'));
     }
-    const local = await this.deps.replica.write(key, value, seen, plain);
+    const local = await this.deps.replica.write(key, value, seen, plain, options.expiresAt);
     const quorum = new WriteQuorum(
       slots.map((s) => s.holder),
       w,
@@ -171,6 +171,7 @@ export class WritePath {
           w: options.w,
           consistency: options.consistency,
           keepSiblings: options.keepSiblings === true,
+          ...(options.expiresAt === undefined ? {} : { expiresAt: options.expiresAt }),
         });
         this.counters.forwarded++;
         return reply;

@@ -77,6 +77,18 @@ export function parseQuorum(raw: unknown, field: string): number | undefined {
   return raw;
 }
 
+/** The longest time to live a put may ask for: 100 years (a deadline must fit 48 bits of milliseconds). */
+export const MAX_TTL_MS = 100 * 365.25 * 24 * 3600 * 1000;
+
+/** ttlMs on a put: absent, or a whole number of milliseconds from 1 to MAX_TTL_MS. */
+export function parseTtl(raw: unknown): number | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 1 || raw > MAX_TTL_MS) {
+    throw new KvError('KV_BAD_TTL', `ttlMs must be a whole number of milliseconds from 1 to ${MAX_TTL_MS} (100 years)`, { field: 'ttlMs', limit: MAX_TTL_MS });
+  }
+  return raw;
+}
+
 /** keepSiblings: a boolean, meaningful only without a context (a context already says exactly what is superseded). */
 export function parseKeepSiblings(raw: unknown, context: VersionVector | undefined): boolean {
   if (raw === undefined) return false;

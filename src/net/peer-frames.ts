@@ -53,7 +53,7 @@ import {
   type ReplicaItem,
 } from '../protocol/peer.js';
 import type { QuorumSummary } from '../quorum/quorum.js';
-import { decodeRecord, encodeRecord, type StoredRecord } from '../storage/record-format.js';
+import { decodeRecord, encodedRecordBytes, encodeRecord, type StoredRecord } from '../storage/record-format.js';
 import { checkRecordBounds, malformedRecord, type RecordBounds } from './record-bounds.js';
 
 /** Bytes of the fixed header: length, kind, id, op. */
@@ -91,7 +91,7 @@ export const peerFrameFields: Readonly<Record<PeerOp, ReadonlySet<string>>> = {
   'kv.replicate': new Set(['id', 'op', 'key', 'record', 'hintFor']),
   'kv.replicate.many': new Set(['id', 'op', 'items']),
   'kv.reap': new Set(['id', 'op', 'key', 'record']),
-  'kv.coordinate': new Set(['id', 'op', 'key', 'value', 'delete', 'context', 'w', 'consistency', 'keepSiblings']),
+  'kv.coordinate': new Set(['id', 'op', 'key', 'value', 'delete', 'context', 'w', 'consistency', 'keepSiblings', 'expiresAt']),
   'ae.hashes': new Set(['id', 'op', 'peer', 'level', 'segments']),
   'ae.leaves': new Set(['id', 'op', 'peer', 'leaves']),
   'ae.fetch': new Set(['id', 'op', 'peer', 'keys']),
@@ -318,6 +318,8 @@ export function encodePeerRequest(request: PeerRequest, id: number): Buffer {
       w.u32(Math.min(request.w ?? 0, 0xffffffff));
       w.u8(request.consistency === 'strict' ? 1 : request.consistency === 'sloppy' ? 2 : 0);
       w.flag(request.keepSiblings);
+      // 0: no deadline (a deadline is a time after 1970, never 0).
+      w.u48(request.expiresAt ?? 0);
       break;
     }
     case 'ae.hashes':
@@ -624,17 +626,9 @@ function readRecord(stored: Buffer): StoredRecord {
   }
   // decodeRecord reads what it needs: what it leaves (bytes after the record, bytes on a
   // tombstone, an actor in invalid UTF-8 read differently) makes the record's encoding differ.
-  if (encodedSize(record) !== stored.length) throw malformedRecord('its stored form holds bytes that are not part of the record');
+  if (encodedRecordBytes(record) !== stored.length) throw malformedRecord('its stored form holds bytes that are not part of the record');
   encodedRecords.set(record, stored);
   return record;
-}
-
-/** Bytes of `encodeRecord(record)` (storage/record-format.ts). */
-function encodedSize(record: StoredRecord): number {
-  let size = 1 + 2 + 2;
-  for (const [actor] of record.clock) size += 2 + Buffer.byteLength(actor, 'utf8') + 6;
-  for (const s of record.siblings) size += 2 + Buffer.byteLength(s.dot[0], 'utf8') + 6 + 6 + 1 + 4 + (s.value?.stored.length ?? 0);
-  return size;
 }
 
 const badFrame = (op: string, why: string) => new KvError('KV_BAD_REQUEST', `malformed ${op} frame: ${why}`, { op });
@@ -705,6 +699,8 @@ function readRequest(op: PeerOp, r: FrameReader, bounds: FrameBounds): PeerReque
       const keepSiblings = r.flag('keepSiblings');
       if (keepSiblings && context !== undefined)
         throw new KvError('KV_BAD_REQUEST', 'keepSiblings applies only to a write without a context', { field: 'keepSiblings' });
+      const expiresAt = r.u48('expiresAt');
+      if (expiresAt !== 0 && isDelete) throw r.bad('a delete has no deadline');
       return {
         op,
         key,
@@ -713,6 +709,7 @@ function readRequest(op: PeerOp, r: FrameReader, bounds: FrameBounds): PeerReque
         w: w === 0 ? undefined : w,
         consistency: consistency === 1 ? 'strict' : consistency === 2 ? 'sloppy' : undefined,
         keepSiblings,
+        ...(expiresAt === 0 ? {} : { expiresAt }),
       };
     }
     case 'ae.hashes': {

@@ -9,7 +9,7 @@ import { type ClusterSettings, type Limits, MAX_REPLICAS } from '../config.js';
 import { KvError } from '../errors.js';
 import { isJsonObject, type RepeatedField, repeatedFieldName } from '../json.js';
 import type { ClientRequest, ConnectionRequest, Op, Request, RequestId } from '../protocol/client.js';
-import { checkFieldNames, parseBytes, parseConsistency, parseContext, parseEncoding, parseKeepSiblings, parseQuorum } from './fields.js';
+import { checkFieldNames, parseBytes, parseConsistency, parseContext, parseEncoding, parseKeepSiblings, parseQuorum, parseTtl } from './fields.js';
 import { isPeerOpName, peerFrameFields } from './peer-frames.js';
 
 export type { Encoding, Reply, RequestId } from '../protocol/client.js';
@@ -18,7 +18,7 @@ type ClientOp = ClientRequest['op'];
 type ConnectionOp = ConnectionRequest['op'];
 
 /** The version of the peer protocol this node speaks (the handshake carries it). */
-export const PEER_PROTOCOL_VERSION = 2;
+export const PEER_PROTOCOL_VERSION = 3;
 /** Bytes of a handshake nonce, and of an HMAC-SHA256 proof. */
 export const NONCE_BYTES = 32;
 export const PROOF_BYTES = 32;
@@ -38,7 +38,7 @@ const clientFields: Readonly<Record<ClientOp, ReadonlySet<string>>> = {
   'cluster.set': new Set([...COMMON_FIELDS, 'n', 'w', 'r', 'consistency']),
   'test.fault': new Set([...COMMON_FIELDS, 'peer', 'mode']),
   repair: new Set([...COMMON_FIELDS, 'peer', 'dryRun', 'range']),
-  put: new Set([...COMMON_FIELDS, 'key', 'value', 'context', 'w', 'consistency', 'encoding', 'keepSiblings']),
+  put: new Set([...COMMON_FIELDS, 'key', 'value', 'context', 'w', 'consistency', 'encoding', 'keepSiblings', 'ttlMs']),
   get: new Set([...COMMON_FIELDS, 'key', 'r', 'consistency', 'encoding']),
   delete: new Set([...COMMON_FIELDS, 'key', 'context', 'w', 'consistency', 'encoding']),
 };
@@ -218,7 +218,8 @@ function validateClient(op: ClientOp, fields: Record<string, unknown>, limits: L
     });
   }
   const keepSiblings = parseKeepSiblings(fields.keepSiblings, context);
-  return { op, key, value, context, w, consistency, encoding, keepSiblings };
+  const ttlMs = parseTtl(fields.ttlMs);
+  return { op, key, value, context, w, consistency, encoding, keepSiblings, ...(ttlMs === undefined ? {} : { ttlMs }) };
 }
 
 /** cluster.set: any of n, w, r (whole numbers, 1..MAX_REPLICAS) and consistency; checked against each other by the node. */

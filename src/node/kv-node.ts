@@ -8,7 +8,7 @@
 
 import type { AntiEntropy } from '../antientropy/anti-entropy.js';
 import type { TombstoneReaper } from '../antientropy/reaper.js';
-import { EMPTY_CONTEXT, encodeContext, isTombstone, liveSiblings } from '../clock/index.js';
+import { EMPTY_CONTEXT, encodeContext, visibleSiblings } from '../clock/index.js';
 import type { ClusterSettings, Limits } from '../config.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { Clock } from '../env/clock.js';
@@ -100,12 +100,19 @@ export class KvNode implements RequestHandler {
         return this.repair(request.peer, request.dryRun, request.range);
       case 'put': {
         this.checkServing();
+        // The deadline is set here, on this node's clock, and travels with the version as it is.
+        const expiresAt = request.ttlMs === undefined ? undefined : this.parts.clock.now() + request.ttlMs;
         const { record, hinted, hintsDropped } = await coordinator.write(request.key, request.value, request.context, {
           w: request.w,
           consistency: request.consistency,
           keepSiblings: request.keepSiblings,
+          ...(expiresAt === undefined ? {} : { expiresAt }),
         });
-        const reply: Record<string, unknown> = { context: encodeContext(request.key, record.clock), siblings: liveSiblings(record).length };
+        const reply: Record<string, unknown> = {
+          context: encodeContext(request.key, record.clock),
+          siblings: visibleSiblings(record, this.parts.clock.now()).length,
+        };
+        if (expiresAt !== undefined) reply.expiresAt = expiresAt;
         if (hinted.length > 0) reply.hinted = hinted;
         // Hints a fallback dropped at its cap: those replicas get the write only from anti-entropy.
         if (hintsDropped.length > 0) reply.hintsDropped = hintsDropped;
@@ -123,10 +130,15 @@ export class KvNode implements RequestHandler {
         // Which replicas answered, and whether fallbacks stood in (then the value may be stale).
         const answered = { replicas: quorum.answered, ...(fallbacks.length > 0 ? { fallbacks, maybeStale: true } : {}) };
         // A missing key has a context too (nothing seen): a put with it creates the key, or becomes a sibling of a concurrent create.
-        if (!record || isTombstone(record)) return { found: false, context: record ? encodeContext(request.key, record.clock) : EMPTY_CONTEXT, ...answered };
-        const values = await this.parts.replica.values(record);
+        // Deleted and expired versions are not shown; the context still covers them, so a put with it supersedes them.
+        const visible = record ? visibleSiblings(record, this.parts.clock.now()) : [];
+        if (!record || visible.length === 0) return { found: false, context: record ? encodeContext(request.key, record.clock) : EMPTY_CONTEXT, ...answered };
+        const values = await this.parts.replica.values({ clock: record.clock, siblings: visible });
         const encoding = replyEncoding(values, request.encoding);
-        return { found: true, values: values.map((v) => encodeBytes(v, encoding)), encoding, context: encodeContext(request.key, record.clock), ...answered };
+        const reply: Record<string, unknown> = { found: true, values: values.map((v) => encodeBytes(v, encoding)), encoding };
+        // Each value's deadline (ms since the epoch, null: none), when any has one.
+        if (visible.some((s) => s.expiresAt !== undefined)) reply.expiresAt = visible.map((s) => s.expiresAt ?? null);
+        return { ...reply, context: encodeContext(request.key, record.clock), ...answered };
       }
       case 'cluster.set':
         return this.setCluster(request.settings);
@@ -160,6 +172,7 @@ export class KvNode implements RequestHandler {
           w: request.w,
           consistency: request.consistency,
           keepSiblings: request.keepSiblings,
+          ...(request.expiresAt === undefined ? {} : { expiresAt: request.expiresAt }),
         });
       case 'ae.hashes':
         return antiEntropy.handleHashes(request.peer, request.level, request.level === 2 ? request.segments : []);

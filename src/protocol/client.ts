@@ -32,6 +32,8 @@ export type ClientRequest =
       consistency: Consistency | undefined;
       encoding: Encoding;
       keepSiblings: boolean;
+      /** Time to live: the value expires this many ms after the node asked takes the put (absent: never). */
+      ttlMs?: number;
     }
   | { op: 'get'; key: Buffer; r: number | undefined; consistency: Consistency | undefined; encoding: Encoding }
   | {

@@ -27,6 +27,8 @@ export interface CoordinateWrite {
   w?: number;
   consistency?: Consistency;
   keepSiblings: boolean;
+  /** When the value expires, in wall-clock ms, as the node the client asked set it (absent: never). */
+  expiresAt?: number;
 }
 
 /**

@@ -10,8 +10,8 @@
  *
  * Between peers a record travels in its stored binary form (storage/record-format.ts) inside a
  * frame (net/peer-frames.ts): its stored values as they are, plus its metadata in binary, which
- * is at most its JSON measure plus 2 bytes per clock entry and 6 per sibling (fixed-width counters
- * and timestamps against their shortest decimal digits). A frame adds its envelope (header, counts,
+ * is at most its JSON measure plus 2 bytes per clock entry and 12 per sibling (fixed-width counters
+ * and timestamps against their shortest decimal digits, and a deadline, which the JSON measure leaves out). A frame adds its envelope (header, counts,
  * the key, node names) around one record. A client's get reply is a JSON line: it carries the raw
  * values (base64, or UTF-8 only when that is no longer: see protocol/client.ts replyEncoding) and
  * the context (the clock in base64url).
@@ -21,7 +21,7 @@ import { MAX_CLOCK_ENTRIES } from '../clock/index.js';
 import { MAX_REPLICAS } from '../config.js';
 import { KvError } from '../errors.js';
 import { CODEC_RAW } from '../storage/codec.js';
-import type { StoredRecord } from '../storage/record-format.js';
+import { encodedRecordBytes, SIBLING_DEADLINE_BYTES, type StoredRecord } from '../storage/record-format.js';
 import { UTF8_SLACK_BYTES } from './client.js';
 
 /** The metadata a record may hold: clock entries, dots and timestamps as JSON text. */
@@ -61,6 +61,8 @@ export const FRAME_ENVELOPE_BYTES = 2 * 1024 + (3 * MAX_REPLICAS + 1) * NAME_FRA
  * MAX_RECORD_META_BYTES; in binary an entry takes its actor's UTF-8 and 8 bytes.
  */
 const CLOCK_FRAME_BYTES = 2 + MAX_RECORD_META_BYTES + MAX_CLOCK_ENTRIES;
+/** A value's deadline in a get reply's `expiresAt` list: up to 15 digits of milliseconds or `null`, and a comma. */
+const EXPIRES_TEXT_BYTES = 16;
 /** The context's fixed part: `["<16-hex tag>",[…]]`. */
 const CONTEXT_FIXED_BYTES = 24;
 
@@ -110,20 +112,12 @@ export function clockTextBytes(clock: ReadonlyMap<string, number>): number {
   return bytes;
 }
 
-/** Bytes of the record in its stored binary form (what storage/record-format.ts encodeRecord writes). */
-export function recordStoredBytes(record: StoredRecord): number {
-  let bytes = 1 + 2 + 2;
-  for (const [actor] of record.clock) bytes += 2 + Buffer.byteLength(actor, 'utf8') + 6;
-  for (const s of record.siblings) bytes += 2 + Buffer.byteLength(s.dot[0], 'utf8') + 6 + 6 + 1 + 4 + (s.value?.stored.length ?? 0);
-  return bytes;
-}
-
 /**
  * Bytes a record item takes in a batched frame (kv.replicate.many, ae.store, an ae.fetch reply):
  * the key and the record with their lengths, the flags, the hint's name.
  */
 export function recordItemBytes(key: Buffer, record: StoredRecord, hintFor?: string): number {
-  return 4 + key.length + 4 + recordStoredBytes(record) + 2 + (hintFor === undefined ? 0 : 2 + Buffer.byteLength(hintFor, 'utf8'));
+  return 4 + key.length + 4 + encodedRecordBytes(record) + 2 + (hintFor === undefined ? 0 : 2 + Buffer.byteLength(hintFor, 'utf8'));
 }
 
 /**
@@ -143,7 +137,7 @@ export function knownValueBytes(record: StoredRecord): { bytes: number; unknown:
 
 /** The longest stored form of a record within the limits: its values, its metadata at its bound, and the binary's slack over that bound. */
 export function largestRecordStoredBytes(limits: Pick<RecordLimits, 'maxRecordBytes' | 'maxSiblings'>): number {
-  return limits.maxRecordBytes + MAX_RECORD_META_BYTES + 2 * MAX_CLOCK_ENTRIES + 6 * limits.maxSiblings;
+  return limits.maxRecordBytes + MAX_RECORD_META_BYTES + 2 * MAX_CLOCK_ENTRIES + (6 + SIBLING_DEADLINE_BYTES) * limits.maxSiblings;
 }
 
 /** The lines (and frames) the largest record within `limits` makes, by message. */
@@ -163,7 +157,7 @@ export function largestLines(limits: RecordLimits): LargestLines {
     recordMessage: FRAME_ENVELOPE_BYTES + key + 4 + largestRecordStoredBytes(limits),
     forwardedWrite: FRAME_ENVELOPE_BYTES + key + 4 + limits.maxValueBytes + CLOCK_FRAME_BYTES,
     // Values: base64 plus quotes and a comma each (UTF-8 is used only when no longer, give or take UTF8_SLACK_BYTES).
-    getReply: LINE_ENVELOPE_BYTES + Math.ceil((4 * limits.maxRecordBytes) / 3) + (6 + UTF8_SLACK_BYTES) * limits.maxSiblings + context,
+    getReply: LINE_ENVELOPE_BYTES + Math.ceil((4 * limits.maxRecordBytes) / 3) + (6 + EXPIRES_TEXT_BYTES + UTF8_SLACK_BYTES) * limits.maxSiblings + context,
   };
 }
 

@@ -12,9 +12,9 @@ import {
   applyWrite,
   type CausalRecord,
   clockOverfilled,
+  deadFrom,
   emptyRecord,
   emptyVector,
-  isTombstone,
   MAX_FILLED_CLOCK_ENTRIES,
   mergeOverBounds,
   mergeRecords,
@@ -85,8 +85,11 @@ export class LocalReplica {
   readonly counters = { gets: 0, puts: 0, deletes: 0, merges: 0 };
   /** Keys held (tombstones included); counted once at start by `countKeys`, then kept up to date. */
   keys = 0;
-  /** Keys whose record is only tombstones: what the reaper looks at, without scanning everything. */
-  private readonly tombstoneKeys = new Set<string>();
+  /**
+   * Keys whose record is only tombstones and values with deadlines: what the reaper looks at,
+   * without scanning everything. Held in memory, like the index of a store's expiring keys.
+   */
+  private readonly deadOrExpiringKeys = new Set<string>();
   /** Told of every committed change when changes are reported (Merkle trees follow the data this way). */
   onChange: ((change: ReplicaChange) => void) | undefined;
   /** The clock actor new versions are minted under; a new epoch of the node replaces it (node/identity.ts). */
@@ -109,12 +112,12 @@ export class LocalReplica {
    * after the other never become siblings (a plain put or delete). Without either, it supersedes
    * nothing and becomes a sibling of what is there.
    */
-  async write(key: Buffer, value: Buffer | null, context: VersionVector | undefined, supersedeCurrent = false): Promise<WriteResult> {
+  async write(key: Buffer, value: Buffer | null, context: VersionVector | undefined, supersedeCurrent = false, expiresAt?: number): Promise<WriteResult> {
     // Values that will be stored raw skip an await (a microtask hop on every put).
     const stored = value === null ? null : (this.codec.encodeCheap(value) ?? (await this.codec.encode(value)));
     const cacheKey = key.toString('latin1');
     // The locked steps are methods, not closures made per call: V8 kept recompiling those.
-    return this.withKeyLock(cacheKey, () => this.writeLocked(key, cacheKey, value === null, stored, context, supersedeCurrent));
+    return this.withKeyLock(cacheKey, () => this.writeLocked(key, cacheKey, value === null, stored, context, supersedeCurrent, expiresAt));
   }
 
   private async writeLocked(
@@ -124,6 +127,7 @@ export class LocalReplica {
     stored: StoredValue | null,
     context: VersionVector | undefined,
     supersedeCurrent: boolean,
+    expiresAt: number | undefined,
   ): Promise<WriteResult> {
     const existing = await this.currentLocked(key, cacheKey);
     const current = existing ?? emptyRecord<StoredValue>();
@@ -140,7 +144,7 @@ export class LocalReplica {
     // A delete without a context always means "what is there now" (as Riak's does).
     const supersede = supersedeCurrent || (isDelete && context === undefined);
     const seen = supersede ? (context ? mergeVectors(context, current.clock) : current.clock) : (context ?? emptyVector);
-    const written = applyWrite(current, seen, this.actor, stored, this.clock.now());
+    const written = applyWrite(current, seen, this.actor, stored, this.clock.now(), expiresAt);
     const next = pruneClock(written, this.options.maxClockEntries ?? DEFAULT_MAX_CLOCK_ENTRIES, this.options.isRetiredActor ?? neverRetired);
     if (next.siblings.length > this.options.maxSiblings) throw this.tooManySiblings(key, current.siblings.length);
     await this.checkRecordSize(key, existing, next);
@@ -280,8 +284,8 @@ export class LocalReplica {
     await this.store.write([{ type: 'put', key: Buffer.concat([DATA_PREFIX, key]), value: encodeRecord(record) }]);
 
     if (!before) this.keys++;
-    if (isTombstone(record)) this.tombstoneKeys.add(cacheKey);
-    else this.tombstoneKeys.delete(cacheKey);
+    if (deadFrom(record) !== undefined) this.deadOrExpiringKeys.add(cacheKey);
+    else this.deadOrExpiringKeys.delete(cacheKey);
     // Reported as soon as it is committed, before anything below can fail.
     if (this.options.reportChanges?.()) this.onChange?.({ key, digest: versionDigest(record) });
     // The cache is filled by reads and kept current by writes, but a write does not bring a key in:
@@ -309,7 +313,7 @@ export class LocalReplica {
       if (!current || !sameVersions(current, handedOff)) return false;
       await this.store.write([{ type: 'del', key: Buffer.concat([DATA_PREFIX, key]) }]);
       this.cache.delete(cacheKey);
-      this.tombstoneKeys.delete(cacheKey);
+      this.deadOrExpiringKeys.delete(cacheKey);
       this.keys--;
       if (this.options.reportChanges?.()) this.onChange?.({ key, digest: undefined });
       return true;
@@ -326,7 +330,7 @@ export class LocalReplica {
     let n = 0;
     for await (const [k, data] of this.store.entries(DATA_PREFIX, DATA_END)) {
       n++;
-      if (isTombstone(decodeRecord(data))) this.tombstoneKeys.add(k.subarray(DATA_PREFIX.length).toString('latin1'));
+      if (deadFrom(decodeRecord(data)) !== undefined) this.deadOrExpiringKeys.add(k.subarray(DATA_PREFIX.length).toString('latin1'));
     }
     this.keys = n;
     return n;
@@ -345,12 +349,15 @@ export class LocalReplica {
     }
   }
 
-  /** Keys whose record holds only tombstones, with their records. */
-  async *tombstones(): AsyncIterable<[Buffer, StoredRecord]> {
-    for (const latin of [...this.tombstoneKeys]) {
+  /**
+   * Keys whose every version is a tombstone or a value with a deadline, with their records: what
+   * the reaper may drop once all of them are dead and past its grace period.
+   */
+  async *deadOrExpiring(): AsyncIterable<[Buffer, StoredRecord]> {
+    for (const latin of [...this.deadOrExpiringKeys]) {
       const key = Buffer.from(latin, 'latin1');
       const record = await this.read(key, false);
-      if (record && isTombstone(record)) yield [key, record];
+      if (record && deadFrom(record) !== undefined) yield [key, record];
     }
   }
 

@@ -53,6 +53,8 @@ export interface SimClusterOptions {
   trace?: boolean;
   /** A deliberate bug in every node's store (planted-bugs.ts). */
   plant?: PlantedBug;
+  /** How long a dead record (deleted or expired) waits before the reaper may drop it; default an hour. */
+  tombstoneGraceMs?: number;
 }
 
 export interface SimNode {
@@ -157,7 +159,7 @@ export class SimCluster {
       seeds: [this.nodes[0]?.addr ?? node.addr],
       hintCaps: { maxBytesPerTarget: 64 * 1024 * 1024, maxAgeMs: 60 * 60 * 1000 },
       hintDeliveryIntervalMs: 500,
-      antiEntropy: { intervalMs: 0, maxKeysPerSecond: 1_000_000, tombstoneGraceMs: 60 * 60 * 1000 },
+      antiEntropy: { intervalMs: 0, maxKeysPerSecond: 1_000_000, tombstoneGraceMs: this.options.tombstoneGraceMs ?? 60 * 60 * 1000 },
       testingFaults: false,
     });
     this.network.register(node.addr, serveFrames(node.built.node, defaultLimits), node.name);

@@ -23,6 +23,11 @@ export const sampleRecord: StoredRecord = (() => {
   return { clock: new Map([...left.clock, ...right.clock]), siblings: [...left.siblings, ...right.siblings] };
 })();
 export const tombstone: StoredRecord = applyWrite(sampleRecord, sampleRecord.clock, 'a~01', null, 1_700_000_000_003);
+/** A value with a deadline beside one without: stored in the format with deadlines. */
+export const expiring: StoredRecord = (() => {
+  const forever = applyWrite(emptyRecord<StoredValue>(), emptyVector, 'a~01', raw('forever'), 1_700_000_000_004);
+  return applyWrite(forever, emptyVector, 'b~02', raw('soon'), 1_700_000_000_005, 1_700_000_060_005);
+})();
 
 const key = Buffer.from([0, 1, 2, 0xfe, 0xff]);
 const member = { ...newMember({ name: 'n1', addr: '10.0.0.1:7070', incarnation: 'i1', generation: 5, weight: 2 }), heartbeat: 9 };
@@ -41,6 +46,7 @@ export const sampleRequests: Record<PeerOp, PeerRequest[]> = {
   'kv.replicate': [
     { op: 'kv.replicate', key, record: sampleRecord },
     { op: 'kv.replicate', key, record: tombstone, hintFor: 'n3' },
+    { op: 'kv.replicate', key, record: expiring },
   ],
   'kv.replicate.many': [
     {
@@ -56,6 +62,7 @@ export const sampleRequests: Record<PeerOp, PeerRequest[]> = {
     { op: 'kv.coordinate', key, value: Buffer.from('v'), context: sampleRecord.clock, w: 2, consistency: 'sloppy', keepSiblings: false },
     { op: 'kv.coordinate', key, value: null, keepSiblings: false },
     { op: 'kv.coordinate', key, value: Buffer.alloc(0), keepSiblings: true },
+    { op: 'kv.coordinate', key, value: Buffer.from('v'), keepSiblings: false, expiresAt: 1_796_000_000_000 },
   ],
   'ae.hashes': [
     { op: 'ae.hashes', peer: 'n1', level: 0 },

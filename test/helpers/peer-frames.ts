@@ -180,7 +180,8 @@ export function frameFromJson(body: Record<string, unknown>, id: number): Buffer
       if (body.context !== undefined) w.clockOfToken(body.context);
       w.u32((body.w as number | undefined) ?? 0)
         .u8(body.consistency === 'strict' ? 1 : body.consistency === 'sloppy' ? 2 : 0)
-        .flag(body.keepSiblings === true);
+        .flag(body.keepSiblings === true)
+        .u48((body.expiresAt as number | undefined) ?? 0);
       break;
     case 'ae.hashes': {
       w.name(body.peer).u8(body.level as number);

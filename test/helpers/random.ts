@@ -37,7 +37,14 @@ export function randomRecord(rng: () => number, options: { actors: readonly stri
     const counter = 1 + Math.floor(rng() * 1e9);
     if (siblings.some((s) => s.dot[0] === actor && s.dot[1] === counter)) continue;
     clock.set(actor, Math.max(clock.get(actor) ?? 0, counter));
-    siblings.push({ dot: [actor, counter], ts: Math.floor(rng() * 2 ** 48), value } as StoredRecord['siblings'][number]);
+    const ts = Math.floor(rng() * 2 ** 48);
+    // A fifth of the values have a deadline (a put with a TTL), which changes the stored format.
+    const expiring = value !== null && rng() < 0.2;
+    siblings.push(
+      (expiring
+        ? { dot: [actor, counter], ts, value, expiresAt: 1 + Math.floor(rng() * (2 ** 48 - 1)) }
+        : { dot: [actor, counter], ts, value }) as StoredRecord['siblings'][number],
+    );
   }
   return { clock, siblings };
 }

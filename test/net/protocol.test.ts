@@ -2,6 +2,7 @@ import t from 'tap';
 import { contextTag, EMPTY_CONTEXT, encodeContext, vectorEntries } from '../../src/clock/index.js';
 import { defaultLimits, type Limits, MAX_REPLICAS } from '../../src/config.js';
 import { KvError } from '../../src/errors.js';
+import { MAX_TTL_MS } from '../../src/net/fields.js';
 import { isOp, parseRequest, requestIdOf } from '../../src/net/protocol.js';
 import { encodeBytes, replyEncoding } from '../../src/protocol/client.js';
 
@@ -72,6 +73,15 @@ t.test('valid requests', async (t) => {
     'a context already says what is superseded',
   );
   t.throws(() => parse({ op: 'delete', key: 'k', keepSiblings: true }), { code: 'KV_BAD_REQUEST' }, 'a delete always supersedes what it sees');
+  const ttl = parse({ op: 'put', key: 'k', value: 'v', ttlMs: 30_000 });
+  t.equal(ttl.op === 'put' ? ttl.ttlMs : undefined, 30_000, 'ttlMs is taken on a put');
+  t.equal(keep.op === 'put' ? keep.ttlMs : 'none', undefined, 'no ttlMs: no deadline');
+  for (const bad of [0, -1, 1.5, '30', null, true, MAX_TTL_MS + 1]) {
+    t.throws(() => parse({ op: 'put', key: 'k', value: 'v', ttlMs: bad }), { code: 'KV_BAD_TTL' }, `ttlMs ${JSON.stringify(bad)}`);
+  }
+  t.equal((parse({ op: 'put', key: 'k', value: 'v', ttlMs: MAX_TTL_MS }) as { ttlMs?: number }).ttlMs, MAX_TTL_MS, 'up to 100 years');
+  t.throws(() => parse({ op: 'delete', key: 'k', ttlMs: 5 }), { code: 'KV_BAD_REQUEST' }, 'a delete takes no ttlMs');
+  t.throws(() => parse({ op: 'get', key: 'k', ttlMs: 5 }), { code: 'KV_BAD_REQUEST' }, 'nor does a get');
 
   const get = parse({ id: 'g', op: 'get', key: 'k', r: 3 });
   t.same(get, { id: 'g', op: 'get', key: Buffer.from('k'), r: 3, encoding: 'utf8' });
@@ -306,9 +316,9 @@ t.test('encodeBytes and replyEncoding', async (t) => {
   t.equal(replyEncoding([kib('"q"\\')], 'utf8'), 'base64', 'quotes and backslashes (2 bytes each once escaped) cost more than base64');
   t.equal(replyEncoding([kib('\u0001')], 'utf8'), 'base64', 'control characters (6 bytes each once escaped)');
   const fewEscapes = Buffer.concat([kib('x'), Buffer.from('\n'.repeat(300))]);
-  t.equal(replyEncoding([fewEscapes], 'utf8'), 'utf8', '300 newlines in 1,324 bytes: 300 extra bytes, under base64\'s 444 plus slack');
+  t.equal(replyEncoding([fewEscapes], 'utf8'), 'utf8', "300 newlines in 1,324 bytes: 300 extra bytes, under base64's 444 plus slack");
   const manyEscapes = Buffer.concat([kib('x'), Buffer.from('\n'.repeat(700))]);
-  t.equal(replyEncoding([manyEscapes], 'utf8'), 'base64', '700 newlines in 1,724 bytes: 700 extra bytes, over base64\'s 576 plus slack');
+  t.equal(replyEncoding([manyEscapes], 'utf8'), 'base64', "700 newlines in 1,724 bytes: 700 extra bytes, over base64's 576 plus slack");
   const lateEscapes = Buffer.concat([Buffer.alloc(70_000, 0x61), Buffer.alloc(30_000, 0x01)]);
   t.equal(replyEncoding([lateEscapes], 'utf8'), 'base64', 'escapes past the first 64 KiB are counted too');
   // A base64 round trip through the parser.

@@ -194,3 +194,49 @@ t.test('recordMemoryBytes counts stored and decoded bytes', async (t) => {
   const tomb: StoredRecord = { clock: new Map(), siblings: [{ dot: ['a', 1], ts: 1, value: null }] };
   t.ok(recordMemoryBytes(tomb) > recordMemoryBytes({ clock: new Map(), siblings: [] }), 'a tombstone still weighs something');
 });
+
+t.test('a record without deadlines keeps format 1; a deadline makes format 2, which round-trips', async (t) => {
+  const plain: StoredRecord = { clock: new Map([['a', 1]]), siblings: [{ dot: ['a', 1], ts: 1_700_000_000_000, value: rawValue('v') }] };
+  const plainBytes = encodeRecord(plain);
+  t.equal(plainBytes[0], 1, 'format 1, byte for byte as before deadlines existed');
+  t.equal(plainBytes.length, 1 + 2 + (2 + 1 + 6) + 2 + (2 + 1 + 6 + 6 + 1 + 4 + 1));
+  const expiring: StoredRecord = {
+    clock: new Map([
+      ['a', 1],
+      ['b', 2],
+    ]),
+    siblings: [
+      { dot: ['a', 1], ts: 1_700_000_000_000, value: rawValue('keep') },
+      { dot: ['b', 2], ts: 1_700_000_000_001, value: rawValue('soon'), expiresAt: 1_700_000_060_001 },
+    ],
+  };
+  const bytes = encodeRecord(expiring);
+  t.equal(bytes[0], 2);
+  t.equal(
+    bytes.length,
+    encodeRecord({ ...expiring, siblings: expiring.siblings.map(({ expiresAt: _, ...s }) => s) }).length + 2 * 6,
+    '6 bytes more per sibling',
+  );
+  const back = decodeRecord(bytes);
+  t.same(
+    back.siblings.map((s) => [s.dot, s.expiresAt]),
+    [
+      [['a', 1], undefined],
+      [['b', 2], 1_700_000_060_001],
+    ],
+  );
+  t.ok(encodeRecord(back).equals(bytes), 'the decoded record encodes to the same bytes');
+});
+
+t.test('a tombstone with a deadline, and an unknown format, are corrupt records', async (t) => {
+  const record: StoredRecord = { clock: new Map([['a', 1]]), siblings: [{ dot: ['a', 1], ts: 5, value: rawValue('x'), expiresAt: 9 }] };
+  const bytes = encodeRecord(record);
+  // The flags byte follows actor (2 + 1), counter, ts and deadline (18): make it a tombstone.
+  const flagsAt = 1 + 2 + (2 + 1 + 6) + 2 + (2 + 1 + 6 + 6 + 6);
+  const tombstoneWithDeadline = Buffer.from(bytes);
+  tombstoneWithDeadline[flagsAt] = 0x80;
+  t.throws(() => decodeRecord(tombstoneWithDeadline), { code: 'KV_STORAGE', message: /tombstone with a deadline/ });
+  const unknownFormat = Buffer.from(bytes);
+  unknownFormat[0] = 3;
+  t.throws(() => decodeRecord(unknownFormat), { code: 'KV_STORAGE', message: /unknown record format 3/ });
+});
