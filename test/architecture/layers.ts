@@ -49,6 +49,7 @@ export const LAYER_MAP: readonly LayerEntry[] = [
   { pattern: 'env/keyed-lock.ts', layer: 'core' },
   { pattern: 'env/logger.ts', layer: 'core' },
   { pattern: 'net/connection-budget.ts', layer: 'core' },
+  { pattern: 'metrics/**', layer: 'core' },
   // engine: the protocols, with I/O, time and randomness injected.
   { pattern: 'coordinator/**', layer: 'engine' },
   { pattern: 'antientropy/**', layer: 'engine' },
@@ -65,6 +66,8 @@ export const LAYER_MAP: readonly LayerEntry[] = [
   { pattern: 'daemon/**', layer: 'adapter' },
   { pattern: 'sim/sim-network.ts', layer: 'adapter' },
   { pattern: 'sim/**', layer: 'adapter' },
+  { pattern: 'metrics/prometheus.ts', layer: 'adapter' },
+  { pattern: 'metrics/metrics-server.ts', layer: 'adapter' },
   // root: composition roots and the user interface.
   { pattern: 'daemon/main.ts', layer: 'root' },
   { pattern: 'node/build-node.ts', layer: 'root' },
