@@ -152,6 +152,8 @@ export interface NodeConfig {
   /** Enables the per-link fault switch (test.fault op). Never in production. */
   testingFaults: boolean;
   security: SecuritySettings;
+  /** Where to serve Prometheus metrics over HTTP; off when undefined. */
+  metrics?: { host: string; port: number };
 }
 
 /** Who may connect and how (files are read by the daemon when it starts). */

@@ -340,6 +340,18 @@ export class KvNode implements RequestHandler {
     return out;
   }
 
+  /** How many members this node sees in each status and health (for metrics: labels from two fixed sets). */
+  private memberStates(): { status: string; health: string; count: number }[] {
+    const counts = new Map<string, { status: string; health: string; count: number }>();
+    for (const m of this.parts.state.table.view(this.parts.clock.now())) {
+      const key = `${m.status}/${m.health}`;
+      const entry = counts.get(key) ?? { status: m.status, health: m.health, count: 0 };
+      entry.count++;
+      counts.set(key, entry);
+    }
+    return [...counts.values()];
+  }
+
   async stats(): Promise<Record<string, unknown>> {
     const { replica, coordinator, transfer, state, clock } = this.parts;
     const { cache, codec, counters } = replica;
@@ -362,7 +374,7 @@ export class KvNode implements RequestHandler {
         rawBytes: codec.rawBytes,
         storedBytes: codec.storedBytes,
       },
-      cluster: { ...this.clusterView(), members: state.table.infos().length, status: state.table.me.status },
+      cluster: { ...this.clusterView(), members: state.table.infos().length, status: state.table.me.status, memberStates: this.memberStates() },
       handoff: {
         pending: transfer.pending,
         sentKeys: transfer.sentKeys,
