@@ -2,9 +2,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Flags } from '@oclif/core';
 import { addrFlags, KvCommand } from '../src/cli/base-command.js';
 import { type TopSample, TopSource } from '../src/cli/top-source.js';
+import { topJson, topStatusLines, topTable } from '../src/cli/top-table.js';
 import type { TableViewProps } from '../src/views/table-view.js';
 import { plainTable } from '../src/views/tables.js';
-import { topJson, topStatusLines, topTable } from '../src/views/top-table.js';
 import { clockTime, isoTime, type StatusLine } from '../src/views/watch-status.js';
 
 export default class Top extends KvCommand {

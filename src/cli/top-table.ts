@@ -3,9 +3,10 @@
  * A stale node's row says "stale" with its last gauges and no rates; its stale line (watch-status)
  * says since when and why. Pure.
  */
-import type { TopNode, TopSample } from '../cli/top-source.js';
-import type { TableViewProps } from './table-view.js';
-import { agoText, isoTime, type StatusLine, staleLine, statusLines, type TimeFormat } from './watch-status.js';
+
+import type { TableViewProps } from '../views/table-view.js';
+import { agoText, isoTime, type StatusLine, staleLine, statusLines, type TimeFormat } from '../views/watch-status.js';
+import type { TopNode, TopSample } from './top-source.js';
 
 export const TOP_COLUMNS = ['NODE', 'STATE', 'GET/S', 'PUT/S', 'DEL/S', 'P50', 'P99', 'ERR/S', 'HINTS', 'HANDOFF', 'CACHE HIT', 'DISK', 'KEYS'];
 
