@@ -22,6 +22,7 @@
  * `--only single` runs section 1 alone, `--only overwrite` section 8 (`npm run bench -- --only overwrite`),
  * `--only security` section 9, `--only realistic` section 10 (29 minutes on 2 cores at load average 11, mostly loading
  * 1 M keys into the 3-node cluster; far less on an idle machine; `--quick` about 3).
+ * `--only metrics` runs the metrics section alone: put throughput with and without --metrics-port, interleaved (metrics-overhead.ts).
  * `--only soak` runs the soak (soak-section.ts; SOAK_MINUTES, default 10), which the default run
  * leaves out, as it leaves out section 10: a cluster under mixed load with a node killed every minute.
  *
@@ -46,6 +47,7 @@ import { clusterSection } from './cluster-section.js';
 import { measureCodec } from './codec-bench.js';
 import { jsonCorpus, jsonDocument, seededRng } from './json-documents.js';
 import { type DaemonUnderTest, jsonSection, randomValuesSection, rawLevelSection, stop } from './kv-sections.js';
+import { metricsOverheadSection } from './metrics-overhead.js';
 import { overwriteSection } from './overwrite-section.js';
 import { realisticSection } from './realistic-section.js';
 import { repairSection } from './repair-section.js';
@@ -121,6 +123,7 @@ const SECTIONS_RUN_ALONE: Record<string, (ctx: BenchContext) => Promise<void>> =
   security: securitySection,
   soak: soakSection,
   realistic: realisticSection,
+  metrics: metricsOverheadSection,
 };
 
 async function run(ctx: BenchContext): Promise<void> {
@@ -159,6 +162,7 @@ async function run(ctx: BenchContext): Promise<void> {
   await repairSection(ctx);
   await overwriteSection(ctx);
   await securitySection(ctx);
+  await metricsOverheadSection(ctx);
   warnIfBusy(ctx, 'after the run (this includes the bench itself)');
   ctx.report.summary();
 }

@@ -27,6 +27,7 @@ Writes are acknowledged once LevelDB has them in the OS page cache (they survive
     '<%= config.bin %> stop --cluster --data-dir /tmp/kv3 && <%= config.bin %> start --cluster --data-dir /tmp/kv3',
     '<%= config.bin %> start --port 7071 --data-dir /tmp/kv2 --name node2 --join 127.0.0.1:7070',
     '<%= config.bin %> start --port 0 --json   # any free port; the JSON says which',
+    '<%= config.bin %> start --metrics-port 9464   # Prometheus metrics at http://127.0.0.1:9464/metrics',
   ];
 
   static override flags = {
@@ -59,7 +60,7 @@ Writes are acknowledged once LevelDB has them in the OS page cache (they survive
   data dir: ${d.dataDir}
   pid:      ${d.pid}
   log:      ${d.logFile}
-  cluster:  ${d.cluster.id} (N=${d.cluster.settings.n} W=${d.cluster.settings.w} R=${d.cluster.settings.r}, ${d.cluster.settings.consistency})`);
+  cluster:  ${d.cluster.id} (N=${d.cluster.settings.n} W=${d.cluster.settings.w} R=${d.cluster.settings.r}, ${d.cluster.settings.consistency})${d.metricsAddr ? `\n  metrics:  http://${d.metricsAddr}/metrics` : ''}`);
       return { ...d };
     }
     const s = result.nodes[0]?.cluster.settings;
@@ -67,7 +68,8 @@ Writes are acknowledged once LevelDB has them in the OS page cache (they survive
     this.say(`local cluster of ${result.nodes.length} nodes is running (N=${s?.n} W=${s?.w} R=${s?.r}, ${s?.consistency}) in ${result.clusterDir}${picked}:`);
     for (const d of result.nodes) {
       const state = d.alreadyRunning ? '  (was running)' : '';
-      this.say(`  ${d.name.padEnd(8)} ${d.addr.padEnd(21)} pid ${String(d.pid).padEnd(8)} ${d.dataDir}${state}`);
+      const metrics = d.metricsAddr ? `  metrics http://${d.metricsAddr}/metrics` : '';
+      this.say(`  ${d.name.padEnd(8)} ${d.addr.padEnd(21)} pid ${String(d.pid).padEnd(8)} ${d.dataDir}${state}${metrics}`);
     }
     if (flags.port === 0 && flags.nodes) {
       // Free ports chosen by the OS: say them loudly, they are not the documented defaults.

@@ -157,6 +157,8 @@ export interface NodeConfig {
   testingFaults: boolean;
   security: SecuritySettings;
   log: LogSettings;
+  /** Where to serve Prometheus metrics over HTTP; off when undefined. */
+  metrics?: { host: string; port: number };
 }
 
 /** Who may connect and how (files are read by the daemon when it starts). */

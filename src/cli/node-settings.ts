@@ -114,6 +114,14 @@ export const nodeSettingFlags = {
     allowNo: true,
     helpGroup: 'SECURITY',
   }),
+  'metrics-port': Flags.integer({
+    description:
+      'Serve Prometheus metrics over HTTP at GET /metrics on this port (0: any free port, then kept); with --nodes, the first of K consecutive ports [default: off]',
+    min: 0,
+    max: 65535,
+    helpGroup: 'MONITORING',
+  }),
+  'metrics-host': Flags.string({ description: 'Address the metrics endpoint listens on [default: --host]', helpGroup: 'MONITORING' }),
   'cache-mb': Flags.integer({ description: 'Memory budget of the hot-value cache, MiB (0: no cache)', env: envVars.cacheMb, default: 64, min: 0 }),
   sync: Flags.boolean({ description: 'fsync each group commit before acknowledging writes', default: false, allowNo: true }),
   codec: Flags.string({ description: 'Brotli implementation for values', options: ['zlib', 'brotli-wasm'], default: 'zlib' }),
@@ -206,7 +214,7 @@ export type NodeSettings = Omit<Interfaces.InferredFlags<typeof nodeSettingFlags
 export const NODE_SETTING_NAMES = Object.keys(nodeSettingFlags) as NodeSettingName[];
 
 /** Settings that differ from node to node of one cluster: `start --cluster` cannot set them for all. */
-export const PER_NODE_SETTINGS: readonly NodeSettingName[] = ['port', 'name', 'advertise', 'join'];
+export const PER_NODE_SETTINGS: readonly NodeSettingName[] = ['port', 'name', 'advertise', 'join', 'metrics-port'];
 
 /**
  * The settings a node starts with: each flag typed on the command line (`given`) wins, then the

@@ -107,6 +107,7 @@ function nodeConfig(s: NodeSettings, dataDir: string, cluster: ClusterSettings, 
     testingFaults: s['testing-faults'],
     security: securitySettings(s),
     log: { level: s['log-level'] as LogLevel, maxBytes: s['log-max-bytes'], files: s['log-files'] },
+    ...metricsSettings(s),
   };
 }
 
@@ -165,6 +166,15 @@ function securitySettings(s: NodeSettings): SecuritySettings {
   };
 }
 
+/** Where the Prometheus endpoint listens: on the node's host unless --metrics-host says otherwise; off without --metrics-port. */
+function metricsSettings(s: NodeSettings): Pick<NodeConfig, 'metrics'> {
+  if (s['metrics-port'] === undefined) {
+    if (s['metrics-host'] !== undefined) throw new KvError('KV_USAGE', '--metrics-host needs --metrics-port');
+    return {};
+  }
+  return { metrics: { host: s['metrics-host'] ?? s.host, port: s['metrics-port'] } };
+}
+
 /** Settings that name files, made absolute: a daemon (and a later restart from elsewhere) finds them from any directory. */
 const FILE_SETTINGS = ['secret-file', 'client-token-file', 'tls-cert', 'tls-key', 'tls-ca'] as const;
 
@@ -192,7 +202,9 @@ async function loadSaved(dataDir: string): Promise<Partial<NodeSettings> | undef
 async function startNode(dataDir: string, given: NodeSettings, cluster: ClusterSettings, explicit: Partial<ClusterSettings>): Promise<StartedDaemon> {
   const settings = withAbsolutePaths(given);
   const daemon = await startDaemon(nodeConfig(settings, dataDir, cluster, explicit));
-  writeSettingsFile(dataDir, { ...settings, port: daemon.port, name: daemon.name });
+  // Ports chosen by the OS (0) are saved as chosen: the node comes back where it was.
+  const metricsPort = daemon.metricsAddr === undefined ? {} : { 'metrics-port': Number(daemon.metricsAddr.slice(daemon.metricsAddr.lastIndexOf(':') + 1)) };
+  writeSettingsFile(dataDir, { ...settings, port: daemon.port, name: daemon.name, ...metricsPort });
   return daemon;
 }
 
@@ -224,6 +236,14 @@ async function startLocalCluster(flags: StartFlags, given: ReadonlySet<string>, 
   const last = ports[count - 1] as number;
   if (last > 65535) throw new KvError('KV_USAGE', `--nodes ${count} from --port ${flags.port} runs past port 65535`);
   await checkPortsFree(flags.host, ports, `start --nodes ${count} needs ports ${flags.port}-${last}: choose another --port, or --port 0 for any free ports`);
+  const metricsPorts = localMetricsPorts(flags, count, ports);
+  if (metricsPorts) {
+    await checkPortsFree(
+      flags['metrics-host'] ?? flags.host,
+      metricsPorts,
+      `start --nodes ${count} --metrics-port ${flags['metrics-port']} needs ports ${metricsPorts[0]}-${metricsPorts.at(-1)}: choose another --metrics-port, or 0 for any free ports`,
+    );
+  }
   const cluster = clusterSettingsFrom(explicitSettings(flags));
   const common = resolveNodeSettings(flags, given, undefined);
   // A new cluster gets its own secret unless one is given: every node proves it to the others.
@@ -232,7 +252,13 @@ async function startLocalCluster(flags: StartFlags, given: ReadonlySet<string>, 
   try {
     for (let i = 1; i <= count; i++) {
       const seeds = i === 1 ? flags.join : (nodes[0] as StartedDaemon).addr;
-      const settings: NodeSettings = { ...common, port: ports[i - 1] as number, name: `${flags.name ?? 'node'}${i}`, join: seeds };
+      const settings: NodeSettings = {
+        ...common,
+        port: ports[i - 1] as number,
+        name: `${flags.name ?? 'node'}${i}`,
+        join: seeds,
+        ...(metricsPorts ? { 'metrics-port': metricsPorts[i - 1] as number } : {}),
+      };
       nodes.push(await startNode(localNodeDir(dir, i), settings, cluster, explicitSettings(flags)));
     }
   } catch (err) {
@@ -243,6 +269,24 @@ async function startLocalCluster(flags: StartFlags, given: ReadonlySet<string>, 
     throw new KvError(e.code, `${e.message}${stopped}`, e.details, { cause: err });
   }
   return { clusterDir: dir, nodes };
+}
+
+/**
+ * The metrics ports of a new local cluster: K consecutive from --metrics-port (0: each chosen by
+ * the OS), refused when they run past 65535 or into the nodes' own ports; undefined when metrics are off.
+ */
+function localMetricsPorts(flags: StartFlags, count: number, nodePorts: readonly number[]): number[] | undefined {
+  const first = flags['metrics-port'];
+  if (first === undefined) return undefined;
+  if (first === 0) return nodePorts.map(() => 0);
+  const ports = Array.from({ length: count }, (_, i) => first + i);
+  const last = ports[count - 1] as number;
+  if (last > 65535) throw new KvError('KV_USAGE', `--nodes ${count} from --metrics-port ${first} runs past port 65535`);
+  const sameHost = (flags['metrics-host'] ?? flags.host) === flags.host;
+  if (sameHost && ports.some((p) => nodePorts.includes(p))) {
+    throw new KvError('KV_USAGE', `--metrics-port ${first}-${last} overlaps the nodes' ports ${nodePorts[0]}-${nodePorts.at(-1)}: choose ports apart`);
+  }
+  return ports;
 }
 
 async function restartLocalCluster(flags: StartFlags, given: ReadonlySet<string>): Promise<StartResult> {

@@ -38,6 +38,8 @@ export interface StartedDaemon {
   name: string;
   dataDir: string;
   logFile: string;
+  /** host:port of the Prometheus endpoint, when the daemon serves one. */
+  metricsAddr?: string;
 }
 
 export function defaultNodeName(port: number): string {
@@ -73,8 +75,9 @@ export function startDaemon(config: NodeConfig & { nameGiven: boolean }, timeout
     child.on('message', (message: DaemonMessage) => {
       finish();
       if (message.type === 'ready') {
-        const { pid, host, port, name, dataDir, cluster } = message;
-        resolve({ pid, host, port, name, dataDir, logFile: message.logFile, addr: `${host}:${port}`, cluster });
+        const { pid, host, port, name, dataDir, cluster, metricsPort } = message;
+        const metrics = metricsPort === undefined || !config.metrics ? {} : { metricsAddr: `${config.metrics.host}:${metricsPort}` };
+        resolve({ pid, host, port, name, dataDir, logFile: message.logFile, addr: `${host}:${port}`, cluster, ...metrics });
       } else {
         reject(withHolder(KvError.fromWire(message.error), config.dataDir));
       }

@@ -24,6 +24,8 @@ import { checkRemoved } from '../gossip/removal-check.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
 import { type MemberInfo, newMember } from '../membership/member-table.js';
 import { parseMembers } from '../membership/member-wire.js';
+import { MetricsServer } from '../metrics/metrics-server.js';
+import { nodeMetrics } from '../metrics/prometheus.js';
 import { answerFrame, answerLine } from '../net/answer.js';
 import type { ClientOptions } from '../net/line-connection.js';
 import { ConnectionAuthenticator, type PeerSelf } from '../net/peer-auth.js';
@@ -98,6 +100,7 @@ async function main(): Promise<void> {
   let store: LevelStore | undefined;
   // Who this node is to its peers' handshakes: known once the identity is loaded and the cluster joined.
   let self: PeerSelf | undefined;
+  let metricsServer: MetricsServer | undefined;
   try {
     const unadvertisable = advertiseProblem(config.host, config.advertise);
     if (unadvertisable) throw new KvError('KV_START_FAILED', unadvertisable, { host: config.host, advertise: config.advertise });
@@ -235,6 +238,7 @@ async function main(): Promise<void> {
       stopping = true;
       logger.log('info', 'node.stopping', 'stopping', { reason });
       built?.stop();
+      await metricsServer?.close();
       await server.close();
       await peerTransport.close();
       await levelStore.close();
@@ -244,6 +248,7 @@ async function main(): Promise<void> {
       process.exit(0);
     };
 
+    let metricsAddr: string | undefined;
     const codec = new ValueCodec(createCodec(config.codec), { minBytes: config.compressMinBytes, quality: config.compressQuality });
     built = buildNode({
       identity,
@@ -270,6 +275,7 @@ async function main(): Promise<void> {
       antiEntropy: config.antiEntropy,
       testingFaults: config.testingFaults,
       storageStatus: () => levelStore.status(),
+      monotonicNow: () => performance.now(),
       processStats: async () => ({
         pid: process.pid,
         addr,
@@ -280,6 +286,7 @@ async function main(): Promise<void> {
         memory: memoryFigures(),
         store: { diskBytes: await levelStore.diskBytes(), batches: levelStore.batches, batchedOps: levelStore.batchedOps },
         server: server.stats(),
+        ...(metricsAddr ? { metricsAddr } : {}),
         peerLinks: { open: peerTransport.linkCount, ...peerTransport.counters },
         security: {
           peerSecret: config.security.secretFile !== undefined,
@@ -297,6 +304,18 @@ async function main(): Promise<void> {
     await built.start();
     markBuilt();
     if (removed) throw removedError(identity.name, cluster.id, config.dataDir);
+    let metricsPort: number | undefined;
+    if (config.metrics) {
+      const node = built.node;
+      const metrics = nodeMetrics(() => node.stats());
+      metricsServer = new MetricsServer({
+        scrape: metrics.scrape,
+        contentType: metrics.contentType,
+        onError: (err) => logger.log('warn', 'metrics.scrape_failed', 'a metrics scrape failed', { message: err.message }),
+      });
+      metricsPort = await metricsServer.listen(config.metrics.host, config.metrics.port);
+      metricsAddr = `${config.metrics.host}:${metricsPort}`;
+    }
 
     const pidFile: PidFileContents = { pid: process.pid, host: config.host, port, name: identity.name, startedAt: new Date().toISOString() };
     writeFileSync(paths.pidFile, `${JSON.stringify(pidFile)}\n`);
@@ -311,7 +330,17 @@ async function main(): Promise<void> {
     process.on('SIGTERM', () => void shutdown('SIGTERM'));
     process.on('SIGINT', () => void shutdown('SIGINT'));
     ready = true;
-    await report({ type: 'ready', pid: process.pid, host: config.host, port, name: identity.name, dataDir: config.dataDir, logFile: paths.logFile, cluster });
+    await report({
+      type: 'ready',
+      pid: process.pid,
+      host: config.host,
+      port,
+      name: identity.name,
+      dataDir: config.dataDir,
+      logFile: paths.logFile,
+      cluster,
+      ...(metricsPort === undefined ? {} : { metricsPort }),
+    });
   } catch (err) {
     const error = toKvError(err);
     logger.log('error', 'node.start_failed', 'start failed', { code: error.code, message: error.message });

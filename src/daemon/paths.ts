@@ -36,5 +36,16 @@ export interface PidFileContents {
 
 /** What a starting daemon tells the process that spawned it, over IPC, once: ready, or why not. */
 export type DaemonMessage =
-  | { type: 'ready'; pid: number; host: string; port: number; name: string; dataDir: string; logFile: string; cluster: ClusterIdentity }
+  | {
+      type: 'ready';
+      pid: number;
+      host: string;
+      port: number;
+      name: string;
+      dataDir: string;
+      logFile: string;
+      cluster: ClusterIdentity;
+      /** The port the Prometheus endpoint got (with --metrics-port). */
+      metricsPort?: number;
+    }
   | { type: 'error'; error: { code: string; message: string; details?: Record<string, unknown> } };

@@ -53,6 +53,8 @@ export const LOG_EVENTS = {
   'transfer.incomplete': 'ownership transfer failed for some keys; retried',
   'transfer.failed': 'an ownership transfer run failed as a whole',
   'transfer.record_skipped': 'ownership transfer skips a record its new owner refuses',
+  // Metrics.
+  'metrics.scrape_failed': "reading the node's figures for a metrics scrape failed; the scrape gets an error",
   // The log itself.
   'log.resumed': 'the log file could be written again; the lines held meanwhile follow, with how many were dropped',
   'log.rotate_failed': 'the log could not be rotated; it goes on in the same file and rotation is tried again later',

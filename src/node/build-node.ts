@@ -70,6 +70,8 @@ export interface BuildNodeOptions {
   onLeft?: () => void;
   /** Called once gossip says this node (this incarnation) was removed from the cluster. */
   onRemoved?: () => void;
+  /** A monotonic ms clock for request latencies (the daemon's performance.now). */
+  monotonicNow?: () => number;
 }
 
 export interface BuiltNode {
@@ -245,6 +247,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     storageStatus: o.storageStatus,
     onLeft: o.onLeft,
     applySettings,
+    monotonicNow: o.monotonicNow,
   });
   return {
     node,

@@ -13,12 +13,13 @@ import type { ClusterSettings, Limits } from '../config.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { Clock } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
-import { KvError } from '../errors.js';
+import { KvError, toKvError } from '../errors.js';
 import type { Gossiper } from '../gossip/gossiper.js';
 import type { HintStore } from '../handoff/hint-store.js';
 import type { OwnershipTransfer } from '../handoff/ownership-transfer.js';
 import type { ClusterState } from '../membership/cluster-state.js';
 import { isGone } from '../membership/member-table.js';
+import { NO_QUORUM, quorumLabel, RequestMetrics } from '../metrics/request-metrics.js';
 import type { PeerClient } from '../peer/peer-client.js';
 import { type ClientRequest, encodeBytes, replyEncoding } from '../protocol/client.js';
 import type { ConnectionIdentity, RequestHandler } from '../protocol/connection.js';
@@ -52,6 +53,8 @@ export interface NodeParts {
   onLeft?: () => void;
   /** Adopts cluster settings with a version (see ClusterState.adoptSettings); true when they changed. */
   applySettings: (settings: ClusterSettings, version: number) => boolean;
+  /** A monotonic clock in ms with fractions, for request latencies; the node's clock when absent. */
+  monotonicNow?: () => number;
 }
 
 /** The per-link fault switch, as the node drives it (net/fault-switch.ts). */
@@ -68,16 +71,40 @@ const FAREWELL_ROUNDS = 5;
 export class KvNode implements RequestHandler {
   private readonly startedAt: number;
   errors = 0;
+  /** Client requests by op and outcome, and their latencies (see metrics/request-metrics.ts). */
+  readonly requests: RequestMetrics;
 
   constructor(private readonly parts: NodeParts) {
     this.startedAt = parts.clock.now();
+    this.requests = new RequestMetrics(parts.monotonicNow ?? (() => parts.clock.now()));
   }
 
   countError(): void {
     this.errors++;
   }
 
+  /** Runs a client request and records its outcome and latency (by op and quorum). */
   async handleClient(request: ClientRequest, _connection: ConnectionIdentity): Promise<Record<string, unknown>> {
+    const startedAt = this.requests.start();
+    try {
+      const reply = await this.dispatchClient(request);
+      this.requests.record(request.op, this.quorumOf(request), startedAt, 'ok');
+      return reply;
+    } catch (err) {
+      this.requests.record(request.op, this.quorumOf(request), startedAt, toKvError(err).code);
+      throw err;
+    }
+  }
+
+  /** The quorum label of a request: the W or R it uses, for reads and writes. */
+  private quorumOf(request: ClientRequest): string {
+    if (request.op !== 'put' && request.op !== 'get' && request.op !== 'delete') return NO_QUORUM;
+    const { settings } = this.parts.state;
+    const copies = this.parts.coordinator.copiesPerKey();
+    return request.op === 'get' ? quorumLabel('r', request.r, settings.r, copies) : quorumLabel('w', request.w, settings.w, copies);
+  }
+
+  private async dispatchClient(request: ClientRequest): Promise<Record<string, unknown>> {
     const { coordinator } = this.parts;
     switch (request.op) {
       case 'ping':
@@ -326,7 +353,19 @@ export class KvNode implements RequestHandler {
     return out;
   }
 
-  private async stats(): Promise<Record<string, unknown>> {
+  /** How many members this node sees in each status and health (for metrics: labels from two fixed sets). */
+  private memberStates(): { status: string; health: string; count: number }[] {
+    const counts = new Map<string, { status: string; health: string; count: number }>();
+    for (const m of this.parts.state.table.view(this.parts.clock.now())) {
+      const key = `${m.status}/${m.health}`;
+      const entry = counts.get(key) ?? { status: m.status, health: m.health, count: 0 };
+      entry.count++;
+      counts.set(key, entry);
+    }
+    return [...counts.values()];
+  }
+
+  async stats(): Promise<Record<string, unknown>> {
     const { replica, coordinator, transfer, state, clock } = this.parts;
     const { cache, codec, counters } = replica;
     const storage = this.parts.storageStatus?.() ?? { state: 'up', episodes: 0, reopens: 0 };
@@ -341,8 +380,14 @@ export class KvNode implements RequestHandler {
       // Peers that just failed one of this node's requests: its requests plan around them for a few seconds.
       routingAround: coordinator.recentFailures.list(clock.now()),
       cache: { entries: cache.size, bytes: cache.bytes, budgetBytes: cache.budgetBytes, hits: cache.hits, misses: cache.misses, hitRatio: cache.hitRatio },
-      codec: { name: codec.codec.name, compressedValues: codec.compressed, rawValues: codec.storedRaw },
-      cluster: { ...this.clusterView(), members: state.table.infos().length, status: state.table.me.status },
+      codec: {
+        name: codec.codec.name,
+        compressedValues: codec.compressed,
+        rawValues: codec.storedRaw,
+        rawBytes: codec.rawBytes,
+        storedBytes: codec.storedBytes,
+      },
+      cluster: { ...this.clusterView(), members: state.table.infos().length, status: state.table.me.status, memberStates: this.memberStates() },
       handoff: {
         pending: transfer.pending,
         sentKeys: transfer.sentKeys,
@@ -353,6 +398,7 @@ export class KvNode implements RequestHandler {
       hints: { held: this.parts.hints.total(), ...this.parts.hints.counters, caps: this.parts.hints.caps },
       antiEntropy: { ...this.parts.antiEntropy.counters, tombstonesReaped: this.parts.reaper.reaped, roots: this.parts.antiEntropy.roots() },
       limits: this.parts.limits,
+      requests: this.requests.snapshot(),
       ...(await this.parts.processStats?.()),
     };
   }

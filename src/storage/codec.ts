@@ -87,6 +87,9 @@ export function distinctSampleBytes(data: Buffer): number {
 export class ValueCodec {
   compressed = 0;
   storedRaw = 0;
+  /** Bytes of the values encoded, and of what was stored for them: their ratio is the compression ratio. */
+  rawBytes = 0;
+  storedBytes = 0;
 
   constructor(
     readonly codec: Codec,
@@ -97,6 +100,8 @@ export class ValueCodec {
   encodeCheap(raw: Buffer): StoredValue | undefined {
     if (raw.length < this.options.minBytes || distinctSampleBytes(raw) > INCOMPRESSIBLE_DISTINCT_BYTES) {
       this.storedRaw++;
+      this.rawBytes += raw.length;
+      this.storedBytes += raw.length;
       return { codec: CODEC_RAW, stored: raw, raw };
     }
     return undefined;
@@ -106,11 +111,14 @@ export class ValueCodec {
     const cheap = this.encodeCheap(raw);
     if (cheap) return cheap;
     const packed = await this.codec.compress(raw, this.options.quality);
+    this.rawBytes += raw.length;
     if (packed.length > raw.length * MIN_SAVING_RATIO) {
       this.storedRaw++;
+      this.storedBytes += raw.length;
       return { codec: CODEC_RAW, stored: raw, raw };
     }
     this.compressed++;
+    this.storedBytes += packed.length;
     return { codec: CODEC_BROTLI, stored: packed, raw };
   }
 

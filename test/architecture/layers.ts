@@ -52,6 +52,7 @@ export const LAYER_MAP: readonly LayerEntry[] = [
   { pattern: 'env/log-line.ts', layer: 'core' },
   { pattern: 'env/log-rotation.ts', layer: 'core' },
   { pattern: 'net/connection-budget.ts', layer: 'core' },
+  { pattern: 'metrics/**', layer: 'core' },
   // engine: the protocols, with I/O, time and randomness injected.
   { pattern: 'coordinator/**', layer: 'engine' },
   { pattern: 'antientropy/**', layer: 'engine' },
@@ -68,6 +69,8 @@ export const LAYER_MAP: readonly LayerEntry[] = [
   { pattern: 'daemon/**', layer: 'adapter' },
   { pattern: 'sim/sim-network.ts', layer: 'adapter' },
   { pattern: 'sim/**', layer: 'adapter' },
+  { pattern: 'metrics/prometheus.ts', layer: 'adapter' },
+  { pattern: 'metrics/metrics-server.ts', layer: 'adapter' },
   // root: composition roots and the user interface.
   { pattern: 'daemon/main.ts', layer: 'root' },
   { pattern: 'node/build-node.ts', layer: 'root' },
