@@ -11,6 +11,7 @@ import type { TombstoneReaper } from '../antientropy/reaper.js';
 import { EMPTY_CONTEXT, encodeContext, isTombstone, liveSiblings } from '../clock/index.js';
 import type { ClusterSettings, Limits } from '../config.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
+import { scanReplyStream } from '../coordinator/scan-stream.js';
 import type { Clock } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
 import { KvError } from '../errors.js';
@@ -23,6 +24,7 @@ import type { PeerClient } from '../peer/peer-client.js';
 import { type ClientRequest, encodeBytes, replyEncoding } from '../protocol/client.js';
 import type { ConnectionIdentity, RequestHandler } from '../protocol/connection.js';
 import type { PeerOp, PeerReplies, PeerReply, PeerRequest, PeerRequestOf } from '../protocol/peer.js';
+import { STREAMED_REPLY } from '../protocol/scan.js';
 import type { LocalReplica } from '../replica/local-replica.js';
 import type { StorageStatus } from '../storage/storage-health.js';
 
@@ -128,6 +130,11 @@ export class KvNode implements RequestHandler {
         const encoding = replyEncoding(values, request.encoding);
         return { found: true, values: values.map((v) => encodeBytes(v, encoding)), encoding, context: encodeContext(request.key, record.clock), ...answered };
       }
+      case 'scan': {
+        this.checkServing();
+        // Lines are made as the client takes them (net/tcp-server.ts pulls the stream).
+        return { [STREAMED_REPLY]: scanReplyStream(coordinator.scan(request), request) };
+      }
       case 'cluster.set':
         return this.setCluster(request.settings);
       case 'reap':
@@ -169,6 +176,8 @@ export class KvNode implements RequestHandler {
         return antiEntropy.handleFetch(request.keys);
       case 'ae.store':
         return antiEntropy.handleStore(request.items);
+      case 'kv.scan':
+        return this.parts.replica.scanPage(request);
     }
   }
 
