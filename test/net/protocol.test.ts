@@ -306,9 +306,9 @@ t.test('encodeBytes and replyEncoding', async (t) => {
   t.equal(replyEncoding([kib('"q"\\')], 'utf8'), 'base64', 'quotes and backslashes (2 bytes each once escaped) cost more than base64');
   t.equal(replyEncoding([kib('\u0001')], 'utf8'), 'base64', 'control characters (6 bytes each once escaped)');
   const fewEscapes = Buffer.concat([kib('x'), Buffer.from('\n'.repeat(300))]);
-  t.equal(replyEncoding([fewEscapes], 'utf8'), 'utf8', '300 newlines in 1,324 bytes: 300 extra bytes, under base64\'s 444 plus slack');
+  t.equal(replyEncoding([fewEscapes], 'utf8'), 'utf8', "300 newlines in 1,324 bytes: 300 extra bytes, under base64's 444 plus slack");
   const manyEscapes = Buffer.concat([kib('x'), Buffer.from('\n'.repeat(700))]);
-  t.equal(replyEncoding([manyEscapes], 'utf8'), 'base64', '700 newlines in 1,724 bytes: 700 extra bytes, over base64\'s 576 plus slack');
+  t.equal(replyEncoding([manyEscapes], 'utf8'), 'base64', "700 newlines in 1,724 bytes: 700 extra bytes, over base64's 576 plus slack");
   const lateEscapes = Buffer.concat([Buffer.alloc(70_000, 0x61), Buffer.alloc(30_000, 0x01)]);
   t.equal(replyEncoding([lateEscapes], 'utf8'), 'base64', 'escapes past the first 64 KiB are counted too');
   // A base64 round trip through the parser.
