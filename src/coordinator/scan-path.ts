@@ -6,11 +6,10 @@
  * (tombstones) are left out. Nothing is read ahead of what the caller pulls: a caller that stops
  * pulling stops the scan on every node. Read repair is not done here.
  */
-import { isTombstone, mergeRecords } from '../clock/index.js';
 import { KvError, toKvError } from '../errors.js';
 import { MAX_PEER_SCAN_KEYS, PEER_SCAN_PAGE_BYTES, type ScanRequest } from '../protocol/scan.js';
 import { quorumSize } from '../quorum/plan.js';
-import { type PageAsk, ScanMerge } from '../quorum/scan-merge.js';
+import { mergeScanned, type PageAsk, ScanMerge } from '../quorum/scan-merge.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import { type CoordinatorDeps, failureReason } from './outcomes.js';
 
@@ -85,9 +84,8 @@ export class ScanRun {
           throw step.error;
         case 'key': {
           this.lastKey = step.key;
-          let record: StoredRecord | undefined;
-          for (const r of step.records) record = record ? mergeRecords(record, r) : r;
-          if (!record || record.siblings.length === 0 || isTombstone(record)) break;
+          const record = mergeScanned(step.records);
+          if (!record) break;
           this.yielded++;
           return {
             key: step.key,

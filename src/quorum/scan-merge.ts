@@ -14,6 +14,7 @@
  * key still has R replicas among the nodes that answer. Sloppy: such keys are yielded marked
  * maybeStale, and nothing fails.
  */
+import { type CausalRecord, isTombstone, mergeRecords } from '../clock/index.js';
 import type { Consistency } from '../config.js';
 import { KvError } from '../errors.js';
 import type { KeyRange } from '../protocol/scan.js';
@@ -210,6 +211,17 @@ export class ScanMerge<R> {
     if (!stream) throw new KvError('KV_INTERNAL', `scan merge: ${node} is not one of its nodes`);
     return stream;
   }
+}
+
+/**
+ * What a scan shows of a key: its replicas' records merged as a read merges them, or undefined
+ * when no live value is left (never written, or deleted: tombstones are hidden).
+ */
+export function mergeScanned<V>(records: readonly CausalRecord<V>[]): CausalRecord<V> | undefined {
+  let merged: CausalRecord<V> | undefined;
+  for (const r of records) merged = merged ? mergeRecords(merged, r) : r;
+  if (!merged || merged.siblings.length === 0 || isTombstone(merged)) return undefined;
+  return merged;
 }
 
 /** Whether a stream went past `key` (undefined: past the end of the range). */
