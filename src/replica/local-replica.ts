@@ -83,7 +83,8 @@ export interface WriteResult {
 
 export class LocalReplica {
   private readonly locks = new KeyedLock();
-  readonly counters = { gets: 0, puts: 0, deletes: 0, merges: 0 };
+  /** scanPages: kv.scan pages this node read for scans (its own coordinator's included). */
+  readonly counters = { gets: 0, puts: 0, deletes: 0, merges: 0, scanPages: 0 };
   /** Keys held (tombstones included); counted once at start by `countKeys`, then kept up to date. */
   keys = 0;
   /** Keys whose record is only tombstones: what the reaper looks at, without scanning everything. */
@@ -357,6 +358,7 @@ export class LocalReplica {
     // The first key after `from` in byte order is `from` followed by a zero byte.
     const gte = Buffer.concat([DATA_PREFIX, scan.from, scan.inclusive ? EMPTY : ZERO_BYTE]);
     const lt = scan.end === undefined ? DATA_END : Buffer.concat([DATA_PREFIX, scan.end]);
+    this.counters.scanPages++;
     const entries: { key: Buffer; record: StoredRecord }[] = [];
     let bytes = 0;
     for await (const [storeKey, data] of this.store.entries(gte, lt)) {

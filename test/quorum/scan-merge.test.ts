@@ -5,7 +5,7 @@
  * down nodes as strict and sloppy reads treat them, cursors, and that it never reads ahead.
  */
 import t from 'tap';
-import { applyWrite, type CausalRecord, emptyRecord, emptyVector } from '../../src/clock/index.js';
+import { applyWrite, type CausalRecord, emptyRecord } from '../../src/clock/index.js';
 import type { Consistency } from '../../src/config.js';
 import type { KvError } from '../../src/errors.js';
 import { type KeyRange, scanRange } from '../../src/protocol/scan.js';
