@@ -4,7 +4,6 @@ import { Flags } from '@oclif/core';
 import { addrFlags, KvCommand } from '../src/cli/base-command.js';
 import type { ScanItem, ScanStream } from '../src/client/client.js';
 import type { Consistency } from '../src/config.js';
-import { KvError } from '../src/errors.js';
 import { MAX_SCAN_PAGE_KEYS } from '../src/protocol/scan.js';
 
 export default class Scan extends KvCommand {
@@ -76,7 +75,9 @@ as this command writes, so kvctl scan | head stops the scan early.`;
       );
     } catch (err) {
       if (readerGone) return undefined;
-      if (err instanceof KvError && typeof err.details?.cursor === 'string') this.note(`scan stopped; resume with --cursor ${err.details.cursor}`);
+      // Where the keys printed end (a connection dropped for not taking its replies has no cursor of its own).
+      const at = scan.cursor;
+      if (at !== undefined) this.note(`scan stopped after the keys printed; resume with --cursor ${at}`);
       throw err;
     }
     if (readerGone) return undefined;
