@@ -1,10 +1,10 @@
 /**
  * The scan path: drives the pure k-way merge (quorum/scan-merge.ts) over every node's stream of
  * records for a key range, asking a node (this one locally, the others with kv.scan) for its
- * next page only when the merge cannot go on without it. Each key the merge yields is the merge
+ * next page when the merge needs it (or is about to: see the merge). Each key the merge yields is the merge
  * of its replicas' records, as a read merges them; keys whose records hold no live value
- * (tombstones) are left out. Nothing is read ahead of what the caller pulls: a caller that stops
- * pulling stops the scan on every node. Read repair is not done here.
+ * (tombstones) are left out. At most one page per node is read ahead of what the caller pulls: a
+ * caller that stops pulling stops the scan on every node. Read repair is not done here.
  */
 import { KvError, toKvError } from '../errors.js';
 import { MAX_PEER_SCAN_KEYS, PEER_SCAN_PAGE_BYTES, type ScanRequest } from '../protocol/scan.js';

@@ -4,8 +4,10 @@
  * once every node still answering has gone past it, with the records of the key's replicas and
  * which of them answered. A node's stream "passed" a key when a page of it reached the key or
  * beyond (a replica without the key answered "nothing"), or the node said its range was
- * exhausted. Pages are asked for only when a node's buffer is empty and the merge cannot go on
- * without it, so memory is one page per node and a scan that is not pulled asks for nothing.
+ * exhausted. A node is asked for its next page when the merge cannot go on without it, or, one
+ * page ahead, once less than half of its last page is left (so the round trip overlaps the merge
+ * of what is left); memory is at most two pages per node, and a scan that is not pulled asks for
+ * nothing more.
  *
  * Quorum, as reads decide it: a key counts the replicas (its preference list's primaries) whose
  * streams passed it. Strict: fewer than R is KV_QUORUM_NOT_MET (KV_QUORUM_UNAVAILABLE for nodes
@@ -64,6 +66,8 @@ interface NodeStream<R> {
   downAtStart: boolean;
   asking: boolean;
   reason: string | undefined;
+  /** Keys in the last page: below half of it left, the next page is asked for ahead. */
+  lastPageKeys: number;
 }
 
 export class ScanMerge<R> {
@@ -82,6 +86,7 @@ export class ScanMerge<R> {
       downAtStart: options.down.has(name),
       asking: false,
       reason: options.down.has(name) ? 'down' : undefined,
+      lastPageKeys: 0,
     }));
     for (const s of this.streams) this.byName.set(s.name, s);
   }
@@ -91,8 +96,10 @@ export class ScanMerge<R> {
     const stream = this.stream(node);
     stream.asking = false;
     if (stream.failed) return;
-    stream.buffer = [...entries];
+    // What is left of the page before (this one was asked for ahead of it) comes first.
+    stream.buffer = stream.head < stream.buffer.length ? [...stream.buffer.slice(stream.head), ...entries] : [...entries];
     stream.head = 0;
+    stream.lastPageKeys = entries.length;
     const last = entries.at(-1);
     if (last) stream.frontier = last.key;
     stream.exhausted = exhausted;
@@ -132,6 +139,14 @@ export class ScanMerge<R> {
     const uncovered = this.uncoveredCheck(candidate);
     if (uncovered) return this.finish({ kind: 'failed', error: uncovered });
     if (candidate === undefined) return this.finish({ kind: 'done' });
+    for (const s of this.streams) {
+      const left = s.buffer.length - s.head;
+      if (!s.failed && !s.asking && !s.exhausted && s.frontier !== undefined && left > 0 && left * 2 < s.lastPageKeys) {
+        s.asking = true;
+        asks.push({ node: s.name, from: s.frontier, inclusive: false });
+      }
+    }
+    if (asks.length > 0) return { kind: 'fetch', asks };
     return this.emit(candidate);
   }
 

@@ -42,6 +42,8 @@ interface Outcome {
   asks: number;
   /** Asks made before the first key was yielded. */
   asksBeforeFirstKey: number | undefined;
+  /** Asks made before each key (live or not) was yielded, by its index. */
+  asksByKeysYielded: number[];
 }
 
 function run(script: Script): Outcome {
@@ -64,7 +66,7 @@ function run(script: Script): Outcome {
   const pageKeys = script.pageKeys ?? 2;
   const outstanding: PageAsk[] = [];
   const pagesAsked = new Map<string, number>();
-  const out: Outcome = { keys: [], hidden: [], error: undefined, asks: 0, asksBeforeFirstKey: undefined };
+  const out: Outcome = { keys: [], hidden: [], error: undefined, asks: 0, asksBeforeFirstKey: undefined, asksByKeysYielded: [] };
   const answer = (ask: PageAsk) => {
     const n = pagesAsked.get(ask.node) ?? 0;
     pagesAsked.set(ask.node, n + 1);
@@ -104,6 +106,7 @@ function run(script: Script): Outcome {
       return out;
     }
     out.asksBeforeFirstKey ??= out.asks;
+    out.asksByKeysYielded.push(out.asks);
     const merged = mergeScanned(step.records);
     if (!merged) out.hidden.push(step.key.toString());
     else out.keys.push({ key: step.key.toString(), values: merged.siblings.map((s) => s.value), answered: step.answered, maybeStale: step.maybeStale });
@@ -269,12 +272,18 @@ t.test('a cursor resumes strictly after its key; a range bounds the keys', async
   t.same(run({ data: everywhere(rows), after: 'c1' }).keys, [], 'after the last key: nothing');
 });
 
-t.test('nothing is read ahead: the first key needs one page from each node, the merge holds one page per node', async (t) => {
+t.test('at most one page ahead: the first key needs one page from each node, and the next is asked once half of one is left', async (t) => {
   const rows: [string, Rec][] = Array.from({ length: 50 }, (_, i) => [`k${String(i).padStart(2, '0')}`, write('a', String(i))]);
   const out = run({ data: everywhere(rows), pageKeys: 10 });
   t.equal(out.asksBeforeFirstKey, 3, 'one page from each of the three nodes before the first key');
   t.equal(out.asks, 3 * 5, 'then a page per node each ten keys (the fifth page of each ends the range)');
   t.equal(out.keys.length, 50);
+  t.same(out.asksByKeysYielded.slice(0, 3), [3, 3, 3], 'no page asked ahead while more than half of each is left');
+  t.same(out.asksByKeysYielded.slice(5, 7), [3, 6], 'once less than half of the first pages is left, the next ones are asked for');
+  t.ok(
+    out.asksByKeysYielded.every((asks, yielded) => asks <= 3 * (Math.floor(yielded / 10) + 2)),
+    'never more than two pages ahead of what was yielded, per node',
+  );
 });
 
 t.test('scanRange: prefix and bounds narrow each other; an empty range is KV_BAD_RANGE', async (t) => {
