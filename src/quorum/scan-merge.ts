@@ -19,14 +19,19 @@
 import { type CausalRecord, isTombstone, mergeRecords } from '../clock/index.js';
 import type { Consistency } from '../config.js';
 import { KvError } from '../errors.js';
-import type { KeyRange } from '../protocol/scan.js';
+
+/** The keys merged: [start, end), end undefined for none (the wire's KeyRange, protocol/scan.ts). */
+export interface MergeRange {
+  start: Buffer;
+  end: Buffer | undefined;
+}
 
 export interface ScanMergeOptions {
   /** The nodes whose streams are merged (every node of the ring). */
   nodes: readonly string[];
   /** Nodes already known to be down: not asked, as if they failed before answering. */
   down: ReadonlySet<string>;
-  range: KeyRange;
+  range: MergeRange;
   /** Resume strictly after this key. */
   after: Buffer | undefined;
   /** A key's replicas (primaries). */
