@@ -285,7 +285,7 @@ function limitsSection(manifest: Manifest): string[] {
     term(
       'Scans',
       esc(
-        `${MAX_SCANS_PER_CONNECTION} at once per connection (one more: KV_TOO_MANY_SCANS); a reply line carries up to pageKeys keys (at most ${MAX_SCAN_PAGE_KEYS}) and about ${SCAN_PAGE_BYTES / 1024} KiB of items; the next line is made only while the connection holds under ${SCAN_WINDOW_BYTES / 2 ** 20} MiB of replies unsent; a node's page is at most ${MAX_PEER_SCAN_KEYS} keys and ${PEER_SCAN_PAGE_BYTES / 1024} KiB, and the node asked holds one page per node.`,
+        `${MAX_SCANS_PER_CONNECTION} at once per connection (one more: KV_TOO_MANY_SCANS); a reply line carries up to pageKeys keys (at most ${MAX_SCAN_PAGE_KEYS}) and about ${SCAN_PAGE_BYTES / 1024} KiB of items; the next line is made only while the connection holds under ${SCAN_WINDOW_BYTES / 2 ** 20} MiB of replies unsent; a node's page is at most ${MAX_PEER_SCAN_KEYS} keys and ${PEER_SCAN_PAGE_BYTES / 1024} KiB, and the node asked holds at most two pages per node.`,
       ),
     ),
     term(
