@@ -60,7 +60,16 @@ export async function scanSection(ctx: BenchContext): Promise<void> {
     const clients = await Promise.all(cluster.nodes.map((n) => connectClient(n.addr)));
     const loadStarted = Date.now();
     const load = await runClosedLoop(count, LOAD_IN_FLIGHT * clients.length, async (i, worker) => {
-      await (clients[worker % clients.length] as KvClient).put(keyOf(i), VALUE);
+      // A put that times out on a busy machine is sent again (the same value: an overwrite changes nothing).
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await (clients[worker % clients.length] as KvClient).put(keyOf(i), VALUE);
+          return;
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          if (attempt >= 5 || (code !== 'KV_QUORUM_NOT_MET' && code !== 'KV_TIMEOUT')) throw err;
+        }
+      }
     });
     await Promise.all(clients.map((c) => c.close()));
     report.note(`loaded in ${fmt((Date.now() - loadStarted) / 1000, 1)} s (${fmt(load.opsPerSec)} puts/s)`);
