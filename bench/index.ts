@@ -23,6 +23,8 @@
  * `--only security` section 9, `--only realistic` section 10 (29 minutes on 2 cores at load average 11, mostly loading
  * 1 M keys into the 3-node cluster; far less on an idle machine; `--quick` about 3).
  * `--only metrics` runs the metrics section alone: put throughput with and without --metrics-port, interleaved (metrics-overhead.ts).
+ * `--only scan` runs the scan section (scan-section.ts: BENCH_SCAN_KEYS keys, default 1 M, loaded into a 3-node cluster
+ * and scanned whole; keys/s and each node's RSS), which the default run leaves out.
  * `--only soak` runs the soak (soak-section.ts; SOAK_MINUTES, default 10), which the default run
  * leaves out, as it leaves out section 10: a cluster under mixed load with a node killed every minute.
  *
@@ -53,6 +55,7 @@ import { realisticSection } from './realistic-section.js';
 import { repairSection } from './repair-section.js';
 import { fmt, mib, Report } from './report.js';
 import { Resources } from './resources.js';
+import { scanSection } from './scan-section.js';
 import { securitySection } from './security-section.js';
 import { soakSection } from './soak-section.js';
 import { measureStartup } from './startup-bench.js';
@@ -124,6 +127,7 @@ const SECTIONS_RUN_ALONE: Record<string, (ctx: BenchContext) => Promise<void>> =
   soak: soakSection,
   realistic: realisticSection,
   metrics: metricsOverheadSection,
+  scan: scanSection,
 };
 
 async function run(ctx: BenchContext): Promise<void> {
@@ -132,7 +136,7 @@ async function run(ctx: BenchContext): Promise<void> {
   const only = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1] ?? '') : undefined;
   ctx.report.print(`kvctl bench — ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, ${mib(totalmem())} RAM\n`);
   // The soak and section 10 say their own load; the phases' settings below are the other sections'.
-  if (only !== 'soak' && only !== 'realistic')
+  if (only !== 'soak' && only !== 'realistic' && only !== 'scan')
     ctx.report.print(
       `${fmt(config.keys)} keys per put phase, ${fmt(config.getOps)} requests per get phase, ${fmt(config.warmOps)} warm-up requests before each ` +
         `(${fmt(config.freshWarmOps)} puts before the first phase of a fresh daemon, cluster or LevelDB), ` +

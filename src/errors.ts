@@ -133,6 +133,17 @@ export const errorCodes = {
     summary: 'A fallback dropped a hint: its hint cap for the down replica (--hint-max-mb) is reached; the write was not counted there.',
     retryable: true,
   },
+  KV_BAD_RANGE: {
+    exit: ExitStatus.rejected,
+    summary: 'A scan range holds no key: start is not below end, or no key with the prefix lies between them.',
+    retryable: false,
+  },
+  KV_BAD_CURSOR: { exit: ExitStatus.rejected, summary: 'A scan cursor is not one a scan returned; pass it as it was given.', retryable: false },
+  KV_TOO_MANY_SCANS: {
+    exit: ExitStatus.rejected,
+    summary: 'The connection already runs the most scans one connection may run at once; wait for one to finish or use another connection.',
+    retryable: true,
+  },
   KV_INTERNAL: { exit: ExitStatus.internal, summary: 'A bug: the daemon or the CLI hit an unexpected condition.', retryable: false },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -13,6 +13,15 @@ import { isPeerOpName } from '../net/peer-frames.js';
 import { allowedFields } from '../net/protocol.js';
 import type { Op } from '../protocol/client.js';
 import { MAX_CLOCK_KEYS, MAX_REPLICA_ITEMS } from '../protocol/peer.js';
+import {
+  DEFAULT_SCAN_PAGE_KEYS,
+  MAX_PEER_SCAN_KEYS,
+  MAX_SCAN_PAGE_KEYS,
+  MAX_SCANS_PER_CONNECTION,
+  PEER_SCAN_PAGE_BYTES,
+  SCAN_PAGE_BYTES,
+  SCAN_WINDOW_BYTES,
+} from '../protocol/scan.js';
 
 interface ManifestFlag {
   name: string;
@@ -148,6 +157,7 @@ const opPurpose: Record<Op, string> = {
   repair: 'Merkle anti-entropy with peers now (kvctl repair).',
   put: 'Store value under key. Without context it overwrites (supersedes what a read at R sees); with context it supersedes exactly the versions that read saw; keepSiblings (no context) keeps what is there as siblings; ttlMs makes it expire that many ms after the node takes it (the reply gives expiresAt).',
   get: 'Read key: replies found, values (one, or several siblings), encoding and one context covering them.',
+  scan: `List keys (values too with values:true) in key order across the cluster: [start, end) narrowed to prefix, after cursor, up to limit keys. A streamed reply: many lines for one id, each with up to pageKeys keys (at most ${MAX_SCAN_PAGE_KEYS}, default ${DEFAULT_SCAN_PAGE_KEYS}) and about ${SCAN_PAGE_BYTES / 1024} KiB in items, and a cursor to resume after its last key; the last line says done. At most ${MAX_SCANS_PER_CONNECTION} scans run at once on a connection.`,
   delete: 'Write a tombstone for key (superseding what a read at R sees, or exactly what context saw); replies existed.',
   'gossip.push': 'Member table exchange (gossip) and join requests.',
   'kv.read': 'Read a replica, or only its digest.',
@@ -160,6 +170,7 @@ const opPurpose: Record<Op, string> = {
   'ae.leaves': 'Anti-entropy: keys and version digests of differing leaves.',
   'ae.fetch': 'Anti-entropy: fetch records by key.',
   'ae.store': 'Anti-entropy: store records, merged with what the replica holds.',
+  'kv.scan': `One page of a replica's records for a scan, in key order: up to ${MAX_PEER_SCAN_KEYS} keys and about ${PEER_SCAN_PAGE_BYTES / 1024} KiB, values left out unless asked.`,
   'test.fault': 'The per-link fault switch for partition tests; served only by daemons started with --testing-faults.',
   auth: 'Present a client token (a daemon with --client-token-file serves nothing but ping and auth until one is given); replies its role.',
   'peer.hello': 'First step of the peer handshake: protocol version, node name, cluster id and a fresh 32-byte nonce; replies the same of the other node.',
@@ -269,6 +280,12 @@ function limitsSection(manifest: Manifest): string[] {
       'Requests in flight per connection',
       esc(
         `${defaultLimits.maxInFlightPerConnection}: above it the daemon stops reading that connection until replies drain (TCP backpressure), so no buffer grows without bound.`,
+      ),
+    ),
+    term(
+      'Scans',
+      esc(
+        `${MAX_SCANS_PER_CONNECTION} at once per connection (one more: KV_TOO_MANY_SCANS); a reply line carries up to pageKeys keys (at most ${MAX_SCAN_PAGE_KEYS}) and about ${SCAN_PAGE_BYTES / 1024} KiB of items; the next line is made only while the connection holds under ${SCAN_WINDOW_BYTES / 2 ** 20} MiB of replies unsent; a node's page is at most ${MAX_PEER_SCAN_KEYS} keys and ${PEER_SCAN_PAGE_BYTES / 1024} KiB, and the node asked holds at most two pages per node.`,
       ),
     ),
     term(

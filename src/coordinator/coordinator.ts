@@ -9,12 +9,14 @@
 import type { VersionVector } from '../clock/index.js';
 import { type Consistency, RECENT_FAILURE_MS } from '../config.js';
 import type { PeerReplies } from '../protocol/peer.js';
+import type { ScanRequest } from '../protocol/scan.js';
 import { copiesPerKey } from '../quorum/plan.js';
 import { RecentFailures } from '../quorum/recent-failures.js';
 import { LocalCopy } from './local-copy.js';
 import type { CoordinatorCounters, CoordinatorDeps, ReadOutcome, WriteOptions, WriteOutcome } from './outcomes.js';
 import { ReadPath } from './read-path.js';
 import { ReplicaSide } from './replica-side.js';
+import { ScanRun } from './scan-path.js';
 import { WritePath } from './write-path.js';
 
 export type { CoordinatorDeps, ReadOutcome, WriteOptions, WriteOutcome } from './outcomes.js';
@@ -48,6 +50,11 @@ export class Coordinator {
   /** Reads at R, with read repair. */
   read(key: Buffer, options: { r?: number; consistency?: Consistency }): Promise<ReadOutcome> {
     return this.reads.read(key, options);
+  }
+
+  /** A scan of a key range across the cluster, pulled one key at a time (see scan-path.ts). */
+  scan(request: ScanRequest): ScanRun {
+    return new ScanRun(this.deps, request);
   }
 
   /** Peer op kv.coordinate: another node asks us, a replica, to coordinate a write. */

@@ -52,8 +52,15 @@ export interface ClientOptions {
   peer?: PeerHandshake;
 }
 
-/** A request waiting for its reply: a line's reply object, or a whole reply frame, as it was sent. */
-type Pending = ({ kind: 'line'; resolve: (reply: Record<string, unknown>) => void } | { kind: 'frame'; resolve: (frame: Buffer) => void }) & {
+/**
+ * A request waiting for its reply: a line's reply object, a whole reply frame, as it was sent, or
+ * the lines of a streamed reply (each ok line; the last says done).
+ */
+type Pending = (
+  | { kind: 'line'; resolve: (reply: Record<string, unknown>) => void }
+  | { kind: 'frame'; resolve: (frame: Buffer) => void }
+  | { kind: 'stream'; line: (reply: Record<string, unknown>) => void }
+) & {
   reject: (err: KvError) => void;
   /** When the request times out (ms, Date.now clock) and after how long, for the error. */
   deadline: number;
@@ -254,6 +261,48 @@ export class LineConnection {
     return promise;
   }
 
+  /**
+   * Sends a request whose reply is a stream of lines (a scan): `line` gets each ok line, the last
+   * one with `done: true`; an error line ends it through `reject`. The deadline applies between
+   * lines (each line restarts it) while the stream is not paused; `pause` stops reading the
+   * connection (every reply on it waits) until `resume`, so a consumer that does not keep up makes
+   * the daemon stop producing.
+   */
+  requestStream(
+    body: Record<string, unknown>,
+    line: (reply: Record<string, unknown>) => void,
+    reject: (err: KvError) => void,
+    timeoutMs = this.timeoutMs,
+  ): { pause(): void; resume(): void } {
+    let waiter: Pending | undefined;
+    const id = this.nextId;
+    const streamLine = (reply: Record<string, unknown>) => {
+      if (waiter && waiter.deadline !== Number.POSITIVE_INFINITY) this.restartDeadline(waiter);
+      line(reply);
+    };
+    if (this.closedError) reject(this.closedError);
+    else {
+      this.nextId++;
+      waiter = { kind: 'stream', line: streamLine, reject, deadline: Date.now() + timeoutMs, timeoutMs };
+      this.send(id, JSON.stringify({ id, ...body }), waiter);
+    }
+    return {
+      pause: () => {
+        if (waiter) waiter.deadline = Number.POSITIVE_INFINITY;
+        this.socket.pause();
+      },
+      resume: () => {
+        if (waiter) this.restartDeadline(waiter);
+        this.socket.resume();
+      },
+    };
+  }
+
+  private restartDeadline(waiter: Pending): void {
+    waiter.deadline = Date.now() + waiter.timeoutMs;
+    if (waiter.deadline < this.deadlineTimerAt) this.armDeadlineTimer(waiter.deadline);
+  }
+
   private send(id: number, message: string | Buffer, waiter: Pending): void {
     const { deadline } = waiter;
     this.pending.set(id, waiter);
@@ -437,6 +486,12 @@ export class LineConnection {
     }
     const waiter = this.pending.get(id);
     if (!waiter) return;
+    if (waiter.kind === 'stream') {
+      if (reply.ok !== true || reply.done === true) this.pending.delete(id);
+      if (reply.ok !== true) waiter.reject(KvError.fromWire(reply.error));
+      else waiter.line(reply);
+      return;
+    }
     this.pending.delete(id);
     if (id === this.proofId) {
       this.proofId = undefined;

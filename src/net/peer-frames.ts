@@ -52,6 +52,7 @@ import {
   type PeerRequestOf,
   type ReplicaItem,
 } from '../protocol/peer.js';
+import { MAX_PEER_SCAN_KEYS, PEER_SCAN_PAGE_BYTES } from '../protocol/scan.js';
 import type { QuorumSummary } from '../quorum/quorum.js';
 import { decodeRecord, encodedRecordBytes, encodeRecord, type StoredRecord } from '../storage/record-format.js';
 import { checkRecordBounds, malformedRecord, type RecordBounds } from './record-bounds.js';
@@ -79,6 +80,7 @@ export const OP_CODES: Readonly<Record<PeerOp, number>> = {
   'ae.leaves': 9,
   'ae.fetch': 10,
   'ae.store': 11,
+  'kv.scan': 12,
 };
 /**
  * What each op's frame carries, by name (id and op in its header, the rest in its payload, in this
@@ -96,6 +98,7 @@ export const peerFrameFields: Readonly<Record<PeerOp, ReadonlySet<string>>> = {
   'ae.leaves': new Set(['id', 'op', 'peer', 'leaves']),
   'ae.fetch': new Set(['id', 'op', 'peer', 'keys']),
   'ae.store': new Set(['id', 'op', 'peer', 'items']),
+  'kv.scan': new Set(['id', 'op', 'from', 'inclusive', 'end', 'maxKeys', 'maxBytes', 'values']),
 };
 
 export function isPeerOpName(op: string): op is PeerOp {
@@ -341,6 +344,13 @@ export function encodePeerRequest(request: PeerRequest, id: number): Buffer {
       w.name(request.peer).u32(request.items.length);
       for (const item of request.items) w.bytesField(item.key).record(item.record);
       break;
+    case 'kv.scan':
+      w.bytesField(request.from)
+        .flag(request.inclusive)
+        .flag(request.end !== undefined);
+      if (request.end !== undefined) w.bytesField(request.end);
+      w.u32(request.maxKeys).u32(request.maxBytes).flag(request.values);
+      break;
   }
   return w.finish(FRAME_REQUEST, id, OP_CODES[request.op]);
 }
@@ -437,6 +447,13 @@ export function encodePeerReply<Op extends PeerOp>(request: PeerRequestOf<Op>, r
       const s = r as PeerReplies['ae.store'];
       w.u32(s.stored).flag(s.results !== undefined);
       if (s.results) writeResults(w, s.results);
+      break;
+    }
+    case 'kv.scan': {
+      const page = r as PeerReplies['kv.scan'];
+      w.u32(page.entries.length);
+      for (const entry of page.entries) w.bytesField(entry.key).record(entry.record);
+      w.flag(page.exhausted);
       break;
     }
   }
@@ -743,6 +760,16 @@ function readRequest(op: PeerOp, r: FrameReader, bounds: FrameBounds): PeerReque
       for (let i = 0; i < n; i++) items.push({ key: r.key(bounds), record: r.record(bounds) });
       return { op, peer, items };
     }
+    case 'kv.scan': {
+      // The first page of a scan from the first key starts at the empty key, included.
+      const from = r.bytes('from', bounds.maxKeyBytes);
+      const inclusive = r.flag('inclusive');
+      const end = r.flag('end') ? r.key(bounds) : undefined;
+      if (end !== undefined && Buffer.compare(from, end) >= 0) throw r.bad('from must sort before end');
+      const maxKeys = r.count(4, 'maxKeys', MAX_PEER_SCAN_KEYS, 1);
+      const maxBytes = r.count(4, 'maxBytes', PEER_SCAN_PAGE_BYTES, 1);
+      return { op, from, inclusive, end, maxKeys, maxBytes, values: r.flag('values') };
+    }
   }
 }
 
@@ -833,6 +860,24 @@ function readReply(request: PeerRequest, r: FrameReader, bounds: FrameBounds): P
       const stored = r.u32('stored');
       if (!r.flag('results')) return { stored };
       return { stored, results: readResults(r, request.items.length) };
+    }
+    case 'kv.scan': {
+      // Keys in order, each within the asked range: the coordinator's merge counts on both.
+      const n = r.count(4, 'entries', request.maxKeys);
+      const entries: { key: Buffer; record: StoredRecord }[] = [];
+      let previous: Buffer | undefined;
+      for (let i = 0; i < n; i++) {
+        const key = r.key(bounds);
+        const order = Buffer.compare(key, previous ?? request.from);
+        if (order < 0 || (order === 0 && (previous !== undefined || !request.inclusive)))
+          throw r.bad('keys must ascend from where the page was asked to start');
+        if (request.end !== undefined && Buffer.compare(key, request.end) >= 0) throw r.bad('a key lies past the end of the range');
+        entries.push({ key, record: r.record(bounds) });
+        previous = key;
+      }
+      const exhausted = r.flag('exhausted');
+      if (n === 0 && !exhausted) throw r.bad('a page that is not the last must hold a key');
+      return { entries, exhausted };
     }
   }
 }

@@ -9,6 +9,7 @@ import { type ClusterSettings, type Limits, MAX_REPLICAS } from '../config.js';
 import { KvError } from '../errors.js';
 import { isJsonObject, type RepeatedField, repeatedFieldName } from '../json.js';
 import type { ClientRequest, ConnectionRequest, Op, Request, RequestId } from '../protocol/client.js';
+import { DEFAULT_SCAN_PAGE_KEYS, decodeCursor, MAX_SCAN_PAGE_KEYS, scanRange } from '../protocol/scan.js';
 import { checkFieldNames, parseBytes, parseConsistency, parseContext, parseEncoding, parseKeepSiblings, parseQuorum, parseTtl } from './fields.js';
 import { isPeerOpName, peerFrameFields } from './peer-frames.js';
 
@@ -40,6 +41,7 @@ const clientFields: Readonly<Record<ClientOp, ReadonlySet<string>>> = {
   repair: new Set([...COMMON_FIELDS, 'peer', 'dryRun', 'range']),
   put: new Set([...COMMON_FIELDS, 'key', 'value', 'context', 'w', 'consistency', 'encoding', 'keepSiblings', 'ttlMs']),
   get: new Set([...COMMON_FIELDS, 'key', 'r', 'consistency', 'encoding']),
+  scan: new Set([...COMMON_FIELDS, 'prefix', 'start', 'end', 'cursor', 'limit', 'values', 'pageKeys', 'r', 'consistency', 'encoding']),
   delete: new Set([...COMMON_FIELDS, 'key', 'context', 'w', 'consistency', 'encoding']),
 };
 const connectionFields: Readonly<Record<ConnectionOp, ReadonlySet<string>>> = {
@@ -196,6 +198,7 @@ function validateClient(op: ClientOp, fields: Record<string, unknown>, limits: L
     return { op, key: fields.key === undefined ? undefined : parseBytes(fields.key, 'key', encoding) };
   }
   if (op === 'cluster.set') return { op, settings: parseClusterSettings(fields) };
+  if (op === 'scan') return parseScan(fields, limits);
 
   const encoding = parseEncoding(fields.encoding);
   const key = parseBytes(fields.key, 'key', encoding);
@@ -220,6 +223,50 @@ function validateClient(op: ClientOp, fields: Record<string, unknown>, limits: L
   const keepSiblings = parseKeepSiblings(fields.keepSiblings, context);
   const ttlMs = parseTtl(fields.ttlMs);
   return { op, key, value, context, w, consistency, encoding, keepSiblings, ...(ttlMs === undefined ? {} : { ttlMs }) };
+}
+
+/**
+ * scan: a range ([start, end), narrowed to a prefix; each in the request's encoding), a cursor to
+ * resume after, a limit on keys, whether values come too, keys per reply line, and R and mode as
+ * a get takes them. A bad range is KV_BAD_RANGE, a bad cursor KV_BAD_CURSOR.
+ */
+function parseScan(fields: Record<string, unknown>, limits: Limits): ClientRequest {
+  const encoding = parseEncoding(fields.encoding);
+  const bound = (field: 'prefix' | 'start' | 'end'): Buffer | undefined => {
+    if (fields[field] === undefined) return undefined;
+    const bytes = parseBytes(fields[field], field, encoding);
+    if (bytes.length > limits.maxKeyBytes) {
+      throw new KvError('KV_KEY_TOO_LARGE', `${field} is ${bytes.length} bytes; the limit is ${limits.maxKeyBytes}`, {
+        field,
+        bytes: bytes.length,
+        limit: limits.maxKeyBytes,
+      });
+    }
+    return bytes;
+  };
+  const range = scanRange(bound('prefix'), bound('start'), bound('end'));
+  const after = fields.cursor === undefined ? undefined : decodeCursor(fields.cursor, limits.maxKeyBytes);
+  const count = (field: string, max: number): number | undefined => {
+    const raw = fields[field];
+    if (raw === undefined) return undefined;
+    if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 1 || raw > max) {
+      throw new KvError('KV_BAD_REQUEST', `${field} must be a whole number from 1 to ${max}`, { field, limit: max });
+    }
+    return raw;
+  };
+  if (fields.values !== undefined && typeof fields.values !== 'boolean')
+    throw new KvError('KV_BAD_REQUEST', 'values must be true or false', { field: 'values' });
+  return {
+    op: 'scan',
+    range,
+    after,
+    limit: count('limit', Number.MAX_SAFE_INTEGER),
+    values: fields.values === true,
+    pageKeys: count('pageKeys', MAX_SCAN_PAGE_KEYS) ?? DEFAULT_SCAN_PAGE_KEYS,
+    r: parseQuorum(fields.r, 'r'),
+    consistency: parseConsistency(fields.consistency),
+    encoding,
+  };
 }
 
 /** cluster.set: any of n, w, r (whole numbers, 1..MAX_REPLICAS) and consistency; checked against each other by the node. */

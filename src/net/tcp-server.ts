@@ -31,9 +31,10 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Limits } from '../config.js';
-import { KvError } from '../errors.js';
+import { KvError, toKvError } from '../errors.js';
 import type { Reply } from '../protocol/client.js';
 import { type ConnectionIdentity, newClientConnection } from '../protocol/connection.js';
+import { MAX_SCANS_PER_CONNECTION, type ReplyStream, replyStreamOf, SCAN_WINDOW_BYTES } from '../protocol/scan.js';
 import { ConnectionClock, InputBudget, type Overdue, Priority, ReplySizeEstimate, SharedBudget } from './connection-budget.js';
 import { FrameFramer } from './frame-framer.js';
 import { LineFramer } from './line-framer.js';
@@ -374,6 +375,8 @@ class Connection {
   /** The waiting line last found over the connection's budget (each wait is counted once). */
   private lastBlocked: Buffer | undefined;
   private idle: (() => void) | undefined;
+  /** Streamed replies (scans) this connection is sending, by request id. */
+  private readonly streams = new Map<Reply['id'], { stream: ReplyStream; producing: boolean }>();
 
   constructor(
     private readonly socket: Socket,
@@ -541,12 +544,61 @@ class Connection {
         refused = true;
       }
     }
-    this.shared.estimate.record(this.reply(answer));
+    const stream = Buffer.isBuffer(answer) ? undefined : replyStreamOf(answer);
+    if (stream) this.startStream((answer as Reply).id, stream);
+    else this.shared.estimate.record(this.reply(answer));
     if (input === this.proofLine) this.proofAnswered();
     if (refused) this.finish(undefined);
     this.shared.wake();
     this.admit();
     this.maybeFinish();
+  }
+
+  /**
+   * A streamed reply (a scan): its lines are made one at a time, each only while the connection
+   * holds less than SCAN_WINDOW_BYTES unsent, so a client that stops reading stops the work behind
+   * the stream. At most MAX_SCANS_PER_CONNECTION run at once; one more is refused.
+   */
+  private startStream(id: Reply['id'], stream: ReplyStream): void {
+    if (this.streams.size >= MAX_SCANS_PER_CONNECTION || this.streams.has(id)) {
+      stream.cancel();
+      const error =
+        this.streams.size >= MAX_SCANS_PER_CONNECTION
+          ? new KvError('KV_TOO_MANY_SCANS', `this connection already runs ${MAX_SCANS_PER_CONNECTION} scans, the most one connection may run at once`, {
+              limit: MAX_SCANS_PER_CONNECTION,
+            })
+          : new KvError('KV_BAD_REQUEST', 'a scan with this id is still streaming on this connection; give each request its own id');
+      this.reply({ id, ok: false, error: error.toWire() });
+      return;
+    }
+    this.streams.set(id, { stream, producing: false });
+    this.pumpStreams();
+  }
+
+  /** Asks each stream for its next line while the client is taking what was sent. */
+  private pumpStreams(): void {
+    for (const [id, entry] of this.streams) {
+      if (this.closed || this.unsentBytes >= SCAN_WINDOW_BYTES) return;
+      if (entry.producing) continue;
+      entry.producing = true;
+      entry.stream.next().then(
+        ({ fields, last }) => {
+          entry.producing = false;
+          if (this.closed || this.streams.get(id) !== entry) return;
+          if (last) this.streams.delete(id);
+          this.reply({ ...fields, id, ok: true });
+          this.pumpStreams();
+          this.maybeFinish();
+        },
+        (err: unknown) => {
+          entry.producing = false;
+          if (this.closed || this.streams.get(id) !== entry) return;
+          this.streams.delete(id);
+          this.reply({ id, ok: false, error: toKvError(err).toWire() });
+          this.maybeFinish();
+        },
+      );
+    }
   }
 
   /** Serializes a reply (refusing one too large for a line or frame) and queues it for writing; returns its bytes. */
@@ -676,6 +728,7 @@ class Connection {
     this.shared.wake();
     this.admit();
     this.pump();
+    if (this.streams.size > 0) this.pumpStreams();
   }
 
   /** Tells the input budget what this connection holds; pauses it when it must wait for room. */
@@ -774,7 +827,7 @@ class Connection {
       {
         partialBytes: this.finishing ? 0 : this.partialBytes,
         unsentBytes: this.unsentBytes,
-        busy: this.running > 0 || this.waitingHead < this.waiting.length,
+        busy: this.running > 0 || this.waitingHead < this.waiting.length || this.streams.size > 0,
         // Peer links are pooled, and a candidate has its own, shorter, deadline.
         idleApplies: this.role === 'client' && !this.finishing,
       },
@@ -806,7 +859,7 @@ class Connection {
    */
   private maybeFinish(): void {
     if (!this.ended && !this.finishing) return;
-    if (this.running > 0 || this.waitingHead < this.waiting.length || this.outHead < this.out.length || this.pumpScheduled) return;
+    if (this.running > 0 || this.waitingHead < this.waiting.length || this.outHead < this.out.length || this.pumpScheduled || this.streams.size > 0) return;
     const socket = this.socket;
     if (socket.destroyed || socket.writableEnded) return;
     if (this.farewell) {
@@ -835,6 +888,14 @@ class Connection {
     this.waitingBytes = 0;
     this.shared.replies.leave(this);
     for (const input of notRun) this.reply(this.frames ? errorFrameFor(input, refusal) : { id: idOf(input), ok: false, error: refusal.toWire() });
+    // Scans end here, each with the cursor that resumes it on another node.
+    for (const [id, { stream }] of this.streams) {
+      const cursor = stream.cursor();
+      stream.cancel();
+      const stopped = new KvError('KV_SHUTTING_DOWN', 'daemon is stopping; scan stopped', cursor === undefined ? undefined : { cursor });
+      this.reply({ id, ok: false, error: stopped.toWire() });
+    }
+    this.streams.clear();
     return new Promise((resolve) => {
       this.idle = resolve;
       const timer = setTimeout(() => this.socket.destroy(), graceMs);
@@ -859,6 +920,8 @@ class Connection {
     this.waitingBytes = 0;
     replies.leave(this);
     input.drop(this);
+    for (const { stream } of this.streams.values()) stream.cancel();
+    this.streams.clear();
     this.shared.closed(this);
     this.idle?.();
   }

@@ -11,6 +11,7 @@ import type { TombstoneReaper } from '../antientropy/reaper.js';
 import { EMPTY_CONTEXT, encodeContext, visibleSiblings } from '../clock/index.js';
 import type { ClusterSettings, Limits } from '../config.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
+import { scanReplyStream } from '../coordinator/scan-stream.js';
 import type { Clock } from '../env/clock.js';
 import type { Logger } from '../env/logger.js';
 import { KvError, toKvError } from '../errors.js';
@@ -24,6 +25,7 @@ import type { PeerClient } from '../peer/peer-client.js';
 import { type ClientRequest, encodeBytes, replyEncoding } from '../protocol/client.js';
 import type { ConnectionIdentity, RequestHandler } from '../protocol/connection.js';
 import type { PeerOp, PeerReplies, PeerReply, PeerRequest, PeerRequestOf } from '../protocol/peer.js';
+import { STREAMED_REPLY } from '../protocol/scan.js';
 import type { LocalReplica } from '../replica/local-replica.js';
 import type { StorageStatus } from '../storage/storage-health.js';
 
@@ -167,6 +169,11 @@ export class KvNode implements RequestHandler {
         if (visible.some((s) => s.expiresAt !== undefined)) reply.expiresAt = visible.map((s) => s.expiresAt ?? null);
         return { ...reply, context: encodeContext(request.key, record.clock), ...answered };
       }
+      case 'scan': {
+        this.checkServing();
+        // Lines are made as the client takes them (net/tcp-server.ts pulls the stream).
+        return { [STREAMED_REPLY]: scanReplyStream(coordinator.scan(request), request) };
+      }
       case 'cluster.set':
         return this.setCluster(request.settings);
       case 'reap':
@@ -209,6 +216,8 @@ export class KvNode implements RequestHandler {
         return antiEntropy.handleFetch(request.keys);
       case 'ae.store':
         return antiEntropy.handleStore(request.items);
+      case 'kv.scan':
+        return this.parts.replica.scanPage(request);
     }
   }
 

@@ -25,6 +25,7 @@ import {
   type PeerReplies,
   type PeerReply,
   type PeerRequestOf,
+  type PeerScan,
   type ReplicaItem,
 } from '../protocol/peer.js';
 import { FRAME_ENVELOPE_BYTES, recordItemBytes, unsendableRecord } from '../protocol/record-size.js';
@@ -163,6 +164,11 @@ export class PeerClient {
   async store(name: string, items: { key: Buffer; record: StoredRecord }[]): Promise<(KvError | undefined)[]> {
     const reply = await this.bulk(name, { op: 'ae.store', peer: this.deps.self, items });
     return reply.results ?? items.map(() => undefined);
+  }
+
+  /** One page of the peer's records for a scan (see PeerScan). */
+  scanPage(name: string, scan: PeerScan): Promise<PeerReplies['kv.scan']> {
+    return this.send(name, { op: 'kv.scan', ...scan });
   }
 
   /** Pushes our member table to an address and returns its answer (push-pull gossip, or a join). */

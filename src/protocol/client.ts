@@ -8,6 +8,7 @@ import type { VersionVector } from '../clock/index.js';
 import type { ClusterSettings, Consistency } from '../config.js';
 import type { WireError } from '../errors.js';
 import type { PeerRequest } from './peer.js';
+import type { ScanRequest } from './scan.js';
 
 export type Encoding = 'utf8' | 'base64';
 export type RequestId = number | string | null;
@@ -36,6 +37,7 @@ export type ClientRequest =
       ttlMs?: number;
     }
   | { op: 'get'; key: Buffer; r: number | undefined; consistency: Consistency | undefined; encoding: Encoding }
+  | ({ op: 'scan'; encoding: Encoding } & ScanRequest)
   | {
       op: 'delete';
       key: Buffer;

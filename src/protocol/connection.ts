@@ -68,6 +68,7 @@ const ROLE_NEEDED: Readonly<Record<ClientRequest['op'], ClientRole | undefined>>
   members: 'read',
   ring: 'read',
   get: 'read',
+  scan: 'read',
   put: 'write',
   delete: 'write',
   leave: 'admin',

@@ -51,7 +51,23 @@ export type PeerRequest =
   | { op: 'ae.hashes'; peer: string; level: 2; segments: number[] }
   | { op: 'ae.leaves'; peer: string; leaves: number[] }
   | { op: 'ae.fetch'; peer: string; keys: Buffer[] }
-  | { op: 'ae.store'; peer: string; items: { key: Buffer; record: StoredRecord }[] };
+  | { op: 'ae.store'; peer: string; items: { key: Buffer; record: StoredRecord }[] }
+  | ({ op: 'kv.scan' } & PeerScan);
+
+/**
+ * One page of a replica's records for a scan: keys from `from` (included when `inclusive`, else
+ * strictly after it) up to `end` (excluded; undefined: no end), in key order, at most `maxKeys` of
+ * them and about `maxBytes` of records (at least one record). Without `values` each live value is
+ * sent empty: enough to tell live from tombstone and to merge clocks and siblings.
+ */
+export interface PeerScan {
+  from: Buffer;
+  inclusive: boolean;
+  end: Buffer | undefined;
+  maxKeys: number;
+  maxBytes: number;
+  values: boolean;
+}
 
 export type PeerOp = PeerRequest['op'];
 
@@ -79,6 +95,8 @@ export interface PeerReplies {
   'ae.fetch': { records: (StoredRecord | undefined)[]; skipped?: number[] };
   /** `results`: one entry per item, undefined when stored, else why not (absent from peers that do not say). */
   'ae.store': { stored: number; results?: (KvError | undefined)[] };
+  /** The records of the page, in key order; `exhausted` when no key of the range follows the last. */
+  'kv.scan': { entries: { key: Buffer; record: StoredRecord }[]; exhausted: boolean };
 }
 
 export type PeerReply<Op extends PeerOp> = PeerReplies[Op];

@@ -28,8 +28,9 @@ import {
 import type { Clock } from '../env/clock.js';
 import { KeyedLock } from '../env/keyed-lock.js';
 import { KvError } from '../errors.js';
+import type { PeerScan } from '../protocol/peer.js';
 import { knownValueBytes, MAX_RECORD_META_BYTES, printableKey, recordMetaBytes, recordTooLarge } from '../protocol/record-size.js';
-import type { StoredValue, ValueCodec } from '../storage/codec.js';
+import { CODEC_RAW, type StoredValue, type ValueCodec } from '../storage/codec.js';
 import type { LruCache } from '../storage/lru-cache.js';
 import { decodeRecord, encodeRecord, recordMemoryBytes, type StoredRecord } from '../storage/record-format.js';
 import type { Store } from '../storage/store.js';
@@ -82,7 +83,8 @@ export interface WriteResult {
 
 export class LocalReplica {
   private readonly locks = new KeyedLock();
-  readonly counters = { gets: 0, puts: 0, deletes: 0, merges: 0 };
+  /** scanPages: kv.scan pages this node read for scans (its own coordinator's included). */
+  readonly counters = { gets: 0, puts: 0, deletes: 0, merges: 0, scanPages: 0 };
   /** Keys held (tombstones included); counted once at start by `countKeys`, then kept up to date. */
   keys = 0;
   /**
@@ -350,6 +352,31 @@ export class LocalReplica {
   }
 
   /**
+   * One page of a scan (peer op kv.scan): records with keys from `from` (included when
+   * `inclusive`) up to `end` (excluded), in key order, at most `maxKeys` and about `maxBytes` of
+   * them (at least one), read from the store with values as stored. Without `values` each live
+   * value is left empty (what tells live from tombstone, and the clock and dots, stay).
+   * `exhausted` when no key of the range follows the last one returned.
+   */
+  async scanPage(scan: PeerScan): Promise<{ entries: { key: Buffer; record: StoredRecord }[]; exhausted: boolean }> {
+    // The first key after `from` in byte order is `from` followed by a zero byte.
+    const gte = Buffer.concat([DATA_PREFIX, scan.from, scan.inclusive ? EMPTY : ZERO_BYTE]);
+    const lt = scan.end === undefined ? DATA_END : Buffer.concat([DATA_PREFIX, scan.end]);
+    this.counters.scanPages++;
+    const entries: { key: Buffer; record: StoredRecord }[] = [];
+    let bytes = 0;
+    for await (const [storeKey, data] of this.store.entries(gte, lt)) {
+      if (entries.length >= scan.maxKeys || bytes >= scan.maxBytes) return { entries, exhausted: false };
+      const key = Buffer.from(storeKey.subarray(DATA_PREFIX.length));
+      const stored = decodeRecord(data);
+      const record = scan.values ? stored : withoutValues(stored);
+      entries.push({ key, record });
+      bytes += 8 + key.length + (scan.values ? data.length : 64);
+    }
+    return { entries, exhausted: true };
+  }
+
+  /**
    * Keys whose every version is a tombstone or a value with a deadline, with their records: what
    * the reaper may drop once all of them are dead and past its grace period.
    */
@@ -364,6 +391,15 @@ export class LocalReplica {
   private withKeyLock<T>(cacheKey: string, fn: () => Promise<T>): Promise<T> {
     return this.locks.run(cacheKey, fn);
   }
+}
+
+const EMPTY = Buffer.alloc(0);
+const ZERO_BYTE = Buffer.from([0]);
+const EMPTY_VALUE: StoredValue = Object.freeze({ codec: CODEC_RAW, stored: EMPTY, raw: EMPTY });
+
+/** The record with every live value emptied: its clock, dots and which siblings are tombstones stay. */
+function withoutValues(record: StoredRecord): StoredRecord {
+  return { clock: record.clock, siblings: record.siblings.map((s) => (s.value === null ? s : { ...s, value: EMPTY_VALUE })) };
 }
 
 function neverRetired(): boolean {

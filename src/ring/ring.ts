@@ -127,6 +127,16 @@ export class Ring {
     return names;
   }
 
+  /** Every distinct set of primaries a key may have (one per arc of the ring, duplicates dropped). */
+  primarySets(n: number): (readonly string[])[] {
+    const seen = new Map<string, readonly string[]>();
+    for (const token of this.tokens) {
+      const names = this.walk(token, n, n).map((e) => e.name);
+      seen.set([...names].sort().join('\n'), names);
+    }
+    return [...seen.values()];
+  }
+
   /**
    * Fraction of the key space each node holds as a replica (the ranges for which it is one of
    * the first n distinct nodes). Sums to min(n, size).

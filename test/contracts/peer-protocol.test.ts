@@ -9,7 +9,8 @@ import t from 'tap';
 import { defaultLimits } from '../../src/config.js';
 import { KvError } from '../../src/errors.js';
 import { decodePeerReply, decodePeerRequest, encodePeerReply, encodePeerRequest, OP_CODES, opOfCode, readFrameHeader } from '../../src/net/peer-frames.js';
-import type { PeerOp, PeerRequest, PeerRequestOf } from '../../src/protocol/peer.js';
+import type { PeerOp, PeerReplies, PeerRequest, PeerRequestOf } from '../../src/protocol/peer.js';
+import type { StoredRecord } from '../../src/storage/record-format.js';
 import { frameFromJson } from '../helpers/peer-frames.js';
 import { seededRandom } from '../helpers/random.js';
 import { sampleReply, sampleRequests } from './peer-samples.js';
@@ -151,6 +152,16 @@ t.test('counts over their bound, keys over the key limit, and values over the va
       'KV_BAD_REQUEST',
     ],
     ['gossip.push: join other than true', { op: 'gossip.push', join: 'yes', members: [] }, 'KV_BAD_REQUEST'],
+    ['kv.scan: from not below end', { op: 'kv.scan', from: k, end: k, maxKeys: 1, maxBytes: 1 }, 'KV_BAD_REQUEST'],
+    ['kv.scan: 0 keys a page', { op: 'kv.scan', from: '', maxKeys: 0, maxBytes: 1 }, 'KV_BAD_REQUEST'],
+    ['kv.scan: 1025 keys a page', { op: 'kv.scan', from: '', maxKeys: 1025, maxBytes: 1 }, 'KV_BAD_REQUEST'],
+    ['kv.scan: a page over 512 KiB', { op: 'kv.scan', from: '', maxKeys: 1, maxBytes: 512 * 1024 + 1 }, 'KV_BAD_REQUEST'],
+    ['kv.scan: an empty end', { op: 'kv.scan', from: '', end: '', maxKeys: 1, maxBytes: 1 }, 'KV_BAD_REQUEST'],
+    [
+      'kv.scan: from over the key limit',
+      { op: 'kv.scan', from: Buffer.alloc(defaultLimits.maxKeyBytes + 1).toString('base64'), maxKeys: 1, maxBytes: 1 },
+      'KV_BAD_REQUEST',
+    ],
   ];
   for (const [name, fields, expected] of cases) {
     const frame = frameFromJson(fields, 1);
@@ -199,6 +210,30 @@ t.test('a reply whose counts do not match the request is refused', async (t) => 
     codeOf(() => decodePeerReply(fetch, encodePeerReply(fetch, { records: [undefined], skipped: [1] }, 1), defaultLimits)),
     'KV_BAD_REQUEST',
     'ae.fetch: a skipped index past the records',
+  );
+  // A scan page must hold keys in order, within the range asked, no more than asked, and a key unless it is the last.
+  const scan = sampleRequests['kv.scan'][1] as PeerRequestOf<'kv.scan'>;
+  const record = sampleReply(scan) as PeerReplies['kv.scan'];
+  const entry = (bytes: number[]) => ({ key: Buffer.from(bytes), record: (record.entries[0] as { record: StoredRecord }).record });
+  const pages: [string, PeerReplies['kv.scan']][] = [
+    ['kv.scan: keys out of order', { entries: [entry([0, 1, 5]), entry([0, 1, 4])], exhausted: false }],
+    ['kv.scan: a key twice', { entries: [entry([0, 1, 5]), entry([0, 1, 5])], exhausted: false }],
+    ['kv.scan: the key it was asked to start after', { entries: [{ key: scan.from, record: entry([1]).record }], exhausted: false }],
+    ['kv.scan: a key before the start', { entries: [entry([0, 1])], exhausted: false }],
+    ['kv.scan: a key at the end', { entries: [entry([0xff])], exhausted: false }],
+    ['kv.scan: more keys than asked', { entries: [entry([0, 1, 5]), entry([0, 1, 6]), entry([0, 1, 7])], exhausted: false }],
+    ['kv.scan: an empty page that is not the last', { entries: [], exhausted: false }],
+  ];
+  for (const [name, page] of pages)
+    t.equal(
+      codeOf(() => decodePeerReply(scan, encodePeerReply(scan, page, 1), defaultLimits)),
+      'KV_BAD_REQUEST',
+      name,
+    );
+  t.same(
+    decodePeerReply(scan, encodePeerReply(scan, { entries: [], exhausted: true }, 1), defaultLimits),
+    { entries: [], exhausted: true },
+    'an empty last page',
   );
   const push = sampleRequests['gossip.push'][0] as PeerRequestOf<'gossip.push'>;
   const malformed = Buffer.from(JSON.stringify({ cluster: { id: 'c', n: 9 }, members: [] }));

@@ -72,6 +72,10 @@ export const sampleRequests: Record<PeerOp, PeerRequest[]> = {
   'ae.leaves': [{ op: 'ae.leaves', peer: 'n1', leaves: [0, 7, 1023] }],
   'ae.fetch': [{ op: 'ae.fetch', peer: 'n1', keys: [key] }],
   'ae.store': [{ op: 'ae.store', peer: 'n1', items: [{ key, record: sampleRecord }] }],
+  'kv.scan': [
+    { op: 'kv.scan', from: Buffer.alloc(0), inclusive: true, end: undefined, maxKeys: 1024, maxBytes: 512 * 1024, values: true },
+    { op: 'kv.scan', from: key, inclusive: false, end: Buffer.from([0xff]), maxKeys: 2, maxBytes: 1000, values: false },
+  ],
 };
 
 const hashes = (count: number) => Array.from({ length: count }, (_, i) => `h${i}`);
@@ -107,5 +111,9 @@ export function sampleReply(request: PeerRequest): PeerReplies[PeerOp] {
       return { records: request.keys.map(() => sampleRecord) };
     case 'ae.store':
       return { stored: request.items.length };
+    case 'kv.scan':
+      return request.inclusive
+        ? { entries: [{ key, record: sampleRecord }], exhausted: true }
+        : { entries: [{ key: Buffer.from([0, 1, 3]), record: tombstone }], exhausted: false };
   }
 }

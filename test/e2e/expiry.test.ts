@@ -23,7 +23,20 @@ t.test('put --ttl on one node: every node sees the deadline, then nothing from i
     t.equal(got.code, 0, got.stderr);
     t.same(json(got.out).expiresAt, [deadline], `${node.name} reports the same deadline`);
   }
+  const scanLines = async (node: Daemon) =>
+    (await kvctl(['scan', '--prefix', 'session:', '--values', '--addr', node.addr, '--json'])).out
+      .trim()
+      .split('\n')
+      .filter((l) => l !== '')
+      .map(json);
+  const before = await scanLines(b);
+  t.same(
+    before.map((l) => [l.key, l.values, l.expiresAt]),
+    [['session:1', ['token'], [deadline]]],
+    'scan shows the value with its deadline',
+  );
   await waitFor(async () => (await kvctl(['get', 'session:1', '--addr', c.addr])).code === 1, 'the value to expire', 40_000);
+  t.same(await scanLines(c), [], 'scan hides it from the deadline on');
   t.ok(Date.now() >= Date.parse(deadline) - 50, 'not before its deadline (give or take the clocks of one host)');
   for (const node of nodes) {
     const got = await kvctl(['get', 'session:1', '--addr', node.addr, '--json']);

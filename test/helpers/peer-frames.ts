@@ -204,6 +204,15 @@ export function frameFromJson(body: Record<string, unknown>, id: number): Buffer
       for (const item of list) w.bytes(b64Bytes(item.key, 'key')).record(item.record);
       break;
     }
+    case 'kv.scan':
+      w.bytes(b64Bytes(body.from ?? '', 'from'))
+        .flag(body.inclusive === true)
+        .flag(body.end !== undefined);
+      if (body.end !== undefined) w.bytes(b64Bytes(body.end, 'end'));
+      w.u32(body.maxKeys as number)
+        .u32(body.maxBytes as number)
+        .flag(body.values === true);
+      break;
   }
   return frameOf(op, id, w.parts);
 }
@@ -245,6 +254,16 @@ function typedShape(body: Record<string, unknown>): PeerRequest {
       return { op, peer: '', keys: list(body.keys).map(keyOf) };
     case 'ae.store':
       return { op, peer: '', items: list(body.items).map((i) => ({ key: keyOf(i.key), record: none })) };
+    case 'kv.scan':
+      return {
+        op,
+        from: keyOf(body.from ?? ''),
+        inclusive: body.inclusive === true,
+        end: body.end === undefined ? undefined : keyOf(body.end),
+        maxKeys: body.maxKeys as number,
+        maxBytes: body.maxBytes as number,
+        values: body.values === true,
+      };
   }
 }
 
@@ -287,6 +306,10 @@ function replyJson(request: PeerRequest, reply: PeerReplies[PeerOp]): Record<str
     case 'ae.store': {
       const s = reply as PeerReplies['ae.store'];
       return s.results ? { stored: s.stored, results: errors(s.results) } : { stored: s.stored };
+    }
+    case 'kv.scan': {
+      const page = reply as PeerReplies['kv.scan'];
+      return { entries: page.entries.map((e) => ({ key: e.key.toString('base64'), record: recordJson(e.record) })), exhausted: page.exhausted };
     }
   }
 }

@@ -121,6 +121,22 @@ function randomExchange(rng: () => number, op: PeerOp): [PeerRequest, PeerReplie
       const skipped = records.flatMap((r, i) => (r === undefined && rng() < 0.5 ? [i] : []));
       return [{ op, peer: randomName(rng), keys }, skipped.length > 0 ? { records, skipped } : { records }];
     }
+    case 'kv.scan': {
+      const keys = many(rng, 5, () => randomKey(rng)).sort(Buffer.compare);
+      const distinct = keys.filter((k, i) => i === 0 || !k.equals(keys[i - 1] as Buffer));
+      const from = rng() < 0.3 ? Buffer.alloc(0) : Buffer.from([0]);
+      const end = rng() < 0.5 ? undefined : Buffer.from([0xff, 0xff]);
+      const scan = {
+        op,
+        from,
+        inclusive: rng() < 0.5,
+        end,
+        maxKeys: distinct.length + Math.floor(rng() * 3),
+        maxBytes: 1 + Math.floor(rng() * 500_000),
+        values: rng() < 0.5,
+      };
+      return [scan, { entries: distinct.map((k) => ({ key: k, record: randomRecord(rng) })), exhausted: rng() < 0.5 || distinct.length === 0 }];
+    }
     case 'ae.store': {
       const items = many(rng, 5, () => ({ key: randomKey(rng), record: randomRecord(rng) }));
       return [{ op, peer: randomName(rng), items }, rng() < 0.5 ? { stored: items.length } : { stored: 1, results: items.map(() => randomError(rng)) }];

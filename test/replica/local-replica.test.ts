@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { applyWrite, emptyRecord, isTombstone, liveSiblings, MAX_CLOCK_ENTRIES, MAX_FILLED_CLOCK_ENTRIES, vectorEntries } from '../../src/clock/index.js';
 import { VirtualClock } from '../../src/env/clock.js';
@@ -514,4 +515,38 @@ t.test('a merged compressed record is cached decoded and weighed in full', async
   t.same(await liveStrings(s.replica, hit), [json.toString()], 'and decodes to the value');
   const weight = recordMemoryBytes(hit!) + 'doc'.length;
   t.ok(s.cache.bytes >= weight, `the cache counts what the record holds once decoded (counts ${s.cache.bytes} bytes, holds ${weight})`);
+});
+
+t.test('scanPage: a page of records in key order, bounded in keys and bytes, exhausted only at the end of the range', async (t) => {
+  const { replica } = setup();
+  // Random bytes: stored raw, 1000 bytes each (compressible values would be stored smaller).
+  const value = randomBytes(1000);
+  for (const key of ['a', 'b', 'c', 'd', 'e']) await replica.write(k(key), value, undefined);
+  await replica.write(k('c'), null, undefined);
+  const page = (from: string, inclusive: boolean, options: { end?: string; maxKeys?: number; maxBytes?: number; values?: boolean } = {}) =>
+    replica.scanPage({
+      from: k(from),
+      inclusive,
+      end: options.end === undefined ? undefined : k(options.end),
+      maxKeys: options.maxKeys ?? 1024,
+      maxBytes: options.maxBytes ?? 512 * 1024,
+      values: options.values ?? true,
+    });
+  const keysOf = (p: { entries: { key: Buffer }[]; exhausted: boolean }) => [p.entries.map((e) => e.key.toString()).join(''), p.exhausted];
+  t.same(keysOf(await page('', true)), ['abcde', true], 'every key from the first, the tombstone included');
+  t.same(keysOf(await page('b', true, { maxKeys: 2 })), ['bc', false], 'at most maxKeys; more follow');
+  t.same(keysOf(await page('b', false, { maxKeys: 2 })), ['cd', false], 'strictly after from');
+  t.same(keysOf(await page('b', false, { end: 'e', maxKeys: 2 })), ['cd', true], 'the end is excluded: nothing follows in the range');
+  t.same(keysOf(await page('a', true, { maxBytes: 1 })), ['a', false], 'at least one record, however small maxBytes');
+  t.same(keysOf(await page('a', true, { maxBytes: 2500 })), ['abcd', false], 'records until they reach maxBytes (c, a tombstone, is small)');
+  t.same(keysOf(await page('e', false)), ['', true], 'past the last key: an empty last page');
+  const bare = await page('a', true, { values: false, maxKeys: 3 });
+  t.same(
+    bare.entries.map((e) => e.record.siblings.map((s) => (s.value === null ? null : s.value.stored.length))),
+    [[0], [0], [null]],
+    'without values: live values empty, tombstones kept',
+  );
+  const full = await page('a', true, { maxKeys: 1 });
+  t.same(bare.entries[0]?.record.clock, full.entries[0]?.record.clock, 'the clock travels either way');
+  t.ok(replica.counters.scanPages >= 9, 'pages counted');
 });
