@@ -41,7 +41,7 @@ const clientFields: Readonly<Record<ClientOp, ReadonlySet<string>>> = {
   repair: new Set([...COMMON_FIELDS, 'peer', 'dryRun', 'range']),
   put: new Set([...COMMON_FIELDS, 'key', 'value', 'context', 'w', 'consistency', 'encoding', 'keepSiblings', 'ttlMs']),
   get: new Set([...COMMON_FIELDS, 'key', 'r', 'consistency', 'encoding']),
-  scan: new Set([...COMMON_FIELDS, 'prefix', 'start', 'end', 'cursor', 'limit', 'values', 'pageKeys', 'r', 'consistency', 'encoding']),
+  scan: new Set([...COMMON_FIELDS, 'prefix', 'start', 'end', 'cursor', 'limit', 'values', 'versions', 'pageKeys', 'r', 'consistency', 'encoding']),
   delete: new Set([...COMMON_FIELDS, 'key', 'context', 'w', 'consistency', 'encoding']),
 };
 const connectionFields: Readonly<Record<ConnectionOp, ReadonlySet<string>>> = {
@@ -254,14 +254,16 @@ function parseScan(fields: Record<string, unknown>, limits: Limits): ClientReque
     }
     return raw;
   };
-  if (fields.values !== undefined && typeof fields.values !== 'boolean')
-    throw new KvError('KV_BAD_REQUEST', 'values must be true or false', { field: 'values' });
+  for (const field of ['values', 'versions'] as const) {
+    if (fields[field] !== undefined && typeof fields[field] !== 'boolean') throw new KvError('KV_BAD_REQUEST', `${field} must be true or false`, { field });
+  }
   return {
     op: 'scan',
     range,
     after,
     limit: count('limit', Number.MAX_SAFE_INTEGER),
-    values: fields.values === true,
+    values: fields.values === true || fields.versions === true,
+    versions: fields.versions === true,
     pageKeys: count('pageKeys', MAX_SCAN_PAGE_KEYS) ?? DEFAULT_SCAN_PAGE_KEYS,
     r: parseQuorum(fields.r, 'r'),
     consistency: parseConsistency(fields.consistency),
