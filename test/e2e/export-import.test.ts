@@ -51,13 +51,16 @@ t.test('a dump reproduces every key, sibling and context in an empty cluster; im
     'every line says its format version',
   );
   const byKey = new Map(exported.map((l) => [l.key, l]));
-  t.equal((byKey.get('cart')?.versions as unknown[]).length, 2, 'both concurrent carts');
+  const versionsOf = (key: string) => (byKey.get(key)?.versions ?? []) as { deleted?: boolean; expiresAt?: number }[];
+  t.equal(versionsOf('cart').length, 2, 'both concurrent carts');
   t.same(
-    (byKey.get('doc')?.versions as { deleted?: boolean }[]).map((v) => v.deleted === true).sort(),
+    versionsOf('doc')
+      .map((v) => v.deleted === true)
+      .sort(),
     [false, true],
     'the value and the deletion concurrent with it',
   );
-  t.ok((byKey.get('session')?.versions as { expiresAt?: number }[])[0]?.expiresAt, 'the deadline travels');
+  t.ok(versionsOf('session')[0]?.expiresAt, 'the deadline travels');
   t.ok(
     exported.some((l) => l.encoding === 'base64' && l.key === Buffer.from([0xff, 0x00, 0xfe]).toString('base64')),
     'the binary key, in base64',
