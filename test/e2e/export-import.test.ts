@@ -6,8 +6,8 @@
  */
 import t from 'tap';
 import { KvClient } from '../../src/client/client.js';
-import { type Daemon, kvctl, startDaemon } from '../helpers/cli.js';
-import { startCluster, stats, waitForMembers } from '../helpers/cluster.js';
+import { type Daemon, killHard, kvctl, startDaemon } from '../helpers/cli.js';
+import { clusterSecretFile, startCluster, stats, waitForHandoff, waitForHealth, waitForMembers } from '../helpers/cluster.js';
 
 const lines = (out: string) =>
   out
@@ -109,4 +109,24 @@ t.test('bad lines are refused one by one; a version the cluster superseded stays
   );
   t.same([out.at(-1)?.imported, out.at(-1)?.failed], [1, 3]);
   t.equal((await kvctl(['get', 'k', '--addr', daemon.addr])).out, 'new', 'the older exported version did not come back');
+});
+
+t.test('export while a node is down and during a join gives the same dump', async (t) => {
+  const nodes = await startCluster(t, 3);
+  await waitForMembers(nodes, 3);
+  const [a, b, c] = nodes as [Daemon, Daemon, Daemon];
+  await fill(a.addr);
+  const before = await kvctl(['export', '--addr', a.addr]);
+  t.equal(before.code, 0, before.stderr);
+  const fourth = await startDaemon(t, { args: ['--name', 'node4', '--join', b.addr, '--secret-file', clusterSecretFile(b)] });
+  const during = await kvctl(['export', '--addr', fourth.addr]);
+  t.equal(during.code, 0, during.stderr);
+  t.equal(during.out, before.out, 'through the joining node, while keys move to it');
+  await waitForMembers([...nodes, fourth], 4);
+  await waitForHandoff([...nodes, fourth]);
+  killHard(c.pid);
+  await waitForHealth(a, c.name, 'down');
+  const down = await kvctl(['export', '--addr', a.addr]);
+  t.equal(down.code, 0, down.stderr);
+  t.equal(down.out, before.out, "with a node down: R=2 of each key's replicas still answer");
 });
