@@ -25,6 +25,8 @@
  * `--only metrics` runs the metrics section alone: put throughput with and without --metrics-port, interleaved (metrics-overhead.ts).
  * `--only scan` runs the scan section (scan-section.ts: BENCH_SCAN_KEYS keys, default 1 M, loaded into a 3-node cluster
  * and scanned whole; keys/s and each node's RSS), which the default run leaves out.
+ * `--only export` runs export and import (export-section.ts: BENCH_EXPORT_KEYS keys, default 1 M, exported from a
+ * 3-node cluster to a file and imported into a fresh one through the CLI), which the default run leaves out.
  * `--only soak` runs the soak (soak-section.ts; SOAK_MINUTES, default 10), which the default run
  * leaves out, as it leaves out section 10: a cluster under mixed load with a node killed every minute.
  *
@@ -47,6 +49,7 @@ import { InlineBrotliCodec, ZlibBrotliCodec } from '../src/storage/zlib-codec.js
 import { type BenchConfig, type BenchContext, QUALITY, VALUE_BYTES } from './bench-context.js';
 import { clusterSection } from './cluster-section.js';
 import { measureCodec } from './codec-bench.js';
+import { exportSection } from './export-section.js';
 import { jsonCorpus, jsonDocument, seededRng } from './json-documents.js';
 import { type DaemonUnderTest, jsonSection, randomValuesSection, rawLevelSection, stop } from './kv-sections.js';
 import { metricsOverheadSection } from './metrics-overhead.js';
@@ -128,6 +131,7 @@ const SECTIONS_RUN_ALONE: Record<string, (ctx: BenchContext) => Promise<void>> =
   realistic: realisticSection,
   metrics: metricsOverheadSection,
   scan: scanSection,
+  export: exportSection,
 };
 
 async function run(ctx: BenchContext): Promise<void> {

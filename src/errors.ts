@@ -63,6 +63,11 @@ export const errorCodes = {
   },
   KV_UNKNOWN_OP: { exit: ExitStatus.rejected, summary: 'The op is not one this daemon serves.', retryable: false },
   KV_BAD_CONTEXT: { exit: ExitStatus.rejected, summary: 'The causal context is not one this store issued for this key.', retryable: false },
+  KV_BAD_IMPORT: {
+    exit: ExitStatus.rejected,
+    summary: 'An import line is not a record in the export format (kvctl export) this kvctl reads.',
+    retryable: false,
+  },
   KV_BAD_TTL: { exit: ExitStatus.rejected, summary: 'The time to live is not a whole number of milliseconds from 1 to 100 years.', retryable: false },
   KV_EMPTY_KEY: { exit: ExitStatus.rejected, summary: 'Keys must be at least one byte long.', retryable: false },
   KV_KEY_TOO_LARGE: { exit: ExitStatus.rejected, summary: 'The key is longer than the maximum key size (--max-key-bytes).', retryable: false },

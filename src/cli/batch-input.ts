@@ -10,13 +10,15 @@ import { isUtf8 } from 'node:buffer';
 import { KvError } from '../errors.js';
 import { isJsonObject, repeatedFieldName } from '../json.js';
 
-export type BatchOp = 'put' | 'get' | 'delete';
+export type BatchOp = 'put' | 'get' | 'delete' | 'import';
 
 /** The fields an input line of each op may hold; the op itself comes from the command. */
 export const BATCH_FIELDS: Record<BatchOp, ReadonlySet<string>> = {
   put: new Set(['key', 'value', 'context', 'encoding', 'w', 'consistency', 'keepSiblings', 'ttlMs']),
   get: new Set(['key', 'encoding', 'r', 'consistency']),
   delete: new Set(['key', 'context', 'encoding', 'w', 'consistency', 'keepSiblings']),
+  // An export line (protocol/export-format.ts), sent whole as the import's record.
+  import: new Set(['v', 'key', 'encoding', 'clock', 'versions', 'context']),
 };
 
 /** A parsed input line: the request to send, or why it is refused. `key` is echoed in its result. */
@@ -52,6 +54,7 @@ export function parseBatchLine(op: BatchOp, text: Buffer, line: number, defaults
       return { line, key, error: new KvError('KV_BAD_REQUEST', `line ${line}: unknown field "${field}" for ${op}`, { line, field }) };
     }
   }
+  if (op === 'import') return { line, key, request: { op, ...defaults, record: fields } };
   return { line, key, request: { op, ...defaults, ...fields } };
 }
 

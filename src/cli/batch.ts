@@ -205,13 +205,14 @@ async function runLine(connection: BatchConnection, op: BatchOp, parsed: BatchLi
       const notRun = NOT_RUN_CODES.has(error.code);
       if (!lost && !notRun) return { result: errorResult(line, key, error), abort: error.code === 'KV_TIMEOUT' ? error : undefined };
       if (!lost) connection.retire(client); // the daemon is stopping: it runs nothing more sent on this connection
-      const safeToResend = notRun || op === 'get';
+      // A get changes nothing, and an import merges: sending either again is safe.
+      const safeToResend = notRun || op === 'get' || op === 'import';
       if (safeToResend && resends < MAX_RESENDS) {
         resends++;
         continue;
       }
       const why = safeToResend ? `; sent ${resends + 1} times` : `; the ${op} was sent and may have been applied`;
-      const details = op === 'get' ? error.details : { ...error.details, maybeApplied: !safeToResend };
+      const details = op === 'get' || op === 'import' ? error.details : { ...error.details, maybeApplied: !safeToResend };
       const result = errorResult(line, key, new KvError(error.code, `${error.message}${why}`, details));
       // Whether the batch can go on: a daemon that stays away stops it here, whether or not more lines follow.
       const gone = await connection.reopen().then(

@@ -157,7 +157,9 @@ const opPurpose: Record<Op, string> = {
   repair: 'Merkle anti-entropy with peers now (kvctl repair).',
   put: 'Store value under key. Without context it overwrites (supersedes what a read at R sees); with context it supersedes exactly the versions that read saw; keepSiblings (no context) keeps what is there as siblings; ttlMs makes it expire that many ms after the node takes it (the reply gives expiresAt).',
   get: 'Read key: replies found, values (one, or several siblings), encoding and one context covering them.',
-  scan: `List keys (values too with values:true) in key order across the cluster: [start, end) narrowed to prefix, after cursor, up to limit keys. A streamed reply: many lines for one id, each with up to pageKeys keys (at most ${MAX_SCAN_PAGE_KEYS}, default ${DEFAULT_SCAN_PAGE_KEYS}) and about ${SCAN_PAGE_BYTES / 1024} KiB in items, and a cursor to resume after its last key; the last line says done. At most ${MAX_SCANS_PER_CONNECTION} scans run at once on a connection.`,
+  scan: `List keys (values too with values:true) in key order across the cluster: [start, end) narrowed to prefix, after cursor, up to limit keys. A streamed reply: many lines for one id, each with up to pageKeys keys (at most ${MAX_SCAN_PAGE_KEYS}, default ${DEFAULT_SCAN_PAGE_KEYS}) and about ${SCAN_PAGE_BYTES / 1024} KiB in items, and a cursor to resume after its last key; the last line says done. At most ${MAX_SCANS_PER_CONNECTION} scans run at once on a connection. With versions:true each item is the key's whole record as an export line (kvctl export).`,
+  import:
+    "Merge one export line (record: its whole causal record) into the key's replicas, at W (kvctl import). Importing a line twice, or into the cluster it came from, changes nothing.",
   delete: 'Write a tombstone for key (superseding what a read at R sees, or exactly what context saw); replies existed.',
   'gossip.push': 'Member table exchange (gossip) and join requests.',
   'kv.read': 'Read a replica, or only its digest.',

@@ -42,6 +42,8 @@ export interface ScanOptions {
   /** Keys to return at most. */
   limit?: number;
   values?: boolean;
+  /** Every version of each key's record, as export lines (implies values). */
+  versions?: boolean;
   /** Keys per reply line (1..MAX_SCAN_PAGE_KEYS). */
   pageKeys?: number;
   r?: number;
@@ -59,6 +61,8 @@ export interface ScanItem {
   maybeStale: boolean;
   /** Each value's deadline in ms since the epoch (null: none), when any value has one. */
   expiresAt?: (number | null)[];
+  /** With `versions`: the key's whole record as an export line (protocol/export-format.ts), as the daemon sent it. */
+  exported?: Record<string, unknown>;
 }
 
 /** Items buffered from a scan before the connection stops being read (the daemon then stops producing), and where it resumes. */
@@ -191,6 +195,7 @@ function scanItemOf(raw: unknown): ScanItem {
     siblings: typeof raw.siblings === 'number' ? raw.siblings : 1,
     maybeStale: raw.maybeStale === true,
     ...(Array.isArray(raw.expiresAt) ? { expiresAt: raw.expiresAt.map((ms) => (typeof ms === 'number' ? ms : null)) } : {}),
+    ...(raw.v !== undefined ? { exported: raw } : {}),
   };
 }
 
@@ -211,6 +216,7 @@ export class KvClient extends LineConnection {
       ['cursor', options.cursor],
       ['limit', options.limit],
       ['values', options.values ? true : undefined],
+      ['versions', options.versions ? true : undefined],
       ['pageKeys', options.pageKeys],
       ['r', options.r],
       ['consistency', options.consistency],

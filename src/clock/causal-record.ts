@@ -137,7 +137,7 @@ function dotKey(s: Sibling<unknown>): string {
 }
 
 /** Deterministic order: by timestamp, then by dot, so every replica lists siblings alike. */
-function compareSiblings(x: Sibling<unknown>, y: Sibling<unknown>): number {
+export function compareSiblings(x: Sibling<unknown>, y: Sibling<unknown>): number {
   if (x.ts !== y.ts) return x.ts - y.ts;
   if (x.dot[0] !== y.dot[0]) return x.dot[0] < y.dot[0] ? -1 : 1;
   return x.dot[1] - y.dot[1];

@@ -6,11 +6,12 @@
  * - replica-side.ts: what this node answers other coordinators as a replica;
  * - quorum/plan.ts and quorum/quorum.ts (pure): which replicas a request uses, and when it is met.
  */
-import type { VersionVector } from '../clock/index.js';
+import type { CausalRecord, VersionVector } from '../clock/index.js';
 import { type Consistency, RECENT_FAILURE_MS } from '../config.js';
 import type { PeerReplies } from '../protocol/peer.js';
 import type { ScanRequest } from '../protocol/scan.js';
 import { copiesPerKey } from '../quorum/plan.js';
+import type { QuorumSummary } from '../quorum/quorum.js';
 import { RecentFailures } from '../quorum/recent-failures.js';
 import { LocalCopy } from './local-copy.js';
 import type { CoordinatorCounters, CoordinatorDeps, ReadOutcome, WriteOptions, WriteOutcome } from './outcomes.js';
@@ -45,6 +46,11 @@ export class Coordinator {
   /** Writes at W (value null: delete); see write-path.ts for what a write without a context supersedes. */
   write(key: Buffer, value: Buffer | null, context: VersionVector | undefined, options: WriteOptions = {}): Promise<WriteOutcome> {
     return this.writes.write({ key, value, context, options });
+  }
+
+  /** Merges a key's whole record (an export line) into its replicas, at W. */
+  importRecord(key: Buffer, record: CausalRecord<Buffer>, options: Pick<WriteOptions, 'w' | 'consistency'>): Promise<QuorumSummary> {
+    return this.writes.importRecord(key, record, options);
   }
 
   /** Reads at R, with read repair. */

@@ -6,6 +6,7 @@
  * (tombstones) are left out. At most one page per node is read ahead of what the caller pulls: a
  * caller that stops pulling stops the scan on every node. Read repair is not done here.
  */
+import type { CausalRecord } from '../clock/index.js';
 import { KvError, toKvError } from '../errors.js';
 import { MAX_PEER_SCAN_KEYS, PEER_SCAN_PAGE_BYTES, type ScanRequest } from '../protocol/scan.js';
 import { quorumSize } from '../quorum/plan.js';
@@ -21,6 +22,8 @@ export interface ScannedKey {
   visible: StoredRecord['siblings'][number][];
   /** Raw bytes of each visible value, when the scan asked for values. */
   values: Buffer[] | undefined;
+  /** The whole record with every value raw (deleted and expired versions too), when the scan asked for versions. */
+  versions: CausalRecord<Buffer> | undefined;
   answered: string[];
   /** Fewer than R replicas answered (sloppy): the key may be stale, or more may be missing. */
   maybeStale: boolean;
@@ -95,12 +98,20 @@ export class ScanRun {
             record,
             visible,
             values: values ? await this.deps.replica.values({ clock: record.clock, siblings: visible }) : undefined,
+            versions: this.request.versions ? await this.rawRecord(record) : undefined,
             answered: step.answered,
             maybeStale: step.maybeStale,
           };
         }
       }
     }
+  }
+
+  /** The record with each value decoded (tombstones stay null). */
+  private async rawRecord(record: StoredRecord): Promise<CausalRecord<Buffer>> {
+    const raw = await this.deps.replica.values(record);
+    let next = 0;
+    return { clock: record.clock, siblings: record.siblings.map((s) => (s.value === null ? { ...s, value: null } : { ...s, value: raw[next++] as Buffer })) };
   }
 
   /** True when the scan stopped because it yielded as many keys as its limit (more may follow). */

@@ -8,14 +8,17 @@
  * and cheap to escape, else base64), context, siblings (when more than one), maybeStale (sloppy,
  * fewer than R replicas answered)}.
  */
-import { encodeContext } from '../clock/index.js';
+import { type CausalRecord, encodeContext } from '../clock/index.js';
 import { KvError, toKvError } from '../errors.js';
 import { type Encoding, encodeBytes, replyEncoding } from '../protocol/client.js';
+import { exportLine } from '../protocol/export-format.js';
 import { encodeCursor, type ReplyStream, SCAN_PAGE_BYTES } from '../protocol/scan.js';
 import type { ScannedKey, ScanRun } from './scan-path.js';
 
 /** Bytes an item takes in a line besides its key and values (names, context, punctuation). */
 const ITEM_OVERHEAD_BYTES = 120;
+/** Bytes a clock entry or a version takes in an export item besides its value (an actor, numbers, names). */
+const VERSION_OVERHEAD_BYTES = 160;
 
 export function scanReplyStream(run: ScanRun, options: { pageKeys: number; encoding: Encoding }): ReplyStream {
   let pending: KvError | undefined;
@@ -42,9 +45,15 @@ export function scanReplyStream(run: ScanRun, options: { pageKeys: number; encod
             last = true;
             break;
           }
-          const item = scanItem(scanned, options.encoding);
+          const item = scanned.versions ? exportItem(scanned, scanned.versions) : scanItem(scanned, options.encoding);
           items.push(item);
-          bytes += ITEM_OVERHEAD_BYTES + scanned.key.length * 2 + (scanned.values?.reduce((sum, v) => sum + v.length * 2, 0) ?? 0);
+          const versions = scanned.versions;
+          bytes += versions
+            ? ITEM_OVERHEAD_BYTES +
+              scanned.key.length * 2 +
+              VERSION_OVERHEAD_BYTES * (versions.clock.size + versions.siblings.length) +
+              versions.siblings.reduce((sum, s) => sum + (s.value?.length ?? 0) * 2, 0)
+            : ITEM_OVERHEAD_BYTES + scanned.key.length * 2 + (scanned.values?.reduce((sum, v) => sum + v.length * 2, 0) ?? 0);
         }
       } catch (err) {
         // The keys already merged go first; the error ends the stream on the next line.
@@ -67,6 +76,13 @@ export function scanReplyStream(run: ScanRun, options: { pageKeys: number; encod
     },
     cursor,
   };
+}
+
+/** A key as an export line (protocol/export-format.ts): its whole record, every version. */
+function exportItem(scanned: ScannedKey, record: CausalRecord<Buffer>): Record<string, unknown> {
+  const item = exportLine(scanned.key, record);
+  if (scanned.maybeStale) item.maybeStale = true;
+  return item;
 }
 
 function scanItem(scanned: ScannedKey, requested: Encoding): Record<string, unknown> {

@@ -21,7 +21,7 @@
  * stands in for it within the same write, with a hint, in the time left. `hinted` lists only the
  * hints stored durably; a hint a fallback dropped at its cap counts for nothing and is reported.
  */
-import { emptyVector } from '../clock/index.js';
+import { type CausalRecord, emptyVector } from '../clock/index.js';
 import type { Consistency } from '../config.js';
 import type { Timer } from '../env/clock.js';
 import { withResolvers } from '../env/with-resolvers.js';
@@ -30,7 +30,7 @@ import { hintDroppedError } from '../handoff/hint-store.js';
 import { clockTextBytes, MAX_RECORD_META_BYTES, recordTooLarge } from '../protocol/record-size.js';
 import { isUnreachable } from '../protocol/transport.js';
 import { nextStandIn, planReplicas, quorumSize, replicaDeadlineMs, type Slot, standInMayHelp } from '../quorum/plan.js';
-import { type QuorumState, WriteQuorum } from '../quorum/quorum.js';
+import { type QuorumState, type QuorumSummary, WriteQuorum } from '../quorum/quorum.js';
 import type { RecentFailures } from '../quorum/recent-failures.js';
 import type { PreferenceEntry } from '../ring/index.js';
 import type { StoredRecord } from '../storage/record-format.js';
@@ -41,6 +41,7 @@ import {
   failureReason,
   missedDeadline,
   quorumError,
+  type WriteOptions,
   type WriteOutcome,
   type WriteRequest,
 } from './outcomes.js';
@@ -105,6 +106,35 @@ export class WritePath {
     if (decided !== 'met') throw quorumError(this.counters, 'w', quorum.summary(), primaries.length, quorum.failed());
     const { hinted, hintsDropped } = replication.hints();
     return { record: local.record, existed: local.existed, quorum: quorum.summary(), hinted, hintsDropped };
+  }
+
+  /**
+   * Imports a key's whole record (a line of an export): merged into each of the key's replicas as
+   * replication merges, answered once W of them took it. Merging is idempotent and commutative,
+   * so importing a record twice, or into the cluster it came from, changes nothing. Its values are
+   * encoded (compressed) here, once, as a put's are.
+   */
+  async importRecord(key: Buffer, raw: CausalRecord<Buffer>, options: Pick<WriteOptions, 'w' | 'consistency'>): Promise<QuorumSummary> {
+    const { self, state } = this.deps;
+    const ringSize = state.ring.members.length;
+    const w = quorumSize(state.settings, ringSize, 'w', options.w);
+    const mode = options.consistency ?? state.settings.consistency;
+    const record = await this.deps.replica.encodeRecord(raw);
+    const prefs = state.ring.preferenceList(key, state.settings.n);
+    const usable = mode === 'sloppy' ? this.healthy : this.isUp;
+    const { primaries, slots } = planReplicas(prefs, self, usable, mode, w, 'w');
+    const quorum = new WriteQuorum(
+      slots.map((s) => s.holder),
+      w,
+    );
+    if (slots.some((s) => s.holder === self && !s.hintFor)) {
+      await this.deps.replica.merge(key, record);
+      quorum.ack(self);
+    }
+    const replication = new Replication(this, { key, record, prefs, mode, quorum }, slots);
+    const decided = await replication.decided;
+    if (decided !== 'met') throw quorumError(this.counters, 'w', quorum.summary(), primaries.length, quorum.failed());
+    return quorum.summary();
   }
 
   /** Up in gossip and taking writes: a node whose storage is degraded is planned around like a down one (reads still use it). */

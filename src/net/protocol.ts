@@ -5,10 +5,12 @@
  * (net/peer-frames.ts validates them, as strictly); as a line, one is refused.
  */
 import { isUtf8 } from 'node:buffer';
+import { MAX_UNHELD_COUNTER } from '../clock/index.js';
 import { type ClusterSettings, type Limits, MAX_REPLICAS } from '../config.js';
 import { KvError } from '../errors.js';
 import { isJsonObject, type RepeatedField, repeatedFieldName } from '../json.js';
 import type { ClientRequest, ConnectionRequest, Op, Request, RequestId } from '../protocol/client.js';
+import { parseExportLine } from '../protocol/export-format.js';
 import { DEFAULT_SCAN_PAGE_KEYS, decodeCursor, MAX_SCAN_PAGE_KEYS, scanRange } from '../protocol/scan.js';
 import { checkFieldNames, parseBytes, parseConsistency, parseContext, parseEncoding, parseKeepSiblings, parseQuorum, parseTtl } from './fields.js';
 import { isPeerOpName, peerFrameFields } from './peer-frames.js';
@@ -41,7 +43,8 @@ const clientFields: Readonly<Record<ClientOp, ReadonlySet<string>>> = {
   repair: new Set([...COMMON_FIELDS, 'peer', 'dryRun', 'range']),
   put: new Set([...COMMON_FIELDS, 'key', 'value', 'context', 'w', 'consistency', 'encoding', 'keepSiblings', 'ttlMs']),
   get: new Set([...COMMON_FIELDS, 'key', 'r', 'consistency', 'encoding']),
-  scan: new Set([...COMMON_FIELDS, 'prefix', 'start', 'end', 'cursor', 'limit', 'values', 'pageKeys', 'r', 'consistency', 'encoding']),
+  import: new Set([...COMMON_FIELDS, 'record', 'w', 'consistency']),
+  scan: new Set([...COMMON_FIELDS, 'prefix', 'start', 'end', 'cursor', 'limit', 'values', 'versions', 'pageKeys', 'r', 'consistency', 'encoding']),
   delete: new Set([...COMMON_FIELDS, 'key', 'context', 'w', 'consistency', 'encoding']),
 };
 const connectionFields: Readonly<Record<ConnectionOp, ReadonlySet<string>>> = {
@@ -199,6 +202,7 @@ function validateClient(op: ClientOp, fields: Record<string, unknown>, limits: L
   }
   if (op === 'cluster.set') return { op, settings: parseClusterSettings(fields) };
   if (op === 'scan') return parseScan(fields, limits);
+  if (op === 'import') return parseImport(fields, limits);
 
   const encoding = parseEncoding(fields.encoding);
   const key = parseBytes(fields.key, 'key', encoding);
@@ -254,19 +258,35 @@ function parseScan(fields: Record<string, unknown>, limits: Limits): ClientReque
     }
     return raw;
   };
-  if (fields.values !== undefined && typeof fields.values !== 'boolean')
-    throw new KvError('KV_BAD_REQUEST', 'values must be true or false', { field: 'values' });
+  for (const field of ['values', 'versions'] as const) {
+    if (fields[field] !== undefined && typeof fields[field] !== 'boolean') throw new KvError('KV_BAD_REQUEST', `${field} must be true or false`, { field });
+  }
   return {
     op: 'scan',
     range,
     after,
     limit: count('limit', Number.MAX_SAFE_INTEGER),
-    values: fields.values === true,
+    values: fields.values === true || fields.versions === true,
+    versions: fields.versions === true,
     pageKeys: count('pageKeys', MAX_SCAN_PAGE_KEYS) ?? DEFAULT_SCAN_PAGE_KEYS,
     r: parseQuorum(fields.r, 'r'),
     consistency: parseConsistency(fields.consistency),
     encoding,
   };
+}
+
+/**
+ * import: one export line as `record`, checked as strictly as a peer's record; its counters may
+ * not claim more than a context may (MAX_UNHELD_COUNTER), so no import can leave a key unwritable.
+ */
+function parseImport(fields: Record<string, unknown>, limits: Limits): ClientRequest {
+  const { key, record } = parseExportLine(fields.record, limits);
+  for (const [actor, counter] of record.clock) {
+    if (counter > MAX_UNHELD_COUNTER) {
+      throw new KvError('KV_BAD_IMPORT', `not an export line: clock entry of ${actor.slice(0, 64)} above 2^47, more than a store issues`, { field: 'clock' });
+    }
+  }
+  return { op: 'import', key, record, w: parseQuorum(fields.w, 'w'), consistency: parseConsistency(fields.consistency) };
 }
 
 /** cluster.set: any of n, w, r (whole numbers, 1..MAX_REPLICAS) and consistency; checked against each other by the node. */

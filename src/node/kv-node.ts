@@ -174,6 +174,11 @@ export class KvNode implements RequestHandler {
         // Lines are made as the client takes them (net/tcp-server.ts pulls the stream).
         return { [STREAMED_REPLY]: scanReplyStream(coordinator.scan(request), request) };
       }
+      case 'import': {
+        this.checkServing();
+        const quorum = await coordinator.importRecord(request.key, request.record, { w: request.w, consistency: request.consistency });
+        return { context: encodeContext(request.key, request.record.clock), replicas: quorum.answered };
+      }
       case 'cluster.set':
         return this.setCluster(request.settings);
       case 'reap':

@@ -4,7 +4,7 @@
  * engines see nothing else.
  */
 import { isUtf8 } from 'node:buffer';
-import type { VersionVector } from '../clock/index.js';
+import type { CausalRecord, VersionVector } from '../clock/index.js';
 import type { ClusterSettings, Consistency } from '../config.js';
 import type { WireError } from '../errors.js';
 import type { PeerRequest } from './peer.js';
@@ -37,6 +37,8 @@ export type ClientRequest =
       ttlMs?: number;
     }
   | { op: 'get'; key: Buffer; r: number | undefined; consistency: Consistency | undefined; encoding: Encoding }
+  /** A key's whole record from an export line, merged into its replicas. */
+  | { op: 'import'; key: Buffer; record: CausalRecord<Buffer>; w: number | undefined; consistency: Consistency | undefined }
   | ({ op: 'scan'; encoding: Encoding } & ScanRequest)
   | {
       op: 'delete';

@@ -71,6 +71,7 @@ const ROLE_NEEDED: Readonly<Record<ClientRequest['op'], ClientRole | undefined>>
   scan: 'read',
   put: 'write',
   delete: 'write',
+  import: 'write',
   leave: 'admin',
   remove: 'admin',
   reap: 'admin',

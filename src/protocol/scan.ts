@@ -39,6 +39,8 @@ export interface ScanRequest {
   /** Keys to return at most (undefined: every key of the range). */
   limit: number | undefined;
   values: boolean;
+  /** Every version of each key's record (clock, dots, deletions, deadlines), as an export line: implies values. */
+  versions: boolean;
   pageKeys: number;
   r: number | undefined;
   consistency: 'strict' | 'sloppy' | undefined;

@@ -122,6 +122,16 @@ export class LocalReplica {
     return this.withKeyLock(cacheKey, () => this.writeLocked(key, cacheKey, value === null, stored, context, supersedeCurrent, expiresAt));
   }
 
+  /** A record with raw values, its values encoded (compressed or not) as a put would store them. */
+  async encodeRecord(raw: CausalRecord<Buffer>): Promise<StoredRecord> {
+    const siblings: StoredRecord['siblings'][number][] = [];
+    for (const s of raw.siblings) {
+      if (s.value === null) siblings.push({ ...s, value: null });
+      else siblings.push({ ...s, value: this.codec.encodeCheap(s.value) ?? (await this.codec.encode(s.value)) });
+    }
+    return { clock: raw.clock, siblings };
+  }
+
   private async writeLocked(
     key: Buffer,
     cacheKey: string,
