@@ -10,18 +10,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { KvClient } from '../../src/client/client.js';
-import { isAlive, KVCTL, killHard, kvctl, tempDir, waitFor } from '../helpers/cli.js';
+import { cliEnv, isAlive, KVCTL, killHard, kvctl, tempDir, waitFor } from '../helpers/cli.js';
 import { startCluster } from '../helpers/cluster.js';
 
 const run = promisify(execFile);
 type TestLike = { teardown: (fn: () => void | Promise<void>) => void };
-
-function cliEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.NODE_OPTIONS;
-  delete env.KVCTL_ADDR;
-  return env;
-}
 
 interface TopNodeLine {
   name: string;

@@ -9,20 +9,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { isAlive, KVCTL, killHard, startDaemon, tempDir, waitFor } from '../helpers/cli.js';
+import { cliEnv, isAlive, KVCTL, killHard, startDaemon, tempDir, waitFor } from '../helpers/cli.js';
 import { startCluster } from '../helpers/cluster.js';
 
 const run = promisify(execFile);
 
 type TestLike = { teardown: (fn: () => void | Promise<void>) => void };
-
-/** The environment the CLI runs in as users run it (tap's TypeScript loader lives in NODE_OPTIONS). */
-function cliEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.NODE_OPTIONS;
-  delete env.KVCTL_ADDR;
-  return env;
-}
 
 interface Watcher {
   child: ChildProcess;

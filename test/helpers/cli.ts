@@ -37,6 +37,14 @@ export function kvctl(args: string[], options: RunOptions = {}): Promise<RunResu
   return runProgram(process.execPath, [KVCTL, ...args], options);
 }
 
+/** The environment the CLI runs in as users run it: without tap's TypeScript loader (NODE_OPTIONS) and the test's own KVCTL_ADDR. */
+export function cliEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.NODE_OPTIONS;
+  delete env.KVCTL_ADDR;
+  return env;
+}
+
 /**
  * Runs a program as a user's shell would: without tap's TypeScript loader (NODE_OPTIONS) and
  * without a KVCTL_ADDR of the test's own; `options.env` adds to (or, with undefined, removes from)
@@ -44,7 +52,7 @@ export function kvctl(args: string[], options: RunOptions = {}): Promise<RunResu
  */
 export function runProgram(file: string, args: string[], options: RunOptions & { cwd?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: undefined, KVCTL_ADDR: undefined, ...options.env };
+    const env: NodeJS.ProcessEnv = { ...cliEnv(), ...options.env };
     for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
     const child = spawn(file, args, { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
