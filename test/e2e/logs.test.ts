@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { KvClient } from '../../src/client/client.js';
 import { LOG_EVENTS } from '../../src/env/log-events.js';
-import { kvctl, startDaemon, tempDir, waitFor } from '../helpers/cli.js';
+import { type Daemon, killHard, kvctl, startDaemon, tempDir, waitFor } from '../helpers/cli.js';
+import { startCluster, waitForHealth, waitForMembers } from '../helpers/cluster.js';
 import { writeSecretFile } from '../helpers/security.js';
 
 interface Line {
@@ -109,4 +110,34 @@ t.test('at the default level, debug lines are not written', async (t) => {
     ['node.starting', 'node.listening', 'node.stopping', 'node.stopped'],
     'the info lines are',
   );
+});
+
+t.test('three nodes: each logs as itself, bounded, and a member that comes back is logged by the others', async (t) => {
+  const nodes = await startCluster(t, 3, ['--log-max-bytes', '65536', '--log-files', '1']);
+  await waitForMembers(nodes, 3);
+  const [a, b, c] = nodes as [Daemon, Daemon, Daemon];
+  const client = await KvClient.connect(a.addr);
+  for (let i = 0; i < 50; i++) await client.put(`log:${i}`, 'v');
+  await client.close();
+  killHard(c.pid);
+  await waitForHealth(a, c.name, 'down');
+  const again = await startDaemon(t, { dataDir: c.dataDir });
+  t.equal(again.name, c.name);
+  await waitForHealth(a, c.name, 'alive');
+  await waitFor(
+    () => allLines(a.dataDir).some((l) => l.event === 'gossip.membership_changed' && JSON.stringify(l.recovered ?? []).includes(c.name)),
+    `${a.name} to log ${c.name} coming back`,
+  );
+  for (const node of [a, b, c]) {
+    const files = logFiles(node.dataDir);
+    t.ok(files.length <= 2, `${node.name}: ${files.length} log files (--log-files 1)`);
+    for (const name of files) t.ok(statSync(join(node.dataDir, name)).size <= 65536, `${node.name}/${name} within --log-max-bytes`);
+    const lines = allLines(node.dataDir);
+    t.ok(
+      lines.every((l) => l.node === node.name && typeof l.time === 'string' && Object.hasOwn(LOG_EVENTS, l.event)),
+      `${node.name}: ${lines.length} lines, every one names this node and a known event`,
+    );
+  }
+  const restarts = allLines(c.dataDir).filter((l) => l.event === 'node.listening');
+  t.equal(restarts.length, 2, `${c.name} logged listening at both starts`);
 });
