@@ -3,6 +3,13 @@ export function isJsonObject(raw: unknown): raw is Record<string, unknown> {
   return typeof raw === 'object' && raw !== null && !Array.isArray(raw);
 }
 
+/** The finite number at `path` in JSON from outside (a stats reply), 0 when anything on the way is missing or of another type. */
+export function numberAt(raw: unknown, ...path: string[]): number {
+  let at = raw;
+  for (const key of path) at = isJsonObject(at) ? at[key] : undefined;
+  return typeof at === 'number' && Number.isFinite(at) ? at : 0;
+}
+
 /** A field name given twice in one object, and how deep that object is (0: the outermost). */
 export interface RepeatedField {
   name: string;

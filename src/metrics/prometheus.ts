@@ -9,8 +9,8 @@
  * quorums, member states), never from a key or any other string a client sends.
  */
 import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
-import { isJsonObject } from '../json.js';
-import type { RequestMetricsSnapshot } from './request-metrics.js';
+import { isJsonObject, numberAt as num } from '../json.js';
+import { parseRequestMetricsSnapshot, type RequestMetricsSnapshot } from './request-metrics.js';
 
 /** The node's `stats` reply (KvNode.stats plus the daemon's process figures). */
 export type StatsSnapshot = Record<string, unknown>;
@@ -20,13 +20,6 @@ export interface NodeMetrics {
   /** The exposition text, from a fresh stats snapshot; scrapes that overlap share one snapshot. */
   scrape(): Promise<string>;
   readonly contentType: string;
-}
-
-/** A number at a path of the snapshot, 0 when absent (an older daemon, a store without disk). */
-function num(snapshot: StatsSnapshot | undefined, ...path: string[]): number {
-  let at: unknown = snapshot;
-  for (const key of path) at = isJsonObject(at) ? at[key] : undefined;
-  return typeof at === 'number' && Number.isFinite(at) ? at : 0;
 }
 
 /**
@@ -86,7 +79,7 @@ export function nodeMetrics(stats: () => Promise<StatsSnapshot>): NodeMetrics {
       },
     });
 
-  const requests = () => (isJsonObject(current?.requests) ? (current.requests as unknown as RequestMetricsSnapshot) : undefined);
+  const requests = () => parseRequestMetricsSnapshot(current?.requests);
   new Counter({
     name: 'kvctl_requests_total',
     help: 'Client requests this node answered, by op and outcome (ok, or the error code)',

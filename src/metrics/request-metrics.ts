@@ -8,6 +8,7 @@
  * registry's, quorums 1..MAX_REPLICAS.
  */
 import { MAX_REPLICAS } from '../config.js';
+import { isJsonObject } from '../json.js';
 
 /**
  * Upper bounds of the latency buckets, ms (a last bucket takes everything slower). From a local
@@ -36,6 +37,32 @@ export interface OpSnapshot {
 export interface RequestMetricsSnapshot {
   boundsMs: number[];
   ops: Record<string, OpSnapshot>;
+}
+
+const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+
+/**
+ * A snapshot as another node's `stats` reply carries it (`requests`), checked field by field: what
+ * does not have the snapshot's shape is left out (an op, a quorum), and undefined when nothing does.
+ */
+export function parseRequestMetricsSnapshot(raw: unknown): RequestMetricsSnapshot | undefined {
+  if (!isJsonObject(raw) || !Array.isArray(raw.boundsMs) || !raw.boundsMs.every(isCount) || !isJsonObject(raw.ops)) return undefined;
+  const boundsMs = raw.boundsMs as number[];
+  const ops: Record<string, OpSnapshot> = {};
+  for (const [op, value] of Object.entries(raw.ops)) {
+    if (!isJsonObject(value) || !isCount(value.ok) || !isJsonObject(value.errors) || !isJsonObject(value.latency)) continue;
+    const errors: Record<string, number> = {};
+    for (const [code, n] of Object.entries(value.errors)) if (isCount(n)) errors[code] = n;
+    const latency: Record<string, LatencySnapshot> = {};
+    for (const [quorum, series] of Object.entries(value.latency)) {
+      if (!isJsonObject(series) || !isCount(series.count) || !isCount(series.sumMs) || !Array.isArray(series.buckets)) continue;
+      const buckets = series.buckets;
+      if (buckets.length !== boundsMs.length + 1 || !buckets.every(isCount)) continue;
+      latency[quorum] = { count: series.count, sumMs: series.sumMs, buckets: buckets as number[] };
+    }
+    ops[op] = { ok: value.ok, errors, latency };
+  }
+  return { boundsMs, ops };
 }
 
 interface LatencySeries {

@@ -4,8 +4,8 @@
  * writes in that interval (bucket deltas), the cache hit ratio in it, and the node's gauges
  * (hints held, handoff backlog, disk, keys). Pure: readings carry the time they were taken.
  */
-import { isJsonObject } from '../json.js';
-import { errorCount, mergedBuckets, quantileMs, type RequestMetricsSnapshot, requestCount } from './request-metrics.js';
+import { numberAt as num } from '../json.js';
+import { errorCount, mergedBuckets, parseRequestMetricsSnapshot, quantileMs, type RequestMetricsSnapshot, requestCount } from './request-metrics.js';
 
 /** The ops `top` shows rates of, and whose latencies make its p50/p99. */
 export const TOP_OPS = ['get', 'put', 'delete'] as const;
@@ -38,15 +38,8 @@ export interface TopGauges {
   health: string;
 }
 
-function num(stats: Record<string, unknown>, ...path: string[]): number {
-  let at: unknown = stats;
-  for (const key of path) at = isJsonObject(at) ? at[key] : undefined;
-  return typeof at === 'number' && Number.isFinite(at) ? at : 0;
-}
-
 function requestsOf(stats: Record<string, unknown>): RequestMetricsSnapshot {
-  const r = stats.requests;
-  return isJsonObject(r) && Array.isArray(r.boundsMs) && isJsonObject(r.ops) ? (r as unknown as RequestMetricsSnapshot) : { boundsMs: [], ops: {} };
+  return parseRequestMetricsSnapshot(stats.requests) ?? { boundsMs: [], ops: {} };
 }
 
 export function topGauges(stats: Record<string, unknown>): TopGauges {
@@ -68,8 +61,8 @@ export function topRates(prev: TopReading, cur: TopReading): TopRates | undefine
   if (intervalSec <= 0 || num(cur.stats, 'uptimeMs') < num(prev.stats, 'uptimeMs')) return undefined;
   const before = requestsOf(prev.stats);
   const after = requestsOf(cur.stats);
-  const opsPerSec = {} as Record<TopOp, number>;
-  for (const op of TOP_OPS) opsPerSec[op] = Math.max(0, requestCount(after.ops[op]) - requestCount(before.ops[op])) / intervalSec;
+  const rate = (op: TopOp) => Math.max(0, requestCount(after.ops[op]) - requestCount(before.ops[op])) / intervalSec;
+  const opsPerSec: Record<TopOp, number> = { get: rate('get'), put: rate('put'), delete: rate('delete') };
   let errors = 0;
   for (const op of Object.keys(after.ops)) errors += Math.max(0, errorCount(after.ops[op]) - errorCount(before.ops[op]));
   const bounds = after.boundsMs;

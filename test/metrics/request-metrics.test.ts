@@ -8,6 +8,7 @@ import {
   errorCount,
   LATENCY_BOUNDS_MS,
   mergedBuckets,
+  parseRequestMetricsSnapshot,
   quantileMs,
   quorumLabel,
   RequestMetrics,
@@ -119,4 +120,26 @@ t.test('merged buckets add the quorums of the chosen ops', async (t) => {
   const s = m.snapshot();
   t.same(mergedBuckets(s, ['put']), [1, 1, 0]);
   t.same(mergedBuckets(s, ['put', 'get', 'delete']), [1, 1, 1]);
+});
+
+t.test('a snapshot from another node is read field by field: what has not its shape is left out', async (t) => {
+  const clock = manualClock();
+  const m = new RequestMetrics(clock.now);
+  const started = m.start();
+  clock.advance(3);
+  m.record('put', 'w2', started, 'ok');
+  m.record('get', 'r2', m.start(), 'KV_TIMEOUT');
+  const snapshot = m.snapshot();
+  t.same(parseRequestMetricsSnapshot(JSON.parse(JSON.stringify(snapshot))), snapshot, 'a real snapshot, through JSON, reads back whole');
+  for (const bad of [undefined, null, 7, 'x', [], { boundsMs: 'x', ops: {} }, { boundsMs: [1, -2], ops: {} }, { boundsMs: [1], ops: [] }]) {
+    t.equal(parseRequestMetricsSnapshot(bad), undefined, JSON.stringify(bad) ?? 'undefined');
+  }
+  const hostile = JSON.parse(JSON.stringify(snapshot));
+  hostile.ops.put.latency.w2.buckets.push(5); // one bucket too many
+  hostile.ops.get.ok = '1'; // not a count
+  hostile.ops.delete = { ok: 1, errors: { KV_X: 'many', KV_Y: 2 }, latency: {} };
+  const read = parseRequestMetricsSnapshot(hostile);
+  t.same(Object.keys(read?.ops ?? {}).sort(), ['delete', 'put'], 'an op with a bad count is left out');
+  t.same(read?.ops.put?.latency, {}, 'a series with the wrong number of buckets is left out');
+  t.same(read?.ops.delete?.errors, { KV_Y: 2 }, 'an error count that is not a number is left out');
 });
