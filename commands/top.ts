@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Flags } from '@oclif/core';
 import { addrFlags, KvCommand } from '../src/cli/base-command.js';
+import { onInterruption } from '../src/cli/interruption.js';
 import { type TopSample, TopSource } from '../src/cli/top-source.js';
 import { topJson, topStatusLines, topTable } from '../src/cli/top-table.js';
 import type { TableViewProps } from '../src/views/table-view.js';
@@ -32,12 +33,8 @@ An ink view at a terminal (q or Ctrl-C quits), plain text blocks in a pipe, one 
     const { flags } = await this.parse(Top);
     const intervalMs = flags['interval-ms'];
     const source = new TopSource(this.resolveAddr(flags.addr), this.clientOptions(flags), intervalMs);
-    const stop = new AbortController();
-    const quit = () => stop.abort();
-    const sink = this.jsonEnabled() ? ndjsonSink() : process.stdout.isTTY ? await inkSink(quit) : plainSink();
-    process.on('SIGINT', quit);
-    process.on('SIGTERM', quit);
-    process.stdout.on('error', quit); // the reader went away (EPIPE)
+    const stop = onInterruption();
+    const sink = this.jsonEnabled() ? ndjsonSink() : process.stdout.isTTY ? await inkSink(stop.quit) : plainSink();
     let shown = 0;
     try {
       // The first poll only primes the rates; each sample after it covers the interval before it.
@@ -51,9 +48,7 @@ An ink view at a terminal (q or Ctrl-C quits), plain text blocks in a pipe, one 
         await delay(intervalMs, undefined, { signal: stop.signal }).catch(() => {});
       }
     } finally {
-      process.off('SIGINT', quit);
-      process.off('SIGTERM', quit);
-      process.stdout.off('error', quit);
+      stop.release();
       source.close();
       sink.close();
     }

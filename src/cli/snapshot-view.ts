@@ -28,6 +28,7 @@ import {
   statusLines,
   type WatchStatus,
 } from '../views/watch-status.js';
+import { onInterruption } from './interruption.js';
 import { type KnownNode, type PollResult, WatchSource } from './watch-source.js';
 
 /** --watch and --interval-ms, as every snapshot view takes them. */
@@ -93,13 +94,9 @@ interface WatchSink<T> {
 }
 
 async function watch<T>(o: DaemonViewOptions<T>): Promise<void> {
-  const stop = new AbortController();
-  const quit = () => stop.abort();
+  const stop = onInterruption();
   const source = new WatchSource<T>({ addr: o.addr, access: o.access, body: o.body, nodes: o.nodes, self: o.self });
-  const sink: WatchSink<T> = o.json ? ndjsonSink() : process.stdout.isTTY ? await inkSink(o, quit) : plainSink(o);
-  process.on('SIGINT', quit);
-  process.on('SIGTERM', quit);
-  process.stdout.on('error', quit); // the reader went away (EPIPE): nothing left to show
+  const sink: WatchSink<T> = o.json ? ndjsonSink() : process.stdout.isTTY ? await inkSink(o, stop.quit) : plainSink(o);
   let status = initialStatus(o.addr, o.intervalMs);
   try {
     for (let first = true; !stop.signal.aborted; first = false) {
@@ -119,9 +116,7 @@ async function watch<T>(o: DaemonViewOptions<T>): Promise<void> {
       await delay(o.intervalMs, undefined, { signal: stop.signal }).catch(() => {});
     }
   } finally {
-    process.off('SIGINT', quit);
-    process.off('SIGTERM', quit);
-    process.stdout.off('error', quit);
+    stop.release();
     source.close();
     sink.close();
   }
