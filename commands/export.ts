@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { Flags } from '@oclif/core';
 import { addrFlags, KvCommand } from '../src/cli/base-command.js';
+import { keyRangeFlags } from '../src/cli/key-range-flags.js';
 import type { Consistency } from '../src/config.js';
 import { KvError } from '../src/errors.js';
 
@@ -20,12 +21,7 @@ the count goes to stderr.`;
 
   static override flags = {
     ...addrFlags,
-    prefix: Flags.string({ description: 'Only keys that start with this (UTF-8)' }),
-    start: Flags.string({ description: 'First key of the range, included (UTF-8)' }),
-    end: Flags.string({ description: 'End of the range, excluded (UTF-8)' }),
-    cursor: Flags.string({ description: 'Resume after the key this cursor (from a scan or export that stopped) names' }),
-    r: Flags.integer({ description: 'Replicas that must answer for each key (1..N)', min: 1 }),
-    consistency: Flags.string({ description: "Override the cluster's mode: strict or sloppy", options: ['strict', 'sloppy'] }),
+    ...keyRangeFlags,
   };
 
   async run(): Promise<undefined> {

@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { once } from 'node:events';
 import { Flags } from '@oclif/core';
 import { addrFlags, KvCommand } from '../src/cli/base-command.js';
+import { keyRangeFlags } from '../src/cli/key-range-flags.js';
 import type { ScanItem, ScanStream } from '../src/client/client.js';
 import type { Consistency } from '../src/config.js';
 import { MAX_SCAN_PAGE_KEYS } from '../src/protocol/scan.js';
@@ -27,14 +28,9 @@ as this command writes, so kvctl scan | head stops the scan early.`;
 
   static override flags = {
     ...addrFlags,
-    prefix: Flags.string({ description: 'Only keys that start with this (UTF-8)' }),
-    start: Flags.string({ description: 'First key of the range, included (UTF-8)' }),
-    end: Flags.string({ description: 'End of the range, excluded (UTF-8)' }),
+    ...keyRangeFlags,
     limit: Flags.integer({ description: 'Stop after this many keys and print the cursor to resume from', min: 1 }),
-    cursor: Flags.string({ description: 'Resume after the key this cursor (from an earlier scan) names' }),
     values: Flags.boolean({ description: 'Print values too', default: false }),
-    r: Flags.integer({ description: 'Replicas that must answer for each key (1..N)', min: 1 }),
-    consistency: Flags.string({ description: "Override the cluster's mode for this scan: strict or sloppy", options: ['strict', 'sloppy'] }),
     'page-keys': Flags.integer({ description: `Keys per reply line from the daemon (1..${MAX_SCAN_PAGE_KEYS})`, min: 1, max: MAX_SCAN_PAGE_KEYS }),
   };
 
