@@ -97,7 +97,8 @@ export class ScanRun {
             key: step.key,
             record,
             visible,
-            values: values ? await this.deps.replica.values({ clock: record.clock, siblings: visible }) : undefined,
+            // An export item carries every version (versions): the visible values alone would be decoded for nothing.
+            values: values && !this.request.versions ? await this.deps.replica.values({ clock: record.clock, siblings: visible }) : undefined,
             versions: this.request.versions ? await this.rawRecord(record) : undefined,
             answered: step.answered,
             maybeStale: step.maybeStale,

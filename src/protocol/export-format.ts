@@ -9,7 +9,8 @@
  *    "context":"…"}
  *
  * - `v`: the format's version; a reader refuses a version it does not know.
- * - `encoding`: `utf8` when the key and every value are valid UTF-8, else `base64` for all of them.
+ * - `encoding`: `utf8` when the key and every value are valid UTF-8 and not much longer escaped than
+ *   in base64 (as a get reply chooses), else `base64` for all of them.
  * - `clock`: the record's version vector, entries sorted by actor.
  * - `versions`: the siblings, oldest first: each its dot, its time, and either its value (with its
  *   deadline, if it has one) or `"deleted": true` (a tombstone concurrent with a live value).
@@ -18,10 +19,10 @@
  * Pure: the coordinator and the CLI move the lines; this turns records into lines and back,
  * checking every field of a line as strictly as the peer protocol checks a record.
  */
-import { isUtf8 } from 'node:buffer';
 import { badClockEntry, type CausalRecord, compareSiblings, encodeContext, MAX_CLOCK_ENTRIES, type Sibling, vectorEntries } from '../clock/index.js';
 import { KvError } from '../errors.js';
 import { isJsonObject } from '../json.js';
+import { replyEncoding } from './client.js';
 
 export const EXPORT_FORMAT_VERSION = 1;
 
@@ -46,8 +47,10 @@ const VERSION_FIELDS = new Set(['dot', 'ts', 'value', 'deleted', 'expiresAt']);
 
 /** The export line of a key's record (values raw). */
 export function exportLine(key: Buffer, record: CausalRecord<Buffer>): Record<string, unknown> {
-  const utf8 = isUtf8(key) && record.siblings.every((s) => s.value === null || isUtf8(s.value));
-  const encoding = utf8 ? 'utf8' : 'base64';
+  // As a get reply chooses: UTF-8 only when it is valid and no longer than base64 once escaped, so the line stays within the record limits' arithmetic.
+  const values: Buffer[] = [];
+  for (const s of record.siblings) if (s.value !== null) values.push(s.value);
+  const encoding = replyEncoding([key, ...values], 'utf8');
   return {
     v: EXPORT_FORMAT_VERSION,
     key: key.toString(encoding),

@@ -57,6 +57,8 @@ t.test('binary keys and values travel as base64; random records round-trip exact
   t.same(wrong, [], '300 random records');
   const binary = exportLine(Buffer.from([0xff, 0x00]), sample());
   t.equal(binary.encoding, 'base64', 'a key that is not UTF-8 makes the whole line base64');
+  const controls = applyWrite(emptyRecord<Buffer>(), emptyVector, 'n1~aa', Buffer.alloc(1024, 0x01), T0);
+  t.equal(exportLine(Buffer.from('k'), controls).encoding, 'base64', 'UTF-8 that escapes to 6 bytes a byte goes as base64, as a get reply would');
 });
 
 t.test('refusals: what a line must not hold, each named', async (t) => {
