@@ -105,7 +105,7 @@ function table(o: ScaleOutcome): string {
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length), 'this run'.length);
   const line = (r: [string, string, string]) => `${r[0].padEnd(w0)}  ${r[1].padEnd(w1)}  ${r[2]}`.trimEnd();
-  return [line(['', 'this run', before ? 'before (issue)' : '']), ...rows.map(line)].join('\n');
+  return [line(['', 'this run', before ? 'before (the issue, 10 % loss)' : '']), ...rows.map(line)].join('\n');
 }
 
 function fmtBytes(bytes: number): string {
