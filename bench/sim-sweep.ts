@@ -1,4 +1,6 @@
 /**
+ * `npm run sim`: with `--nodes`, the scale run (bench/sim-scale.ts); otherwise the seed sweep.
+ *
  * The seed sweep: `npm run sim -- --seeds 1..500 [options]` runs the simulated chaos workload for
  * each seed and reports the seeds that broke an invariant, with the command that replays each one.
  * Exits 1 when any seed failed, 2 on bad arguments.
@@ -10,6 +12,7 @@ import { isPlantedBug, parseSeeds, replayCommand, type SweepOptions, sweep } fro
 const DEFAULT_OPS = 400;
 
 const HELP = `Usage: npm run sim -- --seeds <seeds> [options]
+       npm run sim -- --nodes <n> [options]   (the scale run: --nodes <n> --help)
 
 Runs the chaos workload of the simulator (five real nodes, N=3 W=2 R=2, a lossy network, crashes,
 pauses, partitions) once per seed and checks its invariants after every step: siblings pairwise
@@ -114,4 +117,10 @@ function positive(flag: string, text: string): number {
   return n;
 }
 
-process.exitCode = await main();
+const args = process.argv.slice(2);
+if (args.some((arg) => arg === '--nodes' || arg.startsWith('--nodes='))) {
+  const { scaleMain } = await import('./sim-scale.js');
+  process.exitCode = await scaleMain(args);
+} else {
+  process.exitCode = await main();
+}

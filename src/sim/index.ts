@@ -3,6 +3,7 @@ export * from './chaos-workload.js';
 export * from './invariants.js';
 export * from './planted-bugs.js';
 export * from './process-life.js';
+export * from './scale-run.js';
 export * from './seed-sweep.js';
 export * from './sim-cluster.js';
 export * from './sim-network.js';

@@ -49,8 +49,16 @@ export interface SimClusterOptions {
   checkEveryStep?: boolean;
   /** The client's writes, for the per-step check that acknowledged values stay on disk. */
   ledger?: AckLedger;
-  /** Hash every message delivered and every client reply (`traceHash()`). */
-  trace?: boolean;
+  /**
+   * Hash every message delivered and every client reply (`traceHash()`): `true` or 'full' hashes
+   * whole messages; 'headers' only each message's time, ends, length and first bytes (for runs
+   * whose messages are too many to hash whole; still any divergence of timing or size shows).
+   */
+  trace?: boolean | 'full' | 'headers';
+  /** Boot every node at once (a cold start of the whole cluster), instead of one after another. */
+  bootTogether?: boolean;
+  /** How many of the first nodes are seeds every node knows; default 1. */
+  seedCount?: number;
   /** A deliberate bug in every node's store (planted-bugs.ts). */
   plant?: PlantedBug;
   /** How long a dead record (deleted or expired) waits before the reaper may drop it; default an hour. */
@@ -68,6 +76,9 @@ export interface SimNode {
   store: Store;
   built: BuiltNode;
 }
+
+/** With trace 'headers', how much of each message is hashed (the frame header and the start of the body). */
+const TRACE_HEADER_BYTES = 64;
 
 /** Faults must have been over this long (and every node up) before rings are expected to agree. */
 const QUIET_MS = 5000;
@@ -91,30 +102,45 @@ export class SimCluster {
     if (options.trace) {
       const trace = createHash('sha256');
       this.trace = trace;
+      const headersOnly = options.trace === 'headers';
       this.network.onDeliver = (at, from, to, line) => {
-        trace.update(`${at} ${from}>${to} `);
-        trace.update(line);
+        trace.update(`${at} ${from}>${to} ${line.length} `);
+        trace.update(headersOnly && typeof line !== 'string' ? line.subarray(0, TRACE_HEADER_BYTES) : line);
         trace.update('\n');
       };
     }
   }
 
-  /** Builds and starts every node; each knows node1 as its seed. */
+  /**
+   * Builds and starts every node; each knows the first `seedCount` nodes (node1 by default) as its
+   * seeds. One after another, or all at once with `bootTogether`.
+   */
   async start(): Promise<void> {
-    for (let i = 1; i <= this.options.nodes; i++) {
+    const seedCount = Math.max(1, this.options.seedCount ?? 1);
+    const count = this.options.nodes;
+    for (let i = 1; i <= count; i++) {
       const name = `node${i}`;
       const disk = new SimDisk({ sync: this.options.sync ?? false, clock: this.clock, random: this.random.fork() });
       if (this.invariants) disk.listener = this.invariants.listen(name);
-      const node = { name, addr: `10.0.0.${i}:7070`, disk, boots: 0 } as SimNode;
-      this.nodes.push(node);
-      await this.boot(node);
+      this.nodes.push({ name, addr: addrOf(i), disk, boots: 0 } as SimNode);
     }
+    this.seeds = Array.from({ length: Math.min(seedCount, count) }, (_, i) => addrOf(i + 1));
+    if (this.options.bootTogether) await this.bootAll(this.nodes);
+    else for (const node of this.nodes) await this.boot(node);
   }
 
+  /** Seed addresses every node is started with. */
+  private seeds: string[] = [];
+
   /** Starts a new process life on the node's disk; virtual time passes only while its store syncs. */
-  private async boot(node: SimNode): Promise<void> {
+  private boot(node: SimNode): Promise<void> {
+    return this.bootAll([node]);
+  }
+
+  /** Boots `nodes` side by side and drives the clock until every one is up. */
+  private async bootAll(nodes: readonly SimNode[]): Promise<void> {
     this.fault();
-    const booting = this.bootLife(node);
+    const booting = Promise.all(nodes.map((node) => this.bootLife(node)));
     let done = false;
     const mark = () => {
       done = true;
@@ -122,7 +148,7 @@ export class SimCluster {
     void booting.then(mark, mark);
     await drainMicrotasks();
     while (!done) await this.run(1, 1);
-    return booting;
+    await booting;
   }
 
   private async bootLife(node: SimNode): Promise<void> {
@@ -156,7 +182,7 @@ export class SimCluster {
       cluster,
       members: [],
       restoredMembers,
-      seeds: [this.nodes[0]?.addr ?? node.addr],
+      seeds: this.seeds.length > 0 ? this.seeds : [node.addr],
       hintCaps: { maxBytesPerTarget: 64 * 1024 * 1024, maxAgeMs: 60 * 60 * 1000 },
       hintDeliveryIntervalMs: 500,
       antiEntropy: { intervalMs: 0, maxKeysPerSecond: 1_000_000, tombstoneGraceMs: this.options.tombstoneGraceMs ?? 60 * 60 * 1000 },
@@ -332,4 +358,9 @@ export class SimCluster {
   private fault(): void {
     this.lastFaultAt = this.clock.now();
   }
+}
+
+function addrOf(index: number): string {
+  // Node 256 and later take the next octets (10.0.1.0 and on), so every address stays distinct.
+  return `10.0.${Math.floor(index / 256)}.${index % 256}:7070`;
 }

@@ -34,7 +34,7 @@ import type { Timer, VirtualClock } from '../env/clock.js';
 import type { Random } from '../env/random.js';
 import { KvError, toKvError, type WireError } from '../errors.js';
 import { answerFrame } from '../net/answer.js';
-import { encodeErrorFrame, encodePeerRequest, type FrameBounds, nextFrameId, readFrameHeader, replyOf } from '../net/peer-frames.js';
+import { encodeErrorFrame, encodePeerRequest, type FrameBounds, nextFrameId, opOfCode, readFrameHeader, replyOf } from '../net/peer-frames.js';
 import { newClientConnection, type RequestHandler } from '../protocol/connection.js';
 import type { PeerOp, PeerReply, PeerRequestOf } from '../protocol/peer.js';
 import { type PeerTransport, wrongNodeError } from '../protocol/transport.js';
@@ -63,6 +63,8 @@ export interface SimNetworkStats {
   timeouts: number;
   /** Requests resolved with a reply. */
   replies: number;
+  /** Bytes of every request and reply frame sent (lost ones included), as a TCP link would carry them. */
+  frameBytes: number;
 }
 
 interface Pending {
@@ -88,7 +90,9 @@ export class SimNetwork {
   private readonly pending = new Set<Pending>();
   private lossRate: number;
   private lastId = 0;
-  readonly stats: SimNetworkStats = { requests: 0, lost: 0, cut: 0, refused: 0, timeouts: 0, replies: 0 };
+  readonly stats: SimNetworkStats = { requests: 0, lost: 0, cut: 0, refused: 0, timeouts: 0, replies: 0, frameBytes: 0 };
+  /** Frame bytes sent per op code (a reply counts toward the op it answers). */
+  private readonly bytesByOpCode = new Map<number, number>();
   /** Told of every message as it arrives: a request or reply frame as sent, or 'reset' (for trace hashes). */
   onDeliver: ((at: number, from: string, to: string, message: Buffer | string) => void) | undefined;
 
@@ -175,6 +179,7 @@ export class SimNetwork {
     this.stats.requests++;
     return new Promise((resolve, reject) => {
       const { id, opCode } = readFrameHeader(wire);
+      this.countBytes(opCode, wire.length);
       const p: Pending = {
         from,
         id,
@@ -251,6 +256,7 @@ export class SimNetwork {
 
   private reply(p: Pending, to: string, from: string, outcome: Outcome): void {
     const wire = 'reply' in outcome ? outcome.reply : 'error' in outcome ? encodeErrorFrame(p.id, p.opCode, outcome.error) : undefined;
+    if (wire !== undefined) this.countBytes(p.opCode, wire.length);
     const life = this.lifeOf(from);
     this.send(to, from, () => {
       this.onDeliver?.(this.clock.now(), to, from, wire ?? 'reset');
@@ -263,6 +269,18 @@ export class SimNetwork {
         p.reject(new KvError('KV_UNREACHABLE', `connection to ${to} refused`, { addr: to }));
       }
     });
+  }
+
+  /** Frame bytes sent so far per peer op ('ping' and unknown codes by number). */
+  frameBytesByOp(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [code, bytes] of this.bytesByOpCode) out[opOfCode(code) ?? `op${code}`] = bytes;
+    return out;
+  }
+
+  private countBytes(opCode: number, bytes: number): void {
+    this.stats.frameBytes += bytes;
+    this.bytesByOpCode.set(opCode, (this.bytesByOpCode.get(opCode) ?? 0) + bytes);
   }
 
   private settle(p: Pending): void {

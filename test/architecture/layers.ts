@@ -77,6 +77,7 @@ export const LAYER_MAP: readonly LayerEntry[] = [
   { pattern: 'sim/sim-cluster.ts', layer: 'root' },
   { pattern: 'sim/chaos-workload.ts', layer: 'root' },
   { pattern: 'sim/seed-sweep.ts', layer: 'root' },
+  { pattern: 'sim/scale-run.ts', layer: 'root' },
   { pattern: 'sim/index.ts', layer: 'root' },
   { pattern: 'cli/**', layer: 'root' },
   { pattern: 'views/**', layer: 'root' },
