@@ -99,8 +99,7 @@ export class Ring {
     const names = base ? [...base.layout.names] : [];
     let digestA = base?.digestA ?? 0;
     let digestB = base?.digestB ?? 0;
-    let dropped: Uint8Array | undefined;
-    let droppedTokens = 0;
+    const removed: SlottedTokens[] = [];
     const free: number[] = [];
     for (const [name, state] of base?.states ?? []) {
       const weight = wanted.get(name);
@@ -115,9 +114,7 @@ export class Ring {
         digestB = (digestB + b) >>> 0;
         continue;
       }
-      dropped ??= new Uint8Array(names.length);
-      dropped[state.slot] = 1;
-      droppedTokens += state.tokens.length;
+      removed.push(state);
       names[state.slot] = undefined;
       free.push(state.slot);
       states.delete(name);
@@ -136,7 +133,7 @@ export class Ring {
       digestB = (digestB + b) >>> 0;
       added.push({ slot, tokens });
     }
-    this.layout = nextLayout(base?.layout ?? EMPTY_LAYOUT, dropped, droppedTokens, added, names);
+    this.layout = nextLayout(base?.layout ?? EMPTY_LAYOUT, removed, added, names);
     this.states = states;
     this.members = mergedMembers(base?.members ?? [], states, arriving);
     this.digestA = digestA;

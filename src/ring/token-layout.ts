@@ -63,48 +63,94 @@ function sortedTokens(added: readonly SlottedTokens[]): { tokens: Uint32Array; o
 }
 
 /**
- * `previous` without the tokens whose owner slot is marked in `dropped` (`droppedTokens` of
- * them), with the tokens of `added` (in name order) merged in; `names` are the new layout's.
+ * `previous` without the tokens of `removed` (members that went, by their slot in `previous`),
+ * with the tokens of `added` (in name order) merged in; `names` are the new layout's. The kept
+ * tokens are copied in runs between the positions where a token goes or comes (found by binary
+ * search), so the cost is one copy of the arrays plus O(changed tokens × log tokens).
  */
 export function nextLayout(
   previous: TokenLayout,
-  dropped: Uint8Array | undefined,
-  droppedTokens: number,
+  removed: readonly SlottedTokens[],
   added: readonly SlottedTokens[],
   names: readonly (string | undefined)[],
 ): TokenLayout {
   const incoming = sortedTokens(added);
-  const length = previous.tokens.length - droppedTokens + incoming.tokens.length;
-  const tokens = new Uint32Array(length);
-  const owners = new Uint32Array(length);
+  const drops = dropPositions(previous, removed);
   const oldTokens = previous.tokens;
   const oldOwners = previous.owners;
-  const newTokens = incoming.tokens;
-  const newOwners = incoming.owners;
-  let i = 0;
-  let j = 0;
+  const length = oldTokens.length - drops.length + incoming.tokens.length;
+  const tokens = new Uint32Array(length);
+  const owners = new Uint32Array(length);
   let out = 0;
-  while (i < oldTokens.length || j < newTokens.length) {
-    if (i < oldTokens.length && dropped !== undefined && dropped[oldOwners[i] as number] === 1) {
-      i++;
-      continue;
+  let d = 0;
+  /** Copies previous[from, to) but for the dropped positions, in runs. */
+  const copyKept = (from: number, to: number) => {
+    let runStart = from;
+    while (d < drops.length && (drops[d] as number) < to) {
+      const drop = drops[d++] as number;
+      tokens.set(oldTokens.subarray(runStart, drop), out);
+      owners.set(oldOwners.subarray(runStart, drop), out);
+      out += drop - runStart;
+      runStart = drop + 1;
     }
-    let takeOld: boolean;
-    if (i >= oldTokens.length) takeOld = false;
-    else if (j >= newTokens.length) takeOld = true;
-    else {
-      const a = oldTokens[i] as number;
-      const b = newTokens[j] as number;
-      takeOld = a < b || (a === b && (names[oldOwners[i] as number] as string) < (names[newOwners[j] as number] as string));
-    }
-    if (takeOld) {
-      tokens[out] = oldTokens[i] as number;
-      owners[out++] = oldOwners[i++] as number;
-    } else {
-      tokens[out] = newTokens[j] as number;
-      owners[out++] = newOwners[j++] as number;
-    }
+    tokens.set(oldTokens.subarray(runStart, to), out);
+    owners.set(oldOwners.subarray(runStart, to), out);
+    out += to - runStart;
+  };
+  const droppedSlots = new Set(removed.map((m) => m.slot));
+  let i = 0;
+  for (let j = 0; j < incoming.tokens.length; j++) {
+    const token = incoming.tokens[j] as number;
+    const owner = incoming.owners[j] as number;
+    // Where the token goes among the old ones: after smaller tokens, and after equal tokens of
+    // owners named before its own (a dropped one may sit anywhere among those: it goes anyway).
+    let at = lowerBound(oldTokens, token, i);
+    while (
+      at < oldTokens.length &&
+      oldTokens[at] === token &&
+      (droppedSlots.has(oldOwners[at] as number) || (names[oldOwners[at] as number] as string) < (names[owner] as string))
+    )
+      at++;
+    copyKept(i, at);
+    i = at;
+    tokens[out] = token;
+    owners[out++] = owner;
   }
+  copyKept(i, oldTokens.length);
   if (out !== length) throw new Error(`ring layout: expected ${length} tokens, merged ${out}`);
   return { tokens, owners, names };
+}
+
+/** Positions in `layout` of the tokens of `removed`, ascending. */
+function dropPositions(layout: TokenLayout, removed: readonly SlottedTokens[]): Int32Array {
+  let total = 0;
+  for (const m of removed) total += m.tokens.length;
+  const positions = new Int32Array(total);
+  let k = 0;
+  for (const { slot, tokens } of removed) {
+    let previousToken = -1;
+    let previousAt = -1;
+    for (const token of tokens) {
+      // A member's own equal tokens (a hash collision) sit side by side: the next one is further on.
+      let at = token === previousToken ? previousAt + 1 : lowerBound(layout.tokens, token, 0);
+      while (at < layout.tokens.length && layout.tokens[at] === token && layout.owners[at] !== slot) at++;
+      if (layout.tokens[at] !== token || layout.owners[at] !== slot) throw new Error(`ring layout: token ${token} of slot ${slot} is not in the ring`);
+      positions[k++] = at;
+      previousToken = token;
+      previousAt = at;
+    }
+  }
+  return positions.sort();
+}
+
+/** The first index at or after `from` whose token is not below `token`. */
+function lowerBound(tokens: Uint32Array, token: number, from: number): number {
+  let lo = from;
+  let hi = tokens.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((tokens[mid] as number) < token) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -132,50 +132,65 @@ t.test('the id names the membership: equal whatever the path and order, changed 
 });
 
 t.test('token layout merge: equal tokens are ordered by owner name, as a build from scratch orders them', async (t) => {
-  // Crafted tokens with ties across members and within one member.
-  const tokensOf: Record<string, number[]> = { b: [5, 9, 9, 20], d: [1, 9, 20], a: [9, 30], c: [0, 9, 9] };
-  const slotted = (names: string[], slots: Map<string, number>) =>
-    [...names].sort().map((name) => ({ slot: slots.get(name) as number, tokens: Uint32Array.from((tokensOf[name] as number[]).sort((x, y) => x - y)) }));
-  const flatten = (layout: { tokens: Uint32Array; owners: Uint32Array; names: readonly (string | undefined)[] }) =>
-    Array.from(layout.tokens, (token, i) => `${token}${layout.names[layout.owners[i] as number]}`).join(' ');
-  const firstSlots = new Map([
-    ['b', 0],
-    ['d', 1],
-  ]);
-  const first = nextLayout(EMPTY_LAYOUT, undefined, 0, slotted(['b', 'd'], firstSlots), ['b', 'd']);
+  type Layout = { tokens: Uint32Array; owners: Uint32Array; names: readonly (string | undefined)[] };
+  const flatten = (layout: Layout) => Array.from(layout.tokens, (token, i) => `${token}${layout.names[layout.owners[i] as number]}`).join(' ');
+  const sorted = (xs: number[]) => Uint32Array.from([...xs].sort((x, y) => x - y));
+  // Crafted: ties across members and within one member.
+  const first = nextLayout(
+    EMPTY_LAYOUT,
+    [],
+    [
+      { slot: 0, tokens: sorted([5, 9, 9, 20]) },
+      { slot: 1, tokens: sorted([1, 9, 20]) },
+    ],
+    ['b', 'd'],
+  );
   t.equal(flatten(first), '1d 5b 9b 9b 9d 20b 20d');
-  // d goes (slot 1 freed and reused by a), c arrives in slot 2.
-  const dropped = Uint8Array.from([0, 1]);
-  const names = ['b', 'a', 'c'];
+  // d goes (its slot 1 reused by a), c arrives in slot 2.
   const next = nextLayout(
     first,
-    dropped,
-    3,
-    slotted(
-      ['a', 'c'],
-      new Map([
-        ['a', 1],
-        ['c', 2],
-      ]),
-    ),
-    names,
-  );
-  const scratch = nextLayout(
-    EMPTY_LAYOUT,
-    undefined,
-    0,
-    slotted(
-      ['a', 'b', 'c'],
-      new Map([
-        ['a', 0],
-        ['b', 1],
-        ['c', 2],
-      ]),
-    ),
-    ['a', 'b', 'c'],
+    [{ slot: 1, tokens: sorted([1, 9, 20]) }],
+    [
+      { slot: 1, tokens: sorted([9, 30]) },
+      { slot: 2, tokens: sorted([0, 9, 9]) },
+    ],
+    ['b', 'a', 'c'],
   );
   t.equal(flatten(next), '0c 5b 9a 9b 9b 9c 9c 20b 30a');
-  t.equal(flatten(next), flatten(scratch), 'merged and from scratch agree');
+  // Random: tokens from 0..15 so that most tokens tie, members come and go, slots are reused.
+  const random = new SeededRandom(21);
+  const problems: string[] = [];
+  let layout: Layout = EMPTY_LAYOUT;
+  let live = new Map<string, { slot: number; tokens: Uint32Array }>();
+  let serial = 0;
+  for (let step = 0; step < 400 && problems.length === 0; step++) {
+    const names = [...layout.names];
+    const removed: { slot: number; tokens: Uint32Array }[] = [];
+    for (const [name, member] of live) {
+      if (random.int(4) !== 0) continue;
+      removed.push(member);
+      names[member.slot] = undefined;
+      live.delete(name);
+    }
+    const free = removed.map((m) => m.slot).sort((a, b) => b - a);
+    const arriving = Array.from({ length: random.int(4) }, () => `m${String.fromCharCode(97 + random.int(26))}${serial++}`).sort();
+    const added = arriving.map((name) => {
+      const slot = free.pop() ?? names.length;
+      names[slot] = name;
+      const member = { slot, tokens: sorted(Array.from({ length: 1 + random.int(5) }, () => random.int(16))) };
+      live.set(name, member);
+      return member;
+    });
+    layout = nextLayout(layout, removed, added, names);
+    const reference = [...live]
+      .flatMap(([name, m]) => Array.from(m.tokens, (token) => [token, name] as const))
+      .sort((x, y) => x[0] - y[0] || (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0))
+      .map(([token, name]) => `${token}${name}`)
+      .join(' ');
+    if (flatten(layout) !== reference) problems.push(`step ${step}: ${flatten(layout)} against ${reference}`);
+    live = new Map(live);
+  }
+  t.same(problems, [], '400 steps of random joins and leaves over 16 token values: the same order as a sort');
   t.same(
     [...memberTokens('x', 8)],
     [...memberTokens('x', 8)].sort((p, q) => p - q),
