@@ -42,10 +42,11 @@ export interface PreferenceSequence {
 export const DEFAULT_VNODES_PER_WEIGHT = 64;
 
 /**
- * Arcs whose primaries each ring remembers (least recently used first out). An entry is one
- * arc's N primaries (a few hundred bytes); 16,384 of them hold every arc of a 256-node ring at
- * 64 vnodes, and a few MiB at most whatever the ring's size (see the ring bench for the figures).
- * A miss costs one short walk: the N primaries are usually the next N tokens.
+ * Arcs whose primaries each ring remembers (least recently used first out). An entry is one arc's
+ * N primaries as a frozen array of names: about 190 B with the LRU's bookkeeping at N=3, so a full
+ * memo holds about 3 MiB whatever the ring's size (16,384 entries hold every arc of a 256-node ring
+ * at 64 vnodes; see the ring bench). A miss costs one short walk: the N primaries are usually the
+ * next N tokens. A node holds at most three rings at once (current, previous, handed off).
  */
 export const WALK_MEMO_ENTRIES = 16_384;
 
@@ -60,13 +61,22 @@ interface MemberState {
   readonly digestB: number;
 }
 
-/** The first N distinct nodes from one token. */
-interface Arc {
-  readonly slots: readonly number[];
-  readonly names: readonly string[];
-  readonly entries: readonly PreferenceEntry[];
-  /** Tokens walked from the arc's first token to reach its last primary. */
-  readonly span: number;
+/** One frozen entry per member and role, shared by every list that names the member. */
+class RoleEntries {
+  private readonly primaries = new Map<string, PreferenceEntry>();
+  private readonly fallbacks = new Map<string, PreferenceEntry>();
+
+  primary(name: string): PreferenceEntry {
+    let entry = this.primaries.get(name);
+    if (entry === undefined) this.primaries.set(name, (entry = Object.freeze({ name, role: 'primary' as const })));
+    return entry;
+  }
+
+  fallback(name: string): PreferenceEntry {
+    let entry = this.fallbacks.get(name);
+    if (entry === undefined) this.fallbacks.set(name, (entry = Object.freeze({ name, role: 'fallback' as const })));
+    return entry;
+  }
 }
 
 export class Ring {
@@ -78,11 +88,12 @@ export class Ring {
   private readonly digestA: number;
   private readonly digestB: number;
   private counts: Map<string, number> | undefined;
-  /** Primaries remembered per (first token, n): every request asks for its key's, on every replica. */
-  private readonly arcs = new LruCache<number, Arc>(WALK_MEMO_ENTRIES);
-  /** One frozen entry per member and role, shared by every list that names it. */
-  private readonly primaryEntries: (PreferenceEntry | undefined)[] = [];
-  private readonly fallbackEntries: (PreferenceEntry | undefined)[] = [];
+  /**
+   * Primaries remembered per (first token, n), as one frozen array of names (the whole entry, to
+   * keep the memo small): every request asks for its key's, on the coordinator and every replica.
+   */
+  private readonly arcs = new LruCache<number, readonly string[]>(WALK_MEMO_ENTRIES);
+  private readonly entries = new RoleEntries();
 
   /**
    * The ring of `members`. Given `previous` (a ring with the same vnodes per weight), only the
@@ -181,9 +192,9 @@ export class Ring {
    * fallbacks found only as far as the caller reads.
    */
   preferencesAt(position: number, n: number): PreferenceWalk {
-    if (this.layout.tokens.length === 0) return new PreferenceWalk(this.layout, 0, EMPTY_ARC, 0, this.fallbackEntries);
+    if (this.layout.tokens.length === 0) return new PreferenceWalk(this.layout, 0, NOBODY, 0, this.entries);
     const start = this.successor(position);
-    return new PreferenceWalk(this.layout, this.members.length, this.arc(start, n), start, this.fallbackEntries);
+    return new PreferenceWalk(this.layout, this.members.length, this.arc(start, n, false), start, this.entries);
   }
 
   /** The key's preference list, read lazily (see preferencesAt). */
@@ -197,7 +208,6 @@ export class Ring {
    */
   walk(position: number, n: number, limit = this.members.length): readonly PreferenceEntry[] {
     const prefs = this.preferencesAt(position, n);
-    if (limit === prefs.primaryEntries.length) return prefs.primaryEntries;
     const out: PreferenceEntry[] = [];
     for (let i = 0; i < limit; i++) {
       const entry = prefs.at(i);
@@ -214,8 +224,8 @@ export class Ring {
 
   /** The primaries only: one frozen array per arc while the arc is remembered. */
   primaries(key: Uint8Array, n: number): readonly string[] {
-    if (this.layout.tokens.length === 0) return EMPTY_ARC.names;
-    return this.arc(this.successor(Ring.keyHash(key)), n).names;
+    if (this.layout.tokens.length === 0) return NOBODY;
+    return this.arc(this.successor(Ring.keyHash(key)), n, true);
   }
 
   /** Every distinct set of primaries a key may have (one per arc of the ring, duplicates dropped). */
@@ -223,7 +233,7 @@ export class Ring {
     const seen = new Map<string, readonly string[]>();
     for (const token of this.layout.tokens) {
       // Walked afresh, not through the memo: a pass over every arc would only flush it.
-      const names = this.walkPrimaries(this.successor(token), n).names;
+      const names = this.walkPrimaries(this.successor(token), n);
       seen.set([...names].sort().join('\n'), names);
     }
     return [...seen.values()];
@@ -242,7 +252,7 @@ export class Ring {
       const end = tokens[i] as number;
       const width = i === 0 ? total - start + end : end - start;
       // Keys in (start, end] map to token i; its walk gives the range's replicas.
-      for (const name of this.walkPrimaries(this.successor(end), n).names) {
+      for (const name of this.walkPrimaries(this.successor(end), n)) {
         share.set(name, (share.get(name) ?? 0) + width / total);
       }
     }
@@ -267,41 +277,40 @@ export class Ring {
     return lo === tokens.length ? 0 : lo;
   }
 
-  /** The arc's primaries, from the memo or walked now. */
-  private arc(start: number, n: number): Arc {
+  /**
+   * The arc's primaries, from the memo or walked now; `remember` puts a fresh walk in the memo.
+   * Replicas ask for the arcs they hold again and again (every change of a key updates the trees
+   * of its replicas), and admit them; a coordinator's lookups spread over every arc of the ring,
+   * so they only read the memo: at 1,000 nodes their misses would evict hot arcs, and the churn
+   * (a promoted array per miss) made a lookup slower than walking afresh (see the ring bench).
+   */
+  private arc(start: number, n: number, remember: boolean): readonly string[] {
     const key = n >= 0 && n < 1024 ? start * 1024 + n : undefined;
-    const known = key === undefined ? undefined : this.arcs.get(key);
+    if (key === undefined) return this.walkPrimaries(start, n);
+    const known = remember ? this.arcs.get(key) : this.arcs.peek(key);
     if (known) return known;
-    const arc = this.walkPrimaries(start, n);
-    if (key !== undefined) this.arcs.set(key, arc, 1);
-    return arc;
+    const names = this.walkPrimaries(start, n);
+    if (remember) this.arcs.set(key, names, 1);
+    return names;
   }
 
   /** The first n distinct owners from token index `start` (every member, if there are fewer). */
-  private walkPrimaries(start: number, n: number): Arc {
+  private walkPrimaries(start: number, n: number): readonly string[] {
     const { tokens, owners, names } = this.layout;
     const wanted = Math.min(n, this.members.length);
     const slots: number[] = [];
     // A few primaries: a linear search beats a Set; many (a full walk): a Set.
     const seen = wanted > 16 ? new Set<number>() : undefined;
     let index = start;
-    let walked = 0;
-    while (slots.length < wanted && walked < tokens.length) {
+    for (let walked = 0; slots.length < wanted && walked < tokens.length; walked++) {
       const slot = owners[index] as number;
       if (seen ? !seen.has(slot) : !slots.includes(slot)) {
         seen?.add(slot);
         slots.push(slot);
       }
-      walked++;
       if (++index === tokens.length) index = 0;
     }
-    const arcNames = slots.map((slot) => names[slot] as string);
-    const entries = slots.map((slot, i) => {
-      let entry = this.primaryEntries[slot];
-      if (entry === undefined) this.primaryEntries[slot] = entry = Object.freeze({ name: arcNames[i] as string, role: 'primary' as const });
-      return entry;
-    });
-    return { slots, names: Object.freeze(arcNames), entries: Object.freeze(entries), span: walked };
+    return Object.freeze(slots.map((slot) => names[slot] as string));
   }
 }
 
@@ -311,31 +320,21 @@ export class Ring {
  * caller that reads it again (a stand-in after a failure) does not walk again.
  */
 export class PreferenceWalk implements PreferenceSequence {
-  /** Fallbacks found so far, in order, and their slots (made on the first one: most requests read none). */
+  /** Fallbacks found so far, in order (made on the first one: most requests read none). */
   private fallbacks: PreferenceEntry[] | undefined;
-  private fallbackSlots: number[] = NO_SLOTS;
-  /** Slots listed so far, once there are too many to search in `arc.slots` and `fallbacks`. */
-  private seen: Set<number> | undefined;
-  private walked: number;
+  /** Names listed so far, once there are too many to search the primaries and fallbacks. */
+  private seen: Set<string> | undefined;
+  /** Tokens walked from the first: the walk for fallbacks starts over there, skipping the primaries' tokens. */
+  private walked = 0;
 
   constructor(
     private readonly layout: TokenLayout,
     private readonly memberCount: number,
-    private readonly arc: Arc,
+    /** The key's primaries (its first N distinct nodes). */
+    readonly primaries: readonly string[],
     private readonly start: number,
-    private readonly fallbackEntries: (PreferenceEntry | undefined)[],
-  ) {
-    this.walked = arc.span;
-  }
-
-  /** The key's primaries (its first N distinct nodes). */
-  get primaries(): readonly string[] {
-    return this.arc.names;
-  }
-
-  get primaryEntries(): readonly PreferenceEntry[] {
-    return this.arc.entries;
-  }
+    private readonly entries: RoleEntries,
+  ) {}
 
   /** Fallbacks walked so far (for tests and the bench). */
   get fallbacksWalked(): number {
@@ -343,8 +342,8 @@ export class PreferenceWalk implements PreferenceSequence {
   }
 
   at(index: number): PreferenceEntry | undefined {
-    const primaries = this.arc.entries;
-    if (index < primaries.length) return index >= 0 ? primaries[index] : undefined;
+    const primaries = this.primaries;
+    if (index < primaries.length) return index >= 0 ? this.entries.primary(primaries[index] as string) : undefined;
     const wanted = index - primaries.length;
     while (this.fallbacksWalked <= wanted && this.nextFallback());
     return this.fallbacks?.[wanted];
@@ -354,35 +353,34 @@ export class PreferenceWalk implements PreferenceSequence {
   private nextFallback(): boolean {
     const { tokens, owners, names } = this.layout;
     const fallbacks = (this.fallbacks ??= []);
-    if (this.fallbackSlots === NO_SLOTS) this.fallbackSlots = [];
-    if (this.arc.slots.length + fallbacks.length >= this.memberCount) return false;
+    if (this.primaries.length + fallbacks.length >= this.memberCount) return false;
     while (this.walked < tokens.length) {
       let index = this.start + this.walked++;
       if (index >= tokens.length) index -= tokens.length;
-      const slot = owners[index] as number;
-      if (this.listed(slot)) continue;
-      this.seen?.add(slot);
-      this.fallbackSlots.push(slot);
-      let entry = this.fallbackEntries[slot];
-      if (entry === undefined) this.fallbackEntries[slot] = entry = Object.freeze({ name: names[slot] as string, role: 'fallback' as const });
-      fallbacks.push(entry);
+      const name = names[owners[index] as number] as string;
+      if (this.listed(name)) continue;
+      this.seen?.add(name);
+      fallbacks.push(this.entries.fallback(name));
       return true;
     }
     return false;
   }
 
-  /** True when `slot` is a primary or a fallback found already (searched while few, then a Set). */
-  private listed(slot: number): boolean {
-    if (this.seen) return this.seen.has(slot);
-    if (this.arc.slots.length + this.fallbackSlots.length < 16) return this.arc.slots.includes(slot) || this.fallbackSlots.includes(slot);
-    this.seen = new Set([...this.arc.slots, ...this.fallbackSlots]);
-    return this.seen.has(slot);
+  /** True when `name` is a primary or a fallback found already (searched while few, then a Set). */
+  private listed(name: string): boolean {
+    if (this.seen) return this.seen.has(name);
+    const fallbacks = this.fallbacks as PreferenceEntry[];
+    if (this.primaries.length + fallbacks.length < 16) {
+      if (this.primaries.includes(name)) return true;
+      for (const entry of fallbacks) if (entry.name === name) return true;
+      return false;
+    }
+    this.seen = new Set([...this.primaries, ...fallbacks.map((e) => e.name)]);
+    return this.seen.has(name);
   }
 }
 
-const NO_SLOTS: number[] = [];
-
-const EMPTY_ARC: Arc = Object.freeze({ slots: Object.freeze([]), names: Object.freeze([]), entries: Object.freeze([]), span: 0 });
+const NOBODY: readonly string[] = Object.freeze([]);
 
 const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 

@@ -214,7 +214,10 @@ t.test('lazy preference lists: the same entries as the whole list, walked only a
     for (let i = 0; i < 20; i++) read.push(lazy.at(i));
     if (JSON.stringify(read) !== JSON.stringify(whole.slice(0, 20))) problems.push(`key ${k}: first 20 differ`);
     if (lazy.at(whole.length) !== undefined) problems.push(`key ${k}: reads past the end`);
-    if (lazy.primaries !== ring.primaries(key, n)) problems.push(`key ${k}: primaries are not the arc's array`);
+    // A coordinator's lookup reads the memo without adding to it; a replica's (primaries) adds.
+    const remembered = ring.primaries(key, n);
+    if (lazy.primaries.join() !== remembered.join()) problems.push(`key ${k}: primaries differ`);
+    if (ring.preferences(key, n).primaries !== remembered) problems.push(`key ${k}: a remembered arc is not read from the memo`);
     // Down nodes: the plan and every stand-in are those the whole list gives.
     // The coordinator (node-0) counts as up to itself, so it is never among the down ones.
     const down = new Set(whole.filter((e) => random.int(5) === 0 && e.name !== 'node-0').map((e) => e.name));
@@ -257,7 +260,13 @@ t.test('lazy preference lists: the same entries as the whole list, walked only a
   }
   t.same(problems.slice(0, 5), [], '300 keys at 200 nodes: lazy reads, plans (strict and sloppy, ~20 % down) and stand-ins agree with the whole list');
   t.same(new Ring([]).preferences(Uint8Array.of(1), 3).at(0), undefined, 'an empty ring lists nobody');
-  t.equal(ring.walk(12345, 3, 3), ring.walk(12345, 3, 3), 'a walk of the primaries alone is the remembered array');
+  const walked = ring.walk(12345, 3, 3);
+  t.same(
+    walked.map((e) => e.name),
+    ring.preferencesAt(12345, 3).primaries,
+    'a walk of n nodes lists the primaries',
+  );
+  t.equal(ring.preferencesAt(12345, 3).at(0), walked[0], 'entries are shared, not made per list');
 });
 
 t.test('the memo of arcs is bounded, and answers stay right once entries are evicted', async (t) => {
@@ -280,6 +289,9 @@ t.test('the memo of arcs is bounded, and answers stay right once entries are evi
         .join(),
   );
   t.same(wrong, [], 'answers after eviction match a fresh ring');
+  const coordinator = new Ring(members, 64);
+  for (const key of keys.slice(0, 1000)) coordinator.preferences(key, 3).at(3);
+  t.equal(coordinator.walkMemo().entries, 0, "a coordinator's lookups read the memo without filling it");
   ring.ownership(3);
   ring.primarySets(3);
   t.ok(ring.walkMemo().entries <= WALK_MEMO_ENTRIES, 'a pass over every arc (ownership, primary sets) does not grow it');
