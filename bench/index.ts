@@ -27,6 +27,8 @@
  * and scanned whole; keys/s and each node's RSS), which the default run leaves out.
  * `--only export` runs export and import (export-section.ts: BENCH_EXPORT_KEYS keys, default 1 M, exported from a
  * 3-node cluster to a file and imported into a fresh one through the CLI), which the default run leaves out.
+ * `--only ring` runs the ring section (ring-section.ts, in process, about a minute): ring changes from scratch and from the
+ * previous ring at 100 / 1,000 / 2,000 nodes, preference-list lookups with nodes down, and the bound on the memo of arcs.
  * `--only soak` runs the soak (soak-section.ts; SOAK_MINUTES, default 10), which the default run
  * leaves out, as it leaves out section 10: a cluster under mixed load with a node killed every minute.
  *
@@ -58,6 +60,7 @@ import { realisticSection } from './realistic-section.js';
 import { repairSection } from './repair-section.js';
 import { fmt, mib, Report } from './report.js';
 import { Resources } from './resources.js';
+import { ringSection } from './ring-section.js';
 import { scanSection } from './scan-section.js';
 import { securitySection } from './security-section.js';
 import { soakSection } from './soak-section.js';
@@ -132,6 +135,7 @@ const SECTIONS_RUN_ALONE: Record<string, (ctx: BenchContext) => Promise<void>> =
   metrics: metricsOverheadSection,
   scan: scanSection,
   export: exportSection,
+  ring: ringSection,
 };
 
 async function run(ctx: BenchContext): Promise<void> {
@@ -140,7 +144,7 @@ async function run(ctx: BenchContext): Promise<void> {
   const only = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1] ?? '') : undefined;
   ctx.report.print(`kvctl bench — ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, ${mib(totalmem())} RAM\n`);
   // The soak and section 10 say their own load; the phases' settings below are the other sections'.
-  if (only !== 'soak' && only !== 'realistic' && only !== 'scan')
+  if (only !== 'soak' && only !== 'realistic' && only !== 'scan' && only !== 'ring')
     ctx.report.print(
       `${fmt(config.keys)} keys per put phase, ${fmt(config.getOps)} requests per get phase, ${fmt(config.warmOps)} warm-up requests before each ` +
         `(${fmt(config.freshWarmOps)} puts before the first phase of a fresh daemon, cluster or LevelDB), ` +

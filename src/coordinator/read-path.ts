@@ -19,7 +19,7 @@ import { isUnreachable } from '../protocol/transport.js';
 import { DigestRead, type ReadAction, type ReadResult } from '../quorum/digest-read.js';
 import { nextStandIn, planReplicas, quorumSize, readOrder, replicaDeadlineMs, standInMayHelp } from '../quorum/plan.js';
 import type { RecentFailures } from '../quorum/recent-failures.js';
-import type { PreferenceEntry } from '../ring/index.js';
+import type { PreferenceSequence } from '../ring/index.js';
 import type { StoredValue } from '../storage/codec.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import type { LocalCopy } from './local-copy.js';
@@ -28,7 +28,7 @@ import { type CoordinatorCounters, type CoordinatorDeps, failureReason, missedDe
 /** One read as the engine runs it: the key, its preference list, and who has been asked. */
 interface ReadJob {
   key: Buffer;
-  prefs: readonly PreferenceEntry[];
+  prefs: PreferenceSequence;
   mode: Consistency;
   primaries: string[];
   /** Every node this read has used (primaries and holders): a stand-in is none of them. */
@@ -54,7 +54,7 @@ export class ReadPath {
     const { self, state } = this.deps;
     const r = quorumSize(state.settings, state.ring.members.length, 'r', options.r);
     const mode = options.consistency ?? state.settings.consistency;
-    const prefs = state.ring.preferenceList(key, state.settings.n);
+    const prefs = state.ring.preferences(key, state.settings.n);
     const { primaries, slots } = planReplicas(prefs, self, mode === 'sloppy' ? this.healthy : this.isUp, mode, r, 'r');
     const now = this.deps.clock.now();
     const holders = readOrder(

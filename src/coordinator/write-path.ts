@@ -32,7 +32,7 @@ import { isUnreachable } from '../protocol/transport.js';
 import { nextStandIn, planReplicas, quorumSize, replicaDeadlineMs, type Slot, standInMayHelp } from '../quorum/plan.js';
 import { type QuorumState, type QuorumSummary, WriteQuorum } from '../quorum/quorum.js';
 import type { RecentFailures } from '../quorum/recent-failures.js';
-import type { PreferenceEntry } from '../ring/index.js';
+import type { PreferenceSequence } from '../ring/index.js';
 import type { StoredRecord } from '../storage/record-format.js';
 import { ClockGather, type GatheredClocks } from './clock-gather.js';
 import {
@@ -79,7 +79,7 @@ export class WritePath {
         hintsDropped: [],
       };
     }
-    const prefs = state.ring.preferenceList(key, state.settings.n);
+    const prefs = state.ring.preferences(key, state.settings.n);
     // Sloppy: a replica that just failed is planned around like a down one (a fallback takes a hint for it).
     const usable = mode === 'sloppy' ? this.healthy : this.isUp;
     let { primaries, slots } = planReplicas(prefs, self, usable, mode, w, 'w');
@@ -101,7 +101,7 @@ export class WritePath {
       w,
     );
     if (slots.some((s) => s.holder === self && !s.hintFor)) quorum.ack(self);
-    const replication = new Replication(this, { key, record: local.record, prefs, mode, quorum }, slots);
+    const replication = new Replication(this, { key, record: local.record, prefs, primaries, mode, quorum }, slots);
     const decided = await replication.decided;
     if (decided !== 'met') throw quorumError(this.counters, 'w', quorum.summary(), primaries.length, quorum.failed());
     const { hinted, hintsDropped } = replication.hints();
@@ -120,7 +120,7 @@ export class WritePath {
     const w = quorumSize(state.settings, ringSize, 'w', options.w);
     const mode = options.consistency ?? state.settings.consistency;
     const record = await this.deps.replica.encodeRecord(raw);
-    const prefs = state.ring.preferenceList(key, state.settings.n);
+    const prefs = state.ring.preferences(key, state.settings.n);
     const usable = mode === 'sloppy' ? this.healthy : this.isUp;
     const { primaries, slots } = planReplicas(prefs, self, usable, mode, w, 'w');
     const quorum = new WriteQuorum(
@@ -131,7 +131,7 @@ export class WritePath {
       await this.deps.replica.merge(key, record);
       quorum.ack(self);
     }
-    const replication = new Replication(this, { key, record, prefs, mode, quorum }, slots);
+    const replication = new Replication(this, { key, record, prefs, primaries, mode, quorum }, slots);
     const decided = await replication.decided;
     if (decided !== 'met') throw quorumError(this.counters, 'w', quorum.summary(), primaries.length, quorum.failed());
     return quorum.summary();
@@ -230,7 +230,9 @@ export class WritePath {
 interface ReplicationJob {
   key: Buffer;
   record: StoredRecord;
-  prefs: readonly PreferenceEntry[];
+  prefs: PreferenceSequence;
+  /** The key's replicas (the primaries of `prefs`). */
+  primaries: readonly string[];
   mode: Consistency;
   quorum: WriteQuorum;
 }
@@ -265,7 +267,7 @@ class Replication {
     const { promise, resolve } = withResolvers<QuorumState>();
     this.decided = promise;
     this.resolve = resolve;
-    this.used = new Set([...job.prefs.filter((p) => p.role === 'primary').map((p) => p.name), ...slots.map((s) => s.holder)]);
+    this.used = new Set([...job.primaries, ...slots.map((s) => s.holder)]);
     this.replicaDeadline = replicaDeadlineMs(requestTimeoutMs, job.mode);
     // Hints first: a fallback at its cap answers without writing, so the reply can usually say a hint was dropped.
     const toSend = slots.filter((s) => !(s.holder === self && !s.hintFor)).sort((x, y) => Number(y.hintFor !== undefined) - Number(x.hintFor !== undefined));

@@ -61,10 +61,13 @@ export class ClusterState {
     return placementOf(this.ring, this.settings.n);
   }
 
-  /** Recomputes the ring from the table; returns true when it changed. */
+  /**
+   * Recomputes the ring from the table; returns true when it changed. The new ring is made from
+   * the current one, so only the members that changed are hashed and merged in.
+   */
   refreshRing(): boolean {
-    const next = new Ring(this.table.ringMembers(), this.vnodesPerWeight);
-    if (next.id === this.ring.id) return false;
+    const next = this.ring.withMembers(this.table.ringMembers());
+    if (next === this.ring) return false;
     this.keepPrevious();
     this.ring = next;
     return true;

@@ -32,6 +32,7 @@ import type { Store } from '../storage/store.js';
 import { actorOf, actorParts, type NodeIdentity, nextEpoch } from './identity.js';
 import { KvNode } from './kv-node.js';
 import type { NodeMeta } from './node-meta.js';
+import { RingRefresh } from './ring-refresh.js';
 
 export interface BuildNodeOptions {
   identity: NodeIdentity;
@@ -165,6 +166,16 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
       o.logger.log('info', 'clock.new_epoch', 'new clock epoch before forgetting handed-off keys', { actor: replica.actor });
     },
   });
+  // Ring changes heard by gossip apply at most once per gossip interval (see RingRefresh).
+  const ringRefresh = new RingRefresh({
+    state,
+    clock: o.clock,
+    intervalMs: o.membership.gossipIntervalMs,
+    onChanged: () => {
+      transfer.schedule();
+      void treesReady();
+    },
+  });
   let savedPeers = '';
   const gossiper = new Gossiper({
     table,
@@ -195,10 +206,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
       }
       if (result.recovered.length > 0) void handoff.deliverAll();
       if (result.ringChanged) void o.meta.saveMembers(table.infos()).catch(() => {});
-      if (result.ringChanged && state.refreshRing()) {
-        transfer.schedule();
-        void treesReady();
-      }
+      if (result.ringChanged) ringRefresh.request();
       state.settleTransfers((name) => table.get(name)?.handoffRing);
       const peers = JSON.stringify(
         table
@@ -271,6 +279,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
       gossiper.round();
     },
     stop() {
+      ringRefresh.stop();
       gossiper.stop();
       transfer.stop();
       handoff.stop();

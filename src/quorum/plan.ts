@@ -4,7 +4,7 @@
  */
 import { type ClusterSettings, type Consistency, REPLICA_DEADLINE_SHARE } from '../config.js';
 import { KvError } from '../errors.js';
-import type { PreferenceEntry } from '../ring/index.js';
+import type { PreferenceSequence } from '../ring/index.js';
 
 /** Who takes a copy: a replica itself, or a fallback holding a hint for a down replica. */
 export interface Slot {
@@ -35,29 +35,39 @@ export function quorumSize(settings: ClusterSettings, ringSize: number, field: '
 /**
  * The replicas a request uses, from the key's preference list. Strict: only the key's own
  * replicas, and KV_QUORUM_UNAVAILABLE when fewer than `needed` are reachable. Sloppy: each down
- * primary gets the next reachable fallback, which keeps a hint for it.
+ * primary gets the next reachable fallback, which keeps a hint for it. The list is read only as
+ * far as that: the primaries, then fallbacks until each down primary has one (with all primaries
+ * up, the first fallback only, which says where the primaries end), so a lazy walk of the ring
+ * goes no further.
  */
 export function planReplicas(
-  prefs: readonly PreferenceEntry[],
+  prefs: PreferenceSequence,
   self: string,
   isUp: (name: string) => boolean,
   mode: Consistency,
   needed: number,
   field: 'w' | 'r',
 ): ReplicaPlan {
-  if (prefs.length === 0) throw new KvError('KV_NOT_MEMBER', 'this node has no ring to place keys on (it left the cluster)');
   // Plain loops: this runs on every request, and closures made per call were recompiled again and again.
   const primaries: string[] = [];
   const spare: string[] = [];
   const slots: Slot[] = [];
   const down: string[] = [];
-  for (const p of prefs) {
+  for (let i = 0; ; i++) {
+    const p = prefs.at(i);
+    if (p === undefined) break;
     if (p.role === 'primary') {
       primaries.push(p.name);
       if (p.name === self || isUp(p.name)) slots.push({ holder: p.name, hintFor: undefined });
       else down.push(p.name);
-    } else if (mode === 'sloppy' && (p.name === self || isUp(p.name))) spare.push(p.name);
+      continue;
+    }
+    // Past the primaries: a fallback is read only while a down primary still needs a stand-in.
+    if (mode !== 'sloppy' || spare.length >= down.length) break;
+    if (p.name === self || isUp(p.name)) spare.push(p.name);
+    if (spare.length >= down.length) break;
   }
+  if (primaries.length === 0) throw new KvError('KV_NOT_MEMBER', 'this node has no ring to place keys on (it left the cluster)');
   if (mode === 'strict' && slots.length < needed) {
     throw new KvError(
       'KV_QUORUM_UNAVAILABLE',
@@ -79,17 +89,13 @@ export function planReplicas(
  * node after the key's primaries in its preference list that this request has not used yet and
  * that `healthy` accepts (this node always is). Undefined when none is left.
  */
-export function nextStandIn(
-  prefs: readonly PreferenceEntry[],
-  used: ReadonlySet<string>,
-  self: string,
-  healthy: (name: string) => boolean,
-): string | undefined {
-  for (const p of prefs) {
+export function nextStandIn(prefs: PreferenceSequence, used: ReadonlySet<string>, self: string, healthy: (name: string) => boolean): string | undefined {
+  for (let i = 0; ; i++) {
+    const p = prefs.at(i);
+    if (p === undefined) return undefined;
     if (p.role === 'primary' || used.has(p.name)) continue;
     if (p.name === self || healthy(p.name)) return p.name;
   }
-  return undefined;
 }
 
 /** How long one replica has to answer before it counts as failed for the request (see REPLICA_DEADLINE_SHARE). */
