@@ -11,7 +11,10 @@
  *   its own deadline (the caller's). A request never waits on itself: it holds no place while it
  *   waits, so a wait ends when any other request does.
  * - At most `maxWaiting` requests wait; one more is refused at once (no queue grows without bound).
- * - A link idle for `idleTimeoutMs` is closed (0: never).
+ * - A link idle for `idleTimeoutMs` is closed (0: never). Idleness is seen by the caller's regular
+ *   looks (`takeIdle`), not stamped on every request: a link used since the last look counts as
+ *   used at this one, so it is closed between the timeout and the timeout plus two looks' interval
+ *   after its last request, and a request costs no clock read.
  */
 
 export interface LinkPoolLimits {
@@ -27,8 +30,11 @@ export interface LinkPoolLimits {
 export interface LinkSlot {
   readonly addr: string;
   inFlight: number;
-  /** When a request on it last ended (or it was made). */
-  lastUsedAt: number;
+  /** The pool's count of request ends (and links made) when a request on it last ended: orders links by last use. */
+  lastUse: number;
+  /** `lastUse` as the last look saw it, and when that look (or the link's making) was. */
+  seenUse: number;
+  seenUsedAt: number;
   closed: boolean;
 }
 
@@ -40,10 +46,11 @@ export interface LinkSlot {
 export type LinkGrant = { kind: 'use'; slot: LinkSlot } | { kind: 'open'; slot: LinkSlot; evicted: LinkSlot | undefined };
 
 export class LinkPool<W> {
-  /** By address, least recently used first (a slot moves to the end when a request on it ends). */
+  /** By address. */
   private readonly slots = new Map<string, LinkSlot>();
   /** Requests waiting for a place, FIFO, with the address each is for. */
   private readonly waiters = new Map<W, string>();
+  private uses = 0;
 
   constructor(readonly limits: LinkPoolLimits) {}
 
@@ -69,11 +76,16 @@ export class LinkPool<W> {
   acquire(addr: string, now: number): LinkGrant | undefined {
     const slot = this.slots.get(addr);
     if (slot) {
-      slot.inFlight++;
+      this.use(slot);
       return { kind: 'use', slot };
     }
     if (this.waiters.size > 0) return undefined;
     return this.place(addr, now);
+  }
+
+  /** Another request on `slot`, the link to its address (what `acquire` does when there is one). */
+  use(slot: LinkSlot): void {
+    slot.inFlight++;
   }
 
   /** Puts `waiter` in line for a place to `addr`; false when the line is full (refuse the request). */
@@ -99,13 +111,10 @@ export class LinkPool<W> {
    * A request on `slot` ended. Returns true when that made room for those waiting (the link is
    * idle now and someone waits): call `grant`.
    */
-  release(slot: LinkSlot, now: number): boolean {
+  release(slot: LinkSlot): boolean {
     if (slot.closed) return false;
     slot.inFlight--;
-    slot.lastUsedAt = now;
-    // To the end: the map stays ordered by last use, so the first idle slot found is the least recently used.
-    this.slots.delete(slot.addr);
-    this.slots.set(slot.addr, slot);
+    slot.lastUse = ++this.uses;
     return slot.inFlight === 0 && this.waiters.size > 0;
   }
 
@@ -138,13 +147,20 @@ export class LinkPool<W> {
     return out;
   }
 
-  /** Takes the links idle for `idleTimeoutMs` out of the pool and returns them (the caller closes them). */
+  /**
+   * A look at the pool at `now` (the caller's regular sweep): takes the links not used since a
+   * look at least `idleTimeoutMs` ago out of the pool and returns them (the caller closes them).
+   */
   takeIdle(now: number): LinkSlot[] {
     const { idleTimeoutMs } = this.limits;
     if (idleTimeoutMs <= 0) return [];
     const out: LinkSlot[] = [];
     for (const slot of this.slots.values()) {
-      if (slot.inFlight === 0 && now - slot.lastUsedAt >= idleTimeoutMs) out.push(slot);
+      if (slot.inFlight > 0 || slot.lastUse !== slot.seenUse) {
+        // Busy now, or used since the last look: counted as used now.
+        slot.seenUse = slot.lastUse;
+        slot.seenUsedAt = now;
+      } else if (now - slot.seenUsedAt >= idleTimeoutMs) out.push(slot);
     }
     for (const slot of out) this.remove(slot);
     return out;
@@ -154,17 +170,17 @@ export class LinkPool<W> {
   private place(addr: string, now: number): LinkGrant | undefined {
     let evicted: LinkSlot | undefined;
     if (this.slots.size >= this.limits.maxLinks) {
+      // A scan of at most maxLinks, only when a link is made at the cap: cheaper than keeping the
+      // slots in order of use on every request.
       for (const slot of this.slots.values()) {
-        if (slot.inFlight === 0) {
-          evicted = slot;
-          break;
-        }
+        if (slot.inFlight === 0 && (evicted === undefined || slot.lastUse < evicted.lastUse)) evicted = slot;
       }
       if (!evicted) return undefined;
       evicted.closed = true;
       this.slots.delete(evicted.addr);
     }
-    const slot: LinkSlot = { addr, inFlight: 1, lastUsedAt: now, closed: false };
+    const use = ++this.uses;
+    const slot: LinkSlot = { addr, inFlight: 1, lastUse: use, seenUse: use, seenUsedAt: now, closed: false };
     this.slots.set(addr, slot);
     return { kind: 'open', slot, evicted };
   }

@@ -54,10 +54,11 @@ interface PeerLink {
   node: string;
 }
 
-/** A place in the pool: its bookkeeping, and the link, made or being made. */
+/** A place in the pool: its bookkeeping, and the link, made or being made (`ready` once made). */
 interface Pooled {
   slot: LinkSlot;
   link: Promise<PeerLink>;
+  ready: PeerLink | undefined;
 }
 
 /** A request waiting for a place in the pool. */
@@ -103,7 +104,7 @@ export class TcpTransport implements PeerTransport {
     this.backoff = new ReconnectBackoff(backoff);
     this.pool = new LinkPool({ maxLinks: settings.maxPeerLinks, idleTimeoutMs: settings.peerIdleTimeoutMs, maxWaiting: MAX_WAITING_FOR_LINK });
     if (settings.peerIdleTimeoutMs > 0) {
-      // A quarter of the timeout: a link is closed within 1.25 times it.
+      // A quarter of the timeout: a link is closed within 1.5 times it (two looks after its last use), before the peer would close it.
       const sweepMs = Math.min(1000, Math.max(10, Math.floor(settings.peerIdleTimeoutMs / 4)));
       this.sweepTimer = setInterval(() => this.closeIdle(), sweepMs);
       this.sweepTimer.unref();
@@ -111,25 +112,28 @@ export class TcpTransport implements PeerTransport {
   }
 
   async request<Op extends PeerOp>(addr: string, request: PeerRequestOf<Op>, timeoutMs: number, node?: string): Promise<PeerReply<Op>> {
-    const deadline = performance.now() + timeoutMs;
+    const started = performance.now();
     for (let attempt = 1; ; attempt++) {
-      const pooled = await this.acquire(addr, Math.max(1, Math.round(deadline - performance.now())));
-      let link: PeerLink | undefined;
+      // Awaited only when there is something to wait for: a link made and free is used in this same turn.
+      const acquired = this.acquire(addr, attempt === 1 ? timeoutMs : timeLeft(started, timeoutMs));
+      const pooled = acquired instanceof Promise ? await acquired : acquired;
+      let link: PeerLink | undefined = pooled.ready;
+      // Unchanged when nothing was waited for: requests made in one millisecond share one deadline, and
+      // their connection's one timer is not set again for each.
+      let sendTimeoutMs = attempt === 1 && link !== undefined && !(acquired instanceof Promise) ? timeoutMs : undefined;
       let sentId = 0;
       try {
-        link = await pooled.link;
+        if (link === undefined) link = await pooled.link;
+        sendTimeoutMs ??= timeLeft(started, timeoutMs);
         if (node !== undefined && link.node !== node) throw wrongNodeError(addr, node, link.node);
-        const reply = await link.connection.requestFrame(
-          (id) => {
-            sentId = id;
-            return encodePeerRequest(request, id);
-          },
-          Math.max(1, deadline - performance.now()),
-        );
+        const reply = await link.connection.requestFrame((id) => {
+          sentId = id;
+          return encodePeerRequest(request, id);
+        }, sendTimeoutMs);
         return replyOf(request, sentId, reply, this.bounds);
       } catch (err) {
         const notRun = link === undefined ? isQuietClose(err) : notRunByPeer(err, link.connection, sentId);
-        if (attempt === 1 && notRun && deadline > performance.now()) {
+        if (attempt === 1 && notRun && performance.now() - started < timeoutMs) {
           this.counters.retried++;
           continue;
         }
@@ -151,11 +155,14 @@ export class TcpTransport implements PeerTransport {
    * that frees within `timeoutMs`.
    */
   private acquire(addr: string, timeoutMs: number): Pooled | Promise<Pooled> {
-    if (this.closing) return Promise.reject(stoppingError());
-    if (!this.links.has(addr)) {
-      const inBackoff = this.backoffError(addr);
-      if (inBackoff) return Promise.reject(inBackoff);
+    const pooled = this.links.get(addr);
+    if (pooled) {
+      this.pool.use(pooled.slot);
+      return pooled;
     }
+    if (this.closing) return Promise.reject(stoppingError());
+    const inBackoff = this.backoffError(addr);
+    if (inBackoff) return Promise.reject(inBackoff);
     const grant = this.pool.acquire(addr, this.now());
     if (grant) return this.take(addr, grant, timeoutMs);
     return new Promise<Pooled>((resolve, reject) => {
@@ -214,10 +221,11 @@ export class TcpTransport implements PeerTransport {
       this.counters.ended++;
       this.drop(addr, pooled);
     });
-    const pooled: Pooled = { slot, link: pending };
+    const pooled: Pooled = { slot, link: pending, ready: undefined };
     this.links.set(addr, pooled);
     pending.then(
-      () => {
+      (made) => {
+        pooled.ready = made;
         this.counters.opened++;
         this.backoff.succeeded(addr);
       },
@@ -236,7 +244,7 @@ export class TcpTransport implements PeerTransport {
 
   /** A request on `pooled` ended. */
   private release(pooled: Pooled): void {
-    if (this.pool.release(pooled.slot, this.now())) this.grantWaiting();
+    if (this.pool.release(pooled.slot)) this.grantWaiting();
   }
 
   /** `pooled` ended (or could not be made): out of the pool, unless it left already. */
@@ -343,6 +351,11 @@ function notRunByPeer(err: unknown, connection: LineConnection, sentId: number):
 /** The peer closed the connection while nothing of ours ran on it: idle, or to make room for another peer. */
 function isQuietClose(err: unknown): boolean {
   return err instanceof KvError && err.code === 'KV_IDLE_TIMEOUT';
+}
+
+/** What a request started at `started` (performance.now) with `timeoutMs` has left, in whole ms, at least 1. */
+function timeLeft(started: number, timeoutMs: number): number {
+  return Math.max(1, Math.ceil(timeoutMs - (performance.now() - started)));
 }
 
 /** A request after `close`: this node is stopping (unreachable, to the engines: no peer answer). */

@@ -18,29 +18,38 @@ function said(grant: LinkGrant | undefined): string {
 
 t.test('one link per address, shared by its requests; busy while any request is on it', async (t) => {
   const p = pool();
-  const first = p.acquire('a', 0);
+  const first = p.acquire('a', 0) as LinkGrant;
   t.equal(said(first), 'open a');
   const second = p.acquire('a', 1);
   t.equal(said(second), 'use a', 'a second request to a shares its link');
-  t.equal(first?.slot, second?.slot);
+  t.equal(first.slot, second?.slot);
   t.equal(p.size, 1);
-  t.equal((first as LinkGrant).slot.inFlight, 2);
-  t.notOk(p.release((first as LinkGrant).slot, 5), 'nobody waits: nothing to grant');
-  t.equal((first as LinkGrant).slot.inFlight, 1);
+  t.equal(first.slot.inFlight, 2);
+  t.notOk(p.release(first.slot), 'nobody waits: nothing to grant');
+  t.equal(first.slot.inFlight, 1);
   t.same(p.takeIdle(5000), [], 'a link with a request on it is never idle, however long');
-  p.release((first as LinkGrant).slot, 10);
+  p.release(first.slot);
+  t.same(p.takeIdle(5500), [], 'busy at the last look (5000), used since: counted as used at this look (5500)');
+  t.same(p.takeIdle(6499), [], 'not used since, for 999 ms: kept');
   t.same(
-    p.takeIdle(1009).map((s) => s.addr),
-    [],
-    'idle for 999 ms: kept',
-  );
-  t.same(
-    p.takeIdle(1010).map((s) => s.addr),
+    p.takeIdle(6500).map((s) => s.addr),
     ['a'],
-    'idle for the timeout since its last request ended: closed',
+    'not used since a look the timeout ago: closed',
   );
   t.equal(p.size, 0);
-  t.equal(said(p.acquire('a', 1100)), 'open a', 'the next request makes a new link');
+  t.equal(said(p.acquire('a', 7000)), 'open a', 'the next request makes a new link');
+});
+
+t.test('a link made and never used again is closed the timeout after it was made', async (t) => {
+  const p = pool();
+  const a = p.acquire('a', 100) as LinkGrant;
+  p.release(a.slot);
+  // The request that made it ended before any look: still the making counts as its last use.
+  t.same(p.takeIdle(600), [], 'used since it was made: counted as used at this look');
+  t.same(
+    p.takeIdle(1600).map((s) => s.addr),
+    ['a'],
+  );
 });
 
 t.test('at the cap, the least recently used idle link is closed to make room', async (t) => {
@@ -48,16 +57,16 @@ t.test('at the cap, the least recently used idle link is closed to make room', a
   const a = p.acquire('a', 0) as LinkGrant;
   const b = p.acquire('b', 0) as LinkGrant;
   const c = p.acquire('c', 0) as LinkGrant;
-  p.release(a.slot, 10);
-  p.release(c.slot, 20);
-  p.release(b.slot, 30);
+  p.release(a.slot);
+  p.release(c.slot);
+  p.release(b.slot);
   // Used again after c and b: a is now the most recently used.
-  p.release((p.acquire('a', 40) as LinkGrant).slot, 50);
+  p.release((p.acquire('a', 40) as LinkGrant).slot);
   t.equal(said(p.acquire('d', 60)), 'open d, closing c', 'c was used least recently');
   t.equal(said(p.acquire('e', 70)), 'open e, closing b');
   t.equal(p.size, 3, 'never more than the cap');
   t.ok(c.slot.closed, 'the closed link is marked');
-  t.notOk(p.release(c.slot, 80), 'a late release of a closed link changes nothing');
+  t.notOk(p.release(c.slot), 'a late release of a closed link changes nothing');
   t.equal(p.slotOf('c'), undefined);
 });
 
@@ -74,8 +83,8 @@ t.test('a busy link is never closed to make room: with every link busy, requests
   t.equal(said(p.acquire('a', 2)), 'use a', 'a request to an address with a link never waits');
   t.equal(said(p.acquire('f', 2)), 'wait');
   // a still has one request in flight: not idle yet, nothing to grant.
-  t.notOk(p.release(a.slot, 3));
-  t.ok(p.release(a.slot, 4), 'a is idle now and requests wait: grant');
+  t.notOk(p.release(a.slot));
+  t.ok(p.release(a.slot), 'a is idle now and requests wait: grant');
   const granted = p.grant(5);
   t.same(
     granted.map(([w, g]) => `${w}: ${said(g)}`),
@@ -113,7 +122,7 @@ t.test('a waiter that gives up leaves the line; the line empties when the pool c
   p.wait('w2', 'c');
   p.cancel('w1');
   t.equal(p.waiting, 1);
-  p.release(a.slot, 1);
+  p.release(a.slot);
   t.same(
     p.grant(1).map(([w]) => w),
     ['w2'],
@@ -127,7 +136,7 @@ t.test('a waiter that gives up leaves the line; the line empties when the pool c
 t.test('idle timeout 0: links are never closed for being idle, only to make room', async (t) => {
   const p = pool({ idleTimeoutMs: 0, maxLinks: 1 });
   const a = p.acquire('a', 0) as LinkGrant;
-  p.release(a.slot, 0);
+  p.release(a.slot);
   t.same(p.takeIdle(Number.MAX_SAFE_INTEGER), []);
   t.equal(said(p.acquire('b', 10)), 'open b, closing a');
 });
@@ -136,21 +145,36 @@ t.test('idle links are closed together, busy and recently used ones kept', async
   const p = pool({ maxLinks: 4 });
   const grants = ['a', 'b', 'c', 'd'].map((addr) => p.acquire(addr, 0) as LinkGrant);
   const [a, b, c] = grants as [LinkGrant, LinkGrant, LinkGrant, LinkGrant];
-  p.release(a.slot, 100);
-  p.release(b.slot, 900);
-  p.release(c.slot, 200);
-  // d keeps its request in flight.
+  p.release(a.slot);
+  p.release(b.slot);
+  p.release(c.slot);
+  t.same(p.takeIdle(100), [], 'each used since its making');
+  // b is used again before the next look; d keeps its request in flight throughout.
+  p.release((p.acquire('b', 500) as LinkGrant).slot);
+  t.same(p.takeIdle(600), []);
   t.same(
     p
-      .takeIdle(1200)
+      .takeIdle(1100)
       .map((s) => s.addr)
       .sort(),
     ['a', 'c'],
+    'unused since the look at 100',
   );
   t.same(
-    p.takeIdle(1900).map((s) => s.addr),
+    p.takeIdle(1600).map((s) => s.addr),
     ['b'],
+    'unused since the look at 600',
   );
+  t.same(p.takeIdle(10_000), []);
   t.equal(p.size, 1, 'd, busy, stays');
   t.ok(a.slot.closed && b.slot.closed && c.slot.closed);
+});
+
+t.test('links used within the same millisecond are still closed least recently used first', async (t) => {
+  const p = pool({ maxLinks: 2 });
+  const a = p.acquire('a', 5) as LinkGrant;
+  const b = p.acquire('b', 5) as LinkGrant;
+  p.release(b.slot);
+  p.release(a.slot);
+  t.equal(said(p.acquire('c', 5)), 'open c, closing b', 'b ended before a, at the same time');
 });
