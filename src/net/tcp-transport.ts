@@ -17,13 +17,14 @@
  * on a new link, when its link ended before the request was handed to it, or when the peer closed
  * the link as idle, or to make room for another peer, while it was on its way or the link was
  * being made (KV_IDLE_TIMEOUT: a peer does that only with nothing of ours running, and reads
- * nothing after, so the request was not run there). A link that cannot be made is tried again only after a backoff per address
- * (ReconnectBackoff); meanwhile requests to that address fail at once with KV_UNREACHABLE. A
- * peer's error reply to one request (it carries the request's id) is an answer, not a broken link:
- * the connection stays. Each address has its own connection and backoff, so one peer's broken
- * link never fails requests to another. A link asks its peer's frame limit once made (a
- * frame-layer ping): a message over it fails alone with KV_LINE_TOO_LONG, unsent, rather than
- * making the peer close the connection under every request on it.
+ * nothing after, so the request was not run there). A link that cannot be made is tried again
+ * only after a backoff per address (ReconnectBackoff); meanwhile requests to that address fail at
+ * once with KV_UNREACHABLE. A peer's error reply to one request (it carries the request's id) is
+ * an answer, not a broken link: the connection stays. Each address has its own connection and
+ * backoff, so one peer's broken link never fails requests to another. A link asks its peer's
+ * frame limit once made (a frame-layer ping): a message over it fails alone with
+ * KV_LINE_TOO_LONG, unsent, rather than making the peer close the connection under every request
+ * on it.
  */
 import { performance } from 'node:perf_hooks';
 import { defaultLimits, type Limits } from '../config.js';
@@ -104,7 +105,8 @@ export class TcpTransport implements PeerTransport {
     this.backoff = new ReconnectBackoff(backoff);
     this.pool = new LinkPool({ maxLinks: settings.maxPeerLinks, idleTimeoutMs: settings.peerIdleTimeoutMs, maxWaiting: MAX_WAITING_FOR_LINK });
     if (settings.peerIdleTimeoutMs > 0) {
-      // A quarter of the timeout: a link is closed within 1.5 times it (two looks after its last use), before the peer would close it.
+      // A quarter of the timeout: a link is closed within 1.5 times it (two looks after its last
+      // use), before the peer closes it (twice the timeout).
       const sweepMs = Math.min(1000, Math.max(10, Math.floor(settings.peerIdleTimeoutMs / 4)));
       this.sweepTimer = setInterval(() => this.closeIdle(), sweepMs);
       this.sweepTimer.unref();
