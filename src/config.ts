@@ -27,8 +27,23 @@ export interface Limits {
    * with the other limits, every record a node accepts fits one line to any peer and to a client.
    */
   maxRecordBytes: number;
-  /** Open peer connections (proven by the peer handshake) accepted at once, apart from client connections. */
+  /**
+   * Open peer connections (proven by the peer handshake) accepted at once, apart from client
+   * connections. A peer proving itself when all are taken closes the least recently active idle
+   * one; it is refused only when every one is busy.
+   */
   maxPeerConnections: number;
+  /**
+   * Links this node opens to peers, open at once. A request to a peer with no link when all are
+   * taken closes the least recently used idle one, or waits for one within its timeout.
+   */
+  maxPeerLinks: number;
+  /**
+   * A link to a peer with no request for this long is closed by this node (0: never); a peer's
+   * connection to this node that carries nothing for twice as long is closed by this node too
+   * (so the node that opened a link is the one that normally closes it).
+   */
+  peerIdleTimeoutMs: number;
   /**
    * Reply bytes one connection may hold: replies not yet flushed to its socket, and the replies its
    * running requests are expected to make (or their request lines, when larger). Beyond it, requests wait and
@@ -57,6 +72,9 @@ export const defaultLimits: Limits = {
   maxSiblings: 64,
   maxRecordBytes: 2 * 1024 * 1024,
   maxPeerConnections: 256,
+  // Half the peer connections a node accepts: with every node at its cap, a node gets 128 on average.
+  maxPeerLinks: 128,
+  peerIdleTimeoutMs: 60_000,
   maxConnectionReplyBytes: 16 * 1024 * 1024,
   maxReplyBytes: 64 * 1024 * 1024,
   maxInputBytes: 32 * 1024 * 1024,

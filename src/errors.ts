@@ -101,7 +101,8 @@ export const errorCodes = {
   },
   KV_IDLE_TIMEOUT: {
     exit: ExitStatus.unreachable,
-    summary: 'The connection carried nothing for too long (--idle-timeout-ms); the daemon closed it.',
+    summary:
+      "The connection carried nothing for too long (--idle-timeout-ms), or a peer's connection did (--peer-idle-timeout-ms) or was closed while quiet to make room for another peer; the daemon closed it.",
     retryable: true,
   },
   KV_SHUTTING_DOWN: { exit: ExitStatus.unreachable, summary: 'The daemon is stopping and takes no new requests.', retryable: true },

@@ -165,9 +165,24 @@ export const nodeSettingFlags = {
     helpGroup: 'LIMITS',
   }),
   'max-peer-connections': Flags.integer({
-    description: 'Peer connections open at once, apart from clients (a connection counts as a peer once it proves the cluster secret)',
+    description:
+      'Peer connections open at once, apart from clients (a connection counts as a peer once it proves the cluster secret); one more closes the least recently active idle one, and is refused only when all are busy',
     default: defaultLimits.maxPeerConnections,
     min: 1,
+    helpGroup: 'LIMITS',
+  }),
+  'max-peer-links': Flags.integer({
+    description:
+      'Links this node opens to peers, open at once; a request to a peer with none closes the least recently used idle one, or waits for one within its timeout (then KV_UNREACHABLE, not sent)',
+    default: defaultLimits.maxPeerLinks,
+    min: 1,
+    helpGroup: 'LIMITS',
+  }),
+  'peer-idle-timeout-ms': Flags.integer({
+    description:
+      "Close a link to a peer with no request for this long; a peer's connection to this node carrying nothing for twice as long is closed too (0: never)",
+    default: defaultLimits.peerIdleTimeoutMs,
+    min: 0,
     helpGroup: 'LIMITS',
   }),
   'max-connection-reply-bytes': Flags.integer({
@@ -201,7 +216,7 @@ export const nodeSettingFlags = {
     helpGroup: 'LIMITS',
   }),
   'idle-timeout-ms': Flags.integer({
-    description: 'Close a client connection with nothing pending and no bytes either way for this long (0: never; peers are exempt)',
+    description: 'Close a client connection with nothing pending and no bytes either way for this long (0: never; peers: --peer-idle-timeout-ms)',
     default: defaultLimits.idleTimeoutMs,
     min: 0,
     helpGroup: 'LIMITS',

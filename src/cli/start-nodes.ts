@@ -122,6 +122,8 @@ export function nodeLimits(
       Pick<
         NodeSettings,
         | 'max-peer-connections'
+        | 'max-peer-links'
+        | 'peer-idle-timeout-ms'
         | 'max-connection-reply-bytes'
         | 'max-reply-bytes'
         | 'max-input-bytes'
@@ -139,6 +141,8 @@ export function nodeLimits(
     maxConnections: s['max-connections'],
     maxSiblings: s['max-siblings'],
     maxPeerConnections: s['max-peer-connections'] ?? defaultLimits.maxPeerConnections,
+    maxPeerLinks: s['max-peer-links'] ?? defaultLimits.maxPeerLinks,
+    peerIdleTimeoutMs: s['peer-idle-timeout-ms'] ?? defaultLimits.peerIdleTimeoutMs,
     maxConnectionReplyBytes: s['max-connection-reply-bytes'] ?? defaultLimits.maxConnectionReplyBytes,
     maxReplyBytes: s['max-reply-bytes'] ?? defaultLimits.maxReplyBytes,
     maxInputBytes: s['max-input-bytes'] ?? defaultLimits.maxInputBytes,

@@ -119,16 +119,23 @@ async function main(): Promise<void> {
       peer: { secrets: credentials.secrets, self: () => self ?? { name: config.name, cluster: '' }, randomBytes },
     } satisfies ClientOptions;
     const lastRefusalLogged = new Map<string, number>();
-    const peerTransport = new TcpTransport(config.limits, {
-      ...peerLink,
-      // Once a minute per peer: a node whose handshakes keep failing would otherwise log every gossip round.
-      onRefused: (peer, err) => {
-        const now = clock.now();
-        if (now - (lastRefusalLogged.get(peer) ?? Number.NEGATIVE_INFINITY) < 60_000) return;
-        lastRefusalLogged.set(peer, now);
-        logger.log('warn', 'peer.refused', 'a peer refused this node', { peer, code: err.code, message: err.message });
+    const peerTransport = new TcpTransport(
+      config.limits,
+      {
+        ...peerLink,
+        // Once a minute per peer: a node whose handshakes keep failing would otherwise log every gossip round.
+        onRefused: (peer, err) => {
+          const now = clock.now();
+          if (now - (lastRefusalLogged.get(peer) ?? Number.NEGATIVE_INFINITY) < 60_000) return;
+          lastRefusalLogged.set(peer, now);
+          logger.log('warn', 'peer.refused', 'a peer refused this node', { peer, code: err.code, message: err.message });
+        },
       },
-    });
+      undefined,
+      undefined,
+      undefined,
+      config.limits,
+    );
     const membersAt = async (peer: string, timeoutMs: number): Promise<MemberInfo[]> => {
       const client = await KvClient.connect(peer, { ...peerLink, timeoutMs });
       try {
@@ -287,7 +294,7 @@ async function main(): Promise<void> {
         store: { diskBytes: await levelStore.diskBytes(), batches: levelStore.batches, batchedOps: levelStore.batchedOps },
         server: server.stats(),
         ...(metricsAddr ? { metricsAddr } : {}),
-        peerLinks: { open: peerTransport.linkCount, ...peerTransport.counters },
+        peerLinks: { open: peerTransport.linkCount, limit: config.limits.maxPeerLinks, waiting: peerTransport.waitingCount, ...peerTransport.counters },
         security: {
           peerSecret: config.security.secretFile !== undefined,
           clientTokens: config.security.clientTokenFile !== undefined,

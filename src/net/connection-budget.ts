@@ -8,7 +8,8 @@
  * - Input: bytes of request lines read but not yet run (unfinished lines, and lines waiting for
  *   the reply budget) are capped daemon-wide (`InputBudget`).
  * - Clocks: when a connection owes the daemon the rest of a line, or owes it taking its replies,
- *   or has been idle too long (`ConnectionClock`).
+ *   or has been idle too long (`ConnectionClock`), and which peer connection has been idle
+ *   longest (`leastRecentlyActive`).
  */
 
 /**
@@ -235,8 +236,19 @@ export interface ClockLimits {
   readTimeoutMs: number;
   /** A connection with replies pending that takes none of them for this long is closed (0: never). */
   sendTimeoutMs: number;
-  /** A connection with nothing pending and no bytes either way for this long is closed (0: never). */
+  /** A client connection with nothing pending and no bytes either way for this long is closed (0: never). */
   idleTimeoutMs: number;
+  /**
+   * What a node waits before closing its own idle link to a peer (0: never). A peer's connection
+   * to this node, quiet for twice as long, is closed here: the node that opened a link normally
+   * closes it first, when it knows nothing is on its way (see incomingPeerIdleMs).
+   */
+  peerIdleTimeoutMs: number;
+}
+
+/** How long a peer's connection to this node may stay quiet before this node closes it (0: never). */
+export function incomingPeerIdleMs(limits: Pick<ClockLimits, 'peerIdleTimeoutMs'>): number {
+  return 2 * limits.peerIdleTimeoutMs;
 }
 
 export interface ConnectionState {
@@ -246,11 +258,16 @@ export interface ConnectionState {
   unsentBytes: number;
   /** Requests running or waiting to run. */
   busy: boolean;
-  /** The idle timeout applies (clients; pooled peer connections are idle by design). */
-  idleApplies: boolean;
+  /** Which idle timeout applies: a client's, a peer's, or none (a candidate has its own deadline; a closing connection is closing). */
+  idle: 'client' | 'peer' | 'none';
 }
 
-export type Overdue = 'read' | 'send' | 'idle';
+export type Overdue = 'read' | 'send' | 'idle' | 'peerIdle';
+
+/** Nothing running, waiting, held or owed: a connection that may be closed without failing anything. */
+export function isQuiet(state: ConnectionState): boolean {
+  return !state.busy && state.partialBytes === 0 && state.unsentBytes === 0;
+}
 
 /**
  * When a connection last moved bytes, and whether it is overdue. The server calls `received` for
@@ -284,12 +301,36 @@ export class ConnectionClock {
     this.owing = unsent;
   }
 
+  /** When bytes last moved either way. */
+  get lastActiveAt(): number {
+    return Math.max(this.lastReceivedAt, this.lastSentAt);
+  }
+
   overdue(state: ConnectionState, now: number, limits: ClockLimits): Overdue | undefined {
     const since = (at: number) => now - at;
     if (state.partialBytes > 0 && limits.readTimeoutMs > 0 && since(this.lastReceivedAt) >= limits.readTimeoutMs) return 'read';
     if (state.unsentBytes > 0 && limits.sendTimeoutMs > 0 && since(Math.max(this.lastSentAt, this.owingSince)) >= limits.sendTimeoutMs) return 'send';
-    const quiet = !state.busy && state.partialBytes === 0 && state.unsentBytes === 0;
-    if (state.idleApplies && quiet && limits.idleTimeoutMs > 0 && since(Math.max(this.lastReceivedAt, this.lastSentAt)) >= limits.idleTimeoutMs) return 'idle';
+    if (state.idle === 'none' || !isQuiet(state)) return undefined;
+    const idleMs = state.idle === 'client' ? limits.idleTimeoutMs : incomingPeerIdleMs(limits);
+    if (idleMs > 0 && since(this.lastActiveAt) >= idleMs) return state.idle === 'client' ? 'idle' : 'peerIdle';
     return undefined;
   }
+}
+
+/**
+ * Of `candidates`, the quiet one whose bytes moved least recently (the one to close to make room
+ * for another), or undefined when every one is busy.
+ */
+export function leastRecentlyActive<C>(candidates: Iterable<C>, view: (candidate: C) => { state: ConnectionState; clock: ConnectionClock }): C | undefined {
+  let chosen: C | undefined;
+  let chosenAt = Number.POSITIVE_INFINITY;
+  for (const candidate of candidates) {
+    const { state, clock } = view(candidate);
+    if (!isQuiet(state)) continue;
+    if (clock.lastActiveAt < chosenAt) {
+      chosen = candidate;
+      chosenAt = clock.lastActiveAt;
+    }
+  }
+  return chosen;
 }

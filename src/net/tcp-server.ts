@@ -22,10 +22,16 @@
  * is replaced by a KV_REPLY_TOO_LARGE error with the same id.
  *
  * Connections that stop mid-line (--read-timeout-ms), stop taking their replies
- * (--send-timeout-ms) or, for clients, carry nothing at all (--idle-timeout-ms) are closed.
+ * (--send-timeout-ms) or carry nothing at all (clients: --idle-timeout-ms; peers: twice
+ * --peer-idle-timeout-ms, as the node that opened the link closes it first) are closed.
  * Clients and peers have separate connection limits: a connection counts as a client until the
  * peer handshake proves it a peer. With every client slot taken, a new connection may still take
- * a peer slot as a candidate that must complete the peer handshake within a few seconds.
+ * a peer slot as a candidate that must complete the peer handshake within a few seconds. A peer
+ * proving itself with every peer slot taken closes the least recently active quiet peer
+ * connection (nothing running, nothing owed either way) and takes its slot; it is refused only
+ * when every peer connection is busy. A peer connection closed quiet (idle, or to make room) is
+ * told KV_IDLE_TIMEOUT, and nothing it sends after that is read: its node knows any request it
+ * had on the way was not run, and sends it again on a new link.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -35,7 +41,17 @@ import { KvError, toKvError } from '../errors.js';
 import type { Reply } from '../protocol/client.js';
 import { type ConnectionIdentity, newClientConnection } from '../protocol/connection.js';
 import { MAX_SCANS_PER_CONNECTION, type ReplyStream, replyStreamOf, SCAN_WINDOW_BYTES } from '../protocol/scan.js';
-import { ConnectionClock, InputBudget, type Overdue, Priority, ReplySizeEstimate, SharedBudget } from './connection-budget.js';
+import {
+  ConnectionClock,
+  type ConnectionState,
+  InputBudget,
+  incomingPeerIdleMs,
+  leastRecentlyActive,
+  type Overdue,
+  Priority,
+  ReplySizeEstimate,
+  SharedBudget,
+} from './connection-budget.js';
 import { FrameFramer } from './frame-framer.js';
 import { LineFramer } from './line-framer.js';
 import { encodeErrorFrame, FRAME_HEADER_BYTES, readFrameHeader } from './peer-frames.js';
@@ -123,11 +139,18 @@ export interface ServerStats {
   closedByReadTimeout: number;
   closedBySendTimeout: number;
   closedByIdleTimeout: number;
+  /** Peer connections closed for carrying nothing for twice --peer-idle-timeout-ms. */
+  closedByPeerIdleTimeout: number;
   /** Of the refused, candidates for a peer slot that sent other ops or did not complete the peer handshake in time. */
   peerCandidatesRefused: number;
+  /** Quiet peer connections closed to make room for a peer proving itself with every peer slot taken. */
+  peerConnectionsEvicted: number;
+  /** Peers refused after their handshake: every peer slot taken, and every peer connection busy. */
+  peerConnectionsRefused: number;
 }
 
-type Role = 'client' | 'peer' | 'candidate';
+/** A closing connection was a peer's, closed to make room for another: it counts toward no limit any more. */
+type Role = 'client' | 'peer' | 'candidate' | 'closing';
 
 /** What connections share: limits, budgets, counters, and the server's bookkeeping. */
 interface Shared {
@@ -141,6 +164,8 @@ interface Shared {
     repliesTooLarge: number;
     unsentBytes: number;
     candidatesRefused: number;
+    peersEvicted: number;
+    peersRefused: number;
   };
   /** Room freed in the reply or input budget: let the connections waiting for it go on. */
   wake(): void;
@@ -160,7 +185,7 @@ export class TcpServer {
   /** Peers and candidates for a peer slot. */
   private peers = 0;
   private candidates = 0;
-  private readonly timeouts: Record<Overdue, number> = { read: 0, send: 0, idle: 0 };
+  private readonly timeouts: Record<Overdue, number> = { read: 0, send: 0, idle: 0, peerIdle: 0 };
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private waking = false;
 
@@ -177,7 +202,7 @@ export class TcpServer {
       input: new InputBudget(limits.maxInputBytes),
       estimate: new ReplySizeEstimate(largestReply, Math.min(REPLY_ESTIMATE_FLOOR_BYTES, largestReply)),
       frames: options.frames,
-      counters: { connectionBudgetWaits: 0, repliesTooLarge: 0, unsentBytes: 0, candidatesRefused: 0 },
+      counters: { connectionBudgetWaits: 0, repliesTooLarge: 0, unsentBytes: 0, candidatesRefused: 0, peersEvicted: 0, peersRefused: 0 },
       wake: () => this.wake(),
       promote: (connection) => this.promote(connection),
       closed: (connection) => this.forget(connection),
@@ -204,7 +229,7 @@ export class TcpServer {
       : createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
     // A TLS handshake that fails (plaintext, a bad certificate) drops that socket, not the server.
     this.server.on('tlsClientError', () => {});
-    const timeouts = [limits.readTimeoutMs, limits.sendTimeoutMs, limits.idleTimeoutMs, PEER_CANDIDATE_MS].filter((ms) => ms > 0);
+    const timeouts = [limits.readTimeoutMs, limits.sendTimeoutMs, limits.idleTimeoutMs, incomingPeerIdleMs(limits), PEER_CANDIDATE_MS].filter((ms) => ms > 0);
     // A quarter of the shortest timeout: a connection is closed within 1.25 times its timeout.
     const sweepMs = Math.min(1000, Math.max(10, Math.floor(Math.min(...timeouts) / 4)));
     this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
@@ -246,7 +271,10 @@ export class TcpServer {
       closedByReadTimeout: this.timeouts.read,
       closedBySendTimeout: this.timeouts.send,
       closedByIdleTimeout: this.timeouts.idle,
+      closedByPeerIdleTimeout: this.timeouts.peerIdle,
       peerCandidatesRefused: counters.candidatesRefused,
+      peerConnectionsEvicted: counters.peersEvicted,
+      peerConnectionsRefused: counters.peersRefused,
     };
   }
 
@@ -299,16 +327,39 @@ export class TcpServer {
       this.candidates--;
       return true;
     }
-    if (this.peers >= this.limits.maxPeerConnections) return false;
+    if (this.peers >= this.limits.maxPeerConnections && !this.evictQuietPeer()) {
+      this.shared.counters.peersRefused++;
+      return false;
+    }
     this.clients--;
     this.peers++;
+    return true;
+  }
+
+  /** Closes the least recently active quiet peer connection, freeing its slot at once; false when every one is busy. */
+  private evictQuietPeer(): boolean {
+    const peers = [...this.connections].filter((c) => c.role === 'peer');
+    const quietest = leastRecentlyActive(peers, (c) => c.clockView());
+    if (!quietest) return false;
+    quietest.role = 'closing';
+    this.peers--;
+    this.shared.counters.peersEvicted++;
+    quietest.closeQuiet(
+      new KvError(
+        'KV_IDLE_TIMEOUT',
+        `peer connection closed while idle to make room for another peer (--max-peer-connections ${this.limits.maxPeerConnections})`,
+        {
+          limit: this.limits.maxPeerConnections,
+        },
+      ),
+    );
     return true;
   }
 
   private forget(connection: Connection): void {
     if (!this.connections.delete(connection)) return;
     if (connection.role === 'client') this.clients--;
-    else this.peers--;
+    else if (connection.role !== 'closing') this.peers--;
     if (connection.role === 'candidate') this.candidates--;
     this.wake();
   }
@@ -536,7 +587,7 @@ class Connection {
     let answer = reply;
     let refused = false;
     // The peer handshake (net/peer-auth.ts) just proved the connection a peer: move it to a peer slot.
-    if (this.identity.kind === 'peer' && this.role !== 'peer') {
+    if (this.identity.kind === 'peer' && (this.role === 'client' || this.role === 'candidate')) {
       if (this.shared.promote(this)) this.role = 'peer';
       else {
         this.identity.kind = 'client';
@@ -823,17 +874,7 @@ class Connection {
       this.finish(this.candidateError());
       return undefined;
     }
-    const verdict = this.clock.overdue(
-      {
-        partialBytes: this.finishing ? 0 : this.partialBytes,
-        unsentBytes: this.unsentBytes,
-        busy: this.running > 0 || this.waitingHead < this.waiting.length || this.streams.size > 0,
-        // Peer links are pooled, and a candidate has its own, shorter, deadline.
-        idleApplies: this.role === 'client' && !this.finishing,
-      },
-      now,
-      this.shared.limits,
-    );
+    const verdict = this.clock.overdue(this.state(), now, this.shared.limits);
     // A connection that takes nothing would not take an error line either: it is dropped.
     if (verdict === 'send') socket.destroy();
     else if (verdict === 'read') {
@@ -848,8 +889,35 @@ class Connection {
           timeoutMs: this.shared.limits.idleTimeoutMs,
         }),
       );
+    } else if (verdict === 'peerIdle') {
+      const timeoutMs = incomingPeerIdleMs(this.shared.limits);
+      this.closeQuiet(new KvError('KV_IDLE_TIMEOUT', `peer connection idle for ${timeoutMs} ms; closing it`, { timeoutMs }));
     }
     return verdict;
+  }
+
+  /** What the connection holds and owes now, for its clock. */
+  private state(): ConnectionState {
+    return {
+      partialBytes: this.finishing ? 0 : this.partialBytes,
+      unsentBytes: this.unsentBytes,
+      busy: this.running > 0 || this.waitingHead < this.waiting.length || this.streams.size > 0,
+      // A candidate has its own, shorter, deadline.
+      idle: this.finishing ? 'none' : this.role === 'client' ? 'client' : this.role === 'peer' ? 'peer' : 'none',
+    };
+  }
+
+  /** The connection's state and clock, to choose which quiet peer connection to close. */
+  clockView(): { state: ConnectionState; clock: ConnectionClock } {
+    return { state: this.state(), clock: this.clock };
+  }
+
+  /**
+   * Closes a quiet connection (nothing running, nothing owed) with `farewell`. From here nothing
+   * more is read: the peer may take any request it had on the way as not run.
+   */
+  closeQuiet(farewell: KvError): void {
+    this.finish(farewell);
   }
 
   /**

@@ -52,6 +52,7 @@ export const LAYER_MAP: readonly LayerEntry[] = [
   { pattern: 'env/log-line.ts', layer: 'core' },
   { pattern: 'env/log-rotation.ts', layer: 'core' },
   { pattern: 'net/connection-budget.ts', layer: 'core' },
+  { pattern: 'net/link-pool.ts', layer: 'core' },
   { pattern: 'metrics/**', layer: 'core' },
   // engine: the protocols, with I/O, time and randomness injected.
   { pattern: 'coordinator/**', layer: 'engine' },

@@ -189,7 +189,7 @@ t.test('idle clients past the limit do not lock a peer out, and are closed after
     ['KV_IDLE_TIMEOUT', 'KV_IDLE_TIMEOUT', 'KV_IDLE_TIMEOUT', 'KV_IDLE_TIMEOUT'],
     'idle clients are closed, and told why',
   );
-  t.equal(await firstPeer.ping(), daemon.name, 'the peer, idle longer, is not closed: peer links are pooled');
+  t.equal(await firstPeer.ping(), daemon.name, 'the peer, idle longer, is not closed: peers have their own idle timeout (twice --peer-idle-timeout-ms)');
   await silent.closed;
   t.equal(codeOfLine(silent.lines[0]), 'KV_TOO_MANY_CONNECTIONS', 'a candidate that does not prove itself a peer is closed');
   const fresh = await KvClient.connect(daemon.addr);

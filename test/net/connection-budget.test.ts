@@ -1,6 +1,15 @@
 /** The byte budgets and clocks of server connections, on their own (time passed in). */
 import t from 'tap';
-import { ConnectionClock, type ConnectionState, InputBudget, Priority, ReplySizeEstimate, SharedBudget } from '../../src/net/connection-budget.js';
+import {
+  ConnectionClock,
+  type ConnectionState,
+  InputBudget,
+  incomingPeerIdleMs,
+  leastRecentlyActive,
+  Priority,
+  ReplySizeEstimate,
+  SharedBudget,
+} from '../../src/net/connection-budget.js';
 
 t.test('the reply estimate starts pessimistic, falls to the largest recent reply, never below its floor', async (t) => {
   const estimate = new ReplySizeEstimate(1_400_000, 1000, 4);
@@ -110,8 +119,8 @@ t.test('when every connection holding part of a line is paused, the first one re
   t.same(input.resumable(10), [], 'c waits while b reads');
 });
 
-const state = (over: Partial<ConnectionState> = {}): ConnectionState => ({ partialBytes: 0, unsentBytes: 0, busy: false, idleApplies: true, ...over });
-const limits = { readTimeoutMs: 1000, sendTimeoutMs: 2000, idleTimeoutMs: 5000 };
+const state = (over: Partial<ConnectionState> = {}): ConnectionState => ({ partialBytes: 0, unsentBytes: 0, busy: false, idle: 'client', ...over });
+const limits = { readTimeoutMs: 1000, sendTimeoutMs: 2000, idleTimeoutMs: 5000, peerIdleTimeoutMs: 3000 };
 
 t.test('read timeout: part of a line and no byte since', async (t) => {
   const clock = new ConnectionClock(0);
@@ -135,11 +144,11 @@ t.test('send timeout: replies pending and none taken since', async (t) => {
   t.equal(clock.overdue(state(), 4600, limits), undefined);
 });
 
-t.test('idle timeout: nothing pending and no bytes either way, for clients only', async (t) => {
+t.test('idle timeout: nothing pending and no bytes either way (clients)', async (t) => {
   const clock = new ConnectionClock(0);
   t.equal(clock.overdue(state(), 4999, limits), undefined);
   t.equal(clock.overdue(state(), 5000, limits), 'idle');
-  t.equal(clock.overdue(state({ idleApplies: false }), 5000, limits), undefined, 'peers are pooled: never idle');
+  t.equal(clock.overdue(state({ idle: 'none' }), 5000, limits), undefined, 'a candidate or a closing connection: never idle');
   t.equal(clock.overdue(state({ busy: true }), 5000, limits), undefined, 'a request running is not idle');
   t.equal(clock.overdue(state(), 5000, { ...limits, idleTimeoutMs: 0 }), undefined, '0: never');
   clock.sent(3000);
@@ -147,4 +156,39 @@ t.test('idle timeout: nothing pending and no bytes either way, for clients only'
   clock.received(6000);
   t.equal(clock.overdue(state(), 10_999, limits), undefined, 'and bytes received');
   t.equal(clock.overdue(state(), 11_000, limits), 'idle');
+});
+
+t.test("a peer's connection is closed quiet after twice the peer idle timeout: the node that opened it closes it first", async (t) => {
+  const clock = new ConnectionClock(0);
+  const peer = state({ idle: 'peer' });
+  t.equal(incomingPeerIdleMs(limits), 6000);
+  t.equal(clock.overdue(peer, 5999, limits), undefined, 'the client idle timeout (5 s) does not apply to peers');
+  t.equal(clock.overdue(peer, 6000, limits), 'peerIdle');
+  t.equal(clock.overdue(state({ idle: 'peer', busy: true }), 60_000, limits), undefined, 'a request running: never');
+  t.equal(clock.overdue(state({ idle: 'peer', unsentBytes: 1 }), 1000, { ...limits, sendTimeoutMs: 0 }), undefined, 'a reply owed: never');
+  t.equal(clock.overdue(peer, 60_000, { ...limits, peerIdleTimeoutMs: 0 }), undefined, '0: never');
+  clock.received(4000);
+  t.equal(clock.overdue(peer, 9999, limits), undefined, 'bytes restart it');
+  t.equal(clock.overdue(peer, 10_000, limits), 'peerIdle');
+  t.equal(clock.overdue(state({ idle: 'client' }), 10_000, { ...limits, idleTimeoutMs: 0 }), undefined, "and the peers' timeout does not apply to clients");
+});
+
+t.test('the peer connection to close for room: the quiet one whose bytes moved least recently; none when all are busy', async (t) => {
+  const connection = (lastActiveAt: number, over: Partial<ConnectionState> = {}) => {
+    const clock = new ConnectionClock(0);
+    clock.received(lastActiveAt);
+    return { name: `at ${lastActiveAt}`, clock, state: state({ idle: 'peer', ...over }) };
+  };
+  const view = (c: ReturnType<typeof connection>) => c;
+  const oldBusy = connection(100, { busy: true });
+  const oldOwing = connection(150, { unsentBytes: 10 });
+  const oldPartial = connection(160, { partialBytes: 3 });
+  const quietNewer = connection(500);
+  const quietOlder = connection(300);
+  t.equal(leastRecentlyActive([oldBusy, oldOwing, oldPartial, quietNewer, quietOlder], view)?.name, 'at 300', 'busy, owing and half-read ones are passed over');
+  const sentLater = connection(200);
+  sentLater.clock.sent(900);
+  t.equal(leastRecentlyActive([sentLater, quietNewer], view)?.name, 'at 500', 'bytes sent count as activity');
+  t.equal(leastRecentlyActive([oldBusy, oldOwing, oldPartial], view), undefined, 'every one busy: none');
+  t.equal(leastRecentlyActive([], view), undefined);
 });

@@ -2,16 +2,20 @@
  * Peer links that heal: a connection that ends (closed by the peer, or refused by it on the
  * connection itself) leaves the pool at once and the next request makes a new one; links that
  * cannot be made are retried with a backoff per address, failing fast meanwhile; an error reply
- * to one request keeps the connection; a close never waits forever.
+ * to one request keeps the connection; a close never waits forever. The pool is bounded: idle
+ * links are closed and made again when needed, the least recently used idle link makes room for
+ * a new one at the cap, a request waits for a busy pool within its timeout (and fails unsent
+ * after it), and a request on its way when the peer closes the link as idle is sent again.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { defaultLimits } from '../../src/config.js';
+import type { KvError } from '../../src/errors.js';
 import { LineConnection } from '../../src/net/line-connection.js';
 import { encodeErrorFrame, encodePeerReply, OP_CODES } from '../../src/net/peer-frames.js';
 import { ReconnectBackoff } from '../../src/net/reconnect-backoff.js';
-import { TcpTransport } from '../../src/net/tcp-transport.js';
+import { type PeerLinkSettings, TcpTransport } from '../../src/net/tcp-transport.js';
 import type { PeerRequestOf } from '../../src/protocol/peer.js';
 import { answerAsPeer, serverGate } from '../helpers/security.js';
 
@@ -55,8 +59,15 @@ async function fakePeer(t: Test, behaviour: Behaviour) {
   return { addr: `127.0.0.1:${(server.address() as { port: number }).port}`, state };
 }
 
-function transport(t: Test, now: () => number = Date.now): TcpTransport {
-  const tr = new TcpTransport(defaultLimits, { peer: { secrets, self: () => ({ name: 'caller', cluster: 'c1' }), randomBytes } }, 500, undefined, now);
+function transport(t: Test, now: () => number = Date.now, settings: PeerLinkSettings = defaultLimits): TcpTransport {
+  const tr = new TcpTransport(
+    defaultLimits,
+    { peer: { secrets, self: () => ({ name: 'caller', cluster: 'c1' }), randomBytes } },
+    500,
+    undefined,
+    now,
+    settings,
+  );
   t.teardown(() => tr.close());
   return tr;
 }
@@ -221,4 +232,130 @@ t.test('close does not wait forever for a peer that never closes its end', async
   const took = Date.now() - started;
   t.ok(took < 1000, `closed after the grace (${took} ms)`);
   t.ok(connection.closeReason, 'and the connection is ended');
+});
+
+/** A peer that answers each request after `delayMs`. */
+const answerAfter =
+  (delayMs: number): Behaviour =>
+  (socket, id, frame) =>
+    setTimeout(() => {
+      if (!socket.destroyed) answer(socket, id, frame);
+    }, delayMs);
+
+t.test('an idle link is closed after the idle timeout; the next request makes a new one, transparently', async (t) => {
+  const peer = await fakePeer(t, answer);
+  const tr = transport(t, Date.now, { maxPeerLinks: 8, peerIdleTimeoutMs: 150 });
+  await tr.request(peer.addr, request, 2000);
+  await tr.request(peer.addr, request, 2000);
+  t.equal(peer.state.accepted, 1, 'requests in a row share the link');
+  await until('the idle link to be closed', () => tr.linkCount === 0);
+  t.equal(tr.counters.idleClosed, 1);
+  await until('the peer to see the close', () => peer.state.sockets.every((s) => s.readableEnded || s.destroyed));
+  t.same(await tr.request(peer.addr, request, 2000), { record: undefined, digest: undefined }, 'answered over a new link');
+  t.equal(peer.state.accepted, 2);
+  t.match(tr.counters, { opened: 2, failedToOpen: 0, evicted: 0, retried: 0 });
+});
+
+t.test('at the cap, a request to another peer closes the least recently used idle link', async (t) => {
+  const peers = [await fakePeer(t, answer), await fakePeer(t, answer), await fakePeer(t, answer)];
+  const tr = transport(t, Date.now, { maxPeerLinks: 2, peerIdleTimeoutMs: 60_000 });
+  const [a, b, c] = peers.map((p) => p.addr) as [string, string, string];
+  await tr.request(a, request, 2000);
+  await tr.request(b, request, 2000);
+  await tr.request(a, request, 2000); // a is now the most recently used
+  await tr.request(c, request, 2000);
+  t.equal(tr.linkCount, 2, 'never more links than the cap');
+  t.equal(tr.counters.evicted, 1);
+  await until("b's link to be closed", () => peers[1]?.state.sockets.every((s) => s.readableEnded || s.destroyed) === true);
+  t.ok(
+    peers[0]?.state.sockets.every((s) => !s.readableEnded && !s.destroyed),
+    "a's link, used more recently, stays",
+  );
+  await tr.request(a, request, 2000);
+  t.equal(peers[0]?.state.accepted, 1, 'and serves on');
+  await tr.request(b, request, 2000);
+  t.equal(peers[1]?.state.accepted, 2, 'b gets a new link when needed');
+  t.equal(tr.counters.evicted, 2);
+});
+
+t.test('with every link busy, a request to another peer waits for one to go idle, within its own timeout', async (t) => {
+  const slow = await fakePeer(t, answerAfter(300));
+  const other = await fakePeer(t, answer);
+  const tr = transport(t, Date.now, { maxPeerLinks: 1, peerIdleTimeoutMs: 60_000 });
+  const started = Date.now();
+  const results = await Promise.allSettled([tr.request(slow.addr, request, 2000), tr.request(other.addr, request, 2000)]);
+  t.same(
+    results.map((r) => r.status),
+    ['fulfilled', 'fulfilled'],
+    'both answered',
+  );
+  t.ok(Date.now() - started >= 290, 'the second waited for the first');
+  t.match(tr.counters, { waited: 1, waitsTimedOut: 0, evicted: 1 });
+
+  const waitedOut = tr.request(other.addr, request, 2000).then(() => tr.request(slow.addr, request, 2000));
+  await waitedOut;
+  const busy = tr.request(slow.addr, request, 2000);
+  const before = other.state.frames.length;
+  await t.rejects(
+    tr.request(other.addr, request, 100),
+    { code: 'KV_UNREACHABLE', message: /all 1 peer links \(--max-peer-links\) stayed busy for 100 ms; not sent/ },
+    'a request whose timeout passes while it waits fails, unsent',
+  );
+  t.equal(other.state.frames.length, before, 'the other peer never got it');
+  t.equal(tr.waitingCount, 0, 'and it left the line');
+  await busy;
+  t.equal(tr.counters.waitsTimedOut, 1);
+});
+
+t.test('a request on its way when the peer closes the link as idle is sent again, once, on a new link', async (t) => {
+  let closeAsIdle = 1;
+  const peer = await fakePeer(t, (socket, id, frame) => {
+    if (closeAsIdle > 0) {
+      closeAsIdle--;
+      // What a daemon does to a quiet peer connection: its farewell (id 0), then it reads nothing more.
+      socket.end(errorFrame(0, 'KV_IDLE_TIMEOUT', 'peer connection idle for 120000 ms; closing it'));
+      return;
+    }
+    answer(socket, id, frame);
+  });
+  const tr = transport(t);
+  t.same(await tr.request(peer.addr, request, 2000), { record: undefined, digest: undefined }, 'answered');
+  t.equal(peer.state.accepted, 2, 'over a second link');
+  t.equal(tr.counters.retried, 1);
+
+  // Closed that way twice in a row: the second is the request's own failure (one retry only).
+  closeAsIdle = 2;
+  await t.rejects(tr.request(peer.addr, request, 2000), { code: 'KV_IDLE_TIMEOUT' });
+  t.equal(tr.counters.retried, 2);
+});
+
+t.test('a request is not sent again when the link ends any other way with it on its way (it may have run)', async (t) => {
+  let dropNext = true;
+  const peer = await fakePeer(t, (socket, id, frame) => {
+    if (dropNext) {
+      dropNext = false;
+      socket.destroy();
+      return;
+    }
+    answer(socket, id, frame);
+  });
+  const tr = transport(t);
+  await t.rejects(tr.request(peer.addr, request, 2000), { code: 'KV_UNREACHABLE' });
+  t.equal(tr.counters.retried, 0);
+  t.equal(peer.state.frames.length, 1, 'sent once');
+});
+
+t.test('close fails the requests waiting for a link and makes no new one', async (t) => {
+  const slow = await fakePeer(t, answerAfter(500));
+  const other = await fakePeer(t, answer);
+  const tr = transport(t, Date.now, { maxPeerLinks: 1, peerIdleTimeoutMs: 60_000 });
+  const busy = tr.request(slow.addr, request, 2000).catch((err: KvError) => err.code);
+  const waiting = tr.request(other.addr, request, 2000);
+  await until('the request to wait', () => tr.waitingCount === 1);
+  const refused = t.rejects(waiting, { code: 'KV_UNREACHABLE', message: /stopping/ }, 'the waiting request fails');
+  await tr.close();
+  await refused;
+  await t.rejects(tr.request(other.addr, request, 2000), { code: 'KV_UNREACHABLE', message: /stopping/ });
+  t.equal(other.state.accepted, 0);
+  await busy;
 });
