@@ -110,6 +110,11 @@ export class Ring {
     return out;
   }
 
+  /** The token positions, ascending: token i's arc holds the positions after token i-1 up to it (token 0's wraps past 2^32-1). */
+  tokenPositions(): Readonly<Uint32Array> {
+    return this.tokens;
+  }
+
   /** The key's preference list: N primaries (fewer if the ring is smaller), then fallbacks. */
   preferenceList(key: Uint8Array, n: number): readonly PreferenceEntry[] {
     return this.walk(Ring.keyHash(key), n);
