@@ -1,7 +1,7 @@
 /**
- * A Merkle tree (Merkle 1987; Dynamo §4.7; riak_core's hashtree) over the keys two replicas
- * share, kept up to date on every write so that comparing two replicas costs O(differences ·
- * log keys) rather than a scan.
+ * A Merkle tree (Merkle 1987; Dynamo §4.7; riak_core's hashtree) over the keys of one range of
+ * ring positions, kept up to date on every write so that comparing two replicas costs
+ * O(differences · log keys) rather than a scan.
  *
  *                            root
  *            ┌──────────────┬─┴─ … ─┬──────────────┐
@@ -9,13 +9,17 @@
  *      ┌───┴ … ─┐                                              (level 2: 32 leaves each)
  *   leaf 0 … leaf 1023
  *
- * A key lives in the leaf given by the top 10 bits of its ring hash, so a range of the ring is a
- * range of leaves. A leaf holds its keys as compact (64-bit key hash, 64-bit version digest)
- * entries, sorted, in a typed array: 16 bytes a key and no objects for the garbage collector (the
- * keys themselves stay in the data; an exchange lists a differing leaf's keys from there). A leaf's
- * hash is SHA-256 over its sorted entries and an inner node's SHA-256 over its children: a real
- * hash at every level, never XOR, which cancels equal differences. Hashes are recomputed lazily,
- * only along dirty paths. Pure computation, no I/O.
+ * The range [first, last] is cut into 1024 leaves of equal width, so a key's leaf follows from its
+ * ring position and the range's bounds alone: two nodes holding the same range with the same keys
+ * compute the same hashes. A leaf holds its keys as compact (64-bit key hash, 64-bit version
+ * digest) entries, sorted, in a typed array: 16 bytes a key and no objects for the garbage
+ * collector (the keys themselves stay in the data; an exchange lists a differing leaf's keys from
+ * there). Only leaves holding keys exist (an empty one hashes as the empty string), so a tree costs
+ * memory in proportion to its keys, not to its leaves. The high 32 bits of an entry's key hash are
+ * its ring position: the entries of part of a range can be read back to build the tree of another
+ * range without the data. A leaf's hash is SHA-256 over its sorted entries and an inner node's
+ * SHA-256 over its children: a real hash at every level, never XOR, which cancels equal
+ * differences. Hashes are recomputed lazily, only along dirty paths. Pure computation, no I/O.
  *
  * Changes are appended to a log and applied to the leaves in bulk, leaf by leaf, when the tree is
  * read or the log is full: a write touches the log's tail, not a random leaf. Measured in a 3-node
@@ -36,8 +40,13 @@ const EMPTY = hash('sha256', '', 'hex');
 const LOG_WORDS = 5;
 const LOG_SET = 1;
 const LOG_DELETE = 0;
-/** Changes logged before they are applied anyway (16 a leaf on average; 320 KiB of log per tree). */
+/** Changes logged before they are applied anyway (16 a leaf on average; 320 KiB of log per tree)... */
 export const MAX_LOGGED_CHANGES = 16 * 1024;
+/** ...or as many as the tree holds keys, if more than this: a small tree keeps a small log. */
+const MIN_LOGGED_CHANGES = 256;
+/** The first and last ring positions. */
+export const RING_FIRST = 0;
+export const RING_LAST = 2 ** 32 - 1;
 /** The platform's byte order, read off a typed array: leaf hashes cover big-endian words on every platform. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
@@ -45,9 +54,20 @@ export function leafOf(key: Uint8Array): number {
   return Ring.keyHash(key) >>> 22;
 }
 
-/** The ring positions a leaf covers, [first, last]. */
+/** The ring positions a leaf of a tree over the whole ring covers, [first, last]. */
 export function leafRange(leaf: number): [number, number] {
-  return [leaf * 2 ** 22, (leaf + 1) * 2 ** 22 - 1];
+  return leafBounds(RING_FIRST, RING_LAST, leaf);
+}
+
+/** The leaf of the tree over [first, last] that holds `position` (within those bounds). */
+export function leafAt(first: number, last: number, position: number): number {
+  return Math.floor(((position - first) * LEAVES) / (last - first + 1));
+}
+
+/** The ring positions leaf `leaf` of the tree over [first, last] covers, [first, last] (empty when first > last). */
+export function leafBounds(first: number, last: number, leaf: number): [number, number] {
+  const span = last - first + 1;
+  return [first + Math.ceil((leaf * span) / LEAVES), first + Math.ceil(((leaf + 1) * span) / LEAVES) - 1];
 }
 
 /** Where a key sits in a tree: its leaf and its 64-bit key hash. */
@@ -80,10 +100,11 @@ export function treeEntry(key: Uint8Array, digest: string): TreeEntry {
   };
 }
 
-/** One leaf's entries, sorted by key hash, in a growable typed array. */
+/** One leaf's entries, sorted by key hash, in a growable typed array, and their hash once computed. */
 class Leaf {
   words = new Uint32Array(0);
   size = 0;
+  hashed: string | undefined;
 
   /** Index of the entry with this key hash, or -(insertion point) - 1. */
   find(hi: number, lo: number): number {
@@ -142,21 +163,34 @@ class Leaf {
 }
 
 export class MerkleTree {
-  private readonly leaves: Leaf[] = Array.from({ length: LEAVES }, () => new Leaf());
-  private readonly leafHashes: (string | undefined)[] = new Array(LEAVES).fill(EMPTY);
+  /** The leaves holding keys, by number. */
+  private readonly leaves = new Map<number, Leaf>();
   private readonly segmentHashes: (string | undefined)[] = new Array(FANOUT).fill(undefined);
   private rootHash: string | undefined;
   private count = 0;
   /** Changes not yet applied to the leaves, in the order they were made. */
-  private log = new Uint32Array(64 * LOG_WORDS);
+  private log = new Uint32Array(16 * LOG_WORDS);
   private logged = 0;
+
+  /** A tree over the ring positions [first, last] (default: the whole ring). */
+  constructor(
+    readonly first = RING_FIRST,
+    readonly last = RING_LAST,
+  ) {
+    if (!(first >= RING_FIRST && first <= last && last <= RING_LAST)) throw new RangeError(`bad tree range [${first}, ${last}]`);
+  }
 
   get size(): number {
     this.applyLogged();
     return this.count;
   }
 
-  /** Records a key at a version (replacing the version it had). */
+  /** The leaf holding ring position `position` (within the tree's range). */
+  leafAt(position: number): number {
+    return leafAt(this.first, this.last, position);
+  }
+
+  /** Records a key at a version (replacing the version it had); its position must lie in the tree's range. */
   set(entry: TreeEntry): void {
     this.append(entry.hi, entry.lo, entry.digestHi, entry.digestLo, LOG_SET);
   }
@@ -166,9 +200,32 @@ export class MerkleTree {
     this.append(key.hi, key.lo, 0, 0, LOG_DELETE);
   }
 
+  /**
+   * Visits, in ring order, the entries whose positions lie in [from, to] (key hash high and low,
+   * digest high and low): the way to carry part of this tree into another tree without the data.
+   */
+  forEachEntry(from: number, to: number, visit: (hi: number, lo: number, digestHi: number, digestLo: number) => void): void {
+    this.applyLogged();
+    const low = Math.max(from, this.first);
+    const high = Math.min(to, this.last);
+    if (low > high) return;
+    const firstLeaf = this.leafAt(low);
+    const lastLeaf = this.leafAt(high);
+    if (lastLeaf - firstLeaf + 1 > this.leaves.size) {
+      // Fewer leaves hold keys than the span covers: visit those, in order.
+      for (const leafNo of [...this.leaves.keys()].sort((a, b) => a - b))
+        if (leafNo >= firstLeaf && leafNo <= lastLeaf) visitLeaf(this.leaves.get(leafNo) as Leaf, low, high, visit);
+      return;
+    }
+    for (let leafNo = firstLeaf; leafNo <= lastLeaf; leafNo++) {
+      const leaf = this.leaves.get(leafNo);
+      if (leaf) visitLeaf(leaf, low, high, visit);
+    }
+  }
+
   private append(hi: number, lo: number, digestHi: number, digestLo: number, kind: number): void {
     if ((this.logged + 1) * LOG_WORDS > this.log.length) {
-      if (this.logged >= MAX_LOGGED_CHANGES) this.applyLogged();
+      if (this.logged >= Math.min(MAX_LOGGED_CHANGES, Math.max(MIN_LOGGED_CHANGES, this.count))) this.applyLogged();
       else {
         const grown = new Uint32Array(this.log.length * 2);
         grown.set(this.log);
@@ -192,13 +249,18 @@ export class MerkleTree {
     const n = this.logged;
     if (n === 0) return;
     const log = this.log;
+    const leafOfChange = new Uint16Array(n);
     const starts = new Uint32Array(LEAVES + 1);
-    for (let c = 0; c < n; c++) (starts[((log[c * LOG_WORDS] as number) >>> 22) + 1] as number)++;
+    for (let c = 0; c < n; c++) {
+      const leaf = this.leafAt(log[c * LOG_WORDS] as number);
+      leafOfChange[c] = leaf;
+      (starts[leaf + 1] as number)++;
+    }
     for (let leaf = 0; leaf < LEAVES; leaf++) starts[leaf + 1] = (starts[leaf + 1] as number) + (starts[leaf] as number);
     const next = starts.slice(0, LEAVES);
     const order = new Uint32Array(n);
     for (let c = 0; c < n; c++) {
-      const leaf = (log[c * LOG_WORDS] as number) >>> 22;
+      const leaf = leafOfChange[c] as number;
       order[next[leaf] as number] = c;
       next[leaf] = (next[leaf] as number) + 1;
     }
@@ -206,7 +268,11 @@ export class MerkleTree {
       const from = starts[leafNo] as number;
       const to = starts[leafNo + 1] as number;
       if (from === to) continue;
-      const leaf = this.leaves[leafNo] as Leaf;
+      let leaf = this.leaves.get(leafNo);
+      if (!leaf) {
+        leaf = new Leaf();
+        this.leaves.set(leafNo, leaf);
+      }
       const before = leaf.size;
       let changed = false;
       for (let o = from; o < to; o++) {
@@ -217,24 +283,25 @@ export class MerkleTree {
         else changed = leaf.delete(hi, lo) || changed;
       }
       this.count += leaf.size - before;
-      if (changed) this.dirty(leafNo);
+      if (leaf.size === 0) this.leaves.delete(leafNo);
+      if (changed) this.dirty(leafNo, leaf);
     }
     this.logged = 0;
+    // A log grown for a burst of changes shrinks back once the tree is small again.
+    if (this.log.length > 2 * LOG_WORDS * Math.max(MIN_LOGGED_CHANGES, this.count)) this.log = new Uint32Array(16 * LOG_WORDS);
   }
 
-  private dirty(leaf: number): void {
-    this.leafHashes[leaf] = undefined;
-    this.segmentHashes[Math.floor(leaf / FANOUT)] = undefined;
+  private dirty(leafNo: number, leaf: Leaf): void {
+    leaf.hashed = undefined;
+    this.segmentHashes[Math.floor(leafNo / FANOUT)] = undefined;
     this.rootHash = undefined;
   }
 
-  private leafHash(leaf: number): string {
-    let h = this.leafHashes[leaf];
-    if (h === undefined) {
-      h = (this.leaves[leaf] as Leaf).hash();
-      this.leafHashes[leaf] = h;
-    }
-    return h;
+  private leafHash(leafNo: number): string {
+    const leaf = this.leaves.get(leafNo);
+    if (!leaf) return EMPTY;
+    leaf.hashed ??= leaf.hash();
+    return leaf.hashed;
   }
 
   private segmentHash(segment: number): string {
@@ -268,6 +335,16 @@ export class MerkleTree {
   leavesOf(segment: number): string[] {
     this.applyLogged();
     return Array.from({ length: FANOUT }, (_, i) => this.leafHash(segment * FANOUT + i));
+  }
+}
+
+function visitLeaf(leaf: Leaf, from: number, to: number, visit: (hi: number, lo: number, digestHi: number, digestLo: number) => void): void {
+  const w = leaf.words;
+  for (let i = 0; i < leaf.size; i++) {
+    const hi = w[i * WORDS] as number;
+    if (hi < from) continue;
+    if (hi > to) break;
+    visit(hi, w[i * WORDS + 1] as number, w[i * WORDS + 2] as number, w[i * WORDS + 3] as number);
   }
 }
 
