@@ -185,6 +185,12 @@ export class MerkleTree {
     return this.count;
   }
 
+  /** Leaves holding keys. */
+  get leavesHeld(): number {
+    this.applyLogged();
+    return this.leaves.size;
+  }
+
   /** The leaf holding ring position `position` (within the tree's range). */
   leafAt(position: number): number {
     return leafAt(this.first, this.last, position);
