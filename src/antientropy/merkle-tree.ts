@@ -11,20 +11,23 @@
  *
  * The range [first, last] is cut into 1024 leaves of equal width, so a key's leaf follows from its
  * ring position and the range's bounds alone: two nodes holding the same range with the same keys
- * compute the same hashes. A leaf holds its keys as compact (64-bit key hash, 64-bit version
- * digest) entries, sorted, in a typed array: 16 bytes a key and no objects for the garbage
+ * compute the same hashes. The tree holds its keys as compact (64-bit key hash, 64-bit version
+ * digest) entries, sorted, in one typed array: 16 bytes a key and no objects for the garbage
  * collector (the keys themselves stay in the data; an exchange lists a differing leaf's keys from
- * there). Only leaves holding keys exist (an empty one hashes as the empty string), so a tree costs
- * memory in proportion to its keys, not to its leaves. The high 32 bits of an entry's key hash are
- * its ring position: the entries of part of a range can be read back to build the tree of another
- * range without the data. A leaf's hash is SHA-256 over its sorted entries and an inner node's
- * SHA-256 over its children: a real hash at every level, never XOR, which cancels equal
- * differences. Hashes are recomputed lazily, only along dirty paths. Pure computation, no I/O.
+ * there), so a tree costs memory in proportion to its keys, not to its leaves. The high 32 bits of
+ * an entry's key hash are its ring position: entries are in ring order, a leaf's entries are a
+ * slice found by binary search, and the entries of part of a range can be read back to build the
+ * tree of another range without the data. A leaf's hash is SHA-256 over its sorted entries (the
+ * empty string's for an empty leaf) and an inner node's SHA-256 over its children: a real hash at
+ * every level, never XOR, which cancels equal differences. Segment and root hashes are cached and
+ * recomputed only along dirty paths; leaf hashes are computed when asked (a leaf holds a few keys,
+ * a segment's 32 hash in microseconds). Pure computation, no I/O.
  *
- * Changes are appended to a log and applied to the leaves in bulk, leaf by leaf, when the tree is
- * read or the log is full: a write touches the log's tail, not a random leaf. Measured in a 3-node
- * cluster taking puts, inserting into a random leaf at each write cost ~1.2 µs (a cache miss at
- * each step of the search, the leaves being megabytes), eight times its cost in a warm loop.
+ * Changes are appended to a log and applied in bulk (sorted, then merged with the entries in one
+ * pass) when the tree is read or the log is full: a write touches the log's tail, not a random
+ * place in the entries. Measured in a 3-node cluster taking puts, inserting into a random leaf at
+ * each write cost ~1.2 µs (a cache miss at each step of the search, the leaves being megabytes),
+ * eight times its cost in a warm loop.
  */
 import { hash } from 'node:crypto';
 import { murmur3, Ring } from '../ring/index.js';
@@ -100,75 +103,16 @@ export function treeEntry(key: Uint8Array, digest: string): TreeEntry {
   };
 }
 
-/** One leaf's entries, sorted by key hash, in a growable typed array, and their hash once computed. */
-class Leaf {
-  words = new Uint32Array(0);
-  size = 0;
-  hashed: string | undefined;
-
-  /** Index of the entry with this key hash, or -(insertion point) - 1. */
-  find(hi: number, lo: number): number {
-    let low = 0;
-    let high = this.size - 1;
-    const w = this.words;
-    while (low <= high) {
-      const mid = (low + high) >>> 1;
-      const h = w[mid * WORDS] as number;
-      const l = w[mid * WORDS + 1] as number;
-      if (h < hi || (h === hi && l < lo)) low = mid + 1;
-      else if (h > hi || l > lo) high = mid - 1;
-      else return mid;
-    }
-    return -low - 1;
-  }
-
-  /** Sets the key's digest; returns true when the leaf changed. */
-  set(hi: number, lo: number, digestHi: number, digestLo: number): boolean {
-    let i = this.find(hi, lo);
-    if (i >= 0) {
-      if (this.words[i * WORDS + 2] === digestHi && this.words[i * WORDS + 3] === digestLo) return false;
-    } else {
-      i = -i - 1;
-      if ((this.size + 1) * WORDS > this.words.length) {
-        const grown = new Uint32Array(Math.max(4 * WORDS, this.words.length * 2));
-        grown.set(this.words.subarray(0, this.size * WORDS));
-        this.words = grown;
-      }
-      this.words.copyWithin((i + 1) * WORDS, i * WORDS, this.size * WORDS);
-      this.words[i * WORDS] = hi;
-      this.words[i * WORDS + 1] = lo;
-      this.size++;
-    }
-    this.words[i * WORDS + 2] = digestHi;
-    this.words[i * WORDS + 3] = digestLo;
-    return true;
-  }
-
-  /** Removes the key; returns true when it was there. */
-  delete(hi: number, lo: number): boolean {
-    const i = this.find(hi, lo);
-    if (i < 0) return false;
-    this.words.copyWithin(i * WORDS, (i + 1) * WORDS, this.size * WORDS);
-    this.size--;
-    return true;
-  }
-
-  /** SHA-256 over the sorted entries, big-endian, so every platform computes the same hash. */
-  hash(): string {
-    if (this.size === 0) return EMPTY;
-    const bytes = Buffer.from(this.words.slice(0, this.size * WORDS).buffer);
-    if (LITTLE_ENDIAN) bytes.swap32();
-    return hash('sha256', bytes, 'hex');
-  }
-}
+/** Changes applied one by one (a search and a move each) rather than merged: a few changes to a large tree. */
+const SMALL_BATCH = 16;
 
 export class MerkleTree {
-  /** The leaves holding keys, by number. */
-  private readonly leaves = new Map<number, Leaf>();
+  /** Every entry of the tree, sorted by key hash (so by ring position, so leaf by leaf), WORDS words each. */
+  private words = new Uint32Array(0);
+  private count = 0;
   private readonly segmentHashes: (string | undefined)[] = new Array(FANOUT).fill(undefined);
   private rootHash: string | undefined;
-  private count = 0;
-  /** Changes not yet applied to the leaves, in the order they were made. */
+  /** Changes not yet applied to the entries, in the order they were made. */
   private log = new Uint32Array(16 * LOG_WORDS);
   private logged = 0;
 
@@ -188,7 +132,14 @@ export class MerkleTree {
   /** Leaves holding keys. */
   get leavesHeld(): number {
     this.applyLogged();
-    return this.leaves.size;
+    let held = 0;
+    let previous = -1;
+    for (let i = 0; i < this.count; i++) {
+      const leaf = this.leafAt(this.words[i * WORDS] as number);
+      if (leaf !== previous) held++;
+      previous = leaf;
+    }
+    return held;
   }
 
   /** The leaf holding ring position `position` (within the tree's range). */
@@ -212,21 +163,40 @@ export class MerkleTree {
    */
   forEachEntry(from: number, to: number, visit: (hi: number, lo: number, digestHi: number, digestLo: number) => void): void {
     this.applyLogged();
-    const low = Math.max(from, this.first);
-    const high = Math.min(to, this.last);
-    if (low > high) return;
-    const firstLeaf = this.leafAt(low);
-    const lastLeaf = this.leafAt(high);
-    if (lastLeaf - firstLeaf + 1 > this.leaves.size) {
-      // Fewer leaves hold keys than the span covers: visit those, in order.
-      for (const leafNo of [...this.leaves.keys()].sort((a, b) => a - b))
-        if (leafNo >= firstLeaf && leafNo <= lastLeaf) visitLeaf(this.leaves.get(leafNo) as Leaf, low, high, visit);
-      return;
+    const w = this.words;
+    for (let i = this.firstAt(from); i < this.count; i++) {
+      const hi = w[i * WORDS] as number;
+      if (hi > to) break;
+      visit(hi, w[i * WORDS + 1] as number, w[i * WORDS + 2] as number, w[i * WORDS + 3] as number);
     }
-    for (let leafNo = firstLeaf; leafNo <= lastLeaf; leafNo++) {
-      const leaf = this.leaves.get(leafNo);
-      if (leaf) visitLeaf(leaf, low, high, visit);
+  }
+
+  /** Index of the first entry at ring position `position` or after it. */
+  private firstAt(position: number): number {
+    let low = 0;
+    let high = this.count;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if ((this.words[mid * WORDS] as number) < position) low = mid + 1;
+      else high = mid;
     }
+    return low;
+  }
+
+  /** Index of the entry with this key hash, or -(insertion point) - 1. */
+  private find(hi: number, lo: number): number {
+    let low = 0;
+    let high = this.count - 1;
+    const w = this.words;
+    while (low <= high) {
+      const mid = (low + high) >>> 1;
+      const h = w[mid * WORDS] as number;
+      const l = w[mid * WORDS + 1] as number;
+      if (h < hi || (h === hi && l < lo)) low = mid + 1;
+      else if (h > hi || l > lo) high = mid - 1;
+      else return mid;
+    }
+    return -low - 1;
   }
 
   private append(hi: number, lo: number, digestHi: number, digestLo: number, kind: number): void {
@@ -247,67 +217,126 @@ export class MerkleTree {
     this.logged++;
   }
 
-  /**
-   * Applies the logged changes leaf by leaf (a counting sort on the leaf keeps each leaf's changes
-   * in the order they were made, so the last change to a key wins), touching each leaf once.
-   */
+  /** Applies the logged changes: one by one when they are few, else sorted and merged with the entries in one pass. */
   private applyLogged(): void {
     const n = this.logged;
     if (n === 0) return;
-    const log = this.log;
-    const leafOfChange = new Uint16Array(n);
-    const starts = new Uint32Array(LEAVES + 1);
-    for (let c = 0; c < n; c++) {
-      const leaf = this.leafAt(log[c * LOG_WORDS] as number);
-      leafOfChange[c] = leaf;
-      (starts[leaf + 1] as number)++;
-    }
-    for (let leaf = 0; leaf < LEAVES; leaf++) starts[leaf + 1] = (starts[leaf + 1] as number) + (starts[leaf] as number);
-    const next = starts.slice(0, LEAVES);
-    const order = new Uint32Array(n);
-    for (let c = 0; c < n; c++) {
-      const leaf = leafOfChange[c] as number;
-      order[next[leaf] as number] = c;
-      next[leaf] = (next[leaf] as number) + 1;
-    }
-    for (let leafNo = 0; leafNo < LEAVES; leafNo++) {
-      const from = starts[leafNo] as number;
-      const to = starts[leafNo + 1] as number;
-      if (from === to) continue;
-      let leaf = this.leaves.get(leafNo);
-      if (!leaf) {
-        leaf = new Leaf();
-        this.leaves.set(leafNo, leaf);
-      }
-      const before = leaf.size;
-      let changed = false;
-      for (let o = from; o < to; o++) {
-        const at = (order[o] as number) * LOG_WORDS;
-        const hi = log[at] as number;
-        const lo = log[at + 1] as number;
-        if (log[at + 4] === LOG_SET) changed = leaf.set(hi, lo, log[at + 2] as number, log[at + 3] as number) || changed;
-        else changed = leaf.delete(hi, lo) || changed;
-      }
-      this.count += leaf.size - before;
-      if (leaf.size === 0) this.leaves.delete(leafNo);
-      if (changed) this.dirty(leafNo, leaf);
-    }
+    if (n <= SMALL_BATCH) for (let c = 0; c < n; c++) this.applyOne(c);
+    else this.mergeLogged();
     this.logged = 0;
     // A log grown for a burst of changes shrinks back once the tree is small again.
     if (this.log.length > 2 * LOG_WORDS * Math.max(MIN_LOGGED_CHANGES, this.count)) this.log = new Uint32Array(16 * LOG_WORDS);
   }
 
-  private dirty(leafNo: number, leaf: Leaf): void {
-    leaf.hashed = undefined;
-    this.segmentHashes[Math.floor(leafNo / FANOUT)] = undefined;
+  /** Applies logged change `c` in place. */
+  private applyOne(c: number): void {
+    const log = this.log;
+    const at = c * LOG_WORDS;
+    const hi = log[at] as number;
+    const lo = log[at + 1] as number;
+    const w = this.words;
+    let i = this.find(hi, lo);
+    if (log[at + 4] === LOG_DELETE) {
+      if (i < 0) return;
+      w.copyWithin(i * WORDS, (i + 1) * WORDS, this.count * WORDS);
+      this.count--;
+    } else if (i >= 0) {
+      if (w[i * WORDS + 2] === log[at + 2] && w[i * WORDS + 3] === log[at + 3]) return;
+      w[i * WORDS + 2] = log[at + 2] as number;
+      w[i * WORDS + 3] = log[at + 3] as number;
+    } else {
+      i = -i - 1;
+      this.reserve(this.count + 1);
+      this.words.copyWithin((i + 1) * WORDS, i * WORDS, this.count * WORDS);
+      this.words.set(log.subarray(at, at + WORDS), i * WORDS);
+      this.count++;
+    }
+    this.dirty(hi);
+  }
+
+  /** Capacity for `entries` entries (doubling, so appends cost O(1) amortized). */
+  private reserve(entries: number): void {
+    if (entries * WORDS <= this.words.length) return;
+    const grown = new Uint32Array(Math.max(16 * WORDS, this.words.length * 2, entries * WORDS));
+    grown.set(this.words.subarray(0, this.count * WORDS));
+    this.words = grown;
+  }
+
+  /** Sorts the log by key hash (the last change to a key wins) and merges it with the entries into a new array. */
+  private mergeLogged(): void {
+    const n = this.logged;
+    const log = this.log;
+    const order = Array.from({ length: n }, (_, c) => c);
+    order.sort((a, b) => {
+      const ha = log[a * LOG_WORDS] as number;
+      const hb = log[b * LOG_WORDS] as number;
+      if (ha !== hb) return ha - hb;
+      const la = log[a * LOG_WORDS + 1] as number;
+      const lb = log[b * LOG_WORDS + 1] as number;
+      return la !== lb ? la - lb : a - b;
+    });
+    const old = this.words;
+    const oldCount = this.count;
+    let out = new Uint32Array(Math.max(16, oldCount + n) * WORDS);
+    let size = 0;
+    let i = 0;
+    const copyOld = (upTo: number) => {
+      out.set(old.subarray(i * WORDS, upTo * WORDS), size * WORDS);
+      size += upTo - i;
+      i = upTo;
+    };
+    for (let o = 0; o < n; o++) {
+      const c = order[o] as number;
+      const at = c * LOG_WORDS;
+      const hi = log[at] as number;
+      const lo = log[at + 1] as number;
+      const next = order[o + 1];
+      // A later change to the same key replaces this one.
+      if (next !== undefined && log[next * LOG_WORDS] === hi && log[next * LOG_WORDS + 1] === lo) continue;
+      // Old entries before this key stay as they are.
+      let upTo = i;
+      while (upTo < oldCount) {
+        const h = old[upTo * WORDS] as number;
+        const l = old[upTo * WORDS + 1] as number;
+        if (h > hi || (h === hi && l >= lo)) break;
+        upTo++;
+      }
+      copyOld(upTo);
+      const present = i < oldCount && old[i * WORDS] === hi && old[i * WORDS + 1] === lo;
+      if (log[at + 4] === LOG_DELETE) {
+        if (present) {
+          i++;
+          this.dirty(hi);
+        }
+        continue;
+      }
+      if (!present || old[i * WORDS + 2] !== log[at + 2] || old[i * WORDS + 3] !== log[at + 3]) this.dirty(hi);
+      if (present) i++;
+      out.set(log.subarray(at, at + WORDS), size * WORDS);
+      size++;
+    }
+    copyOld(oldCount);
+    // Room for growth, not for a burst of deletes.
+    if (out.length > 4 * Math.max(16, size) * WORDS) out = out.slice(0, 2 * Math.max(16, size) * WORDS);
+    this.words = out;
+    this.count = size;
+  }
+
+  private dirty(position: number): void {
+    this.segmentHashes[Math.floor(this.leafAt(position) / FANOUT)] = undefined;
     this.rootHash = undefined;
   }
 
-  private leafHash(leafNo: number): string {
-    const leaf = this.leaves.get(leafNo);
-    if (!leaf) return EMPTY;
-    leaf.hashed ??= leaf.hash();
-    return leaf.hashed;
+  /** SHA-256 over the leaf's sorted entries, big-endian, so every platform computes the same hash (computed when asked: leaves are small). */
+  private leafHash(leaf: number): string {
+    const [from, to] = leafBounds(this.first, this.last, leaf);
+    if (from > to) return EMPTY;
+    const start = this.firstAt(from);
+    const end = to === RING_LAST ? this.count : this.firstAt(to + 1);
+    if (start === end) return EMPTY;
+    const bytes = Buffer.from(this.words.slice(start * WORDS, end * WORDS).buffer);
+    if (LITTLE_ENDIAN) bytes.swap32();
+    return hash('sha256', bytes, 'hex');
   }
 
   private segmentHash(segment: number): string {
@@ -341,16 +370,6 @@ export class MerkleTree {
   leavesOf(segment: number): string[] {
     this.applyLogged();
     return Array.from({ length: FANOUT }, (_, i) => this.leafHash(segment * FANOUT + i));
-  }
-}
-
-function visitLeaf(leaf: Leaf, from: number, to: number, visit: (hi: number, lo: number, digestHi: number, digestLo: number) => void): void {
-  const w = leaf.words;
-  for (let i = 0; i < leaf.size; i++) {
-    const hi = w[i * WORDS] as number;
-    if (hi < from) continue;
-    if (hi > to) break;
-    visit(hi, w[i * WORDS + 1] as number, w[i * WORDS + 2] as number, w[i * WORDS + 3] as number);
   }
 }
 

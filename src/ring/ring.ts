@@ -115,6 +115,11 @@ export class Ring {
     return this.tokens;
   }
 
+  /** The owner of each token, in the order of tokenPositions. */
+  tokenOwners(): readonly string[] {
+    return this.owners;
+  }
+
   /** The key's preference list: N primaries (fewer if the ring is smaller), then fallbacks. */
   preferenceList(key: Uint8Array, n: number): readonly PreferenceEntry[] {
     return this.walk(Ring.keyHash(key), n);

@@ -31,7 +31,7 @@ function freshTrees(ranges: { first: number; last: number; replicas: readonly st
 }
 
 t.test('the ranges are exactly the positions the node replicates with a peer, with their replicas', async (t) => {
-  for (const size of [1, 2, 3, 10, 40]) {
+  for (const size of [1, 2, 3, 10, 40, 300]) {
     const ring = ringOf(size);
     const ranges = sharedRanges(ring, 3, 'n0');
     let previous = -1;
