@@ -65,6 +65,7 @@ import { scanSection } from './scan-section.js';
 import { securitySection } from './security-section.js';
 import { soakSection } from './soak-section.js';
 import { measureStartup } from './startup-bench.js';
+import { treesSection } from './trees-section.js';
 
 const PROFILER_PRELOAD = fileURLToPath(new URL('./cpu-prof-preload.js', import.meta.url));
 
@@ -136,6 +137,7 @@ const SECTIONS_RUN_ALONE: Record<string, (ctx: BenchContext) => Promise<void>> =
   scan: scanSection,
   export: exportSection,
   ring: ringSection,
+  trees: treesSection,
 };
 
 async function run(ctx: BenchContext): Promise<void> {

@@ -1,19 +1,22 @@
 /**
- * Merkle anti-entropy between two replicas (Dynamo §4.7): compare roots; where they differ, compare
- * the 32 segment hashes, then the leaf hashes of differing segments, then the (key, digest) lists
- * of differing leaves; transfer only the keys that differ, with their clocks, both ways, merging on
- * arrival (so siblings and tombstones come out right). Runs in the background on an interval
+ * Merkle anti-entropy between two replicas (Dynamo §4.7), range by range over the ranges of the ring
+ * both replicate (tree-set.ts): compare the roots of their trees; where they differ, compare the 32
+ * segment hashes, then the leaf hashes of differing segments, then the (key, digest) lists of
+ * differing leaves; transfer only the keys that differ, with their clocks, both ways, merging on
+ * arrival (so siblings and tombstones come out right). A range the peer holds with other bounds
+ * (its ring differs for now) is left for a later exchange. Runs in the background on an interval
  * against one random peer, with a rate limit, and on demand (`kvctl repair`).
  */
 import type { AntiEntropySettings } from '../config.js';
 import { every, type Periodic } from '../env/clock.js';
 import { type Random, sample } from '../env/random.js';
 import { type KvError, toKvError } from '../errors.js';
-import type { LeafEntries, PeerReplies } from '../protocol/peer.js';
+import { type LeafEntries, MAX_HASHED_RANGES, MAX_LISTED_LEAVES, type PeerReplies, type TreeLeaf, type TreeRange } from '../protocol/peer.js';
 import { isRecordRefused, printableKey, recordItemBytes, unsendableRecord } from '../protocol/record-size.js';
 import type { EngineDeps } from '../replica/engine-deps.js';
 import type { StoredRecord } from '../storage/record-format.js';
-import { diffEntries, FANOUT, LEAVES } from './merkle-tree.js';
+import { diffEntries, FANOUT, leafBounds } from './merkle-tree.js';
+import { type RangeTree, sharedRanges } from './ranges.js';
 import type { TreeSet } from './tree-set.js';
 
 export interface ExchangeOptions {
@@ -31,7 +34,7 @@ export interface ExchangeOptions {
 
 export interface ExchangeSummary {
   peer: string;
-  /** Tree nodes compared (root, segments, leaves). */
+  /** Tree nodes compared (roots, segments, leaves). */
   rangesCompared: number;
   keysDiffering: number;
   keysTransferred: number;
@@ -71,8 +74,22 @@ function unsendableId(peer: string, keyBase64: string): string {
 const SETTLE_CHECKS = 3;
 /** The pause between those comparisons. */
 export const BACKGROUND_SETTLE_MS = 250;
-/** Leaves listed per ae.leaves request (all of them): each listing is one pass over the keys on both sides. */
-const LEAVES_PER_REQUEST = LEAVES;
+
+/** The bounds of a range's tree, as the peer protocol names them. */
+const boundsOf = (r: RangeTree): TreeRange => ({ first: r.first, last: r.last });
+
+/** `items` in consecutive chunks of at most `size`. */
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** A leaf of one of our trees. */
+interface RangeLeaf {
+  range: RangeTree;
+  leaf: number;
+}
 
 export class AntiEntropy {
   private periodic: Periodic | undefined;
@@ -101,9 +118,10 @@ export class AntiEntropy {
 
   private async backgroundRound(): Promise<void> {
     const now = this.deps.clock.now();
-    const peers = this.sharingPeers().filter((p) => this.deps.state.table.isUp(p, now));
+    if (!this.deps.trees.ready) return;
+    const peers = this.deps.trees.peers().filter((p) => this.deps.state.table.isUp(p, now));
     const [peer] = sample(peers, 1, this.deps.random);
-    if (!peer || !this.deps.trees.ready) return;
+    if (!peer) return;
     try {
       const summary = await this.exchange(peer, { maxKeysPerSecond: this.deps.settings.maxKeysPerSecond, settleMs: BACKGROUND_SETTLE_MS });
       if (summary.keysTransferred > 0)
@@ -114,58 +132,95 @@ export class AntiEntropy {
     }
   }
 
-  /** Root hash of our tree for each peer (equal on both sides once a pair is repaired). */
+  /** For each peer, one root over the trees of the ranges we share (equal on both sides once a pair is repaired). */
   roots(): Record<string, string> {
     return this.deps.trees.roots();
   }
 
   /** Peers this node shares keys with on the current ring. */
   sharingPeers(): string[] {
-    return this.deps.state.ring.members.map((m) => m.name).filter((name) => name !== this.deps.self);
+    const { state, self } = this.deps;
+    const names = new Set(sharedRanges(state.ring, state.settings.n, self).flatMap((r) => r.replicas));
+    names.delete(self);
+    return [...names].sort();
   }
 
-  /** Compares our tree for `peer` with its tree for us and repairs the differences. */
+  /** Compares our trees of the ranges we share with `peer` with its trees of them, and repairs the differences. */
   async exchange(peer: string, options: ExchangeOptions = {}): Promise<ExchangeSummary> {
     const started = this.deps.clock.now();
-    const tree = this.deps.trees.tree(peer);
+    const { trees, peers } = this.deps;
     const summary: ExchangeSummary = { peer, ...emptyExchangeFigures(), keys: [] };
-    const inRange = (leaf: number) => !options.range || (leaf * 2 ** 22 <= options.range[1] && (leaf + 1) * 2 ** 22 - 1 >= options.range[0]);
+    const range = options.range;
+    const shared = range ? trees.sharedIn(peer, range[0], range[1]) : trees.sharedWith(peer);
+    const leafInRange = (r: RangeTree, leaf: number): boolean => {
+      if (!range) return true;
+      const [first, last] = leafBounds(r.first, r.last, leaf);
+      return first <= last && first <= range[1] && last >= range[0];
+    };
 
-    let segments: number[] = [];
-    if (!options.range) {
-      const root = await this.deps.peers.treeRoot(peer);
-      summary.rangesCompared++;
-      if (root !== tree.root()) {
-        const theirs = await this.deps.peers.treeSegments(peer);
-        const ours = tree.segments();
-        summary.rangesCompared += FANOUT;
-        segments = ours.map((h, s) => (h !== theirs[s] ? s : -1)).filter((s) => s >= 0);
+    /** (range, segment) pairs whose leaves to compare. */
+    let probes: { range: RangeTree; segment: number }[] = [];
+    if (!range) {
+      const differingRanges: RangeTree[] = [];
+      for (const chunk of chunks(shared, MAX_HASHED_RANGES[0])) {
+        const theirs = await peers.treeHashes(peer, 0, chunk.map(boundsOf));
+        chunk.forEach((r, i) => {
+          const root = theirs[i]?.[0];
+          if (root === undefined) return;
+          summary.rangesCompared++;
+          if (root !== r.tree.root()) differingRanges.push(r);
+        });
+      }
+      for (const chunk of chunks(differingRanges, MAX_HASHED_RANGES[1])) {
+        const theirs = await peers.treeHashes(peer, 1, chunk.map(boundsOf));
+        chunk.forEach((r, i) => {
+          const segments = theirs[i];
+          if (!segments) return;
+          summary.rangesCompared += FANOUT;
+          r.tree.segments().forEach((h, segment) => {
+            if (h !== segments[segment]) probes.push({ range: r, segment });
+          });
+        });
       }
     } else {
-      for (let s = 0; s < FANOUT; s++) if (Array.from({ length: FANOUT }, (_, i) => s * FANOUT + i).some(inRange)) segments.push(s);
+      for (const r of shared)
+        for (let segment = 0; segment < FANOUT; segment++)
+          if (Array.from({ length: FANOUT }, (_, i) => segment * FANOUT + i).some((leaf) => leafInRange(r, leaf))) probes.push({ range: r, segment });
     }
-    const differingLeaves = async (candidates: (leaf: number) => boolean): Promise<number[]> => {
-      const out: number[] = [];
-      if (segments.length === 0) return out;
-      const theirs = await this.deps.peers.treeLeaves(peer, segments);
-      segments.forEach((s, i) => {
-        const ours = tree.leavesOf(s);
-        summary.rangesCompared += FANOUT;
-        ours.forEach((h, j) => {
-          const leaf = s * FANOUT + j;
-          if (candidates(leaf) && h !== theirs[i]?.[j]) out.push(leaf);
+    const differingLeaves = async (candidate: (r: RangeTree, leaf: number) => boolean): Promise<RangeLeaf[]> => {
+      const out: RangeLeaf[] = [];
+      for (const chunk of chunks(probes, MAX_HASHED_RANGES[2])) {
+        const theirs = await peers.treeHashes(
+          peer,
+          2,
+          chunk.map((p) => boundsOf(p.range)),
+          chunk.map((p) => p.segment),
+        );
+        chunk.forEach((p, i) => {
+          const leafHashes = theirs[i];
+          if (!leafHashes) return;
+          summary.rangesCompared += FANOUT;
+          p.range.tree.leavesOf(p.segment).forEach((h, j) => {
+            const leaf = p.segment * FANOUT + j;
+            if (candidate(p.range, leaf) && h !== leafHashes[j]) out.push({ range: p.range, leaf });
+          });
         });
-      });
+      }
       return out;
     };
-    let leaves = await differingLeaves(inRange);
+    let leaves = await differingLeaves(leafInRange);
     if (options.settleMs !== undefined) {
       const found = leaves.length;
       for (let check = 0; check < SETTLE_CHECKS && leaves.length > 0; check++) {
         await this.pause(options.settleMs);
-        const still = new Set(leaves);
-        segments = [...new Set(leaves.map((leaf) => Math.floor(leaf / FANOUT)))];
-        leaves = await differingLeaves((leaf) => still.has(leaf));
+        const still = new Set(leaves.map((l) => `${l.range.first}:${l.leaf}`));
+        const segments = new Map<string, { range: RangeTree; segment: number }>();
+        for (const l of leaves) {
+          const segment = Math.floor(l.leaf / FANOUT);
+          segments.set(`${l.range.first}:${segment}`, { range: l.range, segment });
+        }
+        probes = [...segments.values()];
+        leaves = await differingLeaves((r, leaf) => still.has(`${r.first}:${leaf}`));
       }
       this.counters.leavesSettled += found - leaves.length;
     }
@@ -173,10 +228,10 @@ export class AntiEntropy {
     const differing: string[] = [];
     /** Each differing key's pair of digests (ours, theirs), to tell a record known to be unsendable from a new version of it. */
     const versions = new Map<string, string>();
-    for (let i = 0; i < leaves.length; i += LEAVES_PER_REQUEST) {
-      const chunk = leaves.slice(i, i + LEAVES_PER_REQUEST);
-      const theirs = await this.deps.peers.leafEntries(peer, chunk);
-      const ours = await this.deps.trees.entries(peer, chunk);
+    for (const chunk of chunks(leaves, MAX_LISTED_LEAVES)) {
+      const asked: TreeLeaf[] = chunk.map((l) => ({ ...boundsOf(l.range), leaf: l.leaf }));
+      const theirs = await peers.leafEntries(peer, asked);
+      const ours = await trees.entries(asked);
       chunk.forEach((_, j) => {
         const mine = new Map(ours[j] ?? []);
         const other = new Map(theirs[j] ?? []);
@@ -196,7 +251,7 @@ export class AntiEntropy {
         await this.transfer(peer, batch, summary, versions);
         if (options.maxKeysPerSecond) await this.pause((batch.length / options.maxKeysPerSecond) * 1000);
       }
-      summary.rootsEqualAfter = differing.length === 0 || (await this.deps.peers.treeRoot(peer)) === tree.root();
+      summary.rootsEqualAfter = differing.length === 0 || (await this.rootsEqual(peer, shared));
     } else {
       summary.rootsEqualAfter = differing.length === 0;
     }
@@ -279,21 +334,35 @@ export class AntiEntropy {
     this.deps.logger.log('warn', 'antientropy.record_skipped', 'anti-entropy skips a record it cannot send', { peer, key: printableKey(key), ...reason });
   }
 
+  /** Whether the peer holds each of these trees with the same root. */
+  private async rootsEqual(peer: string, ranges: RangeTree[]): Promise<boolean> {
+    for (const chunk of chunks(ranges, MAX_HASHED_RANGES[0])) {
+      const theirs = await this.deps.peers.treeHashes(peer, 0, chunk.map(boundsOf));
+      if (chunk.some((r, i) => theirs[i]?.[0] !== r.tree.root())) return false;
+    }
+    return true;
+  }
+
   private pause(ms: number): Promise<void> {
     return new Promise((resolve) => this.deps.clock.setTimer(ms, resolve));
   }
 
-  /** ae.hashes: our tree for the asking peer, at a level. */
-  handleHashes(peer: string, level: 0 | 1 | 2, segments: number[]): PeerReplies['ae.hashes'] {
-    const tree = this.deps.trees.tree(peer);
-    if (level === 0) return { root: tree.root() };
-    if (level === 1) return { segments: tree.segments() };
-    return { leaves: segments.map((s) => tree.leavesOf(s)) };
+  /** ae.hashes: the hashes of our trees over these ranges at a level (level 2: of segment `segments[i]` of range i). */
+  handleHashes(level: 0 | 1 | 2, ranges: TreeRange[], segments: number[]): PeerReplies['ae.hashes'] {
+    return {
+      hashes: ranges.map((range, i) => {
+        const tree = this.deps.trees.treeOf(range);
+        if (!tree) return undefined;
+        if (level === 0) return [tree.root()];
+        if (level === 1) return tree.segments();
+        return tree.leavesOf(segments[i] ?? 0);
+      }),
+    };
   }
 
   /** ae.leaves: the (key, digest) lists of some leaves. */
-  async handleLeaves(peer: string, leaves: number[]): Promise<{ entries: LeafEntries[] }> {
-    return { entries: await this.deps.trees.entries(peer, leaves) };
+  async handleLeaves(leaves: TreeLeaf[]): Promise<{ entries: LeafEntries[] }> {
+    return { entries: await this.deps.trees.entries(leaves) };
   }
 
   /**

@@ -1,7 +1,7 @@
 /**
- * A Merkle tree (Merkle 1987; Dynamo §4.7; riak_core's hashtree) over the keys two replicas
- * share, kept up to date on every write so that comparing two replicas costs O(differences ·
- * log keys) rather than a scan.
+ * A Merkle tree (Merkle 1987; Dynamo §4.7; riak_core's hashtree) over the keys of one range of
+ * ring positions, kept up to date on every write so that comparing two replicas costs
+ * O(differences · log keys) rather than a scan.
  *
  *                            root
  *            ┌──────────────┬─┴─ … ─┬──────────────┐
@@ -9,18 +9,25 @@
  *      ┌───┴ … ─┐                                              (level 2: 32 leaves each)
  *   leaf 0 … leaf 1023
  *
- * A key lives in the leaf given by the top 10 bits of its ring hash, so a range of the ring is a
- * range of leaves. A leaf holds its keys as compact (64-bit key hash, 64-bit version digest)
- * entries, sorted, in a typed array: 16 bytes a key and no objects for the garbage collector (the
- * keys themselves stay in the data; an exchange lists a differing leaf's keys from there). A leaf's
- * hash is SHA-256 over its sorted entries and an inner node's SHA-256 over its children: a real
- * hash at every level, never XOR, which cancels equal differences. Hashes are recomputed lazily,
- * only along dirty paths. Pure computation, no I/O.
+ * The range [first, last] is cut into 1024 leaves of equal width, so a key's leaf follows from its
+ * ring position and the range's bounds alone: two nodes holding the same range with the same keys
+ * compute the same hashes. The tree holds its keys as compact (64-bit key hash, 64-bit version
+ * digest) entries, sorted, in one typed array: 16 bytes a key and no objects for the garbage
+ * collector (the keys themselves stay in the data; an exchange lists a differing leaf's keys from
+ * there), so a tree costs memory in proportion to its keys, not to its leaves. The high 32 bits of
+ * an entry's key hash are its ring position: entries are in ring order, a leaf's entries are a
+ * slice found by binary search, and the entries of part of a range can be read back to build the
+ * tree of another range without the data. A leaf's hash is SHA-256 over its sorted entries (the
+ * empty string's for an empty leaf) and an inner node's SHA-256 over its children: a real hash at
+ * every level, never XOR, which cancels equal differences. Segment and root hashes are cached and
+ * recomputed only along dirty paths; leaf hashes are computed when asked (a leaf holds a few keys,
+ * a segment's 32 hash in microseconds). Pure computation, no I/O.
  *
- * Changes are appended to a log and applied to the leaves in bulk, leaf by leaf, when the tree is
- * read or the log is full: a write touches the log's tail, not a random leaf. Measured in a 3-node
- * cluster taking puts, inserting into a random leaf at each write cost ~1.2 µs (a cache miss at
- * each step of the search, the leaves being megabytes), eight times its cost in a warm loop.
+ * Changes are appended to a log and applied in bulk (sorted, then merged with the entries in one
+ * pass) when the tree is read or the log is full: a write touches the log's tail, not a random
+ * place in the entries. Measured in a 3-node cluster taking puts, inserting into a random leaf at
+ * each write cost ~1.2 µs (a cache miss at each step of the search, the leaves being megabytes),
+ * eight times its cost in a warm loop.
  */
 import { hash } from 'node:crypto';
 import { murmur3, Ring } from '../ring/index.js';
@@ -36,8 +43,13 @@ const EMPTY = hash('sha256', '', 'hex');
 const LOG_WORDS = 5;
 const LOG_SET = 1;
 const LOG_DELETE = 0;
-/** Changes logged before they are applied anyway (16 a leaf on average; 320 KiB of log per tree). */
+/** Changes logged before they are applied anyway (16 a leaf on average; 320 KiB of log per tree)... */
 export const MAX_LOGGED_CHANGES = 16 * 1024;
+/** ...or as many as the tree holds keys, if more than this: a small tree keeps a small log. */
+const MIN_LOGGED_CHANGES = 256;
+/** The first and last ring positions. */
+export const RING_FIRST = 0;
+export const RING_LAST = 2 ** 32 - 1;
 /** The platform's byte order, read off a typed array: leaf hashes cover big-endian words on every platform. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
@@ -45,9 +57,20 @@ export function leafOf(key: Uint8Array): number {
   return Ring.keyHash(key) >>> 22;
 }
 
-/** The ring positions a leaf covers, [first, last]. */
+/** The ring positions a leaf of a tree over the whole ring covers, [first, last]. */
 export function leafRange(leaf: number): [number, number] {
-  return [leaf * 2 ** 22, (leaf + 1) * 2 ** 22 - 1];
+  return leafBounds(RING_FIRST, RING_LAST, leaf);
+}
+
+/** The leaf of the tree over [first, last] that holds `position` (within those bounds). */
+export function leafAt(first: number, last: number, position: number): number {
+  return Math.floor(((position - first) * LEAVES) / (last - first + 1));
+}
+
+/** The ring positions leaf `leaf` of the tree over [first, last] covers, [first, last] (empty when first > last). */
+export function leafBounds(first: number, last: number, leaf: number): [number, number] {
+  const span = last - first + 1;
+  return [first + Math.ceil((leaf * span) / LEAVES), first + Math.ceil(((leaf + 1) * span) / LEAVES) - 1];
 }
 
 /** Where a key sits in a tree: its leaf and its 64-bit key hash. */
@@ -80,15 +103,90 @@ export function treeEntry(key: Uint8Array, digest: string): TreeEntry {
   };
 }
 
-/** One leaf's entries, sorted by key hash, in a growable typed array. */
-class Leaf {
-  words = new Uint32Array(0);
-  size = 0;
+/** Changes applied one by one (a search and a move each) rather than merged: a few changes to a large tree. */
+const SMALL_BATCH = 16;
+
+export class MerkleTree {
+  /** Every entry of the tree, sorted by key hash (so by ring position, so leaf by leaf), WORDS words each. */
+  private words = new Uint32Array(0);
+  private count = 0;
+  private readonly segmentHashes: (string | undefined)[] = new Array(FANOUT).fill(undefined);
+  private rootHash: string | undefined;
+  /** Changes not yet applied to the entries, in the order they were made. */
+  private log = new Uint32Array(16 * LOG_WORDS);
+  private logged = 0;
+
+  /** A tree over the ring positions [first, last] (default: the whole ring). */
+  constructor(
+    readonly first = RING_FIRST,
+    readonly last = RING_LAST,
+  ) {
+    if (!(first >= RING_FIRST && first <= last && last <= RING_LAST)) throw new RangeError(`bad tree range [${first}, ${last}]`);
+  }
+
+  get size(): number {
+    this.applyLogged();
+    return this.count;
+  }
+
+  /** Leaves holding keys. */
+  get leavesHeld(): number {
+    this.applyLogged();
+    let held = 0;
+    let previous = -1;
+    for (let i = 0; i < this.count; i++) {
+      const leaf = this.leafAt(this.words[i * WORDS] as number);
+      if (leaf !== previous) held++;
+      previous = leaf;
+    }
+    return held;
+  }
+
+  /** The leaf holding ring position `position` (within the tree's range). */
+  leafAt(position: number): number {
+    return leafAt(this.first, this.last, position);
+  }
+
+  /** Records a key at a version (replacing the version it had); its position must lie in the tree's range. */
+  set(entry: TreeEntry): void {
+    this.append(entry.hi, entry.lo, entry.digestHi, entry.digestLo, LOG_SET);
+  }
+
+  /** Forgets a key. */
+  delete(key: TreeKey): void {
+    this.append(key.hi, key.lo, 0, 0, LOG_DELETE);
+  }
+
+  /**
+   * Visits, in ring order, the entries whose positions lie in [from, to] (key hash high and low,
+   * digest high and low): the way to carry part of this tree into another tree without the data.
+   */
+  forEachEntry(from: number, to: number, visit: (hi: number, lo: number, digestHi: number, digestLo: number) => void): void {
+    this.applyLogged();
+    const w = this.words;
+    for (let i = this.firstAt(from); i < this.count; i++) {
+      const hi = w[i * WORDS] as number;
+      if (hi > to) break;
+      visit(hi, w[i * WORDS + 1] as number, w[i * WORDS + 2] as number, w[i * WORDS + 3] as number);
+    }
+  }
+
+  /** Index of the first entry at ring position `position` or after it. */
+  private firstAt(position: number): number {
+    let low = 0;
+    let high = this.count;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if ((this.words[mid * WORDS] as number) < position) low = mid + 1;
+      else high = mid;
+    }
+    return low;
+  }
 
   /** Index of the entry with this key hash, or -(insertion point) - 1. */
-  find(hi: number, lo: number): number {
+  private find(hi: number, lo: number): number {
     let low = 0;
-    let high = this.size - 1;
+    let high = this.count - 1;
     const w = this.words;
     while (low <= high) {
       const mid = (low + high) >>> 1;
@@ -101,74 +199,9 @@ class Leaf {
     return -low - 1;
   }
 
-  /** Sets the key's digest; returns true when the leaf changed. */
-  set(hi: number, lo: number, digestHi: number, digestLo: number): boolean {
-    let i = this.find(hi, lo);
-    if (i >= 0) {
-      if (this.words[i * WORDS + 2] === digestHi && this.words[i * WORDS + 3] === digestLo) return false;
-    } else {
-      i = -i - 1;
-      if ((this.size + 1) * WORDS > this.words.length) {
-        const grown = new Uint32Array(Math.max(4 * WORDS, this.words.length * 2));
-        grown.set(this.words.subarray(0, this.size * WORDS));
-        this.words = grown;
-      }
-      this.words.copyWithin((i + 1) * WORDS, i * WORDS, this.size * WORDS);
-      this.words[i * WORDS] = hi;
-      this.words[i * WORDS + 1] = lo;
-      this.size++;
-    }
-    this.words[i * WORDS + 2] = digestHi;
-    this.words[i * WORDS + 3] = digestLo;
-    return true;
-  }
-
-  /** Removes the key; returns true when it was there. */
-  delete(hi: number, lo: number): boolean {
-    const i = this.find(hi, lo);
-    if (i < 0) return false;
-    this.words.copyWithin(i * WORDS, (i + 1) * WORDS, this.size * WORDS);
-    this.size--;
-    return true;
-  }
-
-  /** SHA-256 over the sorted entries, big-endian, so every platform computes the same hash. */
-  hash(): string {
-    if (this.size === 0) return EMPTY;
-    const bytes = Buffer.from(this.words.slice(0, this.size * WORDS).buffer);
-    if (LITTLE_ENDIAN) bytes.swap32();
-    return hash('sha256', bytes, 'hex');
-  }
-}
-
-export class MerkleTree {
-  private readonly leaves: Leaf[] = Array.from({ length: LEAVES }, () => new Leaf());
-  private readonly leafHashes: (string | undefined)[] = new Array(LEAVES).fill(EMPTY);
-  private readonly segmentHashes: (string | undefined)[] = new Array(FANOUT).fill(undefined);
-  private rootHash: string | undefined;
-  private count = 0;
-  /** Changes not yet applied to the leaves, in the order they were made. */
-  private log = new Uint32Array(64 * LOG_WORDS);
-  private logged = 0;
-
-  get size(): number {
-    this.applyLogged();
-    return this.count;
-  }
-
-  /** Records a key at a version (replacing the version it had). */
-  set(entry: TreeEntry): void {
-    this.append(entry.hi, entry.lo, entry.digestHi, entry.digestLo, LOG_SET);
-  }
-
-  /** Forgets a key. */
-  delete(key: TreeKey): void {
-    this.append(key.hi, key.lo, 0, 0, LOG_DELETE);
-  }
-
   private append(hi: number, lo: number, digestHi: number, digestLo: number, kind: number): void {
     if ((this.logged + 1) * LOG_WORDS > this.log.length) {
-      if (this.logged >= MAX_LOGGED_CHANGES) this.applyLogged();
+      if (this.logged >= Math.min(MAX_LOGGED_CHANGES, Math.max(MIN_LOGGED_CHANGES, this.count))) this.applyLogged();
       else {
         const grown = new Uint32Array(this.log.length * 2);
         grown.set(this.log);
@@ -184,57 +217,126 @@ export class MerkleTree {
     this.logged++;
   }
 
-  /**
-   * Applies the logged changes leaf by leaf (a counting sort on the leaf keeps each leaf's changes
-   * in the order they were made, so the last change to a key wins), touching each leaf once.
-   */
+  /** Applies the logged changes: one by one when they are few, else sorted and merged with the entries in one pass. */
   private applyLogged(): void {
     const n = this.logged;
     if (n === 0) return;
-    const log = this.log;
-    const starts = new Uint32Array(LEAVES + 1);
-    for (let c = 0; c < n; c++) (starts[((log[c * LOG_WORDS] as number) >>> 22) + 1] as number)++;
-    for (let leaf = 0; leaf < LEAVES; leaf++) starts[leaf + 1] = (starts[leaf + 1] as number) + (starts[leaf] as number);
-    const next = starts.slice(0, LEAVES);
-    const order = new Uint32Array(n);
-    for (let c = 0; c < n; c++) {
-      const leaf = (log[c * LOG_WORDS] as number) >>> 22;
-      order[next[leaf] as number] = c;
-      next[leaf] = (next[leaf] as number) + 1;
-    }
-    for (let leafNo = 0; leafNo < LEAVES; leafNo++) {
-      const from = starts[leafNo] as number;
-      const to = starts[leafNo + 1] as number;
-      if (from === to) continue;
-      const leaf = this.leaves[leafNo] as Leaf;
-      const before = leaf.size;
-      let changed = false;
-      for (let o = from; o < to; o++) {
-        const at = (order[o] as number) * LOG_WORDS;
-        const hi = log[at] as number;
-        const lo = log[at + 1] as number;
-        if (log[at + 4] === LOG_SET) changed = leaf.set(hi, lo, log[at + 2] as number, log[at + 3] as number) || changed;
-        else changed = leaf.delete(hi, lo) || changed;
-      }
-      this.count += leaf.size - before;
-      if (changed) this.dirty(leafNo);
-    }
+    if (n <= SMALL_BATCH) for (let c = 0; c < n; c++) this.applyOne(c);
+    else this.mergeLogged();
     this.logged = 0;
+    // A log grown for a burst of changes shrinks back once the tree is small again.
+    if (this.log.length > 2 * LOG_WORDS * Math.max(MIN_LOGGED_CHANGES, this.count)) this.log = new Uint32Array(16 * LOG_WORDS);
   }
 
-  private dirty(leaf: number): void {
-    this.leafHashes[leaf] = undefined;
-    this.segmentHashes[Math.floor(leaf / FANOUT)] = undefined;
+  /** Applies logged change `c` in place. */
+  private applyOne(c: number): void {
+    const log = this.log;
+    const at = c * LOG_WORDS;
+    const hi = log[at] as number;
+    const lo = log[at + 1] as number;
+    const w = this.words;
+    let i = this.find(hi, lo);
+    if (log[at + 4] === LOG_DELETE) {
+      if (i < 0) return;
+      w.copyWithin(i * WORDS, (i + 1) * WORDS, this.count * WORDS);
+      this.count--;
+    } else if (i >= 0) {
+      if (w[i * WORDS + 2] === log[at + 2] && w[i * WORDS + 3] === log[at + 3]) return;
+      w[i * WORDS + 2] = log[at + 2] as number;
+      w[i * WORDS + 3] = log[at + 3] as number;
+    } else {
+      i = -i - 1;
+      this.reserve(this.count + 1);
+      this.words.copyWithin((i + 1) * WORDS, i * WORDS, this.count * WORDS);
+      this.words.set(log.subarray(at, at + WORDS), i * WORDS);
+      this.count++;
+    }
+    this.dirty(hi);
+  }
+
+  /** Capacity for `entries` entries (doubling, so appends cost O(1) amortized). */
+  private reserve(entries: number): void {
+    if (entries * WORDS <= this.words.length) return;
+    const grown = new Uint32Array(Math.max(16 * WORDS, this.words.length * 2, entries * WORDS));
+    grown.set(this.words.subarray(0, this.count * WORDS));
+    this.words = grown;
+  }
+
+  /** Sorts the log by key hash (the last change to a key wins) and merges it with the entries into a new array. */
+  private mergeLogged(): void {
+    const n = this.logged;
+    const log = this.log;
+    const order = Array.from({ length: n }, (_, c) => c);
+    order.sort((a, b) => {
+      const ha = log[a * LOG_WORDS] as number;
+      const hb = log[b * LOG_WORDS] as number;
+      if (ha !== hb) return ha - hb;
+      const la = log[a * LOG_WORDS + 1] as number;
+      const lb = log[b * LOG_WORDS + 1] as number;
+      return la !== lb ? la - lb : a - b;
+    });
+    const old = this.words;
+    const oldCount = this.count;
+    let out = new Uint32Array(Math.max(16, oldCount + n) * WORDS);
+    let size = 0;
+    let i = 0;
+    const copyOld = (upTo: number) => {
+      out.set(old.subarray(i * WORDS, upTo * WORDS), size * WORDS);
+      size += upTo - i;
+      i = upTo;
+    };
+    for (let o = 0; o < n; o++) {
+      const c = order[o] as number;
+      const at = c * LOG_WORDS;
+      const hi = log[at] as number;
+      const lo = log[at + 1] as number;
+      const next = order[o + 1];
+      // A later change to the same key replaces this one.
+      if (next !== undefined && log[next * LOG_WORDS] === hi && log[next * LOG_WORDS + 1] === lo) continue;
+      // Old entries before this key stay as they are.
+      let upTo = i;
+      while (upTo < oldCount) {
+        const h = old[upTo * WORDS] as number;
+        const l = old[upTo * WORDS + 1] as number;
+        if (h > hi || (h === hi && l >= lo)) break;
+        upTo++;
+      }
+      copyOld(upTo);
+      const present = i < oldCount && old[i * WORDS] === hi && old[i * WORDS + 1] === lo;
+      if (log[at + 4] === LOG_DELETE) {
+        if (present) {
+          i++;
+          this.dirty(hi);
+        }
+        continue;
+      }
+      if (!present || old[i * WORDS + 2] !== log[at + 2] || old[i * WORDS + 3] !== log[at + 3]) this.dirty(hi);
+      if (present) i++;
+      out.set(log.subarray(at, at + WORDS), size * WORDS);
+      size++;
+    }
+    copyOld(oldCount);
+    // Room for growth, not for a burst of deletes.
+    if (out.length > 4 * Math.max(16, size) * WORDS) out = out.slice(0, 2 * Math.max(16, size) * WORDS);
+    this.words = out;
+    this.count = size;
+  }
+
+  private dirty(position: number): void {
+    this.segmentHashes[Math.floor(this.leafAt(position) / FANOUT)] = undefined;
     this.rootHash = undefined;
   }
 
+  /** SHA-256 over the leaf's sorted entries, big-endian, so every platform computes the same hash (computed when asked: leaves are small). */
   private leafHash(leaf: number): string {
-    let h = this.leafHashes[leaf];
-    if (h === undefined) {
-      h = (this.leaves[leaf] as Leaf).hash();
-      this.leafHashes[leaf] = h;
-    }
-    return h;
+    const [from, to] = leafBounds(this.first, this.last, leaf);
+    if (from > to) return EMPTY;
+    const start = this.firstAt(from);
+    const end = to === RING_LAST ? this.count : this.firstAt(to + 1);
+    if (start === end) return EMPTY;
+    const bytes = Buffer.from(this.words.slice(start * WORDS, end * WORDS).buffer);
+    if (LITTLE_ENDIAN) bytes.swap32();
+    return hash('sha256', bytes, 'hex');
   }
 
   private segmentHash(segment: number): string {

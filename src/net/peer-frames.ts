@@ -43,6 +43,8 @@ import {
   type GossipCluster,
   type LeafEntries,
   MAX_CLOCK_KEYS,
+  MAX_HASHED_RANGES,
+  MAX_LISTED_LEAVES,
   MAX_REPLICA_ITEMS,
   MAX_TRANSFER_KEYS,
   type PeerOp,
@@ -51,6 +53,8 @@ import {
   type PeerRequest,
   type PeerRequestOf,
   type ReplicaItem,
+  type TreeLeaf,
+  type TreeRange,
 } from '../protocol/peer.js';
 import { MAX_PEER_SCAN_KEYS, PEER_SCAN_PAGE_BYTES } from '../protocol/scan.js';
 import type { QuorumSummary } from '../quorum/quorum.js';
@@ -94,7 +98,7 @@ export const peerFrameFields: Readonly<Record<PeerOp, ReadonlySet<string>>> = {
   'kv.replicate.many': new Set(['id', 'op', 'items']),
   'kv.reap': new Set(['id', 'op', 'key', 'record']),
   'kv.coordinate': new Set(['id', 'op', 'key', 'value', 'delete', 'context', 'w', 'consistency', 'keepSiblings', 'expiresAt']),
-  'ae.hashes': new Set(['id', 'op', 'peer', 'level', 'segments']),
+  'ae.hashes': new Set(['id', 'op', 'peer', 'level', 'ranges', 'segments']),
   'ae.leaves': new Set(['id', 'op', 'peer', 'leaves']),
   'ae.fetch': new Set(['id', 'op', 'peer', 'keys']),
   'ae.store': new Set(['id', 'op', 'peer', 'items']),
@@ -326,15 +330,16 @@ export function encodePeerRequest(request: PeerRequest, id: number): Buffer {
       break;
     }
     case 'ae.hashes':
-      w.name(request.peer).u8(request.level);
-      if (request.level === 2) {
-        w.u8(request.segments.length);
-        for (const s of request.segments) w.u8(s);
-      }
+      // Per range: first, last, and at level 2 the segment asked.
+      w.name(request.peer).u8(request.level).u16(request.ranges.length);
+      request.ranges.forEach((range, i) => {
+        w.u32(range.first).u32(range.last);
+        if (request.level === 2) w.u8(request.segments[i] ?? 0);
+      });
       break;
     case 'ae.leaves':
       w.name(request.peer).u16(request.leaves.length);
-      for (const leaf of request.leaves) w.u16(leaf);
+      for (const leaf of request.leaves) w.u32(leaf.first).u32(leaf.last).u16(leaf.leaf);
       break;
     case 'ae.fetch':
       w.name(request.peer).u32(request.keys.length);
@@ -411,13 +416,12 @@ export function encodePeerReply<Op extends PeerOp>(request: PeerRequestOf<Op>, r
       break;
     }
     case 'ae.hashes': {
-      const h = r as PeerReplies['ae.hashes'];
-      if (asked.level === 0) w.name(h.root ?? '');
-      else if (asked.level === 1) writeNames(w, h.segments ?? []);
-      else {
-        const leaves = h.leaves ?? [];
-        w.u8(leaves.length);
-        for (const segment of leaves) writeNames(w, segment);
+      // Per asked range: whether the node holds its tree, then its hashes (1 at level 0, else 32).
+      const { hashes } = r as PeerReplies['ae.hashes'];
+      w.u16(hashes.length);
+      for (const held of hashes) {
+        w.flag(held !== undefined);
+        if (held) writeNames(w, held);
       }
       break;
     }
@@ -732,18 +736,21 @@ function readRequest(op: PeerOp, r: FrameReader, bounds: FrameBounds): PeerReque
     case 'ae.hashes': {
       const peer = r.name('peer', MAX_NAME_CHARS);
       const level = r.u8('level');
-      if (level === 0 || level === 1) return { op, peer, level };
-      if (level !== 2) throw r.bad('level must be 0, 1 or 2');
-      const n = r.count(1, 'segments', TREE_SEGMENTS, 1);
+      if (level !== 0 && level !== 1 && level !== 2) throw r.bad('level must be 0, 1 or 2');
+      const n = r.count(2, 'ranges', MAX_HASHED_RANGES[level], 1);
+      const ranges: TreeRange[] = [];
       const segments: number[] = [];
-      for (let i = 0; i < n; i++) segments.push(r.count(1, 'a segment', TREE_SEGMENTS - 1));
-      return { op, peer, level, segments };
+      for (let i = 0; i < n; i++) {
+        ranges.push(readTreeRange(r));
+        if (level === 2) segments.push(r.count(1, 'a segment', TREE_SEGMENTS - 1));
+      }
+      return level === 2 ? { op, peer, level, ranges, segments } : { op, peer, level, ranges };
     }
     case 'ae.leaves': {
       const peer = r.name('peer', MAX_NAME_CHARS);
-      const n = r.count(2, 'leaves', TREE_LEAVES, 1);
-      const leaves: number[] = [];
-      for (let i = 0; i < n; i++) leaves.push(r.count(2, 'a leaf', TREE_LEAVES - 1));
+      const n = r.count(2, 'leaves', MAX_LISTED_LEAVES, 1);
+      const leaves: TreeLeaf[] = [];
+      for (let i = 0; i < n; i++) leaves.push({ ...readTreeRange(r), leaf: r.count(2, 'a leaf', TREE_LEAVES - 1) });
       return { op, peer, leaves };
     }
     case 'ae.fetch': {
@@ -771,6 +778,14 @@ function readRequest(op: PeerOp, r: FrameReader, bounds: FrameBounds): PeerReque
       return { op, from, inclusive, end, maxKeys, maxBytes, values: r.flag('values') };
     }
   }
+}
+
+/** A tree's range: two ring positions, the first not past the last. */
+function readTreeRange(r: FrameReader): TreeRange {
+  const first = r.u32('first');
+  const last = r.u32('last');
+  if (first > last) throw r.bad('a tree range must not end before it starts');
+  return { first, last };
 }
 
 function readReplicaItem(r: FrameReader, bounds: FrameBounds): ReplicaItem {
@@ -826,11 +841,12 @@ function readReply(request: PeerRequest, r: FrameReader, bounds: FrameBounds): P
       };
       return { record, existed, quorum, hinted: readNames(r, 'hinted'), hintsDropped: readNames(r, 'hintsDropped') };
     }
-    case 'ae.hashes':
-      if (request.level === 0) return { root: r.name('root', MAX_HASH_CHARS, true) };
-      if (request.level === 1) return { segments: readHashes(r, TREE_SEGMENTS) };
-      r.count(1, 'hashes', request.segments.length, request.segments.length);
-      return { leaves: request.segments.map(() => readHashes(r, TREE_SEGMENTS)) };
+    case 'ae.hashes': {
+      r.count(2, 'ranges', request.ranges.length, request.ranges.length);
+      const hashes: (string[] | undefined)[] = [];
+      for (let i = 0; i < request.ranges.length; i++) hashes.push(r.flag('held') ? readHashes(r, request.level === 0 ? 1 : TREE_SEGMENTS) : undefined);
+      return { hashes };
+    }
     case 'ae.leaves': {
       r.count(2, 'entries', request.leaves.length, request.leaves.length);
       const entries: LeafEntries[] = [];

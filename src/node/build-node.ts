@@ -118,7 +118,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     maxRecordBytes: o.limits.maxRecordBytes,
     maxValueBytes: o.limits.maxValueBytes,
     isRetiredActor: (actor) => isRetired(table, actor),
-    // Merkle trees follow the data only while there are peers to compare with; a ring change rebuilds them from a scan.
+    // Merkle trees follow the data only while there are peers to compare with; a ring change rescans only ranges newly shared.
     reportChanges: () => (ringSize?.() ?? 0) > 1,
   });
   const me = newMember({ name: self, addr: o.addr, incarnation: o.identity.incarnation, generation: o.generation, weight: o.weight });
@@ -145,7 +145,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
   const antiEntropy = new AntiEntropy({ ...engine, trees, random: o.random.fork(), settings: o.antiEntropy });
   const reaper = new TombstoneReaper({ ...engine, graceMs: o.antiEntropy.tombstoneGraceMs });
   antiEntropy.afterRound = () => reaper.run();
-  // Trees follow the ring: rebuilt (one at a time) whenever it changes.
+  // Trees follow the ring (one change at a time): kept, split or merged by range, scanning only ranges newly ours.
   let rebuild: Promise<void> = Promise.resolve();
   const treesReady = async (): Promise<void> => {
     while (!trees.ready) {

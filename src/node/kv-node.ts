@@ -214,9 +214,9 @@ export class KvNode implements RequestHandler {
           ...(request.expiresAt === undefined ? {} : { expiresAt: request.expiresAt }),
         });
       case 'ae.hashes':
-        return antiEntropy.handleHashes(request.peer, request.level, request.level === 2 ? request.segments : []);
+        return antiEntropy.handleHashes(request.level, request.ranges, request.level === 2 ? request.segments : []);
       case 'ae.leaves':
-        return antiEntropy.handleLeaves(request.peer, request.leaves);
+        return antiEntropy.handleLeaves(request.leaves);
       case 'ae.fetch':
         return antiEntropy.handleFetch(request.keys);
       case 'ae.store':

@@ -27,6 +27,8 @@ import {
   type PeerRequestOf,
   type PeerScan,
   type ReplicaItem,
+  type TreeLeaf,
+  type TreeRange,
 } from '../protocol/peer.js';
 import { FRAME_ENVELOPE_BYTES, recordItemBytes, unsendableRecord } from '../protocol/record-size.js';
 import type { PeerTransport } from '../protocol/transport.js';
@@ -132,23 +134,18 @@ export class PeerClient {
     return (await this.send(name, { op: 'kv.reap', key, record })).dropped;
   }
 
-  /** The root of the peer's Merkle tree for this node. */
-  async treeRoot(name: string): Promise<string> {
-    return (await this.bulk(name, { op: 'ae.hashes', peer: this.deps.self, level: 0 })).root ?? '';
+  /**
+   * Hashes of the peer's trees over these ranges, one entry per range (level 2: per (range,
+   * segment) pair, `segments[i]` going with `ranges[i]`); undefined where it holds no such tree.
+   */
+  async treeHashes(name: string, level: 0 | 1 | 2, ranges: TreeRange[], segments: number[] = []): Promise<(string[] | undefined)[]> {
+    const request: PeerRequestOf<'ae.hashes'> =
+      level === 2 ? { op: 'ae.hashes', peer: this.deps.self, level, ranges, segments } : { op: 'ae.hashes', peer: this.deps.self, level, ranges };
+    return (await this.bulk(name, request)).hashes;
   }
 
-  /** The segment hashes of the peer's tree for this node. */
-  async treeSegments(name: string): Promise<string[]> {
-    return (await this.bulk(name, { op: 'ae.hashes', peer: this.deps.self, level: 1 })).segments ?? [];
-  }
-
-  /** The leaf hashes of some segments of the peer's tree for this node. */
-  async treeLeaves(name: string, segments: number[]): Promise<string[][]> {
-    return (await this.bulk(name, { op: 'ae.hashes', peer: this.deps.self, level: 2, segments })).leaves ?? [];
-  }
-
-  /** The (key, digest) lists of some leaves of the peer's tree for this node. */
-  async leafEntries(name: string, leaves: number[]): Promise<LeafEntries[]> {
+  /** The (key, digest) lists of some leaves of the peer's trees. */
+  async leafEntries(name: string, leaves: TreeLeaf[]): Promise<LeafEntries[]> {
     return (await this.bulk(name, { op: 'ae.leaves', peer: this.deps.self, leaves })).entries;
   }
 

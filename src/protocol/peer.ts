@@ -46,10 +46,9 @@ export type PeerRequest =
   | { op: 'kv.replicate.many'; items: ReplicaItem[] }
   | { op: 'kv.reap'; key: Buffer; record: StoredRecord }
   | ({ op: 'kv.coordinate' } & CoordinateWrite)
-  | { op: 'ae.hashes'; peer: string; level: 0 }
-  | { op: 'ae.hashes'; peer: string; level: 1 }
-  | { op: 'ae.hashes'; peer: string; level: 2; segments: number[] }
-  | { op: 'ae.leaves'; peer: string; leaves: number[] }
+  | { op: 'ae.hashes'; peer: string; level: 0 | 1; ranges: TreeRange[] }
+  | { op: 'ae.hashes'; peer: string; level: 2; ranges: TreeRange[]; segments: number[] }
+  | { op: 'ae.leaves'; peer: string; leaves: TreeLeaf[] }
   | { op: 'ae.fetch'; peer: string; keys: Buffer[] }
   | { op: 'ae.store'; peer: string; items: { key: Buffer; record: StoredRecord }[] }
   | ({ op: 'kv.scan' } & PeerScan);
@@ -71,6 +70,20 @@ export interface PeerScan {
 
 export type PeerOp = PeerRequest['op'];
 
+/**
+ * The ring positions [first, last] one Merkle tree covers: a range of the ring with the same
+ * replicas throughout (antientropy/ranges.ts). Both replicas of a range name it by its bounds.
+ */
+export interface TreeRange {
+  first: number;
+  last: number;
+}
+
+/** One leaf (0-1023) of the tree of a range. */
+export interface TreeLeaf extends TreeRange {
+  leaf: number;
+}
+
 /** (key, version digest) pairs of one Merkle leaf; keys in base64, as the trees list them. */
 export type LeafEntries = [string, string][];
 
@@ -85,8 +98,12 @@ export interface PeerReplies {
   'kv.reap': { dropped: boolean };
   /** hinted: replicas a fallback durably keeps a hint for; hintsDropped: those whose hint was dropped at a cap. */
   'kv.coordinate': { record: StoredRecord; existed: boolean; quorum: QuorumSummary; hinted: string[]; hintsDropped: string[] };
-  /** Level 0: the root; level 1: the segment hashes; level 2: the leaf hashes of each asked segment. */
-  'ae.hashes': { root?: string; segments?: string[]; leaves?: string[][] };
+  /**
+   * One entry per asked range (level 2: per asked (range, segment) pair): level 0 the root, level 1
+   * the 32 segment hashes, level 2 the segment's 32 leaf hashes; undefined when the node holds no
+   * complete tree over exactly those bounds (its ring differs, or it is still building it).
+   */
+  'ae.hashes': { hashes: (string[] | undefined)[] };
   'ae.leaves': { entries: LeafEntries[] };
   /**
    * Records for the asked keys, from the first, as many as one frame holds (the rest: ask again);
@@ -110,3 +127,7 @@ export const MAX_REPLICA_ITEMS = 1024;
 export const MAX_CLOCK_KEYS = 1024;
 /** Keys one ae.fetch or ae.store message carries at most. */
 export const MAX_TRANSFER_KEYS = 1024;
+/** Ranges one ae.hashes message asks about at most, by level: roots are small, segment and leaf hashes 32 each. */
+export const MAX_HASHED_RANGES: Readonly<Record<0 | 1 | 2, number>> = { 0: 1024, 1: 32, 2: 32 };
+/** Leaves one ae.leaves message lists at most (one pass over the keys on the answering side). */
+export const MAX_LISTED_LEAVES = 1024;

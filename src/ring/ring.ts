@@ -217,6 +217,16 @@ export class Ring {
     return Object.freeze(out);
   }
 
+  /** The token positions, ascending (not a copy: read only): token i's arc holds the positions after token i-1 up to it (token 0's wraps past 2^32-1). */
+  tokenPositions(): Readonly<Uint32Array> {
+    return this.layout.tokens;
+  }
+
+  /** The owner of the token at `index` in tokenPositions. */
+  ownerAt(index: number): string {
+    return this.layout.names[this.layout.owners[index] as number] as string;
+  }
+
   /** The key's whole preference list: N primaries (fewer if the ring is smaller), then every other node. */
   preferenceList(key: Uint8Array, n: number): readonly PreferenceEntry[] {
     return this.walk(Ring.keyHash(key), n);

@@ -230,3 +230,29 @@ t.test('versionDigest covers clock and dots, not sibling order or values', async
   t.not(versionDigest(one), versionDigest(base));
   t.match(versionDigest(one), /^[0-9a-f]{32}$/);
 });
+
+t.test('changes applied in small batches and in large ones, repeats and deletes of absent keys included, give the tree a fresh build gives', async (t) => {
+  const rng = seededRandom(11);
+  const tree = new MerkleTree();
+  const model = new Map<number, string>();
+  let checks = 0;
+  for (let step = 0; step < 20_000; step++) {
+    const i = Math.floor(rng() * 800);
+    if (rng() < 0.25) {
+      tree.delete(treeKey(key(i)));
+      model.delete(i);
+    } else {
+      const next = digest(i, Math.floor(rng() * 3));
+      tree.set(treeEntry(key(i), next));
+      model.set(i, next);
+    }
+    // Reads after 1 to ~40 changes: some batches applied one by one, some merged.
+    if (rng() < 0.05) {
+      const fresh = new MerkleTree();
+      for (const [k, d] of model) fresh.set(treeEntry(key(k), d));
+      if (tree.root() !== fresh.root() || tree.size !== model.size) t.fail(`step ${step}: differs from a fresh build`);
+      checks++;
+    }
+  }
+  t.ok(checks > 500, `${checks} comparisons with a fresh build`);
+});

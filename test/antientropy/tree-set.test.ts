@@ -1,19 +1,22 @@
 /**
- * The trees follow the replica's committed changes, and a rebuild from a scan of the records
- * agrees with them, also when writes, merges and forgets race the rebuild (the scan-and-replay
- * path), on the memory store and on LevelDB; leaf listings come from the data.
+ * The trees follow the replica's committed changes, and a build from a scan of the records agrees
+ * with them, also when writes, merges and forgets race the scan (the scan-and-replay path), on the
+ * memory store and on LevelDB; a ring change keeps, splits and merges trees without a scan where
+ * the node held the positions before, and agrees with a fresh build; leaf listings come from the data.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { leafOf } from '../../src/antientropy/merkle-tree.js';
-import { TreeSet } from '../../src/antientropy/tree-set.js';
+import { leafBounds } from '../../src/antientropy/merkle-tree.js';
+import { TreeSet, type TreeSetState } from '../../src/antientropy/tree-set.js';
 import { applyWrite, emptyRecord, emptyVector, versionDigest } from '../../src/clock/index.js';
 import { VirtualClock } from '../../src/env/clock.js';
 import { ClusterState } from '../../src/membership/cluster-state.js';
 import { MemberTable, newMember } from '../../src/membership/member-table.js';
+import type { TreeLeaf } from '../../src/protocol/peer.js';
 import { LocalReplica } from '../../src/replica/local-replica.js';
+import { Ring } from '../../src/ring/index.js';
 import { type StoredValue, ValueCodec } from '../../src/storage/codec.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { LruCache } from '../../src/storage/lru-cache.js';
@@ -79,25 +82,33 @@ for (const kind of ['memory', 'level'] as const) {
       await store.close();
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
-    const { replica, trees } = build(store);
+    const { replica, state, trees } = build(store);
     await replica.countKeys();
     await trees.rebuild();
     await workload(replica, 0, 300);
     const live = trees.roots();
-    t.equal(Object.keys(live).length, 3, 'one tree per peer');
-    await trees.rebuild();
-    t.same(trees.roots(), live, 'a rebuild reproduces the trees the changes built');
+    t.equal(Object.keys(live).length, 3, 'one root per peer');
+    const fresh = new TreeSet('n1', state, replica);
+    await fresh.rebuild();
+    t.same(fresh.roots(), live, 'a build from a scan reproduces the trees the changes built');
 
-    // Writes, merges and deletes while a rebuild takes and reads its snapshot, the rebuild starting
-    // at different points of the writes' progress (some committed but not yet reported, some not).
+    // Writes, merges and deletes while a new set of trees scans the records, the scan starting at
+    // different points of the writes' progress (some committed but not yet reported, some not).
     for (let delay = 0; delay < 16; delay++) {
+      const racing = new TreeSet('n1', state, replica);
+      replica.onChange = (change) => {
+        trees.onChange(change);
+        racing.onChange(change);
+      };
       const writing = workload(replica, 200 + delay * 50, 100);
       for (let i = 0; i < delay; i++) await (i % 3 === 2 ? new Promise((resolve) => setImmediate(resolve)) : Promise.resolve());
-      await Promise.all([writing, trees.rebuild()]);
-      const afterRace = trees.roots();
-      await trees.rebuild();
-      t.same(afterRace, trees.roots(), `a rebuild started after ${delay} turns of writing agrees with a quiet one`);
+      await Promise.all([writing, racing.rebuild()]);
+      t.same(racing.roots(), trees.roots(), `a scan started after ${delay} turns of writing agrees with the trees kept by changes`);
+      const quiet = new TreeSet('n1', state, replica);
+      await quiet.rebuild();
+      t.same(quiet.roots(), trees.roots(), 'and with a quiet scan');
     }
+    replica.onChange = (change) => trees.onChange(change);
 
     // A forget removes the key's entry.
     const k = key(5);
@@ -106,30 +117,106 @@ for (const kind of ['memory', 'level'] as const) {
     t.ok(await replica.forget(k, record));
     const afterForget = trees.roots();
     t.not(JSON.stringify(afterForget), JSON.stringify(before), 'forgetting a key changes a root');
-    await trees.rebuild();
-    t.same(trees.roots(), afterForget, 'and a rebuild agrees');
+    const again = new TreeSet('n1', state, replica);
+    await again.rebuild();
+    t.same(again.roots(), afterForget, 'and a scan agrees');
   });
 }
 
-t.test('entries(peer, leaves) lists exactly the keys of those leaves the peer shares, with their digests', async (t) => {
-  const { replica, trees, state } = build(new MemoryStore());
+t.test('entries(leaves) lists exactly the keys of those leaves, with their digests', async (t) => {
+  const { replica, trees } = build(new MemoryStore());
+  await trees.rebuild();
   await workload(replica, 0, 200);
-  const targets = [...new Set(Array.from({ length: 40 }, (_, i) => leafOf(key(i * 13))))];
-  let listed = 0;
-  for (const peer of ['n2', 'n3', 'n4']) {
-    const got = await trees.entries(peer, targets);
-    t.equal(got.length, targets.length, 'one listing per leaf asked, in order');
-    for (const [j, leaf] of targets.entries()) {
-      listed += got[j]?.length ?? 0;
-      const expected: [string, string][] = [];
-      for (let i = 0; i < 600; i++) {
-        const k = key(i);
-        const record = await replica.read(k, false);
-        const shared = state.ring.primaries(k, 3);
-        if (leafOf(k) === leaf && record && shared.includes('n1') && shared.includes(peer)) expected.push([k.toString('base64'), versionDigest(record)]);
-      }
-      t.same(new Map(got[j]), new Map(expected), `${peer}, leaf ${leaf}`);
-    }
+  const ranges = trees.sharedWith('n2');
+  t.ok(ranges.length > 0, 'n1 shares ranges with n2');
+  // The leaves of the first keys, in the ranges holding them.
+  const asked: TreeLeaf[] = [];
+  for (let i = 0; i < 40; i++) {
+    const position = Ring.keyHash(key(i * 13));
+    const range = ranges.find((r) => r.first <= position && position <= r.last);
+    if (range) asked.push({ first: range.first, last: range.last, leaf: range.tree.leafAt(position) });
   }
-  t.ok(listed > 20, `${listed} entries listed`);
+  t.ok(asked.length > 5, `${asked.length} leaves asked`);
+  const got = await trees.entries(asked);
+  t.equal(got.length, asked.length, 'one listing per leaf asked, in order');
+  let listed = 0;
+  for (const [j, leaf] of asked.entries()) {
+    listed += got[j]?.length ?? 0;
+    const [first, last] = leafBounds(leaf.first, leaf.last, leaf.leaf);
+    const expected: [string, string][] = [];
+    for (let i = 0; i < 600; i++) {
+      const k = key(i);
+      const record = await replica.read(k, false);
+      const position = Ring.keyHash(k);
+      if (record && position >= first && position <= last) expected.push([k.toString('base64'), versionDigest(record)]);
+    }
+    t.same(new Map(got[j]), new Map(expected), `leaf ${leaf.leaf} of [${leaf.first}, ${leaf.last}]`);
+  }
+  t.ok(listed >= 5, `${listed} entries listed`);
+});
+
+/** A ring the test moves by hand. */
+function movableState(names: string[]): TreeSetState & { move(names: string[]): void } {
+  const ringOf = (list: string[]) => new Ring(list.map((name) => ({ name, weight: 1 })));
+  const state = {
+    ring: ringOf(names),
+    settings: { n: 3 },
+    get placementId() {
+      return `${state.ring.id}/n=3`;
+    },
+    move(list: string[]) {
+      state.ring = ringOf(list);
+    },
+  };
+  return state;
+}
+
+t.test('a ring change keeps unchanged ranges, derives split and merged ones without a scan, scans only positions newly ours', async (t) => {
+  const store = new MemoryStore();
+  const { replica } = build(store);
+  await workload(replica, 0, 3000);
+  let scans = 0;
+  const counted = {
+    scanMatching(match: (key: Buffer) => boolean) {
+      scans++;
+      return replica.scanMatching(match);
+    },
+  };
+  const state = movableState(['n1', 'n2', 'n3', 'n4', 'n5', 'n6']);
+  const trees = new TreeSet('n1', state, counted);
+  replica.onChange = (change) => trees.onChange(change);
+  await trees.rebuild();
+  t.equal(scans, 1, 'the first build scans');
+  const freshRoots = async () => {
+    const fresh = new TreeSet('n1', state, replica);
+    await fresh.rebuild();
+    return fresh.roots();
+  };
+
+  // A join: n1 only loses positions, so nothing is scanned.
+  const before = new Map(trees.sharedWith('n2').map((r) => [`${r.first}-${r.last}`, r.tree]));
+  state.move(['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7']);
+  t.notOk(trees.ready, 'a new ring makes the trees stale');
+  await trees.rebuild();
+  t.ok(trees.ready, 'the trees follow the new ring');
+  t.equal(scans, 1, 'a join scans nothing here');
+  const follow = trees.lastFollow;
+  t.ok(follow && follow.kept > 0 && follow.derived > 0 && follow.toScan === 0, `kept ${follow?.kept}, derived ${follow?.derived}, scanned ${follow?.toScan}`);
+  const keptSame = trees.sharedWith('n2').filter((r) => before.get(`${r.first}-${r.last}`) === r.tree).length;
+  t.ok(keptSame > 0, `${keptSame} trees shared with n2 kept as they were`);
+  t.same(trees.roots(), await freshRoots(), 'after a join the trees equal a fresh build');
+
+  // A leave: n1 gains positions, which are scanned; the rest is derived.
+  state.move(['n1', 'n2', 'n3', 'n4', 'n6', 'n7']);
+  await trees.rebuild();
+  t.equal(scans, 2, 'a leave scans once, for the positions newly ours');
+  t.ok(
+    (trees.lastFollow?.toScan ?? 0) > 0 && (trees.lastFollow?.toScan ?? 0) < trees.treeCount,
+    `${trees.lastFollow?.toScan} of ${trees.treeCount} ranges scanned`,
+  );
+  t.same(trees.roots(), await freshRoots(), 'after a leave the trees equal a fresh build');
+
+  // Writes keep following the new ranges.
+  await workload(replica, 3000, 500);
+  t.same(trees.roots(), await freshRoots(), 'and writes after it keep them equal');
 });

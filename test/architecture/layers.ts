@@ -38,6 +38,7 @@ export const LAYER_MAP: readonly LayerEntry[] = [
   { pattern: 'quorum/**', layer: 'core' },
   { pattern: 'protocol/**', layer: 'core', optional: true }, // the wire messages, once they leave net/
   { pattern: 'antientropy/merkle-tree.ts', layer: 'core' },
+  { pattern: 'antientropy/ranges.ts', layer: 'core' },
   { pattern: 'storage/record-format.ts', layer: 'core' },
   { pattern: 'storage/codec.ts', layer: 'core' },
   { pattern: 'storage/lru-cache.ts', layer: 'core' },

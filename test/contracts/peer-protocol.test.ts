@@ -117,17 +117,23 @@ t.test('counts over their bound, keys over the key limit, and values over the va
   const k = Buffer.from('k').toString('base64');
   const record = { clock: [['w~1', 1]], siblings: [['w~1', 1, 5, 0, Buffer.from('v').toString('base64')]] };
   const over = (n: number, item: unknown) => Array.from({ length: n }, () => item);
+  const whole = { first: 0, last: 2 ** 32 - 1 };
   const cases: [string, Record<string, unknown>, string][] = [
     ['kv.clocks: 1025 keys', { op: 'kv.clocks', keys: over(1025, k) }, 'KV_BAD_REQUEST'],
     ['kv.clocks: no key', { op: 'kv.clocks', keys: [] }, 'KV_BAD_REQUEST'],
     ['kv.replicate.many: 1025 items', { op: 'kv.replicate.many', items: over(1025, { key: k, record }) }, 'KV_BAD_REQUEST'],
     ['ae.fetch: 1025 keys', { op: 'ae.fetch', peer: 'n1', keys: over(1025, k) }, 'KV_BAD_REQUEST'],
     ['ae.store: 1025 items', { op: 'ae.store', peer: 'n1', items: over(1025, { key: k, record }) }, 'KV_BAD_REQUEST'],
-    ['ae.leaves: 1025 leaves', { op: 'ae.leaves', peer: 'n1', leaves: over(1025, 0) }, 'KV_BAD_REQUEST'],
-    ['ae.leaves: a leaf past the tree', { op: 'ae.leaves', peer: 'n1', leaves: [1024] }, 'KV_BAD_REQUEST'],
-    ['ae.hashes: 33 segments', { op: 'ae.hashes', peer: 'n1', level: 2, segments: over(33, 0) }, 'KV_BAD_REQUEST'],
-    ['ae.hashes: a segment past the tree', { op: 'ae.hashes', peer: 'n1', level: 2, segments: [32] }, 'KV_BAD_REQUEST'],
-    ['ae.hashes: level 3', { op: 'ae.hashes', peer: 'n1', level: 3 }, 'KV_BAD_REQUEST'],
+    ['ae.leaves: 1025 leaves', { op: 'ae.leaves', peer: 'n1', leaves: over(1025, { ...whole, leaf: 0 }) }, 'KV_BAD_REQUEST'],
+    ['ae.leaves: a leaf past the tree', { op: 'ae.leaves', peer: 'n1', leaves: [{ ...whole, leaf: 1024 }] }, 'KV_BAD_REQUEST'],
+    ['ae.leaves: a range ending before it starts', { op: 'ae.leaves', peer: 'n1', leaves: [{ first: 9, last: 8, leaf: 0 }] }, 'KV_BAD_REQUEST'],
+    ['ae.hashes: 33 segments', { op: 'ae.hashes', peer: 'n1', level: 2, ranges: over(33, whole), segments: over(33, 0) }, 'KV_BAD_REQUEST'],
+    ['ae.hashes: a segment past the tree', { op: 'ae.hashes', peer: 'n1', level: 2, ranges: [whole], segments: [32] }, 'KV_BAD_REQUEST'],
+    ['ae.hashes: 33 ranges at level 1', { op: 'ae.hashes', peer: 'n1', level: 1, ranges: over(33, whole) }, 'KV_BAD_REQUEST'],
+    ['ae.hashes: 1025 ranges at level 0', { op: 'ae.hashes', peer: 'n1', level: 0, ranges: over(1025, whole) }, 'KV_BAD_REQUEST'],
+    ['ae.hashes: no range', { op: 'ae.hashes', peer: 'n1', level: 0, ranges: [] }, 'KV_BAD_REQUEST'],
+    ['ae.hashes: a range ending before it starts', { op: 'ae.hashes', peer: 'n1', level: 0, ranges: [{ first: 1, last: 0 }] }, 'KV_BAD_REQUEST'],
+    ['ae.hashes: level 3', { op: 'ae.hashes', peer: 'n1', level: 3, ranges: [whole] }, 'KV_BAD_REQUEST'],
     ['ae.fetch: an empty peer name', { op: 'ae.fetch', peer: '', keys: [k] }, 'KV_BAD_REQUEST'],
     ['ae.fetch: a peer name of 257 characters', { op: 'ae.fetch', peer: 'p'.repeat(257), keys: [k] }, 'KV_BAD_REQUEST'],
     ['kv.read: an empty key', { op: 'kv.read', key: '' }, 'KV_BAD_REQUEST'],

@@ -65,11 +65,38 @@ export const sampleRequests: Record<PeerOp, PeerRequest[]> = {
     { op: 'kv.coordinate', key, value: Buffer.from('v'), keepSiblings: false, expiresAt: 1_796_000_000_000 },
   ],
   'ae.hashes': [
-    { op: 'ae.hashes', peer: 'n1', level: 0 },
-    { op: 'ae.hashes', peer: 'n1', level: 1 },
-    { op: 'ae.hashes', peer: 'n1', level: 2, segments: [0, 31] },
+    { op: 'ae.hashes', peer: 'n1', level: 0, ranges: [{ first: 0, last: 2 ** 32 - 1 }] },
+    {
+      op: 'ae.hashes',
+      peer: 'n1',
+      level: 1,
+      ranges: [
+        { first: 5, last: 5 },
+        { first: 70_000, last: 1_200_000 },
+      ],
+    },
+    {
+      op: 'ae.hashes',
+      peer: 'n1',
+      level: 2,
+      ranges: [
+        { first: 0, last: 99 },
+        { first: 0, last: 99 },
+      ],
+      segments: [0, 31],
+    },
   ],
-  'ae.leaves': [{ op: 'ae.leaves', peer: 'n1', leaves: [0, 7, 1023] }],
+  'ae.leaves': [
+    {
+      op: 'ae.leaves',
+      peer: 'n1',
+      leaves: [
+        { first: 0, last: 2 ** 32 - 1, leaf: 0 },
+        { first: 10, last: 20, leaf: 7 },
+        { first: 10, last: 2 ** 31, leaf: 1023 },
+      ],
+    },
+  ],
   'ae.fetch': [{ op: 'ae.fetch', peer: 'n1', keys: [key] }],
   'ae.store': [{ op: 'ae.store', peer: 'n1', items: [{ key, record: sampleRecord }] }],
   'kv.scan': [
@@ -104,7 +131,8 @@ export function sampleReply(request: PeerRequest): PeerReplies[PeerOp] {
         hintsDropped: ['n4'],
       };
     case 'ae.hashes':
-      return request.level === 0 ? { root: 'r' } : request.level === 1 ? { segments: hashes(32) } : { leaves: request.segments.map(() => hashes(32)) };
+      // The first range held, the others not (level 0) or all held.
+      return { hashes: request.ranges.map((_, i) => (request.level === 0 ? (i === 0 ? ['r'] : undefined) : hashes(32))) };
     case 'ae.leaves':
       return { entries: request.leaves.map((_, i) => (i === 0 ? [['a2V5', 'd']] : [])) };
     case 'ae.fetch':

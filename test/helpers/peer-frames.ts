@@ -184,18 +184,24 @@ export function frameFromJson(body: Record<string, unknown>, id: number): Buffer
         .u48((body.expiresAt as number | undefined) ?? 0);
       break;
     case 'ae.hashes': {
-      w.name(body.peer).u8(body.level as number);
-      if (body.level === 2) {
-        const segments = items(body.segments) as unknown as number[];
-        w.u8(segments.length);
-        for (const s of segments) w.u8(s);
-      }
+      const ranges = items(body.ranges);
+      const segments = body.level === 2 ? (items(body.segments) as unknown as number[]) : [];
+      w.name(body.peer)
+        .u8(body.level as number)
+        .u16(ranges.length);
+      ranges.forEach((range, i) => {
+        w.u32(range.first as number).u32(range.last as number);
+        if (body.level === 2) w.u8(segments[i] ?? 0);
+      });
       break;
     }
     case 'ae.leaves': {
-      const leaves = items(body.leaves) as unknown as number[];
+      const leaves = items(body.leaves);
       w.name(body.peer).u16(leaves.length);
-      for (const l of leaves) w.u16(l);
+      for (const l of leaves)
+        w.u32(l.first as number)
+          .u32(l.last as number)
+          .u16(l.leaf as number);
       break;
     }
     case 'ae.store': {
@@ -246,10 +252,14 @@ function typedShape(body: Record<string, unknown>): PeerRequest {
       return { op, key: keyOf(body.key), record: none };
     case 'kv.coordinate':
       return { op, key: keyOf(body.key), value: null, keepSiblings: false };
-    case 'ae.hashes':
-      return body.level === 2 ? { op, peer: '', level: 2, segments: list(body.segments) as unknown as number[] } : { op, peer: '', level: body.level as 0 | 1 };
+    case 'ae.hashes': {
+      const ranges = list(body.ranges) as unknown as { first: number; last: number }[];
+      return body.level === 2
+        ? { op, peer: '', level: 2, ranges, segments: list(body.segments) as unknown as number[] }
+        : { op, peer: '', level: body.level as 0 | 1, ranges };
+    }
     case 'ae.leaves':
-      return { op, peer: '', leaves: list(body.leaves) as unknown as number[] };
+      return { op, peer: '', leaves: list(body.leaves) as unknown as { first: number; last: number; leaf: number }[] };
     case 'ae.fetch':
       return { op, peer: '', keys: list(body.keys).map(keyOf) };
     case 'ae.store':
@@ -293,8 +303,7 @@ function replyJson(request: PeerRequest, reply: PeerReplies[PeerOp]): Record<str
       return { record: recordJson(c.record), existed: c.existed, quorum: c.quorum, hinted: c.hinted, hintsDropped: c.hintsDropped };
     }
     case 'ae.hashes': {
-      const h = reply as PeerReplies['ae.hashes'];
-      return h.root !== undefined ? { root: h.root } : { hashes: h.segments ?? h.leaves ?? [] };
+      return { hashes: (reply as PeerReplies['ae.hashes']).hashes.map((h) => h ?? null) };
     }
     case 'ae.leaves':
       return { entries: (reply as PeerReplies['ae.leaves']).entries };

@@ -41,6 +41,13 @@ const many = <T>(rng: () => number, max: number, make: () => T) => Array.from({ 
 const randomError = (rng: () => number) =>
   rng() < 0.5 ? undefined : new KvError('KV_TOO_MANY_SIBLINGS', `too many ${Math.floor(rng() * 100)}`, { limit: 64 });
 const hex = (rng: () => number) => randomBytes(rng, 16).toString('hex').padEnd(32, '0');
+/** Ring positions [first, last], the whole ring at times. */
+function randomTreeRange(rng: () => number): { first: number; last: number } {
+  if (rng() < 0.2) return { first: 0, last: 2 ** 32 - 1 };
+  const a = Math.floor(rng() * 2 ** 32);
+  const b = Math.floor(rng() * 2 ** 32);
+  return { first: Math.min(a, b), last: Math.max(a, b) };
+}
 
 /** A random request of `op` and a random reply to it. */
 function randomExchange(rng: () => number, op: PeerOp): [PeerRequest, PeerReplies[PeerOp]] {
@@ -103,13 +110,14 @@ function randomExchange(rng: () => number, op: PeerOp): [PeerRequest, PeerReplie
     case 'ae.hashes': {
       const level = pick(rng, [0, 1, 2] as const);
       const peer = randomName(rng);
-      if (level === 0) return [{ op, peer, level }, { root: hex(rng) }];
-      if (level === 1) return [{ op, peer, level }, { segments: Array.from({ length: 32 }, () => hex(rng)) }];
-      const segments = many(rng, 4, () => Math.floor(rng() * 32));
-      return [{ op, peer, level, segments }, { leaves: segments.map(() => Array.from({ length: 32 }, () => hex(rng))) }];
+      const ranges = many(rng, 4, () => randomTreeRange(rng));
+      // Some ranges held, some not; 1 hash at level 0, 32 at the others.
+      const hashes = ranges.map(() => (rng() < 0.3 ? undefined : Array.from({ length: level === 0 ? 1 : 32 }, () => hex(rng))));
+      if (level !== 2) return [{ op, peer, level, ranges }, { hashes }];
+      return [{ op, peer, level, ranges, segments: ranges.map(() => Math.floor(rng() * 32)) }, { hashes }];
     }
     case 'ae.leaves': {
-      const leaves = many(rng, 4, () => Math.floor(rng() * 1024));
+      const leaves = many(rng, 4, () => ({ ...randomTreeRange(rng), leaf: Math.floor(rng() * 1024) }));
       return [
         { op, peer: randomName(rng), leaves },
         { entries: leaves.map(() => many(rng, 3, () => [randomKey(rng).toString('base64'), hex(rng)] as [string, string])) },
