@@ -41,11 +41,7 @@ function recordingTransport(members: (addr: string) => MemberInfo[] = () => []) 
 /** A gossip push as a peer's frame carries it: validated by the real decoder, answered, the answer encoded and read back. */
 function pushTo(gossiper: Gossiper, body: Record<string, unknown>): Record<string, unknown> {
   const request = decodePeerRequest('gossip.push', frameFromJson({ op: 'gossip.push', ...body }, 1), defaultLimits) as PeerRequestOf<'gossip.push'>;
-  const reply: PeerReplies['gossip.push'] = decodePeerReply(
-    request,
-    encodePeerReply(request, gossiper.handlePush(request.cluster, request.members), 1),
-    defaultLimits,
-  );
+  const reply: PeerReplies['gossip.push'] = decodePeerReply(request, encodePeerReply(request, gossiper.handlePush(request), 1), defaultLimits);
   const c = reply.cluster;
   return { cluster: c ? { id: c.id, ...c.settings, version: c.settingsVersion ?? 0 } : undefined, members: reply.members };
 }

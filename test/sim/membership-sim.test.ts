@@ -42,7 +42,7 @@ function gossipOnly(gossiper: Gossiper): RequestHandler {
     handlePeer: (async (request: { op: string }) => {
       if (request.op !== 'gossip.push') throw new KvError('KV_UNKNOWN_OP', `this simulated node serves only gossip, not ${request.op}`);
       const push = request as Extract<Parameters<RequestHandler['handlePeer']>[0], { op: 'gossip.push' }>;
-      return gossiper.handlePush(push.cluster, push.members);
+      return gossiper.handlePush(push);
     }) as RequestHandler['handlePeer'],
     countError() {},
   };
@@ -268,7 +268,7 @@ t.test('a node joining through one seed is learned by all', async (t) => {
     let joinError: unknown;
     // Retry like an operator would: one seed, but the join message itself may be lost.
     for (let attempt = 0; attempt < 5 && !joined; attempt++) {
-      const pending = joinCluster(c.net.transportFor(self.addr), [through], self, {}, 500).then(
+      const pending = joinCluster(c.net.transportFor(self.addr), [through], self, {}, 500, c.random.fork()).then(
         (r) => {
           joined = r;
         },
@@ -300,7 +300,7 @@ t.test('a join whose explicit settings conflict is refused across the network', 
   const c = new Cluster(SEEDS[0] as number, 0);
   const { all } = await bootCluster(c, 3, 5000);
   let error: unknown;
-  const pending = joinCluster(c.net.transportFor('x:1'), [addrOf(all[0] as string)], c.selfInfo('x'), { n: 5 }, 500).catch((err: unknown) => {
+  const pending = joinCluster(c.net.transportFor('x:1'), [addrOf(all[0] as string)], c.selfInfo('x'), { n: 5 }, 500, c.random.fork()).catch((err: unknown) => {
     error = err;
   });
   await runFor(c.clock, 1000, STEP_MS, () => error !== undefined);
