@@ -26,6 +26,14 @@ import type { GossipPush, PeerReplies } from '../protocol/peer.js';
 export const FULL_SYNC_ROUNDS = 150;
 /** Seeds tried in a round when we know no live peer. */
 export const SEEDS_PER_ROUND = 2;
+/**
+ * Rounds after news (a member's fields changed, a member new or back, our own fields changed)
+ * during which we exchange with `fanout` peers; otherwise, when only heartbeats move, with one.
+ * Each exchange carries a digest of every member, so this is most of what gossip costs in a large
+ * cluster; news still spreads at full fanout.
+ */
+export const NEWS_ROUNDS = 10;
+export const QUIET_FANOUT = 1;
 
 export interface GossiperDeps {
   table: MemberTable;
@@ -48,6 +56,8 @@ export interface GossiperDeps {
 export class Gossiper {
   private periodic: Periodic | undefined;
   rounds = 0;
+  /** The last round that exchanges with `fanout` peers (we start with news: ourselves). */
+  private newsUntilRound = NEWS_ROUNDS;
 
   constructor(private readonly deps: GossiperDeps) {}
 
@@ -70,10 +80,13 @@ export class Gossiper {
   round(): void {
     const { table, clock, random, settings } = this.deps;
     const now = clock.now();
+    const version = table.me.version;
     table.tick(now, this.deps.selfUpdate());
     this.rounds++;
+    if (table.me.version !== version) this.noteNews();
     const peers = table.gossipTargets();
-    const addrs = sample(peers, settings.fanout, random).map((m) => m.addr);
+    const fanout = this.rounds <= this.newsUntilRound ? settings.fanout : Math.min(settings.fanout, QUIET_FANOUT);
+    const addrs = sample(peers, fanout, random).map((m) => m.addr);
     if (!peers.some((m) => table.isUp(m.name, now))) {
       const seeds = this.deps.seeds().filter((seed) => !addrs.includes(seed) && seed !== table.me.addr);
       addrs.push(...sample(seeds, SEEDS_PER_ROUND, random));
@@ -148,8 +161,15 @@ export class Gossiper {
       this.deps.logger.log('info', 'cluster.settings_changed', 'cluster settings changed', { ...theirs.settings, version });
   }
 
+  private noteNews(): void {
+    this.newsUntilRound = this.rounds + NEWS_ROUNDS;
+  }
+
   private merge(delta: GossipDelta, now: number): void {
-    const result = this.deps.table.mergeDelta(delta, now);
+    const { table } = this.deps;
+    const result = table.mergeDelta(delta, now);
+    // A whole entry taken (not merely a heartbeat) is news: someone's fields changed, or someone is new.
+    if (result.ringChanged || result.recovered.length > 0 || delta.members.some((m) => table.get(m.name) === m)) this.noteNews();
     if (result.ringChanged || result.recovered.length > 0) {
       this.deps.logger.log('info', 'gossip.membership_changed', 'membership changed', { recovered: result.recovered, ringChanged: result.ringChanged });
     }
