@@ -95,7 +95,7 @@ export function parseDigests(raw: unknown): MemberDigest[] {
   });
 }
 
-/** Heartbeat deltas from a peer: [name, generation, heartbeat, version], the version no above the heartbeat. */
+/** Heartbeat deltas from a peer: [name, generation, heartbeat, version], the version not above the heartbeat. */
 export function parseBeats(raw: unknown): HeartbeatDelta[] {
   return boundedList(raw, 'heartbeat', (b): HeartbeatDelta | undefined => {
     if (!Array.isArray(b) || b.length !== 4) return undefined;

@@ -25,7 +25,8 @@
  *   error   u16 code length, code, u32 message length, message, u32 details length, details as
  *           JSON text (0: none). Errors are rare and their details free-form.
  * An error reply's payload is one error. gossip.push (both ways) carries one JSON text (u32
- * length): its member table and cluster, validated by membership/member-wire.ts as before.
+ * length): its cluster, member entries, heartbeat deltas and digests (membership/gossip-delta.ts),
+ * validated by membership/member-wire.ts.
  * Nothing else travels as JSON or base64.
  *
  * Every decoder bounds-checks each length against the frame and the node's limits (key length,
