@@ -194,6 +194,9 @@ async function main(): Promise<void> {
     return convergedAt !== undefined;
   });
   const convergenceRounds = convergedAt === undefined ? undefined : (convergedAt - bootAt) / settings.gossipIntervalMs;
+  // Phases are reported as they finish (on stderr), so a long run at scale yields figures before its end.
+  const progress = (phase: string, figures: Record<string, unknown>) => console.error(JSON.stringify({ phase, ...figures }));
+  progress('converged', { convergenceRounds });
 
   // Steady state: traffic and staleness.
   await runFor(c.clock, 2000, STEP_MS);
@@ -209,6 +212,12 @@ async function main(): Promise<void> {
   const t = { ...c.traffic };
   const bytesPerNodePerSec = (t.requestBytes + t.replyBytes) / o.nodes / o.steadySeconds;
   const steadyFalseDowns = c.recoveredLive + c.downPairs();
+  progress('steady', {
+    bytesPerNodePerSec: Math.round(bytesPerNodePerSec),
+    meanRequestBytes: Math.round(t.requestBytes / Math.max(1, t.requests)),
+    worstAge,
+    steadyFalseDowns,
+  });
 
   // Crashes, one at a time: time until each live node judges the victim down.
   const detections: number[] = [];
