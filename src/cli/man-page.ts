@@ -161,7 +161,8 @@ const opPurpose: Record<Op, string> = {
   import:
     "Merge one export line (record: its whole causal record) into the key's replicas, at W (kvctl import). Importing a line twice, or into the cluster it came from, changes nothing.",
   delete: 'Write a tombstone for key (superseding what a read at R sees, or exactly what context saw); replies existed.',
-  'gossip.push': 'Member table exchange (gossip) and join requests.',
+  'gossip.push':
+    'Gossip and join requests: digests of members (name, generation, heartbeat) open an exchange, answered with the entries and heartbeat deltas the sender lacks and the digests the answering node wants, sent last; a joiner or a full sync gets the whole member table.',
   'kv.read': 'Read a replica, or only its digest.',
   'kv.clocks': `The version vector a replica holds for each of up to ${MAX_CLOCK_KEYS} keys (what a plain write supersedes).`,
   'kv.replicate': 'Store a record on a replica; hintFor names the down node a fallback stands in for.',

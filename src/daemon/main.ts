@@ -218,7 +218,14 @@ async function main(): Promise<void> {
       }
     } else if (config.join.length > 0) {
       const joining = newMember({ name: identity.name, addr, incarnation: identity.incarnation, generation, weight: config.weight });
-      ({ cluster, members } = await joinCluster(peerTransport, config.join, joining, config.explicitClusterSettings, 5000));
+      ({ cluster, members } = await joinCluster(
+        peerTransport,
+        config.join,
+        joining,
+        config.explicitClusterSettings,
+        5000,
+        new SeededRandom(randomBytes(4).readUInt32LE(0)),
+      ));
       if (members.some((m) => m.name === identity.name && m.incarnation !== identity.incarnation && m.status === 'up')) {
         logger.log('warn', 'node.name_reused', 'joining under a name the cluster knows with another incarnation (a wiped data dir?)', { name: identity.name });
       }

@@ -1,9 +1,11 @@
 /**
  * Joining a cluster through any seed: push our own entry as a joiner, with the settings the
  * operator gave explicitly; the seed refuses a contradiction (KV_CLUSTER_MISMATCH) or answers with
- * the cluster's id, settings and member table, which the joiner adopts.
+ * the cluster's id, settings and member table, which the joiner adopts. Seeds are tried in a
+ * random order, so joiners given the same list spread over all of them rather than all asking the first.
  */
 import type { ClusterSettings } from '../config.js';
+import { type Random, sample } from '../env/random.js';
 import { KvError } from '../errors.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
 import type { MemberInfo } from '../membership/member-table.js';
@@ -15,10 +17,11 @@ export async function joinCluster(
   self: MemberInfo,
   explicit: Partial<ClusterSettings>,
   timeoutMs: number,
+  random: Random,
 ): Promise<{ cluster: ClusterIdentity; members: MemberInfo[] }> {
   const failures: string[] = [];
   let refusedSecret = false;
-  for (const seed of seeds) {
+  for (const seed of sample(seeds, seeds.length, random)) {
     try {
       const reply = await transport.request(seed, { op: 'gossip.push', cluster: { kind: 'joiner', explicit }, members: [self] }, timeoutMs);
       if (!reply.cluster) throw new KvError('KV_BAD_REQUEST', 'seed sent a malformed cluster');

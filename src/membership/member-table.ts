@@ -6,8 +6,11 @@
  * for `suspectAfterMs` is suspect, for `downAfterMs` down: each node judges locally, so there is
  * no single point of failure. A restarted node comes back with a higher generation.
  *
- * What a member says of itself (status up/leaving/left, weight, address, counters) travels with its
- * heartbeat; health (alive/suspect/down) is never gossiped. Pure: time is passed in.
+ * What a member says of itself (status up/leaving/left, weight, address, counters) is stamped with
+ * `version`, the heartbeat at which it last changed, so gossip can send a heartbeat alone to a peer
+ * that holds the rest (membership/gossip-delta.ts). Health (alive/suspect/down) is never gossiped:
+ * each node judges it from the intervals at which it sees a member's heartbeat advance (phi accrual,
+ * membership/failure-detector.ts). Pure: time is passed in.
  *
  * One entry is said by others: `removed`, an operator's decision that a dead node is gone for good
  * (like `riak-admin cluster force-remove`). Only we speak for us otherwise, so a removal could never
@@ -30,6 +33,9 @@
  * number: we go on under a generation above it.
  */
 
+import { ArrivalWindow, expectedInterval, judge, maxInterval, type PhiSettings } from './failure-detector.js';
+import { answerDigests, digestOf, type GossipDelta, type HeartbeatDelta, type MemberDigest } from './gossip-delta.js';
+
 /** How far a host's clock may run ahead of ours: generations further in the future are refused. */
 export const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000;
 /** Entries a table holds at most; new names beyond it are refused. */
@@ -44,6 +50,11 @@ export const MAX_RING_WEIGHT = MAX_TABLE_MEMBERS;
 /** How long a member that left stays in the table after we last heard of it. */
 export const LEFT_GRACE_MS = 60 * 60 * 1000;
 
+/** Keys held change with every write: republished when they change by this fraction, cross zero, or ... */
+export const KEYS_CHANGE_RATIO = 0.1;
+/** ... once this long has passed since they were last republished (they are informational). */
+export const KEYS_REFRESH_MS = 30_000;
+
 export type MemberStatus = 'up' | 'leaving' | 'left' | 'removed';
 export type Health = 'alive' | 'suspect' | 'down' | 'left' | 'removed';
 
@@ -56,6 +67,8 @@ export interface MemberInfo {
   /** Process start time in ms: a restarted process has a higher one. */
   generation: number;
   heartbeat: number;
+  /** The heartbeat at which the fields below (status to degraded, and addr) last changed; absent: 0. */
+  version?: number;
   weight: number;
   status: MemberStatus;
   /** Keys this node holds, and keys it still has to hand off (informational). */
@@ -85,6 +98,11 @@ export interface MemberView extends MemberInfo {
 export interface FailureDetectorSettings {
   suspectAfterMs: number;
   downAfterMs: number;
+  /**
+   * The gossip interval. Given, the times above hold at that pace of news and stretch with the
+   * intervals observed per member (phi accrual); absent, they are fixed timeouts.
+   */
+  intervalMs?: number;
 }
 
 export interface MergeResult {
@@ -98,6 +116,27 @@ export interface MergeResult {
   heard: string[];
   /** Set when a peer's table says we (this incarnation) were removed from the cluster. */
   removedSelf?: true;
+  /** Members whose heartbeat delta we could not apply (we lack their fields as of its version); absent when none. */
+  missing?: string[];
+}
+
+/** Fields that change at a member's own slow pace (stamped with `version`), not every round. */
+const SLOW_FIELDS = ['addr', 'weight', 'status', 'keys', 'handoffPending', 'hintBacklog', 'handoffRing', 'degraded'] as const;
+
+/** Whether a node republishes the number of keys it holds (see KEYS_CHANGE_RATIO, KEYS_REFRESH_MS). */
+export function keysWorthPublishing(published: number, current: number, sinceMs: number): boolean {
+  if (current === published) return false;
+  if ((published === 0) !== (current === 0)) return true;
+  if (Math.abs(current - published) >= published * KEYS_CHANGE_RATIO) return true;
+  return sinceMs >= KEYS_REFRESH_MS;
+}
+
+interface Entry {
+  info: MemberInfo;
+  /** When its heartbeat last advanced here (or when it was learned). */
+  heardAt: number;
+  /** Intervals between advances (absent until heard from). */
+  window?: ArrivalWindow;
 }
 
 /** Statuses that take a member off the ring and out of gossip for good (for its incarnation). */
@@ -136,7 +175,11 @@ export function implausible(info: MemberInfo, held: MemberInfo | undefined, now:
 }
 
 export class MemberTable {
-  private readonly entries = new Map<string, { info: MemberInfo; heardAt: number }>();
+  private readonly entries = new Map<string, Entry>();
+  private readonly phiSettings: PhiSettings;
+  /** Keys we hold now, and when we last republished them. */
+  private currentKeys: number;
+  private keysPublishedAt: number;
 
   constructor(
     private self: MemberInfo,
@@ -144,6 +187,9 @@ export class MemberTable {
     now: number,
   ) {
     this.entries.set(self.name, { info: self, heardAt: now });
+    this.phiSettings = { intervalMs: settings.intervalMs ?? settings.downAfterMs, suspectAfterMs: settings.suspectAfterMs, downAfterMs: settings.downAfterMs };
+    this.currentKeys = self.keys;
+    this.keysPublishedAt = now;
   }
 
   get selfName(): string {
@@ -155,15 +201,24 @@ export class MemberTable {
   }
 
   /**
-   * Starts a new gossip round: bumps our heartbeat, applying any change to what we say of ourselves.
-   * Once removed we stay removed, whatever the update says.
+   * Starts a new gossip round: bumps our heartbeat, applying any change to what we say of ourselves
+   * (stamped with the new heartbeat as its version). The number of keys is republished only when
+   * worth it (keysWorthPublishing). Once removed we stay removed, whatever the update says.
    */
   tick(
     now: number,
     update: Partial<Pick<MemberInfo, 'status' | 'keys' | 'handoffPending' | 'hintBacklog' | 'weight' | 'handoffRing' | 'degraded'>> = {},
   ): MemberInfo {
     const status = this.self.status === 'removed' ? 'removed' : (update.status ?? this.self.status);
-    this.self = { ...this.self, ...update, status, heartbeat: this.self.heartbeat + 1 };
+    const heartbeat = this.self.heartbeat + 1;
+    const next: MemberInfo = { ...this.self, ...update, status, heartbeat };
+    if (update.keys !== undefined) {
+      this.currentKeys = update.keys;
+      if (keysWorthPublishing(this.self.keys, update.keys, now - this.keysPublishedAt)) this.keysPublishedAt = now;
+      else next.keys = this.self.keys;
+    }
+    if (SLOW_FIELDS.some((field) => next[field] !== this.self[field])) next.version = heartbeat;
+    this.self = next;
     this.entries.set(this.self.name, { info: this.self, heardAt: now });
     return this.self;
   }
@@ -180,12 +235,13 @@ export class MemberTable {
     for (const info of remote) {
       if (info.name === this.self.name) {
         if (info.status === 'removed' && info.incarnation === this.self.incarnation && this.self.status !== 'removed') {
-          this.self = { ...this.self, status: 'removed' };
+          this.self = { ...this.self, status: 'removed', version: this.self.heartbeat };
           this.entries.set(this.self.name, { info: this.self, heardAt: now });
           result.ringChanged = true;
           result.removedSelf = true;
         } else if (this.outdatesSelf(info, now)) {
-          this.self = { ...this.self, generation: info.generation + 1, heartbeat: 0 };
+          const { version: _, ...said } = this.self;
+          this.self = { ...said, generation: info.generation + 1, heartbeat: 0 };
           this.entries.set(this.self.name, { info: this.self, heardAt: now });
         }
         continue;
@@ -215,9 +271,60 @@ export class MemberTable {
         if (local.info.status !== info.status || local.info.weight !== info.weight || local.info.addr !== info.addr) result.ringChanged = true;
         if (heard && this.healthOf(local, now) === 'down') result.recovered.push(info.name);
       }
-      this.entries.set(info.name, { info, heardAt: heard || !local ? now : local.heardAt });
+      this.entries.set(info.name, this.advanced(local, info, heard, now));
     }
     return result;
+  }
+
+  /** The entry after `info` replaced `local`: an advance heard from the member feeds its arrival window. */
+  private advanced(local: Entry | undefined, info: MemberInfo, heard: boolean, now: number): Entry {
+    if (!heard) return { info, heardAt: local ? local.heardAt : now, window: local?.window };
+    const sameLife = local?.window && local.info.incarnation === info.incarnation && local.info.generation === info.generation;
+    const window = sameLife ? local.window : new ArrivalWindow(now);
+    if (sameLife) window?.arrive(now, maxInterval(this.phiSettings));
+    return { info, heardAt: now, window };
+  }
+
+  /**
+   * Merges heartbeat deltas: each applies to an entry of the same generation (not gone) whose
+   * heartbeat is at least the delta's version (so it holds the member's slow fields as they are);
+   * others are reported `missing` (to be asked for whole). Deltas about us are ignored.
+   */
+  mergeBeats(beats: readonly HeartbeatDelta[], now: number, into?: MergeResult): MergeResult {
+    const result: MergeResult = into ?? { ringChanged: false, recovered: [], heard: [], refused: 0 };
+    for (const [name, generation, heartbeat, version] of beats) {
+      if (name === this.self.name) continue;
+      const local = this.entries.get(name);
+      if (local && local.info.generation === generation && heartbeat <= local.info.heartbeat) continue;
+      if (!local || isGone(local.info.status) || local.info.generation !== generation || version > local.info.heartbeat) {
+        if (!local || generation > local.info.generation || !isGone(local.info.status)) (result.missing ??= []).push(name);
+        continue;
+      }
+      const info = { ...local.info, heartbeat };
+      if (implausible(info, local.info, now)) {
+        result.refused++;
+        continue;
+      }
+      result.heard.push(name);
+      if (this.healthOf(local, now) === 'down') result.recovered.push(name);
+      this.entries.set(name, this.advanced(local, info, true, now));
+    }
+    return result;
+  }
+
+  /** Merges what one gossip message carried: whole entries, then heartbeat deltas. */
+  mergeDelta(delta: GossipDelta, now: number): MergeResult {
+    return this.mergeBeats(delta.beats, now, this.merge(delta.members, now));
+  }
+
+  /** A digest of every entry we hold (membership/gossip-delta.ts). */
+  digests(): MemberDigest[] {
+    return this.infos().map(digestOf);
+  }
+
+  /** What a peer with these digests lacks or holds older, and the digests of what we need (answerDigests). */
+  answer(digests: readonly MemberDigest[], options?: { listedOnly?: boolean }): GossipDelta & { want: MemberDigest[] } {
+    return answerDigests(this.infos(), digests, options);
   }
 
   /** True for a plausible entry of our own life, not a removal, newer than what we say (see the module header). */
@@ -266,13 +373,16 @@ export class MemberTable {
     return this.entries.get(name)?.info;
   }
 
-  private healthOf(entry: { info: MemberInfo; heardAt: number }, now: number): Health {
+  private healthOf(entry: Entry, now: number): Health {
     if (entry.info.status === 'left' || entry.info.status === 'removed') return entry.info.status;
     if (entry.info.name === this.self.name) return 'alive';
-    const age = now - entry.heardAt;
-    if (age >= this.settings.downAfterMs) return 'down';
-    if (age >= this.settings.suspectAfterMs) return 'suspect';
-    return 'alive';
+    return judge(now - entry.heardAt, this.settings.intervalMs === undefined ? undefined : entry.window, this.phiSettings);
+  }
+
+  /** The interval φ is judged against for a member (its observed mean, never below the gossip interval); for reports. */
+  expectedIntervalMs(name: string): number | undefined {
+    const entry = this.entries.get(name);
+    return entry ? expectedInterval(this.settings.intervalMs === undefined ? undefined : entry.window, this.phiSettings) : undefined;
   }
 
   health(name: string, now: number): Health | undefined {
@@ -308,7 +418,11 @@ export class MemberTable {
   /** The table as this node sees it, sorted by name. */
   view(now: number): MemberView[] {
     return [...this.entries.values()]
-      .map((e) => ({ ...e.info, health: this.healthOf(e, now), heartbeatAgeMs: e.info.name === this.self.name ? 0 : now - e.heardAt }))
+      .map((e) =>
+        e.info.name === this.self.name
+          ? { ...e.info, keys: this.currentKeys, health: this.healthOf(e, now), heartbeatAgeMs: 0 }
+          : { ...e.info, health: this.healthOf(e, now), heartbeatAgeMs: now - e.heardAt },
+      )
       .sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 

@@ -1,6 +1,7 @@
 /** Member entries from peers, validated field by field (peers are input too). */
 import { KvError } from '../errors.js';
 import { isJsonObject } from '../json.js';
+import { DIGEST_LEFT, DIGEST_REMOVED, type HeartbeatDelta, type MemberDigest } from './gossip-delta.js';
 import { MAX_TABLE_MEMBERS, type MemberInfo } from './member-table.js';
 
 const STATUSES = new Set(['up', 'leaving', 'left', 'removed']);
@@ -42,6 +43,7 @@ function parseMember(raw: unknown): MemberInfo {
     boundedString(m.incarnation, MAX_INCARNATION_CHARS) &&
     Number.isSafeInteger(m.generation) &&
     Number.isSafeInteger(m.heartbeat) &&
+    (m.version === undefined || (Number.isSafeInteger(m.version) && (m.version as number) >= 0 && (m.version as number) <= (m.heartbeat as number))) &&
     typeof m.weight === 'number' &&
     (m.weight as number) > 0 &&
     (m.weight as number) <= MAX_WEIGHT &&
@@ -58,6 +60,7 @@ function parseMember(raw: unknown): MemberInfo {
     incarnation: m.incarnation as string,
     generation: m.generation as number,
     heartbeat: m.heartbeat as number,
+    ...(m.version === undefined ? {} : { version: m.version as number }),
     weight: m.weight as number,
     status: m.status as MemberInfo['status'],
     keys: m.keys as number,
@@ -66,4 +69,38 @@ function parseMember(raw: unknown): MemberInfo {
     handoffRing: m.handoffRing as string | undefined,
     ...(m.degraded === undefined ? {} : { degraded: m.degraded as string }),
   };
+}
+
+/** A list of at most MAX_TABLE_MEMBERS items, each read by `parse`. */
+function boundedList<T>(raw: unknown, what: string, parse: (item: unknown) => T | undefined): T[] {
+  if (!Array.isArray(raw) || raw.length > MAX_TABLE_MEMBERS)
+    throw new KvError('KV_BAD_REQUEST', `${what} must be an array of at most ${MAX_TABLE_MEMBERS} entries`);
+  return raw.map((item) => {
+    const parsed = parse(item);
+    if (parsed === undefined) throw new KvError('KV_BAD_REQUEST', `malformed ${what} entry`);
+    return parsed;
+  });
+}
+
+const isCount = (x: unknown, min: number): x is number => Number.isSafeInteger(x) && (x as number) >= min;
+
+/** Digests from a peer: [name, generation, heartbeat] and an optional flag (removed, left); -1 for a member it lacks. */
+export function parseDigests(raw: unknown): MemberDigest[] {
+  return boundedList(raw, 'digest', (d): MemberDigest | undefined => {
+    if (!Array.isArray(d) || (d.length !== 3 && d.length !== 4)) return undefined;
+    const [name, generation, heartbeat, flag] = d as unknown[];
+    if (!boundedString(name, MAX_MEMBER_NAME_CHARS) || !isCount(generation, -1) || !isCount(heartbeat, -1)) return undefined;
+    if (d.length === 3) return [name as string, generation, heartbeat];
+    return flag === DIGEST_REMOVED || flag === DIGEST_LEFT ? [name as string, generation, heartbeat, flag] : undefined;
+  });
+}
+
+/** Heartbeat deltas from a peer: [name, generation, heartbeat, version], the version not above the heartbeat. */
+export function parseBeats(raw: unknown): HeartbeatDelta[] {
+  return boundedList(raw, 'heartbeat', (b): HeartbeatDelta | undefined => {
+    if (!Array.isArray(b) || b.length !== 4) return undefined;
+    const [name, generation, heartbeat, version] = b as unknown[];
+    if (!boundedString(name, MAX_MEMBER_NAME_CHARS) || !isCount(generation, 0) || !isCount(heartbeat, 0) || !isCount(version, 0)) return undefined;
+    return version <= heartbeat ? [name as string, generation, heartbeat, version] : undefined;
+  });
 }

@@ -25,7 +25,8 @@
  *   error   u16 code length, code, u32 message length, message, u32 details length, details as
  *           JSON text (0: none). Errors are rare and their details free-form.
  * An error reply's payload is one error. gossip.push (both ways) carries one JSON text (u32
- * length): its member table and cluster, validated by membership/member-wire.ts as before.
+ * length): its cluster, member entries, heartbeat deltas and digests (membership/gossip-delta.ts),
+ * validated by membership/member-wire.ts.
  * Nothing else travels as JSON or base64.
  *
  * Every decoder bounds-checks each length against the frame and the node's limits (key length,
@@ -38,9 +39,10 @@ import { type ClusterSettings, MAX_REPLICAS } from '../config.js';
 import { KvError, type WireError } from '../errors.js';
 import { isJsonObject } from '../json.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
-import { parseMembers } from '../membership/member-wire.js';
+import { parseBeats, parseDigests, parseMembers } from '../membership/member-wire.js';
 import {
   type GossipCluster,
+  type GossipPush,
   type LeafEntries,
   MAX_CLOCK_KEYS,
   MAX_HASHED_RANGES,
@@ -91,7 +93,7 @@ export const OP_CODES: Readonly<Record<PeerOp, number>> = {
  * order): documentation for operators reading captures (the man page lists them).
  */
 export const peerFrameFields: Readonly<Record<PeerOp, ReadonlySet<string>>> = {
-  'gossip.push': new Set(['id', 'op', 'cluster', 'members', 'join']),
+  'gossip.push': new Set(['id', 'op', 'cluster', 'members', 'join', 'beats', 'digests', 'full']),
   'kv.read': new Set(['id', 'op', 'key', 'digest']),
   'kv.clocks': new Set(['id', 'op', 'keys']),
   'kv.replicate': new Set(['id', 'op', 'key', 'record', 'hintFor']),
@@ -295,6 +297,7 @@ export function encodePeerRequest(request: PeerRequest, id: number): Buffer {
           cluster: gossipClusterToJson(request.cluster),
           members: request.members,
           ...(request.cluster.kind === 'joiner' ? { join: true } : {}),
+          ...gossipExtrasToJson(request),
         }),
       );
       break;
@@ -375,7 +378,14 @@ export function encodePeerReply<Op extends PeerOp>(request: PeerRequestOf<Op>, r
   switch (asked.op) {
     case 'gossip.push': {
       const g = r as PeerReplies['gossip.push'];
-      w.text(JSON.stringify({ cluster: g.cluster ? clusterIdentityToJson(g.cluster) : undefined, members: g.members }));
+      w.text(
+        JSON.stringify({
+          cluster: g.cluster ? clusterIdentityToJson(g.cluster) : undefined,
+          members: g.members,
+          ...(g.beats && g.beats.length > 0 ? { beats: g.beats } : {}),
+          ...(g.want && g.want.length > 0 ? { want: g.want } : {}),
+        }),
+      );
       break;
     }
     case 'kv.read': {
@@ -673,11 +683,12 @@ function readRequest(op: PeerOp, r: FrameReader, bounds: FrameBounds): PeerReque
       if (!isJsonObject(body)) throw r.bad('gossip must be a JSON object');
       for (const name of Object.keys(body)) if (!GOSSIP_FIELDS.has(name)) throw r.bad(`unknown gossip field "${name.slice(0, 64)}"`);
       const members = parseMembers(body.members);
-      if (body.join === true) return { op, cluster: { kind: 'joiner', explicit: parseExplicitSettings(body.cluster) }, members };
+      const extras = parseGossipExtras(body, r);
+      if (body.join === true) return { op, cluster: { kind: 'joiner', explicit: parseExplicitSettings(body.cluster) }, members, ...extras };
       if (body.join !== undefined) throw r.bad('join must be true or absent');
       const cluster = parseGossipedCluster(body.cluster);
       if (!cluster) throw new KvError('KV_BAD_REQUEST', 'gossip must name a valid cluster (id, n, w, r, consistency, version)');
-      return { op, cluster: { kind: 'member', cluster }, members };
+      return { op, cluster: { kind: 'member', cluster }, members, ...extras };
     }
     case 'kv.read':
       return { op, key: r.key(bounds), digest: r.flag('digest') };
@@ -812,7 +823,12 @@ function readReply(request: PeerRequest, r: FrameReader, bounds: FrameBounds): P
     case 'gossip.push': {
       const body = r.json('gossip');
       if (!isJsonObject(body)) throw r.bad('gossip must be a JSON object');
-      return { cluster: body.cluster === undefined ? undefined : parseGossipedCluster(body.cluster), members: parseMembers(body.members) };
+      return {
+        cluster: body.cluster === undefined ? undefined : parseGossipedCluster(body.cluster),
+        members: parseMembers(body.members),
+        ...(body.beats === undefined ? {} : { beats: parseBeats(body.beats) }),
+        ...(body.want === undefined ? {} : { want: parseDigests(body.want) }),
+      };
     }
     case 'kv.read':
       if (request.digest) return { record: undefined, digest: r.flag('digest') ? r.name('digest', MAX_HASH_CHARS) : undefined };
@@ -938,7 +954,25 @@ function clusterIdentityToJson(cluster: ClusterIdentity): Record<string, unknown
   return { id: cluster.id, ...cluster.settings, version: cluster.settingsVersion ?? 0 };
 }
 
-const GOSSIP_FIELDS: ReadonlySet<string> = new Set(['cluster', 'members', 'join']);
+const GOSSIP_FIELDS: ReadonlySet<string> = new Set(['cluster', 'members', 'join', 'beats', 'digests', 'full']);
+
+/** A gossip message's heartbeat deltas, digests and full-sync flag, as JSON (absent when empty). */
+function gossipExtrasToJson(push: GossipPush): Record<string, unknown> {
+  return {
+    ...(push.beats && push.beats.length > 0 ? { beats: push.beats } : {}),
+    ...(push.digests ? { digests: push.digests } : {}),
+    ...(push.full ? { full: true } : {}),
+  };
+}
+
+function parseGossipExtras(body: Record<string, unknown>, r: FrameReader): Pick<GossipPush, 'beats' | 'digests' | 'full'> {
+  if (body.full !== undefined && body.full !== true) throw r.bad('full must be true or absent');
+  return {
+    ...(body.beats === undefined ? {} : { beats: parseBeats(body.beats) }),
+    ...(body.digests === undefined ? {} : { digests: parseDigests(body.digests) }),
+    ...(body.full === true ? { full: true as const } : {}),
+  };
+}
 const CLUSTER_FIELDS: ReadonlySet<string> = new Set(['id', 'n', 'w', 'r', 'consistency', 'version']);
 
 /** The cluster as gossip carries it (id, settings, version), validated: peers are input too. Undefined when malformed. */

@@ -122,7 +122,11 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     reportChanges: () => (ringSize?.() ?? 0) > 1,
   });
   const me = newMember({ name: self, addr: o.addr, incarnation: o.identity.incarnation, generation: o.generation, weight: o.weight });
-  table = new MemberTable(me, { suspectAfterMs: o.membership.suspectAfterMs, downAfterMs: o.membership.downAfterMs }, o.clock.now());
+  table = new MemberTable(
+    me,
+    { suspectAfterMs: o.membership.suspectAfterMs, downAfterMs: o.membership.downAfterMs, intervalMs: o.membership.gossipIntervalMs },
+    o.clock.now(),
+  );
   table.merge(o.members, o.clock.now());
   table.restore(o.restoredMembers ?? [], o.clock.now());
   const state = new ClusterState(o.cluster, table, o.vnodesPerWeight);

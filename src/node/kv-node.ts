@@ -195,7 +195,7 @@ export class KvNode implements RequestHandler {
     const { coordinator, antiEntropy, reaper, gossiper } = this.parts;
     switch (request.op) {
       case 'gossip.push':
-        return gossiper.handlePush(request.cluster, request.members);
+        return gossiper.handlePush(request);
       case 'kv.read':
         return coordinator.replicaSide.read(request.key, request.digest);
       case 'kv.clocks':

@@ -14,10 +14,9 @@
 import type { VersionVector } from '../clock/index.js';
 import type { Clock } from '../env/clock.js';
 import { KvError } from '../errors.js';
-import type { MemberInfo } from '../membership/member-table.js';
 import {
   type CoordinateWrite,
-  type GossipCluster,
+  type GossipPush,
   type LeafEntries,
   MAX_CLOCK_KEYS,
   MAX_REPLICA_ITEMS,
@@ -168,9 +167,9 @@ export class PeerClient {
     return this.send(name, { op: 'kv.scan', ...scan });
   }
 
-  /** Pushes our member table to an address and returns its answer (push-pull gossip, or a join). */
-  gossip(addr: string, cluster: GossipCluster, members: MemberInfo[], timeoutMs: number): Promise<PeerReplies['gossip.push']> {
-    return this.deps.transport.request(addr, { op: 'gossip.push', cluster, members }, timeoutMs);
+  /** Sends one gossip message to an address and returns its answer (gossip/gossiper.ts). */
+  gossip(addr: string, push: GossipPush, timeoutMs: number): Promise<PeerReplies['gossip.push']> {
+    return this.deps.transport.request(addr, { op: 'gossip.push' as const, ...push }, timeoutMs);
   }
 
   private bulk<Op extends PeerOp>(name: string, request: PeerRequestOf<Op>): Promise<PeerReply<Op>> {

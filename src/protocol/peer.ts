@@ -8,6 +8,7 @@ import type { VersionVector } from '../clock/index.js';
 import type { ClusterSettings, Consistency } from '../config.js';
 import type { KvError } from '../errors.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
+import type { HeartbeatDelta, MemberDigest } from '../membership/gossip-delta.js';
 import type { MemberInfo } from '../membership/member-table.js';
 import type { QuorumSummary } from '../quorum/quorum.js';
 import type { StoredRecord } from '../storage/record-format.js';
@@ -38,8 +39,22 @@ export interface CoordinateWrite {
  */
 export type GossipCluster = { kind: 'member'; cluster: ClusterIdentity } | { kind: 'joiner'; explicit: Partial<ClusterSettings> };
 
+/**
+ * One gossip message (membership/gossip-delta.ts). With `digests`, the opening of an exchange:
+ * the answer holds what the sender lacks or holds older, and in `want` the digests of what the
+ * answering node needs (sent in a last message, without digests). A joiner's message, or one with
+ * `full`, is answered with the whole table.
+ */
+export interface GossipPush {
+  cluster: GossipCluster;
+  members: MemberInfo[];
+  beats?: HeartbeatDelta[];
+  digests?: MemberDigest[];
+  full?: true;
+}
+
 export type PeerRequest =
-  | { op: 'gossip.push'; cluster: GossipCluster; members: MemberInfo[] }
+  | ({ op: 'gossip.push' } & GossipPush)
   | { op: 'kv.read'; key: Buffer; digest: boolean }
   | { op: 'kv.clocks'; keys: Buffer[] }
   | { op: 'kv.replicate'; key: Buffer; record: StoredRecord; hintFor?: string }
@@ -89,7 +104,7 @@ export type LeafEntries = [string, string][];
 
 /** The reply to each peer op. */
 export interface PeerReplies {
-  'gossip.push': { cluster: ClusterIdentity | undefined; members: MemberInfo[] };
+  'gossip.push': { cluster: ClusterIdentity | undefined; members: MemberInfo[]; beats?: HeartbeatDelta[]; want?: MemberDigest[] };
   'kv.read': { record: StoredRecord | undefined; digest: string | undefined };
   'kv.clocks': { clocks: (VersionVector | undefined)[] };
   'kv.replicate': Record<string, never>;

@@ -4,7 +4,8 @@ import { VirtualClock } from '../../src/env/clock.js';
 import { nullLogger } from '../../src/env/logger.js';
 import { SeededRandom } from '../../src/env/random.js';
 import { KvError } from '../../src/errors.js';
-import { Gossiper } from '../../src/gossip/gossiper.js';
+import { FULL_SYNC_ROUNDS, Gossiper, NEWS_ROUNDS, SEEDS_PER_ROUND } from '../../src/gossip/gossiper.js';
+import { joinCluster } from '../../src/gossip/join.js';
 import { ClusterState } from '../../src/membership/cluster-state.js';
 import { type MemberInfo, MemberTable, type MergeResult, newMember } from '../../src/membership/index.js';
 import { decodePeerReply, decodePeerRequest, encodePeerReply, encodePeerRequest } from '../../src/net/peer-frames.js';
@@ -41,11 +42,7 @@ function recordingTransport(members: (addr: string) => MemberInfo[] = () => []) 
 /** A gossip push as a peer's frame carries it: validated by the real decoder, answered, the answer encoded and read back. */
 function pushTo(gossiper: Gossiper, body: Record<string, unknown>): Record<string, unknown> {
   const request = decodePeerRequest('gossip.push', frameFromJson({ op: 'gossip.push', ...body }, 1), defaultLimits) as PeerRequestOf<'gossip.push'>;
-  const reply: PeerReplies['gossip.push'] = decodePeerReply(
-    request,
-    encodePeerReply(request, gossiper.handlePush(request.cluster, request.members), 1),
-    defaultLimits,
-  );
+  const reply: PeerReplies['gossip.push'] = decodePeerReply(request, encodePeerReply(request, gossiper.handlePush(request), 1), defaultLimits);
   const c = reply.cluster;
   return { cluster: c ? { id: c.id, ...c.settings, version: c.settingsVersion ?? 0 } : undefined, members: reply.members };
 }
@@ -235,4 +232,140 @@ t.test('gossip spreads the settings with the highest version; malformed or older
   const reply = push({ n: 5, w: 3, r: 3, consistency: 'sloppy', version: 2 });
   t.equal(state.settings.consistency, 'strict', 'at an equal version every node keeps the same one of two settings');
   t.same(reply.cluster, { id: 'c1', n: 5, w: 3, r: 3, consistency: 'strict', version: 2 }, 'the answer carries the adopted settings');
+});
+
+t.test('an exchange: digests and our heartbeat out, what changed back, what the peer wants out last', async (t) => {
+  const sent: Sent[] = [];
+  const transport = {
+    async request(addr: string, request: PeerRequest) {
+      sent.push({ addr, request });
+      if (sent.length > 1) return { cluster: undefined, members: [] };
+      // The peer knows a newer heartbeat of b, a new member, and wants our c.
+      return { cluster: undefined, members: [info('new')], beats: [['b', 1000, 9, 0]], want: [['c', -1, -1]] };
+    },
+    async close() {},
+  } as PeerTransport;
+  const { gossiper, table } = build({ transport, peers: [info('b'), info('c', { keys: 3 })] });
+  await gossiper.exchange('b:7070');
+  const [syn, ack2] = sent.map((s) => s.request as PeerRequestOf<'gossip.push'>);
+  t.same(syn?.members, [], 'the opening carries no whole entries');
+  t.same(syn?.digests?.map((d) => d[0]).sort(), ['b', 'c', 'me'], 'but a digest of every member');
+  t.same(syn?.beats, [['me', 1000, 1, 0]], 'and our own heartbeat');
+  t.equal(table.get('b')?.heartbeat, 9, 'the heartbeat delta is merged');
+  t.ok(table.get('new'), 'and the new member');
+  t.same(
+    ack2?.members.map((m) => m.name),
+    ['c'],
+    'the wanted member goes whole to the peer that lacks it',
+  );
+  t.notOk(ack2?.digests, 'the last message carries no digests: it is not answered with more');
+  t.equal(sent.length, 2);
+});
+
+t.test('handlePush answers digests with deltas and wants, a last message with nothing, a full sync with the table', async (t) => {
+  const { gossiper, table } = build({ peers: [info('a', { heartbeat: 5 }), info('b', { heartbeat: 1 })] });
+  const cluster = { kind: 'member' as const, cluster: { id: 'c1', settings } };
+  const answer = gossiper.handlePush({
+    cluster,
+    members: [],
+    beats: [['a', 1000, 6, 0]],
+    digests: [
+      ['a', 1000, 6],
+      ['b', 1000, 7],
+      ['me', 1000, 0],
+    ],
+  });
+  t.equal(table.get('a')?.heartbeat, 6, 'the opening heartbeat is merged first');
+  t.same(answer.members, []);
+  t.same(answer.beats, [['me', 1000, 1, 0]], 'ours is newer there: a heartbeat alone');
+  t.same(answer.want, [['b', 1000, 1]], 'b is newer at the peer: asked for');
+  const last = gossiper.handlePush({ cluster, members: [info('b', { heartbeat: 7 })] });
+  t.same([last.members, last.beats, last.want], [[], undefined, undefined], 'the last message is not answered with more');
+  t.equal(table.get('b')?.heartbeat, 7);
+  const full = gossiper.handlePush({ cluster, members: [], full: true });
+  t.same(full.members.map((m) => m.name).sort(), ['a', 'b', 'me'], 'a full sync gets the whole table');
+});
+
+t.test('with only heartbeats moving, rounds exchange with one peer; news brings back the full fanout', async (t) => {
+  const { sent, transport } = recordingTransport();
+  const { gossiper, table, clock } = build({ transport, peers: [info('a'), info('b'), info('c'), info('d')] });
+  const perRound = async () => {
+    sent.length = 0;
+    table.merge(
+      ['a', 'b', 'c', 'd'].map((n) => info(n, { heartbeat: table.me.heartbeat + 1 })),
+      clock.now(),
+    );
+    gossiper.round();
+    await flush();
+    return sent.filter((s) => (s.request as PeerRequestOf<'gossip.push'>).digests).length;
+  };
+  t.equal(await perRound(), membership.fanout, 'a node starts with news: itself');
+  const counts: number[] = [];
+  for (let i = 0; i < NEWS_ROUNDS + 2; i++) counts.push(await perRound());
+  t.equal(counts.at(-1), 1, `quiet after ${NEWS_ROUNDS} rounds: one exchange a round`);
+  table.merge([info('e')], clock.now());
+  sent.length = 0;
+  const reply = recordingTransport(() => [info('f')]);
+  const withNews = build({ transport: reply.transport, peers: [info('a'), info('b'), info('c')] });
+  for (let i = 0; i < NEWS_ROUNDS + 2; i++) withNews.gossiper.round();
+  await flush();
+  reply.sent.length = 0;
+  withNews.gossiper.round();
+  await flush();
+  t.ok(withNews.table.get('f'), 'a reply brought a new member');
+  reply.sent.length = 0;
+  withNews.gossiper.round();
+  t.equal(reply.sent.length, membership.fanout, 'news: the next round exchanges with `fanout` peers again');
+  let backlog = 0;
+  const busy = recordingTransport();
+  const ours = build({ transport: busy.transport, peers: [info('a'), info('b'), info('c')], selfUpdate: () => ({ hintBacklog: ++backlog }) });
+  for (let i = 0; i < NEWS_ROUNDS + 2; i++) ours.gossiper.round();
+  busy.sent.length = 0;
+  ours.gossiper.round();
+  t.equal(busy.sent.length, membership.fanout, 'a node whose own fields change keeps the full fanout');
+});
+
+t.test('every FULL_SYNC_ROUNDS rounds one exchange carries the whole table', async (t) => {
+  const { sent, transport } = recordingTransport();
+  const { gossiper } = build({ transport, peers: [info('a'), info('b'), info('c')] });
+  for (let i = 0; i < FULL_SYNC_ROUNDS; i++) gossiper.round();
+  await flush();
+  const full = sent.filter((s) => (s.request as PeerRequestOf<'gossip.push'>).full);
+  t.equal(full.length, 1);
+  t.equal((full[0]?.request as PeerRequestOf<'gossip.push'> | undefined)?.members.length, 4);
+});
+
+t.test('with no live peer, a round tries a few seeds at random, not all', async (t) => {
+  const seeds = Array.from({ length: 10 }, (_, i) => `seed${i}:1`);
+  const picked = new Set<string>();
+  for (let round = 0; round < 20; round++) {
+    const { sent, transport } = recordingTransport();
+    const { gossiper } = build({ transport, seeds });
+    for (let i = 0; i < round % 5; i++) gossiper.round();
+    sent.length = 0;
+    gossiper.round();
+    t.equal(sent.length, SEEDS_PER_ROUND, `round ${round}: ${SEEDS_PER_ROUND} seeds`);
+    for (const s of sent) picked.add(s.addr);
+  }
+  t.ok(picked.size > SEEDS_PER_ROUND, `different rounds pick different seeds (${picked.size} of 10)`);
+});
+
+t.test('a join tries the seeds in a random order and goes on past those that fail', async (t) => {
+  const firsts = new Set<string>();
+  for (let seed = 1; seed <= 10; seed++) {
+    const asked: string[] = [];
+    const transport = {
+      async request(addr: string) {
+        asked.push(addr);
+        if (addr !== 's3:1') throw new KvError('KV_UNREACHABLE', 'down');
+        return { cluster: { id: 'c1', settings }, members: [info('s3')] };
+      },
+      async close() {},
+    } as PeerTransport;
+    const joined = await joinCluster(transport, ['s1:1', 's2:1', 's3:1', 's4:1'], info('me'), {}, 100, new SeededRandom(seed));
+    t.equal(joined.cluster.id, 'c1');
+    t.equal(asked.at(-1), 's3:1', 'until one answers');
+    firsts.add(asked[0] as string);
+  }
+  t.ok(firsts.size > 1, `joiners with the same seeds start with different ones (${[...firsts].join(', ')})`);
 });

@@ -2,6 +2,8 @@ import t from 'tap';
 import { defaultLimits } from '../../src/config.js';
 import {
   isGone,
+  KEYS_REFRESH_MS,
+  keysWorthPublishing,
   LEFT_GRACE_MS,
   MAX_CLOCK_SKEW_MS,
   MAX_RING_WEIGHT,
@@ -463,4 +465,92 @@ t.test('the weight of members up is capped, so no gossip makes every node build 
   t.equal(table.merge([info('heavy0', { generation: now - 1000, heartbeat: 2, weight: 64 })], now).refused, 0, 'members already in it go on');
   t.equal(table.merge([info('heavy0', { generation: now - 1000, heartbeat: 3, status: 'leaving' })], now).refused, 0, 'a member leaving frees its weight');
   t.equal(table.merge([info('light', { generation: now - 1000, weight: 1 })], now).refused, 0, 'for others');
+});
+
+t.test('tick stamps a change of our fields with the new heartbeat; heartbeats alone leave the version', async (t) => {
+  const table = tableAt();
+  t.equal(table.tick(10).version, undefined, 'nothing changed');
+  t.equal(table.tick(20, { hintBacklog: 3 }).version, 3, 'a backlog change is stamped');
+  t.equal(table.tick(30, { hintBacklog: 3 }).version, 3, 'the same value again is no change');
+  t.equal(table.tick(40, { status: 'leaving' }).version, 5);
+  t.equal(table.tick(50, { degraded: 'disk full' }).version, 6);
+  t.equal(table.tick(60, { degraded: undefined }).version, 7, 'clearing a field is a change');
+  t.equal(table.tick(70).heartbeat, 8);
+  t.equal(table.me.version, 7);
+});
+
+t.test('the number of keys is republished on a 10% change, crossing zero, or every 30 s', async (t) => {
+  t.notOk(keysWorthPublishing(100, 100, 60_000), 'unchanged');
+  t.ok(keysWorthPublishing(0, 1, 0), 'from zero');
+  t.ok(keysWorthPublishing(5, 0, 0), 'to zero');
+  t.ok(keysWorthPublishing(1000, 1100, 0), '10 % more');
+  t.ok(keysWorthPublishing(1000, 900, 0), '10 % less');
+  t.notOk(keysWorthPublishing(1000, 1099, KEYS_REFRESH_MS - 1), 'less, and recently published');
+  t.ok(keysWorthPublishing(1000, 1001, KEYS_REFRESH_MS), 'any change once the refresh time has passed');
+  const table = tableAt();
+  table.tick(0, { keys: 1000 });
+  table.tick(100, { keys: 1050 });
+  t.equal(table.me.keys, 1000, 'a small change is not gossiped');
+  t.equal(table.view(100).find((v) => v.name === 'me')?.keys, 1050, 'but our own view shows what we hold');
+  table.tick(KEYS_REFRESH_MS + 1, { keys: 1060 });
+  t.equal(table.me.keys, 1060, 'after the refresh time it is');
+});
+
+t.test('heartbeat deltas: applied on an entry holding the fields as of their version, else reported missing', async (t) => {
+  const table = new MemberTable(info('me'), { ...detector, intervalMs: 200 }, 0);
+  table.merge([info('a', { heartbeat: 10, version: 8, keys: 5 }), info('gone', { status: 'removed' })], 0);
+  const applied = table.mergeBeats([['a', 1000, 12, 8]], 100);
+  t.same(applied, { ringChanged: false, recovered: [], heard: ['a'], refused: 0 });
+  t.same([table.get('a')?.heartbeat, table.get('a')?.keys, table.get('a')?.version], [12, 5, 8], 'the heartbeat moves, the fields stay');
+  t.same(
+    table.mergeBeats(
+      [
+        ['a', 1000, 12, 8],
+        ['a', 1000, 11, 8],
+      ],
+      200,
+    ).heard,
+    [],
+    'an old or equal heartbeat is no news',
+  );
+  const missing = table.mergeBeats(
+    [
+      ['a', 1000, 20, 15],
+      ['a', 1001, 1, 0],
+      ['new', 1000, 1, 0],
+      ['gone', 1000, 99, 0],
+      ['me', 1000, 999, 0],
+    ],
+    300,
+  );
+  t.same(missing.missing, ['a', 'a', 'new'], 'fields newer than ours, another generation, a member we lack: ask for them whole');
+  t.equal(table.get('a')?.heartbeat, 12);
+  t.equal(table.get('gone')?.status, 'removed', 'a removal stays');
+  t.equal(table.me.heartbeat, 1, 'deltas about us are ignored');
+  t.equal(table.mergeBeats([['a', 1000, 2 ** 50, 8]], 300).refused, 1, 'a heartbeat no node could have reached is refused');
+  t.equal(table.health('a', 100 + 3000), 'down');
+  t.same(table.mergeBeats([['a', 1000, 13, 8]], 3100).recovered, ['a'], 'a delta after silence: recovered');
+});
+
+t.test('with the gossip interval given, health follows the observed pace of heartbeats (phi accrual)', async (t) => {
+  const table = new MemberTable(info('me'), { ...detector, intervalMs: 200 }, 0);
+  const fast = new MemberTable(info('me'), { ...detector, intervalMs: 200 }, 0);
+  table.merge([info('slow', { heartbeat: 1 })], 0);
+  fast.merge([info('slow', { heartbeat: 1 })], 0);
+  for (let i = 1; i <= 32; i++) {
+    table.mergeBeats([['slow', 1000, 1 + i, 0]], i * 500);
+    fast.mergeBeats([['slow', 1000, 1 + i, 0]], i * 150);
+  }
+  const last = 32 * 500;
+  t.equal(table.expectedIntervalMs('slow'), 500);
+  t.equal(table.health('slow', last + 3000), 'alive', 'news every 500 ms: 3 s of silence is not even suspect');
+  t.equal(table.health('slow', last + 3750), 'suspect', 'suspect after 1500 ms x 500 / 200');
+  t.equal(table.health('slow', last + 7499), 'suspect');
+  t.equal(table.health('slow', last + 7500), 'down', 'down after 3000 ms x 500 / 200');
+  t.equal(fast.health('slow', 32 * 150 + 3000), 'down', 'news faster than the gossip interval: the configured 3000 ms');
+  const view = table.view(last + 1000).find((v) => v.name === 'slow');
+  t.equal(view?.heartbeatAgeMs, 1000, 'views still report the heartbeat age');
+  const restarted = table.merge([info('slow', { generation: 2000, heartbeat: 0 })], last + 100);
+  t.same(restarted.heard, ['slow']);
+  t.equal(table.expectedIntervalMs('slow'), 200, 'a new life starts a new window');
 });

@@ -42,7 +42,7 @@ function gossipOnly(gossiper: Gossiper): RequestHandler {
     handlePeer: (async (request: { op: string }) => {
       if (request.op !== 'gossip.push') throw new KvError('KV_UNKNOWN_OP', `this simulated node serves only gossip, not ${request.op}`);
       const push = request as Extract<Parameters<RequestHandler['handlePeer']>[0], { op: 'gossip.push' }>;
-      return gossiper.handlePush(push.cluster, push.members);
+      return gossiper.handlePush(push);
     }) as RequestHandler['handlePeer'],
     countError() {},
   };
@@ -83,7 +83,12 @@ class Cluster {
   /** Builds (or rebuilds, after a crash) node `name` and starts its gossip after a random offset. */
   boot(name: string, seedAddr: string, known: readonly MemberInfo[] = [], self = this.selfInfo(name)): SimNode {
     const addr = self.addr;
-    const table = new MemberTable(self, { suspectAfterMs: this.settings.suspectAfterMs, downAfterMs: this.settings.downAfterMs }, this.clock.now());
+    // As the daemon builds it: thresholds at the gossip pace, stretched by the observed intervals.
+    const table = new MemberTable(
+      self,
+      { suspectAfterMs: this.settings.suspectAfterMs, downAfterMs: this.settings.downAfterMs, intervalMs: this.settings.gossipIntervalMs },
+      this.clock.now(),
+    );
     table.merge(known, this.clock.now());
     const peers = new PeerClient({
       self: name,
@@ -231,6 +236,49 @@ t.test('no live node is ever seen down under 10% loss (50 nodes, 60 s virtual)',
   }
 });
 
+t.test('200 nodes under 10% loss: one view in a few rounds, no live node ever seen down, a crash seen by all', async (t) => {
+  const seed = SEEDS[0] as number;
+  const c = new Cluster(seed, 0.1);
+  const { all, tookMs } = await bootCluster(c, 200, 5000);
+  t.ok(tookMs !== undefined, `seed ${seed}: 200 nodes converged within 5000 ms of virtual time`);
+  let falseDown = '';
+  let maxAgeMs = 0;
+  const check = (now: number, except?: string) => {
+    for (const n of c.live()) {
+      for (const m of all) {
+        if (m === except || falseDown) continue;
+        const h = n.table.health(m, now);
+        if (h !== 'alive' && h !== 'suspect') falseDown = `${n.name} saw ${m} ${h}`;
+      }
+    }
+  };
+  const steadyStart = c.clock.now();
+  await runFor(c.clock, 6000, STEP_MS, (now) => {
+    if ((now - steadyStart) % membership.gossipIntervalMs === 0) {
+      check(now);
+      maxAgeMs = Math.max(maxAgeMs, worstHeartbeatAge(c, now));
+    }
+    return falseDown !== '';
+  });
+  t.equal(falseDown, '', `seed ${seed}: no live node seen down over 6 s`);
+  const victim = all[1 + c.random.int(all.length - 1)] as string;
+  c.crash(victim);
+  const crashedAt = c.clock.now();
+  const detected = new Map<string, number>();
+  const boundMs = 10_000;
+  await runFor(c.clock, boundMs, STEP_MS, (now) => {
+    for (const n of c.live()) if (!detected.has(n.name) && n.table.health(victim, now) === 'down') detected.set(n.name, now - crashedAt);
+    if ((now - crashedAt) % membership.gossipIntervalMs === 0) check(now, victim);
+    return detected.size === all.length - 1;
+  });
+  t.equal(detected.size, all.length - 1, `seed ${seed}: all ${all.length - 1} observers saw ${victim} down within ${boundMs} ms`);
+  t.equal(falseDown, '', `seed ${seed}: and no live node down meanwhile`);
+  const s = stats([...detected.values()]);
+  t.comment(
+    `seed ${seed}: 200 nodes, 10% loss: converged after ${tookMs} ms virtual; worst heartbeat age ${Math.round(maxAgeMs)} ms; ${victim} crashed: detected after min ${s.min} ms, median ${s.median} ms, max ${s.max} ms`,
+  );
+});
+
 t.test('a restarted node (new generation, heartbeat 0) is re-admitted', async (t) => {
   const boundMs = 3000;
   for (const seed of SEEDS) {
@@ -268,7 +316,7 @@ t.test('a node joining through one seed is learned by all', async (t) => {
     let joinError: unknown;
     // Retry like an operator would: one seed, but the join message itself may be lost.
     for (let attempt = 0; attempt < 5 && !joined; attempt++) {
-      const pending = joinCluster(c.net.transportFor(self.addr), [through], self, {}, 500).then(
+      const pending = joinCluster(c.net.transportFor(self.addr), [through], self, {}, 500, c.random.fork()).then(
         (r) => {
           joined = r;
         },
@@ -300,7 +348,7 @@ t.test('a join whose explicit settings conflict is refused across the network', 
   const c = new Cluster(SEEDS[0] as number, 0);
   const { all } = await bootCluster(c, 3, 5000);
   let error: unknown;
-  const pending = joinCluster(c.net.transportFor('x:1'), [addrOf(all[0] as string)], c.selfInfo('x'), { n: 5 }, 500).catch((err: unknown) => {
+  const pending = joinCluster(c.net.transportFor('x:1'), [addrOf(all[0] as string)], c.selfInfo('x'), { n: 5 }, 500, c.random.fork()).catch((err: unknown) => {
     error = err;
   });
   await runFor(c.clock, 1000, STEP_MS, () => error !== undefined);
