@@ -47,15 +47,16 @@ async function peer(t: Test, addr: string): Promise<TestPeer> {
 const read = { op: 'kv.read', key: 'aw==', digest: true };
 
 t.test('a quiet peer connection is closed after twice the peer idle timeout, and told why; one with a request running is not', async (t) => {
-  const { server, addr } = await serve(t, { peerIdleTimeoutMs: 150, idleTimeoutMs: 50 }, 700);
+  // The client idle timeout (1 s) is shorter than a peer's (twice 600 ms), and long enough for a handshake on a busy machine.
+  const { server, addr } = await serve(t, { peerIdleTimeoutMs: 600, idleTimeoutMs: 1000 }, 2500);
   const quiet = await peer(t, addr);
   const busy = await peer(t, addr);
   const started = Date.now();
   const slowRead = busy.request(read, 5000);
   await waitFor(() => quiet.connection.closeReason !== undefined, 'the quiet connection to be closed', 5000);
   const took = Date.now() - started;
-  t.match(quiet.connection.closeReason, { code: 'KV_IDLE_TIMEOUT', message: /peer connection idle for 300 ms/ });
-  t.ok(took >= 250, `not after the client idle timeout (50 ms), nor before twice the peer one (${took} ms)`);
+  t.match(quiet.connection.closeReason, { code: 'KV_IDLE_TIMEOUT', message: /peer connection idle for 1200 ms/ });
+  t.ok(took >= 1100, `not after the client idle timeout (1 s), nor before twice the peer one (${took} ms)`);
   t.equal(busy.connection.closeReason, undefined, 'the one with a request running stays');
   await t.resolves(slowRead, 'and its request is answered');
   t.equal(server.stats().closedByPeerIdleTimeout >= 1, true);
