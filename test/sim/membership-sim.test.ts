@@ -176,8 +176,10 @@ t.test('60 nodes with 5% loss converge to one view', async (t) => {
 });
 
 t.test('a crashed node is marked down by every other node within the bound, and stays down', async (t) => {
-  const { downAfterMs, gossipIntervalMs } = membership;
-  const boundMs = downAfterMs + 5 * gossipIntervalMs;
+  const { downAfterMs } = membership;
+  // Phi accrual stretches the 3 s with the interval at which news of a member arrives (longer while
+  // quiet rounds exchange with one peer), and the last heartbeat takes a few rounds to reach everyone.
+  const boundMs = 2 * downAfterMs;
   for (const seed of SEEDS) {
     const c = new Cluster(seed, 0.05);
     const { all, tookMs } = await bootCluster(c, 30, 5000);
