@@ -49,6 +49,8 @@ export const MAX_TABLE_MEMBERS = 2048;
 export const MAX_RING_WEIGHT = MAX_TABLE_MEMBERS;
 /** How long a member that left stays in the table after we last heard of it. */
 export const LEFT_GRACE_MS = 60 * 60 * 1000;
+/** How often merges look for members to forget. */
+const FORGET_CHECK_MS = 1000;
 
 /** Keys held change with every write: republished when they change by this fraction, cross zero, or ... */
 export const KEYS_CHANGE_RATIO = 0.1;
@@ -176,6 +178,8 @@ export function implausible(info: MemberInfo, held: MemberInfo | undefined, now:
 
 export class MemberTable {
   private readonly entries = new Map<string, Entry>();
+  /** When forgetLeft last looked (see FORGET_CHECK_MS). */
+  private leftCheckedAt = Number.NEGATIVE_INFINITY;
   private readonly phiSettings: PhiSettings;
   /** Keys we hold now, and when we last republished them. */
   private currentKeys: number;
@@ -230,8 +234,8 @@ export class MemberTable {
   merge(remote: readonly MemberInfo[], now: number): MergeResult {
     const result: MergeResult = { ringChanged: false, recovered: [], heard: [], refused: 0 };
     this.forgetLeft(now);
-    let upWeight = 0;
-    for (const { info } of this.entries.values()) upWeight += weightUp(info);
+    // Summed only when an entry would add weight: most merges carry heartbeats alone.
+    let upWeight: number | undefined;
     for (const info of remote) {
       if (info.name === this.self.name) {
         if (info.status === 'removed' && info.incarnation === this.self.incarnation && this.self.status !== 'removed') {
@@ -255,12 +259,12 @@ export class MemberTable {
       if (
         implausible(info, local?.info, now) ||
         (!local && this.entries.size >= MAX_TABLE_MEMBERS) ||
-        (addedWeight > 0 && upWeight + addedWeight > MAX_RING_WEIGHT)
+        (addedWeight > 0 && (upWeight ??= this.upWeight()) + addedWeight > MAX_RING_WEIGHT)
       ) {
         result.refused++;
         continue;
       }
-      upWeight += addedWeight;
+      if (upWeight !== undefined) upWeight += addedWeight;
       // A removal is said by others: it is no sign of life from the member.
       const heard = info.status !== 'removed';
       if (heard) result.heard.push(info.name);
@@ -338,8 +342,20 @@ export class MemberTable {
     );
   }
 
-  /** Drops members that left and were not heard of for LEFT_GRACE_MS. */
+  /** Weight of the members that are up, summed over the table. */
+  private upWeight(): number {
+    let sum = 0;
+    for (const { info } of this.entries.values()) sum += weightUp(info);
+    return sum;
+  }
+
+  /**
+   * Drops members that left and were not heard of for LEFT_GRACE_MS; looks at most once a second
+   * (merges come several times a round, and an hour's grace does not need millisecond precision).
+   */
   private forgetLeft(now: number): void {
+    if (now - this.leftCheckedAt < FORGET_CHECK_MS) return;
+    this.leftCheckedAt = now;
     for (const [name, entry] of this.entries) {
       if (entry.info.status === 'left' && name !== this.self.name && now - entry.heardAt >= LEFT_GRACE_MS) this.entries.delete(name);
     }

@@ -181,6 +181,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     },
   });
   let savedPeers = '';
+  let settledAt = Number.NEGATIVE_INFINITY;
   const gossiper = new Gossiper({
     table,
     cluster: o.cluster,
@@ -211,7 +212,13 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
       if (result.recovered.length > 0) void handoff.deliverAll();
       if (result.ringChanged) void o.meta.saveMembers(table.infos()).catch(() => {});
       if (result.ringChanged) ringRefresh.request();
-      state.settleTransfers((name) => table.get(name)?.handoffRing);
+      // Both walk the whole table: settling is looked at once a round, the peers saved only when members came or went.
+      const now = o.clock.now();
+      if (result.ringChanged || now - settledAt >= o.membership.gossipIntervalMs) {
+        settledAt = now;
+        state.settleTransfers((name) => table.get(name)?.handoffRing);
+      }
+      if (!result.ringChanged && savedPeers !== '') return;
       const peers = JSON.stringify(
         table
           .gossipTargets()
