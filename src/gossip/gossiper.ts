@@ -108,7 +108,8 @@ export class Gossiper {
     const me = table.me;
     const syn: GossipPush = full
       ? { cluster: { kind: 'member', cluster }, members: table.infos(), full: true }
-      : { cluster: { kind: 'member', cluster }, members: [], beats: [[me.name, me.generation, me.heartbeat, me.version ?? 0]], digests: table.digests() };
+      : // Our own entry goes whole (one entry): a peer that missed our latest fields learns them even when its answer never reaches us.
+        { cluster: { kind: 'member', cluster }, members: [me], digests: table.digests() };
     const reply = await peers.gossip(addr, syn, timeoutMs);
     this.adoptSettings(reply.cluster);
     this.merge({ members: reply.members, beats: reply.beats ?? [] }, clock.now());
@@ -167,9 +168,12 @@ export class Gossiper {
 
   private merge(delta: GossipDelta, now: number): void {
     const { table } = this.deps;
+    const held = delta.members.map((m) => table.get(m.name));
     const result = table.mergeDelta(delta, now);
-    // A whole entry taken (not merely a heartbeat) is news: someone's fields changed, or someone is new.
-    if (result.ringChanged || result.recovered.length > 0 || delta.members.some((m) => table.get(m.name) === m)) this.noteNews();
+    // A whole entry taken with fields we did not hold is news: someone's fields changed, or someone is new.
+    const fresh = (m: MemberInfo, i: number) =>
+      table.get(m.name) === m && (held[i] === undefined || held[i]?.version !== m.version || held[i]?.generation !== m.generation);
+    if (result.ringChanged || result.recovered.length > 0 || delta.members.some(fresh)) this.noteNews();
     if (result.ringChanged || result.recovered.length > 0) {
       this.deps.logger.log('info', 'gossip.membership_changed', 'membership changed', { recovered: result.recovered, ringChanged: result.ringChanged });
     }

@@ -298,7 +298,8 @@ t.test('gossip from a peer cannot invent members that take the data, silence a n
   });
 
   await t.test('6: a real node silenced, moved, or a join that is not one', async (t) => {
-    const real = await entryOf(a, b.name);
+    // Without the version of its slow fields: an entry whose version is above its heartbeat is malformed, and refused whole.
+    const { version: _version, ...real } = await entryOf(a, b.name);
     await push([{ ...real, generation: 2 ** 53 - 1, heartbeat: 0 }]);
     t.equal((await entryOf(a, b.name)).generation, real.generation, `${b.name}'s generation at 2^53-1: refused`);
     await push([{ ...real, heartbeat: real.heartbeat + 1, addr: ack.addr }]);
@@ -343,7 +344,8 @@ t.test('gossip from a peer cannot invent members that take the data, silence a n
     const before = await Promise.all(nodes.map(known));
     const ghosts = (count: number) => Array.from({ length: count }, (_, i) => fakeMember(`ghost-${i}`, { status: 'left' }));
     t.equal(await codeOf(push(ghosts(5000))), 'KV_BAD_REQUEST', `5,000 entries: more than a table holds (${MAX_TABLE_MEMBERS})`);
-    const reply = await push(ghosts(2000));
+    // Asking for the whole table back (as a full sync does): it holds no ghost.
+    const reply = await push(ghosts(2000), { cluster, full: true });
     t.equal((reply.members as unknown[]).length, before[0]?.length, 'members that left, never known: not learned (the answer, and gossip, stay small)');
     const watch = pingWatch(a);
     const started = Date.now();

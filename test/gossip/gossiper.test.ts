@@ -234,7 +234,7 @@ t.test('gossip spreads the settings with the highest version; malformed or older
   t.same(reply.cluster, { id: 'c1', n: 5, w: 3, r: 3, consistency: 'strict', version: 2 }, 'the answer carries the adopted settings');
 });
 
-t.test('an exchange: digests and our heartbeat out, what changed back, what the peer wants out last', async (t) => {
+t.test('an exchange: digests and our own entry out, what changed back, what the peer wants out last', async (t) => {
   const sent: Sent[] = [];
   const transport = {
     async request(addr: string, request: PeerRequest) {
@@ -248,9 +248,13 @@ t.test('an exchange: digests and our heartbeat out, what changed back, what the 
   const { gossiper, table } = build({ transport, peers: [info('b'), info('c', { keys: 3 })] });
   await gossiper.exchange('b:7070');
   const [syn, ack2] = sent.map((s) => s.request as PeerRequestOf<'gossip.push'>);
-  t.same(syn?.members, [], 'the opening carries no whole entries');
-  t.same(syn?.digests?.map((d) => d[0]).sort(), ['b', 'c', 'me'], 'but a digest of every member');
-  t.same(syn?.beats, [['me', 1000, 1, 0]], 'and our own heartbeat');
+  t.same(
+    syn?.members.map((m) => [m.name, m.heartbeat]),
+    [['me', 1]],
+    'the opening carries one whole entry, ours (a peer whose answers are lost still learns our fields)',
+  );
+  t.same(syn?.digests?.map((d) => d[0]).sort(), ['b', 'c', 'me'], 'and a digest of every member');
+  t.equal(syn?.beats, undefined, 'no heartbeat deltas: ours is in our entry');
   t.equal(table.get('b')?.heartbeat, 9, 'the heartbeat delta is merged');
   t.ok(table.get('new'), 'and the new member');
   t.same(

@@ -537,16 +537,22 @@ t.test('with the gossip interval given, health follows the observed pace of hear
   const fast = new MemberTable(info('me'), { ...detector, intervalMs: 200 }, 0);
   table.merge([info('slow', { heartbeat: 1 })], 0);
   fast.merge([info('slow', { heartbeat: 1 })], 0);
+  const slower = new MemberTable(info('me'), { ...detector, intervalMs: 200 }, 0);
+  slower.merge([info('slow', { heartbeat: 1 })], 0);
   for (let i = 1; i <= 32; i++) {
-    table.mergeBeats([['slow', 1000, 1 + i, 0]], i * 500);
+    table.mergeBeats([['slow', 1000, 1 + i, 0]], i * 300);
     fast.mergeBeats([['slow', 1000, 1 + i, 0]], i * 150);
+    slower.mergeBeats([['slow', 1000, 1 + i, 0]], i * 700);
   }
-  const last = 32 * 500;
-  t.equal(table.expectedIntervalMs('slow'), 500);
-  t.equal(table.health('slow', last + 3000), 'alive', 'news every 500 ms: 3 s of silence is not even suspect');
-  t.equal(table.health('slow', last + 3750), 'suspect', 'suspect after 1500 ms x 500 / 200');
-  t.equal(table.health('slow', last + 7499), 'suspect');
-  t.equal(table.health('slow', last + 7500), 'down', 'down after 3000 ms x 500 / 200');
+  const last = 32 * 300;
+  t.equal(table.expectedIntervalMs('slow'), 300);
+  t.equal(table.health('slow', last + 2000), 'alive', 'news every 300 ms: 2 s of silence is not even suspect');
+  t.equal(table.health('slow', last + 2250), 'suspect', 'suspect after 1500 ms x 300 / 200');
+  t.equal(table.health('slow', last + 4499), 'suspect');
+  t.equal(table.health('slow', last + 4500), 'down', 'down after 3000 ms x 300 / 200');
+  t.equal(slower.expectedIntervalMs('slow'), 400, 'news every 700 ms stretches the times twice at most');
+  t.equal(slower.health('slow', 32 * 700 + 5999), 'suspect');
+  t.equal(slower.health('slow', 32 * 700 + 6000), 'down', 'a silent member is down within twice the configured 3000 ms');
   t.equal(fast.health('slow', 32 * 150 + 3000), 'down', 'news faster than the gossip interval: the configured 3000 ms');
   const view = table.view(last + 1000).find((v) => v.name === 'slow');
   t.equal(view?.heartbeatAgeMs, 1000, 'views still report the heartbeat age');
