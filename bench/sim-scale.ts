@@ -32,7 +32,7 @@ Options:
   --json                 print one JSON object
   --help                 this text`;
 
-/** What the issue measured before the rework, per cluster size (10 % loss): rounds, bytes per node per second. */
+/** Measured with whole-table gossip (before digests and deltas), per cluster size (10 % loss): rounds, bytes per node per second. */
 const BEFORE: Record<number, { rounds: string; bytesPerNodePerSec: string }> = {
   50: { rounds: '4.8-5.1', bytesPerNodePerSec: `${fmtBytes(2.6e6 / 50 / 0.2)}` },
   200: { rounds: '6.4-6.9', bytesPerNodePerSec: `${fmtBytes(41.7e6 / 200 / 0.2)}` },
@@ -105,7 +105,7 @@ function table(o: ScaleOutcome): string {
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length), 'this run'.length);
   const line = (r: [string, string, string]) => `${r[0].padEnd(w0)}  ${r[1].padEnd(w1)}  ${r[2]}`.trimEnd();
-  return [line(['', 'this run', before ? 'before (the issue, 10 % loss)' : '']), ...rows.map(line)].join('\n');
+  return [line(['', 'this run', before ? 'whole-table gossip (10 % loss)' : '']), ...rows.map(line)].join('\n');
 }
 
 function fmtBytes(bytes: number): string {

@@ -1,5 +1,4 @@
 import { once } from 'node:events';
-import { Flags } from '@oclif/core';
 import { addrFlags, KvCommand } from '../src/cli/base-command.js';
 import { keyRangeFlags } from '../src/cli/key-range-flags.js';
 import type { Consistency } from '../src/config.js';
