@@ -13,12 +13,10 @@ import { type ClusterSettings, defaultLimits, defaultMembershipSettings, type Me
 import { VirtualClock } from '../src/env/clock.js';
 import { nullLogger } from '../src/env/logger.js';
 import { SeededRandom } from '../src/env/random.js';
-import { KvError } from '../src/errors.js';
 import { Gossiper } from '../src/gossip/gossiper.js';
 import { type MemberInfo, MemberTable, type MergeResult, newMember } from '../src/membership/index.js';
 import { PeerClient } from '../src/peer/peer-client.js';
-import type { RequestHandler } from '../src/protocol/connection.js';
-import { runFor, SimNetwork, serveFrames } from '../src/sim/index.js';
+import { gossipOnly, runFor, SimNetwork, serveFrames } from '../src/sim/index.js';
 
 interface Options {
   nodes: number;
@@ -71,19 +69,6 @@ class Traffic {
   reset(): void {
     Object.assign(this, { requests: 0, requestBytes: 0, maxRequestBytes: 0, replies: 0, replyBytes: 0, maxReplyBytes: 0 });
   }
-}
-
-function gossipOnly(gossiper: Gossiper): RequestHandler {
-  return {
-    handleClient: async () => {
-      throw new KvError('KV_UNKNOWN_OP', 'gossip only');
-    },
-    handlePeer: (async (request: { op: string }) => {
-      if (request.op !== 'gossip.push') throw new KvError('KV_UNKNOWN_OP', 'gossip only');
-      return gossiper.handlePush(request as never);
-    }) as RequestHandler['handlePeer'],
-    countError() {},
-  };
 }
 
 class Cluster {

@@ -1,5 +1,6 @@
 export * from './ack-ledger.js';
 export * from './chaos-workload.js';
+export * from './gossip-only.js';
 export * from './invariants.js';
 export * from './planted-bugs.js';
 export * from './process-life.js';

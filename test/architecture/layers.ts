@@ -81,6 +81,7 @@ export const LAYER_MAP: readonly LayerEntry[] = [
   { pattern: 'sim/seed-sweep.ts', layer: 'root' },
   { pattern: 'sim/scale-run.ts', layer: 'root' },
   { pattern: 'sim/index.ts', layer: 'root' },
+  { pattern: 'sim/gossip-only.ts', layer: 'root' },
   { pattern: 'cli/**', layer: 'root' },
   { pattern: 'views/**', layer: 'root' },
 ];

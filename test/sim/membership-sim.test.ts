@@ -14,8 +14,7 @@ import { joinCluster } from '../../src/gossip/join.js';
 import { type MemberInfo, MemberTable } from '../../src/membership/index.js';
 import { decodeErrorFrame, FRAME_ERROR, FRAME_REPLY, FRAME_REQUEST } from '../../src/net/peer-frames.js';
 import { PeerClient } from '../../src/peer/peer-client.js';
-import type { RequestHandler } from '../../src/protocol/connection.js';
-import { runFor, SimNetwork, serveFrames } from '../../src/sim/index.js';
+import { gossipOnly, runFor, SimNetwork, serveFrames } from '../../src/sim/index.js';
 
 const SEEDS = process.env.SIM_SEED ? [Number(process.env.SIM_SEED)] : [1, 2, 3];
 t.comment(`seeds ${SEEDS.join(', ')}; replay one with SIM_SEED=<seed>`);
@@ -31,21 +30,6 @@ interface SimNode {
   addr: string;
   table: MemberTable;
   gossiper: Gossiper;
-}
-
-/** A node that serves only gossip (the gossip engine without the rest of a KvNode). */
-function gossipOnly(gossiper: Gossiper): RequestHandler {
-  return {
-    handleClient: async (request) => {
-      throw new KvError('KV_UNKNOWN_OP', `this simulated node serves only gossip, not ${request.op}`);
-    },
-    handlePeer: (async (request: { op: string }) => {
-      if (request.op !== 'gossip.push') throw new KvError('KV_UNKNOWN_OP', `this simulated node serves only gossip, not ${request.op}`);
-      const push = request as Extract<Parameters<RequestHandler['handlePeer']>[0], { op: 'gossip.push' }>;
-      return gossiper.handlePush(push);
-    }) as RequestHandler['handlePeer'],
-    countError() {},
-  };
 }
 
 class Cluster {
