@@ -14,7 +14,7 @@ import { VirtualClock } from '../src/env/clock.js';
 import { nullLogger } from '../src/env/logger.js';
 import { SeededRandom } from '../src/env/random.js';
 import { Gossiper } from '../src/gossip/gossiper.js';
-import { type MemberInfo, MemberTable, type MergeResult, newMember } from '../src/membership/index.js';
+import { detectorSettings, type MemberInfo, MemberTable, type MergeResult, newMember } from '../src/membership/index.js';
 import { PeerClient } from '../src/peer/peer-client.js';
 import { gossipOnly, runFor, SimNetwork, serveFrames } from '../src/sim/index.js';
 
@@ -89,11 +89,7 @@ class Cluster {
   boot(name: string, seedAddr: string): SimNode {
     const addr = addrOf(name);
     const self: MemberInfo = newMember({ name, addr, incarnation: `inc-${name}`, generation: this.clock.now(), weight: 1 });
-    const table = new MemberTable(
-      self,
-      { suspectAfterMs: settings.suspectAfterMs, downAfterMs: settings.downAfterMs, intervalMs: settings.gossipIntervalMs },
-      this.clock.now(),
-    );
+    const table = new MemberTable(self, detectorSettings(settings), this.clock.now());
     const peers = new PeerClient({
       self: name,
       transport: this.net.transportFor(addr),

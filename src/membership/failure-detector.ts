@@ -20,6 +20,8 @@ MAX_STRETCH times. As in
  * some, the mean is the gossip interval. Pure: time is passed in.
  */
 
+import type { MembershipSettings } from '../config.js';
+
 /** Intervals a member's window remembers (Cassandra keeps 1,000; a few dozen give a stable mean here). */
 export const ARRIVAL_WINDOW = 32;
 /** Intervals above this many gossip intervals are not learned (Cassandra's max interval: twice its initial value). */
@@ -83,6 +85,11 @@ export function expectedInterval(window: ArrivalWindow | undefined, settings: Ph
 /** φ levels at which a member becomes suspect and down (see the module header). */
 export function phiThresholds(settings: PhiSettings): { suspect: number; down: number } {
   return { suspect: phi(settings.suspectAfterMs, settings.intervalMs), down: phi(settings.downAfterMs, settings.intervalMs) };
+}
+
+/** The detector's settings as a node's membership settings give them (the daemon's, and every simulation's). */
+export function detectorSettings(membership: MembershipSettings): PhiSettings {
+  return { suspectAfterMs: membership.suspectAfterMs, downAfterMs: membership.downAfterMs, intervalMs: membership.gossipIntervalMs };
 }
 
 export type Suspicion = 'alive' | 'suspect' | 'down';

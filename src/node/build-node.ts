@@ -17,6 +17,7 @@ import { type HintCaps, HintStore } from '../handoff/hint-store.js';
 import { HintedHandoff } from '../handoff/hinted-handoff.js';
 import { OwnershipTransfer } from '../handoff/ownership-transfer.js';
 import { type ClusterIdentity, ClusterState } from '../membership/cluster-state.js';
+import { detectorSettings } from '../membership/failure-detector.js';
 import { isGone, type MemberInfo, MemberTable, newMember } from '../membership/member-table.js';
 import { MAX_DEGRADED_CHARS } from '../membership/member-wire.js';
 import { FaultSwitch } from '../net/fault-switch.js';
@@ -122,11 +123,7 @@ export function buildNode(o: BuildNodeOptions): BuiltNode {
     reportChanges: () => (ringSize?.() ?? 0) > 1,
   });
   const me = newMember({ name: self, addr: o.addr, incarnation: o.identity.incarnation, generation: o.generation, weight: o.weight });
-  table = new MemberTable(
-    me,
-    { suspectAfterMs: o.membership.suspectAfterMs, downAfterMs: o.membership.downAfterMs, intervalMs: o.membership.gossipIntervalMs },
-    o.clock.now(),
-  );
+  table = new MemberTable(me, detectorSettings(o.membership), o.clock.now());
   table.merge(o.members, o.clock.now());
   table.restore(o.restoredMembers ?? [], o.clock.now());
   const state = new ClusterState(o.cluster, table, o.vnodesPerWeight);

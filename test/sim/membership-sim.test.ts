@@ -11,7 +11,7 @@ import { SeededRandom } from '../../src/env/random.js';
 import { KvError } from '../../src/errors.js';
 import { Gossiper } from '../../src/gossip/gossiper.js';
 import { joinCluster } from '../../src/gossip/join.js';
-import { type MemberInfo, MemberTable } from '../../src/membership/index.js';
+import { detectorSettings, type MemberInfo, MemberTable } from '../../src/membership/index.js';
 import { decodeErrorFrame, FRAME_ERROR, FRAME_REPLY, FRAME_REQUEST } from '../../src/net/peer-frames.js';
 import { PeerClient } from '../../src/peer/peer-client.js';
 import { gossipOnly, runFor, SimNetwork, serveFrames } from '../../src/sim/index.js';
@@ -68,11 +68,7 @@ class Cluster {
   boot(name: string, seedAddr: string, known: readonly MemberInfo[] = [], self = this.selfInfo(name)): SimNode {
     const addr = self.addr;
     // As the daemon builds it: thresholds at the gossip pace, stretched by the observed intervals.
-    const table = new MemberTable(
-      self,
-      { suspectAfterMs: this.settings.suspectAfterMs, downAfterMs: this.settings.downAfterMs, intervalMs: this.settings.gossipIntervalMs },
-      this.clock.now(),
-    );
+    const table = new MemberTable(self, detectorSettings(this.settings), this.clock.now());
     table.merge(known, this.clock.now());
     const peers = new PeerClient({
       self: name,
