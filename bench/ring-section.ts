@@ -234,7 +234,7 @@ function coldStartRefreshes(nodes: number): { seconds: number; refreshes: number
   const seconds = 5;
   const clock = new VirtualClock(0);
   const member = (i: number) => newMember({ name: `node-${i}`, addr: `10.0.0.1:${i}`, incarnation: 'x', generation: 1, weight: 1 });
-  const table = new MemberTable(member(0), { suspectAfterMs: 1500, downAfterMs: 3000 }, clock.now());
+  const table = new MemberTable(member(0), { intervalMs: 200, suspectAfterMs: 1500, downAfterMs: 3000 }, clock.now());
   const state = new ClusterState({ id: 'bench', settings: { n: 3, w: 2, r: 2, consistency: 'sloppy' } }, table);
   const refresh = new RingRefresh({ state, clock, intervalMs: 200, onChanged: () => {} });
   const step = (seconds * 1000) / (nodes - 1);

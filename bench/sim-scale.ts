@@ -7,15 +7,19 @@
 import { parseArgs } from 'node:util';
 import { type ScaleOptions, type ScaleOutcome, scaleRun } from '../src/sim/scale-run.js';
 
+/** From this size up, runs start joined unless told otherwise. */
+const JOINED_FROM = 300;
+
 const HELP = `Usage: npm run sim -- --nodes <n> [options]
 
 Boots <n> real nodes at once (N=3 W=2 R=2) on a simulated network, every one joining through the
-seeds, runs a client workload throughout, crashes a few nodes at known times, and prints:
-convergence (gossip rounds until every node sees every member alive), frame bytes per node per
-virtual second (gossip and the rest), crash detection times (p50/p99/max over every live
-observer), false downs (a live node seen down, transitions), acknowledged and lost writes (every
-acknowledged write read back at R at the end), the trace hash (the same on every replay), and the
-wall-clock and CPU seconds of the run.
+seeds (or, with --start joined, knowing every other already), runs a client workload throughout,
+crashes a few nodes at known times and restarts them at the end, and prints: convergence (gossip
+rounds until every node sees every member alive), rounds until every node sees the restarted
+nodes alive, frame bytes per node per virtual second (gossip and the rest, and in the steady
+state), crash detection times (p50/p99/max over every live observer), false downs (a live node
+seen down, transitions), acknowledged and lost writes (every acknowledged write read back at R at
+the end), the trace hash (the same on every replay), and the wall-clock and CPU seconds.
 
 Options:
   --nodes <n>            cluster size (required for this mode; --seeds runs the seed sweep)
@@ -27,6 +31,10 @@ Options:
   --value-bytes <n>      pad values to n bytes; 512 or more exercises compression
   --crashes <n>          nodes crashed between 40 % and 70 % of the run (default 3)
   --join-seeds <n>       seed nodes (default 3)
+  --start cold|joined    cold: every node joins at once through the seeds; joined: every node
+                         starts knowing every other, as a converged cluster (default: cold below
+                         ${JOINED_FROM} nodes, joined from ${JOINED_FROM}: a cold start of 1,000 nodes costs
+                         an hour of CPU to simulate, most of it every node's ring and trees)
   --scan-ms <ms>         false-down scan period, virtual ms (default 500)
   --full-trace           hash whole messages (default: each message's header and first bytes)
   --json                 print one JSON object
@@ -63,6 +71,7 @@ export async function scaleMain(argv: string[]): Promise<number> {
       valueBytes: values['value-bytes'] === undefined ? undefined : integer('--value-bytes', values['value-bytes'], 1),
       crashes: values.crashes === undefined ? undefined : integer('--crashes', values.crashes, 0),
       seeds: values['join-seeds'] === undefined ? undefined : integer('--join-seeds', values['join-seeds'], 1),
+      joined: values.start === undefined ? undefined : startMode(values.start),
       scanMs: values['scan-ms'] === undefined ? undefined : integer('--scan-ms', values['scan-ms'], 10),
       trace: values['full-trace'] ? 'full' : 'headers',
     };
@@ -70,8 +79,10 @@ export async function scaleMain(argv: string[]): Promise<number> {
     console.error((err as Error).message);
     return 2;
   }
+  options.joined ??= options.nodes >= JOINED_FROM;
   if (!values.json) {
-    console.log(`scale run: ${options.nodes} nodes, ${options.seconds} virtual s, loss ${options.lossRate}, seed ${options.seed}`);
+    const start = options.joined ? 'joined start' : 'cold start';
+    console.log(`scale run: ${options.nodes} nodes, ${options.seconds} virtual s, loss ${options.lossRate}, seed ${options.seed}, ${start}`);
     options.onProgress = (line) => console.log(`  ${line}`);
   }
   const outcome = await scaleRun(options);
@@ -90,9 +101,14 @@ function table(o: ScaleOutcome): string {
       o.convergenceMs === null ? 'never' : `${(o.convergenceMs / 1000).toFixed(1)} s / ${o.convergenceRounds}`,
       before ? `${before.rounds} rounds` : '',
     ],
+    ['rounds until a restarted node is seen alive by all', o.rejoinRounds === null ? 'not within 5 s' : String(o.rejoinRounds), ''],
     ['frame bytes per node per s (whole run)', fmtBytes(o.bytesPerNodePerSec), before ? `~${before.bytesPerNodePerSec} (gossip)` : ''],
     ['  gossip / the rest', `${fmtBytes(o.gossipBytesPerNodePerSec)} / ${fmtBytes(o.otherBytesPerNodePerSec)}`, ''],
-    ['  after convergence', o.steadyBytesPerNodePerSec === null ? '-' : fmtBytes(o.steadyBytesPerNodePerSec), ''],
+    [
+      '  steady (after the boot news settled)',
+      o.steadyBytesPerNodePerSec === null ? '-' : `${fmtBytes(o.steadyBytesPerNodePerSec)} (settled at ${((o.settledMs ?? 0) / 1000).toFixed(1)} s)`,
+      '',
+    ],
     ['crash detection p50 / p99 / max', `${d.p50} / ${d.p99} / ${d.max} ms (${d.count} views of ${o.crashed.length} crashes)`, ''],
     ['  views that never saw a crash', String(o.undetected), ''],
     ['false downs (transitions)', String(o.falseDown), ''],
@@ -127,6 +143,7 @@ function parse(argv: string[]) {
       'value-bytes': { type: 'string' },
       crashes: { type: 'string' },
       'join-seeds': { type: 'string' },
+      start: { type: 'string' },
       'scan-ms': { type: 'string' },
       'full-trace': { type: 'boolean' },
       json: { type: 'boolean' },
@@ -134,6 +151,11 @@ function parse(argv: string[]) {
     },
     strict: true,
   });
+}
+
+function startMode(text: string): boolean {
+  if (text !== 'cold' && text !== 'joined') throw new Error(`--start must be cold or joined, not ${JSON.stringify(text).slice(0, 40)}`);
+  return text === 'joined';
 }
 
 function integer(flag: string, text: string, min: number): number {

@@ -46,9 +46,14 @@ export const nodeSettingFlags = {
     helpGroup: 'CLUSTER',
   }),
   advertise: Flags.string({ description: 'Address other nodes reach this one at [default: host:port]', helpGroup: 'CLUSTER' }),
-  'gossip-interval-ms': Flags.integer({ description: 'Gossip period', default: defaultMembershipSettings.gossipIntervalMs, min: 10, helpGroup: 'CLUSTER' }),
+  'gossip-interval-ms': Flags.integer({
+    description: 'Gossip period: each round probes one member',
+    default: defaultMembershipSettings.gossipIntervalMs,
+    min: 10,
+    helpGroup: 'CLUSTER',
+  }),
   'down-after-ms': Flags.integer({
-    description: 'A node not heard from this long is down (suspect at half)',
+    description: 'A node that stops answering probes is suspect after half of this and down after it (longer above 10 nodes, and while no other node confirms)',
     default: defaultMembershipSettings.downAfterMs,
     min: 50,
     helpGroup: 'CLUSTER',

@@ -23,6 +23,8 @@ export const LOG_EVENTS = {
   'cluster.settings_changed': 'newer cluster settings arrived by gossip and were adopted',
   'cluster.save_failed': 'the cluster settings could not be saved to the data dir',
   'gossip.membership_changed': 'members recovered or the ring changed',
+  'gossip.suspected': 'a member left unanswered this node’s probes long enough: suspected to the cluster',
+  'gossip.refuted': 'the cluster suspected this node; it refuted the suspicion with a new version of its entry',
   'gossip.round_failed': 'a gossip round failed as a whole (not one unreachable peer)',
   'gossip.malformed_cluster': 'a peer gossiped a cluster identity that does not parse; ignored',
   'clock.new_epoch': 'the node took a new clock actor before forgetting keys it handed off',

@@ -1,11 +1,16 @@
 /**
- * The gossip engine: every `gossipIntervalMs` it bumps our heartbeat and opens an exchange with
- * `fanout` random peers, in the manner of Cassandra's syn/ack/ack2 (membership/gossip-delta.ts):
- * we send a digest of every member we hold and our heartbeat; the peer answers with what we lack
- * or hold older and the digests of what it needs; we send those. Push-pull, so news crosses both
- * ways in one exchange, and only what changed travels: a heartbeat is four small fields, a member's
- * other fields go only to peers that hold them older. Every FULL_SYNC_ROUNDS rounds one exchange
- * sends and asks for the whole table instead, and a joiner gets the whole table at once.
+ * The gossip engine. Every `gossipIntervalMs` it bumps our heartbeat and probes one member, in
+ * the manner of SWIM and memberlist: members are probed in turn (a shuffled round-robin, so each
+ * is probed about once a round by someone), and a probe is a small exchange that carries our own
+ * entry and whatever news we have to tell (membership/news-queue.ts) and brings back the peer's.
+ * A probe left unanswered makes the member suspect here, probed again every round; still silent
+ * `suspectAfterMs` later, it is suspected to the cluster (membership/failure-detector.ts). While
+ * news waits, we also exchange with `fanout - 1` more peers, so it spreads in O(log n) rounds.
+ * What a node sends does not grow with the cluster, except the full sync: every FULL_SYNC_ROUNDS
+ * rounds, and until one has succeeded since the node started, the probe carries a digest of every
+ * member and the suspicions we hold, answered with what we lack (Cassandra's syn/ack/ack2,
+ * membership/gossip-delta.ts), which repairs what news may have missed; a joiner gets the whole
+ * table at once.
  *
  * Seeds are only a way in: after joining, any member will do, and when we know no live peer we
  * try a few seeds at random (not all: in a large cluster every node would ask the same ones). Time,
@@ -17,23 +22,24 @@ import type { Logger } from '../env/logger.js';
 import { type Random, sample } from '../env/random.js';
 import { KvError } from '../errors.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
-import type { GossipDelta } from '../membership/gossip-delta.js';
-import type { MemberInfo, MemberTable, MergeResult } from '../membership/member-table.js';
+import { probeTimeoutMs } from '../membership/failure-detector.js';
+import type { GossipDelta, MemberSuspicion } from '../membership/gossip-delta.js';
+import { type MemberInfo, type MemberTable, type MergeResult, newsworthy, supersedes } from '../membership/member-table.js';
+import { type News, NewsQueue } from '../membership/news-queue.js';
 import type { PeerClient } from '../peer/peer-client.js';
 import type { GossipPush, PeerReplies } from '../protocol/peer.js';
 
-/** Every this many rounds, one exchange carries the whole table both ways (a repair, should digests ever miss something). */
+/** Every this many rounds, the probe is a full sync (digests of every member; see the module header). */
 export const FULL_SYNC_ROUNDS = 150;
 /** Seeds tried in a round when we know no live peer. */
 export const SEEDS_PER_ROUND = 2;
-/**
- * Rounds after news (a member's fields changed, a member new or back, our own fields changed)
- * during which we exchange with `fanout` peers; otherwise, when only heartbeats move, with one.
- * Each exchange carries a digest of every member, so this is most of what gossip costs in a large
- * cluster; news still spreads at full fanout.
- */
-export const NEWS_ROUNDS = 10;
-export const QUIET_FANOUT = 1;
+/** Unanswered members probed again in a round, at most (besides the round's own probe). */
+export const MAX_REPROBES = 3;
+/** Bytes of news one message carries at most (about 60 member entries); the rest goes in later ones. */
+export const NEWS_BYTES = 16 * 1024;
+
+/** Errors that mean no answer came (the member may be down), rather than an answer that refused us. */
+const NO_ANSWER = new Set(['KV_UNREACHABLE', 'KV_TIMEOUT', 'KV_IDLE_TIMEOUT']);
 
 export interface GossiperDeps {
   table: MemberTable;
@@ -56,13 +62,19 @@ export interface GossiperDeps {
 export class Gossiper {
   private periodic: Periodic | undefined;
   rounds = 0;
-  /** The last round that exchanges with `fanout` peers (we start with news: ourselves). */
-  private newsUntilRound = NEWS_ROUNDS;
+  private readonly news = new NewsQueue();
+  /** The probe order (names, shuffled once per pass) and where we are in it. */
+  private probeOrder: string[] = [];
+  private probeNext = 0;
+  /** Whether a full sync has completed since we started: until one has, every probe is one (a node that starts knows least). */
+  private synced = false;
 
   constructor(private readonly deps: GossiperDeps) {}
 
   start(): void {
     if (this.periodic) return;
+    // A node that starts is news: a joiner, or a node back from a restart (memberlist's alive on join).
+    this.news.addMember(this.deps.table.me);
     this.periodic = every(
       this.deps.clock,
       this.deps.settings.gossipIntervalMs,
@@ -76,53 +88,123 @@ export class Gossiper {
     this.periodic = undefined;
   }
 
-  /** One gossip round; replies are merged as they arrive. */
+  /** News waiting to be told (entries and suspicions). */
+  get pendingNews(): number {
+    return this.news.size;
+  }
+
+  /** One gossip round: a probe, probes again of unanswered members, and news to more peers while there is some. */
   round(): void {
     const { table, clock, random, settings } = this.deps;
     const now = clock.now();
-    const version = table.me.version;
+    const before = table.me;
     table.tick(now, this.deps.selfUpdate());
     this.rounds++;
-    if (table.me.version !== version) this.noteNews();
-    const peers = table.gossipTargets();
-    const fanout = this.rounds <= this.newsUntilRound ? settings.fanout : Math.min(settings.fanout, QUIET_FANOUT);
-    const addrs = sample(peers, fanout, random).map((m) => m.addr);
-    if (!peers.some((m) => table.isUp(m.name, now))) {
-      const seeds = this.deps.seeds().filter((seed) => !addrs.includes(seed) && seed !== table.me.addr);
-      addrs.push(...sample(seeds, SEEDS_PER_ROUND, random));
+    if (newsworthy(before, table.me)) this.news.addMember(table.me);
+    for (const suspicion of table.suspectUnanswered(now)) {
+      this.news.addSuspicion(suspicion);
+      this.deps.logger.log('info', 'gossip.suspected', 'a member stopped answering probes', { member: suspicion[0] });
     }
-    addrs.forEach((addr, i) => {
-      void this.exchange(addr, i === 0 && this.rounds % FULL_SYNC_ROUNDS === 0).catch(() => {});
-    });
+    const peers = table.gossipTargets();
+    const target = this.nextProbe(peers);
+    const probed = new Set<string>();
+    if (target) {
+      probed.add(target.name);
+      this.probe(target, !this.synced || this.rounds % FULL_SYNC_ROUNDS === 0);
+    }
+    for (const name of table.unanswered().slice(0, MAX_REPROBES)) {
+      const member = table.get(name);
+      if (member && !probed.has(name)) {
+        probed.add(name);
+        this.probe(member, false);
+      }
+    }
+    if (this.news.size > 0) {
+      const others = peers.filter((m) => !probed.has(m.name) && table.isUp(m.name, now));
+      for (const m of sample(others, settings.fanout - 1, random)) void this.exchange(m.addr, 'news').catch(() => {});
+    }
+    if (!peers.some((m) => table.isUp(m.name, now))) {
+      const seeds = this.deps.seeds().filter((seed) => seed !== table.me.addr && !peers.some((m) => m.addr === seed && probed.has(m.name)));
+      for (const seed of sample(seeds, SEEDS_PER_ROUND, random)) void this.exchange(seed, 'digests').catch(() => {});
+    }
+  }
+
+  /** The next member to probe: each in turn, in an order shuffled anew each pass; members gone are skipped. */
+  private nextProbe(peers: MemberInfo[]): MemberInfo | undefined {
+    if (peers.length === 0) return undefined;
+    const { table, random } = this.deps;
+    for (let tries = 0; tries <= peers.length; tries++) {
+      if (this.probeNext >= this.probeOrder.length) {
+        this.probeOrder = sample(
+          peers.map((m) => m.name),
+          peers.length,
+          random,
+        );
+        this.probeNext = 0;
+      }
+      const member = table.get(this.probeOrder[this.probeNext++] as string);
+      if (member && member.name !== table.selfName && member.status !== 'left' && member.status !== 'removed') return member;
+    }
+    return undefined;
+  }
+
+  /** Probes a member: an exchange whose answer clears what we held against it, and whose silence makes it suspect here. */
+  private probe(member: MemberInfo, fullSync: boolean): void {
+    const { table, clock } = this.deps;
+    this.exchange(member.addr, fullSync ? 'digests' : 'news', member.name).then(
+      () => {
+        if (table.probeAnswered(member.name, clock.now())) this.recovered([member.name]);
+      },
+      (err) => {
+        if (err instanceof KvError && NO_ANSWER.has(err.code)) table.probeUnanswered(member.name, clock.now());
+      },
+    );
   }
 
   /** Pushes our whole table to `addr` and merges its whole table (a full sync). */
   async push(addr: string): Promise<void> {
-    return this.exchange(addr, true);
+    return this.exchange(addr, 'whole');
   }
 
-  /** One exchange with `addr`: digests out, what changed back, what it needs out (or whole tables both ways when `full`). */
-  async exchange(addr: string, full = false): Promise<void> {
+  /**
+   * One exchange with `addr`: our entry and news, answered with the peer's entry and news; or
+   * digests of every member out, what changed back, what the peer needs out; or whole tables both
+   * ways. Resolves once the answer is merged (the last message of a digest exchange goes on its own).
+   * A member we suspect (`to`) is told so, and refutes it at once if it is alive.
+   */
+  async exchange(addr: string, kind: 'news' | 'digests' | 'whole', to?: string): Promise<void> {
     const { peers, settings, clock, cluster, table } = this.deps;
-    const timeoutMs = Math.max(settings.gossipIntervalMs * 2, 500);
+    const timeoutMs = probeTimeoutMs(settings.gossipIntervalMs);
     const me = table.me;
-    const syn: GossipPush = full
-      ? { cluster: { kind: 'member', cluster }, members: table.infos(), full: true }
-      : // Our own entry goes whole (one entry): a peer that missed our latest fields learns them even when its answer never reaches us.
-        { cluster: { kind: 'member', cluster }, members: [me], digests: table.digests() };
+    const ours = { kind: 'member' as const, cluster };
+    const news = kind === 'news' ? this.takeNews() : { members: [], suspects: [] };
+    const syn: GossipPush =
+      kind === 'whole'
+        ? { cluster: ours, members: table.infos(), full: true }
+        : kind === 'digests'
+          ? // Our own entry goes whole (one entry): a peer that missed our latest fields learns them even when its answer never reaches us.
+            { cluster: ours, members: [me], digests: table.digests(), suspects: table.suspicions() }
+          : {
+              cluster: ours,
+              members: [me, ...news.members.filter((m) => m.name !== me.name)],
+              suspects: [...news.suspects, ...(to === undefined ? [] : table.suspicionsOf(to))],
+              probe: true,
+            };
     const reply = await peers.gossip(addr, syn, timeoutMs);
+    if (kind !== 'news') this.synced = true;
     this.adoptSettings(reply.cluster);
-    this.merge({ members: reply.members, beats: reply.beats ?? [] }, clock.now());
+    this.merge({ members: reply.members, beats: reply.beats ?? [] }, reply.suspects ?? [], clock.now(), kind !== 'whole');
     if (!reply.want || reply.want.length === 0) return;
     const wanted = table.answer(reply.want, { listedOnly: true });
     if (wanted.members.length === 0 && wanted.beats.length === 0) return;
-    await peers.gossip(addr, { cluster: { kind: 'member', cluster }, members: wanted.members, beats: wanted.beats }, timeoutMs);
+    void peers.gossip(addr, { cluster: ours, members: wanted.members, beats: wanted.beats }, timeoutMs).catch(() => {});
   }
 
   /**
    * Handles a peer's gossip: refuses other clusters and joiners whose explicit settings contradict
    * ours, merges, and answers with our cluster and: the whole table to a joiner or a full sync, what
-   * the peer lacks and what we need to digests, nothing to the last message of an exchange.
+   * the peer lacks and what we need to digests, our entry and news to a probe, nothing to the last
+   * message of a digest exchange.
    */
   handlePush(push: GossipPush): PeerReplies['gossip.push'] {
     const { cluster, table } = this.deps;
@@ -143,11 +225,29 @@ export class Gossiper {
       }
       this.adoptSettings(theirs.cluster);
     }
-    this.merge({ members: push.members, beats: push.beats ?? [] }, this.deps.clock.now());
+    this.merge({ members: push.members, beats: push.beats ?? [] }, push.suspects ?? [], this.deps.clock.now(), !push.full);
     if (theirs.kind === 'joiner' || push.full) return { cluster, members: table.infos() };
-    if (!push.digests) return { cluster, members: [] };
-    const answer = table.answer(push.digests);
-    return { cluster, members: answer.members, beats: answer.beats, want: answer.want };
+    if (push.digests) {
+      const answer = table.answer(push.digests);
+      return { cluster, members: answer.members, beats: answer.beats, want: answer.want };
+    }
+    if (!push.probe) return { cluster, members: [] };
+    const news = this.takeNews();
+    // Entries of ours that beat what the peer sent (its own removal, a lie about it it has not refuted) correct it now.
+    const corrections = push.members.flatMap((m) => {
+      const held = table.get(m.name);
+      return held && held !== m && supersedes(held, m) && !news.members.includes(held) ? [held] : [];
+    });
+    // A prober we suspect is told so (its own entry comes first), and refutes it at once.
+    const sender = push.members[0]?.name;
+    const suspects = sender === undefined ? news.suspects : [...news.suspects, ...table.suspicionsOf(sender)];
+    return { cluster, members: [table.me, ...corrections, ...news.members.filter((m) => m.name !== table.selfName)], suspects };
+  }
+
+  /** Tells the cluster a member's entry as we hold it (an operator's removal made here), as news. */
+  announce(name: string): void {
+    const member = this.deps.table.get(name);
+    if (member) this.news.addMember(member);
   }
 
   /** Adopts the settings of our cluster a peer gossiped if they are newer; a reply without a valid cluster is ignored (logged). */
@@ -162,18 +262,43 @@ export class Gossiper {
       this.deps.logger.log('info', 'cluster.settings_changed', 'cluster settings changed', { ...theirs.settings, version });
   }
 
-  private noteNews(): void {
-    this.newsUntilRound = this.rounds + NEWS_ROUNDS;
+  private takeNews(): News {
+    return this.news.take(NEWS_BYTES, this.deps.table.infos().length);
   }
 
-  private merge(delta: GossipDelta, now: number): void {
+  /**
+   * Members back in our view (down, now answering our probes). Not news: the others clear their
+   * suspicions only on the member's refutation, which our probe asks it for (suspicionsOf).
+   */
+  private recovered(names: string[]): void {
+    this.deps.logger.log('info', 'gossip.membership_changed', 'membership changed', { recovered: names, ringChanged: false });
+    this.deps.onMerge({ ringChanged: false, refused: 0, recovered: names, heard: names });
+  }
+
+  /**
+   * Merges what a peer sent. With `spread` (anything but a whole table), an entry taken that is
+   * `newsworthy` is news to pass on: someone is new, or changed a field others act on. So is what a
+   * full sync teaches us (as memberlist passes on what its push-pull teaches), or a node that missed
+   * a joiner's news would keep it to itself. A whole table is not: it comes to a node that knows
+   * nobody yet, and the cluster knows it all already.
+   */
+  private merge(delta: GossipDelta, suspects: readonly MemberSuspicion[], now: number, spread: boolean): void {
     const { table } = this.deps;
     const held = delta.members.map((m) => table.get(m.name));
     const result = table.mergeDelta(delta, now);
-    // A whole entry taken with fields we did not hold is news: someone's fields changed, or someone is new.
-    const fresh = (m: MemberInfo, i: number) =>
-      table.get(m.name) === m && (held[i] === undefined || held[i]?.version !== m.version || held[i]?.generation !== m.generation);
-    if (result.ringChanged || result.recovered.length > 0 || delta.members.some(fresh)) this.noteNews();
+    if (spread) {
+      delta.members.forEach((m, i) => {
+        if (table.get(m.name) === m && newsworthy(held[i], m)) this.news.addMember(m);
+      });
+    }
+    if (suspects.length > 0) {
+      const { taken, refute } = table.mergeSuspicions(suspects, now);
+      for (const suspicion of taken) this.news.addSuspicion(suspicion);
+      if (refute) {
+        this.news.addMember(table.refute());
+        this.deps.logger.log('info', 'gossip.refuted', 'refuted a suspicion of this node');
+      }
+    }
     if (result.ringChanged || result.recovered.length > 0) {
       this.deps.logger.log('info', 'gossip.membership_changed', 'membership changed', { recovered: result.recovered, ringChanged: result.ringChanged });
     }

@@ -1,110 +1,90 @@
 /**
- * Phi-accrual failure detection (Hayashibara, Défago, Yared, Katayama, "The φ Accrual Failure
- * Detector", 2004), in the form Cassandra's FailureDetector uses: per member, a window of the
- * intervals between the moments its heartbeat was seen to advance; inter-arrival times are taken
- * as exponentially distributed with the window's mean, so the suspicion level after `age` ms
- * without news is φ = age / mean · log10(e) (the probability of a silence this long is 10^-φ).
+ * Failure detection by probing, in the manner of SWIM (Das, Gupta, Motivala, "SWIM: Scalable
+ * Weakly-consistent Infection-style Process Group Membership Protocol", 2002) and HashiCorp's
+ * memberlist, with Lifeguard's suspicion that lasts longer in larger clusters. What a node sends
+ * to watch the others no longer grows with the cluster: each gossip round it probes one member
+ * (an exchange it waits an answer for), not every member's heartbeat.
  *
- * With gossip, news of a member reaches us through intermediaries: the intervals we observe are
- * those of the epidemic (shorter when many peers relay, longer under loss or in a large cluster),
- * not the member's own heartbeat period, and the window learns them as they are.
+ * A member goes through three stages in one node's view:
+ * - unanswered: a probe of ours got no answer. We probe it again every round, and any answer
+ *   clears it. Under message loss a single probe fails often, so it is still alive, here as
+ *   everywhere.
+ * - suspected: still unanswered `suspectAfterMs` later, we tell the cluster (a suspicion, spread
+ *   like any news); a node that hears it suspects the member from then on. The member, hearing it
+ *   of itself, refutes it by stamping its fields with a new version; an entry of a newer version
+ *   clears the suspicion everywhere.
+ * - down: suspected for long enough, as Lifeguard (Dadgar, Phillips, Currey, "Lifeguard: Local
+ *   Health Awareness for More Accurate Failure Detection", 2018) and memberlist time it: a
+ *   suspicion told by one node alone lasts MAX_SUSPICION_FACTOR times the minimum, and each other
+ *   node that suspects the member on its own (a confirmation) shortens it, down to the minimum at
+ *   CONFIRMATIONS. A crash is soon suspected by several probers; a node that was unlucky with its
+ *   probes (or is itself the trouble) is alone, and the member has all the time it needs to refute.
+ *   The minimum is downAfterMs - suspectAfterMs, times log10 of the members known above 10, so a
+ *   refutation can cross a large cluster.
  *
- * Thresholds are given as times at the gossip interval (`suspectAfterMs`, `downAfterMs`: how long
- * a member is silent before suspect and down when news arrives once a gossip interval) and turned
- * into φ levels: φ_down = downAfterMs / intervalMs · log10(e) (6.5 with the defaults, 3000 and 200).
- * A mean below the gossip interval counts as the interval, so a member is never judged sooner
- * than the configured times; longer observed intervals stretch both times in proportion, up to
-MAX_STRETCH times. As in
- * Cassandra, intervals longer than MAX_INTERVAL_FACTOR gossip intervals are not learned (a pause or
- * a partition, not the usual pace), and the first arrival seeds no interval: until the window has
- * some, the mean is the gossip interval. Pure: time is passed in.
+ * With the defaults (gossip every 200 ms, down after 3,000 ms) a crash is suspect within about two
+ * seconds, and down about 4 s after it in a small cluster, 7 s in one of 1,000. Pure.
  */
 
 import type { MembershipSettings } from '../config.js';
 
-/** Intervals a member's window remembers (Cassandra keeps 1,000; a few dozen give a stable mean here). */
-export const ARRIVAL_WINDOW = 32;
-/** Intervals above this many gossip intervals are not learned (Cassandra's max interval: twice its initial value). */
-export const MAX_INTERVAL_FACTOR = 4;
-const LOG10_E = Math.LOG10E;
-
-export interface PhiSettings {
-  /** The gossip interval: the pace news arrives at when nothing is lost. */
+export interface DetectorSettings {
+  /** The gossip interval: a node probes one member this often. */
   intervalMs: number;
+  /** How long a member stays unanswered before we suspect it to the cluster. */
   suspectAfterMs: number;
+  /** How long after it stops answering a member is down, in a cluster of 10 or fewer. */
   downAfterMs: number;
 }
 
-/** Arrival times of one member's heartbeat advances, as a bounded window of intervals. */
-export class ArrivalWindow {
-  private readonly intervals = new Float64Array(ARRIVAL_WINDOW);
-  private count = 0;
-  private next = 0;
-  private sum = 0;
-
-  constructor(
-    /** When the heartbeat last advanced (or when the member was learned). */
-    public lastArrival: number,
-  ) {}
-
-  /** Records an advance at `now`; the interval since the last one is learned if plausible. */
-  arrive(now: number, maxIntervalMs: number): void {
-    const interval = now - this.lastArrival;
-    this.lastArrival = Math.max(this.lastArrival, now);
-    if (!(interval > 0) || interval > maxIntervalMs) return;
-    if (this.count === ARRIVAL_WINDOW) this.sum -= this.intervals[this.next] as number;
-    else this.count++;
-    this.intervals[this.next] = interval;
-    this.sum += interval;
-    this.next = (this.next + 1) % ARRIVAL_WINDOW;
-  }
-
-  /** Mean observed interval, or undefined before any. */
-  mean(): number | undefined {
-    return this.count === 0 ? undefined : this.sum / this.count;
-  }
+/** The detector's settings as a node's membership settings give them (the daemon's, and every simulation's). */
+export function detectorSettings(membership: MembershipSettings): DetectorSettings {
+  return { suspectAfterMs: membership.suspectAfterMs, downAfterMs: membership.downAfterMs, intervalMs: membership.gossipIntervalMs };
 }
 
-/** φ after `ageMs` of silence when news arrives every `meanMs` on average (exponential inter-arrivals). */
-export function phi(ageMs: number, meanMs: number): number {
-  return (Math.max(0, ageMs) / meanMs) * LOG10_E;
+/** Other nodes' suspicions (confirmations) that bring a suspicion down to its shortest (memberlist: SuspicionMult - 2). */
+export const CONFIRMATIONS = 2;
+/** How much longer than the shortest a suspicion nobody confirms lasts (memberlist's SuspicionMaxTimeoutMult). */
+export const MAX_SUSPICION_FACTOR = 6;
+
+/** The shortest a suspicion lasts before the member is down, with `members` known (longer in larger clusters). */
+export function suspicionMs(settings: DetectorSettings, members: number): number {
+  const base = Math.max(settings.downAfterMs - settings.suspectAfterMs, settings.intervalMs);
+  return base * Math.max(1, Math.log10(Math.max(1, members)));
 }
 
 /**
- * How far the observed pace may stretch the configured times: a crash is still called down within
- * twice `downAfterMs`, however slowly news of a member came before it (in simulations of 200 gossiping nodes
- * under 10 % loss the slowest news of a live member was 1.9 s old, against 6 s).
+ * How long a suspicion lasts with `confirmations` (suspecting nodes beyond the first), as
+ * memberlist's suspicion timer: from MAX_SUSPICION_FACTOR times the shortest, down to the shortest
+ * at CONFIRMATIONS, logarithmically. In a cluster too small to confirm, the shortest.
  */
-export const MAX_STRETCH = 2;
-
-/** The interval φ is computed against: the observed mean, never below the gossip interval nor above MAX_STRETCH of it. */
-export function expectedInterval(window: ArrivalWindow | undefined, settings: PhiSettings): number {
-  return Math.min(settings.intervalMs * MAX_STRETCH, Math.max(settings.intervalMs, window?.mean() ?? settings.intervalMs));
+export function suspicionTimeoutMs(settings: DetectorSettings, members: number, confirmations: number): number {
+  const min = suspicionMs(settings, members);
+  const expected = members - 2 < CONFIRMATIONS ? 0 : CONFIRMATIONS;
+  if (expected === 0) return min;
+  const max = min * MAX_SUSPICION_FACTOR;
+  const fraction = Math.log(Math.min(confirmations, expected) + 1) / Math.log(expected + 1);
+  return Math.max(min, max - fraction * (max - min));
 }
 
-/** φ levels at which a member becomes suspect and down (see the module header). */
-export function phiThresholds(settings: PhiSettings): { suspect: number; down: number } {
-  return { suspect: phi(settings.suspectAfterMs, settings.intervalMs), down: phi(settings.downAfterMs, settings.intervalMs) };
-}
-
-/** The detector's settings as a node's membership settings give them (the daemon's, and every simulation's). */
-export function detectorSettings(membership: MembershipSettings): PhiSettings {
-  return { suspectAfterMs: membership.suspectAfterMs, downAfterMs: membership.downAfterMs, intervalMs: membership.gossipIntervalMs };
+/** How long a probe waits for its answer: two gossip intervals, at least 500 ms (a busy peer is slow, not dead). */
+export function probeTimeoutMs(intervalMs: number): number {
+  return Math.max(intervalMs * 2, 500);
 }
 
 export type Suspicion = 'alive' | 'suspect' | 'down';
 
-/** How a member stands after `ageMs` without news, given its window. */
-export function judge(ageMs: number, window: ArrivalWindow | undefined, settings: PhiSettings): Suspicion {
-  const level = phi(ageMs, expectedInterval(window, settings));
-  const { suspect, down } = phiThresholds(settings);
-  // A small epsilon: a silence of exactly downAfterMs at the gossip pace is down, as it always was.
-  if (level >= down - 1e-9) return 'down';
-  if (level >= suspect - 1e-9) return 'suspect';
-  return 'alive';
+/** A member's state against us: when our probes went unanswered, when the cluster suspected it and who. */
+export interface DetectorState {
+  unansweredSince?: number;
+  suspectedAt?: number;
+  /** The nodes that suspected it on their own (the first, then confirmations), CONFIRMATIONS + 1 at most. */
+  suspectedBy?: readonly string[];
 }
 
-/** Longest interval a window learns. */
-export function maxInterval(settings: PhiSettings): number {
-  return settings.intervalMs * MAX_INTERVAL_FACTOR;
+/** How a member stands now, with `members` known. */
+export function judge(state: DetectorState, now: number, settings: DetectorSettings, members: number): Suspicion {
+  if (state.suspectedAt === undefined) return 'alive';
+  const confirmations = Math.max(0, (state.suspectedBy?.length ?? 1) - 1);
+  return now - state.suspectedAt >= suspicionTimeoutMs(settings, members, confirmations) ? 'down' : 'suspect';
 }

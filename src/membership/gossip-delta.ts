@@ -25,6 +25,13 @@ export type MemberDigest = [name: string, generation: number, heartbeat: number]
 /** A heartbeat advance without the slow fields: [name, generation, heartbeat, version]. */
 export type HeartbeatDelta = [name: string, generation: number, heartbeat: number, version: number];
 
+/**
+ * A member suspected of having failed: [name, generation, refuted, by], with the member's last
+ * refutation (MemberInfo.refuted, 0 for none) as the suspecting node `by` knew it
+ * (membership/failure-detector.ts). An entry of that generation with a later refutation clears it.
+ */
+export type MemberSuspicion = [name: string, generation: number, refuted: number, by: string];
+
 /** Entries that travel whole, and heartbeat deltas. */
 export interface GossipDelta {
   members: MemberInfo[];

@@ -1,16 +1,15 @@
 /**
- * The membership table of gossip-style failure detection (van Renesse, Minsky, Hayden, "A
- * Gossip-Style Failure Detection Service", 1998). Each node increments its own heartbeat and
- * gossips its table; a receiver keeps, per member, the entry with the higher (generation,
- * heartbeat) and notes when it last saw that member's heartbeat advance. A member not heard from
- * for `suspectAfterMs` is suspect, for `downAfterMs` down: each node judges locally, so there is
- * no single point of failure. A restarted node comes back with a higher generation.
+ * The membership table. Each node increments its own heartbeat every gossip round; a receiver
+ * keeps, per member, the entry with the higher (generation, heartbeat), so a restarted node (a
+ * higher generation) replaces its old life. A member's heartbeat orders its entries; it is not how
+ * failure is detected: in a large cluster every node cannot hear every heartbeat every second.
  *
  * What a member says of itself (status up/leaving/left, weight, address, counters) is stamped with
  * `version`, the heartbeat at which it last changed, so gossip can send a heartbeat alone to a peer
- * that holds the rest (membership/gossip-delta.ts). Health (alive/suspect/down) is never gossiped:
- * each node judges it from the intervals at which it sees a member's heartbeat advance (phi accrual,
- * membership/failure-detector.ts). Pure: time is passed in.
+ * that holds the rest (membership/gossip-delta.ts), and so a suspicion names what it suspects.
+ * Health (alive/suspect/down) comes from probes, SWIM-style (membership/failure-detector.ts): a
+ * member is alive until a probe of it goes unanswered here, or the cluster suspects it; it refutes
+ * a suspicion of itself with a new version. Pure: time is passed in.
  *
  * One entry is said by others: `removed`, an operator's decision that a dead node is gone for good
  * (like `riak-admin cluster force-remove`). Only we speak for us otherwise, so a removal could never
@@ -33,8 +32,8 @@
  * number: we go on under a generation above it.
  */
 
-import { ArrivalWindow, expectedInterval, judge, maxInterval, type PhiSettings } from './failure-detector.js';
-import { answerDigests, digestOf, type GossipDelta, type HeartbeatDelta, type MemberDigest } from './gossip-delta.js';
+import { CONFIRMATIONS, type DetectorSettings, type DetectorState, judge } from './failure-detector.js';
+import { answerDigests, digestOf, type GossipDelta, type HeartbeatDelta, type MemberDigest, type MemberSuspicion } from './gossip-delta.js';
 
 /** How far a host's clock may run ahead of ours: generations further in the future are refused. */
 export const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000;
@@ -69,7 +68,7 @@ export interface MemberInfo {
   /** Process start time in ms: a restarted process has a higher one. */
   generation: number;
   heartbeat: number;
-  /** The heartbeat at which the fields below (status to degraded, and addr) last changed; absent: 0. */
+  /** The heartbeat at which the fields below (status to refuted, and addr) last changed; absent: 0. */
   version?: number;
   weight: number;
   status: MemberStatus;
@@ -84,6 +83,11 @@ export interface MemberInfo {
    * answers reads; writes to it fail until it recovers on its own.
    */
   degraded?: string;
+  /**
+   * The heartbeat at which the member last refuted a suspicion of itself (SWIM's incarnation
+   * number); absent: never. A suspicion names the one it knew; a higher one clears it.
+   */
+  refuted?: number;
 }
 
 /** A member as it announces itself on start: up, heartbeat 0, nothing held yet. */
@@ -93,18 +97,8 @@ export function newMember(fields: Pick<MemberInfo, 'name' | 'addr' | 'incarnatio
 
 export interface MemberView extends MemberInfo {
   health: Health;
-  /** Ms since this node last saw the member's heartbeat advance (0 for itself). */
+  /** Ms since this node last heard from or of the member alive: an answer, or a newer entry (0 for itself). */
   heartbeatAgeMs: number;
-}
-
-export interface FailureDetectorSettings {
-  suspectAfterMs: number;
-  downAfterMs: number;
-  /**
-   * The gossip interval. Given, the times above hold at that pace of news and stretch with the
-   * intervals observed per member (phi accrual); absent, they are fixed timeouts.
-   */
-  intervalMs?: number;
 }
 
 export interface MergeResult {
@@ -123,7 +117,22 @@ export interface MergeResult {
 }
 
 /** Fields that change at a member's own slow pace (stamped with `version`), not every round. */
-const SLOW_FIELDS = ['addr', 'weight', 'status', 'keys', 'handoffPending', 'hintBacklog', 'handoffRing', 'degraded'] as const;
+const SLOW_FIELDS = ['addr', 'weight', 'status', 'keys', 'handoffPending', 'hintBacklog', 'handoffRing', 'degraded', 'refuted'] as const;
+
+/**
+ * Fields others act on at once: where a member is, whether it is on the ring and with what weight,
+ * whether it takes writes, its last refutation. The others travel with the member's entry when it
+ * goes anyway (a probe, an answer, a full sync), never as news of their own: counters are only
+ * shown, and the ring a member finished handing off for changes on every node at once after each
+ * ring change, so as news it would cost every node n entries a change, n times over.
+ */
+const ACTED_ON_FIELDS = ['addr', 'weight', 'status', 'degraded', 'refuted'] as const;
+
+/** Whether `next` tells the cluster something it acts on, against `held`: a new member or life, or a field others act on. */
+export function newsworthy(held: MemberInfo | undefined, next: MemberInfo): boolean {
+  if (!held || held.generation !== next.generation || held.incarnation !== next.incarnation) return true;
+  return ACTED_ON_FIELDS.some((field) => held[field] !== next[field]);
+}
 
 /** Whether a node republishes the number of keys it holds (see KEYS_CHANGE_RATIO, KEYS_REFRESH_MS). */
 export function keysWorthPublishing(published: number, current: number, sinceMs: number): boolean {
@@ -133,12 +142,14 @@ export function keysWorthPublishing(published: number, current: number, sinceMs:
   return sinceMs >= KEYS_REFRESH_MS;
 }
 
-interface Entry {
+interface Entry extends DetectorState {
   info: MemberInfo;
-  /** When its heartbeat last advanced here (or when it was learned). */
+  /** When we last heard from or of it alive (or learned it). */
   heardAt: number;
-  /** Intervals between advances (absent until heard from). */
-  window?: ArrivalWindow;
+  /** The refutation (MemberInfo.refuted) the cluster's suspicion is about (with `suspectedAt`). */
+  suspectedRefuted?: number;
+  /** Restored from disk and not heard from since: down until it is. */
+  unheard?: true;
 }
 
 /** Statuses that take a member off the ring and out of gossip for good (for its incarnation). */
@@ -180,18 +191,18 @@ export class MemberTable {
   private readonly entries = new Map<string, Entry>();
   /** When forgetLeft last looked (see FORGET_CHECK_MS). */
   private leftCheckedAt = Number.NEGATIVE_INFINITY;
-  private readonly phiSettings: PhiSettings;
+  /** Members whose probes went unanswered here (see failure-detector.ts): probed again every round. */
+  private readonly unansweredNames = new Set<string>();
   /** Keys we hold now, and when we last republished them. */
   private currentKeys: number;
   private keysPublishedAt: number;
 
   constructor(
     private self: MemberInfo,
-    private readonly settings: FailureDetectorSettings,
+    private readonly settings: DetectorSettings,
     now: number,
   ) {
     this.entries.set(self.name, { info: self, heardAt: now });
-    this.phiSettings = { intervalMs: settings.intervalMs ?? settings.downAfterMs, suspectAfterMs: settings.suspectAfterMs, downAfterMs: settings.downAfterMs };
     this.currentKeys = self.keys;
     this.keysPublishedAt = now;
   }
@@ -273,20 +284,29 @@ export class MemberTable {
         if (heard) result.recovered.push(info.name);
       } else {
         if (local.info.status !== info.status || local.info.weight !== info.weight || local.info.addr !== info.addr) result.ringChanged = true;
-        if (heard && this.healthOf(local, now) === 'down') result.recovered.push(info.name);
       }
-      this.entries.set(info.name, this.advanced(local, info, heard, now));
+      this.takeEntry(local, this.advanced(local, info, heard, now), now, result);
     }
     return result;
   }
 
-  /** The entry after `info` replaced `local`: an advance heard from the member feeds its arrival window. */
+  /**
+   * The entry after `info` replaced `local`. A removal is no sign of life and keeps what we held
+   * against the member. Otherwise it was alive lately: restored members are heard again, and an
+   * entry of another life, or with a newer refutation than a suspicion, clears the suspicion and
+   * our unanswered probes (they start again from the next one).
+   */
   private advanced(local: Entry | undefined, info: MemberInfo, heard: boolean, now: number): Entry {
-    if (!heard) return { info, heardAt: local ? local.heardAt : now, window: local?.window };
-    const sameLife = local?.window && local.info.incarnation === info.incarnation && local.info.generation === info.generation;
-    const window = sameLife ? local.window : new ArrivalWindow(now);
-    if (sameLife) window?.arrive(now, maxInterval(this.phiSettings));
-    return { info, heardAt: now, window };
+    if (!local) return { info, heardAt: now };
+    if (!heard) return { ...local, info };
+    const sameLife = local.info.incarnation === info.incarnation && local.info.generation === info.generation;
+    const refuted = !sameLife || (info.refuted ?? 0) > (local.suspectedRefuted ?? local.info.refuted ?? 0);
+    if (!refuted) {
+      const { suspectedAt, suspectedRefuted, suspectedBy, unansweredSince } = local;
+      return { info, heardAt: now, suspectedAt, suspectedRefuted, suspectedBy, unansweredSince };
+    }
+    this.unansweredNames.delete(info.name);
+    return { info, heardAt: now };
   }
 
   /**
@@ -310,15 +330,128 @@ export class MemberTable {
         continue;
       }
       result.heard.push(name);
-      if (this.healthOf(local, now) === 'down') result.recovered.push(name);
-      this.entries.set(name, this.advanced(local, info, true, now));
+      this.takeEntry(local, this.advanced(local, info, true, now), now, result);
     }
     return result;
+  }
+
+  /** Holds `next` in place of `local`, reporting a member that was down and no longer is as recovered. */
+  private takeEntry(local: Entry | undefined, next: Entry, now: number, result: MergeResult): void {
+    this.entries.set(next.info.name, next);
+    if (local && this.healthOf(local, now) === 'down' && this.healthOf(next, now) !== 'down') result.recovered.push(next.info.name);
   }
 
   /** Merges what one gossip message carried: whole entries, then heartbeat deltas. */
   mergeDelta(delta: GossipDelta, now: number): MergeResult {
     return this.mergeBeats(delta.beats, now, this.merge(delta.members, now));
+  }
+
+  /**
+   * A probe of `name` went unanswered: from now (unless earlier), it is probed again every round
+   * (`unanswered()`), and suspected once unanswered for suspectAfterMs (`suspectUnanswered`).
+   * Ignored for ourselves and members gone.
+   */
+  probeUnanswered(name: string, now: number): void {
+    const entry = this.entries.get(name);
+    if (!entry || name === this.self.name || isGone(entry.info.status) || entry.unansweredSince !== undefined) return;
+    this.entries.set(name, { ...entry, unansweredSince: now });
+    this.unansweredNames.add(name);
+  }
+
+  /**
+   * `name` answered us: nothing is held against it here any more. True when it was down (it
+   * recovered, in our view).
+   */
+  probeAnswered(name: string, now: number): boolean {
+    const entry = this.entries.get(name);
+    if (!entry || name === this.self.name || isGone(entry.info.status)) return false;
+    const wasDown = this.healthOf(entry, now) === 'down';
+    this.unansweredNames.delete(name);
+    this.entries.set(name, { info: entry.info, heardAt: now });
+    return wasDown;
+  }
+
+  /** Members whose probes went unanswered here and that we do not suspect yet, oldest first. */
+  unanswered(): string[] {
+    return [...this.unansweredNames];
+  }
+
+  /**
+   * Members unanswered for `suspectAfterMs` become suspected by us: a new suspicion, or a
+   * confirmation of one we hold (failure-detector.ts). Returns the suspicions to tell the others.
+   * We probe them again no more: an answer to a later probe in turn, or a refutation, clears them.
+   */
+  suspectUnanswered(now: number): MemberSuspicion[] {
+    const told: MemberSuspicion[] = [];
+    for (const name of this.unansweredNames) {
+      const entry = this.entries.get(name);
+      if (!entry || entry.unansweredSince === undefined) {
+        this.unansweredNames.delete(name);
+        continue;
+      }
+      if (now - entry.unansweredSince < this.settings.suspectAfterMs) continue;
+      this.unansweredNames.delete(name);
+      const suspicion: MemberSuspicion = [name, entry.info.generation, entry.info.refuted ?? 0, this.self.name];
+      if (this.takeSuspicion(entry, suspicion, now)) told.push(suspicion);
+    }
+    return told;
+  }
+
+  /**
+   * Takes peers' suspicions: one about a member of the life we hold, naming its last refutation we
+   * know or a later one, is taken: suspected from now, or, from another node, a confirmation. Those
+   * taken are returned to spread. One about us, this life, naming our last refutation, calls for a
+   * new one (`refute`).
+   */
+  mergeSuspicions(suspicions: readonly MemberSuspicion[], now: number): { taken: MemberSuspicion[]; refute: boolean } {
+    const taken: MemberSuspicion[] = [];
+    let refute = false;
+    for (const suspicion of suspicions) {
+      const [name, generation, refuted] = suspicion;
+      if (name === this.self.name) {
+        if (generation === this.self.generation && refuted >= (this.self.refuted ?? 0) && !isGone(this.self.status)) refute = true;
+        continue;
+      }
+      const entry = this.entries.get(name);
+      if (entry && this.takeSuspicion(entry, suspicion, now)) taken.push(suspicion);
+    }
+    return { taken, refute };
+  }
+
+  /** Applies one suspicion to a member's entry; true when it was news (a new suspicion, or a confirmation). */
+  private takeSuspicion(entry: Entry, [, generation, refuted, by]: MemberSuspicion, now: number): boolean {
+    if (isGone(entry.info.status) || entry.info.generation !== generation || refuted < (entry.info.refuted ?? 0)) return false;
+    if (entry.suspectedAt === undefined || (entry.suspectedRefuted ?? 0) < refuted) {
+      this.entries.set(entry.info.name, { ...entry, suspectedAt: now, suspectedRefuted: refuted, suspectedBy: [by] });
+      return true;
+    }
+    const suspectedBy = entry.suspectedBy ?? [];
+    if ((entry.suspectedRefuted ?? 0) > refuted || suspectedBy.includes(by) || suspectedBy.length > CONFIRMATIONS) return false;
+    this.entries.set(entry.info.name, { ...entry, suspectedBy: [...suspectedBy, by] });
+    return true;
+  }
+
+  /** Every suspicion we hold, one per suspecting node (a full sync carries them, for a node that missed one). */
+  suspicions(): MemberSuspicion[] {
+    return [...this.entries.keys()].flatMap((name) => this.suspicionsOf(name));
+  }
+
+  /** The suspicions we hold of one member (told to it when we exchange with it, so it refutes them at once). */
+  suspicionsOf(name: string): MemberSuspicion[] {
+    const entry = this.entries.get(name);
+    if (!entry || entry.suspectedAt === undefined || isGone(entry.info.status)) return [];
+    return (entry.suspectedBy ?? []).map((by): MemberSuspicion => [name, entry.info.generation, entry.suspectedRefuted ?? 0, by]);
+  }
+
+  /**
+   * Answers a suspicion of ourselves (SWIM's refutation): a new `refuted`, above any a suspicion of
+   * this life can name; the entry spreads as news, clearing the suspicion everywhere.
+   */
+  refute(): MemberInfo {
+    const heartbeat = this.self.heartbeat + 1;
+    this.self = { ...this.self, heartbeat, version: heartbeat, refuted: heartbeat };
+    this.entries.set(this.self.name, { info: this.self, heardAt: this.entries.get(this.self.name)?.heardAt ?? 0 });
+    return this.self;
   }
 
   /** A digest of every entry we hold (membership/gossip-delta.ts). */
@@ -369,7 +502,7 @@ export class MemberTable {
   restore(known: readonly MemberInfo[], now: number): void {
     for (const info of known) {
       if (info.name === this.self.name || this.entries.has(info.name)) continue;
-      this.entries.set(info.name, { info, heardAt: now - this.settings.downAfterMs });
+      this.entries.set(info.name, { info, heardAt: now - this.settings.downAfterMs, unheard: true });
     }
   }
 
@@ -392,13 +525,8 @@ export class MemberTable {
   private healthOf(entry: Entry, now: number): Health {
     if (entry.info.status === 'left' || entry.info.status === 'removed') return entry.info.status;
     if (entry.info.name === this.self.name) return 'alive';
-    return judge(now - entry.heardAt, this.settings.intervalMs === undefined ? undefined : entry.window, this.phiSettings);
-  }
-
-  /** The interval φ is judged against for a member (its observed mean, never below the gossip interval); for reports. */
-  expectedIntervalMs(name: string): number | undefined {
-    const entry = this.entries.get(name);
-    return entry ? expectedInterval(this.settings.intervalMs === undefined ? undefined : entry.window, this.phiSettings) : undefined;
+    if (entry.unheard) return 'down';
+    return judge(entry, now, this.settings, this.entries.size);
   }
 
   health(name: string, now: number): Health | undefined {

@@ -1,7 +1,7 @@
 /** Member entries from peers, validated field by field (peers are input too). */
 import { KvError } from '../errors.js';
 import { isJsonObject } from '../json.js';
-import { DIGEST_LEFT, DIGEST_REMOVED, type HeartbeatDelta, type MemberDigest } from './gossip-delta.js';
+import { DIGEST_LEFT, DIGEST_REMOVED, type HeartbeatDelta, type MemberDigest, type MemberSuspicion } from './gossip-delta.js';
 import { MAX_TABLE_MEMBERS, type MemberInfo } from './member-table.js';
 
 const STATUSES = new Set(['up', 'leaving', 'left', 'removed']);
@@ -52,7 +52,8 @@ function parseMember(raw: unknown): MemberInfo {
     Number.isSafeInteger(m.handoffPending) &&
     Number.isSafeInteger(m.hintBacklog) &&
     (m.handoffRing === undefined || boundedString(m.handoffRing, MAX_RING_ID_CHARS)) &&
-    (m.degraded === undefined || (boundedString(m.degraded, MAX_DEGRADED_CHARS) && PRINTABLE_ASCII.test(m.degraded as string)));
+    (m.degraded === undefined || (boundedString(m.degraded, MAX_DEGRADED_CHARS) && PRINTABLE_ASCII.test(m.degraded as string))) &&
+    (m.refuted === undefined || (Number.isSafeInteger(m.refuted) && (m.refuted as number) >= 0 && (m.refuted as number) <= (m.heartbeat as number)));
   if (!ok) throw new KvError('KV_BAD_REQUEST', 'malformed member entry');
   return {
     name: m.name as string,
@@ -68,6 +69,7 @@ function parseMember(raw: unknown): MemberInfo {
     hintBacklog: m.hintBacklog as number,
     handoffRing: m.handoffRing as string | undefined,
     ...(m.degraded === undefined ? {} : { degraded: m.degraded as string }),
+    ...(m.refuted === undefined ? {} : { refuted: m.refuted as number }),
   };
 }
 
@@ -102,5 +104,16 @@ export function parseBeats(raw: unknown): HeartbeatDelta[] {
     const [name, generation, heartbeat, version] = b as unknown[];
     if (!boundedString(name, MAX_MEMBER_NAME_CHARS) || !isCount(generation, 0) || !isCount(heartbeat, 0) || !isCount(version, 0)) return undefined;
     return version <= heartbeat ? [name as string, generation, heartbeat, version] : undefined;
+  });
+}
+
+/** Suspicions from a peer: [name, generation, refuted, by]. */
+export function parseSuspicions(raw: unknown): MemberSuspicion[] {
+  return boundedList(raw, 'suspicion', (d): MemberSuspicion | undefined => {
+    if (!Array.isArray(d) || d.length !== 4) return undefined;
+    const [name, generation, version, by] = d as unknown[];
+    if (!boundedString(name, MAX_MEMBER_NAME_CHARS) || !isCount(generation, 0) || !isCount(version, 0) || !boundedString(by, MAX_MEMBER_NAME_CHARS))
+      return undefined;
+    return [name as string, generation, version, by as string];
   });
 }

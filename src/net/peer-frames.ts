@@ -39,7 +39,7 @@ import { type ClusterSettings, MAX_REPLICAS } from '../config.js';
 import { KvError, type WireError } from '../errors.js';
 import { isJsonObject } from '../json.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
-import { parseBeats, parseDigests, parseMembers } from '../membership/member-wire.js';
+import { parseBeats, parseDigests, parseMembers, parseSuspicions } from '../membership/member-wire.js';
 import {
   type GossipCluster,
   type GossipPush,
@@ -93,7 +93,7 @@ export const OP_CODES: Readonly<Record<PeerOp, number>> = {
  * order): documentation for operators reading captures (the man page lists them).
  */
 export const peerFrameFields: Readonly<Record<PeerOp, ReadonlySet<string>>> = {
-  'gossip.push': new Set(['id', 'op', 'cluster', 'members', 'join', 'beats', 'digests', 'full']),
+  'gossip.push': new Set(['id', 'op', 'cluster', 'members', 'join', 'beats', 'digests', 'full', 'suspects', 'probe']),
   'kv.read': new Set(['id', 'op', 'key', 'digest']),
   'kv.clocks': new Set(['id', 'op', 'keys']),
   'kv.replicate': new Set(['id', 'op', 'key', 'record', 'hintFor']),
@@ -384,6 +384,7 @@ export function encodePeerReply<Op extends PeerOp>(request: PeerRequestOf<Op>, r
           members: g.members,
           ...(g.beats && g.beats.length > 0 ? { beats: g.beats } : {}),
           ...(g.want && g.want.length > 0 ? { want: g.want } : {}),
+          ...(g.suspects && g.suspects.length > 0 ? { suspects: g.suspects } : {}),
         }),
       );
       break;
@@ -828,6 +829,7 @@ function readReply(request: PeerRequest, r: FrameReader, bounds: FrameBounds): P
         members: parseMembers(body.members),
         ...(body.beats === undefined ? {} : { beats: parseBeats(body.beats) }),
         ...(body.want === undefined ? {} : { want: parseDigests(body.want) }),
+        ...(body.suspects === undefined ? {} : { suspects: parseSuspicions(body.suspects) }),
       };
     }
     case 'kv.read':
@@ -954,7 +956,7 @@ function clusterIdentityToJson(cluster: ClusterIdentity): Record<string, unknown
   return { id: cluster.id, ...cluster.settings, version: cluster.settingsVersion ?? 0 };
 }
 
-const GOSSIP_FIELDS: ReadonlySet<string> = new Set(['cluster', 'members', 'join', 'beats', 'digests', 'full']);
+const GOSSIP_FIELDS: ReadonlySet<string> = new Set(['cluster', 'members', 'join', 'beats', 'digests', 'full', 'suspects', 'probe']);
 
 /** A gossip message's heartbeat deltas, digests and full-sync flag, as JSON (absent when empty). */
 function gossipExtrasToJson(push: GossipPush): Record<string, unknown> {
@@ -962,12 +964,17 @@ function gossipExtrasToJson(push: GossipPush): Record<string, unknown> {
     ...(push.beats && push.beats.length > 0 ? { beats: push.beats } : {}),
     ...(push.digests ? { digests: push.digests } : {}),
     ...(push.full ? { full: true } : {}),
+    ...(push.suspects && push.suspects.length > 0 ? { suspects: push.suspects } : {}),
+    ...(push.probe ? { probe: true } : {}),
   };
 }
 
-function parseGossipExtras(body: Record<string, unknown>, r: FrameReader): Pick<GossipPush, 'beats' | 'digests' | 'full'> {
+function parseGossipExtras(body: Record<string, unknown>, r: FrameReader): Pick<GossipPush, 'beats' | 'digests' | 'full' | 'suspects' | 'probe'> {
   if (body.full !== undefined && body.full !== true) throw r.bad('full must be true or absent');
+  if (body.probe !== undefined && body.probe !== true) throw r.bad('probe must be true or absent');
   return {
+    ...(body.suspects === undefined ? {} : { suspects: parseSuspicions(body.suspects) }),
+    ...(body.probe === true ? { probe: true as const } : {}),
     ...(body.beats === undefined ? {} : { beats: parseBeats(body.beats) }),
     ...(body.digests === undefined ? {} : { digests: parseDigests(body.digests) }),
     ...(body.full === true ? { full: true as const } : {}),

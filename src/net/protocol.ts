@@ -21,7 +21,7 @@ type ClientOp = ClientRequest['op'];
 type ConnectionOp = ConnectionRequest['op'];
 
 /** The version of the peer protocol this node speaks (the handshake carries it). */
-export const PEER_PROTOCOL_VERSION = 4;
+export const PEER_PROTOCOL_VERSION = 5;
 /** Bytes of a handshake nonce, and of an HMAC-SHA256 proof. */
 export const NONCE_BYTES = 32;
 export const PROOF_BYTES = 32;

@@ -283,6 +283,7 @@ export class KvNode implements RequestHandler {
       void this.parts.treesReady();
     }
     state.settleTransfers((n) => state.table.get(n)?.handoffRing);
+    gossiper.announce(name);
     gossiper.round();
     return { node: name, status: 'removed', already: false, health };
   }

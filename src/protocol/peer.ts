@@ -8,7 +8,7 @@ import type { VersionVector } from '../clock/index.js';
 import type { ClusterSettings, Consistency } from '../config.js';
 import type { KvError } from '../errors.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
-import type { HeartbeatDelta, MemberDigest } from '../membership/gossip-delta.js';
+import type { HeartbeatDelta, MemberDigest, MemberSuspicion } from '../membership/gossip-delta.js';
 import type { MemberInfo } from '../membership/member-table.js';
 import type { QuorumSummary } from '../quorum/quorum.js';
 import type { StoredRecord } from '../storage/record-format.js';
@@ -40,10 +40,11 @@ export interface CoordinateWrite {
 export type GossipCluster = { kind: 'member'; cluster: ClusterIdentity } | { kind: 'joiner'; explicit: Partial<ClusterSettings> };
 
 /**
- * One gossip message (membership/gossip-delta.ts). With `digests`, the opening of an exchange:
- * the answer holds what the sender lacks or holds older, and in `want` the digests of what the
- * answering node needs (sent in a last message, without digests). A joiner's message, or one with
- * `full`, is answered with the whole table.
+ * One gossip message (gossip/gossiper.ts). A `probe` carries the sender's entry and news (entries,
+ * `suspects`) and is answered with the receiver's. With `digests`, the opening of a full sync
+ * (membership/gossip-delta.ts): the answer holds what the sender lacks or holds older, and in
+ * `want` the digests of what the answering node needs (sent in a last message, answered with
+ * nothing). A joiner's message, or one with `full`, is answered with the whole table.
  */
 export interface GossipPush {
   cluster: GossipCluster;
@@ -51,6 +52,9 @@ export interface GossipPush {
   beats?: HeartbeatDelta[];
   digests?: MemberDigest[];
   full?: true;
+  /** Suspected members (membership/failure-detector.ts). */
+  suspects?: MemberSuspicion[];
+  probe?: true;
 }
 
 export type PeerRequest =
@@ -104,7 +108,13 @@ export type LeafEntries = [string, string][];
 
 /** The reply to each peer op. */
 export interface PeerReplies {
-  'gossip.push': { cluster: ClusterIdentity | undefined; members: MemberInfo[]; beats?: HeartbeatDelta[]; want?: MemberDigest[] };
+  'gossip.push': {
+    cluster: ClusterIdentity | undefined;
+    members: MemberInfo[];
+    beats?: HeartbeatDelta[];
+    want?: MemberDigest[];
+    suspects?: MemberSuspicion[];
+  };
   'kv.read': { record: StoredRecord | undefined; digest: string | undefined };
   'kv.clocks': { clocks: (VersionVector | undefined)[] };
   'kv.replicate': Record<string, never>;

@@ -32,11 +32,25 @@ const OWNER_SLOTS = 2 ** 21;
 
 export const EMPTY_LAYOUT: TokenLayout = { tokens: new Uint32Array(0), owners: new Uint32Array(0), names: [] };
 
-/** A member's tokens, ascending: murmur3 of "name#i" for each of its `count` virtual nodes. */
+/** Members whose tokens are remembered (about 1 MiB at 64 vnodes): a node of a large cluster hashes each member once. */
+export const TOKEN_MEMO_MEMBERS = 4096;
+const tokenMemo = new Map<string, Uint32Array>();
+
+/**
+ * A member's tokens, ascending: murmur3 of "name#i" for each of its `count` virtual nodes.
+ * Remembered (the arrays are never written to), so a member that goes and comes back, and in a
+ * simulation every node building the same ring, pays for the hashes once.
+ */
 export function memberTokens(name: string, count: number): Uint32Array {
+  const key = `${count}:${name}`;
+  const held = tokenMemo.get(key);
+  if (held) return held;
   const out = new Uint32Array(count);
   for (let i = 0; i < count; i++) out[i] = hashString(`${name}#${i}`);
-  return out.sort();
+  out.sort();
+  if (tokenMemo.size >= TOKEN_MEMO_MEMBERS) tokenMemo.delete(tokenMemo.keys().next().value as string);
+  tokenMemo.set(key, out);
+  return out;
 }
 
 /**

@@ -38,6 +38,12 @@ export interface ScaleOptions {
   scanMs?: number;
   /** Hash whole messages ('full') or only their headers (default 'headers', see SimCluster). */
   trace?: 'full' | 'headers';
+  /**
+   * Start every node knowing every other (a cluster that has converged) rather than joining at
+   * once through the seeds: for large clusters, whose cold start costs minutes of CPU to simulate.
+   * Convergence is then 0; `rejoinRounds` still measures how fast news spreads.
+   */
+  joined?: boolean;
   /** Told of progress now and then (virtual seconds done), for a long run's console. */
   onProgress?: (line: string) => void;
 }
@@ -58,11 +64,15 @@ export interface ScaleOutcome {
   convergenceMs: number | null;
   /** convergenceMs in gossip rounds. */
   convergenceRounds: number | null;
+  /** Gossip rounds from the restart of the crashed nodes (without loss) until every live node sees them alive (null: not within the read-back wait). */
+  rejoinRounds: number | null;
   /** Frame bytes sent per node per virtual second, over the whole run. */
   bytesPerNodePerSec: number;
   gossipBytesPerNodePerSec: number;
   otherBytesPerNodePerSec: number;
-  /** The same, from convergence to the end (the steady state). */
+  /** Virtual ms from the cold start until, after convergence, no node had news left to tell (the boot's news had all gone out). */
+  settledMs: number | null;
+  /** Frame bytes per node per virtual second from then to the end (the steady state: probes, full syncs, the crashes' news, client traffic). */
   steadyBytesPerNodePerSec: number | null;
   /** Crash to `down`, per (crashed node, live observer), virtual ms. */
   detectionMs: Distribution;
@@ -127,6 +137,7 @@ export async function scaleRun(options: ScaleOptions): Promise<ScaleOutcome> {
     lossRate,
     trace: options.trace ?? 'headers',
     bootTogether: true,
+    joined: options.joined ?? false,
     seedCount: options.seeds ?? 3,
   });
   const { random, clock } = sim;
@@ -158,14 +169,19 @@ export async function scaleRun(options: ScaleOptions): Promise<ScaleOutcome> {
 
   // Convergence: every node's table holds every member alive (checked until it first happens).
   let convergedAt: number | null = null;
-  let bytesAtConvergence = 0;
+  let settledAt: number | null = null;
+  let bytesAtSettled = 0;
   const checkConvergence = (now: number) => {
     for (const node of nodes) {
       const table = tableOf(node);
       for (const name of names) if (table.health(name, now) !== 'alive') return; // undefined: not known yet
     }
     convergedAt = now;
-    bytesAtConvergence = sim.network.stats.frameBytes;
+  };
+  const checkSettled = (now: number) => {
+    if (nodes.some((node, i) => !crashedAt.has(i) && node.built.gossiper.pendingNews > 0)) return;
+    settledAt = now;
+    bytesAtSettled = sim.network.stats.frameBytes;
   };
 
   const checkDetection = (now: number) => {
@@ -257,6 +273,7 @@ export async function scaleRun(options: ScaleOptions): Promise<ScaleOutcome> {
     if (now >= nextCheck) {
       harness(() => {
         if (convergedAt === null) checkConvergence(now);
+        else if (settledAt === null) checkSettled(now);
         checkDetection(now);
       });
       nextCheck += CHECK_MS;
@@ -283,7 +300,15 @@ export async function scaleRun(options: ScaleOptions): Promise<ScaleOutcome> {
   while (inFlight > 0) await sim.run(STEP_MS, STEP_MS);
   sim.network.setLossRate(0);
   for (const i of crashedAt.keys()) await sim.restart(nodes[i] as SimNode);
-  await sim.run(READ_BACK_AFTER_MS, STEP_MS);
+  const restartedAt = clock.now();
+  let rejoinedAt: number | null = null;
+  const restarted = [...crashedAt.keys()].map((i) => names[i] as string);
+  while (clock.now() < restartedAt + READ_BACK_AFTER_MS) {
+    await sim.run(CHECK_MS, STEP_MS);
+    const now = clock.now();
+    if (rejoinedAt === null && restarted.length > 0 && nodes.every((node) => restarted.every((name) => tableOf(node).health(name, now) === 'alive')))
+      rejoinedAt = now;
+  }
   let lost = 0;
   let unreadable = 0;
   const keys = [...ledger.keys()];
@@ -320,10 +345,12 @@ export async function scaleRun(options: ScaleOptions): Promise<ScaleOutcome> {
     virtualSeconds: seconds,
     convergenceMs,
     convergenceRounds: convergenceMs === null ? null : round1(convergenceMs / intervalMs),
+    rejoinRounds: rejoinedAt === null ? null : round1(((rejoinedAt as number) - restartedAt) / intervalMs),
     bytesPerNodePerSec: perNodeSecond(frameBytes, seconds * 1000),
     gossipBytesPerNodePerSec: perNodeSecond(gossipBytes, seconds * 1000),
     otherBytesPerNodePerSec: perNodeSecond(frameBytes - gossipBytes, seconds * 1000),
-    steadyBytesPerNodePerSec: convergedAt === null || end - convergedAt < 1000 ? null : perNodeSecond(frameBytes - bytesAtConvergence, end - convergedAt),
+    settledMs: settledAt === null ? null : (settledAt as number) - start,
+    steadyBytesPerNodePerSec: settledAt === null || end - settledAt < 1000 ? null : perNodeSecond(frameBytes - bytesAtSettled, end - (settledAt as number)),
     detectionMs: distribution(detections),
     undetected,
     crashed: [...crashedAt.keys()].map((i) => names[i] as string),

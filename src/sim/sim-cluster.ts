@@ -21,9 +21,10 @@ import { nullLogger } from '../env/logger.js';
 import { SeededRandom } from '../env/random.js';
 import { KvError } from '../errors.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
+import { type MemberInfo, newMember } from '../membership/member-table.js';
 import { answerFrame, answerLine } from '../net/answer.js';
 import { type BuiltNode, buildNode } from '../node/build-node.js';
-import { loadIdentity } from '../node/identity.js';
+import { loadIdentity, type NodeIdentity } from '../node/identity.js';
 import { NodeMeta } from '../node/node-meta.js';
 import { type ConnectionKind, newClientConnection } from '../protocol/connection.js';
 import { ValueCodec } from '../storage/codec.js';
@@ -57,6 +58,12 @@ export interface SimClusterOptions {
   trace?: boolean | 'full' | 'headers';
   /** Boot every node at once (a cold start of the whole cluster), instead of one after another. */
   bootTogether?: boolean;
+  /**
+   * With bootTogether: every node starts knowing every other, alive, as a cluster that has already
+   * converged (its tables as a join would leave them), instead of joining through the seeds. A run
+   * of a large cluster then measures its steady state without paying for a cold start of every node at once.
+   */
+  joined?: boolean;
   /** How many of the first nodes are seeds every node knows; default 1. */
   seedCount?: number;
   /** A deliberate bug in every node's store (planted-bugs.ts). */
@@ -75,6 +82,16 @@ export interface SimNode {
   life: ProcessLife;
   store: Store;
   built: BuiltNode;
+}
+
+/** A process life opened on a node's disk, before its node is built. */
+interface PreparedLife {
+  life: ProcessLife;
+  store: Store;
+  identity: NodeIdentity;
+  meta: NodeMeta;
+  restoredMembers: MemberInfo[];
+  cluster: ClusterIdentity;
 }
 
 /** With trace 'headers', how much of each message is hashed (the frame header and the start of the body). */
@@ -140,7 +157,7 @@ export class SimCluster {
   /** Boots `nodes` side by side and drives the clock until every one is up. */
   private async bootAll(nodes: readonly SimNode[]): Promise<void> {
     this.fault();
-    const booting = Promise.all(nodes.map((node) => this.bootLife(node)));
+    const booting = this.options.joined && nodes.length > 1 ? this.bootJoined(nodes) : Promise.all(nodes.map((node) => this.bootLife(node)));
     let done = false;
     const mark = () => {
       done = true;
@@ -151,7 +168,30 @@ export class SimCluster {
     await booting;
   }
 
+  /** Boots `nodes` each knowing all the others (see the `joined` option). */
+  private async bootJoined(nodes: readonly SimNode[]): Promise<void> {
+    const prepared = await Promise.all(nodes.map((node) => this.prepareLife(node)));
+    const generation = this.clock.now();
+    const members = prepared.map(({ identity }, i) =>
+      newMember({ name: identity.name, addr: (nodes[i] as SimNode).addr, incarnation: identity.incarnation, generation, weight: 1 }),
+    );
+    await Promise.all(
+      nodes.map((node, i) =>
+        this.startLife(
+          node,
+          prepared[i] as PreparedLife,
+          members.filter((m) => m.name !== node.name),
+        ),
+      ),
+    );
+  }
+
   private async bootLife(node: SimNode): Promise<void> {
+    await this.startLife(node, await this.prepareLife(node), []);
+  }
+
+  /** A new process life's first steps: its disk opened, its identity and saved state read. */
+  private async prepareLife(node: SimNode): Promise<PreparedLife> {
     const life = new ProcessLife(this.clock, this.network.transportFor(node.addr));
     const handle = node.disk.open();
     const store = this.options.plant ? plantBug(this.options.plant, handle, life.clock, node.name) : handle;
@@ -163,6 +203,12 @@ export class SimCluster {
     // Each node its own copy, as each daemon reads its own from its data dir: settings change per node, through gossip.
     const cluster = (await meta.loadCluster()) ?? structuredClone(this.cluster);
     await meta.saveCluster(cluster);
+    return { life, store, identity, meta, restoredMembers, cluster };
+  }
+
+  /** Builds and starts the node of a prepared life, knowing `members` (as a join would leave it). */
+  private async startLife(node: SimNode, prepared: PreparedLife, members: MemberInfo[]): Promise<void> {
+    const { life, store, identity, meta, restoredMembers, cluster } = prepared;
     node.built = buildNode({
       identity,
       addr: node.addr,
@@ -180,7 +226,7 @@ export class SimCluster {
       membership: defaultMembershipSettings,
       requestTimeoutMs: this.options.requestTimeoutMs ?? 500,
       cluster,
-      members: [],
+      members,
       restoredMembers,
       seeds: this.seeds.length > 0 ? this.seeds : [node.addr],
       hintCaps: { maxBytesPerTarget: 64 * 1024 * 1024, maxAgeMs: 60 * 60 * 1000 },

@@ -30,7 +30,7 @@ const NAMES = ['n1', 'n2', 'n3', 'n4'];
 function build(store: Store) {
   const clock = new VirtualClock(1_700_000_000_000);
   const member = (name: string, i: number) => newMember({ name, addr: `127.0.0.1:${7000 + i}`, incarnation: 'x', generation: 1, weight: 1 });
-  const table = new MemberTable(member('n1', 0), { suspectAfterMs: 1000, downAfterMs: 2000 }, clock.now());
+  const table = new MemberTable(member('n1', 0), { intervalMs: 200, suspectAfterMs: 1000, downAfterMs: 2000 }, clock.now());
   table.merge(
     NAMES.slice(1).map((name, i) => member(name, i + 1)),
     clock.now(),

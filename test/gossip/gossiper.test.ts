@@ -4,10 +4,10 @@ import { VirtualClock } from '../../src/env/clock.js';
 import { nullLogger } from '../../src/env/logger.js';
 import { SeededRandom } from '../../src/env/random.js';
 import { KvError } from '../../src/errors.js';
-import { FULL_SYNC_ROUNDS, Gossiper, NEWS_ROUNDS, SEEDS_PER_ROUND } from '../../src/gossip/gossiper.js';
+import { FULL_SYNC_ROUNDS, Gossiper, MAX_REPROBES, SEEDS_PER_ROUND } from '../../src/gossip/gossiper.js';
 import { joinCluster } from '../../src/gossip/join.js';
 import { ClusterState } from '../../src/membership/cluster-state.js';
-import { type MemberInfo, MemberTable, type MergeResult, newMember } from '../../src/membership/index.js';
+import { detectorSettings, type MemberInfo, MemberTable, type MergeResult, newMember } from '../../src/membership/index.js';
 import { decodePeerReply, decodePeerRequest, encodePeerReply, encodePeerRequest } from '../../src/net/peer-frames.js';
 import { PeerClient } from '../../src/peer/peer-client.js';
 import type { PeerReplies, PeerRequest, PeerRequestOf } from '../../src/protocol/peer.js';
@@ -44,12 +44,12 @@ function pushTo(gossiper: Gossiper, body: Record<string, unknown>): Record<strin
   const request = decodePeerRequest('gossip.push', frameFromJson({ op: 'gossip.push', ...body }, 1), defaultLimits) as PeerRequestOf<'gossip.push'>;
   const reply: PeerReplies['gossip.push'] = decodePeerReply(request, encodePeerReply(request, gossiper.handlePush(request), 1), defaultLimits);
   const c = reply.cluster;
-  return { cluster: c ? { id: c.id, ...c.settings, version: c.settingsVersion ?? 0 } : undefined, members: reply.members };
+  return { cluster: c ? { id: c.id, ...c.settings, version: c.settingsVersion ?? 0 } : undefined, members: reply.members, suspects: reply.suspects };
 }
 
 function build(options: { transport?: PeerTransport; seeds?: string[]; peers?: MemberInfo[]; selfUpdate?: () => Partial<MemberInfo> } = {}) {
   const clock = new VirtualClock(10_000);
-  const table = new MemberTable(info('me'), membership, clock.now());
+  const table = new MemberTable(info('me'), detectorSettings(membership), clock.now());
   if (options.peers) table.merge(options.peers, clock.now());
   const merges: MergeResult[] = [];
   const cluster = { id: 'c1', settings };
@@ -152,20 +152,166 @@ t.test('a push carries the cluster and our table, and no join flag', async (t) =
   t.notOk('join' in text);
 });
 
-t.test('a round bumps our heartbeat and pushes to `fanout` peers', async (t) => {
-  const { sent, transport } = recordingTransport(() => [info('learned')]);
+t.test('a round bumps our heartbeat and probes one member; news waiting adds `fanout - 1` more', async (t) => {
+  let replies = 0;
+  const { sent, transport } = recordingTransport(() => (replies++ === 1 ? [info('learned')] : []));
   const { gossiper, table, merges } = build({ transport, peers: [info('a'), info('b'), info('c'), info('d')], seeds: ['seed:1'] });
   gossiper.round();
   await flush();
   t.equal(table.me.heartbeat, 2);
-  t.equal(sent.length, membership.fanout);
+  t.equal(sent.length, 1, 'one probe');
+  t.equal((sent[0]?.request as PeerRequestOf<'gossip.push'>).digests?.length, 5, 'the first is a full sync: a node that starts knows least');
+  t.equal(gossiper.pendingNews, 0, 'nothing learned, nothing to tell');
+  sent.length = 0;
+  gossiper.round();
+  await flush();
+  t.equal(sent.length, 1, 'nothing to tell: one probe');
+  const probe = sent[0]?.request as PeerRequestOf<'gossip.push'>;
+  t.equal(probe.probe, true);
+  t.equal(probe.digests, undefined, 'a plain probe from then on');
+  t.same(
+    probe.members.map((m) => m.name),
+    ['me'],
+    'a probe carries our entry',
+  );
+  t.ok(table.get('learned'), 'the reply is merged');
+  t.equal(merges.length, 2);
+  t.equal(gossiper.pendingNews, 1, 'a member new to us is news to pass on');
+  sent.length = 0;
+  gossiper.round();
+  await flush();
+  t.equal(sent.length, membership.fanout, 'news: `fanout` exchanges');
   t.equal(new Set(sent.map((s) => s.addr)).size, membership.fanout, 'distinct peers');
   t.notOk(
     sent.some((s) => s.addr === 'seed:1' || s.addr === 'me:7070'),
     'no seeds while peers are up, never ourselves',
   );
-  t.ok(table.get('learned'), 'the reply is merged');
-  t.equal(merges.length, membership.fanout);
+  t.ok(
+    sent.some((s) => (s.request as PeerRequestOf<'gossip.push'>).members.some((m) => m.name === 'learned')),
+    'the news rides on them',
+  );
+});
+
+t.test('what a whole table teaches is not news; what a full sync teaches is', async (t) => {
+  const whole = recordingTransport(() => [info('x'), info('y')]);
+  const a = build({ transport: whole.transport, peers: [info('a')] });
+  await a.gossiper.push('a:7070');
+  t.ok(a.table.get('x'));
+  t.equal(a.gossiper.pendingNews, 0, 'a whole table comes to a node that knows nobody yet: the cluster knows it all');
+  const b = build({ transport: recordingTransport(() => [info('x')]).transport, peers: [info('a')] });
+  await b.gossiper.exchange('a:7070', 'digests');
+  t.equal(b.gossiper.pendingNews, 1, 'a member a full sync brings is passed on (we may be the only one that missed it)');
+});
+
+t.test('members are probed in turn: each once per pass over the table', async (t) => {
+  const { sent, transport } = recordingTransport();
+  const { gossiper } = build({ transport, peers: [info('a'), info('b'), info('c'), info('d')] });
+  const passes: string[][] = [];
+  for (let pass = 0; pass < 3; pass++) {
+    sent.length = 0;
+    for (let i = 0; i < 4; i++) gossiper.round();
+    await flush();
+    passes.push(sent.map((s) => s.addr).sort());
+  }
+  for (const probed of passes) t.same(probed, ['a:7070', 'b:7070', 'c:7070', 'd:7070']);
+});
+
+t.test('an unanswered probe makes the member suspect here, probed again each round, then suspected to the cluster', async (t) => {
+  const sent: Sent[] = [];
+  let silent = true;
+  const transport = {
+    async request(addr: string, request: PeerRequest) {
+      sent.push({ addr, request });
+      if (addr === 'a:7070' && silent) throw new KvError('KV_TIMEOUT', 'no answer');
+      return { cluster: undefined, members: [] };
+    },
+    async close() {},
+  } as PeerTransport;
+  const { gossiper, table, clock } = build({ transport, peers: [info('a'), info('b'), info('c'), info('d')] });
+  for (let i = 0; i < 4; i++) gossiper.round();
+  await flush();
+  t.equal(table.health('a', clock.now()), 'alive', 'one unanswered probe: still alive');
+  t.same(table.unanswered(), ['a']);
+  sent.length = 0;
+  gossiper.round();
+  await flush();
+  t.ok(
+    sent.some((s) => s.addr === 'a:7070'),
+    `probed again in the next round (up to ${MAX_REPROBES} such a round)`,
+  );
+  t.same(table.suspicions(), [], 'not yet told');
+  const rounds = Math.ceil(membership.suspectAfterMs / membership.gossipIntervalMs);
+  for (let i = 0; i < rounds; i++) {
+    clock.advance(membership.gossipIntervalMs);
+    gossiper.round();
+    await flush();
+  }
+  t.same(table.suspicions(), [['a', 1000, 0, 'me']], 'unanswered for suspectAfterMs: suspected');
+  sent.length = 0;
+  gossiper.round();
+  await flush();
+  const told = sent.filter((s) => s.addr !== 'a:7070').flatMap((s) => (s.request as PeerRequestOf<'gossip.push'>).suspects ?? []);
+  t.same(told[0], ['a', 1000, 0, 'me'], 'the suspicion is news: it rides on the next messages');
+  clock.advance(6 * (membership.downAfterMs - membership.suspectAfterMs));
+  t.equal(table.health('a', clock.now()), 'down', 'unconfirmed: down after the longest suspicion');
+  silent = false;
+  gossiper.round();
+  await flush();
+  t.equal(table.health('a', clock.now()), 'alive', 'an answer clears it');
+});
+
+t.test('a probe telling us we are suspected is answered with a refutation: our entry at a new version', async (t) => {
+  const { gossiper, table } = build({ peers: [info('a')] });
+  const version = table.me.version ?? 0;
+  const reply = pushTo(gossiper, {
+    cluster: { id: 'c1', ...settings, version: 0 },
+    members: [info('a', { heartbeat: 2 })],
+    suspects: [['me', 1000, version, 'x']],
+    probe: true,
+  });
+  const ours = (reply.members as MemberInfo[])[0];
+  t.equal(ours?.name, 'me', 'a probe is answered with our entry first');
+  t.ok((ours?.version ?? 0) > version, 'at a new version, which clears the suspicion wherever it arrives');
+  t.ok((reply.members as MemberInfo[]).filter((m) => m.name === 'me').length === 1, 'once');
+  const other = build({ peers: [info('a')] });
+  const plain = pushTo(other.gossiper, { cluster: { id: 'c1', ...settings, version: 0 }, members: [info('a', { heartbeat: 2 })], probe: true });
+  t.same(
+    (plain.members as MemberInfo[]).map((m) => [m.name, m.version ?? 0]),
+    [['me', 0]],
+    'an ordinary probe: our entry as it is',
+  );
+});
+
+t.test('a member we suspect is told so when we exchange with it, either way, so it refutes at once', async (t) => {
+  const { sent, transport } = recordingTransport();
+  const { gossiper, table, clock } = build({ transport, peers: [info('a')] });
+  gossiper.round();
+  await flush();
+  table.mergeSuspicions([['a', 1000, 0, 'x']], clock.now());
+  sent.length = 0;
+  gossiper.round();
+  await flush();
+  t.same((sent[0]?.request as PeerRequestOf<'gossip.push'> | undefined)?.suspects, [['a', 1000, 0, 'x']], 'our probe of it carries our suspicion');
+  const other = build({ peers: [info('a'), info('b')] });
+  other.table.mergeSuspicions([['a', 1000, 0, 'x']], other.clock.now());
+  const cluster = { id: 'c1', ...settings, version: 0 };
+  const reply = pushTo(other.gossiper, { cluster, members: [info('a', { heartbeat: 2 })], probe: true });
+  t.same(reply.suspects, [['a', 1000, 0, 'x']], 'our answer to its probe carries it');
+  const quiet = pushTo(other.gossiper, { cluster, members: [info('b', { heartbeat: 2 })], probe: true });
+  t.same(quiet.suspects, undefined, 'a member we do not suspect is told nothing');
+});
+
+t.test('a probe from a member we hold removed is answered with its removal', async (t) => {
+  const { gossiper, table } = build({ peers: [info('a')] });
+  table.remove('a');
+  const reply = pushTo(gossiper, { cluster: { id: 'c1', ...settings, version: 0 }, members: [info('a', { heartbeat: 9 })], probe: true });
+  t.same(
+    (reply.members as MemberInfo[]).map((m) => [m.name, m.status]),
+    [
+      ['me', 'up'],
+      ['a', 'removed'],
+    ],
+  );
 });
 
 t.test('a round falls back to the seeds when no peer is up (not to our own address)', async (t) => {
@@ -176,11 +322,11 @@ t.test('a round falls back to the seeds when no peer is up (not to our own addre
     sent.map((s) => s.addr),
     ['seed:1'],
   );
-  table.merge([info('a')], clock.now() - 5000);
+  table.restore([info('a')], clock.now());
   t.equal(table.health('a', clock.now()), 'down');
   sent.length = 0;
   gossiper.round();
-  t.same(sent.map((s) => s.addr).sort(), ['a:7070', 'seed:1'], 'a down peer is tried, and the seeds too');
+  t.same(sent.map((s) => s.addr).sort(), ['a:7070', 'seed:1'], 'a down peer is probed, and the seeds tried too');
 });
 
 t.test('a failed push is swallowed; the round goes on', async (t) => {
@@ -246,7 +392,8 @@ t.test('an exchange: digests and our own entry out, what changed back, what the 
     async close() {},
   } as PeerTransport;
   const { gossiper, table } = build({ transport, peers: [info('b'), info('c', { keys: 3 })] });
-  await gossiper.exchange('b:7070');
+  await gossiper.exchange('b:7070', 'digests');
+  await flush();
   const [syn, ack2] = sent.map((s) => s.request as PeerRequestOf<'gossip.push'>);
   t.same(
     syn?.members.map((m) => [m.name, m.heartbeat]),
@@ -290,53 +437,20 @@ t.test('handlePush answers digests with deltas and wants, a last message with no
   t.same(full.members.map((m) => m.name).sort(), ['a', 'b', 'me'], 'a full sync gets the whole table');
 });
 
-t.test('with only heartbeats moving, rounds exchange with one peer; news brings back the full fanout', async (t) => {
+t.test('every FULL_SYNC_ROUNDS rounds the probe carries digests of every member, and the suspicions held', async (t) => {
   const { sent, transport } = recordingTransport();
-  const { gossiper, table, clock } = build({ transport, peers: [info('a'), info('b'), info('c'), info('d')] });
-  const perRound = async () => {
-    sent.length = 0;
-    table.merge(
-      ['a', 'b', 'c', 'd'].map((n) => info(n, { heartbeat: table.me.heartbeat + 1 })),
-      clock.now(),
-    );
+  const { gossiper, table, clock } = build({ transport, peers: [info('a'), info('b'), info('c')] });
+  for (let i = 0; i < FULL_SYNC_ROUNDS; i++) {
+    if (i === FULL_SYNC_ROUNDS - 1) table.mergeSuspicions([['c', 1000, 0, 'x']], clock.now());
     gossiper.round();
     await flush();
-    return sent.filter((s) => (s.request as PeerRequestOf<'gossip.push'>).digests).length;
-  };
-  t.equal(await perRound(), membership.fanout, 'a node starts with news: itself');
-  const counts: number[] = [];
-  for (let i = 0; i < NEWS_ROUNDS + 2; i++) counts.push(await perRound());
-  t.equal(counts.at(-1), 1, `quiet after ${NEWS_ROUNDS} rounds: one exchange a round`);
-  table.merge([info('e')], clock.now());
-  sent.length = 0;
-  const reply = recordingTransport(() => [info('f')]);
-  const withNews = build({ transport: reply.transport, peers: [info('a'), info('b'), info('c')] });
-  for (let i = 0; i < NEWS_ROUNDS + 2; i++) withNews.gossiper.round();
-  await flush();
-  reply.sent.length = 0;
-  withNews.gossiper.round();
-  await flush();
-  t.ok(withNews.table.get('f'), 'a reply brought a new member');
-  reply.sent.length = 0;
-  withNews.gossiper.round();
-  t.equal(reply.sent.length, membership.fanout, 'news: the next round exchanges with `fanout` peers again');
-  let backlog = 0;
-  const busy = recordingTransport();
-  const ours = build({ transport: busy.transport, peers: [info('a'), info('b'), info('c')], selfUpdate: () => ({ hintBacklog: ++backlog }) });
-  for (let i = 0; i < NEWS_ROUNDS + 2; i++) ours.gossiper.round();
-  busy.sent.length = 0;
-  ours.gossiper.round();
-  t.equal(busy.sent.length, membership.fanout, 'a node whose own fields change keeps the full fanout');
-});
-
-t.test('every FULL_SYNC_ROUNDS rounds one exchange carries the whole table', async (t) => {
-  const { sent, transport } = recordingTransport();
-  const { gossiper } = build({ transport, peers: [info('a'), info('b'), info('c')] });
-  for (let i = 0; i < FULL_SYNC_ROUNDS; i++) gossiper.round();
-  await flush();
-  const full = sent.filter((s) => (s.request as PeerRequestOf<'gossip.push'>).full);
-  t.equal(full.length, 1);
-  t.equal((full[0]?.request as PeerRequestOf<'gossip.push'> | undefined)?.members.length, 4);
+  }
+  const full = sent.filter((s) => (s.request as PeerRequestOf<'gossip.push'>).digests);
+  t.equal(full.length, 2, 'the first round (a node that starts) and the last');
+  const syn = full[1]?.request as PeerRequestOf<'gossip.push'> | undefined;
+  t.equal(syn?.digests?.length, 4);
+  t.same(syn?.suspects, [['c', 1000, 0, 'x']]);
+  t.equal(sent.length, FULL_SYNC_ROUNDS, 'one exchange a round: the full sync is the probe');
 });
 
 t.test('with no live peer, a round tries a few seeds at random, not all', async (t) => {

@@ -16,7 +16,7 @@ import {
 } from '../../src/membership/index.js';
 import { MAX_DEGRADED_CHARS } from '../../src/membership/member-wire.js';
 
-const detector = { suspectAfterMs: 1500, downAfterMs: 3000 };
+const detector = { intervalMs: 200, suspectAfterMs: 1500, downAfterMs: 3000 };
 
 function info(name: string, over: Partial<MemberInfo> = {}): MemberInfo {
   return { ...newMember({ name, addr: `${name}:7070`, incarnation: `inc-${name}`, generation: 1000, weight: 1 }), heartbeat: 1, ...over };
@@ -52,10 +52,10 @@ t.test('a restart (higher generation, lower heartbeat) wins, and the old life no
 t.test('only a fresh heartbeat refreshes a member', async (t) => {
   const table = tableAt();
   table.merge([info('a', { heartbeat: 5 })], 0);
-  table.merge([info('a', { heartbeat: 5 })], 2000);
-  t.equal(table.health('a', 2000), 'suspect', 'hearing the same heartbeat again is not hearing from it');
-  table.merge([info('a', { heartbeat: 6 })], 2000);
-  t.equal(table.health('a', 2000), 'alive');
+  t.same(table.merge([info('a', { heartbeat: 5 })], 2000).heard, [], 'hearing the same heartbeat again is not hearing from it');
+  t.equal(table.view(2000).find((v) => v.name === 'a')?.heartbeatAgeMs, 2000);
+  t.same(table.merge([info('a', { heartbeat: 6 })], 2000).heard, ['a']);
+  t.equal(table.view(2000).find((v) => v.name === 'a')?.heartbeatAgeMs, 0);
 });
 
 t.test('entries about ourselves are ignored, and one newer than ours is refuted', async (t) => {
@@ -77,28 +77,104 @@ t.test('entries about ourselves are ignored, and one newer than ours is refuted'
   t.same(implausibleNews.me, info('me'), 'nor is one no node could have said');
 });
 
-t.test('health by heartbeat age (suspect at 1500 ms, down at 3000 ms)', async (t) => {
-  const cases: [number, string, boolean][] = [
-    [0, 'alive', true],
-    [1499, 'alive', true],
-    [1500, 'suspect', true],
-    [2999, 'suspect', true],
-    [3000, 'down', false],
-    [60_000, 'down', false],
-  ];
-  for (const [ageMs, health, up] of cases) {
-    const table = tableAt(0);
-    table.merge([info('a')], 100);
-    t.equal(table.health('a', 100 + ageMs), health, `age ${ageMs} ms -> ${health}`);
-    t.equal(table.isUp('a', 100 + ageMs), up, `age ${ageMs} ms -> isUp ${up}`);
-  }
-  const table = tableAt();
+t.test('health by probes: alive until unanswered, suspected after 1500 ms unanswered, down 1500 ms later', async (t) => {
+  const table = tableAt(0);
+  table.merge([info('a'), info('b')], 0);
+  t.equal(table.health('a', 60_000), 'alive', 'no news is no suspicion');
+  table.probeUnanswered('a', 1000);
+  t.equal(table.health('a', 1000), 'alive', 'one unanswered probe is no suspicion yet');
+  t.equal(table.isUp('a', 1000), true);
+  t.same(table.unanswered(), ['a'], 'to be probed again');
+  t.same(table.suspectUnanswered(2499), [], 'not yet told');
+  t.same(table.suspectUnanswered(2500), [['a', 1000, 0, 'me']], 'unanswered for 1500 ms: suspected to the cluster');
+  t.same(table.suspectUnanswered(2600), [], 'once');
+  t.equal(table.health('a', 3999), 'suspect');
+  t.equal(table.health('a', 4000), 'down');
+  t.equal(table.isUp('a', 4000), false);
+  t.same(table.suspicions(), [['a', 1000, 0, 'me']]);
+  t.equal(table.probeAnswered('a', 5000), true, 'an answer from a member down: recovered');
+  t.equal(table.health('a', 5000), 'alive');
+  t.same([table.unanswered(), table.suspicions()], [[], []]);
+  table.probeUnanswered('b', 100);
+  t.equal(table.probeAnswered('b', 200), false, 'an answer from a member not down is no recovery');
+  t.same(table.unanswered(), [], 'and clears it');
+  table.probeUnanswered('me', 0);
+  table.probeUnanswered('nobody', 0);
+  t.same(table.unanswered(), [], 'we never suspect ourselves, nor members we do not know');
   t.equal(table.health('nobody', 0), undefined, 'unknown members have no health');
   t.equal(table.isUp('nobody', 0), false);
   table.merge([info('gone')], 0);
   table.merge([info('gone', { heartbeat: 2, status: 'left' })], 0);
-  t.equal(table.health('gone', 0), 'left', 'a member that left is left, however fresh');
+  t.equal(table.health('gone', 0), 'left', 'a member that left is left');
   t.equal(table.isUp('gone', 0), false);
+});
+
+t.test('suspicions from peers: taken for the life and refutation held, confirmed by others, cleared by a refutation; ours refuted', async (t) => {
+  const table = tableAt(0);
+  table.merge([info('a', { heartbeat: 5, version: 4, refuted: 4 }), info('b', { heartbeat: 5, version: 4, refuted: 4 })], 0);
+  const { taken, refute } = table.mergeSuspicions(
+    [
+      ['a', 1000, 4, 'x'],
+      ['b', 1000, 3, 'x'],
+      ['b', 999, 9, 'x'],
+      ['nobody', 1000, 0, 'x'],
+    ],
+    100,
+  );
+  t.same(taken, [['a', 1000, 4, 'x']], 'only a suspicion naming the refutation held or a later one, of the life held, of a member known');
+  t.equal(refute, false);
+  t.same(table.mergeSuspicions([['a', 1000, 4, 'x']], 200).taken, [], 'a suspicion held already is not news');
+  t.equal(table.health('a', 100 + 1499), 'suspect');
+  t.equal(table.health('a', 100 + 1500), 'down', 'unconfirmed, but in a cluster of 3 (too small to confirm): the shortest suspicion');
+  t.same(table.merge([info('a', { heartbeat: 6, version: 6, keys: 9 })], 1600).recovered, [], 'a newer version without a refutation clears nothing');
+  t.equal(table.health('a', 1600), 'down');
+  const refuted = table.merge([info('a', { heartbeat: 7, version: 7, refuted: 7 })], 1800);
+  t.same(refuted.recovered, ['a'], 'a refutation clears the suspicion: recovered');
+  t.equal(table.health('a', 1800), 'alive');
+  t.same(table.suspicions(), []);
+  t.same(table.mergeSuspicions([['a', 1000, 4, 'x']], 1900).taken, [], 'a suspicion of before the refutation is stale');
+  t.same(table.mergeSuspicions([['me', 1000, 0, 'x']], 0), { taken: [], refute: true }, 'a suspicion of us, this life: refute it');
+  t.same(table.mergeSuspicions([['me', 999, 0, 'x']], 0).refute, false, 'not of an earlier life');
+  const before = table.me;
+  const after = table.refute();
+  t.ok(
+    (after.refuted ?? 0) > (before.refuted ?? 0) && after.heartbeat > before.heartbeat && after.version === after.refuted,
+    'a new refutation, a new version',
+  );
+  t.same(table.mergeSuspicions([['me', 1000, before.refuted ?? 0, 'x']], 0).refute, false, 'a suspicion of before our refutation is stale');
+  const restarted = tableAt(0);
+  restarted.merge([info('a')], 0);
+  restarted.mergeSuspicions([['a', 1000, 0, 'x']], 0);
+  restarted.merge([info('a', { generation: 2000, heartbeat: 0 })], 5000);
+  t.equal(restarted.health('a', 5000), 'alive', 'a new life clears what was held against the old one');
+});
+
+t.test('in a larger cluster, a suspicion nobody confirms lasts longest; each confirmation shortens it', async (t) => {
+  const members = ['a', 'b', 'c', 'd', 'e'].map((name) => info(name));
+  const alone = tableAt(0);
+  alone.merge(members, 0);
+  alone.mergeSuspicions([['a', 1000, 0, 'b']], 0);
+  const confirmed = tableAt(0);
+  confirmed.merge(members, 0);
+  const taken = confirmed.mergeSuspicions(
+    [
+      ['a', 1000, 0, 'b'],
+      ['a', 1000, 0, 'c'],
+      ['a', 1000, 0, 'c'],
+      ['a', 1000, 0, 'd'],
+      ['a', 1000, 0, 'e'],
+    ],
+    0,
+  ).taken;
+  t.same(
+    taken.map((s) => s[3]),
+    ['b', 'c', 'd'],
+    'confirmations from other nodes are news, each once, up to the number that counts',
+  );
+  t.equal(confirmed.health('a', 1500), 'down', 'two confirmations: the shortest suspicion');
+  t.equal(alone.health('a', 1500), 'suspect');
+  t.equal(alone.health('a', 6 * 1500 - 1), 'suspect', 'alone: six times as long');
+  t.equal(alone.health('a', 6 * 1500), 'down');
 });
 
 t.test('merge results: new members, ring-relevant changes, recoveries', async (t) => {
@@ -112,7 +188,12 @@ t.test('merge results: new members, ring-relevant changes, recoveries', async (t
     { ringChanged: true, recovered: [], heard: ['a'], refused: 0 },
     'address (a restart)',
   );
-  t.same(table.merge([info('b', { heartbeat: 2 })], 5000), { ringChanged: false, recovered: ['b'], heard: ['b'], refused: 0 }, 'heard again after being down');
+  table.mergeSuspicions([['b', 1000, 0, 'x']], 0);
+  t.same(
+    table.merge([info('b', { heartbeat: 2, version: 2, refuted: 2 })], 5000),
+    { ringChanged: false, recovered: ['b'], heard: ['b'], refused: 0 },
+    'a refutation after being down',
+  );
   t.equal(table.health('b', 5000), 'alive');
 });
 
@@ -129,8 +210,9 @@ t.test('ringMembers: status up, whatever the health; leaving and left excluded',
   const table = tableAt();
   table.merge([info('alive'), info('leaving', { status: 'leaving' }), info('left')], 0);
   table.merge([info('left', { heartbeat: 2, status: 'left' })], 0);
-  table.merge([info('down')], -10_000);
-  table.merge([info('suspect')], -2000);
+  table.merge([info('down'), info('suspect')], -10_000);
+  table.mergeSuspicions([['down', 1000, 0, 'x']], -10_000);
+  table.mergeSuspicions([['suspect', 1000, 0, 'x']], -1000);
   t.equal(table.health('down', 0), 'down');
   t.equal(table.health('suspect', 0), 'suspect');
   const ring = table
@@ -160,7 +242,7 @@ t.test('ringMembers: status up, whatever the health; leaving and left excluded',
   );
   t.same(
     table.view(0).map((v) => v.heartbeatAgeMs),
-    [0, 10_000, 0, 0, 0, 2000],
+    [0, 10_000, 0, 0, 0, 10_000],
   );
   t.same(
     table.ringMembers().find((m) => m.name === 'me'),
@@ -348,7 +430,7 @@ t.test('a degraded member: its cause travels in gossip, bounded; it is up, but n
   t.ok(tableBytes < defaultLimits.maxLineBytes - 16 * 1024, `${tableBytes} bytes for a full table, under the line limit with room for the message`);
 
   const now = 10_000;
-  const table = new MemberTable(info('me', { generation: 1 }), { suspectAfterMs: 1500, downAfterMs: 3000 }, now);
+  const table = new MemberTable(info('me', { generation: 1 }), { intervalMs: 200, suspectAfterMs: 1500, downAfterMs: 3000 }, now);
   table.merge([info('a', { generation: 1, heartbeat: 1, degraded: cause }), info('b', { generation: 1, heartbeat: 1 })], now);
   t.ok(table.isUp('a', now), 'a degraded member is up: it answers reads');
   t.notOk(table.acceptsWrites('a', now), 'but does not take writes');
@@ -357,7 +439,8 @@ t.test('a degraded member: its cause travels in gossip, bounded; it is up, but n
   const merged = table.merge([info('a', { generation: 1, heartbeat: 2 })], now + 100);
   t.equal(merged.ringChanged, false, 'recovering does not move the ring');
   t.ok(table.acceptsWrites('a', now + 100), 'once it says it is up again, it takes writes');
-  t.notOk(table.acceptsWrites('a', now + 3100), 'a member down takes none');
+  table.mergeSuspicions([['a', 1, 0, 'x']], now + 200);
+  t.notOk(table.acceptsWrites('a', now + 200 + 1500), 'a member down takes none');
   table.tick(now, { degraded: cause });
   t.equal(table.me.degraded, cause, 'a node says it is degraded on its next tick');
   table.tick(now, { degraded: undefined });
@@ -378,7 +461,7 @@ t.test('parseMembers refuses a weight no node can have', async (t) => {
 
 t.test('gossip is taken only if a real node could have said it', async (t) => {
   const now = 10_000_000;
-  const table = new MemberTable(info('me', { generation: now }), { suspectAfterMs: 1500, downAfterMs: 3000 }, now);
+  const table = new MemberTable(info('me', { generation: now }), { intervalMs: 200, suspectAfterMs: 1500, downAfterMs: 3000 }, now);
   table.merge([info('a', { generation: now - 5000, heartbeat: 10 })], now);
   const refusedOf = (entry: MemberInfo) => table.merge([entry], now).refused;
   t.equal(refusedOf(info('b', { generation: now + MAX_CLOCK_SKEW_MS + 1 })), 1, 'a generation further ahead than clocks disagree');
@@ -394,13 +477,13 @@ t.test('gossip is taken only if a real node could have said it', async (t) => {
 
 t.test('the table is capped, and members that left are forgotten after a grace period and never learned anew', async (t) => {
   const now = 10_000_000;
-  const table = new MemberTable(info('me', { generation: now }), { suspectAfterMs: 1500, downAfterMs: 3000 }, now);
+  const table = new MemberTable(info('me', { generation: now }), { intervalMs: 200, suspectAfterMs: 1500, downAfterMs: 3000 }, now);
   const many = Array.from({ length: MAX_TABLE_MEMBERS + 10 }, (_, i) => info(`n${i}`, { generation: now - 1000 }));
   const result = table.merge(many, now);
   t.equal(table.infos().length, MAX_TABLE_MEMBERS, 'no more entries than the cap');
   t.equal(result.refused, 11, 'the rest refused (our own entry counts)');
   const ghosts = Array.from({ length: 50 }, (_, i) => info(`ghost${i}`, { generation: now - 1000, status: 'left' }));
-  const small = new MemberTable(info('me', { generation: now }), { suspectAfterMs: 1500, downAfterMs: 3000 }, now);
+  const small = new MemberTable(info('me', { generation: now }), { intervalMs: 200, suspectAfterMs: 1500, downAfterMs: 3000 }, now);
   small.merge(ghosts, now);
   t.equal(small.infos().length, 1, 'members we never knew that left are not learned');
   small.merge([info('x', { generation: now - 1000 })], now);
@@ -414,7 +497,7 @@ t.test('the table is capped, and members that left are forgotten after a grace p
 
 t.test('gossip refuses a real node generation far enough ahead to keep it down; its own gossip refutes one within the skew', async (t) => {
   const now = 10_000_000;
-  const detector = { suspectAfterMs: 1500, downAfterMs: 3000 };
+  const detector = { intervalMs: 200, suspectAfterMs: 1500, downAfterMs: 3000 };
   const a = new MemberTable(info('a', { generation: now }), detector, now);
   const b = new MemberTable(info('b', { generation: now }), detector, now);
   const c = new MemberTable(info('c', { generation: now }), detector, now);
@@ -442,13 +525,13 @@ t.test('gossip refuses a real node generation far enough ahead to keep it down; 
     ['c', c],
   ] as const) {
     t.equal(table.get('b')?.generation, now + 9 * 60_000 + 1, `${name} takes b's refutation`);
-    t.equal(table.health('b', now + 300 + 2900), 'suspect', `${name} hears from b again (no longer stuck at the lie)`);
+    t.equal(table.view(now + 300).find((v) => v.name === 'b')?.heartbeatAgeMs, 0, `${name} hears from b again (no longer stuck at the lie)`);
   }
 });
 
 t.test('the weight of members up is capped, so no gossip makes every node build a ring of millions of tokens', async (t) => {
   const now = 10_000_000;
-  const table = new MemberTable(info('me', { generation: now }), { suspectAfterMs: 1500, downAfterMs: 3000 }, now);
+  const table = new MemberTable(info('me', { generation: now }), { intervalMs: 200, suspectAfterMs: 1500, downAfterMs: 3000 }, now);
   const heavy = Array.from({ length: 100 }, (_, i) => info(`heavy${i}`, { generation: now - 1000, weight: 64 }));
   const result = table.merge(heavy, now);
   const upWeight = () => table.ringMembers().reduce((sum, m) => sum + m.weight, 0);
@@ -528,35 +611,20 @@ t.test('heartbeat deltas: applied on an entry holding the fields as of their ver
   t.equal(table.get('gone')?.status, 'removed', 'a removal stays');
   t.equal(table.me.heartbeat, 1, 'deltas about us are ignored');
   t.equal(table.mergeBeats([['a', 1000, 2 ** 50, 8]], 300).refused, 1, 'a heartbeat no node could have reached is refused');
-  t.equal(table.health('a', 100 + 3000), 'down');
-  t.same(table.mergeBeats([['a', 1000, 13, 8]], 3100).recovered, ['a'], 'a delta after silence: recovered');
+  table.mergeSuspicions([['a', 1000, 8, 'x']], 300);
+  t.equal(table.health('a', 300 + 1500), 'down');
+  t.same(table.mergeBeats([['a', 1000, 13, 8]], 3100).recovered, [], 'a delta of the version suspected is no refutation');
+  t.equal(table.get('a')?.heartbeat, 13);
 });
 
-t.test('with the gossip interval given, health follows the observed pace of heartbeats (phi accrual)', async (t) => {
-  const table = new MemberTable(info('me'), { ...detector, intervalMs: 200 }, 0);
-  const fast = new MemberTable(info('me'), { ...detector, intervalMs: 200 }, 0);
-  table.merge([info('slow', { heartbeat: 1 })], 0);
-  fast.merge([info('slow', { heartbeat: 1 })], 0);
-  const slower = new MemberTable(info('me'), { ...detector, intervalMs: 200 }, 0);
-  slower.merge([info('slow', { heartbeat: 1 })], 0);
-  for (let i = 1; i <= 32; i++) {
-    table.mergeBeats([['slow', 1000, 1 + i, 0]], i * 300);
-    fast.mergeBeats([['slow', 1000, 1 + i, 0]], i * 150);
-    slower.mergeBeats([['slow', 1000, 1 + i, 0]], i * 700);
-  }
-  const last = 32 * 300;
-  t.equal(table.expectedIntervalMs('slow'), 300);
-  t.equal(table.health('slow', last + 2000), 'alive', 'news every 300 ms: 2 s of silence is not even suspect');
-  t.equal(table.health('slow', last + 2250), 'suspect', 'suspect after 1500 ms x 300 / 200');
-  t.equal(table.health('slow', last + 4499), 'suspect');
-  t.equal(table.health('slow', last + 4500), 'down', 'down after 3000 ms x 300 / 200');
-  t.equal(slower.expectedIntervalMs('slow'), 400, 'news every 700 ms stretches the times twice at most');
-  t.equal(slower.health('slow', 32 * 700 + 5999), 'suspect');
-  t.equal(slower.health('slow', 32 * 700 + 6000), 'down', 'a silent member is down within twice the configured 3000 ms');
-  t.equal(fast.health('slow', 32 * 150 + 3000), 'down', 'news faster than the gossip interval: the configured 3000 ms');
-  const view = table.view(last + 1000).find((v) => v.name === 'slow');
-  t.equal(view?.heartbeatAgeMs, 1000, 'views still report the heartbeat age');
-  const restarted = table.merge([info('slow', { generation: 2000, heartbeat: 0 })], last + 100);
-  t.same(restarted.heard, ['slow']);
-  t.equal(table.expectedIntervalMs('slow'), 200, 'a new life starts a new window');
+t.test('restored members are down until heard from; views report when each was last heard', async (t) => {
+  const table = new MemberTable(info('me'), detector, 0);
+  table.restore([info('a', { heartbeat: 10 }), info('me', { heartbeat: 99 })], 1000);
+  t.equal(table.health('a', 1000), 'down', 'down until its gossip arrives');
+  t.equal(table.me.heartbeat, 1, 'our own persisted entry is not restored over us');
+  t.same(table.merge([info('a', { heartbeat: 11 })], 2000).recovered, ['a'], 'any news of it: recovered');
+  t.equal(table.health('a', 2000), 'alive');
+  t.equal(table.view(2500).find((v) => v.name === 'a')?.heartbeatAgeMs, 500, 'views report the time since it was last heard of');
+  table.restore([info('b')], 3000);
+  t.equal(table.probeAnswered('b', 3100), true, 'an answer to a probe: recovered');
 });

@@ -14,7 +14,7 @@ const INTERVAL = 200;
 function setup() {
   const clock = new VirtualClock(1_700_000_000_000);
   const member = (name: string, i: number): MemberInfo => newMember({ name, addr: `127.0.0.1:${7000 + i}`, incarnation: 'x', generation: 1, weight: 1 });
-  const table = new MemberTable(member('seed', 0), { suspectAfterMs: 1500, downAfterMs: 3000 }, clock.now());
+  const table = new MemberTable(member('seed', 0), { intervalMs: 200, suspectAfterMs: 1500, downAfterMs: 3000 }, clock.now());
   const state = new ClusterState({ id: 'c', settings: { n: 3, w: 2, r: 2, consistency: 'sloppy' } }, table);
   const rings: string[] = [];
   const refresh = new RingRefresh({ state, clock, intervalMs: INTERVAL, onChanged: () => rings.push(state.ring.id) });

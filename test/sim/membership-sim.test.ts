@@ -142,6 +142,13 @@ async function bootCluster(c: Cluster, count: number, boundMs: number): Promise<
   const start = c.clock.now();
   for (const name of all) c.boot(name, seedAddr);
   const done = await runFor(c.clock, boundMs, STEP_MS, () => c.converged(all));
+  if (!done && process.env.SIM_DEBUG) {
+    const now = c.clock.now();
+    for (const n of c.live()) {
+      const missing = all.filter((m) => n.table.health(m, now) !== 'alive').map((m) => `${m}:${n.table.health(m, now)}`);
+      if (missing.length > 0) console.error(n.name, 'knows', n.table.infos().length, 'not alive:', missing.join(' ').slice(0, 300));
+    }
+  }
   return { all, tookMs: done ? c.clock.now() - start : undefined };
 }
 
@@ -277,6 +284,13 @@ t.test('a restarted node (new generation, heartbeat 0) is re-admitted', async (t
     t.equal(node.table.me.heartbeat, 0, `seed ${seed}: restart begins at heartbeat 0`);
     t.ok(node.table.me.generation > (oldGeneration ?? Number.POSITIVE_INFINITY), `seed ${seed}: restart has a higher generation`);
     const back = await runFor(c.clock, boundMs, STEP_MS, () => c.converged(all));
+    if (!back && process.env.SIM_DEBUG) {
+      const now = c.clock.now();
+      for (const n of c.live()) {
+        const off = all.filter((m) => n.table.health(m, now) !== 'alive').map((m) => `${m}:${n.table.health(m, now)}`);
+        if (off.length > 0) console.error(n.name, 'knows', n.table.infos().length, 'not alive:', off.join(' ').slice(0, 300));
+      }
+    }
     t.ok(back, `seed ${seed}: within ${boundMs} ms everyone sees ${victim} alive again, and it sees everyone`);
     const generations = new Set(c.live().map((n) => n.table.get(victim)?.generation));
     t.same([...generations], [node.table.me.generation], `seed ${seed}: everyone holds the new generation of ${victim}`);
