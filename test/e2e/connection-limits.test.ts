@@ -157,8 +157,11 @@ t.test('slowloris: connections holding part of a line are capped, closed after t
   const codes = new Set(slow.map((s) => codeOfLine(s.lines[0])));
   t.same([...codes], ['KV_READ_TIMEOUT'], 'each was told why');
   t.equal((await serverStats(daemon)).closedByReadTimeout, slowCount);
-  // What the daemon may hold: the input budget, plus about one read per connection in socket buffers.
-  const allowed = inputBudget + slowCount * 128 * 1024 + 48 * MiB;
+  // What the daemon may hold: the input budget, plus about one read per connection in socket buffers,
+  // plus slack for garbage not yet collected (62 MiB of growth on an idle machine, 108 on a busy one).
+  // Still well below the 200 MiB sent, which a daemon buffering whole lines would hold.
+  const allowed = inputBudget + slowCount * 128 * 1024 + 96 * MiB;
+  t.ok(allowed < slowCount * MiB * 0.8, 'the bound tells a bounded daemon from one that buffers what it is sent');
   t.ok(peak - before < allowed, `RSS grew by ${((peak - before) / MiB).toFixed(0)} MiB for ${slowCount} MiB sent (allowed ${(allowed / MiB).toFixed(0)})`);
 });
 
