@@ -6,11 +6,11 @@
  * A probe left unanswered makes the member suspect here, probed again every round; still silent
  * `suspectAfterMs` later, it is suspected to the cluster (membership/failure-detector.ts). While
  * news waits, we also exchange with `fanout - 1` more peers, so it spreads in O(log n) rounds.
- * What a node sends does not grow with the cluster, except the full sync: every FULL_SYNC_ROUNDS
- * rounds, and until one has succeeded since the node started, the probe carries a digest of every
- * member and the suspicions we hold, answered with what we lack (Cassandra's syn/ack/ack2,
- * membership/gossip-delta.ts), which repairs what news may have missed; a joiner gets the whole
- * table at once.
+ * What a node sends does not grow with the cluster, except the full sync: every
+ * fullSyncRounds(n) rounds, and until one has succeeded since the node started, the probe carries
+ * a digest of every member and the suspicions we hold, answered with what we lack (Cassandra's
+ * syn/ack/ack2, membership/gossip-delta.ts), which repairs what news may have missed; a joiner
+ * gets the whole table at once.
  *
  * Seeds are only a way in: after joining, any member will do, and when we know no live peer we
  * try a few seeds at random (not all: in a large cluster every node would ask the same ones). Time,
@@ -24,19 +24,33 @@ import { KvError } from '../errors.js';
 import type { ClusterIdentity } from '../membership/cluster-state.js';
 import { probeTimeoutMs } from '../membership/failure-detector.js';
 import type { GossipDelta, MemberSuspicion } from '../membership/gossip-delta.js';
-import { type MemberInfo, type MemberTable, type MergeResult, newsworthy, supersedes } from '../membership/member-table.js';
+import { isGone, type MemberInfo, type MemberTable, type MergeResult, newsworthy, supersedes } from '../membership/member-table.js';
 import { type News, NewsQueue } from '../membership/news-queue.js';
 import type { PeerClient } from '../peer/peer-client.js';
 import type { GossipPush, PeerReplies } from '../protocol/peer.js';
 
-/** Every this many rounds, the probe is a full sync (digests of every member; see the module header). */
+/** Every this many rounds (30 s), the probe is a full sync (digests of every member; see the module header)... */
 export const FULL_SYNC_ROUNDS = 150;
+
+/**
+ * ... and less often above 32 members, as memberlist spaces its push-pull (pushPullScale): a full
+ * sync costs O(n) bytes, so it comes every FULL_SYNC_ROUNDS · (⌈log2(n / 32)⌉ + 1) rounds (6 times
+ * as far apart at 1,000 members), which keeps what it adds to a node's traffic about flat.
+ */
+export function fullSyncRounds(members: number): number {
+  if (members <= 32) return FULL_SYNC_ROUNDS;
+  return FULL_SYNC_ROUNDS * (Math.ceil(Math.log2(members / 32)) + 1);
+}
 /** Seeds tried in a round when we know no live peer. */
 export const SEEDS_PER_ROUND = 2;
 /** Unanswered members probed again in a round, at most (besides the round's own probe). */
 export const MAX_REPROBES = 3;
-/** Bytes of news one message carries at most (about 60 member entries); the rest goes in later ones. */
-export const NEWS_BYTES = 16 * 1024;
+/**
+ * Bytes of news one message carries at most (about 250 member entries); the rest goes in later ones.
+ * Only a storm of news fills it: 1,000 nodes starting at once through one seed took 31 rounds to
+ * see each other with 16 KiB, most of them waiting for room in messages.
+ */
+export const NEWS_BYTES = 64 * 1024;
 
 /** Errors that mean no answer came (the member may be down), rather than an answer that refused us. */
 const NO_ANSWER = new Set(['KV_UNREACHABLE', 'KV_TIMEOUT', 'KV_IDLE_TIMEOUT']);
@@ -68,6 +82,8 @@ export class Gossiper {
   private probeNext = 0;
   /** Whether a full sync has completed since we started: until one has, every probe is one (a node that starts knows least). */
   private synced = false;
+  /** Rounds since our last full sync. */
+  private sinceFullSync = 0;
 
   constructor(private readonly deps: GossiperDeps) {}
 
@@ -105,12 +121,14 @@ export class Gossiper {
       this.news.addSuspicion(suspicion);
       this.deps.logger.log('info', 'gossip.suspected', 'a member stopped answering probes', { member: suspicion[0] });
     }
-    const peers = table.gossipTargets();
-    const target = this.nextProbe(peers);
+    // Nothing here walks the whole table (but a new pass of probes, once every n rounds): it would cost O(n) a round.
+    const target = this.nextProbe();
     const probed = new Set<string>();
     if (target) {
       probed.add(target.name);
-      this.probe(target, !this.synced || this.rounds % FULL_SYNC_ROUNDS === 0);
+      const fullSync = !this.synced || ++this.sinceFullSync >= fullSyncRounds(table.size);
+      if (fullSync) this.sinceFullSync = 0;
+      this.probe(target, fullSync);
     }
     for (const name of table.unanswered().slice(0, MAX_REPROBES)) {
       const member = table.get(name);
@@ -120,32 +138,40 @@ export class Gossiper {
       }
     }
     if (this.news.size > 0) {
-      const others = peers.filter((m) => !probed.has(m.name) && table.isUp(m.name, now));
-      for (const m of sample(others, settings.fanout - 1, random)) void this.exchange(m.addr, 'news').catch(() => {});
+      for (const m of this.randomPeersUp(settings.fanout - 1, probed, now)) void this.exchange(m.addr, 'news').catch(() => {});
     }
-    if (!peers.some((m) => table.isUp(m.name, now))) {
-      const seeds = this.deps.seeds().filter((seed) => seed !== table.me.addr && !peers.some((m) => m.addr === seed && probed.has(m.name)));
+    if (!table.anyPeerUp(now)) {
+      const probedAddrs = new Set([...probed].map((name) => table.get(name)?.addr));
+      const seeds = this.deps.seeds().filter((seed) => seed !== table.me.addr && !probedAddrs.has(seed));
       for (const seed of sample(seeds, SEEDS_PER_ROUND, random)) void this.exchange(seed, 'digests').catch(() => {});
     }
   }
 
-  /** The next member to probe: each in turn, in an order shuffled anew each pass; members gone are skipped. */
-  private nextProbe(peers: MemberInfo[]): MemberInfo | undefined {
-    if (peers.length === 0) return undefined;
+  /** The next member to probe: each in turn, in an order shuffled anew each pass; members gone since are skipped. */
+  private nextProbe(): MemberInfo | undefined {
     const { table, random } = this.deps;
-    for (let tries = 0; tries <= peers.length; tries++) {
-      if (this.probeNext >= this.probeOrder.length) {
-        this.probeOrder = sample(
-          peers.map((m) => m.name),
-          peers.length,
-          random,
-        );
-        this.probeNext = 0;
+    for (let pass = 0; pass < 2; pass++) {
+      while (this.probeNext < this.probeOrder.length) {
+        const member = table.get(this.probeOrder[this.probeNext++] as string);
+        if (member && member.name !== table.selfName && !isGone(member.status)) return member;
       }
-      const member = table.get(this.probeOrder[this.probeNext++] as string);
-      if (member && member.name !== table.selfName && member.status !== 'left' && member.status !== 'removed') return member;
+      const names = table.gossipTargets().map((m) => m.name);
+      this.probeOrder = sample(names, names.length, random);
+      this.probeNext = 0;
     }
     return undefined;
+  }
+
+  /** Up to `count` distinct members up, at random (from this pass's probe order), none of `except`. */
+  private randomPeersUp(count: number, except: ReadonlySet<string>, now: number): MemberInfo[] {
+    const { table, random } = this.deps;
+    const order = this.probeOrder;
+    const picked: MemberInfo[] = [];
+    for (let tries = 0; picked.length < count && tries < count * 4 && order.length > 0; tries++) {
+      const member = table.get(order[random.int(order.length)] as string);
+      if (member && !except.has(member.name) && !isGone(member.status) && table.isUp(member.name, now) && !picked.includes(member)) picked.push(member);
+    }
+    return picked;
   }
 
   /** Probes a member: an exchange whose answer clears what we held against it, and whose silence makes it suspect here. */
@@ -263,7 +289,7 @@ export class Gossiper {
   }
 
   private takeNews(): News {
-    return this.news.take(NEWS_BYTES, this.deps.table.infos().length);
+    return this.news.take(NEWS_BYTES, this.deps.table.size);
   }
 
   /**

@@ -207,6 +207,19 @@ export class MemberTable {
     this.keysPublishedAt = now;
   }
 
+  /** Entries held (ourselves included). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Whether some member but us is believed reachable (stops at the first: a large table is not walked each round). */
+  anyPeerUp(now: number): boolean {
+    for (const [name, entry] of this.entries) {
+      if (name !== this.self.name && !isGone(entry.info.status) && this.healthOf(entry, now) !== 'down') return true;
+    }
+    return false;
+  }
+
   get selfName(): string {
     return this.self.name;
   }

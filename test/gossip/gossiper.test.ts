@@ -4,7 +4,7 @@ import { VirtualClock } from '../../src/env/clock.js';
 import { nullLogger } from '../../src/env/logger.js';
 import { SeededRandom } from '../../src/env/random.js';
 import { KvError } from '../../src/errors.js';
-import { FULL_SYNC_ROUNDS, Gossiper, MAX_REPROBES, SEEDS_PER_ROUND } from '../../src/gossip/gossiper.js';
+import { FULL_SYNC_ROUNDS, fullSyncRounds, Gossiper, MAX_REPROBES, SEEDS_PER_ROUND } from '../../src/gossip/gossiper.js';
 import { joinCluster } from '../../src/gossip/join.js';
 import { ClusterState } from '../../src/membership/cluster-state.js';
 import { detectorSettings, type MemberInfo, MemberTable, type MergeResult, newMember } from '../../src/membership/index.js';
@@ -437,20 +437,27 @@ t.test('handlePush answers digests with deltas and wants, a last message with no
   t.same(full.members.map((m) => m.name).sort(), ['a', 'b', 'me'], 'a full sync gets the whole table');
 });
 
-t.test('every FULL_SYNC_ROUNDS rounds the probe carries digests of every member, and the suspicions held', async (t) => {
+t.test('every FULL_SYNC_ROUNDS rounds (in a small cluster) the probe carries digests of every member, and the suspicions held', async (t) => {
   const { sent, transport } = recordingTransport();
   const { gossiper, table, clock } = build({ transport, peers: [info('a'), info('b'), info('c')] });
-  for (let i = 0; i < FULL_SYNC_ROUNDS; i++) {
-    if (i === FULL_SYNC_ROUNDS - 1) table.mergeSuspicions([['c', 1000, 0, 'x']], clock.now());
+  for (let i = 0; i <= FULL_SYNC_ROUNDS; i++) {
+    if (i === FULL_SYNC_ROUNDS) table.mergeSuspicions([['c', 1000, 0, 'x']], clock.now());
     gossiper.round();
     await flush();
   }
   const full = sent.filter((s) => (s.request as PeerRequestOf<'gossip.push'>).digests);
-  t.equal(full.length, 2, 'the first round (a node that starts) and the last');
+  t.equal(full.length, 2, 'the first round (a node that starts), and FULL_SYNC_ROUNDS later');
   const syn = full[1]?.request as PeerRequestOf<'gossip.push'> | undefined;
   t.equal(syn?.digests?.length, 4);
   t.same(syn?.suspects, [['c', 1000, 0, 'x']]);
-  t.equal(sent.length, FULL_SYNC_ROUNDS, 'one exchange a round: the full sync is the probe');
+  t.equal(sent.length, FULL_SYNC_ROUNDS + 1, 'one exchange a round: the full sync is the probe');
+});
+
+t.test('full syncs come further apart in larger clusters, as memberlist spaces its push-pull', async (t) => {
+  t.equal(fullSyncRounds(3), FULL_SYNC_ROUNDS);
+  t.equal(fullSyncRounds(32), FULL_SYNC_ROUNDS);
+  t.equal(fullSyncRounds(64), 2 * FULL_SYNC_ROUNDS);
+  t.equal(fullSyncRounds(1000), 6 * FULL_SYNC_ROUNDS, 'at 1,000 members, every 3 minutes');
 });
 
 t.test('with no live peer, a round tries a few seeds at random, not all', async (t) => {
