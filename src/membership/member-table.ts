@@ -6,10 +6,10 @@
  *
  * What a member says of itself (status up/leaving/left, weight, address, counters) is stamped with
  * `version`, the heartbeat at which it last changed, so gossip can send a heartbeat alone to a peer
- * that holds the rest (membership/gossip-delta.ts), and so a suspicion names what it suspects.
+ * that holds the rest (membership/gossip-delta.ts).
  * Health (alive/suspect/down) comes from probes, SWIM-style (membership/failure-detector.ts): a
- * member is alive until a probe of it goes unanswered here, or the cluster suspects it; it refutes
- * a suspicion of itself with a new version. Pure: time is passed in.
+ * member is alive until its probes go unanswered here, or the cluster suspects it; it refutes a
+ * suspicion of itself with a new `refuted` stamp (SWIM's incarnation number). Pure: time is passed in.
  *
  * One entry is said by others: `removed`, an operator's decision that a dead node is gone for good
  * (like `riak-admin cluster force-remove`). Only we speak for us otherwise, so a removal could never
