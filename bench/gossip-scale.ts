@@ -9,14 +9,13 @@
  * staleness, detection times of crashes (each crash watched by every live node), and false downs
  * (a live member judged down by anyone) over `--watch` more virtual seconds.
  */
-import { type ClusterSettings, defaultLimits, defaultMembershipSettings, type MembershipSettings } from '../src/config.js';
+import { type ClusterSettings, defaultMembershipSettings, type MembershipSettings } from '../src/config.js';
 import { VirtualClock } from '../src/env/clock.js';
-import { nullLogger } from '../src/env/logger.js';
 import { SeededRandom } from '../src/env/random.js';
-import { Gossiper } from '../src/gossip/gossiper.js';
-import { detectorSettings, type MemberInfo, MemberTable, type MergeResult, newMember } from '../src/membership/index.js';
-import { PeerClient } from '../src/peer/peer-client.js';
-import { gossipOnly, runFor, SimNetwork, serveFrames } from '../src/sim/index.js';
+import type { Gossiper } from '../src/gossip/gossiper.js';
+import type { MemberInfo, MemberTable, MergeResult } from '../src/membership/index.js';
+import { newMember } from '../src/membership/index.js';
+import { gossipNode, runFor, SimNetwork } from '../src/sim/index.js';
 
 interface Options {
   nodes: number;
@@ -89,34 +88,20 @@ class Cluster {
   boot(name: string, seedAddr: string): SimNode {
     const addr = addrOf(name);
     const self: MemberInfo = newMember({ name, addr, incarnation: `inc-${name}`, generation: this.clock.now(), weight: 1 });
-    const table = new MemberTable(self, detectorSettings(settings), this.clock.now());
-    const peers = new PeerClient({
-      self: name,
-      transport: this.net.transportFor(addr),
-      clock: this.clock,
-      addrOf: (peer) => table.get(peer)?.addr,
-      isUp: (peer) => table.isUp(peer, this.clock.now()),
-      requestTimeoutMs: 500,
-      maxLineBytes: defaultLimits.maxLineBytes,
-    });
-    const gossiper = new Gossiper({
-      table,
-      cluster: { id: 'bench', settings: clusterSettings },
-      peers,
+    const { table, gossiper, serve } = gossipNode({
+      self,
+      network: this.net,
       clock: this.clock,
       random: this.random.fork(),
       settings,
-      logger: nullLogger,
-      selfUpdate: () => ({}),
+      cluster: { id: 'bench', settings: clusterSettings },
+      seed: seedAddr,
       onMerge: (result: MergeResult) => {
         for (const m of result.recovered) if (!this.crashed.has(m)) this.recoveredLive++;
       },
-      seeds: () => [seedAddr],
-      adoptSettings: () => false,
     });
     const node = { name, addr, table, gossiper };
     this.nodes.set(name, node);
-    const serve = serveFrames(gossipOnly(gossiper), defaultLimits);
     this.net.register(addr, async (frame, from) => {
       this.traffic.requests++;
       this.traffic.requestBytes += frame.length;

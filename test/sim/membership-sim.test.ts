@@ -4,17 +4,15 @@
  * its seed, and `SIM_SEED=<n>` replays that one seed only.
  */
 import t from 'tap';
-import { type ClusterSettings, defaultLimits, type MembershipSettings } from '../../src/config.js';
+import type { ClusterSettings, MembershipSettings } from '../../src/config.js';
 import { VirtualClock } from '../../src/env/clock.js';
-import { nullLogger } from '../../src/env/logger.js';
 import { SeededRandom } from '../../src/env/random.js';
 import { KvError } from '../../src/errors.js';
-import { Gossiper } from '../../src/gossip/gossiper.js';
+import type { Gossiper } from '../../src/gossip/gossiper.js';
 import { joinCluster } from '../../src/gossip/join.js';
-import { detectorSettings, type MemberInfo, MemberTable } from '../../src/membership/index.js';
+import type { MemberInfo, MemberTable } from '../../src/membership/index.js';
 import { decodeErrorFrame, FRAME_ERROR, FRAME_REPLY, FRAME_REQUEST } from '../../src/net/peer-frames.js';
-import { PeerClient } from '../../src/peer/peer-client.js';
-import { gossipOnly, runFor, SimNetwork, serveFrames } from '../../src/sim/index.js';
+import { gossipNode, runFor, SimNetwork } from '../../src/sim/index.js';
 
 const SEEDS = process.env.SIM_SEED ? [Number(process.env.SIM_SEED)] : [1, 2, 3];
 t.comment(`seeds ${SEEDS.join(', ')}; replay one with SIM_SEED=<seed>`);
@@ -67,34 +65,18 @@ class Cluster {
   /** Builds (or rebuilds, after a crash) node `name` and starts its gossip after a random offset. */
   boot(name: string, seedAddr: string, known: readonly MemberInfo[] = [], self = this.selfInfo(name)): SimNode {
     const addr = self.addr;
-    // As the daemon builds it: thresholds at the gossip pace, stretched by the observed intervals.
-    const table = new MemberTable(self, detectorSettings(this.settings), this.clock.now());
-    table.merge(known, this.clock.now());
-    const peers = new PeerClient({
-      self: name,
-      transport: this.net.transportFor(addr),
-      clock: this.clock,
-      addrOf: (peer) => table.get(peer)?.addr,
-      isUp: (peer) => table.isUp(peer, this.clock.now()),
-      requestTimeoutMs: 500,
-      maxLineBytes: 1 << 20,
-    });
-    const gossiper = new Gossiper({
-      table,
-      cluster: { id: CLUSTER_ID, settings: clusterSettings },
-      peers,
+    const { table, gossiper, serve } = gossipNode({
+      self,
+      network: this.net,
       clock: this.clock,
       random: this.random.fork(),
       settings: this.settings,
-      logger: nullLogger,
-      selfUpdate: () => ({}),
-      onMerge: () => {},
-      seeds: () => [seedAddr],
-      adoptSettings: () => false,
+      cluster: { id: CLUSTER_ID, settings: clusterSettings },
+      seed: seedAddr,
+      known,
     });
     const node = { name, addr, table, gossiper };
     this.nodes.set(name, node);
-    const serve = serveFrames(gossipOnly(gossiper), defaultLimits);
     if (this.net.isCrashed(addr)) this.net.restart(addr, serve);
     else this.net.register(addr, serve);
     // Nodes do not start in lockstep: each first round comes at a random point of an interval.
