@@ -175,15 +175,8 @@ export class SimCluster {
     const members = prepared.map(({ identity }, i) =>
       newMember({ name: identity.name, addr: (nodes[i] as SimNode).addr, incarnation: identity.incarnation, generation, weight: 1 }),
     );
-    await Promise.all(
-      nodes.map((node, i) =>
-        this.startLife(
-          node,
-          prepared[i] as PreparedLife,
-          members.filter((m) => m.name !== node.name),
-        ),
-      ),
-    );
+    // Each node's own entry among them is ignored by its table (only it speaks for itself).
+    await Promise.all(nodes.map((node, i) => this.startLife(node, prepared[i] as PreparedLife, members)));
   }
 
   private async bootLife(node: SimNode): Promise<void> {
